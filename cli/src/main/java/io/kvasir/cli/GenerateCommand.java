@@ -1,0 +1,86 @@
+package io.kvasir.cli;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import io.kvasir.engine.Generator;
+import io.kvasir.engine.Model;
+import io.kvasir.engine.backend.cpu.VectorCpuBackend;
+import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.engine.tokenizer.StreamingDecoder;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code kvasir generate --model PATH (--prompt TEXT | --prompt-tokens 1,5,9) --max-tokens N
+ * [--temperature T --top-k K --top-p P --seed S] [--threads N] [--json [--logits]]}
+ *
+ * <p>Without {@code --json} the text streams as it is generated. With it, one JSON line comes last:
+ * {@code {"prompt_tokens":[…],"tokens":[…],"text":"…","last_prompt_logits":[…]}} (the logits only
+ * with {@code --logits}: raw, full vocabulary, at the last prompt position).
+ */
+final class GenerateCommand {
+    static final String USAGE = """
+            usage: kvasir generate --model PATH (--prompt TEXT | --prompt-tokens 1,5,9) [--max-tokens N]
+                                   [--temperature T] [--top-k K] [--top-p P] [--seed S]
+                                   [--threads N] [--json [--logits]]
+              PATH is a GGUF file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
+              --prompt-tokens takes token ids as they are (no BOS added); --prompt is tokenized (BOS added
+              when the model asks for one). Temperature 0 (the default) is greedy.""";
+
+    private static final Set<String> VALUES = Set.of("model", "prompt", "prompt-tokens", "max-tokens",
+            "temperature", "top-k", "top-p", "seed", "threads");
+    private static final Set<String> FLAGS = Set.of("json", "logits");
+
+    private GenerateCommand() {
+    }
+
+    static void run(List<String> argv, PrintStream out) {
+        Args a = Args.parse("generate", argv, VALUES, FLAGS);
+        Path modelPath = Path.of(a.required("model"));
+        if (a.has("prompt") == a.has("prompt-tokens")) {
+            throw new Args.UsageException("generate: give exactly one of --prompt and --prompt-tokens");
+        }
+        if (a.has("logits") && !a.has("json")) {
+            throw new Args.UsageException("generate: --logits needs --json");
+        }
+        int maxTokens = a.integer("max-tokens", 32);
+        if (maxTokens < 0) {
+            throw new Args.UsageException("generate: --max-tokens must be >= 0, got " + maxTokens);
+        }
+        var sampling = new SamplingParams(a.number("temperature", 0f), a.integer("top-k", 0),
+                a.number("top-p", 1f), a.longValue("seed", 0));
+        int threads = a.integer("threads", VectorCpuBackend.defaultThreads());
+        boolean json = a.has("json");
+
+        try (var backend = new VectorCpuBackend(threads);
+             Model model = Model.load(modelPath, backend)) {
+            int[] prompt = a.has("prompt") ? model.tokenizer().encode(a.string("prompt", "")) : a.integers("prompt-tokens");
+            var decoder = new StreamingDecoder(model.tokenizer());
+            Generator.Result result = new Generator(model).generate(prompt, maxTokens, sampling, a.has("logits"), token -> {
+                String delta = decoder.add(token);
+                if (!json) {
+                    out.print(delta);
+                    out.flush();
+                }
+            });
+            if (json) {
+                Map<String, Object> line = new LinkedHashMap<>();
+                line.put("prompt_tokens", result.promptTokens());
+                line.put("tokens", result.tokens());
+                line.put("text", decoder.text());
+                line.put("finish_reason", result.finishReason());
+                if (result.lastPromptLogits() != null) {
+                    line.put("last_prompt_logits", result.lastPromptLogits());
+                }
+                Gson gson = new GsonBuilder().disableHtmlEscaping().create();
+                out.println(gson.toJson(line));
+            } else {
+                out.println();
+            }
+        }
+    }
+}

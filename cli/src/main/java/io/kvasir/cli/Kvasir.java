@@ -1,0 +1,50 @@
+package io.kvasir.cli;
+
+import io.kvasir.engine.ModelFormatException;
+import io.kvasir.engine.kv.KvCacheFullException;
+import java.io.PrintStream;
+import java.util.Arrays;
+import java.util.List;
+
+/** The {@code kvasir} executable: dispatches to one sub-command. */
+public final class Kvasir {
+    private static final String USAGE = """
+            usage: kvasir <command> [options]
+              generate   run a model on a prompt and print the generated text (or JSON)
+            Run 'kvasir <command> --help' for a command's options.""";
+
+    private Kvasir() {
+    }
+
+    public static void main(String[] argv) {
+        System.exit(run(argv, System.out, System.err));
+    }
+
+    /** Runs a command; returns the process exit code. Errors print one line naming what was wrong. */
+    static int run(String[] argv, PrintStream out, PrintStream err) {
+        if (argv.length == 0 || argv[0].equals("--help") || argv[0].equals("-h")) {
+            (argv.length == 0 ? err : out).println(USAGE);
+            return argv.length == 0 ? 2 : 0;
+        }
+        List<String> rest = Arrays.asList(argv).subList(1, argv.length);
+        try {
+            switch (argv[0]) {
+                case "generate" -> {
+                    if (rest.contains("--help")) {
+                        out.println(GenerateCommand.USAGE);
+                        return 0;
+                    }
+                    GenerateCommand.run(rest, out);
+                }
+                default -> throw new Args.UsageException("unknown command \"" + argv[0] + "\"\n" + USAGE);
+            }
+            return 0;
+        } catch (Args.UsageException e) {
+            err.println("kvasir: " + e.getMessage());
+            return 2;
+        } catch (ModelFormatException | IllegalArgumentException | KvCacheFullException e) {
+            err.println("kvasir: error: " + e.getMessage());
+            return 1;
+        }
+    }
+}

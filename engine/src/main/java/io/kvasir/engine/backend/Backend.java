@@ -1,0 +1,42 @@
+package io.kvasir.engine.backend;
+
+import io.kvasir.engine.tensor.WeightMatrix;
+
+/**
+ * The few primitives the forward pass needs. {@link io.kvasir.engine.backend.reference.ReferenceBackend}
+ * is the scalar oracle that defines what is correct; faster backends are tested against it.
+ *
+ * <p>Implementations are used by one step loop at a time (they own worker threads and scratch space).
+ */
+public interface Backend extends AutoCloseable {
+
+    /**
+     * {@code out[t][r] = Σ_c w[r][c] · x[t][c]} for {@code t < numTokens}, with {@code x} laid out
+     * {@code [numTokens][w.cols()]} and {@code out} {@code [numTokens][w.rows()]}.
+     */
+    void matmul(WeightMatrix w, float[] x, float[] out, int numTokens);
+
+    /** Row {@code row} of {@code w}, converted to float, into {@code out[offset ..]}. */
+    void dequantizeRow(WeightMatrix w, int row, float[] out, int offset);
+
+    /** {@code Σ a[aOff+i]·b[bOff+i]}, i < n. */
+    float dot(float[] a, int aOff, float[] b, int bOff, int n);
+
+    /** {@code y[yOff+i] += alpha · x[xOff+i]}, i < n. */
+    void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
+
+    /** Runs {@code body} over {@code [0, count)} split into at most {@link #numThreads()} chunks. */
+    void parallelFor(int count, RangeBody body);
+
+    int numThreads();
+
+    @Override
+    default void close() {
+    }
+
+    /** One chunk {@code [from, to)} of a parallel loop; {@code chunk < numThreads()} indexes scratch space. */
+    @FunctionalInterface
+    interface RangeBody {
+        void run(int chunk, int from, int to);
+    }
+}

@@ -1,0 +1,101 @@
+package io.kvasir.engine.backend.cpu;
+
+import io.kvasir.engine.backend.Backend;
+import io.kvasir.engine.tensor.WeightMatrix;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * CPU backend on the Vector API using every core: matmuls split output rows across a
+ * {@link WorkerPool}; each row is read once per call and dotted with every token of the batch,
+ * so a prefill chunk or a decode batch streams the weights once.
+ *
+ * <p>System property {@code kvasir.cpu.vectorBits}: 0 forces the scalar kernels (what CI runs to
+ * check the vector path against), 128/256/512 pick a vector width; default: the CPU's preferred.
+ */
+public final class VectorCpuBackend implements Backend {
+    private final WorkerPool pool;
+    private final RowKernels kernels;
+
+    public VectorCpuBackend(int numThreads) {
+        this(numThreads, Integer.getInteger("kvasir.cpu.vectorBits", FloatVector.SPECIES_PREFERRED.vectorBitSize()));
+    }
+
+    public VectorCpuBackend(int numThreads, int vectorBits) {
+        this.pool = new WorkerPool(numThreads);
+        this.kernels = RowKernels.forBits(vectorBits);
+    }
+
+    public static int defaultThreads() {
+        return Runtime.getRuntime().availableProcessors();
+    }
+
+    public int vectorBits() {
+        return kernels.vectorBits();
+    }
+
+    @Override
+    public void matmul(WeightMatrix w, float[] x, float[] out, int numTokens) {
+        int rows = w.rows(), cols = w.cols();
+        pool.parallelFor(rows, (chunk, from, to) -> {
+            for (int r = from; r < to; r++) {
+                long rowOffset = r * w.rowBytes();
+                for (int t = 0; t < numTokens; t++) {
+                    out[t * rows + r] = kernels.dot(w, rowOffset, x, t * cols);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void dequantizeRow(WeightMatrix w, int row, float[] out, int offset) {
+        kernels.dequantize(w, row * w.rowBytes(), out, offset);
+    }
+
+    @Override
+    public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        VectorSpecies<Float> sp = kernels.floatSpecies();
+        if (sp == null) {
+            float s = 0;
+            for (int i = 0; i < n; i++) s += a[aOff + i] * b[bOff + i];
+            return s;
+        }
+        FloatVector acc = FloatVector.zero(sp);
+        int i = 0;
+        for (int upper = sp.loopBound(n); i < upper; i += sp.length()) {
+            acc = FloatVector.fromArray(sp, a, aOff + i).fma(FloatVector.fromArray(sp, b, bOff + i), acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
+        return s;
+    }
+
+    @Override
+    public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        VectorSpecies<Float> sp = kernels.floatSpecies();
+        int i = 0;
+        if (sp != null) {
+            FloatVector a = FloatVector.broadcast(sp, alpha);
+            for (int upper = sp.loopBound(n); i < upper; i += sp.length()) {
+                FloatVector.fromArray(sp, x, xOff + i).fma(a, FloatVector.fromArray(sp, y, yOff + i)).intoArray(y, yOff + i);
+            }
+        }
+        for (; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
+    }
+
+    @Override
+    public void parallelFor(int count, RangeBody body) {
+        pool.parallelFor(count, body);
+    }
+
+    @Override
+    public int numThreads() {
+        return pool.numThreads();
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+    }
+}

@@ -1,0 +1,77 @@
+package io.kvasir.engine.backend.reference;
+
+import io.kvasir.engine.backend.Backend;
+import io.kvasir.engine.tensor.DType;
+import io.kvasir.engine.tensor.WeightMatrix;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/** Scalar, single-threaded, obviously correct: the oracle the fast backends are tested against. */
+public final class ReferenceBackend implements Backend {
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Element {@code i} of row {@code row}, converted to float. */
+    public static float element(WeightMatrix w, int row, int i) {
+        MemorySegment s = w.data();
+        long base = row * w.rowBytes();
+        return switch (w.dtype()) {
+            case F32 -> s.get(F32, base + 4L * i);
+            case F16 -> Float.float16ToFloat(s.get(I16, base + 2L * i));
+            case BF16 -> Float.intBitsToFloat(s.get(I16, base + 2L * i) << 16);
+            case Q8_0 -> {
+                long block = base + (long) (i / 32) * DType.Q8_0.blockBytes;
+                float d = Float.float16ToFloat(s.get(I16, block));
+                yield d * s.get(ValueLayout.JAVA_BYTE, block + 2 + i % 32);
+            }
+        };
+    }
+
+    @Override
+    public void matmul(WeightMatrix w, float[] x, float[] out, int numTokens) {
+        int cols = w.cols(), rows = w.rows();
+        for (int t = 0; t < numTokens; t++) {
+            for (int r = 0; r < rows; r++) {
+                float sum = 0;
+                for (int c = 0; c < cols; c++) {
+                    sum += element(w, r, c) * x[t * cols + c];
+                }
+                out[t * rows + r] = sum;
+            }
+        }
+    }
+
+    @Override
+    public void dequantizeRow(WeightMatrix w, int row, float[] out, int offset) {
+        for (int c = 0; c < w.cols(); c++) {
+            out[offset + c] = element(w, row, c);
+        }
+    }
+
+    @Override
+    public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        float sum = 0;
+        for (int i = 0; i < n; i++) {
+            sum += a[aOff + i] * b[bOff + i];
+        }
+        return sum;
+    }
+
+    @Override
+    public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        for (int i = 0; i < n; i++) {
+            y[yOff + i] += alpha * x[xOff + i];
+        }
+    }
+
+    @Override
+    public void parallelFor(int count, RangeBody body) {
+        body.run(0, 0, count);
+    }
+
+    @Override
+    public int numThreads() {
+        return 1;
+    }
+}

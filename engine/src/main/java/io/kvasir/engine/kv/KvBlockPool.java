@@ -1,0 +1,93 @@
+package io.kvasir.engine.kv;
+
+/**
+ * Fixed-size KV blocks: each holds the keys and values of {@code blockSize} consecutive tokens
+ * for every layer, the unit the KV store ships and keeps. A block's floats are laid out
+ * {@code [layer][K|V][slot][kvDim]}, so one layer's keys of a block are contiguous.
+ *
+ * <p>Blocks are allocated on first use and recycled through a free list; the pool never holds
+ * more than {@code maxBlocks}. Not thread-safe: one step loop allocates and frees; forward passes
+ * may read and write block contents from worker threads.
+ */
+public final class KvBlockPool {
+    private final int numLayers;
+    private final int kvDim;
+    private final int blockSize;
+    private final int maxBlocks;
+    private final float[][] blocks;
+    private final int[] freeIds;
+    private final boolean[] inUse;
+    private int numFree;
+    private int numCreated;
+
+    public KvBlockPool(int numLayers, int kvDim, int blockSize, int maxBlocks) {
+        if (numLayers <= 0 || kvDim <= 0 || blockSize <= 0 || maxBlocks <= 0) {
+            throw new IllegalArgumentException("KV pool needs positive sizes: layers=%d kvDim=%d blockSize=%d maxBlocks=%d"
+                    .formatted(numLayers, kvDim, blockSize, maxBlocks));
+        }
+        this.numLayers = numLayers;
+        this.kvDim = kvDim;
+        this.blockSize = blockSize;
+        this.maxBlocks = maxBlocks;
+        this.blocks = new float[maxBlocks][];
+        this.freeIds = new int[maxBlocks];
+        this.inUse = new boolean[maxBlocks];
+    }
+
+    public int blockSize() {
+        return blockSize;
+    }
+
+    public int kvDim() {
+        return kvDim;
+    }
+
+    public int numLayers() {
+        return numLayers;
+    }
+
+    public int maxBlocks() {
+        return maxBlocks;
+    }
+
+    /** Blocks that can still be handed out. */
+    public int numAvailable() {
+        return numFree + (maxBlocks - numCreated);
+    }
+
+    public int allocate() {
+        if (numFree > 0) {
+            int id = freeIds[--numFree];
+            inUse[id] = true;
+            return id;
+        }
+        if (numCreated == maxBlocks) {
+            throw new KvCacheFullException("KV cache full: all " + maxBlocks + " blocks of " + blockSize + " tokens are in use");
+        }
+        int id = numCreated++;
+        blocks[id] = new float[numLayers * 2 * blockSize * kvDim];
+        inUse[id] = true;
+        return id;
+    }
+
+    public void free(int blockId) {
+        if (blockId < 0 || blockId >= numCreated || !inUse[blockId]) {
+            throw new IllegalArgumentException("block " + blockId + " is not allocated");
+        }
+        inUse[blockId] = false;
+        freeIds[numFree++] = blockId;
+    }
+
+    /** The floats of a block; index them with {@link #keyOffset} and {@link #valueOffset}. */
+    public float[] data(int blockId) {
+        return blocks[blockId];
+    }
+
+    public int keyOffset(int layer, int slot) {
+        return ((layer * 2) * blockSize + slot) * kvDim;
+    }
+
+    public int valueOffset(int layer, int slot) {
+        return ((layer * 2 + 1) * blockSize + slot) * kvDim;
+    }
+}

@@ -1,0 +1,47 @@
+package io.kvasir.engine.model;
+
+/**
+ * Activations of one forward pass over up to {@code maxTokens} tokens, allocated once per step
+ * loop and reused for every chunk (no allocation per token). Shapes are row-major per token.
+ */
+public final class ForwardBuffers {
+    final int maxTokens;
+    final float[] x;       // (maxTokens, dim)       residual stream
+    final float[] xb;      // (maxTokens, dim)       normed input of a sub-block
+    final float[] xb2;     // (maxTokens, dim)       sub-block output before the residual add
+    final float[] q;       // (maxTokens, numHeads·headDim)
+    final float[] k;       // (maxTokens, numKvHeads·headDim)
+    final float[] v;       // (maxTokens, numKvHeads·headDim)
+    final float[] att;     // (maxTokens, numHeads·headDim)  attention output per head
+    final float[] hb;      // (maxTokens, ffnDim)    gate, then silu(gate)·up
+    final float[] hb2;     // (maxTokens, ffnDim)    up
+    final float[] ropeCos; // (maxTokens, ropeDims/2)
+    final float[] ropeSin; // (maxTokens, ropeDims/2)
+    final float[][] scores; // (threads, contextLength) attention scores per worker
+    /** (vocab) logits of the last token of the last forward call. */
+    public final float[] logits;
+
+    ForwardBuffers(ModelConfig c, int maxTokens, int numThreads) {
+        if (maxTokens <= 0) {
+            throw new IllegalArgumentException("maxTokens must be > 0, got " + maxTokens);
+        }
+        this.maxTokens = maxTokens;
+        x = new float[maxTokens * c.dim()];
+        xb = new float[maxTokens * c.dim()];
+        xb2 = new float[maxTokens * c.dim()];
+        q = new float[maxTokens * c.queryDim()];
+        k = new float[maxTokens * c.kvDim()];
+        v = new float[maxTokens * c.kvDim()];
+        att = new float[maxTokens * c.queryDim()];
+        hb = new float[maxTokens * c.ffnDim()];
+        hb2 = new float[maxTokens * c.ffnDim()];
+        ropeCos = new float[maxTokens * c.rope().dims() / 2];
+        ropeSin = new float[maxTokens * c.rope().dims() / 2];
+        scores = new float[numThreads][c.contextLength()];
+        logits = new float[c.vocabSize()];
+    }
+
+    public int maxTokens() {
+        return maxTokens;
+    }
+}

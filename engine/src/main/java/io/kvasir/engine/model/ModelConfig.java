@@ -1,0 +1,64 @@
+package io.kvasir.engine.model;
+
+/**
+ * Hyperparameters of a Llama-family model (Llama 2/3, Mistral, Qwen2), whatever file it came from.
+ * Validated on construction, so a bad file fails at load time with the offending value named.
+ *
+ * @param architecture  e.g. {@code llama}, {@code qwen2} (GGUF names; HF architectures map onto them)
+ * @param qkvBias       Qwen2: Q/K/V projections carry biases
+ * @param tiedEmbeddings the output head reuses the token embedding matrix
+ */
+public record ModelConfig(
+        String architecture,
+        int dim,
+        int numLayers,
+        int numHeads,
+        int numKvHeads,
+        int headDim,
+        int ffnDim,
+        int vocabSize,
+        int contextLength,
+        float rmsNormEps,
+        RopeConfig rope,
+        boolean qkvBias,
+        boolean tiedEmbeddings) {
+
+    public ModelConfig {
+        positive("dim", dim);
+        positive("num_layers", numLayers);
+        positive("num_heads", numHeads);
+        positive("num_kv_heads", numKvHeads);
+        positive("head_dim", headDim);
+        positive("ffn_dim", ffnDim);
+        positive("vocab_size", vocabSize);
+        positive("context_length", contextLength);
+        if (numHeads % numKvHeads != 0) {
+            throw new IllegalArgumentException("num_heads " + numHeads + " is not a multiple of num_kv_heads " + numKvHeads);
+        }
+        if (rope.dims() > headDim) {
+            throw new IllegalArgumentException("rope dims " + rope.dims() + " exceed head_dim " + headDim);
+        }
+        if (!(rmsNormEps > 0)) {
+            throw new IllegalArgumentException("rms_norm_eps must be > 0, got " + rmsNormEps);
+        }
+    }
+
+    private static void positive(String name, int value) {
+        if (value <= 0) {
+            throw new IllegalArgumentException(name + " must be > 0, got " + value);
+        }
+    }
+
+    public int queryDim() {
+        return numHeads * headDim;
+    }
+
+    public int kvDim() {
+        return numKvHeads * headDim;
+    }
+
+    /** Query heads per KV head: 1 for MHA, numHeads for MQA. */
+    public int groupSize() {
+        return numHeads / numKvHeads;
+    }
+}

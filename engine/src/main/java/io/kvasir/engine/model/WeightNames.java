@@ -1,0 +1,54 @@
+package io.kvasir.engine.model;
+
+/**
+ * Checkpoint tensor names of the Llama family, verbatim, for the two layouts Kvasir reads.
+ * This is the only place those names appear.
+ */
+public enum WeightNames {
+    GGUF("token_embd.weight", "output_norm.weight", "output.weight", "blk.%d.",
+            "attn_norm.weight", "attn_q.", "attn_k.", "attn_v.", "attn_output.weight",
+            "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"),
+    HUGGING_FACE("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight", "model.layers.%d.",
+            "input_layernorm.weight", "self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj.", "self_attn.o_proj.weight",
+            "post_attention_layernorm.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight");
+
+    public final String tokenEmbedding;
+    public final String outputNorm;
+    public final String output;
+    private final String layerPrefix;
+    private final String attnNorm, q, k, v, attnOutput, ffnNorm, ffnGate, ffnUp, ffnDown;
+
+    WeightNames(String tokenEmbedding, String outputNorm, String output, String layerPrefix, String attnNorm,
+                String q, String k, String v, String attnOutput, String ffnNorm, String ffnGate, String ffnUp, String ffnDown) {
+        this.tokenEmbedding = tokenEmbedding;
+        this.outputNorm = outputNorm;
+        this.output = output;
+        this.layerPrefix = layerPrefix;
+        this.attnNorm = attnNorm;
+        this.q = q;
+        this.k = k;
+        this.v = v;
+        this.attnOutput = attnOutput;
+        this.ffnNorm = ffnNorm;
+        this.ffnGate = ffnGate;
+        this.ffnUp = ffnUp;
+        this.ffnDown = ffnDown;
+    }
+
+    private String layer(int i, String name) {
+        return layerPrefix.formatted(i) + name;
+    }
+
+    public String attnNorm(int i) { return layer(i, attnNorm); }
+    public String q(int i) { return layer(i, q + "weight"); }
+    public String k(int i) { return layer(i, k + "weight"); }
+    public String v(int i) { return layer(i, v + "weight"); }
+    public String qBias(int i) { return layer(i, q + "bias"); }
+    public String kBias(int i) { return layer(i, k + "bias"); }
+    public String vBias(int i) { return layer(i, v + "bias"); }
+    public String attnOutput(int i) { return layer(i, attnOutput); }
+    public String ffnNorm(int i) { return layer(i, ffnNorm); }
+    public String ffnGate(int i) { return layer(i, ffnGate); }
+    public String ffnUp(int i) { return layer(i, ffnUp); }
+    public String ffnDown(int i) { return layer(i, ffnDown); }
+}

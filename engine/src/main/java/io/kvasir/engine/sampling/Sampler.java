@@ -1,0 +1,79 @@
+package io.kvasir.engine.sampling;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Draws tokens from logits by {@link SamplingParams}. Holds its random generator and scratch
+ * arrays, so sampling allocates nothing per token; one sampler per sequence.
+ */
+public final class Sampler {
+    private final SamplingParams params;
+    private final SplittableRandom random;
+    private final float[] probs;
+    private final long[] order; // (probability bits << 32 | token id), sorted to rank candidates
+
+    public Sampler(SamplingParams params, int vocabSize) {
+        this.params = params;
+        this.random = new SplittableRandom(params.seed());
+        this.probs = new float[vocabSize];
+        this.order = new long[vocabSize];
+    }
+
+    public int sample(float[] logits) {
+        if (params.greedy()) {
+            return argmax(logits);
+        }
+        int n = logits.length;
+        float max = logits[argmax(logits)];
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            float p = (float) Math.exp((logits[i] - max) / params.temperature());
+            probs[i] = p;
+            sum += p;
+        }
+        // rank by probability: positive float bits order like the floats themselves
+        for (int i = 0; i < n; i++) {
+            order[i] = ((long) Float.floatToRawIntBits((float) (probs[i] / sum)) << 32) | i;
+        }
+        Arrays.sort(order, 0, n);
+        int keep = params.topK() > 0 ? Math.min(params.topK(), n) : n;
+        double kept = 0;
+        for (int r = 0; r < keep; r++) {
+            kept += probs[(int) order[n - 1 - r]];
+        }
+        if (params.topP() < 1) {
+            double cumulative = 0;
+            for (int r = 0; r < keep; r++) {
+                cumulative += probs[(int) order[n - 1 - r]] / kept;
+                if (cumulative >= params.topP()) {
+                    keep = r + 1;
+                    break;
+                }
+            }
+            kept = 0;
+            for (int r = 0; r < keep; r++) {
+                kept += probs[(int) order[n - 1 - r]];
+            }
+        }
+        double u = random.nextDouble() * kept;
+        for (int r = 0; r < keep; r++) {
+            int token = (int) order[n - 1 - r];
+            u -= probs[token];
+            if (u <= 0) {
+                return token;
+            }
+        }
+        return (int) order[n - keep];
+    }
+
+    public static int argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) {
+            if (logits[i] > logits[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+}

@@ -1,0 +1,26 @@
+package io.kvasir.engine.tensor;
+
+/**
+ * Element types of weight tensors. Quantized types store {@code blockSize} elements in
+ * {@code blockBytes} bytes; plain types are blocks of one element.
+ */
+public enum DType {
+    F32(1, 4),
+    F16(1, 2),
+    BF16(1, 2),
+    /** ggml Q8_0: per 32 elements one F16 scale d, then 32 int8 q; value = d * q. */
+    Q8_0(32, 34);
+
+    public final int blockSize;
+    public final int blockBytes;
+
+    DType(int blockSize, int blockBytes) {
+        this.blockSize = blockSize;
+        this.blockBytes = blockBytes;
+    }
+
+    /** Bytes taken by {@code numElements} elements; they must fill whole blocks. */
+    public long bytesFor(long numElements) {
+        return numElements / blockSize * blockBytes;
+    }
+}

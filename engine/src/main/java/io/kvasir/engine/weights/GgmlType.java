@@ -1,0 +1,37 @@
+package io.kvasir.engine.weights;
+
+import io.kvasir.engine.tensor.DType;
+
+/** ggml tensor type ids as GGUF stores them; only some map to a {@link DType} Kvasir runs. */
+enum GgmlType {
+    F32(0, DType.F32), F16(1, DType.F16), Q4_0(2, null), Q4_1(3, null), Q5_0(6, null), Q5_1(7, null),
+    Q8_0(8, DType.Q8_0), Q8_1(9, null), Q2_K(10, null), Q3_K(11, null), Q4_K(12, null), Q5_K(13, null),
+    Q6_K(14, null), Q8_K(15, null), I8(24, null), I16(25, null), I32(26, null), I64(27, null),
+    F64(28, null), BF16(30, DType.BF16);
+
+    final int id;
+    final DType dtype;
+
+    GgmlType(int id, DType dtype) {
+        this.id = id;
+        this.dtype = dtype;
+    }
+
+    static String nameOf(int id) {
+        for (GgmlType t : values()) {
+            if (t.id == id) {
+                return t.name();
+            }
+        }
+        return "unknown";
+    }
+
+    static DType dtypeOf(int id) {
+        for (GgmlType t : values()) {
+            if (t.id == id) {
+                return t.dtype;
+            }
+        }
+        return null;
+    }
+}

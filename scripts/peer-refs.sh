@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Regenerates the engine's golden data with the peer engine (llama.cpp via ../shared/peer):
+# the tiny random-weight GGUF models and, for each, llama.cpp's greedy tokens and last-prompt logits
+# (F32 KV cache, flash attention off: the tightest setting, ~1e-6 from a float64 reference).
+# The outputs are committed, so the project's tests never need the peer. Run from the repository root.
+set -euo pipefail
+PEER=${PEER:-$(cd "$(dirname "$0")/../../shared/peer" 2>/dev/null && pwd)} || true
+[ -n "${PEER:-}" ] && [ -f "$PEER/make_gguf.py" ] || { echo "peer not found: set PEER=/path/to/shared/peer" >&2; exit 1; }
+PEER_HOME=${PEER_HOME:-$HOME/.cache/kvasir-peer}
+[ -f "$PEER_HOME/peer_logits.mjs" ] || "$PEER/install.sh"
+out=engine/src/test/resources/golden
+mkdir -p "$out"
+
+model() { # name, make_gguf.py flags...
+  local name=$1; shift
+  python3 "$PEER/make_gguf.py" "$@" --out "$out/$name.gguf" >/dev/null
+}
+ref() { # name, extra peer flags...
+  local name=$1; shift
+  node "$PEER_HOME/peer_logits.mjs" "$out/$name.gguf" --flash off --kv-type F32 --steps 20 --json "$out/$name.tmp.json" "$@" >/dev/null
+  # keep what the tests read: prompt, greedy tokens, last-prompt logits
+  python3 - "$out/$name.tmp.json" "$out/$name${SUFFIX:-}.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+json.dump({"llamaCpp": d["llamaCpp"], "prompt": d["prompt"], "greedy": d["greedy"],
+           "lastLogits": [float("%.7g" % x) for x in d["lastLogits"]]}, open(sys.argv[2], "w"))
+PY
+  rm "$out/$name.tmp.json"
+}
+
+model llama-gqa        --preset tiny                                   # 4 heads / 2 KV heads, untied
+model llama-mha        --preset tiny --n-head-kv 4 --seed 11           # MHA
+model llama-mqa        --preset tiny --n-head-kv 1 --n-layer 3 --tied --seed 7
+model llama-wide       --n-embd 96 --n-head 6 --n-head-kv 2 --n-layer 3 --n-ff 160 --tied --w-std 0.06 --seed 7
+model llama3-rope      --preset tiny --llama3-rope --rope-base 500000 --tied --w-std 0.06 --seed 5
+model qwen2-tiny       --arch qwen2 --preset tiny
+model qwen2-mqa        --arch qwen2 --n-embd 128 --n-head 4 --n-head-kv 1 --n-ff 192 --tied --w-std 0.06 --seed 7
+model llama-gqa-f16    --preset tiny --type f16
+model llama-gqa-q8_0   --preset tiny --type q8_0
+
+for m in llama-gqa llama-mha llama-mqa llama-wide llama3-rope qwen2-tiny qwen2-mqa; do ref $m; done
+# a prompt that spans several KV blocks
+SUFFIX=-long ref llama-wide --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
+ls -la "$out"
