@@ -41,4 +41,9 @@ model llama-gqa-q8_0   --preset tiny --type q8_0
 for m in llama-gqa llama-mha llama-mqa llama-wide llama3-rope qwen2-tiny qwen2-mqa; do ref $m; done
 # a prompt that spans several KV blocks
 SUFFIX=-long ref llama-wide --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
+# llama.cpp's tokenization of a few strings (SentencePiece vocabulary with byte fallback)
+cp "$(dirname "$0")/peer/tokenize.mjs" "$PEER_HOME/"
+node "$PEER_HOME/tokenize.mjs" "$out/llama-wide.gguf" "the model" "Hello world, the cache!" "  two  spaces" \
+  "ünïcödé → 漢字" "tensor1234 x" "line one
+line two" "a" "" > "$out/tokens-spm.json"
 ls -la "$out"

@@ -21,17 +21,20 @@ final class Q8_0Rows {
     }
 
     static float dot(VectorSpecies<Float> sp, MemorySegment seg, long off, float[] x, int xOff, int n) {
-        VectorSpecies<Byte> bsp = VectorSpecies.of(byte.class, VectorShape.forBitSize(sp.vectorBitSize() / 4));
-        int step = sp.length();
+        // int8 lanes widen 4x to floats; the narrowest byte vector is 64 bits, so 128-bit floats take two parts
+        VectorSpecies<Byte> bsp = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, sp.vectorBitSize() / 4)));
+        int parts = bsp.length() / sp.length();
         FloatVector acc = FloatVector.zero(sp);
         for (int b = 0; b < n / BLOCK; b++) {
             long blockOff = off + (long) b * BLOCK_BYTES;
             float d = Float.float16ToFloat(seg.get(I16, blockOff));
             FloatVector blockSum = FloatVector.zero(sp);
-            for (int j = 0; j < BLOCK; j += step) {
-                FloatVector q = (FloatVector) ByteVector.fromMemorySegment(bsp, seg, blockOff + 2 + j, ByteOrder.LITTLE_ENDIAN)
-                        .convertShape(VectorOperators.B2F, sp, 0);
-                blockSum = q.fma(FloatVector.fromArray(sp, x, xOff + b * BLOCK + j), blockSum);
+            for (int j = 0; j < BLOCK; j += bsp.length()) {
+                ByteVector q = ByteVector.fromMemorySegment(bsp, seg, blockOff + 2 + j, ByteOrder.LITTLE_ENDIAN);
+                for (int part = 0; part < parts; part++) {
+                    FloatVector qf = (FloatVector) q.convertShape(VectorOperators.B2F, sp, part);
+                    blockSum = qf.fma(FloatVector.fromArray(sp, x, xOff + b * BLOCK + j + part * sp.length()), blockSum);
+                }
             }
             acc = blockSum.fma(FloatVector.broadcast(sp, d), acc);
         }

@@ -1,0 +1,92 @@
+package io.kvasir.engine.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.kvasir.engine.backend.reference.ReferenceBackend;
+import io.kvasir.engine.tensor.DType;
+import io.kvasir.engine.tensor.WeightMatrix;
+import io.kvasir.engine.testing.TestTensors;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Random;
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Every dtype's row kernels, at every vector width this CPU runs and on the scalar path, against
+ * {@link ReferenceBackend}. Tolerance: F32 accumulation order only, so 1e-5 relative to Σ|w·x|.
+ */
+class RowKernelTest {
+
+    @ParameterizedTest(name = "{0} at {1} bits")
+    @CsvSource({"F32,0", "F32,128", "F32,256", "F32,512", "F16,0", "F16,128", "F16,256", "F16,512",
+            "BF16,0", "BF16,128", "BF16,256", "BF16,512", "Q8_0,0", "Q8_0,128", "Q8_0,256", "Q8_0,512"})
+    void matmul_matchesReference(DType dtype, int bits) {
+        if (bits > FloatVector.SPECIES_MAX.vectorBitSize()) {
+            return; // this CPU has no such vectors
+        }
+        var random = new Random(42);
+        int cols = dtype == DType.Q8_0 ? 96 : 75; // odd widths exercise the scalar tail
+        int rows = 13, tokens = 3;
+        try (Arena arena = Arena.ofShared(); var backend = new VectorCpuBackend(2, bits)) {
+            WeightMatrix w = TestTensors.random(arena, dtype, rows, cols, random);
+            float[] x = new float[tokens * cols];
+            for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
+            float[] expected = new float[tokens * rows], actual = new float[tokens * rows];
+            new ReferenceBackend().matmul(w, x, expected, tokens);
+            backend.matmul(w, x, actual, tokens);
+            for (int i = 0; i < expected.length; i++) {
+                assertEquals(expected[i], actual[i], 1e-5 * cols, "output " + i);
+            }
+            float[] row = new float[cols], refRow = new float[cols];
+            backend.dequantizeRow(w, 5, row, 0);
+            new ReferenceBackend().dequantizeRow(w, 5, refRow, 0);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(refRow, row);
+        }
+    }
+
+    /** The vector half→float widening is exact for every finite half, subnormals included. */
+    @Test
+    void f16Widening_isExactForEveryFiniteHalf() {
+        var sp = FloatVector.SPECIES_PREFERRED;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(2L * 65536);
+            for (int i = 0; i < 65536; i++) {
+                seg.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i, (short) i);
+            }
+            var ssp = F16Rows.shortSpecies(sp);
+            var isp = F16Rows.intSpecies(sp);
+            float[] lanes = new float[sp.length()];
+            for (int i = 0; i < 65536; i += sp.length()) {
+                F16Rows.load(sp, ssp, isp, seg, 2L * i).intoArray(lanes, 0);
+                for (int j = 0; j < lanes.length; j++) {
+                    short bits = (short) (i + j);
+                    if ((bits & 0x7C00) == 0x7C00) continue; // infinities and NaNs never occur in weights
+                    assertEquals(Float.float16ToFloat(bits), lanes[j], "half 0x" + Integer.toHexString((i + j) & 0xFFFF));
+                }
+            }
+        }
+    }
+
+    @Test
+    void dotAndAxpy_matchScalar() {
+        var random = new Random(7);
+        float[] a = new float[77], b = new float[77], y = new float[77], yRef = new float[77];
+        for (int i = 0; i < 77; i++) {
+            a[i] = (float) random.nextGaussian();
+            b[i] = (float) random.nextGaussian();
+            y[i] = yRef[i] = (float) random.nextGaussian();
+        }
+        try (var backend = new VectorCpuBackend(1)) {
+            var ref = new ReferenceBackend();
+            assertEquals(ref.dot(a, 3, b, 1, 70), backend.dot(a, 3, b, 1, 70), 1e-4);
+            ref.axpy(0.5f, a, 2, yRef, 4, 71);
+            backend.axpy(0.5f, a, 2, y, 4, 71);
+            for (int i = 0; i < 77; i++) assertEquals(yRef[i], y[i], 1e-6);
+        }
+    }
+}
