@@ -37,10 +37,14 @@ model qwen2-tiny       --arch qwen2 --preset tiny
 model qwen2-mqa        --arch qwen2 --n-embd 128 --n-head 4 --n-head-kv 1 --n-ff 192 --tied --w-std 0.06 --seed 7
 model llama-gqa-f16    --preset tiny --type f16
 model llama-gqa-q8_0   --preset tiny --type q8_0
+model llama-wide-f16   --n-embd 96 --n-head 6 --n-head-kv 2 --n-layer 3 --n-ff 160 --tied --w-std 0.06 --seed 7 --type f16
+model llama-wide-q8_0  --n-embd 96 --n-head 6 --n-head-kv 2 --n-layer 3 --n-ff 160 --tied --w-std 0.06 --seed 7 --type q8_0
 
-for m in llama-gqa llama-mha llama-mqa llama-wide llama3-rope qwen2-tiny qwen2-mqa; do ref $m; done
+for m in llama-gqa llama-mha llama-mqa llama-wide llama3-rope qwen2-tiny qwen2-mqa llama-wide-f16 llama-wide-q8_0; do ref $m; done
 # a prompt that spans several KV blocks
 SUFFIX=-long ref llama-wide --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
+# Llama-3 frequency scaling only touches slow-turning dimensions: it shows at long positions
+SUFFIX=-long ref llama3-rope --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(999)]))')"
 # llama.cpp's tokenization of a few strings (SentencePiece vocabulary with byte fallback)
 cp "$(dirname "$0")/peer/tokenize.mjs" "$PEER_HOME/"
 node "$PEER_HOME/tokenize.mjs" "$out/llama-wide.gguf" "the model" "Hello world, the cache!" "  two  spaces" \

@@ -33,6 +33,7 @@ class LlamaCppExactnessTest {
                 {"llama-wide", "llama-wide", "head_dim 16, 6/2 heads, sharper weights"},
                 {"llama-wide", "llama-wide-long", "45-token prompt over 3 KV blocks"},
                 {"llama3-rope", "llama3-rope", "Llama-3 rope_freqs scaling"},
+                {"llama3-rope", "llama3-rope-long", "Llama-3 rope scaling at positions up to 1020"},
                 {"qwen2-tiny", "qwen2-tiny", "qwen2: QKV bias, NEOX rope"},
                 {"qwen2-mqa", "qwen2-mqa", "qwen2 MQA, tied"},
         };

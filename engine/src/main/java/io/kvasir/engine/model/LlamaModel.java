@@ -34,6 +34,10 @@ public final class LlamaModel {
         return config;
     }
 
+    LlamaWeights weights() {
+        return weights;
+    }
+
     public Backend backend() {
         return backend;
     }

@@ -1,0 +1,137 @@
+package io.kvasir.engine;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.kvasir.engine.backend.Backend;
+import io.kvasir.engine.backend.cpu.VectorCpuBackend;
+import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.engine.testing.Golden;
+import io.kvasir.engine.testing.GgufWriter;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Broken files and bad requests fail with one message that names the file, tensor or value. */
+class BadInputTest {
+    @TempDir
+    Path tmp;
+    private final Backend backend = new VectorCpuBackend(1);
+
+    @AfterEach
+    void close() {
+        backend.close();
+    }
+
+    private static String messageOf(Class<? extends Throwable> type, Executable e) {
+        String m = assertThrows(type, e).getMessage();
+        assertTrue(!m.contains("\n"), "one line: " + m);
+        return m;
+    }
+
+    private static void assertContains(String message, String... parts) {
+        for (String p : parts) assertTrue(message.contains(p), "\"" + message + "\" should mention \"" + p + "\"");
+    }
+
+    @Test
+    void truncatedGguf() throws Exception {
+        byte[] all = Files.readAllBytes(Golden.model("llama-gqa"));
+        Path file = tmp.resolve("truncated.gguf");
+        Files.write(file, Arrays.copyOf(all, all.length * 2 / 3));
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)), file.toString(), "truncated", "tensor");
+        Files.write(file, Arrays.copyOf(all, 100));
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)), file.toString(), "truncated");
+    }
+
+    @Test
+    void wrongMagic() throws Exception {
+        byte[] all = Files.readAllBytes(Golden.model("llama-gqa"));
+        all[3] = 'X';
+        Path file = tmp.resolve("magic.gguf");
+        Files.write(file, all);
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)), file.toString(), "not a GGUF file");
+    }
+
+    @Test
+    void unknownTensorType() throws Exception {
+        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
+        var t = w.tensors.get("blk.0.attn_k.weight");
+        w.tensors.put("blk.0.attn_k.weight", new GgufWriter.Tensor(t.shape(), 12, t.data()));
+        Path file = tmp.resolve("q4k.gguf");
+        w.write(file);
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)),
+                file.toString(), "blk.0.attn_k.weight", "Q4_K");
+    }
+
+    @Test
+    void missingTensor() throws Exception {
+        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
+        w.tensors.remove("blk.1.ffn_up.weight");
+        Path file = tmp.resolve("missing.gguf");
+        w.write(file);
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)),
+                file.toString(), "missing tensor blk.1.ffn_up.weight");
+    }
+
+    @Test
+    void configAndTensorShapesDisagree() throws Exception {
+        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
+        w.metadata.put("llama.feed_forward_length", 100);
+        Path file = tmp.resolve("shape.gguf");
+        w.write(file);
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)),
+                file.toString(), "blk.0.ffn_gate.weight", "[128, 64]", "[100, 64]");
+    }
+
+    @Test
+    void unsupportedArchitecture() throws Exception {
+        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
+        w.metadata.put("general.architecture", "mamba");
+        Path file = tmp.resolve("arch.gguf");
+        w.write(file);
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)), file.toString(), "mamba");
+    }
+
+    @Test
+    void tokenIdOutOfRange() {
+        try (Model m = Model.load(Golden.model("llama-gqa"), backend)) {
+            assertContains(messageOf(IllegalArgumentException.class,
+                    () -> new Generator(m).generate(new int[] {1, 5, 512}, 1, SamplingParams.GREEDY, false, t -> {})),
+                    "token id 512", "[0, 512)");
+        }
+    }
+
+    @Test
+    void promptLongerThanContext() throws Exception {
+        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
+        w.metadata.put("llama.context_length", 8);
+        Path file = tmp.resolve("ctx8.gguf");
+        w.write(file);
+        try (Model m = Model.load(file, backend)) {
+            assertContains(messageOf(IllegalArgumentException.class,
+                    () -> new Generator(m).generate(new int[12], 1, SamplingParams.GREEDY, false, t -> {})),
+                    "12 tokens", "context length 8");
+        }
+    }
+
+    @Test
+    void badSafetensorsFolder() throws Exception {
+        Path folder = Files.createDirectories(tmp.resolve("hf"));
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(folder, backend)), "config.json");
+        Files.writeString(folder.resolve("config.json"), "{\"architectures\":[\"LlamaForCausalLM\"]}");
+        Files.write(folder.resolve("model.safetensors"), ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putLong(1L << 40).array());
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(folder, backend)),
+                "model.safetensors", "header length");
+        byte[] header = "{\"w\":{\"dtype\":\"I8\",\"shape\":[2],\"data_offsets\":[0,2]}}".getBytes();
+        var buf = ByteBuffer.allocate(8 + header.length + 2).order(ByteOrder.LITTLE_ENDIAN).putLong(header.length).put(header);
+        Files.write(folder.resolve("model.safetensors"), buf.array());
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(folder, backend)),
+                "model.safetensors", "tensor w", "I8");
+    }
+}
