@@ -50,4 +50,13 @@ cp "$(dirname "$0")/peer/tokenize.mjs" "$PEER_HOME/"
 node "$PEER_HOME/tokenize.mjs" "$out/llama-wide.gguf" "the model" "Hello world, the cache!" "  two  spaces" \
   "ünïcödé → 漢字" "tensor1234 x" "line one
 line two" "a" "" > "$out/tokens-spm.json"
+# a byte-level BPE (tokenizer.ggml.model "gpt2") vocabulary on the same tensors, for both pre-tokenizer families
+for pre in llama-bpe qwen2; do
+  python3 "$(dirname "$0")/peer/gpt2_vocab.py" "$out/llama-gqa.gguf" "$out/bpe-$pre.gguf" --pre "$pre"
+  node "$PEER_HOME/tokenize.mjs" "$out/bpe-$pre.gguf" "The model reads the cache." "Hello world! It's 2026, they'll see" \
+    "ünïcödé → 漢字" "  two  spaces" "line one
+line two
+
+" "tensors12345 x" "HELLO World's" "a" > "$out/tokens-bpe-$pre.json"
+done
 ls -la "$out"

@@ -79,7 +79,7 @@ final class GenerateCommand {
                 Gson gson = new GsonBuilder().disableHtmlEscaping().create();
                 out.println(gson.toJson(line));
             } else {
-                out.println();
+                out.println(decoder.flush());
             }
         }
     }

@@ -32,6 +32,14 @@ public final class StreamingDecoder {
         return delta;
     }
 
+    /** At the end of generation: whatever is still held back (an incomplete or invalid UTF-8 tail). */
+    public String flush() {
+        String text = text();
+        String rest = text.length() > emittedChars ? text.substring(emittedChars) : "";
+        emittedChars = text.length();
+        return rest;
+    }
+
     /** Everything decoded so far, complete or not. */
     public String text() {
         return tokenizer.decode(Arrays.copyOf(tokens, numTokens));

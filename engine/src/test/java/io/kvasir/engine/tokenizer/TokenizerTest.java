@@ -25,7 +25,11 @@ class TokenizerTest {
     record Case(String text, int[] tokens) {}
 
     static List<Case> llamaCppCases() throws Exception {
-        var array = JsonParser.parseString(Files.readString(Golden.DIR.resolve("tokens-spm.json"))).getAsJsonArray();
+        return llamaCppCases("tokens-spm.json");
+    }
+
+    static List<Case> llamaCppCases(String file) throws Exception {
+        var array = JsonParser.parseString(Files.readString(Golden.DIR.resolve(file))).getAsJsonArray();
         List<Case> cases = new ArrayList<>();
         for (var e : array) {
             var o = e.getAsJsonObject();
@@ -54,6 +58,23 @@ class TokenizerTest {
                 String decoded = tok.decode(c.tokens());
                 assertEquals(c.text().isEmpty() ? "" : " " + c.text(), decoded, "decode of \"" + c.text() + "\"");
             }
+        }
+    }
+
+    @org.junit.jupiter.params.ParameterizedTest(name = "pre-tokenizer {0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"llama-bpe", "qwen2"})
+    void ggufByteLevelBpe_matchesLlamaCpp(String pre) throws Exception {
+        try (GgufFile gguf = GgufFile.open(Golden.model("bpe-" + pre))) {
+            var vocab = GgufVocabulary.read(gguf.metadata(), "test");
+            Tokenizer tok = vocab.tokenizer("test");
+            for (Case c : llamaCppCases("tokens-bpe-" + pre + ".json")) {
+                int[] expected = new int[c.tokens().length + 1];
+                expected[0] = vocab.bosId();
+                System.arraycopy(c.tokens(), 0, expected, 1, c.tokens().length);
+                assertArrayEquals(expected, tok.encode(c.text()), "tokens of \"" + c.text() + "\"");
+                assertEquals(c.text(), tok.decode(expected), "decode of \"" + c.text() + "\"");
+            }
+            assertTrue(tok.isEndOfGeneration(vocab.eosId()) && tok.isEndOfGeneration(vocab.eotId()));
         }
     }
 
