@@ -1,0 +1,2 @@
+/** The {@code kvasir} executable: one class per sub-command. */
+package io.kvasir.cli;

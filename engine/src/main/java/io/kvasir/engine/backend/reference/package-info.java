@@ -1,0 +1,2 @@
+/** The scalar, single-threaded oracle backend. */
+package io.kvasir.engine.backend.reference;
