@@ -48,7 +48,7 @@ class LlamaCppExactnessTest {
     static Backend backend(String kind) {
         return switch (kind) {
             case "vector" -> new VectorCpuBackend(2);
-            case "scalar" -> new VectorCpuBackend(2, 0);
+            case "scalar" -> new VectorCpuBackend(2, VectorCpuBackend.Path.SCALAR);
             case "reference" -> new ReferenceBackend();
             default -> throw new IllegalArgumentException(kind);
         };

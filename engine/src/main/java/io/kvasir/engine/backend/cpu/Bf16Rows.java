@@ -7,7 +7,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /** bfloat16 rows: the top 16 bits of a float, widened by a shift. */
 final class Bf16Rows {
@@ -16,14 +15,13 @@ final class Bf16Rows {
     private Bf16Rows() {
     }
 
-    static float dot(VectorSpecies<Float> sp, MemorySegment seg, long off, float[] x, int xOff, int n) {
-        var ssp = F16Rows.shortSpecies(sp);
-        var isp = F16Rows.intSpecies(sp);
+    static float dot(MemorySegment seg, long off, float[] x, int xOff, int n) {
+        var sp = Vectors.F;
         FloatVector acc = FloatVector.zero(sp);
         int step = sp.length(), i = 0;
         for (; i <= n - step; i += step) {
-            FloatVector w = ((IntVector) ShortVector.fromMemorySegment(ssp, seg, off + 2L * i, ByteOrder.LITTLE_ENDIAN)
-                    .convertShape(VectorOperators.S2I, isp, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector w = ((IntVector) ShortVector.fromMemorySegment(Vectors.S, seg, off + 2L * i, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.S2I, Vectors.I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
             acc = w.fma(FloatVector.fromArray(sp, x, xOff + i), acc);
         }
         float sum = acc.reduceLanes(VectorOperators.ADD);

@@ -8,8 +8,6 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * IEEE half-precision rows. The vector path widens halves to floats with integer ops, exactly
@@ -21,41 +19,31 @@ final class F16Rows {
     private F16Rows() {
     }
 
-    static VectorSpecies<Short> shortSpecies(VectorSpecies<Float> sp) {
-        return VectorSpecies.of(short.class, VectorShape.forBitSize(sp.vectorBitSize() / 2));
-    }
-
-    static VectorSpecies<Integer> intSpecies(VectorSpecies<Float> sp) {
-        return VectorSpecies.of(int.class, VectorShape.forBitSize(sp.vectorBitSize()));
-    }
-
     /** {@code sp.length()} halves at byte offset {@code off}, as floats. */
-    static FloatVector load(VectorSpecies<Float> sp, VectorSpecies<Short> ssp, VectorSpecies<Integer> isp,
-                            MemorySegment seg, long off) {
-        IntVector bits = (IntVector) ShortVector.fromMemorySegment(ssp, seg, off, ByteOrder.LITTLE_ENDIAN)
-                .convertShape(VectorOperators.S2I, isp, 0);
+    static FloatVector load(MemorySegment seg, long off) {
+        IntVector bits = (IntVector) ShortVector.fromMemorySegment(Vectors.S, seg, off, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.S2I, Vectors.I, 0);
         IntVector magnitude = bits.and(0x7FFF);
         IntVector sign = bits.and(0x8000).lanewise(VectorOperators.LSHL, 16);
         // normal: re-bias the exponent (15 -> 127) and move the 10-bit mantissa to the top of 23 bits
         FloatVector normal = magnitude.lanewise(VectorOperators.LSHL, 13).add(112 << 23).reinterpretAsFloats();
         // subnormal (exponent 0): magnitude * 2^-24, exact in float
         FloatVector subnormal = ((FloatVector) magnitude.convert(VectorOperators.I2F, 0)).mul(0x1p-24f);
-        VectorMask<Float> isSubnormal = magnitude.compare(VectorOperators.LT, 0x400).cast(sp);
+        VectorMask<Float> isSubnormal = magnitude.compare(VectorOperators.LT, 0x400).cast(Vectors.F);
         FloatVector abs = normal.blend(subnormal, isSubnormal);
         return abs.reinterpretAsInts().or(sign).reinterpretAsFloats();
     }
 
-    static float dot(VectorSpecies<Float> sp, MemorySegment seg, long off, float[] x, int xOff, int n) {
-        VectorSpecies<Short> ssp = shortSpecies(sp);
-        VectorSpecies<Integer> isp = intSpecies(sp);
+    static float dot(MemorySegment seg, long off, float[] x, int xOff, int n) {
+        var sp = Vectors.F;
         FloatVector acc0 = FloatVector.zero(sp), acc1 = FloatVector.zero(sp);
         int step = sp.length(), i = 0;
         for (int upper = n - 2 * step; i <= upper; i += 2 * step) {
-            acc0 = load(sp, ssp, isp, seg, off + 2L * i).fma(FloatVector.fromArray(sp, x, xOff + i), acc0);
-            acc1 = load(sp, ssp, isp, seg, off + 2L * (i + step)).fma(FloatVector.fromArray(sp, x, xOff + i + step), acc1);
+            acc0 = load(seg, off + 2L * i).fma(FloatVector.fromArray(sp, x, xOff + i), acc0);
+            acc1 = load(seg, off + 2L * (i + step)).fma(FloatVector.fromArray(sp, x, xOff + i + step), acc1);
         }
         for (; i <= n - step; i += step) {
-            acc0 = load(sp, ssp, isp, seg, off + 2L * i).fma(FloatVector.fromArray(sp, x, xOff + i), acc0);
+            acc0 = load(seg, off + 2L * i).fma(FloatVector.fromArray(sp, x, xOff + i), acc0);
         }
         float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) sum += Float.float16ToFloat(seg.get(I16, off + 2L * i)) * x[xOff + i];

@@ -5,7 +5,6 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /** F32 rows: plain little-endian floats. */
 final class F32Rows {
@@ -14,7 +13,8 @@ final class F32Rows {
     private F32Rows() {
     }
 
-    static float dot(VectorSpecies<Float> sp, MemorySegment seg, long off, float[] x, int xOff, int n) {
+    static float dot(MemorySegment seg, long off, float[] x, int xOff, int n) {
+        var sp = Vectors.F;
         FloatVector acc0 = FloatVector.zero(sp), acc1 = FloatVector.zero(sp);
         int step = sp.length(), i = 0;
         for (int upper = n - 2 * step; i <= upper; i += 2 * step) {

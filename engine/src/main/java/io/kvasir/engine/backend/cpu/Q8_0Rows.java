@@ -6,8 +6,6 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * ggml Q8_0 rows: blocks of 32 weights as one F16 scale d and 32 int8 q (34 bytes), w = d·q.
@@ -20,10 +18,10 @@ final class Q8_0Rows {
     private Q8_0Rows() {
     }
 
-    static float dot(VectorSpecies<Float> sp, MemorySegment seg, long off, float[] x, int xOff, int n) {
-        // int8 lanes widen 4x to floats; the narrowest byte vector is 64 bits, so 128-bit floats take two parts
-        VectorSpecies<Byte> bsp = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, sp.vectorBitSize() / 4)));
-        int parts = bsp.length() / sp.length();
+    static float dot(MemorySegment seg, long off, float[] x, int xOff, int n) {
+        var sp = Vectors.F;
+        var bsp = Vectors.B;
+        int parts = Vectors.B_PARTS;
         FloatVector acc = FloatVector.zero(sp);
         for (int b = 0; b < n / BLOCK; b++) {
             long blockOff = off + (long) b * BLOCK_BYTES;

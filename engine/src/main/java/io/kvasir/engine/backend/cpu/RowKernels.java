@@ -1,33 +1,18 @@
 package io.kvasir.engine.backend.cpu;
 
 import io.kvasir.engine.tensor.WeightMatrix;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorSpecies;
 
-/** Picks the row kernel of a weight's dtype; a null species means the scalar path. */
-record RowKernels(VectorSpecies<Float> floatSpecies) {
-
-    static RowKernels forBits(int bits) {
-        return switch (bits) {
-            case 0 -> new RowKernels(null);
-            case 128, 256, 512 -> new RowKernels(VectorSpecies.of(float.class, VectorShape.forBitSize(bits)));
-            default -> throw new IllegalArgumentException("kvasir.cpu.vectorBits must be 0, 128, 256 or 512, got " + bits);
-        };
-    }
-
-    int vectorBits() {
-        return floatSpecies == null ? 0 : floatSpecies.vectorBitSize();
-    }
+/** Picks the row kernel of a weight's dtype, on the vector or the scalar path. */
+record RowKernels(boolean vector) {
 
     float dot(WeightMatrix w, long rowOffset, float[] x, int xOff) {
-        var sp = floatSpecies;
         var seg = w.data();
         int n = w.cols();
         return switch (w.dtype()) {
-            case F32 -> sp == null ? F32Rows.dotScalar(seg, rowOffset, x, xOff, n) : F32Rows.dot(sp, seg, rowOffset, x, xOff, n);
-            case F16 -> sp == null ? F16Rows.dotScalar(seg, rowOffset, x, xOff, n) : F16Rows.dot(sp, seg, rowOffset, x, xOff, n);
-            case BF16 -> sp == null ? Bf16Rows.dotScalar(seg, rowOffset, x, xOff, n) : Bf16Rows.dot(sp, seg, rowOffset, x, xOff, n);
-            case Q8_0 -> sp == null ? Q8_0Rows.dotScalar(seg, rowOffset, x, xOff, n) : Q8_0Rows.dot(sp, seg, rowOffset, x, xOff, n);
+            case F32 -> vector ? F32Rows.dot(seg, rowOffset, x, xOff, n) : F32Rows.dotScalar(seg, rowOffset, x, xOff, n);
+            case F16 -> vector ? F16Rows.dot(seg, rowOffset, x, xOff, n) : F16Rows.dotScalar(seg, rowOffset, x, xOff, n);
+            case BF16 -> vector ? Bf16Rows.dot(seg, rowOffset, x, xOff, n) : Bf16Rows.dotScalar(seg, rowOffset, x, xOff, n);
+            case Q8_0 -> vector ? Q8_0Rows.dot(seg, rowOffset, x, xOff, n) : Q8_0Rows.dotScalar(seg, rowOffset, x, xOff, n);
         };
     }
 
@@ -41,5 +26,4 @@ record RowKernels(VectorSpecies<Float> floatSpecies) {
             case Q8_0 -> Q8_0Rows.dequantize(seg, rowOffset, out, outOff, n);
         }
     }
-
 }

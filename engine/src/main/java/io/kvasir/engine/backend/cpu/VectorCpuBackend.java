@@ -11,28 +11,33 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link WorkerPool}; each row is read once per call and dotted with every token of the batch,
  * so a prefill chunk or a decode batch streams the weights once.
  *
- * <p>System property {@code kvasir.cpu.vectorBits}: 0 forces the scalar kernels (what CI runs to
- * check the vector path against), 128/256/512 pick a vector width; default: the CPU's preferred.
+ * <p>The vector width is fixed per JVM by {@code -Dkvasir.cpu.vectorBits} (see {@link Vectors});
+ * a backend built with {@link Path#SCALAR} runs the scalar kernels, which the tests hold the
+ * vector ones against.
  */
 public final class VectorCpuBackend implements Backend {
     private final WorkerPool pool;
     private final RowKernels kernels;
 
+    /** Which kernels run: the Vector API ones (unless the JVM turned them off) or the scalar ones. */
+    public enum Path { VECTOR, SCALAR }
+
     public VectorCpuBackend(int numThreads) {
-        this(numThreads, Integer.getInteger("kvasir.cpu.vectorBits", FloatVector.SPECIES_PREFERRED.vectorBitSize()));
+        this(numThreads, Path.VECTOR);
     }
 
-    public VectorCpuBackend(int numThreads, int vectorBits) {
+    public VectorCpuBackend(int numThreads, Path path) {
         this.pool = new WorkerPool(numThreads);
-        this.kernels = RowKernels.forBits(vectorBits);
+        this.kernels = new RowKernels(path == Path.VECTOR && Vectors.ENABLED);
     }
 
     public static int defaultThreads() {
         return Runtime.getRuntime().availableProcessors();
     }
 
+    /** Float vector width the kernels run at; 0 on the scalar path. */
     public int vectorBits() {
-        return kernels.vectorBits();
+        return kernels.vector() ? Vectors.BITS : 0;
     }
 
     @Override
@@ -55,8 +60,8 @@ public final class VectorCpuBackend implements Backend {
 
     @Override
     public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-        VectorSpecies<Float> sp = kernels.floatSpecies();
-        if (sp == null) {
+        VectorSpecies<Float> sp = Vectors.F;
+        if (!kernels.vector()) {
             float s = 0;
             for (int i = 0; i < n; i++) s += a[aOff + i] * b[bOff + i];
             return s;
@@ -73,9 +78,9 @@ public final class VectorCpuBackend implements Backend {
 
     @Override
     public void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
-        VectorSpecies<Float> sp = kernels.floatSpecies();
+        VectorSpecies<Float> sp = Vectors.F;
         int i = 0;
-        if (sp != null) {
+        if (kernels.vector()) {
             FloatVector a = FloatVector.broadcast(sp, alpha);
             for (int upper = sp.loopBound(n); i < upper; i += sp.length()) {
                 FloatVector.fromArray(sp, x, xOff + i).fma(a, FloatVector.fromArray(sp, y, yOff + i)).intoArray(y, yOff + i);
