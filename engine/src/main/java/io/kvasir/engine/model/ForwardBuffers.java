@@ -1,5 +1,7 @@
 package io.kvasir.engine.model;
 
+import io.kvasir.engine.backend.Backend;
+
 /**
  * Activations of one forward pass over up to {@code maxTokens} tokens, allocated once per step
  * loop and reused for every chunk (no allocation per token). Shapes are row-major per token.
@@ -17,11 +19,11 @@ public final class ForwardBuffers {
     final float[] hb2;     // (maxTokens, ffnDim)    up
     final float[] ropeCos; // (maxTokens, ropeDims/2)
     final float[] ropeSin; // (maxTokens, ropeDims/2)
-    final float[][] scores; // (threads, contextLength) attention scores per worker
+    final CausalAttention attention;
     /** (vocab) logits of the last token of the last forward call. */
     public final float[] logits;
 
-    ForwardBuffers(ModelConfig c, int maxTokens, int numThreads) {
+    ForwardBuffers(ModelConfig c, int maxTokens, Backend backend) {
         if (maxTokens <= 0) {
             throw new IllegalArgumentException("maxTokens must be > 0, got " + maxTokens);
         }
@@ -37,7 +39,7 @@ public final class ForwardBuffers {
         hb2 = new float[maxTokens * c.ffnDim()];
         ropeCos = new float[maxTokens * c.rope().dims() / 2];
         ropeSin = new float[maxTokens * c.rope().dims() / 2];
-        scores = new float[numThreads][c.contextLength()];
+        attention = new CausalAttention(c, backend, q, att);
         logits = new float[c.vocabSize()];
     }
 

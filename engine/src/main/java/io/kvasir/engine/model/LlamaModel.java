@@ -43,7 +43,7 @@ public final class LlamaModel {
     }
 
     public ForwardBuffers newBuffers(int maxTokens) {
-        return new ForwardBuffers(config, maxTokens, backend.numThreads());
+        return new ForwardBuffers(config, maxTokens, backend);
     }
 
     public KvBlockPool newKvPool(int blockSize, int maxBlocks) {
@@ -97,7 +97,7 @@ public final class LlamaModel {
             applyRope(b.q, c.numHeads(), n, b);
             applyRope(b.k, c.numKvHeads(), n, b);
             storeKv(kv, l, start, n, b);
-            attention(kv, l, start, n, b);
+            b.attention.run(kv, l, start, n);
             backend.matmul(w.wo(), b.att, b.xb2, n);
             backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
             // feed-forward: x += w_down · (silu(w_gate · norm(x)) * (w_up · norm(x)))
@@ -184,45 +184,6 @@ public final class LlamaModel {
             System.arraycopy(b.k, t * kvDim, block, pool.keyOffset(layer, pos % blockSize), kvDim);
             System.arraycopy(b.v, t * kvDim, block, pool.valueOffset(layer, pos % blockSize), kvDim);
         }
-    }
-
-    /**
-     * Causal attention of the chunk's queries over every cached position up to their own,
-     * read block by block through the table; (token, head) pairs are split across workers.
-     */
-    private void attention(BlockTable kv, int layer, int start, int n, ForwardBuffers b) {
-        final KvBlockPool pool = kv.pool();
-        final int numHeads = config.numHeads(), headDim = config.headDim(), qDim = config.queryDim();
-        final int group = config.groupSize(), blockSize = pool.blockSize();
-        final float scale = (float) (1.0 / Math.sqrt(headDim));
-        backend.parallelFor(n * numHeads, (chunk, from, to) -> {
-            float[] scores = b.scores[chunk];
-            for (int idx = from; idx < to; idx++) {
-                int t = idx / numHeads, h = idx % numHeads;
-                int numPositions = start + t + 1;
-                int qOff = t * qDim + h * headDim;
-                int kvHeadOff = (h / group) * headDim;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int p = 0; p < numPositions; p++) {
-                    float[] block = pool.data(kv.blockId(p / blockSize));
-                    float s = backend.dot(b.q, qOff, block, pool.keyOffset(layer, p % blockSize) + kvHeadOff, headDim) * scale;
-                    scores[p] = s;
-                    max = Math.max(max, s);
-                }
-                double sum = 0;
-                for (int p = 0; p < numPositions; p++) {
-                    float e = (float) Math.exp(scores[p] - max);
-                    scores[p] = e;
-                    sum += e;
-                }
-                float inv = (float) (1.0 / sum);
-                java.util.Arrays.fill(b.att, qOff, qOff + headDim, 0f);
-                for (int p = 0; p < numPositions; p++) {
-                    float[] block = pool.data(kv.blockId(p / blockSize));
-                    backend.axpy(scores[p] * inv, block, pool.valueOffset(layer, p % blockSize) + kvHeadOff, b.att, qOff, headDim);
-                }
-            }
-        });
     }
 
 }

@@ -18,6 +18,7 @@ import jdk.incubator.vector.VectorSpecies;
 public final class VectorCpuBackend implements Backend {
     private final WorkerPool pool;
     private final RowKernels kernels;
+    private final MatmulTask matmulTask = new MatmulTask();
 
     /** Which kernels run: the Vector API ones (unless the JVM turned them off) or the scalar ones. */
     public enum Path { VECTOR, SCALAR }
@@ -42,15 +43,31 @@ public final class VectorCpuBackend implements Backend {
 
     @Override
     public void matmul(WeightMatrix w, float[] x, float[] out, int numTokens) {
-        int rows = w.rows(), cols = w.cols();
-        pool.parallelFor(rows, (chunk, from, to) -> {
+        matmulTask.w = w;
+        matmulTask.x = x;
+        matmulTask.out = out;
+        matmulTask.numTokens = numTokens;
+        pool.parallelFor(w.rows(), matmulTask);
+        matmulTask.w = null;
+        matmulTask.x = matmulTask.out = null;
+    }
+
+    /** One reusable task object, so a matmul allocates nothing (the backend runs one call at a time). */
+    private final class MatmulTask implements RangeBody {
+        WeightMatrix w;
+        float[] x, out;
+        int numTokens;
+
+        @Override
+        public void run(int chunk, int from, int to) {
+            int rows = w.rows(), cols = w.cols();
             for (int r = from; r < to; r++) {
                 long rowOffset = r * w.rowBytes();
                 for (int t = 0; t < numTokens; t++) {
                     out[t * rows + r] = kernels.dot(w, rowOffset, x, t * cols);
                 }
             }
-        });
+        }
     }
 
     @Override

@@ -1,0 +1,80 @@
+package io.kvasir.engine.model;
+
+import io.kvasir.engine.backend.Backend;
+import io.kvasir.engine.kv.BlockTable;
+import io.kvasir.engine.kv.KvBlockPool;
+import java.util.Arrays;
+
+/**
+ * Causal GQA attention of a chunk's queries over every cached position up to their own, read
+ * block by block through the sequence's table. (token, head) pairs are split across workers; each
+ * worker keeps its own score row. One instance per {@link ForwardBuffers}, reused every layer, so
+ * attention allocates nothing.
+ */
+final class CausalAttention implements Backend.RangeBody {
+    private final Backend backend;
+    private final int numHeads, headDim, queryDim, groupSize;
+    private final float scale;
+    private final float[] q;        // (tokens, numHeads·headDim) the chunk's roped queries
+    private final float[] out;      // (tokens, numHeads·headDim)
+    private final float[][] scores; // (threads, contextLength)
+
+    // the call in progress
+    private BlockTable kv;
+    private int layer, start;
+
+    CausalAttention(ModelConfig c, Backend backend, float[] q, float[] out) {
+        this.backend = backend;
+        this.numHeads = c.numHeads();
+        this.headDim = c.headDim();
+        this.queryDim = c.queryDim();
+        this.groupSize = c.groupSize();
+        this.scale = (float) (1.0 / Math.sqrt(headDim));
+        this.q = q;
+        this.out = out;
+        this.scores = new float[backend.numThreads()][c.contextLength()];
+    }
+
+    /** Attends the {@code n} tokens at positions {@code start..start+n-1}, whose K/V are already cached. */
+    void run(BlockTable kv, int layer, int start, int n) {
+        this.kv = kv;
+        this.layer = layer;
+        this.start = start;
+        backend.parallelFor(n * numHeads, this);
+        this.kv = null;
+    }
+
+    @Override
+    public void run(int chunk, int from, int to) {
+        KvBlockPool pool = kv.pool();
+        int blockSize = pool.blockSize();
+        float[] s = scores[chunk];
+        for (int idx = from; idx < to; idx++) {
+            int t = idx / numHeads, h = idx % numHeads;
+            int numPositions = start + t + 1;
+            int qOff = t * queryDim + h * headDim;
+            int kvHeadOff = (h / groupSize) * headDim;
+            // scores = q·k / sqrt(d), softmax with the max subtracted, sum in double
+            float max = Float.NEGATIVE_INFINITY;
+            for (int p = 0; p < numPositions; p++) {
+                float[] block = pool.data(kv.blockId(p / blockSize));
+                float score = backend.dot(q, qOff, block, pool.keyOffset(layer, p % blockSize) + kvHeadOff, headDim) * scale;
+                s[p] = score;
+                max = Math.max(max, score);
+            }
+            double sum = 0;
+            for (int p = 0; p < numPositions; p++) {
+                float e = (float) Math.exp(s[p] - max);
+                s[p] = e;
+                sum += e;
+            }
+            // out = Σ_p softmax_p · v_p
+            float inv = (float) (1.0 / sum);
+            Arrays.fill(out, qOff, qOff + headDim, 0f);
+            for (int p = 0; p < numPositions; p++) {
+                float[] block = pool.data(kv.blockId(p / blockSize));
+                backend.axpy(s[p] * inv, block, pool.valueOffset(layer, p % blockSize) + kvHeadOff, out, qOff, headDim);
+            }
+        }
+    }
+}
