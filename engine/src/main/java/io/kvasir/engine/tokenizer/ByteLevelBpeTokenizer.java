@@ -108,9 +108,7 @@ final class ByteLevelBpeTokenizer implements Tokenizer {
     public String decode(int[] tokens) {
         var bytes = new ByteArrayOutputStream();
         for (int t : tokens) {
-            if (t < 0 || t >= vocab.tokens().length) {
-                throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + vocab.tokens().length + ")");
-            }
+            vocab.checkTokenId(t);
             if (vocab.types()[t] == GgufVocabulary.CONTROL) {
                 continue;
             }

@@ -44,6 +44,12 @@ public record GgufVocabulary(String model, String[] tokens, float[] scores, int[
         };
     }
 
+    void checkTokenId(int token) {
+        if (token < 0 || token >= tokens.length) {
+            throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + tokens.length + ")");
+        }
+    }
+
     boolean isEndOfGeneration(int token) {
         return token == eosId || token == eotId;
     }

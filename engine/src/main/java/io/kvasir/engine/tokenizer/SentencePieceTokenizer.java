@@ -105,9 +105,7 @@ final class SentencePieceTokenizer implements Tokenizer {
     public String decode(int[] tokens) {
         var bytes = new ByteArrayOutputStream();
         for (int t : tokens) {
-            if (t < 0 || t >= vocab.tokens().length) {
-                throw new IllegalArgumentException("token id " + t + " is outside the vocabulary [0, " + vocab.tokens().length + ")");
-            }
+            vocab.checkTokenId(t);
             int type = vocab.types()[t];
             String piece = vocab.tokens()[t];
             if (type == GgufVocabulary.CONTROL || type == GgufVocabulary.UNUSED) {
