@@ -20,8 +20,8 @@ final class CausalAttention implements Backend.RangeBody {
     private final float[][] scores; // (threads, contextLength)
 
     // the call in progress
-    private BlockTable kv;
-    private int layer, start;
+    private Batch batch;
+    private int layer;
 
     CausalAttention(ModelConfig c, Backend backend, float[] q, float[] out) {
         this.backend = backend;
@@ -35,23 +35,23 @@ final class CausalAttention implements Backend.RangeBody {
         this.scores = new float[backend.numThreads()][c.contextLength()];
     }
 
-    /** Attends the {@code n} tokens at positions {@code start..start+n-1}, whose K/V are already cached. */
-    void run(BlockTable kv, int layer, int start, int n) {
-        this.kv = kv;
+    /** Attends every token of the batch over its own sequence up to its position; their K/V are cached. */
+    void run(Batch batch, int layer) {
+        this.batch = batch;
         this.layer = layer;
-        this.start = start;
-        backend.parallelFor(n * numHeads, this);
-        this.kv = null;
+        backend.parallelFor(batch.size * numHeads, this);
+        this.batch = null;
     }
 
     @Override
     public void run(int chunk, int from, int to) {
-        KvBlockPool pool = kv.pool();
-        int blockSize = pool.blockSize();
         float[] s = scores[chunk];
         for (int idx = from; idx < to; idx++) {
             int t = idx / numHeads, h = idx % numHeads;
-            int numPositions = start + t + 1;
+            BlockTable kv = batch.tables[t];
+            KvBlockPool pool = kv.pool();
+            int blockSize = pool.blockSize();
+            int numPositions = batch.positions[t] + 1;
             int qOff = t * queryDim + h * headDim;
             int kvHeadOff = (h / groupSize) * headDim;
             // scores = q·k / sqrt(d), softmax with the max subtracted, sum in double

@@ -20,14 +20,18 @@ public final class ForwardBuffers {
     final float[] ropeCos; // (maxTokens, ropeDims/2)
     final float[] ropeSin; // (maxTokens, ropeDims/2)
     final CausalAttention attention;
-    /** (vocab) logits of the last token of the last forward call. */
+    final Batch batch;     // the single-sequence path's chunk
+    final int maxLogitRows;
+    /** (maxLogitRows, vocab) logits of the tokens of the last step that asked for them, in batch order. */
     public final float[] logits;
 
-    ForwardBuffers(ModelConfig c, int maxTokens, Backend backend) {
-        if (maxTokens <= 0) {
-            throw new IllegalArgumentException("maxTokens must be > 0, got " + maxTokens);
+    ForwardBuffers(ModelConfig c, int maxTokens, int maxLogitRows, Backend backend) {
+        if (maxTokens <= 0 || maxLogitRows <= 0 || maxLogitRows > maxTokens) {
+            throw new IllegalArgumentException("need 0 < maxLogitRows <= maxTokens, got %d and %d".formatted(maxLogitRows, maxTokens));
         }
         this.maxTokens = maxTokens;
+        this.maxLogitRows = maxLogitRows;
+        this.batch = new Batch(maxTokens);
         x = new float[maxTokens * c.dim()];
         xb = new float[maxTokens * c.dim()];
         xb2 = new float[maxTokens * c.dim()];
@@ -40,7 +44,7 @@ public final class ForwardBuffers {
         ropeCos = new float[maxTokens * c.rope().dims() / 2];
         ropeSin = new float[maxTokens * c.rope().dims() / 2];
         attention = new CausalAttention(c, backend, q, att);
-        logits = new float[c.vocabSize()];
+        logits = new float[maxLogitRows * c.vocabSize()];
     }
 
     public int maxTokens() {

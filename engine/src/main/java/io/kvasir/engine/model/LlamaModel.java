@@ -42,8 +42,14 @@ public final class LlamaModel {
         return backend;
     }
 
+    /** Buffers for steps of up to {@code maxTokens} tokens, logits for one of them. */
     public ForwardBuffers newBuffers(int maxTokens) {
-        return new ForwardBuffers(config, maxTokens, backend);
+        return new ForwardBuffers(config, maxTokens, 1, backend);
+    }
+
+    /** Buffers for steps of up to {@code maxTokens} tokens, logits for up to {@code maxLogitRows}. */
+    public ForwardBuffers newBuffers(int maxTokens, int maxLogitRows) {
+        return new ForwardBuffers(config, maxTokens, maxLogitRows, backend);
     }
 
     public KvBlockPool newKvPool(int blockSize, int maxBlocks) {
@@ -63,25 +69,45 @@ public final class LlamaModel {
                     .formatted(start + (to - from), config.contextLength()));
         }
         for (int i = from; i < to; i++) {
-            if (tokens[i] < 0 || tokens[i] >= config.vocabSize()) {
-                throw new IllegalArgumentException("token id %d (at index %d) is outside the vocabulary [0, %d)"
-                        .formatted(tokens[i], i, config.vocabSize()));
-            }
+            checkToken(tokens[i], i);
         }
+        Batch batch = buf.batch;
         for (int chunk = from; chunk < to; chunk += buf.maxTokens) {
-            forwardChunk(tokens, chunk, Math.min(buf.maxTokens, to - chunk), kv, buf);
+            int end = Math.min(to, chunk + buf.maxTokens);
+            batch.clear();
+            for (int i = chunk; i < end; i++) {
+                batch.add(tokens[i], kv.numTokens() + i - chunk, kv, i == to - 1);
+            }
+            forward(batch, buf);
         }
+        batch.clear();
     }
 
-    private void forwardChunk(int[] tokens, int off, int n, BlockTable kv, ForwardBuffers b) {
+    /**
+     * One forward step over {@code batch}: writes every token's K/V into its sequence's blocks,
+     * and the logits of the tokens that want them into rows of {@code buf.logits}.
+     *
+     * @throws IllegalArgumentException a token id outside the vocabulary or a position past the context
+     */
+    public void forward(Batch batch, ForwardBuffers b) {
         final ModelConfig c = config;
-        final int dim = c.dim();
-        final int start = kv.numTokens();
-        kv.reserve(start + n);
-        for (int t = 0; t < n; t++) {
-            backend.dequantizeRow(weights.tokenEmbedding(), tokens[off + t], b.x, t * dim);
+        final int n = batch.size, dim = c.dim();
+        if (n > b.maxTokens || batch.numLogits > b.maxLogitRows) {
+            throw new IllegalArgumentException("batch of %d tokens (%d with logits) exceeds the buffers (%d, %d)"
+                    .formatted(n, batch.numLogits, b.maxTokens, b.maxLogitRows));
         }
-        prepareRope(start, n, b);
+        for (int t = 0; t < n; t++) {
+            checkToken(batch.tokens[t], t);
+            int position = batch.positions[t];
+            if (position < 0 || position >= c.contextLength()) {
+                throw new IllegalArgumentException("position %d is outside the model's context length %d".formatted(position, c.contextLength()));
+            }
+        }
+        for (int t = 0; t < n; t++) {
+            batch.tables[t].reserve(batch.positions[t] + 1);
+            backend.dequantizeRow(weights.tokenEmbedding(), batch.tokens[t], b.x, t * dim);
+        }
+        prepareRope(batch, b);
         for (int l = 0; l < c.numLayers(); l++) {
             LlamaWeights.Layer w = weights.layers().get(l);
             // attention: x += wo · attn(rope(wq·norm(x) + bq), rope(wk·norm(x) + bk), wv·norm(x) + bv)
@@ -96,8 +122,8 @@ public final class LlamaModel {
             }
             applyRope(b.q, c.numHeads(), n, b);
             applyRope(b.k, c.numKvHeads(), n, b);
-            storeKv(kv, l, start, n, b);
-            b.attention.run(kv, l, start, n);
+            storeKv(batch, l, b);
+            b.attention.run(batch, l);
             backend.matmul(w.wo(), b.att, b.xb2, n);
             backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
             // feed-forward: x += w_down · (silu(w_gate · norm(x)) * (w_up · norm(x)))
@@ -108,11 +134,26 @@ public final class LlamaModel {
             backend.matmul(w.wDown(), b.hb, b.xb2, n);
             backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
         }
-        kv.setNumTokens(start + n);
-        // logits of the last token only: output · norm(x[n-1])
-        System.arraycopy(b.x, (n - 1) * dim, b.xb2, 0, dim);
-        rmsNorm(b.xb2, weights.outputNorm(), b.xb, 1);
-        backend.matmul(weights.output(), b.xb, b.logits, 1);
+        for (int t = 0; t < n; t++) {
+            BlockTable table = batch.tables[t];
+            table.setNumTokens(Math.max(table.numTokens(), batch.positions[t] + 1));
+        }
+        // logits only where asked: output · norm(x[t])
+        int rows = batch.numLogits;
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(b.x, batch.logitTokens[r] * dim, b.xb2, r * dim, dim);
+        }
+        if (rows > 0) {
+            rmsNorm(b.xb2, weights.outputNorm(), b.xb, rows);
+            backend.matmul(weights.output(), b.xb, b.logits, rows);
+        }
+    }
+
+    private void checkToken(int token, int index) {
+        if (token < 0 || token >= config.vocabSize()) {
+            throw new IllegalArgumentException("token id %d (at index %d) is outside the vocabulary [0, %d)"
+                    .formatted(token, index, config.vocabSize()));
+        }
     }
 
     /** {@code out[t] = x[t] / sqrt(mean(x[t]²) + eps) * weight}, per token. */
@@ -145,11 +186,11 @@ public final class LlamaModel {
         }
     }
 
-    private void prepareRope(int start, int n, ForwardBuffers b) {
+    private void prepareRope(Batch batch, ForwardBuffers b) {
         int half = ropeInvFreq.length;
-        for (int t = 0; t < n; t++) {
+        for (int t = 0; t < batch.size; t++) {
             for (int i = 0; i < half; i++) {
-                double theta = (start + t) * ropeInvFreq[i];
+                double theta = batch.positions[t] * ropeInvFreq[i];
                 b.ropeCos[t * half + i] = (float) Math.cos(theta);
                 b.ropeSin[t * half + i] = (float) Math.sin(theta);
             }
@@ -175,12 +216,12 @@ public final class LlamaModel {
         }
     }
 
-    private void storeKv(BlockTable kv, int layer, int start, int n, ForwardBuffers b) {
-        KvBlockPool pool = kv.pool();
-        int kvDim = config.kvDim(), blockSize = pool.blockSize();
-        for (int t = 0; t < n; t++) {
-            int pos = start + t;
-            float[] block = pool.data(kv.blockId(pos / blockSize));
+    private void storeKv(Batch batch, int layer, ForwardBuffers b) {
+        int kvDim = config.kvDim();
+        for (int t = 0; t < batch.size; t++) {
+            KvBlockPool pool = batch.tables[t].pool();
+            int pos = batch.positions[t], blockSize = pool.blockSize();
+            float[] block = pool.data(batch.tables[t].blockId(pos / blockSize));
             System.arraycopy(b.k, t * kvDim, block, pool.keyOffset(layer, pos % blockSize), kvDim);
             System.arraycopy(b.v, t * kvDim, block, pool.valueOffset(layer, pos % blockSize), kvDim);
         }

@@ -51,6 +51,41 @@ class BlockKvCacheTest {
         }
     }
 
+    /** Sequences decoded together in one step get the logits they get alone, whatever their lengths. */
+    @Test
+    void batchedDecode_equalsDecodingEachSequenceAlone() {
+        try (var backend = new VectorCpuBackend(2); Model m = Model.load(Golden.model("llama-wide"), backend)) {
+            LlamaModel model = m.transformer();
+            int vocab = model.config().vocabSize(), numSeqs = 3, steps = 6;
+            KvBlockPool pool = model.newKvPool(16, 64);
+            ForwardBuffers prefillBuf = model.newBuffers(64), batchBuf = model.newBuffers(numSeqs, numSeqs);
+            BlockTable[] together = new BlockTable[numSeqs], alone = new BlockTable[numSeqs];
+            int[][] prompts = new int[numSeqs][];
+            for (int s = 0; s < numSeqs; s++) {
+                prompts[s] = new int[5 + 9 * s]; // 5, 14 and 23 tokens: different lengths and block counts
+                for (int i = 0; i < prompts[s].length; i++) prompts[s][i] = 3 + (i * 31 + s * 7) % (vocab - 3);
+                together[s] = new BlockTable(pool);
+                alone[s] = new BlockTable(pool);
+                model.forward(prompts[s], 0, prompts[s].length, together[s], prefillBuf);
+                model.forward(prompts[s], 0, prompts[s].length, alone[s], prefillBuf);
+            }
+            var batch = new io.kvasir.engine.model.Batch(numSeqs);
+            ForwardBuffers aloneBuf = model.newBuffers(1);
+            for (int step = 0; step < steps; step++) {
+                batch.clear();
+                for (int s = 0; s < numSeqs; s++) batch.add(10 + step + s, together[s].numTokens(), together[s], true);
+                model.forward(batch, batchBuf);
+                for (int s = 0; s < numSeqs; s++) {
+                    model.forward(new int[] {10 + step + s}, 0, 1, alone[s], aloneBuf);
+                    float[] row = java.util.Arrays.copyOfRange(batchBuf.logits, s * vocab, (s + 1) * vocab);
+                    float diff = Golden.maxAbsDiff(row, aloneBuf.logits);
+                    assertTrue(diff <= 1e-5f, "step " + step + ", sequence " + s + ": " + diff);
+                }
+            }
+            for (int s = 0; s < numSeqs; s++) assertEquals(prompts[s].length + steps, together[s].numTokens());
+        }
+    }
+
     @Test
     void poolExhaustion_isAClearError() {
         var pool = new KvBlockPool(2, 8, 4, 3);
