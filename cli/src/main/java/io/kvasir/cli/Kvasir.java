@@ -11,6 +11,7 @@ public final class Kvasir {
     private static final String USAGE = """
             usage: kvasir <command> [options]
               generate   run a model on a prompt and print the generated text (or JSON)
+              bench      benchmarks: 'bench engine' measures prefill and decode tokens/s
             Run 'kvasir <command> --help' for a command's options.""";
 
     private Kvasir() {
@@ -35,6 +36,13 @@ public final class Kvasir {
                         return 0;
                     }
                     GenerateCommand.run(rest, out);
+                }
+                case "bench" -> {
+                    if (rest.contains("--help")) {
+                        out.println(BenchCommand.USAGE);
+                        return 0;
+                    }
+                    BenchCommand.run(rest, out, err);
                 }
                 default -> throw new Args.UsageException("unknown command \"" + argv[0] + "\"\n" + USAGE);
             }
