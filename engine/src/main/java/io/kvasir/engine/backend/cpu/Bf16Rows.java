@@ -35,6 +35,16 @@ final class Bf16Rows {
         return sum;
     }
 
+    static void dequantizeVector(MemorySegment seg, long off, float[] out, int outOff, int n) {
+        int step = Vectors.F.length(), i = 0;
+        for (; i <= n - step; i += step) {
+            ((IntVector) ShortVector.fromMemorySegment(Vectors.S, seg, off + 2L * i, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.S2I, Vectors.I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats().intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) out[outOff + i] = Float.intBitsToFloat(seg.get(I16, off + 2L * i) << 16);
+    }
+
     static void dequantize(MemorySegment seg, long off, float[] out, int outOff, int n) {
         for (int i = 0; i < n; i++) out[outOff + i] = Float.intBitsToFloat(seg.get(I16, off + 2L * i) << 16);
     }

@@ -56,6 +56,14 @@ final class F16Rows {
         return sum;
     }
 
+    static void dequantizeVector(MemorySegment seg, long off, float[] out, int outOff, int n) {
+        int step = Vectors.F.length(), i = 0;
+        for (; i <= n - step; i += step) {
+            load(seg, off + 2L * i).intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) out[outOff + i] = Float.float16ToFloat(seg.get(I16, off + 2L * i));
+    }
+
     static void dequantize(MemorySegment seg, long off, float[] out, int outOff, int n) {
         for (int i = 0; i < n; i++) out[outOff + i] = Float.float16ToFloat(seg.get(I16, off + 2L * i));
     }

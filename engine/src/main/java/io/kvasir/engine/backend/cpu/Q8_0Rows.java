@@ -18,25 +18,44 @@ final class Q8_0Rows {
     private Q8_0Rows() {
     }
 
+    /**
+     * Two blocks per iteration into two accumulators (independent FMA chains), products summed
+     * within a block before its one scale FMA: measured ~15% faster than one chain from memory.
+     */
     static float dot(MemorySegment seg, long off, float[] x, int xOff, int n) {
-        var sp = Vectors.F;
-        var bsp = Vectors.B;
-        int parts = Vectors.B_PARTS;
-        FloatVector acc = FloatVector.zero(sp);
-        for (int b = 0; b < n / BLOCK; b++) {
+        FloatVector acc0 = FloatVector.zero(Vectors.F), acc1 = acc0;
+        int numBlocks = n / BLOCK, b = 0;
+        for (; b + 1 < numBlocks; b += 2) {
             long blockOff = off + (long) b * BLOCK_BYTES;
-            float d = Float.float16ToFloat(seg.get(I16, blockOff));
-            FloatVector blockSum = FloatVector.zero(sp);
-            for (int j = 0; j < BLOCK; j += bsp.length()) {
-                ByteVector q = ByteVector.fromMemorySegment(bsp, seg, blockOff + 2 + j, ByteOrder.LITTLE_ENDIAN);
-                for (int part = 0; part < parts; part++) {
-                    FloatVector qf = (FloatVector) q.convertShape(VectorOperators.B2F, sp, part);
-                    blockSum = qf.fma(FloatVector.fromArray(sp, x, xOff + b * BLOCK + j + part * sp.length()), blockSum);
-                }
-            }
-            acc = blockSum.fma(FloatVector.broadcast(sp, d), acc);
+            acc0 = blockSum(seg, blockOff, x, xOff + b * BLOCK).fma(scale(seg, blockOff), acc0);
+            acc1 = blockSum(seg, blockOff + BLOCK_BYTES, x, xOff + (b + 1) * BLOCK).fma(scale(seg, blockOff + BLOCK_BYTES), acc1);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        if (b < numBlocks) {
+            long blockOff = off + (long) b * BLOCK_BYTES;
+            acc0 = blockSum(seg, blockOff, x, xOff + b * BLOCK).fma(scale(seg, blockOff), acc0);
+        }
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    }
+
+    private static FloatVector scale(MemorySegment seg, long blockOff) {
+        return FloatVector.broadcast(Vectors.F, Float.float16ToFloat(seg.get(I16, blockOff)));
+    }
+
+    /** Σ q·x over one block's 32 lanes, as a vector of partial sums (unscaled). */
+    private static FloatVector blockSum(MemorySegment seg, long blockOff, float[] x, int xOff) {
+        var sp = Vectors.F;
+        ByteVector q = ByteVector.fromMemorySegment(Vectors.B, seg, blockOff + 2, ByteOrder.LITTLE_ENDIAN);
+        FloatVector sum = ((FloatVector) q.convertShape(VectorOperators.B2F, sp, 0)).mul(FloatVector.fromArray(sp, x, xOff));
+        for (int part = 1; part < Vectors.B_PARTS; part++) {
+            sum = ((FloatVector) q.convertShape(VectorOperators.B2F, sp, part)).fma(FloatVector.fromArray(sp, x, xOff + part * sp.length()), sum);
+        }
+        for (int j = Vectors.B.length(); j < BLOCK; j += Vectors.B.length()) {
+            q = ByteVector.fromMemorySegment(Vectors.B, seg, blockOff + 2 + j, ByteOrder.LITTLE_ENDIAN);
+            for (int part = 0; part < Vectors.B_PARTS; part++) {
+                sum = ((FloatVector) q.convertShape(VectorOperators.B2F, sp, part)).fma(FloatVector.fromArray(sp, x, xOff + j + part * sp.length()), sum);
+            }
+        }
+        return sum;
     }
 
     static float dotScalar(MemorySegment seg, long off, float[] x, int xOff, int n) {
@@ -51,6 +70,23 @@ final class Q8_0Rows {
             sum += d * blockSum;
         }
         return sum;
+    }
+
+    static void dequantizeVector(MemorySegment seg, long off, float[] out, int outOff, int n) {
+        var sp = Vectors.F;
+        var bsp = Vectors.B;
+        int parts = Vectors.B_PARTS;
+        for (int b = 0; b < n / BLOCK; b++) {
+            long blockOff = off + (long) b * BLOCK_BYTES;
+            FloatVector d = FloatVector.broadcast(sp, Float.float16ToFloat(seg.get(I16, blockOff)));
+            for (int j = 0; j < BLOCK; j += bsp.length()) {
+                ByteVector q = ByteVector.fromMemorySegment(bsp, seg, blockOff + 2 + j, ByteOrder.LITTLE_ENDIAN);
+                for (int part = 0; part < parts; part++) {
+                    ((FloatVector) q.convertShape(VectorOperators.B2F, sp, part)).mul(d)
+                            .intoArray(out, outOff + b * BLOCK + j + part * sp.length());
+                }
+            }
+        }
     }
 
     static void dequantize(MemorySegment seg, long off, float[] out, int outOff, int n) {

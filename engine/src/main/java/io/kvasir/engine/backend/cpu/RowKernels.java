@@ -21,9 +21,9 @@ record RowKernels(boolean vector) {
         int n = w.cols();
         switch (w.dtype()) {
             case F32 -> F32Rows.dequantize(seg, rowOffset, out, outOff, n);
-            case F16 -> F16Rows.dequantize(seg, rowOffset, out, outOff, n);
-            case BF16 -> Bf16Rows.dequantize(seg, rowOffset, out, outOff, n);
-            case Q8_0 -> Q8_0Rows.dequantize(seg, rowOffset, out, outOff, n);
+            case F16 -> { if (vector) F16Rows.dequantizeVector(seg, rowOffset, out, outOff, n); else F16Rows.dequantize(seg, rowOffset, out, outOff, n); }
+            case BF16 -> { if (vector) Bf16Rows.dequantizeVector(seg, rowOffset, out, outOff, n); else Bf16Rows.dequantize(seg, rowOffset, out, outOff, n); }
+            case Q8_0 -> { if (vector) Q8_0Rows.dequantizeVector(seg, rowOffset, out, outOff, n); else Q8_0Rows.dequantize(seg, rowOffset, out, outOff, n); }
         }
     }
 }

@@ -19,6 +19,9 @@ public final class VectorCpuBackend implements Backend {
     private final WorkerPool pool;
     private final RowKernels kernels;
     private final MatmulTask matmulTask = new MatmulTask();
+    private final TiledTask tiledTask;
+    /** From this many tokens on, widening a row once and sharing it beats widening it per token. */
+    private static final int TILED_MIN_TOKENS = 2;
 
     /** Which kernels run: the Vector API ones (unless the JVM turned them off) or the scalar ones. */
     public enum Path { VECTOR, SCALAR }
@@ -30,6 +33,7 @@ public final class VectorCpuBackend implements Backend {
     public VectorCpuBackend(int numThreads, Path path) {
         this.pool = new WorkerPool(numThreads);
         this.kernels = new RowKernels(path == Path.VECTOR && Vectors.ENABLED);
+        this.tiledTask = new TiledTask();
     }
 
     public static int defaultThreads() {
@@ -43,6 +47,16 @@ public final class VectorCpuBackend implements Backend {
 
     @Override
     public void matmul(WeightMatrix w, float[] x, float[] out, int numTokens) {
+        if (kernels.vector() && numTokens >= TILED_MIN_TOKENS && w.rows() % TiledGemm.ROWS == 0) {
+            tiledTask.w = w;
+            tiledTask.x = x;
+            tiledTask.out = out;
+            tiledTask.numTokens = numTokens;
+            pool.parallelFor(w.rows() / TiledGemm.ROWS, tiledTask);
+            tiledTask.w = null;
+            tiledTask.x = tiledTask.out = null;
+            return;
+        }
         matmulTask.w = w;
         matmulTask.x = x;
         matmulTask.out = out;
@@ -50,6 +64,33 @@ public final class VectorCpuBackend implements Backend {
         pool.parallelFor(w.rows(), matmulTask);
         matmulTask.w = null;
         matmulTask.x = matmulTask.out = null;
+    }
+
+    /**
+     * Several tokens: widen a panel of rows to F32 once, then run the register-tiled kernel over
+     * every token. Each worker owns a panel buffer (grown, never shrunk).
+     */
+    private final class TiledTask implements RangeBody {
+        WeightMatrix w;
+        float[] x, out;
+        int numTokens;
+        final float[][] panels = new float[pool.numThreads()][0];
+
+        @Override
+        public void run(int chunk, int from, int to) {
+            int k = w.cols(), rows = w.rows();
+            if (panels[chunk].length < TiledGemm.ROWS * k) {
+                panels[chunk] = new float[TiledGemm.ROWS * k];
+            }
+            float[] panel = panels[chunk];
+            for (int p = from; p < to; p++) {
+                int r0 = p * TiledGemm.ROWS;
+                for (int j = 0; j < TiledGemm.ROWS; j++) {
+                    kernels.dequantize(w, (r0 + j) * w.rowBytes(), panel, j * k);
+                }
+                TiledGemm.multiply(panel, k, x, numTokens, out, rows, r0);
+            }
+        }
     }
 
     /** One reusable task object, so a matmul allocates nothing (the backend runs one call at a time). */
