@@ -25,6 +25,9 @@ public interface Backend extends AutoCloseable {
     /** {@code y[yOff+i] += alpha · x[xOff+i]}, i < n. */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 
+    /** {@code gate[i] = silu(gate[i]) · up[i]} for i < n, silu(g) = g / (1 + e^-g): SwiGLU's activation. */
+    void swiGlu(float[] gate, float[] up, int n);
+
     /** Runs {@code body} over {@code [0, count)} split into at most {@link #numThreads()} chunks. */
     void parallelFor(int count, RangeBody body);
 

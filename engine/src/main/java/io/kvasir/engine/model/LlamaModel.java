@@ -130,7 +130,7 @@ public final class LlamaModel {
             rmsNorm(b.x, w.ffnNorm(), b.xb, n);
             backend.matmul(w.wGate(), b.xb, b.hb, n);
             backend.matmul(w.wUp(), b.xb, b.hb2, n);
-            swiGlu(b.hb, b.hb2, n * c.ffnDim());
+            backend.swiGlu(b.hb, b.hb2, n * c.ffnDim());
             backend.matmul(w.wDown(), b.hb, b.xb2, n);
             backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
         }
@@ -175,14 +175,6 @@ public final class LlamaModel {
             for (int i = 0; i < bias.length; i++) {
                 y[o + i] += bias[i];
             }
-        }
-    }
-
-    /** {@code gate[i] = silu(gate[i]) * up[i]}, silu(g) = g / (1 + e^-g). */
-    private static void swiGlu(float[] gate, float[] up, int count) {
-        for (int i = 0; i < count; i++) {
-            float g = gate[i];
-            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
         }
     }
 

@@ -148,6 +148,23 @@ public final class VectorCpuBackend implements Backend {
     }
 
     @Override
+    public void swiGlu(float[] gate, float[] up, int n) {
+        int i = 0;
+        if (kernels.vector()) {
+            VectorSpecies<Float> sp = Vectors.F;
+            for (int upper = sp.loopBound(n); i < upper; i += sp.length()) {
+                FloatVector g = FloatVector.fromArray(sp, gate, i);
+                FloatVector sigmoidInv = g.neg().lanewise(VectorOperators.EXP).add(1f);
+                g.div(sigmoidInv).mul(FloatVector.fromArray(sp, up, i)).intoArray(gate, i);
+            }
+        }
+        for (; i < n; i++) {
+            float g = gate[i];
+            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
+        }
+    }
+
+    @Override
     public void parallelFor(int count, RangeBody body) {
         pool.parallelFor(count, body);
     }

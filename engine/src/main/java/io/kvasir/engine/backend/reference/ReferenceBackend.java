@@ -66,6 +66,14 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
+    public void swiGlu(float[] gate, float[] up, int n) {
+        for (int i = 0; i < n; i++) {
+            float g = gate[i];
+            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
+        }
+    }
+
+    @Override
     public void parallelFor(int count, RangeBody body) {
         body.run(0, 0, count);
     }

@@ -82,6 +82,10 @@ class RowKernelTest {
             ref.axpy(0.5f, a, 2, yRef, 4, 71);
             backend.axpy(0.5f, a, 2, y, 4, 71);
             for (int i = 0; i < 77; i++) assertEquals(yRef[i], y[i], 1e-6);
+            float[] gate = a.clone(), gateRef = a.clone();
+            ref.swiGlu(gateRef, b, 77);
+            backend.swiGlu(gate, b, 77);
+            for (int i = 0; i < 77; i++) assertEquals(gateRef[i], gate[i], 1e-6 * Math.max(1, Math.abs(gateRef[i])), "silu·up " + i);
         }
     }
 }
