@@ -25,6 +25,13 @@ public interface Backend extends AutoCloseable {
     /** {@code y[yOff+i] += alpha · x[xOff+i]}, i < n. */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 
+    /**
+     * Attention scores against one KV block's transposed keys:
+     * {@code scores[sOff+s] = scale · Σ_d q[qOff+d] · keys[kOff + d·blockSize + s]} for slots s < numSlots.
+     */
+    void keyScores(float[] q, int qOff, float[] keys, int kOff, int headDim, int blockSize, int numSlots,
+                   float scale, float[] scores, int sOff);
+
     /** {@code gate[i] = silu(gate[i]) · up[i]} for i < n, silu(g) = g / (1 + e^-g): SwiGLU's activation. */
     void swiGlu(float[] gate, float[] up, int n);
 

@@ -2,8 +2,13 @@ package io.kvasir.engine.kv;
 
 /**
  * Fixed-size KV blocks: each holds the keys and values of {@code blockSize} consecutive tokens
- * for every layer, the unit the KV store ships and keeps. A block's floats are laid out
- * {@code [layer][K|V][slot][kvDim]}, so one layer's keys of a block are contiguous.
+ * for every layer, the unit the KV store ships and keeps. Per layer, a block holds its keys
+ * transposed, {@code K[kvDim][slot]}, then its values {@code V[slot][kvDim]}:
+ * <ul>
+ *   <li>keys dimension-major, so the scores of all slots of a block are one FMA per dimension
+ *       over a vector of slots (a block of 16 fills one 512-bit vector), with no horizontal sums;</li>
+ *   <li>values slot-major, so the weighted sum adds whole value rows.</li>
+ * </ul>
  *
  * <p>Blocks are allocated on first use and recycled through a free list; the pool never holds
  * more than {@code maxBlocks}. Not thread-safe: one step loop allocates and frees; forward passes
@@ -83,8 +88,9 @@ public final class KvBlockPool {
         return blocks[blockId];
     }
 
-    public int keyOffset(int layer, int slot) {
-        return ((layer * 2) * blockSize + slot) * kvDim;
+    /** Where key dimension {@code dim} of the block's slots starts: {@code blockSize} floats, one per slot. */
+    public int keyOffset(int layer, int dim) {
+        return (layer * 2 * blockSize) * kvDim + dim * blockSize;
     }
 
     public int valueOffset(int layer, int slot) {

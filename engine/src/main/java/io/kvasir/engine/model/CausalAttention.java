@@ -53,14 +53,16 @@ final class CausalAttention implements Backend.RangeBody {
             int blockSize = pool.blockSize();
             int numPositions = batch.positions[t] + 1;
             int qOff = t * queryDim + h * headDim;
-            int kvHeadOff = (h / groupSize) * headDim;
-            // scores = q·k / sqrt(d), softmax with the max subtracted, sum in double
+            int kvHead = h / groupSize, kvHeadOff = kvHead * headDim;
+            // scores = q·k / sqrt(d), a block of slots at a time over its transposed keys
+            for (int first = 0; first < numPositions; first += blockSize) {
+                float[] block = pool.data(kv.blockId(first / blockSize));
+                backend.keyScores(q, qOff, block, pool.keyOffset(layer, kvHead * headDim), headDim, blockSize,
+                        Math.min(blockSize, numPositions - first), scale, s, first);
+            }
             float max = Float.NEGATIVE_INFINITY;
             for (int p = 0; p < numPositions; p++) {
-                float[] block = pool.data(kv.blockId(p / blockSize));
-                float score = backend.dot(q, qOff, block, pool.keyOffset(layer, p % blockSize) + kvHeadOff, headDim) * scale;
-                s[p] = score;
-                max = Math.max(max, score);
+                max = Math.max(max, s[p]);
             }
             double sum = 0;
             for (int p = 0; p < numPositions; p++) {

@@ -214,8 +214,11 @@ public final class LlamaModel {
             KvBlockPool pool = batch.tables[t].pool();
             int pos = batch.positions[t], blockSize = pool.blockSize();
             float[] block = pool.data(batch.tables[t].blockId(pos / blockSize));
-            System.arraycopy(b.k, t * kvDim, block, pool.keyOffset(layer, pos % blockSize), kvDim);
-            System.arraycopy(b.v, t * kvDim, block, pool.valueOffset(layer, pos % blockSize), kvDim);
+            int slot = pos % blockSize, keys = pool.keyOffset(layer, 0) + slot;
+            for (int d = 0; d < kvDim; d++) {
+                block[keys + d * blockSize] = b.k[t * kvDim + d];
+            }
+            System.arraycopy(b.v, t * kvDim, block, pool.valueOffset(layer, slot), kvDim);
         }
     }
 

@@ -148,6 +148,30 @@ public final class VectorCpuBackend implements Backend {
     }
 
     @Override
+    public void keyScores(float[] q, int qOff, float[] keys, int kOff, int headDim, int blockSize, int numSlots,
+                          float scale, float[] scores, int sOff) {
+        VectorSpecies<Float> sp = Vectors.F;
+        int slot = 0;
+        if (kernels.vector()) {
+            // one vector of slots at a time: broadcast q[d], FMA with the slots' d-th key components
+            for (; slot + sp.length() <= numSlots; slot += sp.length()) {
+                FloatVector acc = FloatVector.zero(sp);
+                for (int d = 0; d < headDim; d++) {
+                    acc = FloatVector.fromArray(sp, keys, kOff + d * blockSize + slot).fma(FloatVector.broadcast(sp, q[qOff + d]), acc);
+                }
+                acc.mul(scale).intoArray(scores, sOff + slot);
+            }
+        }
+        for (; slot < numSlots; slot++) {
+            float sum = 0;
+            for (int d = 0; d < headDim; d++) {
+                sum += q[qOff + d] * keys[kOff + d * blockSize + slot];
+            }
+            scores[sOff + slot] = sum * scale;
+        }
+    }
+
+    @Override
     public void swiGlu(float[] gate, float[] up, int n) {
         int i = 0;
         if (kernels.vector()) {
