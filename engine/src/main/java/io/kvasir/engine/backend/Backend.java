@@ -32,6 +32,9 @@ public interface Backend extends AutoCloseable {
     void keyScores(float[] q, int qOff, float[] keys, int kOff, int headDim, int blockSize, int numSlots,
                    float scale, float[] scores, int sOff);
 
+    /** Softmax of {@code x[0, n)} in place: {@code e^(x_i - max) / Σ_j e^(x_j - max)}. */
+    void softmax(float[] x, int n);
+
     /** {@code gate[i] = silu(gate[i]) · up[i]} for i < n, silu(g) = g / (1 + e^-g): SwiGLU's activation. */
     void swiGlu(float[] gate, float[] up, int n);
 

@@ -60,22 +60,12 @@ final class CausalAttention implements Backend.RangeBody {
                 backend.keyScores(q, qOff, block, pool.keyOffset(layer, kvHead * headDim), headDim, blockSize,
                         Math.min(blockSize, numPositions - first), scale, s, first);
             }
-            float max = Float.NEGATIVE_INFINITY;
-            for (int p = 0; p < numPositions; p++) {
-                max = Math.max(max, s[p]);
-            }
-            double sum = 0;
-            for (int p = 0; p < numPositions; p++) {
-                float e = (float) Math.exp(s[p] - max);
-                s[p] = e;
-                sum += e;
-            }
+            backend.softmax(s, numPositions);
             // out = Σ_p softmax_p · v_p
-            float inv = (float) (1.0 / sum);
             Arrays.fill(out, qOff, qOff + headDim, 0f);
             for (int p = 0; p < numPositions; p++) {
                 float[] block = pool.data(kv.blockId(p / blockSize));
-                backend.axpy(s[p] * inv, block, pool.valueOffset(layer, p % blockSize) + kvHeadOff, out, qOff, headDim);
+                backend.axpy(s[p], block, pool.valueOffset(layer, p % blockSize) + kvHeadOff, out, qOff, headDim);
             }
         }
     }

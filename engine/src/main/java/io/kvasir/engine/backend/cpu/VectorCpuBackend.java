@@ -172,6 +172,34 @@ public final class VectorCpuBackend implements Backend {
     }
 
     @Override
+    public void softmax(float[] x, int n) {
+        if (!kernels.vector()) {
+            new io.kvasir.engine.backend.reference.ReferenceBackend().softmax(x, n);
+            return;
+        }
+        VectorSpecies<Float> sp = Vectors.F;
+        int upper = sp.loopBound(n), i = 0;
+        FloatVector maxV = FloatVector.broadcast(sp, Float.NEGATIVE_INFINITY);
+        for (; i < upper; i += sp.length()) maxV = maxV.max(FloatVector.fromArray(sp, x, i));
+        float max = maxV.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) max = Math.max(max, x[i]);
+        FloatVector sumV = FloatVector.zero(sp);
+        for (i = 0; i < upper; i += sp.length()) {
+            FloatVector e = FloatVector.fromArray(sp, x, i).sub(max).lanewise(VectorOperators.EXP);
+            e.intoArray(x, i);
+            sumV = sumV.add(e);
+        }
+        double sum = sumV.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            x[i] = (float) Math.exp(x[i] - max);
+            sum += x[i];
+        }
+        float inv = (float) (1.0 / sum);
+        for (i = 0; i < upper; i += sp.length()) FloatVector.fromArray(sp, x, i).mul(inv).intoArray(x, i);
+        for (; i < n; i++) x[i] *= inv;
+    }
+
+    @Override
     public void swiGlu(float[] gate, float[] up, int n) {
         int i = 0;
         if (kernels.vector()) {

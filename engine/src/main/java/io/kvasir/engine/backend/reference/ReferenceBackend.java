@@ -78,6 +78,19 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
+    public void softmax(float[] x, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) max = Math.max(max, x[i]);
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) Math.exp(x[i] - max);
+            sum += x[i];
+        }
+        float inv = (float) (1.0 / sum);
+        for (int i = 0; i < n; i++) x[i] *= inv;
+    }
+
+    @Override
     public void swiGlu(float[] gate, float[] up, int n) {
         for (int i = 0; i < n; i++) {
             float g = gate[i];

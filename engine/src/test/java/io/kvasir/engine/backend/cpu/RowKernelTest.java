@@ -82,6 +82,15 @@ class RowKernelTest {
             ref.axpy(0.5f, a, 2, yRef, 4, 71);
             backend.axpy(0.5f, a, 2, y, 4, 71);
             for (int i = 0; i < 77; i++) assertEquals(yRef[i], y[i], 1e-6);
+            float[] soft = a.clone(), softRef = a.clone();
+            ref.softmax(softRef, 77);
+            backend.softmax(soft, 77);
+            for (int i = 0; i < 77; i++) assertEquals(softRef[i], soft[i], 1e-6 * Math.max(1e-3, softRef[i]) + 1e-9, "softmax " + i);
+            float[] keys = new float[64 * 16], scores = new float[16], scoresRef = new float[16];
+            for (int i = 0; i < keys.length; i++) keys[i] = (float) random.nextGaussian();
+            ref.keyScores(a, 5, keys, 0, 64, 16, 13, 0.125f, scoresRef, 0);
+            backend.keyScores(a, 5, keys, 0, 64, 16, 13, 0.125f, scores, 0);
+            for (int i = 0; i < 13; i++) assertEquals(scoresRef[i], scores[i], 1e-5, "key score " + i);
             float[] gate = a.clone(), gateRef = a.clone();
             ref.swiGlu(gateRef, b, 77);
             backend.swiGlu(gate, b, 77);
