@@ -32,6 +32,13 @@ public interface Backend extends AutoCloseable {
     void keyScores(float[] q, int qOff, float[] keys, int kOff, int headDim, int blockSize, int numSlots,
                    float scale, float[] scores, int sOff);
 
+    /**
+     * Weighted sum of value rows: {@code out[outOff+d] += Σ_s weights[wOff+s] · values[vOff + s·rowStride + d]}
+     * for s < numRows, d < width.
+     */
+    void addWeightedRows(float[] weights, int wOff, float[] values, int vOff, int rowStride, int numRows,
+                         float[] out, int outOff, int width);
+
     /** Softmax of {@code x[0, n)} in place: {@code e^(x_i - max) / Σ_j e^(x_j - max)}. */
     void softmax(float[] x, int n);
 

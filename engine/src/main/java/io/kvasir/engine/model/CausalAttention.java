@@ -13,7 +13,7 @@ import java.util.Arrays;
  */
 final class CausalAttention implements Backend.RangeBody {
     private final Backend backend;
-    private final int numHeads, headDim, queryDim, groupSize;
+    private final int numHeads, headDim, queryDim, groupSize, kvDim;
     private final float scale;
     private final float[] q;        // (tokens, numHeads·headDim) the chunk's roped queries
     private final float[] out;      // (tokens, numHeads·headDim)
@@ -29,6 +29,7 @@ final class CausalAttention implements Backend.RangeBody {
         this.headDim = c.headDim();
         this.queryDim = c.queryDim();
         this.groupSize = c.groupSize();
+        this.kvDim = c.kvDim();
         this.scale = (float) (1.0 / Math.sqrt(headDim));
         this.q = q;
         this.out = out;
@@ -63,9 +64,10 @@ final class CausalAttention implements Backend.RangeBody {
             backend.softmax(s, numPositions);
             // out = Σ_p softmax_p · v_p
             Arrays.fill(out, qOff, qOff + headDim, 0f);
-            for (int p = 0; p < numPositions; p++) {
-                float[] block = pool.data(kv.blockId(p / blockSize));
-                backend.axpy(s[p], block, pool.valueOffset(layer, p % blockSize) + kvHeadOff, out, qOff, headDim);
+            for (int first = 0; first < numPositions; first += blockSize) {
+                float[] block = pool.data(kv.blockId(first / blockSize));
+                backend.addWeightedRows(s, first, block, pool.valueOffset(layer, 0) + kvHeadOff, kvDim,
+                        Math.min(blockSize, numPositions - first), out, qOff, headDim);
             }
         }
     }

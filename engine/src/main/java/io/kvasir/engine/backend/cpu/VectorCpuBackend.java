@@ -172,6 +172,31 @@ public final class VectorCpuBackend implements Backend {
     }
 
     @Override
+    public void addWeightedRows(float[] weights, int wOff, float[] values, int vOff, int rowStride, int numRows,
+                                float[] out, int outOff, int width) {
+        VectorSpecies<Float> sp = Vectors.F;
+        int d = 0;
+        if (kernels.vector()) {
+            // one output vector at a time stays in a register while every row is added into it
+            for (; d + sp.length() <= width; d += sp.length()) {
+                FloatVector acc = FloatVector.fromArray(sp, out, outOff + d);
+                for (int r = 0; r < numRows; r++) {
+                    acc = FloatVector.fromArray(sp, values, vOff + r * rowStride + d)
+                            .fma(FloatVector.broadcast(sp, weights[wOff + r]), acc);
+                }
+                acc.intoArray(out, outOff + d);
+            }
+        }
+        for (; d < width; d++) {
+            float acc = out[outOff + d];
+            for (int r = 0; r < numRows; r++) {
+                acc += weights[wOff + r] * values[vOff + r * rowStride + d];
+            }
+            out[outOff + d] = acc;
+        }
+    }
+
+    @Override
     public void softmax(float[] x, int n) {
         if (!kernels.vector()) {
             new io.kvasir.engine.backend.reference.ReferenceBackend().softmax(x, n);

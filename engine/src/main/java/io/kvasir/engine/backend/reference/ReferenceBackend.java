@@ -78,6 +78,14 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
+    public void addWeightedRows(float[] weights, int wOff, float[] values, int vOff, int rowStride, int numRows,
+                                float[] out, int outOff, int width) {
+        for (int r = 0; r < numRows; r++) {
+            axpy(weights[wOff + r], values, vOff + r * rowStride, out, outOff, width);
+        }
+    }
+
+    @Override
     public void softmax(float[] x, int n) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) max = Math.max(max, x[i]);

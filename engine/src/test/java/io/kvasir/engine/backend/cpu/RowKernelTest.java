@@ -91,6 +91,10 @@ class RowKernelTest {
             ref.keyScores(a, 5, keys, 0, 64, 16, 13, 0.125f, scoresRef, 0);
             backend.keyScores(a, 5, keys, 0, 64, 16, 13, 0.125f, scores, 0);
             for (int i = 0; i < 13; i++) assertEquals(scoresRef[i], scores[i], 1e-5, "key score " + i);
+            float[] sum = new float[20], sumRef = new float[20];
+            ref.addWeightedRows(a, 3, keys, 7, 64, 9, sumRef, 2, 17);
+            backend.addWeightedRows(a, 3, keys, 7, 64, 9, sum, 2, 17);
+            for (int i = 0; i < 20; i++) assertEquals(sumRef[i], sum[i], 1e-5, "weighted rows " + i);
             float[] gate = a.clone(), gateRef = a.clone();
             ref.swiGlu(gateRef, b, 77);
             backend.swiGlu(gate, b, 77);
