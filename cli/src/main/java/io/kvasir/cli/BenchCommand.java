@@ -28,9 +28,10 @@ import java.util.Set;
 final class BenchCommand {
     static final String USAGE = """
             usage: kvasir bench engine --model PATH [--threads N] [--prompt-len 512] [--gen 64] [--reps 3]
-                                       [--batch 1] [--chunk 64] [--json]""";
+                                       [--batch 1] [--chunk 64] [--warmup 1] [--json]
+              --warmup 0 skips the warm-up round (for long prompts, where one round takes minutes).""";
 
-    private static final Set<String> VALUES = Set.of("model", "threads", "prompt-len", "gen", "reps", "batch", "chunk");
+    private static final Set<String> VALUES = Set.of("model", "threads", "prompt-len", "gen", "reps", "batch", "chunk", "warmup");
     private static final Set<String> FLAGS = Set.of("json");
 
     private BenchCommand() {
@@ -49,6 +50,10 @@ final class BenchCommand {
         int batchSize = positive(a, "batch", 1);
         int chunk = positive(a, "chunk", 64);
         boolean json = a.has("json");
+        int warmup = a.integer("warmup", 1);
+        if (warmup < 0) {
+            throw new Args.UsageException("bench engine: --warmup must be >= 0, got " + warmup);
+        }
 
         try (var backend = new VectorCpuBackend(threads); Model model = Model.load(modelPath, backend)) {
             LlamaModel m = model.transformer();
@@ -64,15 +69,16 @@ final class BenchCommand {
             double[] prefill = new double[reps], decode = new double[reps];
             int[] firstTokens = null;
             boolean deterministic = true;
-            for (int r = -1; r < reps; r++) {
+            for (int r = -warmup; r < reps; r++) {
                 if (!json) {
                     err.printf("\rbench: %s round %d/%d … ", r < 0 ? "warm-up" : "timed", Math.max(r + 1, 0), reps);
                     err.flush();
                 }
                 run.round();
-                if (r < 0) {
+                if (firstTokens == null) {
                     firstTokens = run.tokens.clone();
-                } else {
+                }
+                if (r >= 0) {
                     prefill[r] = run.prefillTps;
                     decode[r] = run.decodeTps;
                     deterministic &= Arrays.equals(firstTokens, run.tokens);
@@ -86,6 +92,7 @@ final class BenchCommand {
             result.put("gen", gen);
             result.put("chunk", chunk);
             result.put("batch", batchSize);
+            result.put("warmup_rounds", warmup);
             result.put("prefill_tps", stats(prefill));
             result.put("decode_tps", stats(decode));
             result.put("deterministic_across_rounds", deterministic);
