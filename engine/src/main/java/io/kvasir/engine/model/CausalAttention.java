@@ -6,18 +6,23 @@ import io.kvasir.engine.kv.KvBlockPool;
 import java.util.Arrays;
 
 /**
- * Causal GQA attention of a chunk's queries over every cached position up to their own, read
- * block by block through the sequence's table. (token, head) pairs are split across workers; each
- * worker keeps its own score row. One instance per {@link ForwardBuffers}, reused every layer, so
- * attention allocates nothing.
+ * Causal GQA attention of a batch's queries over every cached position up to their own, read
+ * block by block through each sequence's table.
+ *
+ * <p>Work is split across workers by (token, KV head, group of up to {@value #HEADS_PER_ITEM} query
+ * heads sharing that KV head): each KV block is read once per item and used by all its query heads
+ * while it is in L1, instead of once per query head. One instance per {@link ForwardBuffers}, reused
+ * every layer, so attention allocates nothing.
  */
 final class CausalAttention implements Backend.RangeBody {
+    private static final int HEADS_PER_ITEM = 4;
+
     private final Backend backend;
-    private final int numHeads, headDim, queryDim, groupSize, kvDim;
+    private final int headDim, queryDim, groupSize, kvDim, numKvHeads, headsPerItem, itemsPerKvHead;
     private final float scale;
-    private final float[] q;        // (tokens, numHeads·headDim) the chunk's roped queries
-    private final float[] out;      // (tokens, numHeads·headDim)
-    private final float[][] scores; // (threads, contextLength)
+    private final float[] q;          // (tokens, numHeads·headDim) the batch's roped queries
+    private final float[] out;        // (tokens, numHeads·headDim)
+    private final float[][][] scores; // (threads, headsPerItem, contextLength)
 
     // the call in progress
     private Batch batch;
@@ -25,49 +30,67 @@ final class CausalAttention implements Backend.RangeBody {
 
     CausalAttention(ModelConfig c, Backend backend, float[] q, float[] out) {
         this.backend = backend;
-        this.numHeads = c.numHeads();
         this.headDim = c.headDim();
         this.queryDim = c.queryDim();
         this.groupSize = c.groupSize();
         this.kvDim = c.kvDim();
+        this.numKvHeads = c.numKvHeads();
+        this.headsPerItem = largestDivisorAtMost(groupSize, HEADS_PER_ITEM);
+        this.itemsPerKvHead = groupSize / headsPerItem;
         this.scale = (float) (1.0 / Math.sqrt(headDim));
         this.q = q;
         this.out = out;
-        this.scores = new float[backend.numThreads()][c.contextLength()];
+        this.scores = new float[backend.numThreads()][headsPerItem][c.contextLength()];
+    }
+
+    private static int largestDivisorAtMost(int n, int max) {
+        for (int d = Math.min(n, max); d > 1; d--) {
+            if (n % d == 0) return d;
+        }
+        return 1;
     }
 
     /** Attends every token of the batch over its own sequence up to its position; their K/V are cached. */
     void run(Batch batch, int layer) {
         this.batch = batch;
         this.layer = layer;
-        backend.parallelFor(batch.size * numHeads, this);
+        backend.parallelFor(batch.size * numKvHeads * itemsPerKvHead, this);
         this.batch = null;
     }
 
     @Override
     public void run(int chunk, int from, int to) {
-        float[] s = scores[chunk];
-        for (int idx = from; idx < to; idx++) {
-            int t = idx / numHeads, h = idx % numHeads;
+        float[][] s = scores[chunk];
+        int itemsPerToken = numKvHeads * itemsPerKvHead;
+        for (int item = from; item < to; item++) {
+            int t = item / itemsPerToken, rest = item % itemsPerToken;
+            int kvHead = rest / itemsPerKvHead;
+            int firstHead = kvHead * groupSize + (rest % itemsPerKvHead) * headsPerItem;
             BlockTable kv = batch.tables[t];
             KvBlockPool pool = kv.pool();
             int blockSize = pool.blockSize();
             int numPositions = batch.positions[t] + 1;
-            int qOff = t * queryDim + h * headDim;
-            int kvHead = h / groupSize, kvHeadOff = kvHead * headDim;
+            int qOff = t * queryDim + firstHead * headDim;
+            int keys = pool.keyOffset(layer, kvHead * headDim), values = pool.valueOffset(layer, 0) + kvHead * headDim;
             // scores = q·k / sqrt(d), a block of slots at a time over its transposed keys
             for (int first = 0; first < numPositions; first += blockSize) {
                 float[] block = pool.data(kv.blockId(first / blockSize));
-                backend.keyScores(q, qOff, block, pool.keyOffset(layer, kvHead * headDim), headDim, blockSize,
-                        Math.min(blockSize, numPositions - first), scale, s, first);
+                int numSlots = Math.min(blockSize, numPositions - first);
+                for (int g = 0; g < headsPerItem; g++) {
+                    backend.keyScores(q, qOff + g * headDim, block, keys, headDim, blockSize, numSlots, scale, s[g], first);
+                }
             }
-            backend.softmax(s, numPositions);
+            for (int g = 0; g < headsPerItem; g++) {
+                backend.softmax(s[g], numPositions);
+            }
             // out = Σ_p softmax_p · v_p
-            Arrays.fill(out, qOff, qOff + headDim, 0f);
+            Arrays.fill(out, qOff, qOff + headsPerItem * headDim, 0f);
             for (int first = 0; first < numPositions; first += blockSize) {
                 float[] block = pool.data(kv.blockId(first / blockSize));
-                backend.addWeightedRows(s, first, block, pool.valueOffset(layer, 0) + kvHeadOff, kvDim,
-                        Math.min(blockSize, numPositions - first), out, qOff, headDim);
+                int numSlots = Math.min(blockSize, numPositions - first);
+                for (int g = 0; g < headsPerItem; g++) {
+                    backend.addWeightedRows(s[g], first, block, values, kvDim, numSlots, out, qOff + g * headDim, headDim);
+                }
             }
         }
     }
