@@ -1,6 +1,7 @@
 package io.kvasir.engine.backend.cpu;
 
 import io.kvasir.engine.backend.Backend;
+import io.kvasir.engine.backend.reference.ReferenceBackend;
 import io.kvasir.engine.tensor.WeightMatrix;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -18,6 +19,8 @@ import jdk.incubator.vector.VectorSpecies;
 public final class VectorCpuBackend implements Backend {
     private final WorkerPool pool;
     private final RowKernels kernels;
+    /** The scalar oracle, for the scalar path and the tails of vector loops. */
+    private static final ReferenceBackend REFERENCE = new ReferenceBackend();
     private final MatmulTask matmulTask = new MatmulTask();
     private final TiledTask tiledTask;
     /** From this many tokens on, widening a row once and sharing it beats widening it per token. */
@@ -162,12 +165,8 @@ public final class VectorCpuBackend implements Backend {
                 acc.mul(scale).intoArray(scores, sOff + slot);
             }
         }
-        for (; slot < numSlots; slot++) {
-            float sum = 0;
-            for (int d = 0; d < headDim; d++) {
-                sum += q[qOff + d] * keys[kOff + d * blockSize + slot];
-            }
-            scores[sOff + slot] = sum * scale;
+        if (slot < numSlots) {
+            REFERENCE.keyScores(q, qOff, keys, kOff + slot, headDim, blockSize, numSlots - slot, scale, scores, sOff + slot);
         }
     }
 
@@ -199,7 +198,7 @@ public final class VectorCpuBackend implements Backend {
     @Override
     public void softmax(float[] x, int n) {
         if (!kernels.vector()) {
-            new io.kvasir.engine.backend.reference.ReferenceBackend().softmax(x, n);
+            REFERENCE.softmax(x, n);
             return;
         }
         VectorSpecies<Float> sp = Vectors.F;
