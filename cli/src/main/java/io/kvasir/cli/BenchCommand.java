@@ -151,14 +151,12 @@ final class BenchCommand {
             }
             long t1 = System.nanoTime();
             tokens[0] = next[0];
-            float[] row = new float[vocab];
             for (int step = 0; step < gen; step++) {
                 batch.clear();
                 for (int s = 0; s < batchSize; s++) batch.add(next[s], tables[s].numTokens(), tables[s], true);
                 model.forward(batch, decodeBuffers);
                 for (int s = 0; s < batchSize; s++) {
-                    System.arraycopy(decodeBuffers.logits, s * vocab, row, 0, vocab);
-                    next[s] = Sampler.argmax(row);
+                    next[s] = Sampler.argmax(decodeBuffers.logits, s * vocab, vocab);
                 }
                 tokens[step + 1] = next[0];
             }

@@ -35,6 +35,15 @@ class BadInputTest {
         return m;
     }
 
+    /** A copy of the golden llama-gqa model with {@code change} applied, written to {@code fileName}. */
+    private Path modifiedModel(String fileName, java.util.function.Consumer<GgufWriter> change) throws Exception {
+        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
+        change.accept(w);
+        Path file = tmp.resolve(fileName);
+        w.write(file);
+        return file;
+    }
+
     private static void assertContains(String message, String... parts) {
         for (String p : parts) assertTrue(message.contains(p), "\"" + message + "\" should mention \"" + p + "\"");
     }
@@ -60,41 +69,31 @@ class BadInputTest {
 
     @Test
     void unknownTensorType() throws Exception {
-        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
-        var t = w.tensors.get("blk.0.attn_k.weight");
-        w.tensors.put("blk.0.attn_k.weight", new GgufWriter.Tensor(t.shape(), 12, t.data()));
-        Path file = tmp.resolve("q4k.gguf");
-        w.write(file);
+        Path file = modifiedModel("q4k.gguf", w -> {
+            var t = w.tensors.get("blk.0.attn_k.weight");
+            w.tensors.put("blk.0.attn_k.weight", new GgufWriter.Tensor(t.shape(), 12, t.data()));
+        });
         assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)),
                 file.toString(), "blk.0.attn_k.weight", "Q4_K");
     }
 
     @Test
     void missingTensor() throws Exception {
-        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
-        w.tensors.remove("blk.1.ffn_up.weight");
-        Path file = tmp.resolve("missing.gguf");
-        w.write(file);
+        Path file = modifiedModel("missing.gguf", w -> w.tensors.remove("blk.1.ffn_up.weight"));
         assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)),
                 file.toString(), "missing tensor blk.1.ffn_up.weight");
     }
 
     @Test
     void configAndTensorShapesDisagree() throws Exception {
-        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
-        w.metadata.put("llama.feed_forward_length", 100);
-        Path file = tmp.resolve("shape.gguf");
-        w.write(file);
+        Path file = modifiedModel("shape.gguf", w -> w.metadata.put("llama.feed_forward_length", 100));
         assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)),
                 file.toString(), "blk.0.ffn_gate.weight", "[128, 64]", "[100, 64]");
     }
 
     @Test
     void unsupportedArchitecture() throws Exception {
-        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
-        w.metadata.put("general.architecture", "mamba");
-        Path file = tmp.resolve("arch.gguf");
-        w.write(file);
+        Path file = modifiedModel("arch.gguf", w -> w.metadata.put("general.architecture", "mamba"));
         assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)), file.toString(), "mamba");
     }
 
@@ -109,10 +108,7 @@ class BadInputTest {
 
     @Test
     void promptLongerThanContext() throws Exception {
-        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
-        w.metadata.put("llama.context_length", 8);
-        Path file = tmp.resolve("ctx8.gguf");
-        w.write(file);
+        Path file = modifiedModel("ctx8.gguf", w -> w.metadata.put("llama.context_length", 8));
         try (Model m = Model.load(file, backend)) {
             assertContains(messageOf(IllegalArgumentException.class,
                     () -> new Generator(m).generate(new int[12], 1, SamplingParams.GREEDY, false, t -> {})),

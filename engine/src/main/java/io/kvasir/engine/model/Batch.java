@@ -53,8 +53,4 @@ public final class Batch {
     public int numLogits() {
         return numLogits;
     }
-
-    public int capacity() {
-        return tokens.length;
-    }
 }

@@ -38,10 +38,6 @@ public final class LlamaModel {
         return weights;
     }
 
-    public Backend backend() {
-        return backend;
-    }
-
     /** Buffers for steps of up to {@code maxTokens} tokens, logits for one of them. */
     public ForwardBuffers newBuffers(int maxTokens) {
         return new ForwardBuffers(config, maxTokens, 1, backend);

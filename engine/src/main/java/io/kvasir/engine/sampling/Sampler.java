@@ -68,9 +68,14 @@ public final class Sampler {
     }
 
     public static int argmax(float[] logits) {
+        return argmax(logits, 0, logits.length);
+    }
+
+    /** The index, relative to {@code offset}, of the largest of {@code logits[offset, offset+length)}. */
+    public static int argmax(float[] logits, int offset, int length) {
         int best = 0;
-        for (int i = 1; i < logits.length; i++) {
-            if (logits[i] > logits[best]) {
+        for (int i = 1; i < length; i++) {
+            if (logits[offset + i] > logits[offset + best]) {
                 best = i;
             }
         }

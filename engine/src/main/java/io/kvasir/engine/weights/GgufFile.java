@@ -43,15 +43,6 @@ public final class GgufFile implements AutoCloseable {
         this.tensors = tensors;
     }
 
-    public static boolean hasMagic(Path path) {
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            var buf = java.nio.ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
-            return ch.read(buf) == 4 && buf.getInt(0) == MAGIC;
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
     public static GgufFile open(Path path) {
         Arena arena = Arena.ofShared();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {

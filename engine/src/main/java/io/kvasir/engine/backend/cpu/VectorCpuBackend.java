@@ -51,32 +51,37 @@ public final class VectorCpuBackend implements Backend {
     @Override
     public void matmul(WeightMatrix w, float[] x, float[] out, int numTokens) {
         if (kernels.vector() && numTokens >= TILED_MIN_TOKENS && w.rows() % TiledGemm.ROWS == 0) {
-            tiledTask.w = w;
-            tiledTask.x = x;
-            tiledTask.out = out;
-            tiledTask.numTokens = numTokens;
-            pool.parallelFor(w.rows() / TiledGemm.ROWS, tiledTask);
-            tiledTask.w = null;
-            tiledTask.x = tiledTask.out = null;
-            return;
+            tiledTask.run(w, x, out, numTokens, w.rows() / TiledGemm.ROWS);
+        } else {
+            matmulTask.run(w, x, out, numTokens, w.rows());
         }
-        matmulTask.w = w;
-        matmulTask.x = x;
-        matmulTask.out = out;
-        matmulTask.numTokens = numTokens;
-        pool.parallelFor(w.rows(), matmulTask);
-        matmulTask.w = null;
-        matmulTask.x = matmulTask.out = null;
+    }
+
+    /**
+     * The operands of the matmul in progress, held by a reusable task object so a matmul
+     * allocates nothing (the backend runs one call at a time).
+     */
+    private abstract class MatmulCall implements RangeBody {
+        WeightMatrix w;
+        float[] x, out;
+        int numTokens;
+
+        final void run(WeightMatrix w, float[] x, float[] out, int numTokens, int numItems) {
+            this.w = w;
+            this.x = x;
+            this.out = out;
+            this.numTokens = numTokens;
+            pool.parallelFor(numItems, this);
+            this.w = null;
+            this.x = this.out = null;
+        }
     }
 
     /**
      * Several tokens: widen a panel of rows to F32 once, then run the register-tiled kernel over
      * every token. Each worker owns a panel buffer (grown, never shrunk).
      */
-    private final class TiledTask implements RangeBody {
-        WeightMatrix w;
-        float[] x, out;
-        int numTokens;
+    private final class TiledTask extends MatmulCall {
         final float[][] panels = new float[pool.numThreads()][0];
 
         @Override
@@ -96,12 +101,8 @@ public final class VectorCpuBackend implements Backend {
         }
     }
 
-    /** One reusable task object, so a matmul allocates nothing (the backend runs one call at a time). */
-    private final class MatmulTask implements RangeBody {
-        WeightMatrix w;
-        float[] x, out;
-        int numTokens;
-
+    /** Few tokens: dot each row straight from the mapped file with every token. */
+    private final class MatmulTask extends MatmulCall {
         @Override
         public void run(int chunk, int from, int to) {
             int rows = w.rows(), cols = w.cols();
@@ -123,9 +124,7 @@ public final class VectorCpuBackend implements Backend {
     public float dot(float[] a, int aOff, float[] b, int bOff, int n) {
         VectorSpecies<Float> sp = Vectors.F;
         if (!kernels.vector()) {
-            float s = 0;
-            for (int i = 0; i < n; i++) s += a[aOff + i] * b[bOff + i];
-            return s;
+            return REFERENCE.dot(a, aOff, b, bOff, n);
         }
         FloatVector acc = FloatVector.zero(sp);
         int i = 0;
@@ -186,12 +185,8 @@ public final class VectorCpuBackend implements Backend {
                 acc.intoArray(out, outOff + d);
             }
         }
-        for (; d < width; d++) {
-            float acc = out[outOff + d];
-            for (int r = 0; r < numRows; r++) {
-                acc += weights[wOff + r] * values[vOff + r * rowStride + d];
-            }
-            out[outOff + d] = acc;
+        if (d < width) {
+            REFERENCE.addWeightedRows(weights, wOff, values, vOff + d, rowStride, numRows, out, outOff + d, width - d);
         }
     }
 
