@@ -34,7 +34,9 @@ MSG
 
 # JVM flags every Kvasir process needs: the Vector API (incubating in JDK 25), native access for the
 # memory-mapped weights and the tokenizer's native library, DJL offline (it must never phone home).
+# Arrow (the KV block format) reads direct buffers through java.nio internals and sun.misc.Unsafe.
 KVASIR_JVM_FLAGS=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED
-  -Dai.djl.offline=true -DOPT_OUT_TRACKING=true -Xss4m)
+  -Dai.djl.offline=true -DOPT_OUT_TRACKING=true -Xss4m
+  --add-opens=java.base/java.nio=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow)
 # Maven itself (Guice) trips JDK 25's sun.misc.Unsafe warning; silence it
 export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"

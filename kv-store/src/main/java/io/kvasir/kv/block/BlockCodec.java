@@ -1,0 +1,337 @@
+package io.kvasir.kv.block;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.zip.CRC32C;
+
+import org.apache.arrow.flatbuf.Message;
+import org.apache.arrow.flatbuf.MessageHeader;
+import org.apache.arrow.flatbuf.RecordBatch;
+import org.apache.arrow.vector.ipc.WriteChannel;
+import org.apache.arrow.vector.ipc.message.MessageSerializer;
+import org.apache.arrow.vector.types.FloatingPointPrecision;
+import org.apache.arrow.vector.types.pojo.ArrowType;
+import org.apache.arrow.vector.types.pojo.Field;
+import org.apache.arrow.vector.types.pojo.FieldType;
+import org.apache.arrow.vector.types.pojo.Schema;
+
+import com.google.flatbuffers.FlatBufferBuilder;
+
+/**
+ * A KV block as one Arrow IPC stream: a schema message, one record batch, end-of-stream. The same
+ * bytes go on the wire and on disk, and any Arrow reader (pyarrow's {@code ipc.open_stream}, Arrow
+ * Java's {@code ArrowStreamReader}) reads them.
+ *
+ * <p>The batch has one row per layer and two columns ({@code k}/{@code v}, or {@code latent}/{@code
+ * rope_k} for MLA), each a fixed-size list of {@code tokens × width} values. The schema metadata
+ * carries model fingerprint, layout version, kind, dtype, block size, layer count and a CRC32C of
+ * both columns' values, which {@link #decode} verifies on every read.
+ *
+ * <p>Why hand-framed rather than {@code ArrowStreamWriter}/{@code Reader}: those copy every value
+ * into Arrow-allocated buffers on both sides and write a validity bitmap although a block has no
+ * nulls (6% more bytes for f16). Here encoding copies each value once, straight into the message,
+ * with validity buffers elided (legal when null_count is 0), and decoding copies nothing: the
+ * columns are views of the input bytes. The framing is the Arrow IPC format itself, built with
+ * Arrow's own flatbuffer classes.
+ */
+public final class BlockCodec {
+    public static final String MODEL = "kvasir.model";
+    public static final String LAYOUT_VERSION = "kvasir.layout_version";
+    public static final String KIND = "kvasir.kind";
+    public static final String DTYPE = "kvasir.dtype";
+    public static final String BLOCK_TOKENS = "kvasir.block_tokens";
+    public static final String LAYERS = "kvasir.layers";
+    public static final String CHECKSUM = "kvasir.checksum";
+
+    private static final int CONTINUATION = 0xFFFFFFFF;
+    private static final int ALIGNMENT = 8;
+
+    private BlockCodec() {
+    }
+
+    /** The block as Arrow IPC stream bytes. */
+    public static byte[] encode(KvBlock block) {
+        BlockLayout layout = block.layout();
+        ByteBuffer first = block.column(0);
+        ByteBuffer second = block.column(1);
+        byte[] schema = schemaMessage(schema(layout, block.modelFingerprint(), checksum(first, second)));
+        long firstBytes = layout.columnBytes(0);
+        long secondBytes = layout.columnBytes(1);
+        long secondOffset = padded(firstBytes);
+        long bodyLength = secondOffset + padded(secondBytes);
+        byte[] batchHeader = recordBatchMessage(layout, firstBytes, secondOffset, secondBytes, bodyLength);
+        long total = schema.length + batchHeader.length + bodyLength + 8;
+        if (total > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("block of " + total + " bytes is too large for one message");
+        }
+        byte[] out = new byte[(int) total];
+        ByteBuffer buf = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
+        buf.put(schema).put(batchHeader);
+        int body = buf.position();
+        buf.put(first);
+        buf.position(body + (int) secondOffset);
+        buf.put(second);
+        buf.position(body + (int) bodyLength);
+        buf.putInt(CONTINUATION).putInt(0); // end of stream
+        return out;
+    }
+
+    /** Decodes and verifies a block; its columns are views of {@code bytes} (no copy). */
+    public static KvBlock decode(ByteBuffer bytes) throws BlockFormatException {
+        ByteBuffer in = bytes.slice().order(ByteOrder.LITTLE_ENDIAN);
+        Message schemaMessage = nextMessage(in, "schema");
+        if (schemaMessage.headerType() != MessageHeader.Schema) {
+            throw new BlockFormatException("first Arrow message is not a schema (header type "
+                    + schemaMessage.headerType() + ")");
+        }
+        skipBody(in, schemaMessage);
+        Schema schema;
+        try {
+            schema = MessageSerializer.deserializeSchema(schemaMessage);
+        } catch (RuntimeException e) {
+            throw new BlockFormatException("unreadable Arrow schema: " + e.getMessage(), e);
+        }
+        Map<String, String> meta = schema.getCustomMetadata();
+        BlockLayout layout = layoutOf(schema);
+
+        Message batchMessage = nextMessage(in, "record batch");
+        if (batchMessage.headerType() != MessageHeader.RecordBatch) {
+            throw new BlockFormatException("second Arrow message is not a record batch (header type "
+                    + batchMessage.headerType() + ")");
+        }
+        long bodyLength = batchMessage.bodyLength();
+        if (bodyLength < 0 || bodyLength > in.remaining()) {
+            throw new BlockFormatException("record batch body of " + bodyLength + " bytes but only " + in.remaining()
+                    + " bytes follow (truncated?)");
+        }
+        ByteBuffer body = in.slice(in.position(), (int) bodyLength).order(ByteOrder.LITTLE_ENDIAN);
+        RecordBatch batch = (RecordBatch) batchMessage.header(new RecordBatch());
+        ByteBuffer first = column(batch, body, layout, 0);
+        ByteBuffer second = column(batch, body, layout, 1);
+        String expected = meta.get(CHECKSUM);
+        String actual = checksum(first, second);
+        if (!actual.equals(expected)) {
+            throw new BlockFormatException("checksum mismatch: metadata says " + expected + ", values hash to " + actual);
+        }
+        return new KvBlock(require(meta, MODEL), layout, first, second);
+    }
+
+    /**
+     * Decodes a block a node is about to use and checks it was written for the same model and
+     * layout; anything else is a {@link BlockFormatException} (the caller treats it as a miss).
+     */
+    public static KvBlock decodeFor(ByteBuffer bytes, String modelFingerprint, BlockLayout layout)
+            throws BlockFormatException {
+        KvBlock block = decode(bytes);
+        if (!block.modelFingerprint().equals(modelFingerprint)) {
+            throw new BlockFormatException("block was written for model " + block.modelFingerprint()
+                    + ", expected " + modelFingerprint);
+        }
+        if (!block.layout().equals(layout)) {
+            throw new BlockFormatException("block layout " + block.layout() + " differs from expected " + layout);
+        }
+        return block;
+    }
+
+    static Schema schema(BlockLayout layout, String model, String checksum) {
+        ArrowType item = switch (layout.dtype()) {
+            case F32 -> new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE);
+            case F16 -> new ArrowType.FloatingPoint(FloatingPointPrecision.HALF);
+            case BF16 -> new ArrowType.Int(16, true);
+        };
+        Map<String, String> meta = new HashMap<>();
+        meta.put(MODEL, model);
+        meta.put(LAYOUT_VERSION, Integer.toString(BlockLayout.VERSION));
+        meta.put(KIND, layout.kind().name().toLowerCase(java.util.Locale.ROOT));
+        meta.put(DTYPE, layout.dtype().id());
+        meta.put(BLOCK_TOKENS, Integer.toString(layout.tokens()));
+        meta.put(LAYERS, Integer.toString(layout.layers()));
+        meta.put(CHECKSUM, checksum);
+        return new Schema(List.of(
+                listField(layout.kind().firstColumn(), layout.valuesPerLayer(0), item),
+                listField(layout.kind().secondColumn(), layout.valuesPerLayer(1), item)), meta);
+    }
+
+    private static Field listField(String name, int size, ArrowType item) {
+        Field child = new Field("item", FieldType.notNullable(item), null);
+        return new Field(name, FieldType.notNullable(new ArrowType.FixedSizeList(size)), List.of(child));
+    }
+
+    private static byte[] schemaMessage(Schema schema) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(512);
+        try {
+            MessageSerializer.serialize(new WriteChannel(Channels.newChannel(out)), schema);
+        } catch (IOException e) {
+            throw new AssertionError("writing to memory cannot fail", e);
+        }
+        return out.toByteArray();
+    }
+
+    /** Record batch metadata: per column a list node and an item node; buffers list-validity, item-validity, values. */
+    private static byte[] recordBatchMessage(BlockLayout layout, long firstBytes, long secondOffset, long secondBytes,
+            long bodyLength) {
+        FlatBufferBuilder fb = new FlatBufferBuilder(256);
+        RecordBatch.startNodesVector(fb, 4); // structs go in reverse order
+        org.apache.arrow.flatbuf.FieldNode.createFieldNode(fb, (long) layout.layers() * layout.valuesPerLayer(1), 0);
+        org.apache.arrow.flatbuf.FieldNode.createFieldNode(fb, layout.layers(), 0);
+        org.apache.arrow.flatbuf.FieldNode.createFieldNode(fb, (long) layout.layers() * layout.valuesPerLayer(0), 0);
+        org.apache.arrow.flatbuf.FieldNode.createFieldNode(fb, layout.layers(), 0);
+        int nodes = fb.endVector();
+        RecordBatch.startBuffersVector(fb, 6);
+        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, secondOffset, secondBytes);
+        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, secondOffset, 0);
+        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, secondOffset, 0);
+        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, 0, firstBytes);
+        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, 0, 0);
+        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, 0, 0);
+        int buffers = fb.endVector();
+        RecordBatch.startRecordBatch(fb);
+        RecordBatch.addLength(fb, layout.layers());
+        RecordBatch.addNodes(fb, nodes);
+        RecordBatch.addBuffers(fb, buffers);
+        int batch = RecordBatch.endRecordBatch(fb);
+        ByteBuffer message = MessageSerializer.serializeMessage(fb, MessageHeader.RecordBatch, batch, bodyLength);
+        ByteArrayOutputStream out = new ByteArrayOutputStream(message.remaining() + 16);
+        try {
+            MessageSerializer.writeMessageBuffer(new WriteChannel(Channels.newChannel(out)), message.remaining(), message);
+        } catch (IOException e) {
+            throw new AssertionError("writing to memory cannot fail", e);
+        }
+        return out.toByteArray();
+    }
+
+    private static Message nextMessage(ByteBuffer in, String what) throws BlockFormatException {
+        if (in.remaining() < 8) {
+            throw new BlockFormatException("truncated block: no " + what + " message (" + in.remaining() + " bytes left)");
+        }
+        int length = in.getInt();
+        if (length == CONTINUATION) {
+            length = in.getInt();
+        }
+        if (length <= 0 || length > in.remaining()) {
+            throw new BlockFormatException("bad " + what + " message length " + length + " (" + in.remaining()
+                    + " bytes left)");
+        }
+        ByteBuffer metadata = in.slice(in.position(), length).order(ByteOrder.LITTLE_ENDIAN);
+        in.position(in.position() + length);
+        try {
+            return Message.getRootAsMessage(metadata);
+        } catch (RuntimeException e) {
+            throw new BlockFormatException("unreadable " + what + " message: " + e, e);
+        }
+    }
+
+    private static void skipBody(ByteBuffer in, Message message) throws BlockFormatException {
+        long body = message.bodyLength();
+        if (body < 0 || body > in.remaining()) {
+            throw new BlockFormatException("message body of " + body + " bytes overruns the block");
+        }
+        in.position(in.position() + (int) body);
+    }
+
+    private static ByteBuffer column(RecordBatch batch, ByteBuffer body, BlockLayout layout, int column)
+            throws BlockFormatException {
+        if (batch.compression() != null) {
+            throw new BlockFormatException("compressed record batches are not supported");
+        }
+        if (batch.length() != layout.layers() || batch.nodesLength() != 4 || batch.buffersLength() != 6) {
+            throw new BlockFormatException("record batch has " + batch.length() + " rows, " + batch.nodesLength()
+                    + " nodes, " + batch.buffersLength() + " buffers; expected " + layout.layers() + ", 4, 6");
+        }
+        String name = column == 0 ? layout.kind().firstColumn() : layout.kind().secondColumn();
+        long values = (long) layout.layers() * layout.valuesPerLayer(column);
+        var listNode = batch.nodes(2 * column);
+        var itemNode = batch.nodes(2 * column + 1);
+        if (listNode.length() != layout.layers() || itemNode.length() != values || listNode.nullCount() != 0
+                || itemNode.nullCount() != 0) {
+            throw new BlockFormatException("column " + name + ": " + itemNode.length() + " values with "
+                    + (listNode.nullCount() + itemNode.nullCount()) + " nulls; expected " + values + " and none");
+        }
+        var data = batch.buffers(3 * column + 2);
+        long expected = layout.columnBytes(column);
+        if (data.length() < expected || data.offset() < 0 || data.offset() + expected > body.limit()) {
+            throw new BlockFormatException("column " + name + ": values buffer [" + data.offset() + ", +" + data.length()
+                    + ") does not hold " + expected + " bytes inside a body of " + body.limit());
+        }
+        return body.slice((int) data.offset(), (int) expected).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** The layout a schema describes: kind, dtype and sizes from the metadata, widths from the list sizes. */
+    private static BlockLayout layoutOf(Schema schema) throws BlockFormatException {
+        Map<String, String> meta = schema.getCustomMetadata();
+        String version = require(meta, LAYOUT_VERSION);
+        if (!version.equals(Integer.toString(BlockLayout.VERSION))) {
+            throw new BlockFormatException("block layout version " + version + ", this build reads "
+                    + BlockLayout.VERSION);
+        }
+        BlockLayout.Kind kind;
+        CacheDType dtype;
+        int tokens;
+        int layers;
+        try {
+            kind = BlockLayout.Kind.valueOf(require(meta, KIND).toUpperCase(java.util.Locale.ROOT));
+            dtype = CacheDType.fromId(require(meta, DTYPE));
+            tokens = Integer.parseInt(require(meta, BLOCK_TOKENS));
+            layers = Integer.parseInt(require(meta, LAYERS));
+        } catch (IllegalArgumentException e) {
+            throw new BlockFormatException("bad block metadata: " + e.getMessage(), e);
+        }
+        if (tokens <= 0 || layers <= 0) {
+            throw new BlockFormatException("bad block metadata: " + tokens + " tokens, " + layers + " layers");
+        }
+        List<Field> fields = schema.getFields();
+        if (fields.size() != 2) {
+            throw new BlockFormatException("block schema has " + fields.size() + " columns, expected 2");
+        }
+        int first = width(fields.get(0), kind.firstColumn(), dtype, tokens);
+        int second = width(fields.get(1), kind.secondColumn(), dtype, tokens);
+        return new BlockLayout(kind, dtype, tokens, layers, first, second);
+    }
+
+    private static int width(Field field, String name, CacheDType dtype, int tokens) throws BlockFormatException {
+        if (!field.getName().equals(name) || !(field.getType() instanceof ArrowType.FixedSizeList list)
+                || field.getChildren().size() != 1) {
+            throw new BlockFormatException("block column '" + field.getName() + "' of type " + field.getType()
+                    + ": expected '" + name + "', a fixed-size list");
+        }
+        ArrowType item = field.getChildren().get(0).getType();
+        boolean itemMatches = switch (dtype) {
+            case F32 -> item instanceof ArrowType.FloatingPoint f && f.getPrecision() == FloatingPointPrecision.SINGLE;
+            case F16 -> item instanceof ArrowType.FloatingPoint f && f.getPrecision() == FloatingPointPrecision.HALF;
+            case BF16 -> item instanceof ArrowType.Int i && i.getBitWidth() == 16;
+        };
+        if (!itemMatches) {
+            throw new BlockFormatException("block column '" + name + "' holds " + item + ", metadata says " + dtype.id());
+        }
+        if (list.getListSize() <= 0 || list.getListSize() % tokens != 0) {
+            throw new BlockFormatException("block column '" + name + "' has lists of " + list.getListSize()
+                    + " values, not a multiple of " + tokens + " tokens");
+        }
+        return list.getListSize() / tokens;
+    }
+
+    private static String require(Map<String, String> meta, String key) throws BlockFormatException {
+        String value = meta.get(key);
+        if (value == null) {
+            throw new BlockFormatException("block metadata lacks " + key);
+        }
+        return value;
+    }
+
+    static String checksum(ByteBuffer first, ByteBuffer second) {
+        CRC32C crc = new CRC32C();
+        crc.update(first.duplicate());
+        crc.update(second.duplicate());
+        return String.format("crc32c:%08x", crc.getValue());
+    }
+
+    private static long padded(long bytes) {
+        return (bytes + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+    }
+}
