@@ -1,0 +1,353 @@
+package io.kvasir.kv.client;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Logger;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
+import com.hazelcast.client.HazelcastClient;
+import com.hazelcast.client.config.ClientConfig;
+import com.hazelcast.cluster.Member;
+import com.hazelcast.core.HazelcastInstance;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.store.BlockStore;
+import io.kvasir.kv.store.KvSerialization;
+import io.kvasir.proto.kv.v1.GetRequest;
+import io.kvasir.proto.kv.v1.GetResponse;
+import io.kvasir.proto.kv.v1.KvStoreGrpc;
+import io.kvasir.proto.kv.v1.LookupRequest;
+import io.kvasir.proto.kv.v1.LookupResponse;
+import io.kvasir.proto.kv.v1.PutRequest;
+import io.kvasir.proto.kv.v1.PutResponse;
+import io.kvasir.proto.kv.v1.StatsRequest;
+import io.kvasir.proto.kv.v1.StatsResponse;
+
+/**
+ * What prefill and decode nodes use to reach the store. It joins the cluster as a Hazelcast client
+ * (not a data member) only to know the members and the partition table, and moves blocks over each
+ * member's gRPC data plane: every key goes to the member that owns its partition, so the member
+ * answers from local memory; keys of different owners travel in parallel. When the owner cannot be
+ * reached, the same keys go to the next member, which reads through the cluster: slower, still right.
+ */
+public final class KvStoreClient implements AutoCloseable {
+    private static final long DEADLINE_SECONDS = 60;
+    private static final int ATTEMPTS = 4;
+    private static final String GRPC = BlockStore.GRPC_ATTRIBUTE;
+
+    private final HazelcastInstance hz;
+    private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
+    private final ExecutorService calls = Executors.newVirtualThreadPerTaskExecutor();
+    private final AtomicInteger roundRobin = new AtomicInteger();
+
+    private KvStoreClient(HazelcastInstance hz) {
+        this.hz = hz;
+    }
+
+    /** Connects through any of {@code hazelcastAddresses} ({@code host:port}). */
+    public static KvStoreClient connect(String clusterName, List<String> hazelcastAddresses) {
+        Logger.getLogger("com.hazelcast").setLevel(java.util.logging.Level.WARNING);
+        ClientConfig config = new ClientConfig();
+        config.setClusterName(clusterName);
+        config.setProperty("hazelcast.logging.type", "jdk");
+        config.setProperty("hazelcast.phone.home.enabled", "false");
+        config.getNetworkConfig().setAddresses(new ArrayList<>(hazelcastAddresses));
+        config.getConnectionStrategyConfig().getConnectionRetryConfig().setClusterConnectTimeoutMillis(30_000);
+        KvSerialization.register(config.getSerializationConfig());
+        return new KvStoreClient(HazelcastClient.newHazelcastClient(config));
+    }
+
+    /** Stores blocks (idempotent: a key already stored is left as it is). */
+    public void put(String tenant, List<BlockKey> keys, List<byte[]> payloads) throws KvStoreException {
+        if (keys.size() != payloads.size()) {
+            throw new IllegalArgumentException(keys.size() + " keys but " + payloads.size() + " payloads");
+        }
+        Map<String, List<Integer>> byOwner = groupByOwner(keys);
+        List<Future<?>> pending = new ArrayList<>();
+        for (var group : byOwner.entrySet()) {
+            pending.add(calls.submit(() -> {
+                withFallback(group.getKey(), "put of " + group.getValue().size() + " blocks",
+                        channel -> putOn(channel, tenant, keys, payloads, group.getValue()));
+                return null;
+            }));
+        }
+        awaitAll(pending);
+    }
+
+    /** The blocks of {@code keys}, in order; null where the store has none (or not for this tenant). */
+    public List<ByteBuffer> get(String tenant, List<BlockKey> keys) throws KvStoreException {
+        ByteBuffer[] out = new ByteBuffer[keys.size()];
+        Map<String, List<Integer>> byOwner = groupByOwner(keys);
+        List<Future<?>> pending = new ArrayList<>();
+        for (var group : byOwner.entrySet()) {
+            pending.add(calls.submit(() -> {
+                withFallback(group.getKey(), "get of " + group.getValue().size() + " blocks",
+                        channel -> getOn(channel, tenant, keys, group.getValue(), out));
+                return null;
+            }));
+        }
+        awaitAll(pending);
+        return java.util.Arrays.asList(out);
+    }
+
+    /** Where each block lives and how many leading blocks are cached, from any member. */
+    public LookupResponse lookup(String tenant, List<BlockKey> keys) throws KvStoreException {
+        LookupRequest.Builder request = LookupRequest.newBuilder().setTenant(tenant);
+        keys.forEach(k -> request.addKeys(ByteString.copyFrom(k.toBytes())));
+        LookupRequest built = request.build();
+        LookupResponse[] answer = new LookupResponse[1];
+        withFallback(anyMember(), "lookup of " + keys.size() + " keys",
+                channel -> answer[0] = stub(channel).lookup(built));
+        return answer[0];
+    }
+
+    /** Stats of every member, by gRPC address. */
+    public Map<String, StatsResponse> stats() throws KvStoreException {
+        Map<String, StatsResponse> out = new LinkedHashMap<>();
+        for (Member m : hz.getCluster().getMembers()) {
+            String address = m.getAttribute(GRPC);
+            try {
+                out.put(address, stub(channel(address)).stats(StatsRequest.getDefaultInstance()));
+            } catch (StatusRuntimeException e) {
+                throw new KvStoreException(e.getStatus(), "stats of " + address);
+            }
+        }
+        return out;
+    }
+
+    /** gRPC addresses of the members this client knows. */
+    public List<String> members() {
+        List<String> out = new ArrayList<>();
+        for (Member m : hz.getCluster().getMembers()) {
+            out.add(m.getAttribute(GRPC));
+        }
+        return out;
+    }
+
+    private interface Call {
+        void run(ManagedChannel channel) throws StatusRuntimeException;
+    }
+
+    /** Tries the preferred member, then the others in turn; bad input is never retried. */
+    private void withFallback(String preferred, String what, Call call) throws KvStoreException {
+        Status last = Status.UNAVAILABLE.withDescription("no kv-store member reachable");
+        String target = preferred;
+        for (int attempt = 0; attempt < ATTEMPTS && target != null; attempt++) {
+            try {
+                call.run(channel(target));
+                return;
+            } catch (StatusRuntimeException e) {
+                last = e.getStatus();
+                if (!retryable(last.getCode())) {
+                    throw new KvStoreException(last, what + " on " + target);
+                }
+                target = otherMember(target);
+            }
+        }
+        throw new KvStoreException(last, what + " after " + ATTEMPTS + " attempts");
+    }
+
+    private static boolean retryable(Status.Code code) {
+        return code == Status.Code.UNAVAILABLE || code == Status.Code.DEADLINE_EXCEEDED
+                || code == Status.Code.CANCELLED || code == Status.Code.UNKNOWN || code == Status.Code.INTERNAL
+                || code == Status.Code.ABORTED;
+    }
+
+    private void putOn(ManagedChannel channel, String tenant, List<BlockKey> keys, List<byte[]> payloads,
+            List<Integer> indices) {
+        PutCall call = new PutCall();
+        KvStoreGrpc.newStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).put(call);
+        try {
+            for (int i : indices) {
+                call.awaitReady();
+                call.requests.onNext(PutRequest.newBuilder().setTenant(tenant)
+                        .setKey(UnsafeByteOperations.unsafeWrap(keys.get(i).toBytes()))
+                        .setPayload(UnsafeByteOperations.unsafeWrap(payloads.get(i))).build());
+            }
+            call.requests.onCompleted();
+            call.awaitDone();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            call.requests.cancel("interrupted", e);
+            throw Status.CANCELLED.withDescription("interrupted").asRuntimeException();
+        }
+    }
+
+    private void getOn(ManagedChannel channel, String tenant, List<BlockKey> keys, List<Integer> indices,
+            ByteBuffer[] out) {
+        // only what is still missing: a retry after a broken stream asks for the rest
+        List<Integer> wanted = new ArrayList<>();
+        for (int i : indices) {
+            if (out[i] == null) {
+                wanted.add(i);
+            }
+        }
+        GetRequest.Builder request = GetRequest.newBuilder().setTenant(tenant);
+        Map<BlockKey, List<Integer>> positions = new HashMap<>();
+        for (int i : wanted) {
+            request.addKeys(UnsafeByteOperations.unsafeWrap(keys.get(i).toBytes()));
+            positions.computeIfAbsent(keys.get(i), k -> new ArrayList<>()).add(i);
+        }
+        Iterator<GetResponse> it = stub(channel).get(request.build());
+        while (it.hasNext()) {
+            GetResponse r = it.next();
+            if (!r.getFound()) {
+                continue;
+            }
+            ByteBuffer payload = r.getPayload().asReadOnlyByteBuffer();
+            for (int i : positions.getOrDefault(BlockKey.of(r.getKey().toByteArray()), List.of())) {
+                out[i] = payload;
+            }
+        }
+    }
+
+    private KvStoreGrpc.KvStoreBlockingStub stub(ManagedChannel channel) {
+        return KvStoreGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS);
+    }
+
+    private Map<String, List<Integer>> groupByOwner(List<BlockKey> keys) {
+        Map<String, List<Integer>> groups = new LinkedHashMap<>();
+        for (int i = 0; i < keys.size(); i++) {
+            Member owner = hz.getPartitionService().getPartition(keys.get(i).hex()).getOwner();
+            String address = owner == null ? anyMember() : owner.getAttribute(GRPC);
+            groups.computeIfAbsent(address, a -> new ArrayList<>()).add(i);
+        }
+        return groups;
+    }
+
+    private String anyMember() {
+        List<String> members = members();
+        return members.isEmpty() ? null : members.get(Math.floorMod(roundRobin.getAndIncrement(), members.size()));
+    }
+
+    private String otherMember(String failed) {
+        List<String> members = new ArrayList<>(members());
+        members.remove(failed);
+        if (members.isEmpty()) {
+            return failed; // the only one: try again (it may be restarting)
+        }
+        Collections.rotate(members, roundRobin.getAndIncrement());
+        return members.get(0);
+    }
+
+    private ManagedChannel channel(String address) {
+        return channels.computeIfAbsent(address, a -> NettyChannelBuilder.forTarget(a)
+                .usePlaintext()
+                .maxInboundMessageSize(256 << 20)
+                .flowControlWindow(32 << 20)
+                .build());
+    }
+
+    private static void awaitAll(List<Future<?>> pending) throws KvStoreException {
+        KvStoreException failure = null;
+        for (Future<?> f : pending) {
+            try {
+                f.get();
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof KvStoreException k) {
+                    failure = failure == null ? k : failure;
+                } else {
+                    throw new IllegalStateException("kv-store call failed", e.getCause());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new KvStoreException(Status.CANCELLED, "interrupted");
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    @Override
+    public void close() {
+        calls.shutdownNow();
+        channels.values().forEach(ManagedChannel::shutdownNow);
+        hz.shutdown();
+    }
+
+    /** A client-streaming Put with flow control: the sender waits while the transport is full. */
+    private static final class PutCall implements ClientResponseObserver<PutRequest, PutResponse> {
+        private ClientCallStreamObserver<PutRequest> requests;
+        private final Object lock = new Object();
+        private boolean done;
+        private Throwable error;
+
+        @Override
+        public void beforeStart(ClientCallStreamObserver<PutRequest> stream) {
+            requests = stream;
+            stream.setOnReadyHandler(this::wake);
+        }
+
+        @Override
+        public void onNext(PutResponse value) {
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            synchronized (lock) {
+                error = t;
+                done = true;
+                lock.notifyAll();
+            }
+        }
+
+        @Override
+        public void onCompleted() {
+            synchronized (lock) {
+                done = true;
+                lock.notifyAll();
+            }
+        }
+
+        private void wake() {
+            synchronized (lock) {
+                lock.notifyAll();
+            }
+        }
+
+        void awaitReady() throws InterruptedException {
+            synchronized (lock) {
+                while (!requests.isReady() && !done) {
+                    lock.wait(50);
+                }
+                failIfError();
+            }
+        }
+
+        void awaitDone() throws InterruptedException {
+            synchronized (lock) {
+                while (!done) {
+                    lock.wait(50);
+                }
+                failIfError();
+            }
+        }
+
+        private void failIfError() {
+            if (error != null) {
+                throw error instanceof StatusRuntimeException s ? s : Status.fromThrowable(error).asRuntimeException();
+            }
+        }
+    }
+}

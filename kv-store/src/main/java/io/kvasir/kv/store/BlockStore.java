@@ -1,0 +1,273 @@
+package io.kvasir.kv.store;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import com.hazelcast.cluster.Member;
+import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.map.IMap;
+
+import io.grpc.Status;
+import io.grpc.StatusException;
+import io.kvasir.kv.block.BlockCodec;
+import io.kvasir.kv.block.BlockFormatException;
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.proto.kv.v1.Tier;
+
+/**
+ * What one member does with blocks, whatever the transport: the host tier (a Hazelcast map,
+ * partitioned by key, with backups and LRU eviction), the index beside it, this member's SSD tier,
+ * tenant checks and quotas.
+ *
+ * <p>Blocks are immutable under their key (the key hashes the tokens, the model and the tenant), so
+ * putting a key that is already stored is a no-op, and no lock is ever needed: races only cost a
+ * duplicate write or a miss, never a wrong block.
+ */
+public final class BlockStore {
+    static final String BLOCKS = "kv-blocks";
+    static final String INDEX = "kv-index";
+    static final String NAME_ATTRIBUTE = "kvasir.name";
+    public static final String GRPC_ATTRIBUTE = "kvasir.grpc";
+    private static final Logger LOG = Logger.getLogger(BlockStore.class.getName());
+
+    /** One answer of {@link #get}: the payload, or null when missing. */
+    public record Found(BlockKey key, Tier tier, byte[] payload) {
+    }
+
+    public record Location(Tier tier, String member) {
+    }
+
+    private final HazelcastInstance hz;
+    private final String memberName;
+    private final SsdTier ssd;
+    private final StoreConfig config;
+    private final IMap<String, StoredBlock> blocks;
+    private final IMap<String, BlockLocation> index;
+    private final TenantQuotas quotas;
+    private final LongAdder gets = new LongAdder();
+    private final LongAdder hits = new LongAdder();
+    private final LongAdder ssdHits = new LongAdder();
+    private final LongAdder puts = new LongAdder();
+    private final LongAdder rejected = new LongAdder();
+
+    BlockStore(HazelcastInstance hz, String memberName, SsdTier ssd, StoreConfig config) {
+        this.hz = hz;
+        this.memberName = memberName;
+        this.ssd = ssd;
+        this.config = config;
+        this.blocks = hz.getMap(BLOCKS);
+        this.index = hz.getMap(INDEX);
+        this.quotas = new TenantQuotas(hz, config::quotaOf);
+    }
+
+    /** Validates and stores one block. */
+    public void put(String tenant, BlockKey key, byte[] payload) throws StatusException {
+        requireTenant(tenant);
+        if (payload.length > config.maxBlockBytes()) {
+            rejected.increment();
+            throw invalid("block " + key.hex() + ": payload of " + payload.length + " bytes exceeds this member's "
+                    + "limit of " + config.maxBlockBytes());
+        }
+        try {
+            BlockCodec.decode(ByteBuffer.wrap(payload));
+        } catch (BlockFormatException e) {
+            rejected.increment();
+            throw invalid("block " + key.hex() + " is not a valid KV block: " + e.getMessage());
+        }
+        String hex = key.hex();
+        BlockLocation existing = index.get(hex);
+        if (existing != null && existing.tier() == Tier.TIER_HOST) {
+            return; // same key, same content: already here
+        }
+        if (existing != null && !existing.tenant().equals(tenant)) {
+            return; // a key is a tenant's own: never overwrite another tenant's block, never say it exists
+        }
+        if (existing == null && !quotas.fits(tenant, payload.length)) {
+            rejected.increment();
+            throw Status.RESOURCE_EXHAUSTED.withDescription("tenant '" + tenant + "' would exceed its KV quota of "
+                    + quotas.quota(tenant) + " bytes (holds " + quotas.used(tenant) + ")").asException();
+        }
+        blocks.set(hex, new StoredBlock(tenant, payload));
+        index.set(hex, new BlockLocation(Tier.TIER_HOST, "", tenant));
+        if (existing == null) {
+            quotas.add(tenant, payload.length);
+        }
+        puts.increment();
+    }
+
+    /** The blocks of {@code keys}, in order; missing ones (or another tenant's) have a null payload. */
+    public List<Found> get(String tenant, List<BlockKey> keys) throws StatusException {
+        requireTenant(tenant);
+        Set<String> hexes = new LinkedHashSet<>();
+        for (BlockKey k : keys) {
+            hexes.add(k.hex());
+        }
+        Map<String, StoredBlock> host = blocks.getAll(hexes);
+        List<Found> out = new ArrayList<>(keys.size());
+        for (BlockKey key : keys) {
+            gets.increment();
+            StoredBlock block = host.get(key.hex());
+            if (block != null) {
+                boolean mine = block.tenant().equals(tenant);
+                out.add(mine ? new Found(key, Tier.TIER_HOST, block.payload()) : new Found(key, Tier.TIER_MISSING, null));
+                if (mine) {
+                    hits.increment();
+                }
+                continue;
+            }
+            byte[] promoted = fromSsd(tenant, key);
+            out.add(promoted == null ? new Found(key, Tier.TIER_MISSING, null) : new Found(key, Tier.TIER_SSD, promoted));
+        }
+        return out;
+    }
+
+    /** Where each key's block lives, in one pass over the index. */
+    public List<Location> lookup(String tenant, List<BlockKey> keys) throws StatusException {
+        requireTenant(tenant);
+        Set<String> hexes = new LinkedHashSet<>();
+        for (BlockKey k : keys) {
+            hexes.add(k.hex());
+        }
+        Map<String, BlockLocation> found = index.getAll(hexes);
+        List<Location> out = new ArrayList<>(keys.size());
+        for (BlockKey key : keys) {
+            BlockLocation loc = found.get(key.hex());
+            if (loc == null || !loc.tenant().equals(tenant)) {
+                out.add(new Location(Tier.TIER_MISSING, ""));
+            } else if (loc.tier() == Tier.TIER_HOST) {
+                out.add(new Location(Tier.TIER_HOST, ownerOf(key.hex())));
+            } else {
+                out.add(new Location(loc.tier(), loc.member()));
+            }
+        }
+        return out;
+    }
+
+    /** Host → SSD: called on the partition owner when Hazelcast evicts a block. */
+    void evicted(String hex, StoredBlock block) {
+        if (block == null) {
+            return;
+        }
+        if (ssd != null) {
+            try {
+                ssd.write(BlockKey.fromHex(hex), block.tenant(), block.payload());
+                index.set(hex, new BlockLocation(Tier.TIER_SSD, memberName, block.tenant()));
+                return;
+            } catch (IOException | RuntimeException e) {
+                LOG.log(Level.WARNING, "cannot write block " + hex + " to the SSD tier; dropping it", e);
+            }
+        }
+        if (index.remove(hex, new BlockLocation(Tier.TIER_HOST, "", block.tenant()))) {
+            quotas.add(block.tenant(), -block.payload().length);
+        }
+    }
+
+    /** A block left this member's SSD tier (budget or corruption): forget it unless it is back in host memory. */
+    void leftSsd(BlockKey key, String tenant, long bytes) {
+        if (index.remove(key.hex(), new BlockLocation(Tier.TIER_SSD, memberName, tenant))) {
+            quotas.add(tenant, -bytes);
+        }
+    }
+
+    /** After a restart: re-announce blocks found on this member's SSD. */
+    void announceSsd(List<SsdTier.Entry> entries) {
+        for (SsdTier.Entry e : entries) {
+            if (index.putIfAbsent(e.key().hex(), new BlockLocation(Tier.TIER_SSD, memberName, e.tenant())) == null) {
+                quotas.add(e.tenant(), e.bytes());
+            }
+        }
+    }
+
+    private byte[] fromSsd(String tenant, BlockKey key) {
+        BlockLocation loc = index.get(key.hex());
+        if (loc == null || loc.tier() != Tier.TIER_SSD || !loc.tenant().equals(tenant)) {
+            return null;
+        }
+        byte[] payload = readSsd(loc.member(), key, tenant);
+        if (payload == null) {
+            return null;
+        }
+        ssdHits.increment();
+        hits.increment();
+        // promote: back into host memory, where the next reader finds it
+        blocks.set(key.hex(), new StoredBlock(tenant, payload));
+        index.set(key.hex(), new BlockLocation(Tier.TIER_HOST, "", tenant));
+        return payload;
+    }
+
+    private byte[] readSsd(String member, BlockKey key, String tenant) {
+        if (member.equals(memberName)) {
+            return ssd == null ? null : ssd.read(key).filter(h -> h.tenant().equals(tenant))
+                    .map(SsdTier.Hit::payload).orElse(null);
+        }
+        Member holder = memberNamed(member);
+        if (holder == null) {
+            return null; // that member (and its disk) is gone: a miss
+        }
+        try {
+            return hz.getExecutorService("kv-ssd-reads").submitToMember(new ReadSsdTask(key, tenant), holder)
+                    .get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOG.log(Level.FINE, "SSD read of " + key.hex() + " on " + member + " failed", e);
+            return null;
+        }
+    }
+
+    private Member memberNamed(String name) {
+        for (Member m : hz.getCluster().getMembers()) {
+            if (name.equals(m.getAttribute(NAME_ATTRIBUTE))) {
+                return m;
+            }
+        }
+        return null;
+    }
+
+    private String ownerOf(String hex) {
+        Member owner = hz.getPartitionService().getPartition(hex).getOwner();
+        return owner == null ? "" : owner.getAttribute(NAME_ATTRIBUTE);
+    }
+
+    public Map<String, Long> stats() {
+        Map<String, Long> s = new HashMap<>();
+        var local = blocks.getLocalMapStats();
+        s.put("host_blocks", local.getOwnedEntryCount());
+        s.put("host_bytes", local.getOwnedEntryMemoryCost());
+        s.put("ssd_blocks", ssd == null ? 0L : ssd.blocks());
+        s.put("ssd_bytes", ssd == null ? 0L : ssd.usedBytes());
+        s.put("gets", gets.sum());
+        s.put("hits", hits.sum());
+        s.put("ssd_hits", ssdHits.sum());
+        s.put("puts", puts.sum());
+        s.put("rejected", rejected.sum());
+        s.put("cluster_blocks", (long) index.size());
+        return s;
+    }
+
+    public String memberName() {
+        return memberName;
+    }
+
+    public long tenantBytes(String tenant) {
+        return quotas.used(tenant);
+    }
+
+    private static void requireTenant(String tenant) throws StatusException {
+        if (tenant == null || tenant.isBlank() || tenant.length() > 128) {
+            throw invalid("tenant must be 1 to 128 characters, got '" + tenant + "'");
+        }
+    }
+
+    static StatusException invalid(String message) {
+        return Status.INVALID_ARGUMENT.withDescription(message).asException();
+    }
+}

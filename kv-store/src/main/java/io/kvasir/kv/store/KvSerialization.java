@@ -1,0 +1,31 @@
+package io.kvasir.kv.store;
+
+import com.hazelcast.config.SerializationConfig;
+import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
+
+/**
+ * Hazelcast serialization of the store's own types: IdentifiedDataSerializable (no reflection, no
+ * class names on the wire). Members and clients both register it.
+ */
+public final class KvSerialization {
+    static final int FACTORY_ID = 0x4b56; // "KV"
+    static final int STORED_BLOCK = 1;
+    static final int BLOCK_LOCATION = 2;
+    static final int READ_SSD_TASK = 3;
+
+    private KvSerialization() {
+    }
+
+    public static void register(SerializationConfig config) {
+        config.addDataSerializableFactory(FACTORY_ID, KvSerialization::create);
+    }
+
+    private static IdentifiedDataSerializable create(int classId) {
+        return switch (classId) {
+            case STORED_BLOCK -> new StoredBlock();
+            case BLOCK_LOCATION -> new BlockLocation();
+            case READ_SSD_TASK -> new ReadSsdTask();
+            default -> null;
+        };
+    }
+}

@@ -1,0 +1,219 @@
+package io.kvasir.kv.store;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import com.hazelcast.config.Config;
+import com.hazelcast.config.EvictionConfig;
+import com.hazelcast.config.EvictionPolicy;
+import com.hazelcast.config.InMemoryFormat;
+import com.hazelcast.config.JoinConfig;
+import com.hazelcast.config.MapConfig;
+import com.hazelcast.config.MaxSizePolicy;
+import com.hazelcast.core.Hazelcast;
+import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.map.IMap;
+import com.hazelcast.map.listener.EntryEvictedListener;
+import com.hazelcast.query.Predicates;
+
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.kvasir.proto.kv.v1.KvStoreGrpc;
+
+/**
+ * One kv-store member: a Hazelcast data member (host tier and index), this machine's SSD tier, and
+ * the gRPC data plane in front of them. {@link #close()} leaves gracefully (Hazelcast hands its
+ * partitions over first); {@link #kill()} is a crash, for tests.
+ */
+public final class KvStoreMember implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(KvStoreMember.class.getName());
+    /** Hazelcast narrates every join and migration at INFO; keep its warnings only (held: JUL keeps loggers weakly). */
+    static final Logger HAZELCAST_LOG = quietHazelcast();
+
+    static Logger quietHazelcast() {
+        Logger l = Logger.getLogger("com.hazelcast");
+        if (System.getProperty("kvasir.hazelcast.verbose") == null) {
+            l.setLevel(Level.WARNING);
+        }
+        return l;
+    }
+
+    private final HazelcastInstance hz;
+    private final BlockStore store;
+    private final KvStoreService service;
+    private final Server server;
+    private final HealthStatusManager health = new HealthStatusManager();
+    private final ExecutorService spills = Executors.newSingleThreadExecutor(Thread.ofPlatform().name("kv-spill")
+            .daemon().factory());
+    private final SsdTier ssd;
+    private final String grpcAddress;
+    private volatile BlockStore storeForSsd;
+
+    private KvStoreMember(StoreConfig config) throws IOException {
+        int grpcPort = config.grpcPort() != 0 ? config.grpcPort() : freePort(config.host());
+        grpcAddress = config.host() + ":" + grpcPort;
+        String name = config.memberName() != null ? config.memberName() : grpcAddress;
+        ssd = config.ssdDir() == null ? null : new SsdTier(config.ssdDir(), config.ssdBudgetBytes(),
+                (key, tenant, bytes) -> {
+                    BlockStore s = storeForSsd;
+                    if (s != null) {
+                        s.leftSsd(key, tenant, bytes);
+                    }
+                });
+        hz = Hazelcast.newHazelcastInstance(hazelcastConfig(config, name, grpcAddress));
+        if (ssd != null) {
+            hz.getUserContext().put(ReadSsdTask.SSD_CONTEXT_KEY, ssd);
+        }
+        store = new BlockStore(hz, name, ssd, config);
+        storeForSsd = store;
+        IMap<String, StoredBlock> blocks = hz.getMap(BlockStore.BLOCKS);
+        blocks.addLocalEntryListener((EntryEvictedListener<String, StoredBlock>) event -> {
+            StoredBlock evicted = event.getOldValue() != null ? event.getOldValue() : event.getValue();
+            spills.execute(() -> store.evicted(event.getKey(), evicted));
+        }, Predicates.alwaysTrue(), true);
+        if (ssd != null) {
+            store.announceSsd(ssd.rebuild());
+        }
+        service = new KvStoreService(store);
+        server = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), grpcPort))
+                .addService(service)
+                .addService(health.getHealthService())
+                // blocks are ~0.5-2 MiB: one message each, with room for the envelope
+                .maxInboundMessageSize(config.maxBlockBytes() + (1 << 20))
+                // a wide window keeps loopback/LAN links busy while the reader drains (default 1 MiB)
+                .flowControlWindow(32 << 20)
+                .build()
+                .start();
+        health.setStatus("", ServingStatus.SERVING);
+        health.setStatus(KvStoreGrpc.SERVICE_NAME, ServingStatus.SERVING);
+        LOG.info(() -> "kv-store member " + name + " serving gRPC on " + grpcAddress + ", Hazelcast on "
+                + hz.getCluster().getLocalMember().getAddress());
+    }
+
+    public static KvStoreMember start(StoreConfig config) {
+        try {
+            return new KvStoreMember(config);
+        } catch (IOException e) {
+            throw new UncheckedIOException("kv-store member could not start: " + e.getMessage(), e);
+        }
+    }
+
+    static Config hazelcastConfig(StoreConfig config, String name, String grpcAddress) {
+        Config c = new Config();
+        c.setClusterName(config.clusterName());
+        c.setInstanceName("kvasir-kv-" + name);
+        c.setProperty("hazelcast.phone.home.enabled", "false");
+        c.setProperty("hazelcast.logging.type", "jdk");
+        c.setProperty("hazelcast.shutdownhook.policy", "GRACEFUL");
+        // a crashed member is declared dead after 10 s without heartbeats (Hazelcast's default is 60)
+        c.setProperty("hazelcast.heartbeat.interval.seconds", "1");
+        c.setProperty("hazelcast.max.no.heartbeat.seconds", "10");
+        // join the peers that answer now instead of waiting 5 s for more to appear
+        c.setProperty("hazelcast.wait.seconds.before.join", "0");
+        c.getMemberAttributeConfig().setAttribute(BlockStore.NAME_ATTRIBUTE, name);
+        c.getMemberAttributeConfig().setAttribute(BlockStore.GRPC_ATTRIBUTE, grpcAddress);
+        var network = c.getNetworkConfig();
+        network.setPort(config.hazelcastPort()).setPortAutoIncrement(true).setPortCount(100);
+        if (!config.host().equals("0.0.0.0")) {
+            network.getInterfaces().setEnabled(true).addInterface(config.host());
+        }
+        JoinConfig join = network.getJoin();
+        join.getMulticastConfig().setEnabled(false);
+        join.getAutoDetectionConfig().setEnabled(false);
+        if (config.kubernetesDns() != null) {
+            join.getKubernetesConfig().setEnabled(true).setProperty("service-dns", config.kubernetesDns());
+        } else {
+            List<String> members = new ArrayList<>(config.peers());
+            members.add(config.host() + ":" + config.hazelcastPort());
+            join.getTcpIpConfig().setEnabled(true).setMembers(members);
+        }
+        // host tier: serialized once (BINARY), backups on other members, least recently used out first
+        // when this member's share passes the budget (Hazelcast samples entries: approximate LRU)
+        int budgetMb = (int) Math.max(1, config.hostBudgetBytes() >> 20);
+        c.addMapConfig(new MapConfig(BlockStore.BLOCKS)
+                .setInMemoryFormat(InMemoryFormat.BINARY)
+                .setBackupCount(config.backupCount())
+                .setEvictionConfig(new EvictionConfig()
+                        .setEvictionPolicy(EvictionPolicy.LRU)
+                        .setMaxSizePolicy(MaxSizePolicy.USED_HEAP_SIZE)
+                        .setSize(budgetMb)));
+        c.addMapConfig(new MapConfig(BlockStore.INDEX)
+                .setInMemoryFormat(InMemoryFormat.BINARY)
+                .setBackupCount(config.backupCount()));
+        c.getExecutorConfig("kv-ssd-reads").setPoolSize(4);
+        KvSerialization.register(c.getSerializationConfig());
+        return c;
+    }
+
+    public String grpcAddress() {
+        return grpcAddress;
+    }
+
+    public String name() {
+        return store.memberName();
+    }
+
+    public BlockStore store() {
+        return store;
+    }
+
+    public SsdTier ssd() {
+        return ssd;
+    }
+
+    public HazelcastInstance hazelcast() {
+        return hz;
+    }
+
+    /** Stops serving, hands partitions over, leaves the cluster. */
+    @Override
+    public void close() {
+        health.enterTerminalState();
+        server.shutdown();
+        try {
+            if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
+                server.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            server.shutdownNow();
+        }
+        service.shutdown();
+        spills.shutdown();
+        try {
+            spills.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        hz.shutdown();
+    }
+
+    /** A crash: connections drop, nothing is handed over. */
+    public void kill() {
+        server.shutdownNow();
+        service.shutdown();
+        spills.shutdownNow();
+        hz.getLifecycleService().terminate();
+    }
+
+    private static int freePort(String host) throws IOException {
+        try (ServerSocket s = new ServerSocket()) {
+            s.bind(new InetSocketAddress(host.equals("0.0.0.0") ? "127.0.0.1" : host, 0));
+            return s.getLocalPort();
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "cannot find a free port on " + host, e);
+            throw e;
+        }
+    }
+}

@@ -1,0 +1,193 @@
+package io.kvasir.kv.store;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
+
+import io.grpc.Status;
+import io.grpc.StatusException;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.proto.kv.v1.BlockLocation;
+import io.kvasir.proto.kv.v1.GetRequest;
+import io.kvasir.proto.kv.v1.GetResponse;
+import io.kvasir.proto.kv.v1.KvStoreGrpc;
+import io.kvasir.proto.kv.v1.LookupRequest;
+import io.kvasir.proto.kv.v1.LookupResponse;
+import io.kvasir.proto.kv.v1.PutRequest;
+import io.kvasir.proto.kv.v1.PutResponse;
+import io.kvasir.proto.kv.v1.StatsRequest;
+import io.kvasir.proto.kv.v1.StatsResponse;
+import io.kvasir.proto.kv.v1.Tier;
+
+/** The gRPC data plane of one member: translates requests to {@link BlockStore} calls, errors to statuses. */
+final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
+    /** Most keys one Get or Lookup may name (a 1M-token prompt in 16-token blocks is 65536). */
+    static final int MAX_KEYS = 1 << 16;
+    /** Blocks fetched from the map per round while streaming a Get. */
+    private static final int GET_CHUNK = 8;
+
+    private final BlockStore store;
+    private final ExecutorService streamers = Executors.newVirtualThreadPerTaskExecutor();
+
+    KvStoreService(BlockStore store) {
+        this.store = store;
+    }
+
+    void shutdown() {
+        streamers.shutdownNow();
+    }
+
+    @Override
+    public StreamObserver<PutRequest> put(StreamObserver<PutResponse> response) {
+        return new StreamObserver<>() {
+            private int stored;
+            private long bytes;
+            private boolean failed;
+
+            @Override
+            public void onNext(PutRequest request) {
+                if (failed) {
+                    return;
+                }
+                try {
+                    store.put(request.getTenant(), key(request.getKey(), stored), request.getPayload().toByteArray());
+                    stored++;
+                    bytes += request.getPayload().size();
+                } catch (StatusException e) {
+                    failed = true;
+                    response.onError(e);
+                }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                failed = true; // the client went away; what arrived is stored
+            }
+
+            @Override
+            public void onCompleted() {
+                if (!failed) {
+                    response.onNext(PutResponse.newBuilder().setStored(stored).setBytes(bytes).build());
+                    response.onCompleted();
+                }
+            }
+        };
+    }
+
+    @Override
+    public void get(GetRequest request, StreamObserver<GetResponse> response) {
+        ServerCallStreamObserver<GetResponse> out = (ServerCallStreamObserver<GetResponse>) response;
+        ReadyGate gate = new ReadyGate(out);
+        // stream from a thread of our own: the call's executor must stay free to deliver onReady
+        streamers.execute(() -> stream(request, out, gate));
+    }
+
+    private void stream(GetRequest request, ServerCallStreamObserver<GetResponse> out, ReadyGate gate) {
+        try {
+            List<BlockKey> keys = keys(request.getKeysList());
+            for (int from = 0; from < keys.size() && !out.isCancelled(); from += GET_CHUNK) {
+                var found = store.get(request.getTenant(), keys.subList(from, Math.min(keys.size(), from + GET_CHUNK)));
+                for (BlockStore.Found f : found) {
+                    gate.awaitReady();
+                    GetResponse.Builder b = GetResponse.newBuilder().setKey(ByteString.copyFrom(f.key().toBytes()))
+                            .setFound(f.payload() != null).setTier(f.tier());
+                    if (f.payload() != null) {
+                        b.setPayload(UnsafeByteOperations.unsafeWrap(f.payload())); // no copy: the array is ours
+                    }
+                    out.onNext(b.build());
+                }
+            }
+            out.onCompleted();
+        } catch (StatusException e) {
+            out.onError(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            out.onError(Status.CANCELLED.withDescription("member shutting down").asException());
+        }
+    }
+
+    @Override
+    public void lookup(LookupRequest request, StreamObserver<LookupResponse> response) {
+        try {
+            List<BlockStore.Location> locations = store.lookup(request.getTenant(), keys(request.getKeysList()));
+            LookupResponse.Builder b = LookupResponse.newBuilder();
+            int prefix = 0;
+            boolean inPrefix = true;
+            for (BlockStore.Location loc : locations) {
+                inPrefix &= loc.tier() != Tier.TIER_MISSING;
+                if (inPrefix) {
+                    prefix++;
+                }
+                b.addLocations(BlockLocation.newBuilder().setTier(loc.tier()).setMember(loc.member()));
+            }
+            response.onNext(b.setCachedPrefixBlocks(prefix).build());
+            response.onCompleted();
+        } catch (StatusException e) {
+            response.onError(e);
+        }
+    }
+
+    @Override
+    public void stats(StatsRequest request, StreamObserver<StatsResponse> response) {
+        Map<String, Long> s = store.stats();
+        response.onNext(StatsResponse.newBuilder().setMember(store.memberName())
+                .setClusterBlocks(s.get("cluster_blocks")).setHostBlocks(s.get("host_blocks"))
+                .setHostBytes(s.get("host_bytes")).setSsdBlocks(s.get("ssd_blocks")).setSsdBytes(s.get("ssd_bytes"))
+                .setGets(s.get("gets")).setHits(s.get("hits")).setSsdHits(s.get("ssd_hits")).setPuts(s.get("puts"))
+                .setRejected(s.get("rejected")).build());
+        response.onCompleted();
+    }
+
+    private static List<BlockKey> keys(List<ByteString> raw) throws StatusException {
+        if (raw.size() > MAX_KEYS) {
+            throw BlockStore.invalid("request names " + raw.size() + " keys; the limit is " + MAX_KEYS);
+        }
+        List<BlockKey> keys = new ArrayList<>(raw.size());
+        for (int i = 0; i < raw.size(); i++) {
+            keys.add(key(raw.get(i), i));
+        }
+        return keys;
+    }
+
+    private static BlockKey key(ByteString raw, int index) throws StatusException {
+        if (raw.size() != BlockKey.BYTES) {
+            throw BlockStore.invalid("key " + index + " is " + raw.size() + " bytes; block keys are " + BlockKey.BYTES);
+        }
+        return BlockKey.of(raw.toByteArray());
+    }
+
+    /** Blocks the sending thread while the client is not ready for more: bounded memory per stream. */
+    private static final class ReadyGate {
+        private final ServerCallStreamObserver<?> out;
+        private final Object lock = new Object();
+
+        ReadyGate(ServerCallStreamObserver<?> out) {
+            this.out = out;
+            out.setOnReadyHandler(() -> {
+                synchronized (lock) {
+                    lock.notifyAll();
+                }
+            });
+            out.setOnCancelHandler(() -> {
+                synchronized (lock) {
+                    lock.notifyAll();
+                }
+            });
+        }
+
+        void awaitReady() throws InterruptedException {
+            synchronized (lock) {
+                while (!out.isReady() && !out.isCancelled()) {
+                    lock.wait(100);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+package io.kvasir.kv.store;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+import com.google.protobuf.ByteString;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.kvasir.kv.block.BlockCodec;
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.block.BlockKeys;
+import io.kvasir.kv.block.BlockLayout;
+import io.kvasir.kv.block.CacheDType;
+import io.kvasir.kv.block.KvBlock;
+import io.kvasir.kv.block.TestBlocks;
+import io.kvasir.kv.client.KvStoreClient;
+import io.kvasir.kv.client.KvStoreException;
+import io.kvasir.proto.kv.v1.GetRequest;
+import io.kvasir.proto.kv.v1.KvStoreGrpc;
+import io.kvasir.proto.kv.v1.LookupResponse;
+import io.kvasir.proto.kv.v1.Tier;
+
+/** Three real members on loopback (backup count 1) and the client nodes use. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class KvStoreClusterTest {
+    private static final String MODEL = "test-model";
+    private static final BlockLayout F16 = BlockLayout.attention(CacheDType.F16, 16, 4, 64);
+
+    private TestCluster cluster;
+    private KvStoreClient client;
+
+    @BeforeAll
+    void start() {
+        cluster = new TestCluster(3, c -> c);
+        client = cluster.client();
+    }
+
+    @AfterAll
+    void stop() {
+        cluster.close();
+    }
+
+    static int[] prompt(int n, int seed) {
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = 3 + (i * 7919 + seed) % 31997;
+        }
+        return t;
+    }
+
+    static List<BlockKey> keys(String tenant, int[] tokens) {
+        return BlockKeys.chain(BlockKeys.root(MODEL, BlockLayout.VERSION, tenant.getBytes(StandardCharsets.UTF_8)),
+                tokens, 16);
+    }
+
+    static List<byte[]> blocks(BlockLayout layout, int n, long seed) {
+        List<byte[]> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            out.add(BlockCodec.encode(TestBlocks.random(MODEL, layout, seed + i)));
+        }
+        return out;
+    }
+
+    @Test
+    void putThenGetIsBitExactForEveryLayout() throws Exception {
+        int seed = 1;
+        for (BlockLayout layout : List.of(F16, BlockLayout.attention(CacheDType.F32, 16, 3, 48),
+                BlockLayout.mla(CacheDType.F16, 16, 4, 64, 16), BlockLayout.attention(CacheDType.BF16, 16, 2, 32))) {
+            List<BlockKey> keys = keys("alpha", prompt(16 * 12, seed++));
+            List<byte[]> payloads = blocks(layout, keys.size(), seed * 100L);
+            client.put("alpha", keys, payloads);
+            List<ByteBuffer> back = client.get("alpha", keys);
+            for (int i = 0; i < keys.size(); i++) {
+                assertEquals(ByteBuffer.wrap(payloads.get(i)), back.get(i), layout + " block " + i);
+                KvBlock decoded = BlockCodec.decodeFor(back.get(i), MODEL, layout);
+                KvBlock original = BlockCodec.decode(ByteBuffer.wrap(payloads.get(i)));
+                assertEquals(original.column(0), decoded.column(0));
+                assertEquals(original.column(1), decoded.column(1));
+            }
+        }
+    }
+
+    @Test
+    void lookupCountsTheCachedPrefixAndNamesWhereBlocksLive() throws Exception {
+        int[] tokens = prompt(16 * 10, 77);
+        List<BlockKey> keys = keys("alpha", tokens);
+        client.put("alpha", keys.subList(0, 6), blocks(F16, 6, 500));
+        client.put("alpha", keys.subList(7, 8), blocks(F16, 1, 600)); // a gap at 6
+        LookupResponse answer = client.lookup("alpha", keys);
+        assertEquals(6, answer.getCachedPrefixBlocks());
+        assertEquals(10, answer.getLocationsCount());
+        var members = new HashSet<>(cluster.members().stream().map(KvStoreMember::name).toList());
+        for (int i = 0; i < 10; i++) {
+            var loc = answer.getLocations(i);
+            boolean stored = i < 6 || i == 7;
+            assertEquals(stored ? Tier.TIER_HOST : Tier.TIER_MISSING, loc.getTier(), "block " + i);
+            if (stored) {
+                assertTrue(members.contains(loc.getMember()), loc.getMember());
+            }
+        }
+    }
+
+    @Test
+    void twoTenantsSamePromptShareNothing() throws Exception {
+        int[] tokens = prompt(16 * 4, 5);
+        List<BlockKey> a = keys("tenant-a", tokens);
+        List<BlockKey> b = keys("tenant-b", tokens);
+        for (int i = 0; i < a.size(); i++) {
+            assertNotEquals(a.get(i), b.get(i));
+        }
+        client.put("tenant-a", a, blocks(F16, a.size(), 900));
+        assertEquals(0, client.lookup("tenant-b", b).getCachedPrefixBlocks());
+        assertTrue(client.get("tenant-b", b).stream().allMatch(x -> x == null));
+        // even holding tenant A's keys, tenant B gets nothing
+        assertEquals(0, client.lookup("tenant-b", a).getCachedPrefixBlocks());
+        assertTrue(client.get("tenant-b", a).stream().allMatch(x -> x == null));
+        assertEquals(a.size(), client.lookup("tenant-a", a).getCachedPrefixBlocks());
+    }
+
+    @Test
+    void badRequestsAreRefusedWithAReasonAndTheMemberKeepsServing() throws Exception {
+        List<BlockKey> keys = keys("alpha", prompt(32, 11));
+        byte[] good = blocks(F16, 1, 1).get(0);
+        byte[] corrupt = good.clone();
+        corrupt[corrupt.length - 50] ^= 1;
+        var e = assertThrows(KvStoreException.class,
+                () -> client.put("alpha", List.of(keys.get(0)), List.of(corrupt)));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.code());
+        assertTrue(e.getMessage().contains("checksum mismatch") && e.getMessage().contains(keys.get(0).hex()),
+                e.getMessage());
+
+        e = assertThrows(KvStoreException.class,
+                () -> client.put("alpha", List.of(keys.get(0)), List.of("not arrow".getBytes())));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.code());
+
+        e = assertThrows(KvStoreException.class, () -> client.put("", List.of(keys.get(0)), List.of(good)));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.code());
+        assertTrue(e.getMessage().contains("tenant"), e.getMessage());
+
+        ManagedChannel raw = NettyChannelBuilder.forTarget(cluster.member(0).grpcAddress()).usePlaintext().build();
+        try {
+            var stub = KvStoreGrpc.newBlockingStub(raw).withDeadlineAfter(10, TimeUnit.SECONDS);
+            var bad = assertThrows(StatusRuntimeException.class, () -> stub.get(GetRequest.newBuilder()
+                    .setTenant("alpha").addKeys(ByteString.copyFromUtf8("short")).build()).hasNext());
+            assertEquals(Status.Code.INVALID_ARGUMENT, bad.getStatus().getCode());
+            assertTrue(bad.getStatus().getDescription().contains("key 0 is 5 bytes"), bad.getStatus().toString());
+        } finally {
+            raw.shutdownNow();
+        }
+        assertEquals(0, client.lookup("alpha", keys).getCachedPrefixBlocks(), "nothing of the bad puts was stored");
+        client.put("alpha", List.of(keys.get(0)), List.of(good));
+        assertArrayEquals(good, bytes(client.get("alpha", List.of(keys.get(0))).get(0)));
+    }
+
+    @Test
+    void oversizedBlockIsRefused() throws Exception {
+        BlockLayout huge = BlockLayout.attention(CacheDType.F32, 16, 64, 16384); // 128 MiB > 64 MiB limit
+        List<BlockKey> keys = keys("alpha", prompt(16, 99));
+        byte[] payload = BlockCodec.encode(TestBlocks.random(MODEL, huge, 1));
+        var e = assertThrows(KvStoreException.class, () -> client.put("alpha", keys, List.of(payload)));
+        assertTrue(e.code() == Status.Code.INVALID_ARGUMENT || e.code() == Status.Code.RESOURCE_EXHAUSTED,
+                e.getMessage());
+        assertNull(client.get("alpha", keys).get(0));
+    }
+
+    static byte[] bytes(ByteBuffer b) {
+        byte[] out = new byte[b.remaining()];
+        b.duplicate().get(out);
+        return out;
+    }
+
+    static List<Integer> shuffled(int n) {
+        List<Integer> l = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            l.add(i);
+        }
+        Collections.shuffle(l, new java.util.Random(1));
+        return l;
+    }
+}
