@@ -37,9 +37,13 @@ final class BenchCommand {
     private BenchCommand() {
     }
 
-    static void run(List<String> argv, PrintStream out, PrintStream err) {
+    static void run(List<String> argv, PrintStream out, PrintStream err) throws Exception {
+        if (!argv.isEmpty() && argv.getFirst().equals("kv")) {
+            KvBench.run(argv.subList(1, argv.size()), out, err);
+            return;
+        }
         if (argv.isEmpty() || !argv.getFirst().equals("engine")) {
-            throw new Args.UsageException("bench: which benchmark? (engine)\n" + USAGE);
+            throw new Args.UsageException("bench: which benchmark? (engine, kv)\n" + USAGE + "\n" + KvBench.USAGE);
         }
         Args a = Args.parse("bench engine", argv.subList(1, argv.size()), VALUES, FLAGS);
         Path modelPath = Path.of(a.required("model"));

@@ -11,7 +11,8 @@ public final class Kvasir {
     private static final String USAGE = """
             usage: kvasir <command> [options]
               generate   run a model on a prompt and print the generated text (or JSON)
-              bench      benchmarks: 'bench engine' measures prefill and decode tokens/s
+              kv-store   run a member of the KV store (Hazelcast host tier, SSD tier, gRPC data plane)
+              bench      benchmarks: 'bench engine' (prefill/decode tokens/s), 'bench kv' (store GB/s)
             Run 'kvasir <command> --help' for a command's options.""";
 
     private Kvasir() {
@@ -39,10 +40,17 @@ public final class Kvasir {
                 }
                 case "bench" -> {
                     if (rest.contains("--help")) {
-                        out.println(BenchCommand.USAGE);
+                        out.println(BenchCommand.USAGE + "\n" + KvBench.USAGE);
                         return 0;
                     }
                     BenchCommand.run(rest, out, err);
+                }
+                case "kv-store" -> {
+                    if (rest.contains("--help")) {
+                        out.println(KvStoreCommand.USAGE);
+                        return 0;
+                    }
+                    KvStoreCommand.run(rest, out);
                 }
                 default -> throw new Args.UsageException("unknown command \"" + argv[0] + "\"\n" + USAGE);
             }
@@ -52,6 +60,12 @@ public final class Kvasir {
             return 2;
         } catch (ModelFormatException | IllegalArgumentException | KvCacheFullException e) {
             err.println("kvasir: error: " + e.getMessage());
+            return 1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 130;
+        } catch (Exception e) {
+            err.println("kvasir: error: " + e);
             return 1;
         }
     }

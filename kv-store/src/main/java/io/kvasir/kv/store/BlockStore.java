@@ -8,6 +8,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.logging.Level;
@@ -54,6 +55,8 @@ public final class BlockStore {
     private final IMap<String, StoredBlock> blocks;
     private final IMap<String, BlockLocation> index;
     private final TenantQuotas quotas;
+    /** Evicted blocks not yet on disk, by key. */
+    private final ConcurrentHashMap<String, StoredBlock> spilling = new ConcurrentHashMap<>();
     private final LongAdder gets = new LongAdder();
     private final LongAdder hits = new LongAdder();
     private final LongAdder ssdHits = new LongAdder();
@@ -153,22 +156,37 @@ public final class BlockStore {
         return out;
     }
 
-    /** Host → SSD: called on the partition owner when Hazelcast evicts a block. */
+    /**
+     * Hazelcast evicted a block on this member (its partition owner). Until {@link #spill} has
+     * written it, readers find it here, so a block is never missing merely for being in transit.
+     */
     void evicted(String hex, StoredBlock block) {
+        if (block != null) {
+            spilling.put(hex, block);
+        }
+    }
+
+    /** Host → SSD, on the spill thread. */
+    void spill(String hex) {
+        StoredBlock block = spilling.get(hex);
         if (block == null) {
             return;
         }
-        if (ssd != null) {
-            try {
-                ssd.write(BlockKey.fromHex(hex), block.tenant(), block.payload());
-                index.set(hex, new BlockLocation(Tier.TIER_SSD, memberName, block.tenant()));
-                return;
-            } catch (IOException | RuntimeException e) {
-                LOG.log(Level.WARNING, "cannot write block " + hex + " to the SSD tier; dropping it", e);
+        try {
+            if (ssd != null) {
+                try {
+                    ssd.write(BlockKey.fromHex(hex), block.tenant(), block.payload());
+                    index.set(hex, new BlockLocation(Tier.TIER_SSD, memberName, block.tenant()));
+                    return;
+                } catch (IOException | RuntimeException e) {
+                    LOG.log(Level.WARNING, "cannot write block " + hex + " to the SSD tier; dropping it", e);
+                }
             }
-        }
-        if (index.remove(hex, new BlockLocation(Tier.TIER_HOST, "", block.tenant()))) {
-            quotas.add(block.tenant(), -block.payload().length);
+            if (index.remove(hex, new BlockLocation(Tier.TIER_HOST, "", block.tenant()))) {
+                quotas.add(block.tenant(), -block.payload().length);
+            }
+        } finally {
+            spilling.remove(hex, block);
         }
     }
 
@@ -188,12 +206,27 @@ public final class BlockStore {
         }
     }
 
+    /**
+     * A block not in host memory: on its way to this member's disk, on this member's disk (a block
+     * promoted earlier keeps its file, and the index may not have caught up with an eviction), or
+     * on the disk of the member the index names.
+     */
     private byte[] fromSsd(String tenant, BlockKey key) {
-        BlockLocation loc = index.get(key.hex());
-        if (loc == null || loc.tier() != Tier.TIER_SSD || !loc.tenant().equals(tenant)) {
-            return null;
+        byte[] payload = null;
+        StoredBlock inTransit = spilling.get(key.hex());
+        if (inTransit != null && inTransit.tenant().equals(tenant)) {
+            payload = inTransit.payload();
+        } else if (ssd != null && ssd.contains(key)) {
+            payload = readSsd(memberName, key, tenant);
         }
-        byte[] payload = readSsd(loc.member(), key, tenant);
+        if (payload == null) {
+            BlockLocation loc = index.get(key.hex());
+            if (loc == null || loc.tier() != Tier.TIER_SSD || !loc.tenant().equals(tenant)
+                    || loc.member().equals(memberName)) {
+                return null;
+            }
+            payload = readSsd(loc.member(), key, tenant);
+        }
         if (payload == null) {
             return null;
         }

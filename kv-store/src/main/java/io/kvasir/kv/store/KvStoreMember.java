@@ -80,7 +80,8 @@ public final class KvStoreMember implements AutoCloseable {
         IMap<String, StoredBlock> blocks = hz.getMap(BlockStore.BLOCKS);
         blocks.addLocalEntryListener((EntryEvictedListener<String, StoredBlock>) event -> {
             StoredBlock evicted = event.getOldValue() != null ? event.getOldValue() : event.getValue();
-            spills.execute(() -> store.evicted(event.getKey(), evicted));
+            store.evicted(event.getKey(), evicted);
+            spills.execute(() -> store.spill(event.getKey()));
         }, Predicates.alwaysTrue(), true);
         if (ssd != null) {
             store.announceSsd(ssd.rebuild());

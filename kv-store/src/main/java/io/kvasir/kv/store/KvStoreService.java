@@ -8,6 +8,7 @@ import java.util.concurrent.Executors;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
+import com.hazelcast.core.HazelcastInstanceNotActiveException;
 
 import io.grpc.Status;
 import io.grpc.StatusException;
@@ -63,6 +64,9 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
                 } catch (StatusException e) {
                     failed = true;
                     response.onError(e);
+                } catch (RuntimeException e) {
+                    failed = true;
+                    response.onError(unexpected(e));
                 }
             }
 
@@ -107,6 +111,8 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
             out.onCompleted();
         } catch (StatusException e) {
             out.onError(e);
+        } catch (RuntimeException e) {
+            out.onError(unexpected(e));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             out.onError(Status.CANCELLED.withDescription("member shutting down").asException());
@@ -131,6 +137,8 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
             response.onCompleted();
         } catch (StatusException e) {
             response.onError(e);
+        } catch (RuntimeException e) {
+            response.onError(unexpected(e));
         }
     }
 
@@ -143,6 +151,14 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
                 .setGets(s.get("gets")).setHits(s.get("hits")).setSsdHits(s.get("ssd_hits")).setPuts(s.get("puts"))
                 .setRejected(s.get("rejected")).build());
         response.onCompleted();
+    }
+
+    /** A member going down answers UNAVAILABLE (clients retry elsewhere); anything else is INTERNAL. */
+    private static StatusException unexpected(RuntimeException e) {
+        if (e instanceof HazelcastInstanceNotActiveException) {
+            return Status.UNAVAILABLE.withDescription("kv-store member is shutting down").withCause(e).asException();
+        }
+        return Status.INTERNAL.withDescription("kv-store member failed: " + e).withCause(e).asException();
     }
 
     private static List<BlockKey> keys(List<ByteString> raw) throws StatusException {

@@ -1,0 +1,228 @@
+package io.kvasir.cli;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+
+import com.google.gson.Gson;
+
+import io.kvasir.kv.block.BlockCodec;
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.block.BlockKeys;
+import io.kvasir.kv.block.BlockLayout;
+import io.kvasir.kv.block.CacheDType;
+import io.kvasir.kv.block.KvBlock;
+import io.kvasir.kv.client.KvStoreClient;
+import io.kvasir.kv.store.KvStoreMember;
+import io.kvasir.kv.store.StoreConfig;
+
+/**
+ * {@code kvasir bench kv}: a real 3-member store on loopback (backup count 1) in this process, the
+ * client nodes use, blocks the size of one block of the 1B model's KV; puts and gets them in
+ * batches, and measures in the same run the two ceilings: a plain TCP stream between two processes
+ * on loopback, and memcpy.
+ */
+final class KvBench {
+    static final String USAGE = """
+            usage: kvasir bench kv [--blocks 256] [--batch 32] [--reps 3] [--layers 16] [--kv-dim 512]
+                                   [--block-tokens 16] [--dtype f16] [--json]
+              defaults: one block of the Llama-3.2-1B shape (16 layers, 8 KV heads x 64), f16: 512 KiB of values""";
+
+    private static final Set<String> VALUES = Set.of("blocks", "batch", "reps", "layers", "kv-dim", "block-tokens",
+            "dtype");
+    private static final Set<String> FLAGS = Set.of("json");
+
+    private KvBench() {
+    }
+
+    static void run(List<String> argv, PrintStream out, PrintStream err) throws Exception {
+        Args a = Args.parse("bench kv", argv, VALUES, FLAGS);
+        int blocks = a.integer("blocks", 256);
+        int batch = a.integer("batch", 32);
+        int reps = a.integer("reps", 3);
+        boolean json = a.has("json");
+        BlockLayout layout = BlockLayout.attention(CacheDType.fromId(a.string("dtype", "f16")),
+                a.integer("block-tokens", 16), a.integer("layers", 16), a.integer("kv-dim", 512));
+        if (blocks <= 0 || batch <= 0 || reps <= 0) {
+            throw new Args.UsageException("bench kv: --blocks, --batch and --reps must be > 0");
+        }
+
+        List<byte[]> payloads = new ArrayList<>();
+        for (int i = 0; i < blocks; i++) {
+            payloads.add(BlockCodec.encode(randomBlock(layout, i)));
+        }
+        long blockBytes = payloads.getFirst().length;
+        long totalBytes = blockBytes * blocks;
+        progress(err, json, "bench kv: " + blocks + " blocks of " + blockBytes + " bytes (" + layout.dtype().id() + ", "
+                + layout.layers() + " layers x " + layout.tokens() + " tokens x " + layout.firstWidth()
+                + "), batches of " + batch + ", 3 members, backup count 1");
+
+        double[] put = new double[reps];
+        double[] get = new double[reps];
+        String cluster = "kvasir-bench-" + UUID.randomUUID();
+        List<String> peers = List.of("127.0.0.1:5901", "127.0.0.1:5902", "127.0.0.1:5903");
+        List<KvStoreMember> members = new ArrayList<>();
+        try {
+            for (int m = 0; m < 3; m++) {
+                members.add(KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(5901 + m, 0)
+                        .withPeers(peers).withHostBudget(Math.max(1L << 30, 4 * totalBytes))));
+            }
+            try (KvStoreClient client = KvStoreClient.connect(cluster, peers)) {
+                for (int r = 0; r < reps + 1; r++) { // round 0 warms up
+                    byte[] salt = ("bench-" + r).getBytes(StandardCharsets.UTF_8);
+                    List<BlockKey> keys = BlockKeys.chain(BlockKeys.root("bench", 1, salt), tokens(blocks * layout.tokens()),
+                            layout.tokens());
+                    long t0 = System.nanoTime();
+                    for (int from = 0; from < blocks; from += batch) {
+                        int to = Math.min(blocks, from + batch);
+                        client.put("bench", keys.subList(from, to), payloads.subList(from, to));
+                    }
+                    long t1 = System.nanoTime();
+                    long got = 0;
+                    for (int from = 0; from < blocks; from += batch) {
+                        int to = Math.min(blocks, from + batch);
+                        for (ByteBuffer b : client.get("bench", keys.subList(from, to))) {
+                            if (b == null) {
+                                throw new IllegalStateException("bench kv: a block just put is missing");
+                            }
+                            got += b.remaining();
+                        }
+                    }
+                    long t2 = System.nanoTime();
+                    if (got != totalBytes) {
+                        throw new IllegalStateException("bench kv: got " + got + " bytes back, put " + totalBytes);
+                    }
+                    if (r > 0) {
+                        put[r - 1] = totalBytes / ((t1 - t0) / 1e9) / 1e9;
+                        get[r - 1] = totalBytes / ((t2 - t1) / 1e9) / 1e9;
+                        progress(err, json, String.format("  round %d: put %.2f GB/s, get %.2f GB/s", r, put[r - 1],
+                                get[r - 1]));
+                    }
+                }
+            }
+        } finally {
+            members.forEach(KvStoreMember::kill);
+        }
+        double[] tcp = tcpBaseline(reps, err, json);
+        double[] memcpy = memcpy(reps);
+
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("get_gbps", round2(median(get)));
+        result.put("put_gbps", round2(median(put)));
+        result.put("tcp_gbps", round2(median(tcp)));
+        result.put("memcpy_gbps", round2(median(memcpy)));
+        result.put("get_vs_tcp", round2(median(get) / median(tcp)));
+        result.put("block_bytes", blockBytes);
+        result.put("blocks", blocks);
+        result.put("batch", batch);
+        result.put("reps", reps);
+        if (json) {
+            out.println(new Gson().toJson(result));
+        } else {
+            out.printf("%-8s %10s%n", "", "GB/s (median)");
+            out.printf("%-8s %10.2f%n", "put", median(put));
+            out.printf("%-8s %10.2f   (%.0f%% of TCP)%n", "get", median(get), 100 * median(get) / median(tcp));
+            out.printf("%-8s %10.2f   (plain TCP stream, two processes, loopback)%n", "tcp", median(tcp));
+            out.printf("%-8s %10.2f%n", "memcpy", median(memcpy));
+        }
+    }
+
+    private static KvBlock randomBlock(BlockLayout layout, int seed) {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+        byte[] k = new byte[(int) layout.columnBytes(0)];
+        byte[] v = new byte[(int) layout.columnBytes(1)];
+        random.nextBytes(k);
+        random.nextBytes(v);
+        return new KvBlock("bench", layout, ByteBuffer.wrap(k), ByteBuffer.wrap(v));
+    }
+
+    private static int[] tokens(int n) {
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = 3 + (i * 7919 + 13) % 32000;
+        }
+        return t;
+    }
+
+    /** 1 GiB through a loopback socket into a second JVM, in 1 MiB writes. */
+    private static double[] tcpBaseline(int reps, PrintStream err, boolean json) throws IOException, InterruptedException {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Process sink = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), TcpSink.class.getName())
+                .redirectErrorStream(true).start();
+        try {
+            BufferedReader lines = new BufferedReader(new InputStreamReader(sink.getInputStream(), StandardCharsets.UTF_8));
+            int port = Integer.parseInt(lines.readLine().trim());
+            long bytes = 1L << 30;
+            ByteBuffer chunk = ByteBuffer.allocateDirect(1 << 20);
+            double[] gbps = new double[reps];
+            for (int r = 0; r < reps + 1; r++) {
+                try (SocketChannel ch = SocketChannel.open(new InetSocketAddress("127.0.0.1", port))) {
+                    long t0 = System.nanoTime();
+                    ch.write(ByteBuffer.allocate(8).putLong(0, bytes));
+                    for (long sent = 0; sent < bytes; sent += chunk.capacity()) {
+                        chunk.clear();
+                        while (chunk.hasRemaining()) {
+                            ch.write(chunk);
+                        }
+                    }
+                    ByteBuffer ack = ByteBuffer.allocate(1);
+                    while (ack.hasRemaining() && ch.read(ack) >= 0) {
+                        // waiting for the sink to have read everything
+                    }
+                    long t1 = System.nanoTime();
+                    if (r > 0) {
+                        gbps[r - 1] = bytes / ((t1 - t0) / 1e9) / 1e9;
+                        progress(err, json, String.format("  tcp round %d: %.2f GB/s", r, gbps[r - 1]));
+                    }
+                }
+            }
+            return gbps;
+        } finally {
+            sink.destroyForcibly();
+            sink.waitFor();
+        }
+    }
+
+    /** Copies of a 256 MiB heap array. */
+    private static double[] memcpy(int reps) {
+        byte[] src = new byte[256 << 20];
+        byte[] dst = new byte[src.length];
+        Arrays.fill(src, (byte) 1);
+        double[] gbps = new double[reps];
+        for (int r = 0; r < reps + 1; r++) {
+            long t0 = System.nanoTime();
+            System.arraycopy(src, 0, dst, 0, src.length);
+            long t1 = System.nanoTime();
+            if (r > 0) {
+                gbps[r - 1] = src.length / ((t1 - t0) / 1e9) / 1e9;
+            }
+        }
+        return gbps;
+    }
+
+    private static void progress(PrintStream err, boolean json, String line) {
+        err.println(line);
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    private static double round2(double v) {
+        return Math.round(v * 100) / 100.0;
+    }
+}
