@@ -24,7 +24,11 @@ import com.hazelcast.client.config.ClientConfig;
 import com.hazelcast.cluster.Member;
 import com.hazelcast.core.HazelcastInstance;
 
+import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
+import io.grpc.protobuf.ProtoUtils;
+import io.grpc.stub.ClientCalls;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
@@ -34,7 +38,6 @@ import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.store.BlockStore;
 import io.kvasir.kv.store.KvSerialization;
 import io.kvasir.proto.kv.v1.GetRequest;
-import io.kvasir.proto.kv.v1.GetResponse;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
 import io.kvasir.proto.kv.v1.LookupRequest;
 import io.kvasir.proto.kv.v1.LookupResponse;
@@ -54,6 +57,9 @@ public final class KvStoreClient implements AutoCloseable {
     private static final long DEADLINE_SECONDS = 60;
     private static final int ATTEMPTS = 4;
     private static final String GRPC = BlockStore.GRPC_ATTRIBUTE;
+    /** The store's Get, with responses read by {@link FetchedBlockMarshaller} (one copy per block). */
+    private static final MethodDescriptor<GetRequest, FetchedBlockMarshaller.Fetched> GET = KvStoreGrpc.getGetMethod()
+            .toBuilder(ProtoUtils.marshaller(GetRequest.getDefaultInstance()), new FetchedBlockMarshaller()).build();
 
     private final HazelcastInstance hz;
     private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
@@ -176,7 +182,9 @@ public final class KvStoreClient implements AutoCloseable {
     private void putOn(ManagedChannel channel, String tenant, List<BlockKey> keys, List<byte[]> payloads,
             List<Integer> indices) {
         PutCall call = new PutCall();
-        KvStoreGrpc.newStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS).put(call);
+        // ready while up to 8 MiB are queued (gRPC's default, 32 KiB, is less than one block)
+        KvStoreGrpc.newStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS)
+                .withOnReadyThreshold(8 << 20).put(call);
         try {
             for (int i : indices) {
                 call.awaitReady();
@@ -208,15 +216,15 @@ public final class KvStoreClient implements AutoCloseable {
             request.addKeys(UnsafeByteOperations.unsafeWrap(keys.get(i).toBytes()));
             positions.computeIfAbsent(keys.get(i), k -> new ArrayList<>()).add(i);
         }
-        Iterator<GetResponse> it = stub(channel).get(request.build());
+        Iterator<FetchedBlockMarshaller.Fetched> it = ClientCalls.blockingServerStreamingCall(channel, GET,
+                CallOptions.DEFAULT.withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS), request.build());
         while (it.hasNext()) {
-            GetResponse r = it.next();
-            if (!r.getFound()) {
+            FetchedBlockMarshaller.Fetched r = it.next();
+            if (!r.found()) {
                 continue;
             }
-            ByteBuffer payload = r.getPayload().asReadOnlyByteBuffer();
-            for (int i : positions.getOrDefault(BlockKey.of(r.getKey().toByteArray()), List.of())) {
-                out[i] = payload;
+            for (int i : positions.getOrDefault(BlockKey.of(r.key()), List.of())) {
+                out[i] = r.payload();
             }
         }
     }

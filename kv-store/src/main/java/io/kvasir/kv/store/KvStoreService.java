@@ -31,8 +31,8 @@ import io.kvasir.proto.kv.v1.Tier;
 final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
     /** Most keys one Get or Lookup may name (a 1M-token prompt in 16-token blocks is 65536). */
     static final int MAX_KEYS = 1 << 16;
-    /** Blocks fetched from the map per round while streaming a Get. */
-    private static final int GET_CHUNK = 8;
+    /** Bytes a stream may queue in the transport before the sender waits. */
+    static final int IN_FLIGHT_BYTES = 8 << 20;
 
     private final BlockStore store;
     private final ExecutorService streamers = Executors.newVirtualThreadPerTaskExecutor();
@@ -96,18 +96,18 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
     private void stream(GetRequest request, ServerCallStreamObserver<GetResponse> out, ReadyGate gate) {
         try {
             List<BlockKey> keys = keys(request.getKeysList());
-            for (int from = 0; from < keys.size() && !out.isCancelled(); from += GET_CHUNK) {
-                var found = store.get(request.getTenant(), keys.subList(from, Math.min(keys.size(), from + GET_CHUNK)));
-                for (BlockStore.Found f : found) {
-                    gate.awaitReady();
-                    GetResponse.Builder b = GetResponse.newBuilder().setKey(ByteString.copyFrom(f.key().toBytes()))
-                            .setFound(f.payload() != null).setTier(f.tier());
-                    if (f.payload() != null) {
-                        b.setPayload(UnsafeByteOperations.unsafeWrap(f.payload())); // no copy: the array is ours
-                    }
-                    out.onNext(b.build());
+            store.get(request.getTenant(), keys, f -> {
+                gate.awaitReady();
+                if (out.isCancelled()) {
+                    throw new InterruptedException("cancelled by the client");
                 }
-            }
+                GetResponse.Builder b = GetResponse.newBuilder().setKey(UnsafeByteOperations.unsafeWrap(f.key().toBytes()))
+                        .setFound(f.payload() != null).setTier(f.tier());
+                if (f.payload() != null) {
+                    b.setPayload(UnsafeByteOperations.unsafeWrap(f.payload())); // no copy: the array is ours
+                }
+                out.onNext(b.build());
+            });
             out.onCompleted();
         } catch (StatusException e) {
             out.onError(e);
@@ -186,6 +186,9 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
 
         ReadyGate(ServerCallStreamObserver<?> out) {
             this.out = out;
+            // gRPC calls a stream "ready" while under 32 KiB is queued: less than one block, so every
+            // block would wait for the previous one to drain. Keep a few blocks in flight instead.
+            out.setOnReadyThreshold(IN_FLIGHT_BYTES);
             out.setOnReadyHandler(() -> {
                 synchronized (lock) {
                     lock.notifyAll();
