@@ -35,12 +35,13 @@ MSG
 # JVM flags every Kvasir process needs: the Vector API (incubating in JDK 25), native access for the
 # memory-mapped weights and the tokenizer's native library, DJL offline (it must never phone home).
 # Arrow (the KV block format) reads direct buffers through java.nio internals and sun.misc.Unsafe;
-# Hazelcast (the KV store's cluster) asks for the rest, for its fast paths.
+# Hazelcast (the KV store's cluster) asks for the rest, for its fast paths. Logs: one line each.
 KVASIR_JVM_FLAGS=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED
   -Dai.djl.offline=true -DOPT_OUT_TRACKING=true -Xss4m
   --add-opens=java.base/java.nio=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
   --add-exports=java.base/jdk.internal.ref=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED
   --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.management/sun.management=ALL-UNNAMED
-  --add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED)
+  --add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED
+  '-Djava.util.logging.SimpleFormatter.format=%1$tT %4$s %3$s: %5$s%6$s%n')
 # Maven itself (Guice) trips JDK 25's sun.misc.Unsafe warning; silence it
 export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"

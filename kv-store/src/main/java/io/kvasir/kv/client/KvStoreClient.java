@@ -37,6 +37,8 @@ import io.grpc.stub.ClientResponseObserver;
 import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.store.BlockStore;
 import io.kvasir.kv.store.KvSerialization;
+import io.kvasir.kv.store.NodeDirectory;
+import io.kvasir.kv.store.NodeHeartbeat;
 import io.kvasir.proto.kv.v1.GetRequest;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
 import io.kvasir.proto.kv.v1.LookupRequest;
@@ -139,6 +141,22 @@ public final class KvStoreClient implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /** Publishes a node's heartbeat; it disappears after {@code ttlSeconds} unless published again. */
+    public void announce(NodeHeartbeat heartbeat, long ttlSeconds) {
+        hz.<String, NodeHeartbeat>getReplicatedMap(NodeDirectory.HEARTBEATS).put(heartbeat.nodeId(), heartbeat,
+                ttlSeconds, TimeUnit.SECONDS);
+    }
+
+    /** Removes a node's heartbeat at once (a node shutting down cleanly). */
+    public void withdraw(String nodeId) {
+        hz.getReplicatedMap(NodeDirectory.HEARTBEATS).remove(nodeId);
+    }
+
+    /** Heartbeats of the live nodes. */
+    public List<NodeHeartbeat> nodes() {
+        return new ArrayList<>(hz.<String, NodeHeartbeat>getReplicatedMap(NodeDirectory.HEARTBEATS).values());
     }
 
     /** gRPC addresses of the members this client knows. */

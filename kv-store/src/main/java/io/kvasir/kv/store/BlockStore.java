@@ -45,7 +45,8 @@ public final class BlockStore {
     public record Found(BlockKey key, Tier tier, byte[] payload) {
     }
 
-    public record Location(Tier tier, String member) {
+    /** Where a block is: the store's tier and member, and the nodes whose local tier holds it. */
+    public record Location(Tier tier, String member, List<String> nodes) {
     }
 
     private final HazelcastInstance hz;
@@ -55,6 +56,7 @@ public final class BlockStore {
     private final IMap<String, StoredBlock> blocks;
     private final IMap<String, BlockLocation> index;
     private final TenantQuotas quotas;
+    private final NodeDirectory nodes;
     /** Evicted blocks not yet on disk, by key. */
     private final ConcurrentHashMap<String, StoredBlock> spilling = new ConcurrentHashMap<>();
     private final LongAdder gets = new LongAdder();
@@ -71,6 +73,7 @@ public final class BlockStore {
         this.blocks = hz.getMap(BLOCKS);
         this.index = hz.getMap(INDEX);
         this.quotas = new TenantQuotas(hz, config::quotaOf);
+        this.nodes = new NodeDirectory(hz);
     }
 
     /** Validates and stores one block. */
@@ -166,12 +169,13 @@ public final class BlockStore {
         List<Location> out = new ArrayList<>(keys.size());
         for (BlockKey key : keys) {
             BlockLocation loc = found.get(key.hex());
+            List<String> nodes = this.nodes.holders(tenant, key);
             if (loc == null || !loc.tenant().equals(tenant)) {
-                out.add(new Location(Tier.TIER_MISSING, ""));
+                out.add(new Location(nodes.isEmpty() ? Tier.TIER_MISSING : Tier.TIER_NODE, "", nodes));
             } else if (loc.tier() == Tier.TIER_HOST) {
-                out.add(new Location(Tier.TIER_HOST, ownerOf(key.hex())));
+                out.add(new Location(Tier.TIER_HOST, ownerOf(key.hex()), nodes));
             } else {
-                out.add(new Location(loc.tier(), loc.member()));
+                out.add(new Location(loc.tier(), loc.member(), nodes));
             }
         }
         return out;

@@ -12,6 +12,7 @@ public final class KvSerialization {
     static final int STORED_BLOCK = 1;
     static final int BLOCK_LOCATION = 2;
     static final int READ_SSD_TASK = 3;
+    static final int NODE_HEARTBEAT = 4;
 
     private KvSerialization() {
     }
@@ -25,6 +26,7 @@ public final class KvSerialization {
             case STORED_BLOCK -> new StoredBlock();
             case BLOCK_LOCATION -> new BlockLocation();
             case READ_SSD_TASK -> new ReadSsdTask();
+            case NODE_HEARTBEAT -> new NodeHeartbeat();
             default -> null;
         };
     }

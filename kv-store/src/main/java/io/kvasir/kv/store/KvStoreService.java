@@ -131,7 +131,8 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
                 if (inPrefix) {
                     prefix++;
                 }
-                b.addLocations(BlockLocation.newBuilder().setTier(loc.tier()).setMember(loc.member()));
+                b.addLocations(BlockLocation.newBuilder().setTier(loc.tier()).setMember(loc.member())
+                        .addAllNodes(loc.nodes()));
             }
             response.onNext(b.setCachedPrefixBlocks(prefix).build());
             response.onCompleted();

@@ -1,0 +1,89 @@
+package io.kvasir.kv.store;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.block.BlockLayout;
+import io.kvasir.kv.block.CacheDType;
+import io.kvasir.kv.client.KvStoreClient;
+import io.kvasir.kv.client.NodeBlockCache;
+import io.kvasir.proto.kv.v1.LookupResponse;
+import io.kvasir.proto.kv.v1.Tier;
+
+/** Nodes' local tiers: bounded, announced, and visible to lookups until the node goes away. */
+class NodeTierTest {
+    private static final BlockLayout LAYOUT = BlockLayout.attention(CacheDType.F16, 16, 4, 64);
+
+    @Test
+    void nodesAnnounceWhatTheyHoldAndLookupsSeeIt() throws Exception {
+        try (TestCluster cluster = new TestCluster(2, c -> c)) {
+            KvStoreClient nodeA = cluster.client();
+            KvStoreClient router = cluster.client();
+            List<BlockKey> keys = KvStoreClusterTest.keys("alpha", KvStoreClusterTest.prompt(16 * 6, 4));
+            List<byte[]> payloads = KvStoreClusterTest.blocks(LAYOUT, keys.size(), 4);
+            long blockBytes = payloads.get(0).length;
+            try (NodeBlockCache local = new NodeBlockCache(nodeA, "decode-0", "decode", "127.0.0.1:9000",
+                    4 * blockBytes)) {
+                local.put("alpha", keys, payloads);
+                assertEquals(4, local.blocks(), "bounded to its budget: the 4 most recent blocks");
+                assertFalse(local.holds(keys.get(0)));
+                assertTrue(local.holds(keys.get(5)));
+                local.announce();
+
+                LookupResponse seen = awaitNodes(router, keys, 4);
+                for (int i = 0; i < keys.size(); i++) {
+                    var loc = seen.getLocations(i);
+                    assertEquals(Tier.TIER_HOST, loc.getTier(), "the store has every block too");
+                    assertEquals(i >= 2 ? List.of("decode-0") : List.of(), loc.getNodesList(), "block " + i);
+                }
+                assertEquals(List.of(), router.lookup("beta", keys).getLocations(5).getNodesList(),
+                        "another tenant does not see the node's blocks");
+
+                // a local hit needs no store; a miss comes from the store and stays
+                List<ByteBuffer> back = local.get("alpha", keys);
+                for (int i = 0; i < keys.size(); i++) {
+                    assertEquals(ByteBuffer.wrap(payloads.get(i)), back.get(i));
+                }
+                assertTrue(local.holds(keys.get(0)));
+            }
+            // closing withdraws the heartbeat
+            assertEquals(0, awaitNodes(router, keys, 0).getLocations(5).getNodesCount());
+        }
+    }
+
+    @Test
+    void aBlockOnlyANodeHoldsIsCachedAtThatNode() throws Exception {
+        try (TestCluster cluster = new TestCluster(1, c -> c)) {
+            KvStoreClient client = cluster.client();
+            List<BlockKey> keys = KvStoreClusterTest.keys("alpha", KvStoreClusterTest.prompt(16 * 2, 6));
+            client.announce(new NodeHeartbeat("prefill-3", "prefill", "127.0.0.1:9100", 10, 0,
+                    List.of(new NodeHeartbeat.Resident("alpha", keys.get(0)))), 30);
+            LookupResponse seen = awaitNodes(client, keys, 1);
+            assertEquals(Tier.TIER_NODE, seen.getLocations(0).getTier());
+            assertEquals(List.of("prefill-3"), seen.getLocations(0).getNodesList());
+            assertEquals(1, seen.getCachedPrefixBlocks());
+            assertEquals("127.0.0.1:9100", client.nodes().get(0).address());
+        }
+    }
+
+    /** Heartbeats replicate asynchronously: wait until the lookup shows {@code nodes} node-held blocks. */
+    private static LookupResponse awaitNodes(KvStoreClient client, List<BlockKey> keys, int nodes) throws Exception {
+        LookupResponse r = null;
+        for (int i = 0; i < 100; i++) {
+            r = client.lookup("alpha", keys);
+            long held = r.getLocationsList().stream().filter(l -> l.getNodesCount() > 0).count();
+            if (held == nodes) {
+                return r;
+            }
+            Thread.sleep(100);
+        }
+        return r;
+    }
+}
