@@ -14,6 +14,7 @@ import org.apache.arrow.flatbuf.Message;
 import org.apache.arrow.flatbuf.MessageHeader;
 import org.apache.arrow.flatbuf.RecordBatch;
 import org.apache.arrow.vector.ipc.WriteChannel;
+import org.apache.arrow.vector.ipc.message.IpcOption;
 import org.apache.arrow.vector.ipc.message.MessageSerializer;
 import org.apache.arrow.vector.types.FloatingPointPrecision;
 import org.apache.arrow.vector.types.pojo.ArrowType;
@@ -196,7 +197,8 @@ public final class BlockCodec {
         RecordBatch.addNodes(fb, nodes);
         RecordBatch.addBuffers(fb, buffers);
         int batch = RecordBatch.endRecordBatch(fb);
-        ByteBuffer message = MessageSerializer.serializeMessage(fb, MessageHeader.RecordBatch, batch, bodyLength);
+        ByteBuffer message = MessageSerializer.serializeMessage(fb, MessageHeader.RecordBatch, batch, bodyLength,
+                IpcOption.DEFAULT);
         ByteArrayOutputStream out = new ByteArrayOutputStream(message.remaining() + 16);
         try {
             MessageSerializer.writeMessageBuffer(new WriteChannel(Channels.newChannel(out)), message.remaining(), message);
