@@ -10,6 +10,9 @@ package io.kvasir.engine.kv;
  *   <li>values slot-major, so the weighted sum adds whole value rows.</li>
  * </ul>
  *
+ * <p>MLA models ({@link #latent}) cache one row per token instead: the latent and the rope key,
+ * {@code [slot][width]} per layer; attention reads keys and values from the same rows.
+ *
  * <p>Blocks are allocated on first use and recycled through a free list; the pool never holds
  * more than {@code maxBlocks}. Not thread-safe: one step loop allocates and frees; forward passes
  * may read and write block contents from worker threads.
@@ -17,6 +20,8 @@ package io.kvasir.engine.kv;
 public final class KvBlockPool {
     private final int numLayers;
     private final int kvDim;
+    private final boolean latent;
+    private final int floatsPerBlock;
     private final int blockSize;
     private final int maxBlocks;
     private final float[][] blocks;
@@ -26,6 +31,15 @@ public final class KvBlockPool {
     private int numCreated;
 
     public KvBlockPool(int numLayers, int kvDim, int blockSize, int maxBlocks) {
+        this(numLayers, kvDim, blockSize, maxBlocks, false);
+    }
+
+    /** A pool of MLA blocks: per layer and slot one row of {@code width} floats (latent, then rope key). */
+    public static KvBlockPool latent(int numLayers, int width, int blockSize, int maxBlocks) {
+        return new KvBlockPool(numLayers, width, blockSize, maxBlocks, true);
+    }
+
+    private KvBlockPool(int numLayers, int kvDim, int blockSize, int maxBlocks, boolean latent) {
         if (numLayers <= 0 || kvDim <= 0 || blockSize <= 0 || maxBlocks <= 0) {
             throw new IllegalArgumentException("KV pool needs positive sizes: layers=%d kvDim=%d blockSize=%d maxBlocks=%d"
                     .formatted(numLayers, kvDim, blockSize, maxBlocks));
@@ -37,6 +51,13 @@ public final class KvBlockPool {
         this.blocks = new float[maxBlocks][];
         this.freeIds = new int[maxBlocks];
         this.inUse = new boolean[maxBlocks];
+        this.latent = latent;
+        this.floatsPerBlock = numLayers * (latent ? 1 : 2) * blockSize * kvDim;
+    }
+
+    /** Whether blocks hold MLA rows ({@link #rowOffset}) rather than keys and values. */
+    public boolean isLatent() {
+        return latent;
     }
 
     public int blockSize() {
@@ -70,7 +91,7 @@ public final class KvBlockPool {
             throw new KvCacheFullException("KV cache full: all " + maxBlocks + " blocks of " + blockSize + " tokens are in use");
         }
         int id = numCreated++;
-        blocks[id] = new float[numLayers * 2 * blockSize * kvDim];
+        blocks[id] = new float[floatsPerBlock];
         inUse[id] = true;
         return id;
     }
@@ -95,5 +116,10 @@ public final class KvBlockPool {
 
     public int valueOffset(int layer, int slot) {
         return ((layer * 2 + 1) * blockSize + slot) * kvDim;
+    }
+
+    /** MLA pools: where the row of {@code slot} in {@code layer} starts ({@code kvDim} floats). */
+    public int rowOffset(int layer, int slot) {
+        return (layer * blockSize + slot) * kvDim;
     }
 }

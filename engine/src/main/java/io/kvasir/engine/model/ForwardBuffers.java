@@ -19,7 +19,15 @@ public final class ForwardBuffers {
     final float[] hb2;     // (maxTokens, ffnDim)    up
     final float[] ropeCos; // (maxTokens, ropeDims/2)
     final float[] ropeSin; // (maxTokens, ropeDims/2)
-    final CausalAttention attention;
+    final CausalAttention attention;   // GQA models
+    // MLA models (null otherwise)
+    final float[] qa;        // (maxTokens, qLoraRank)       low-rank query input, or null
+    final float[] kva;       // (maxTokens, kvLoraRank + qkRope) latent and rope key of each token
+    final float[] qAbs;      // (maxTokens, numHeads, kvLoraRank + qkRope) queries folded into latent space
+    final float[] latentOut; // (maxTokens, numHeads, kvLoraRank)
+    final float[] perHeadIn; // (maxTokens, max(qkNope, kvLoraRank)) one head's slice of every token
+    final float[] perHeadOut;// (maxTokens, max(kvLoraRank, vHead))
+    final LatentAttention latent;
     final Batch batch;     // the single-sequence path's chunk
     final int maxLogitRows;
     /** (maxLogitRows, vocab) logits of the tokens of the last step that asked for them, in batch order. */
@@ -38,12 +46,26 @@ public final class ForwardBuffers {
         q = new float[maxTokens * c.queryDim()];
         k = new float[maxTokens * c.kvDim()];
         v = new float[maxTokens * c.kvDim()];
-        att = new float[maxTokens * c.queryDim()];
+        att = new float[maxTokens * Math.max(c.queryDim(), c.numHeads() * c.valueHeadDim())];
         hb = new float[maxTokens * c.ffnDim()];
         hb2 = new float[maxTokens * c.ffnDim()];
         ropeCos = new float[maxTokens * c.rope().dims() / 2];
         ropeSin = new float[maxTokens * c.rope().dims() / 2];
-        attention = new CausalAttention(c, backend, q, att);
+        MlaConfig m = c.mla();
+        if (m == null) {
+            attention = new CausalAttention(c, backend, q, att);
+            qa = kva = qAbs = latentOut = perHeadIn = perHeadOut = null;
+            latent = null;
+        } else {
+            attention = null;
+            qa = m.qLoraRank() > 0 ? new float[maxTokens * m.qLoraRank()] : null;
+            kva = new float[maxTokens * m.latentWidth()];
+            qAbs = new float[maxTokens * c.numHeads() * m.latentWidth()];
+            latentOut = new float[maxTokens * c.numHeads() * m.kvLoraRank()];
+            perHeadIn = new float[maxTokens * Math.max(m.qkNopeDim(), m.kvLoraRank())];
+            perHeadOut = new float[maxTokens * Math.max(m.kvLoraRank(), m.vHeadDim())];
+            latent = new LatentAttention(c, backend, qAbs, latentOut);
+        }
         logits = new float[maxLogitRows * c.vocabSize()];
     }
 

@@ -5,7 +5,10 @@ import io.kvasir.engine.weights.GgufFile;
 import io.kvasir.engine.weights.TensorInfo;
 import java.util.Map;
 
-/** Reads a {@link ModelConfig} from the metadata keys llama.cpp writes for {@code llama} and {@code qwen2}. */
+/**
+ * Reads a {@link ModelConfig} from the metadata keys llama.cpp writes for {@code llama}, {@code qwen2}
+ * and {@code deepseek2} (Multi-head Latent Attention, dense FFN layers).
+ */
 final class GgufConfigReader {
     private final GgufFile file;
     private final String arch;
@@ -20,8 +23,9 @@ final class GgufConfigReader {
         if (!(a instanceof String arch)) {
             throw new ModelFormatException(file.path() + ": metadata general.architecture is missing");
         }
-        if (!arch.equals("llama") && !arch.equals("qwen2")) {
-            throw new ModelFormatException(file.path() + ": architecture \"" + arch + "\" is not supported (llama, qwen2)");
+        if (!arch.equals("llama") && !arch.equals("qwen2") && !arch.equals("deepseek2")) {
+            throw new ModelFormatException(file.path() + ": architecture \"" + arch
+                    + "\" is not supported (llama, qwen2, deepseek2)");
         }
         return new GgufConfigReader(file, arch).read();
     }
@@ -30,7 +34,8 @@ final class GgufConfigReader {
         Map<String, TensorInfo> tensors = file.tensors();
         int dim = integer("embedding_length", null);
         int numHeads = integer("attention.head_count", null);
-        int headDim = integer("attention.key_length", numHeads > 0 ? dim / numHeads : 0);
+        MlaConfig mla = arch.equals("deepseek2") ? mla() : null;
+        int headDim = mla != null ? mla.qkHeadDim() : integer("attention.key_length", numHeads > 0 ? dim / numHeads : 0);
         int ropeDims = integer("rope.dimension_count", headDim);
         double base = number("rope.freq_base", 10000.0);
         TensorInfo embedding = tensors.get("token_embd.weight");
@@ -58,9 +63,41 @@ final class GgufConfigReader {
                     (float) number("attention.layer_norm_rms_epsilon", 1e-5),
                     new RopeConfig(layout, ropeDims, base, freqFactors, linearScale),
                     tensors.containsKey("blk.0.attn_q.bias"),
-                    !tensors.containsKey("output.weight"));
+                    !tensors.containsKey("output.weight"), mla);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file.path() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * MLA dimensions as convert_hf_to_gguf.py writes them today: {@code key_length_mla} and
+     * {@code value_length_mla} present, K/V up-projections split into {@code attn_k_b}/{@code attn_v_b}.
+     */
+    private MlaConfig mla() {
+        String p = file.path() + ": ";
+        if (file.metadata().get(arch + ".attention.key_length_mla") == null) {
+            throw new ModelFormatException(p + "deepseek2 file without attention.key_length_mla (the old unsplit "
+                    + "attn_kv_b layout) is not supported; convert it again with a current convert_hf_to_gguf.py");
+        }
+        int layers = integer("block_count", null);
+        if (integer("leading_dense_block_count", layers) < layers || integer("expert_count", 0) > 0) {
+            throw new ModelFormatException(p + "Mixture-of-Experts layers (expert_count " + integer("expert_count", 0)
+                    + ", leading_dense_block_count " + integer("leading_dense_block_count", layers)
+                    + " of " + layers + ") are not supported yet; dense deepseek2 models are");
+        }
+        Object scaling = file.metadata().get(arch + ".rope.scaling.type");
+        if (scaling != null && !"none".equals(scaling)) {
+            throw new ModelFormatException(p + "rope scaling \"" + scaling + "\" for deepseek2 (YaRN) is not supported yet");
+        }
+        int ropeDims = integer("rope.dimension_count", null);
+        int qkHead = integer("attention.key_length_mla", null);
+        try {
+            // llama.cpp's "lite" files (DeepSeek-V2-Lite) keep a q_lora_rank but have a plain attn_q: tensors decide
+            int qLora = file.tensors().containsKey("blk.0.attn_q_a.weight") ? integer("attention.q_lora_rank", null) : 0;
+            return new MlaConfig(qLora, integer("attention.kv_lora_rank", null),
+                    qkHead - ropeDims, ropeDims, integer("attention.value_length_mla", null));
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(p + e.getMessage(), e);
         }
     }
 

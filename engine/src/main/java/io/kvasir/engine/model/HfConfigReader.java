@@ -73,7 +73,8 @@ final class HfConfigReader {
                     (float) number("rms_norm_eps", 1e-6),
                     new RopeConfig(RopeLayout.HALF_SPLIT, headDim, base, freqFactors, linearScale),
                     qwen2,
-                    tied);
+                    tied,
+                    null);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }

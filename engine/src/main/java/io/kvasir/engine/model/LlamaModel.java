@@ -49,7 +49,8 @@ public final class LlamaModel {
     }
 
     public KvBlockPool newKvPool(int blockSize, int maxBlocks) {
-        return new KvBlockPool(config.numLayers(), config.kvDim(), blockSize, maxBlocks);
+        return config.mla() == null ? new KvBlockPool(config.numLayers(), config.kvDim(), blockSize, maxBlocks)
+                : KvBlockPool.latent(config.numLayers(), config.mla().latentWidth(), blockSize, maxBlocks);
     }
 
     /**
@@ -106,6 +107,14 @@ public final class LlamaModel {
         prepareRope(batch, b);
         for (int l = 0; l < c.numLayers(); l++) {
             LlamaWeights.Layer w = weights.layers().get(l);
+            if (w.mla() != null) {
+                rmsNorm(b.x, w.attnNorm(), b.xb, n);
+                latentAttention(batch, l, w, b);
+                backend.matmul(w.wo(), b.att, b.xb2, n);
+                backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
+                feedForward(w, b, n);
+                continue;
+            }
             // attention: x += wo · attn(rope(wq·norm(x) + bq), rope(wk·norm(x) + bk), wv·norm(x) + bv)
             rmsNorm(b.x, w.attnNorm(), b.xb, n);
             backend.matmul(w.wq(), b.xb, b.q, n);
@@ -122,13 +131,7 @@ public final class LlamaModel {
             b.attention.run(batch, l);
             backend.matmul(w.wo(), b.att, b.xb2, n);
             backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
-            // feed-forward: x += w_down · (silu(w_gate · norm(x)) * (w_up · norm(x)))
-            rmsNorm(b.x, w.ffnNorm(), b.xb, n);
-            backend.matmul(w.wGate(), b.xb, b.hb, n);
-            backend.matmul(w.wUp(), b.xb, b.hb2, n);
-            backend.swiGlu(b.hb, b.hb2, n * c.ffnDim());
-            backend.matmul(w.wDown(), b.hb, b.xb2, n);
-            backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
+            feedForward(w, b, n);
         }
         for (int t = 0; t < n; t++) {
             BlockTable table = batch.tables[t];
@@ -142,6 +145,80 @@ public final class LlamaModel {
         if (rows > 0) {
             rmsNorm(b.xb2, weights.outputNorm(), b.xb, rows);
             backend.matmul(weights.output(), b.xb, b.logits, rows);
+        }
+    }
+
+    /** x += w_down · (silu(w_gate · norm(x)) * (w_up · norm(x))) */
+    private void feedForward(LlamaWeights.Layer w, ForwardBuffers b, int n) {
+        rmsNorm(b.x, w.ffnNorm(), b.xb, n);
+        backend.matmul(w.wGate(), b.xb, b.hb, n);
+        backend.matmul(w.wUp(), b.xb, b.hb2, n);
+        backend.swiGlu(b.hb, b.hb2, n * config.ffnDim());
+        backend.matmul(w.wDown(), b.hb, b.xb2, n);
+        backend.axpy(1f, b.xb2, 0, b.x, 0, n * config.dim());
+    }
+
+    /**
+     * MLA, from the normed input {@code b.xb} to the heads' values in {@code b.att}: queries (one
+     * matrix or the low-rank path), the latent and rope key of every token (cached, one row each),
+     * queries folded into latent space per head, attention over the rows, values expanded per head.
+     */
+    private void latentAttention(Batch batch, int layer, LlamaWeights.Layer w, ForwardBuffers b) {
+        MlaConfig m = config.mla();
+        LlamaWeights.Mla mw = w.mla();
+        int n = batch.size, heads = config.numHeads(), qk = m.qkHeadDim(), nope = m.qkNopeDim(), rope = m.qkRopeDim();
+        int rank = m.kvLoraRank(), width = m.latentWidth(), vDim = m.vHeadDim();
+        if (mw.wqA() != null) {
+            backend.matmul(mw.wqA(), b.xb, b.qa, n);
+            rmsNormRows(b.qa, m.qLoraRank(), m.qLoraRank(), mw.qANorm(), n);
+            backend.matmul(mw.wqB(), b.qa, b.q, n);
+        } else {
+            backend.matmul(w.wq(), b.xb, b.q, n);
+        }
+        backend.matmul(mw.wKvA(), b.xb, b.kva, n);
+        rmsNormRows(b.kva, width, rank, mw.kvANorm(), n);
+        rope(b.q, heads, qk, nope, n, b);
+        rope(b.kva, 1, width, rank, n, b);
+        for (int t = 0; t < n; t++) {
+            KvBlockPool pool = batch.tables[t].pool();
+            int pos = batch.positions[t], blockSize = pool.blockSize();
+            float[] block = pool.data(batch.tables[t].blockId(pos / blockSize));
+            System.arraycopy(b.kva, t * width, block, pool.rowOffset(layer, pos % blockSize), width);
+        }
+        for (int h = 0; h < heads; h++) {
+            // q_lat = W_UK^T · q_nope for head h of every token; the rope part rides along unchanged
+            for (int t = 0; t < n; t++) {
+                System.arraycopy(b.q, (t * heads + h) * qk, b.perHeadIn, t * nope, nope);
+            }
+            backend.matmul(mw.kB().get(h), b.perHeadIn, b.perHeadOut, n);
+            for (int t = 0; t < n; t++) {
+                int dst = (t * heads + h) * width;
+                System.arraycopy(b.perHeadOut, t * rank, b.qAbs, dst, rank);
+                System.arraycopy(b.q, (t * heads + h) * qk + nope, b.qAbs, dst + rank, rope);
+            }
+        }
+        b.latent.run(batch, layer);
+        for (int h = 0; h < heads; h++) {
+            // value of head h = W_UV · (attended latent)
+            for (int t = 0; t < n; t++) {
+                System.arraycopy(b.latentOut, (t * heads + h) * rank, b.perHeadIn, t * rank, rank);
+            }
+            backend.matmul(mw.vB().get(h), b.perHeadIn, b.perHeadOut, n);
+            for (int t = 0; t < n; t++) {
+                System.arraycopy(b.perHeadOut, t * vDim, b.att, (t * heads + h) * vDim, vDim);
+            }
+        }
+    }
+
+    /** In place: the first {@code len} floats of each of {@code n} rows (stride {@code stride}) RMS-normed and scaled. */
+    private void rmsNormRows(float[] x, int stride, int len, float[] weight, int n) {
+        for (int t = 0; t < n; t++) {
+            int o = t * stride;
+            float sumSq = backend.dot(x, o, x, o, len);
+            float scale = (float) (1.0 / Math.sqrt(sumSq / len + config.rmsNormEps()));
+            for (int i = 0; i < len; i++) {
+                x[o + i] = x[o + i] * scale * weight[i];
+            }
         }
     }
 
@@ -187,11 +264,16 @@ public final class LlamaModel {
 
     /** Rotates the first rope dims of every head of {@code n} tokens laid out (n, numHeads, headDim). */
     private void applyRope(float[] vec, int numHeads, int n, ForwardBuffers b) {
-        int headDim = config.headDim(), half = ropeInvFreq.length;
+        rope(vec, numHeads, config.headDim(), 0, n, b);
+    }
+
+    /** Rotates rope dims starting at {@code offset} of each of {@code count} vectors (stride {@code stride}) per token. */
+    private void rope(float[] vec, int count, int stride, int offset, int n, ForwardBuffers b) {
+        int half = ropeInvFreq.length;
         boolean interleaved = config.rope().layout() == RopeLayout.INTERLEAVED;
         for (int t = 0; t < n; t++) {
-            for (int h = 0; h < numHeads; h++) {
-                int base = (t * numHeads + h) * headDim;
+            for (int h = 0; h < count; h++) {
+                int base = (t * count + h) * stride + offset;
                 for (int i = 0; i < half; i++) {
                     int i0 = interleaved ? base + 2 * i : base + i;
                     int i1 = interleaved ? i0 + 1 : i0 + half;

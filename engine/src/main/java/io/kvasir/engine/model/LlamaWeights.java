@@ -25,7 +25,20 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
      */
     public record Layer(float[] attnNorm, WeightMatrix wq, WeightMatrix wk, WeightMatrix wv,
                         float[] bq, float[] bk, float[] bv, WeightMatrix wo,
-                        float[] ffnNorm, WeightMatrix wGate, WeightMatrix wUp, WeightMatrix wDown) {
+                        float[] ffnNorm, WeightMatrix wGate, WeightMatrix wUp, WeightMatrix wDown, Mla mla) {
+    }
+
+    /**
+     * A layer's MLA attention weights (wk, wv and biases are then null; wq is null with a q low-rank path).
+     *
+     * @param wqA     (qLoraRank, dim) or null     @param qANorm (qLoraRank) or null
+     * @param wqB     (numHeads·qkHeadDim, qLoraRank) or null
+     * @param wKvA    (kvLoraRank + qkRopeDim, dim): latent then rope key   @param kvANorm (kvLoraRank)
+     * @param kB      per head (kvLoraRank, qkNopeDim): W_UK transposed, folds a head's query into the latent
+     * @param vB      per head (vHeadDim, kvLoraRank): W_UV, expands the attended latent into the head's value
+     */
+    public record Mla(WeightMatrix wqA, float[] qANorm, WeightMatrix wqB, WeightMatrix wKvA, float[] kvANorm,
+                      List<WeightMatrix> kB, List<WeightMatrix> vB) {
     }
 
     /** Picks and shape-checks every tensor the config calls for; {@code source} names the file in errors. */
@@ -35,6 +48,10 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
         WeightMatrix output = c.tiedEmbeddings() ? embedding : t.matrix(names.output, c.vocabSize(), c.dim());
         List<Layer> layers = new ArrayList<>(c.numLayers());
         for (int i = 0; i < c.numLayers(); i++) {
+            if (c.mla() != null) {
+                layers.add(mlaLayer(c, t, names, i));
+                continue;
+            }
             layers.add(new Layer(
                     t.vector(names.attnNorm(i), c.dim()),
                     t.matrix(names.q(i), c.queryDim(), c.dim()),
@@ -47,9 +64,33 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
                     t.vector(names.ffnNorm(i), c.dim()),
                     t.matrix(names.ffnGate(i), c.ffnDim(), c.dim()),
                     t.matrix(names.ffnUp(i), c.ffnDim(), c.dim()),
-                    t.matrix(names.ffnDown(i), c.dim(), c.ffnDim())));
+                    t.matrix(names.ffnDown(i), c.dim(), c.ffnDim()),
+                    null));
         }
         return new LlamaWeights(embedding, t.vector(names.outputNorm, c.dim()), output, List.copyOf(layers));
+    }
+
+    private static Layer mlaLayer(ModelConfig c, Lookup t, WeightNames names, int i) {
+        MlaConfig m = c.mla();
+        int heads = c.numHeads();
+        boolean lowRankQ = m.qLoraRank() > 0;
+        Mla mla = new Mla(
+                lowRankQ ? t.matrix(names.qA(i), m.qLoraRank(), c.dim()) : null,
+                lowRankQ ? t.vector(names.qANorm(i), m.qLoraRank()) : null,
+                lowRankQ ? t.matrix(names.qB(i), heads * m.qkHeadDim(), m.qLoraRank()) : null,
+                t.matrix(names.kvA(i), m.latentWidth(), c.dim()),
+                t.vector(names.kvANorm(i), m.kvLoraRank()),
+                t.perHead(names.kB(i), heads, m.kvLoraRank(), m.qkNopeDim()),
+                t.perHead(names.vB(i), heads, m.vHeadDim(), m.kvLoraRank()));
+        return new Layer(t.vector(names.attnNorm(i), c.dim()),
+                lowRankQ ? null : t.matrix(names.q(i), heads * m.qkHeadDim(), c.dim()),
+                null, null, null, null, null,
+                t.matrix(names.attnOutput(i), c.dim(), heads * m.vHeadDim()),
+                t.vector(names.ffnNorm(i), c.dim()),
+                t.matrix(names.ffnGate(i), c.ffnDim(), c.dim()),
+                t.matrix(names.ffnUp(i), c.ffnDim(), c.dim()),
+                t.matrix(names.ffnDown(i), c.dim(), c.ffnDim()),
+                mla);
     }
 
     /** Tensor lookups whose errors name the file, the tensor and both shapes. */
@@ -74,6 +115,27 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
             } catch (IllegalArgumentException e) {
                 throw new ModelFormatException(source + ": tensor " + e.getMessage(), e);
             }
+        }
+
+        /** A (heads, rows, cols) tensor as one (rows, cols) matrix per head, each a slice of the mapping. */
+        List<WeightMatrix> perHead(String name, int heads, int rows, int cols) {
+            TensorInfo info = get(name);
+            long[] s = info.shape();
+            if (s.length != 3 || s[0] != heads || s[1] != rows || s[2] != cols) {
+                throw new ModelFormatException("%s: tensor %s has shape %s, the config implies [%d, %d, %d]"
+                        .formatted(source, name, info.shapeString(), heads, rows, cols));
+            }
+            List<WeightMatrix> out = new ArrayList<>(heads);
+            try {
+                long bytes = (long) rows * info.dtype().bytesFor(cols);
+                for (int h = 0; h < heads; h++) {
+                    out.add(new WeightMatrix(name + "[" + h + "]", info.dtype(), rows, cols,
+                            info.data().asSlice(h * bytes, bytes)));
+                }
+            } catch (IllegalArgumentException e) {
+                throw new ModelFormatException(source + ": tensor " + e.getMessage(), e);
+            }
+            return List.copyOf(out);
         }
 
         float[] vector(String name, int n) {

@@ -7,6 +7,8 @@ package io.kvasir.engine.model;
  * @param architecture  e.g. {@code llama}, {@code qwen2} (GGUF names; HF architectures map onto them)
  * @param qkvBias       Qwen2: Q/K/V projections carry biases
  * @param tiedEmbeddings the output head reuses the token embedding matrix
+ * @param mla           Multi-head Latent Attention dimensions (deepseek2), null for GQA models; with
+ *                      MLA, {@code headDim} is the query/key size per head and {@code numKvHeads} is 1
  */
 public record ModelConfig(
         String architecture,
@@ -21,7 +23,8 @@ public record ModelConfig(
         float rmsNormEps,
         RopeConfig rope,
         boolean qkvBias,
-        boolean tiedEmbeddings) {
+        boolean tiedEmbeddings,
+        MlaConfig mla) {
 
     public ModelConfig {
         positive("dim", dim);
@@ -37,6 +40,11 @@ public record ModelConfig(
         }
         if (rope.dims() > headDim) {
             throw new IllegalArgumentException("rope dims " + rope.dims() + " exceed head_dim " + headDim);
+        }
+        if (mla != null && (numKvHeads != 1 || headDim != mla.qkHeadDim() || rope.dims() != mla.qkRopeDim())) {
+            throw new IllegalArgumentException("MLA needs 1 KV head, head_dim = qk_nope + qk_rope = " + mla.qkHeadDim()
+                    + " and rope dims = qk_rope = " + mla.qkRopeDim() + "; got " + numKvHeads + ", " + headDim + ", "
+                    + rope.dims());
         }
         if (!(rmsNormEps > 0)) {
             throw new IllegalArgumentException("rms_norm_eps must be > 0, got " + rmsNormEps);
@@ -55,6 +63,16 @@ public record ModelConfig(
 
     public int kvDim() {
         return numKvHeads * headDim;
+    }
+
+    /** Size of each head's attention output (the input of the output projection is numHeads times it). */
+    public int valueHeadDim() {
+        return mla == null ? headDim : mla.vHeadDim();
+    }
+
+    /** Floats one token caches per layer: K and V, or MLA's latent and rope key. */
+    public int cachedFloatsPerLayer() {
+        return mla == null ? 2 * kvDim() : mla.latentWidth();
     }
 
     /** Query heads per KV head: 1 for MHA, numHeads for MQA. */

@@ -51,4 +51,13 @@ public enum WeightNames {
     public String ffnGate(int i) { return layer(i, ffnGate); }
     public String ffnUp(int i) { return layer(i, ffnUp); }
     public String ffnDown(int i) { return layer(i, ffnDown); }
+
+    // Multi-head Latent Attention (llama.cpp's deepseek2 names; Hugging Face DeepseekV2 is not read yet)
+    public String qA(int i) { return layer(i, "attn_q_a.weight"); }
+    public String qANorm(int i) { return layer(i, "attn_q_a_norm.weight"); }
+    public String qB(int i) { return layer(i, "attn_q_b.weight"); }
+    public String kvA(int i) { return layer(i, "attn_kv_a_mqa.weight"); }
+    public String kvANorm(int i) { return layer(i, "attn_kv_a_norm.weight"); }
+    public String kB(int i) { return layer(i, "attn_k_b.weight"); }
+    public String vB(int i) { return layer(i, "attn_v_b.weight"); }
 }
