@@ -102,6 +102,13 @@ final class BenchCommand {
             result.put("deterministic_across_rounds", deterministic);
             result.put("first_tokens", Arrays.copyOf(firstTokens, Math.min(8, firstTokens.length)));
             result.put("cpu", cpuName());
+            // what one token costs in KV memory: the engine caches f32; the store ships f16
+            long floatsPerToken = (long) m.config().numLayers() * m.config().cachedFloatsPerLayer();
+            result.put("kv_attention", m.config().mla() == null ? "GQA " + m.config().numHeads() + "/"
+                    + m.config().numKvHeads() : "MLA latent " + m.config().mla().kvLoraRank() + " + rope "
+                    + m.config().mla().qkRopeDim());
+            result.put("kv_bytes_per_token_f32", floatsPerToken * 4);
+            result.put("kv_bytes_per_token_f16", floatsPerToken * 2);
             if (json) {
                 out.println(new GsonBuilder().disableHtmlEscaping().create().toJson(result));
             } else {
@@ -111,6 +118,8 @@ final class BenchCommand {
                 out.printf("%-22s %10s %10s%n", "tokens/s", "min", "median");
                 out.printf("%-22s %10.2f %10.2f%n", "prefill (" + promptLen + " tokens)", min(prefill), median(prefill));
                 out.printf("%-22s %10.2f %10.2f%n", "decode (" + gen + " steps)", min(decode), median(decode));
+                out.printf("KV per token: %s bytes f32 (%s bytes f16 as shipped), %s%n", result.get("kv_bytes_per_token_f32"),
+                        result.get("kv_bytes_per_token_f16"), result.get("kv_attention"));
             }
         }
     }
