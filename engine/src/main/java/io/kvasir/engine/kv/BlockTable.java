@@ -12,6 +12,7 @@ public final class BlockTable {
     private int[] blockIds = new int[8];
     private int numBlocks;
     private int numTokens;
+    private int firstLiveBlock; // blocks below were released (sliding window)
 
     public BlockTable(KvBlockPool pool) {
         this.pool = pool;
@@ -31,7 +32,23 @@ public final class BlockTable {
     }
 
     public int blockId(int index) {
+        if (index < firstLiveBlock) {
+            throw new IllegalStateException("block " + index + " was released (outside the sliding window)");
+        }
         return blockIds[index];
+    }
+
+    /** Blocks still held: all of them, less those released behind a sliding window. */
+    public int numLiveBlocks() {
+        return numBlocks - firstLiveBlock;
+    }
+
+    /** Returns to the pool every block whose positions are all below {@code position}. */
+    public void releaseBefore(int position) {
+        int end = Math.min(numBlocks, position / pool.blockSize());
+        while (firstLiveBlock < end) {
+            pool.free(blockIds[firstLiveBlock++]);
+        }
     }
 
     /** Makes room for positions up to {@code newNumTokens - 1}, allocating blocks as needed. */
@@ -59,10 +76,11 @@ public final class BlockTable {
 
     /** Returns every block to the pool. */
     public void release() {
-        for (int i = 0; i < numBlocks; i++) {
+        for (int i = firstLiveBlock; i < numBlocks; i++) {
             pool.free(blockIds[i]);
         }
         numBlocks = 0;
         numTokens = 0;
+        firstLiveBlock = 0;
     }
 }

@@ -20,6 +20,7 @@ final class CausalAttention implements Backend.RangeBody {
     private final Backend backend;
     private final int headDim, queryDim, groupSize, kvDim, numKvHeads, headsPerItem, itemsPerKvHead;
     private final float scale;
+    private final ModelConfig config;
     private final float[] q;          // (tokens, numHeads·headDim) the batch's roped queries
     private final float[] out;        // (tokens, numHeads·headDim)
     private final float[][][] scores; // (threads, headsPerItem, contextLength)
@@ -38,6 +39,7 @@ final class CausalAttention implements Backend.RangeBody {
         this.headsPerItem = largestDivisorAtMost(groupSize, HEADS_PER_ITEM);
         this.itemsPerKvHead = groupSize / headsPerItem;
         this.scale = (float) (1.0 / Math.sqrt(headDim));
+        this.config = c;
         this.q = q;
         this.out = out;
         this.scores = new float[backend.numThreads()][headsPerItem][c.contextLength()];
@@ -70,26 +72,33 @@ final class CausalAttention implements Backend.RangeBody {
             KvBlockPool pool = kv.pool();
             int blockSize = pool.blockSize();
             int numPositions = batch.positions[t] + 1;
+            // a sliding window sees positions [lowest, numPositions); scores are indexed from the
+            // start of lowest's block, and that block's slots before lowest are masked out
+            int lowest = Math.max(0, numPositions - config.window(layer));
+            int start = lowest / blockSize * blockSize, seen = numPositions - start;
             int qOff = t * queryDim + firstHead * headDim;
             int keys = pool.keyOffset(layer, kvHead * headDim), values = pool.valueOffset(layer, 0) + kvHead * headDim;
             // scores = q·k / sqrt(d), a block of slots at a time over its transposed keys
-            for (int first = 0; first < numPositions; first += blockSize) {
+            for (int first = start; first < numPositions; first += blockSize) {
                 float[] block = pool.data(kv.blockId(first / blockSize));
                 int numSlots = Math.min(blockSize, numPositions - first);
                 for (int g = 0; g < headsPerItem; g++) {
-                    backend.keyScores(q, qOff + g * headDim, block, keys, headDim, blockSize, numSlots, scale, s[g], first);
+                    backend.keyScores(q, qOff + g * headDim, block, keys, headDim, blockSize, numSlots, scale, s[g],
+                            first - start);
                 }
             }
             for (int g = 0; g < headsPerItem; g++) {
-                backend.softmax(s[g], numPositions);
+                Arrays.fill(s[g], 0, lowest - start, Float.NEGATIVE_INFINITY);
+                backend.softmax(s[g], seen);
             }
             // out = Σ_p softmax_p · v_p
             Arrays.fill(out, qOff, qOff + headsPerItem * headDim, 0f);
-            for (int first = 0; first < numPositions; first += blockSize) {
+            for (int first = start; first < numPositions; first += blockSize) {
                 float[] block = pool.data(kv.blockId(first / blockSize));
                 int numSlots = Math.min(blockSize, numPositions - first);
                 for (int g = 0; g < headsPerItem; g++) {
-                    backend.addWeightedRows(s[g], first, block, values, kvDim, numSlots, out, qOff + g * headDim, headDim);
+                    backend.addWeightedRows(s[g], first - start, block, values, kvDim, numSlots, out,
+                            qOff + g * headDim, headDim);
                 }
             }
         }

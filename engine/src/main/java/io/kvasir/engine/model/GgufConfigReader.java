@@ -63,10 +63,21 @@ final class GgufConfigReader {
                     (float) number("attention.layer_norm_rms_epsilon", 1e-5),
                     new RopeConfig(layout, ropeDims, base, freqFactors, linearScale),
                     tensors.containsKey("blk.0.attn_q.bias"),
-                    !tensors.containsKey("output.weight"), mla);
+                    !tensors.containsKey("output.weight"), mla, windows(integer("block_count", null)));
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file.path() + ": " + e.getMessage(), e);
         }
+    }
+
+    /** {@code <arch>.attention.sliding_window}, for every layer, when present. */
+    private int[] windows(int layers) {
+        int window = integer("attention.sliding_window", 0);
+        if (window == 0) {
+            return null;
+        }
+        int[] out = new int[layers];
+        java.util.Arrays.fill(out, window);
+        return out;
     }
 
     /**

@@ -22,6 +22,33 @@ final class HfConfigReader {
         this.json = json;
     }
 
+    /**
+     * Sliding windows as transformers applies them: Mistral's {@code sliding_window} on every layer
+     * (null or absent: none); Qwen2's only with {@code use_sliding_window}, on layers from
+     * {@code max_window_layers} up.
+     */
+    private int[] windows(boolean qwen2) {
+        JsonElement w = json.get("sliding_window");
+        if (w == null || w.isJsonNull()) {
+            return null;
+        }
+        int layers = integer("num_hidden_layers", null);
+        int window = integer("sliding_window", null);
+        int firstWindowed = 0;
+        if (qwen2) {
+            JsonElement use = json.get("use_sliding_window");
+            if (use == null || use.isJsonNull() || !use.getAsBoolean()) {
+                return null;
+            }
+            firstWindowed = integer("max_window_layers", 0);
+        }
+        int[] out = new int[layers];
+        for (int l = firstWindowed; l < layers; l++) {
+            out[l] = window;
+        }
+        return out;
+    }
+
     static ModelConfig read(Path configJson, boolean hasLmHead) {
         JsonObject json;
         try {
@@ -74,7 +101,8 @@ final class HfConfigReader {
                     new RopeConfig(RopeLayout.HALF_SPLIT, headDim, base, freqFactors, linearScale),
                     qwen2,
                     tied,
-                    null);
+                    null,
+                    windows(qwen2));
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }

@@ -133,9 +133,14 @@ public final class LlamaModel {
             backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
             feedForward(w, b, n);
         }
+        int widestWindow = c.widestWindow();
         for (int t = 0; t < n; t++) {
             BlockTable table = batch.tables[t];
             table.setNumTokens(Math.max(table.numTokens(), batch.positions[t] + 1));
+            if (widestWindow != Integer.MAX_VALUE) {
+                // the next token (at numTokens) sees back to numTokens - window + 1: older blocks go back to the pool
+                table.releaseBefore(table.numTokens() - widestWindow + 1);
+            }
         }
         // logits only where asked: output · norm(x[t])
         int rows = batch.numLogits;

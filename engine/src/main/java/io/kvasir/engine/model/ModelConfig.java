@@ -9,6 +9,8 @@ package io.kvasir.engine.model;
  * @param tiedEmbeddings the output head reuses the token embedding matrix
  * @param mla           Multi-head Latent Attention dimensions (deepseek2), null for GQA models; with
  *                      MLA, {@code headDim} is the query/key size per head and {@code numKvHeads} is 1
+ * @param layerWindows  sliding-window attention: per layer, how many positions a token sees (itself
+ *                      included); 0 = all. Null when no layer has a window.
  */
 public record ModelConfig(
         String architecture,
@@ -24,7 +26,8 @@ public record ModelConfig(
         RopeConfig rope,
         boolean qkvBias,
         boolean tiedEmbeddings,
-        MlaConfig mla) {
+        MlaConfig mla,
+        int[] layerWindows) {
 
     public ModelConfig {
         positive("dim", dim);
@@ -46,6 +49,18 @@ public record ModelConfig(
                     + " and rope dims = qk_rope = " + mla.qkRopeDim() + "; got " + numKvHeads + ", " + headDim + ", "
                     + rope.dims());
         }
+        if (layerWindows != null) {
+            if (layerWindows.length != numLayers) {
+                throw new IllegalArgumentException("sliding windows given for " + layerWindows.length + " layers, model has "
+                        + numLayers);
+            }
+            for (int w : layerWindows) {
+                if (w < 0) {
+                    throw new IllegalArgumentException("sliding window must be >= 0, got " + w);
+                }
+            }
+            layerWindows = layerWindows.clone();
+        }
         if (!(rmsNormEps > 0)) {
             throw new IllegalArgumentException("rms_norm_eps must be > 0, got " + rmsNormEps);
         }
@@ -59,6 +74,29 @@ public record ModelConfig(
 
     public int queryDim() {
         return numHeads * headDim;
+    }
+
+    /** Positions a token of {@code layer} attends to (itself included); {@link Integer#MAX_VALUE} without a window. */
+    public int window(int layer) {
+        int w = layerWindows == null ? 0 : layerWindows[layer];
+        return w == 0 ? Integer.MAX_VALUE : w;
+    }
+
+    /** The widest window over all layers: KV older than this is never read again (MAX_VALUE if any layer is global). */
+    public int widestWindow() {
+        int widest = 0;
+        for (int l = 0; l < numLayers; l++) {
+            widest = Math.max(widest, window(l));
+        }
+        return widest;
+    }
+
+    /** Every layer's window set to {@code window} (0 = none). */
+    public ModelConfig withSlidingWindow(int window) {
+        int[] windows = new int[numLayers];
+        java.util.Arrays.fill(windows, window);
+        return new ModelConfig(architecture, dim, numLayers, numHeads, numKvHeads, headDim, ffnDim, vocabSize,
+                contextLength, rmsNormEps, rope, qkvBias, tiedEmbeddings, mla, window == 0 ? null : windows);
     }
 
     public int kvDim() {

@@ -1,0 +1,237 @@
+package io.kvasir.engine.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.kvasir.engine.Model;
+import io.kvasir.engine.backend.Backend;
+import io.kvasir.engine.backend.cpu.VectorCpuBackend;
+import io.kvasir.engine.backend.reference.ReferenceBackend;
+import io.kvasir.engine.kv.BlockTable;
+import io.kvasir.engine.kv.KvBlockPool;
+import io.kvasir.engine.tensor.WeightMatrix;
+import io.kvasir.engine.testing.Golden;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Sliding-window attention against a brute-force reference (a plain forward pass that keeps every
+ * position and masks those outside the window), across the window boundary; and the engine's KV
+ * memory stays flat once the sequence is longer than the window.
+ */
+class SlidingWindowTest {
+    private static final int TOKENS = 60;
+
+    @ParameterizedTest(name = "window {0}, blocks of {1}, {2}")
+    @CsvSource({"7,4,reference", "7,4,vector", "16,16,vector", "5,3,vector"})
+    void windowedDecodeEqualsAMaskedReferenceAndKvStaysFlat(int window, int blockSize, String backendKind) {
+        int[] tokens = new int[TOKENS];
+        for (int i = 0; i < TOKENS; i++) {
+            tokens[i] = 3 + (i * 7919 + 13) % 500;
+        }
+        try (Backend backend = backendKind.equals("vector") ? new VectorCpuBackend(2) : new ReferenceBackend();
+                Model model = Model.load(Golden.model("llama-gqa"), backend)) {
+            ModelConfig config = model.transformer().config().withSlidingWindow(window);
+            LlamaModel windowed = new LlamaModel(config, model.transformer().weights(), backend);
+            Masked reference = new Masked(config, model.transformer().weights(), window);
+            Masked full = new Masked(config, model.transformer().weights(), Integer.MAX_VALUE);
+            KvBlockPool pool = windowed.newKvPool(blockSize, TOKENS / blockSize + 2);
+            BlockTable table = new BlockTable(pool);
+            ForwardBuffers buf = windowed.newBuffers(1);
+            float worst = 0, fullDiffPastWindow = 0;
+            int mostBlocks = 0;
+            for (int pos = 0; pos < TOKENS; pos++) {
+                windowed.forward(tokens, pos, pos + 1, table, buf);
+                float[] want = reference.step(tokens[pos], pos);
+                float[] unwindowed = full.step(tokens[pos], pos);
+                for (int i = 0; i < want.length; i++) {
+                    worst = Math.max(worst, Math.abs(want[i] - buf.logits[i]));
+                    if (pos >= window) {
+                        fullDiffPastWindow = Math.max(fullDiffPastWindow, Math.abs(unwindowed[i] - buf.logits[i]));
+                    }
+                }
+                mostBlocks = Math.max(mostBlocks, table.numLiveBlocks());
+            }
+            int bound = (window + blockSize - 2) / blockSize + 1; // blocks a window can touch
+            System.out.printf("window %d, blocks of %d on %s: worst |logit diff| vs masked reference %.2e over %d "
+                    + "positions; vs no window %.2e; at most %d live blocks (bound %d, %d tokens need %d)%n", window,
+                    blockSize, backendKind, worst, TOKENS, fullDiffPastWindow, mostBlocks, bound, TOKENS,
+                    (TOKENS + blockSize - 1) / blockSize);
+            assertTrue(worst < 1e-4, "worst diff " + worst);
+            assertTrue(fullDiffPastWindow > 1e-3, "the window changes nothing? " + fullDiffPastWindow);
+            assertTrue(mostBlocks <= bound, mostBlocks + " live blocks, a window of " + window + " needs " + bound);
+            assertEquals(pool.maxBlocks() - table.numLiveBlocks(), pool.numAvailable(), "released blocks are reusable");
+        }
+    }
+
+    @ParameterizedTest(name = "chunks of {0}")
+    @CsvSource({"8", "64"})
+    void chunkedPrefillHonoursTheWindowPerToken(int chunk) {
+        int[] tokens = new int[TOKENS];
+        for (int i = 0; i < TOKENS; i++) {
+            tokens[i] = 3 + (i * 7919 + 13) % 500;
+        }
+        try (Backend backend = new VectorCpuBackend(2); Model model = Model.load(Golden.model("llama-gqa"), backend)) {
+            ModelConfig config = model.transformer().config().withSlidingWindow(9);
+            LlamaModel windowed = new LlamaModel(config, model.transformer().weights(), backend);
+            Masked reference = new Masked(config, model.transformer().weights(), 9);
+            float[] want = null;
+            for (int pos = 0; pos < TOKENS; pos++) {
+                want = reference.step(tokens[pos], pos);
+            }
+            BlockTable table = new BlockTable(windowed.newKvPool(4, TOKENS / 4 + 2));
+            ForwardBuffers buf = windowed.newBuffers(chunk);
+            windowed.forward(tokens, 0, TOKENS, table, buf);
+            float worst = 0;
+            for (int i = 0; i < want.length; i++) {
+                worst = Math.max(worst, Math.abs(want[i] - buf.logits[i]));
+            }
+            assertTrue(worst < 1e-4, "worst diff " + worst);
+            assertTrue(table.numLiveBlocks() <= 4, table.numLiveBlocks() + " live blocks after the prompt");
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void huggingFaceConfigsSetTheWindowsTransformersUses(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        String common = "\"hidden_size\": 64, \"num_attention_heads\": 4, \"num_hidden_layers\": 3, "
+                + "\"intermediate_size\": 128, \"vocab_size\": 512";
+        java.nio.file.Path f = dir.resolve("config.json");
+        java.nio.file.Files.writeString(f, "{\"architectures\": [\"MistralForCausalLM\"], " + common
+                + ", \"sliding_window\": 4096}");
+        ModelConfig mistral = HfConfigReader.read(f, true);
+        assertEquals(4096, mistral.window(0));
+        assertEquals(4096, mistral.widestWindow());
+        java.nio.file.Files.writeString(f, "{\"architectures\": [\"MistralForCausalLM\"], " + common
+                + ", \"sliding_window\": null}");
+        assertEquals(Integer.MAX_VALUE, HfConfigReader.read(f, true).widestWindow());
+        java.nio.file.Files.writeString(f, "{\"architectures\": [\"Qwen2ForCausalLM\"], " + common
+                + ", \"sliding_window\": 256, \"use_sliding_window\": false}");
+        assertEquals(Integer.MAX_VALUE, HfConfigReader.read(f, true).window(2));
+        java.nio.file.Files.writeString(f, "{\"architectures\": [\"Qwen2ForCausalLM\"], " + common
+                + ", \"sliding_window\": 256, \"use_sliding_window\": true, \"max_window_layers\": 1}");
+        ModelConfig qwen = HfConfigReader.read(f, true);
+        assertEquals(Integer.MAX_VALUE, qwen.window(0), "below max_window_layers: full attention");
+        assertEquals(256, qwen.window(1));
+        assertEquals(Integer.MAX_VALUE, qwen.widestWindow(), "a global layer keeps every block alive");
+    }
+
+    /** A scalar Llama (GQA, interleaved RoPE) forward pass that keeps all K/V and masks outside the window. */
+    private static final class Masked {
+        private final ModelConfig c;
+        private final LlamaWeights w;
+        private final int window;
+        private final List<List<float[]>> keys = new ArrayList<>(), values = new ArrayList<>();
+
+        Masked(ModelConfig c, LlamaWeights w, int window) {
+            this.c = c;
+            this.w = w;
+            this.window = window;
+            for (int l = 0; l < c.numLayers(); l++) {
+                keys.add(new ArrayList<>());
+                values.add(new ArrayList<>());
+            }
+        }
+
+        float[] step(int token, int pos) {
+            float[] x = new float[c.dim()];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = ReferenceBackend.element(w.tokenEmbedding(), token, i);
+            }
+            int hd = c.headDim();
+            for (int l = 0; l < c.numLayers(); l++) {
+                LlamaWeights.Layer layer = w.layers().get(l);
+                float[] xn = rmsNorm(x, layer.attnNorm());
+                float[] q = mul(layer.wq(), xn), k = mul(layer.wk(), xn), v = mul(layer.wv(), xn);
+                for (int h = 0; h < c.numHeads(); h++) {
+                    rope(q, h * hd, pos);
+                }
+                for (int h = 0; h < c.numKvHeads(); h++) {
+                    rope(k, h * hd, pos);
+                }
+                keys.get(l).add(k);
+                values.get(l).add(v);
+                float[] att = new float[c.queryDim()];
+                for (int h = 0; h < c.numHeads(); h++) {
+                    int kvh = h / c.groupSize();
+                    double[] s = new double[pos + 1];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int p = 0; p <= pos; p++) {
+                        if (pos - p >= window) {
+                            s[p] = Double.NEGATIVE_INFINITY; // masked: outside the window
+                            continue;
+                        }
+                        double dot = 0;
+                        for (int d = 0; d < hd; d++) {
+                            dot += q[h * hd + d] * keys.get(l).get(p)[kvh * hd + d];
+                        }
+                        s[p] = dot / Math.sqrt(hd);
+                        max = Math.max(max, s[p]);
+                    }
+                    double sum = 0;
+                    for (int p = 0; p <= pos; p++) {
+                        s[p] = Math.exp(s[p] - max);
+                        sum += s[p];
+                    }
+                    for (int p = 0; p <= pos; p++) {
+                        for (int d = 0; d < hd; d++) {
+                            att[h * hd + d] += (float) (s[p] / sum * values.get(l).get(p)[kvh * hd + d]);
+                        }
+                    }
+                }
+                add(x, mul(layer.wo(), att));
+                float[] xf = rmsNorm(x, layer.ffnNorm());
+                float[] gate = mul(layer.wGate(), xf), up = mul(layer.wUp(), xf);
+                for (int i = 0; i < gate.length; i++) {
+                    gate[i] = (float) (gate[i] / (1 + Math.exp(-gate[i])) * up[i]);
+                }
+                add(x, mul(layer.wDown(), gate));
+            }
+            return mul(w.output(), rmsNorm(x, w.outputNorm()));
+        }
+
+        private void rope(float[] v, int off, int pos) {
+            int dims = c.rope().dims();
+            for (int i = 0; i < dims / 2; i++) {
+                double theta = pos * Math.pow(c.rope().base(), -2.0 * i / dims);
+                double cos = Math.cos(theta), sin = Math.sin(theta);
+                float a = v[off + 2 * i], b = v[off + 2 * i + 1];
+                v[off + 2 * i] = (float) (a * cos - b * sin);
+                v[off + 2 * i + 1] = (float) (a * sin + b * cos);
+            }
+        }
+
+        private float[] rmsNorm(float[] x, float[] weight) {
+            double ss = 0;
+            for (float v : x) {
+                ss += v * v;
+            }
+            double scale = 1 / Math.sqrt(ss / x.length + c.rmsNormEps());
+            float[] out = new float[x.length];
+            for (int i = 0; i < x.length; i++) {
+                out[i] = (float) (x[i] * scale * weight[i]);
+            }
+            return out;
+        }
+
+        private static float[] mul(WeightMatrix m, float[] x) {
+            float[] out = new float[m.rows()];
+            for (int r = 0; r < m.rows(); r++) {
+                double s = 0;
+                for (int i = 0; i < m.cols(); i++) {
+                    s += ReferenceBackend.element(m, r, i) * x[i];
+                }
+                out[r] = (float) s;
+            }
+            return out;
+        }
+
+        private static void add(float[] x, float[] y) {
+            for (int i = 0; i < x.length; i++) {
+                x[i] += y[i];
+            }
+        }
+    }
+}
