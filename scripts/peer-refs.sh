@@ -42,9 +42,10 @@ model llama-wide-q8_0  --n-embd 96 --n-head 6 --n-head-kv 2 --n-layer 3 --n-ff 1
 # Multi-head Latent Attention (DeepSeek-V2 shape in miniature): plain attn_q, and a q low-rank path
 model ds2-tiny         --arch deepseek2 --preset tiny
 model ds2-qlora        --arch deepseek2 --preset tiny --q-lora-rank 24 --w-std 0.06 --seed 3
+model ds2-kvb          --arch deepseek2 --preset tiny --legacy-kv-b --seed 9   # the older unsplit attn_kv_b layout
 
 for m in llama-gqa llama-mha llama-mqa llama-wide llama3-rope qwen2-tiny qwen2-mqa llama-wide-f16 llama-wide-q8_0 \
-         ds2-tiny ds2-qlora; do ref $m; done
+         ds2-tiny ds2-qlora ds2-kvb; do ref $m; done
 SUFFIX=-long ref ds2-tiny --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
 # a prompt that spans several KV blocks
 SUFFIX=-long ref llama-wide --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"

@@ -39,6 +39,7 @@ class LlamaCppExactnessTest {
                 {"ds2-tiny", "ds2-tiny", "deepseek2 MLA (absorbed), plain attn_q"},
                 {"ds2-tiny", "ds2-tiny-long", "deepseek2 MLA, 45-token prompt over 3 KV blocks"},
                 {"ds2-qlora", "ds2-qlora", "deepseek2 MLA with the q low-rank path"},
+                {"ds2-kvb", "ds2-kvb", "deepseek2 MLA from the older joint attn_kv_b layout"},
         };
         for (String[] c : cases) {
             for (String backend : new String[] {"vector", "scalar", "reference"}) {

@@ -27,6 +27,7 @@ public final class ForwardBuffers {
     final float[] latentOut; // (maxTokens, numHeads, kvLoraRank)
     final float[] perHeadIn; // (maxTokens, max(qkNope, kvLoraRank)) one head's slice of every token
     final float[] perHeadOut;// (maxTokens, max(kvLoraRank, vHead))
+    final float[] mlaRow;    // (kvLoraRank) one widened weight row
     final LatentAttention latent;
     final Batch batch;     // the single-sequence path's chunk
     final int maxLogitRows;
@@ -54,7 +55,7 @@ public final class ForwardBuffers {
         MlaConfig m = c.mla();
         if (m == null) {
             attention = new CausalAttention(c, backend, q, att);
-            qa = kva = qAbs = latentOut = perHeadIn = perHeadOut = null;
+            qa = kva = qAbs = latentOut = perHeadIn = perHeadOut = mlaRow = null;
             latent = null;
         } else {
             attention = null;
@@ -64,6 +65,7 @@ public final class ForwardBuffers {
             latentOut = new float[maxTokens * c.numHeads() * m.kvLoraRank()];
             perHeadIn = new float[maxTokens * Math.max(m.qkNopeDim(), m.kvLoraRank())];
             perHeadOut = new float[maxTokens * Math.max(m.kvLoraRank(), m.vHeadDim())];
+            mlaRow = new float[m.kvLoraRank()];
             latent = new LatentAttention(c, backend, qAbs, latentOut);
         }
         logits = new float[maxLogitRows * c.vocabSize()];

@@ -55,7 +55,7 @@ final class GgufConfigReader {
             return new ModelConfig(arch, dim,
                     integer("block_count", null),
                     numHeads,
-                    integer("attention.head_count_kv", numHeads),
+                    mla != null ? 1 : integer("attention.head_count_kv", numHeads), // MLA: one shared latent
                     headDim,
                     integer("feed_forward_length", null),
                     integer("vocab_size", vocabFromTensor),
@@ -81,15 +81,14 @@ final class GgufConfigReader {
     }
 
     /**
-     * MLA dimensions as convert_hf_to_gguf.py writes them today: {@code key_length_mla} and
-     * {@code value_length_mla} present, K/V up-projections split into {@code attn_k_b}/{@code attn_v_b}.
+     * MLA dimensions. Files from today's convert_hf_to_gguf.py carry {@code key_length_mla} /
+     * {@code value_length_mla} and split K/V up-projections ({@code attn_k_b}, {@code attn_v_b});
+     * older ones give the per-head sizes in {@code key_length} / {@code value_length} and keep the
+     * joint {@code attn_kv_b}. Both run the same absorbed attention.
      */
     private MlaConfig mla() {
         String p = file.path() + ": ";
-        if (file.metadata().get(arch + ".attention.key_length_mla") == null) {
-            throw new ModelFormatException(p + "deepseek2 file without attention.key_length_mla (the old unsplit "
-                    + "attn_kv_b layout) is not supported; convert it again with a current convert_hf_to_gguf.py");
-        }
+        boolean split = file.metadata().get(arch + ".attention.key_length_mla") != null;
         int layers = integer("block_count", null);
         if (integer("leading_dense_block_count", layers) < layers || integer("expert_count", 0) > 0) {
             throw new ModelFormatException(p + "Mixture-of-Experts layers (expert_count " + integer("expert_count", 0)
@@ -101,12 +100,13 @@ final class GgufConfigReader {
             throw new ModelFormatException(p + "rope scaling \"" + scaling + "\" for deepseek2 (YaRN) is not supported yet");
         }
         int ropeDims = integer("rope.dimension_count", null);
-        int qkHead = integer("attention.key_length_mla", null);
+        int qkHead = integer(split ? "attention.key_length_mla" : "attention.key_length", null);
+        int vHead = integer(split ? "attention.value_length_mla" : "attention.value_length", null);
         try {
             // llama.cpp's "lite" files (DeepSeek-V2-Lite) keep a q_lora_rank but have a plain attn_q: tensors decide
             int qLora = file.tensors().containsKey("blk.0.attn_q_a.weight") ? integer("attention.q_lora_rank", null) : 0;
             return new MlaConfig(qLora, integer("attention.kv_lora_rank", null),
-                    qkHead - ropeDims, ropeDims, integer("attention.value_length_mla", null));
+                    qkHead - ropeDims, ropeDims, vHead);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(p + e.getMessage(), e);
         }

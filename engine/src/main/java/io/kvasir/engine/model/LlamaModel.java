@@ -3,6 +3,7 @@ package io.kvasir.engine.model;
 import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.kv.KvBlockPool;
+import io.kvasir.engine.tensor.WeightMatrix;
 
 /**
  * The Llama-family transformer (Llama 2/3, Mistral, Qwen2): pre-RMSNorm blocks with GQA attention
@@ -195,7 +196,11 @@ public final class LlamaModel {
             for (int t = 0; t < n; t++) {
                 System.arraycopy(b.q, (t * heads + h) * qk, b.perHeadIn, t * nope, nope);
             }
-            backend.matmul(mw.kB().get(h), b.perHeadIn, b.perHeadOut, n);
+            if (mw.kB() != null) {
+                backend.matmul(mw.kB().get(h), b.perHeadIn, b.perHeadOut, n);
+            } else {
+                multiplyTransposed(mw.kNope().get(h), b.perHeadIn, b.perHeadOut, n, b.mlaRow);
+            }
             for (int t = 0; t < n; t++) {
                 int dst = (t * heads + h) * width;
                 System.arraycopy(b.perHeadOut, t * rank, b.qAbs, dst, rank);
@@ -211,6 +216,22 @@ public final class LlamaModel {
             backend.matmul(mw.vB().get(h), b.perHeadIn, b.perHeadOut, n);
             for (int t = 0; t < n; t++) {
                 System.arraycopy(b.perHeadOut, t * vDim, b.att, (t * heads + h) * vDim, vDim);
+            }
+        }
+    }
+
+    /**
+     * {@code out[t] = Wᵀ·in[t]} for a (k, m) matrix W stored row-major: each row of W is widened once
+     * and added into every token's output, scaled by that token's input. Used where a checkpoint
+     * stores W_UK rather than its transpose (HF kv_b_proj): no transposed copy is ever made.
+     */
+    private void multiplyTransposed(WeightMatrix w, float[] in, float[] out, int n, float[] row) {
+        int k = w.rows(), m = w.cols();
+        java.util.Arrays.fill(out, 0, n * m, 0f);
+        for (int j = 0; j < k; j++) {
+            backend.dequantizeRow(w, j, row, 0);
+            for (int t = 0; t < n; t++) {
+                backend.axpy(in[t * k + j], row, 0, out, t * m, m);
             }
         }
     }

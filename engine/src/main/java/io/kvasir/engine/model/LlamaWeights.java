@@ -34,11 +34,14 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
      * @param wqA     (qLoraRank, dim) or null     @param qANorm (qLoraRank) or null
      * @param wqB     (numHeads·qkHeadDim, qLoraRank) or null
      * @param wKvA    (kvLoraRank + qkRopeDim, dim): latent then rope key   @param kvANorm (kvLoraRank)
-     * @param kB      per head (kvLoraRank, qkNopeDim): W_UK transposed, folds a head's query into the latent
+     * @param kB      per head (kvLoraRank, qkNopeDim): W_UK transposed, folds a head's query into the
+     *                latent (GGUF attn_k_b); null when only {@code kNope} is stored
+     * @param kNope   per head (qkNopeDim, kvLoraRank): W_UK itself, rows of the joint kv_b matrix (HF
+     *                kv_b_proj, old GGUF attn_kv_b); folding multiplies by its transpose; null with kB
      * @param vB      per head (vHeadDim, kvLoraRank): W_UV, expands the attended latent into the head's value
      */
     public record Mla(WeightMatrix wqA, float[] qANorm, WeightMatrix wqB, WeightMatrix wKvA, float[] kvANorm,
-                      List<WeightMatrix> kB, List<WeightMatrix> vB) {
+                      List<WeightMatrix> kB, List<WeightMatrix> kNope, List<WeightMatrix> vB) {
     }
 
     /** Picks and shape-checks every tensor the config calls for; {@code source} names the file in errors. */
@@ -74,14 +77,29 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
         MlaConfig m = c.mla();
         int heads = c.numHeads();
         boolean lowRankQ = m.qLoraRank() > 0;
+        boolean split = t.tensors().containsKey(names.kB(i));
+        List<WeightMatrix> kB = null, kNope = null, vB;
+        if (split) {
+            kB = t.perHead(names.kB(i), heads, m.kvLoraRank(), m.qkNopeDim());
+            vB = t.perHead(names.vB(i), heads, m.vHeadDim(), m.kvLoraRank());
+        } else {
+            // one (heads·(nope + v), rank) matrix: per head, nope rows then v rows, all row slices
+            WeightMatrix kvB = t.matrix(names.kvB(i), heads * (m.qkNopeDim() + m.vHeadDim()), m.kvLoraRank());
+            kNope = new ArrayList<>(heads);
+            vB = new ArrayList<>(heads);
+            for (int h = 0; h < heads; h++) {
+                int first = h * (m.qkNopeDim() + m.vHeadDim());
+                kNope.add(rows(kvB, first, m.qkNopeDim()));
+                vB.add(rows(kvB, first + m.qkNopeDim(), m.vHeadDim()));
+            }
+        }
         Mla mla = new Mla(
                 lowRankQ ? t.matrix(names.qA(i), m.qLoraRank(), c.dim()) : null,
                 lowRankQ ? t.vector(names.qANorm(i), m.qLoraRank()) : null,
                 lowRankQ ? t.matrix(names.qB(i), heads * m.qkHeadDim(), m.qLoraRank()) : null,
                 t.matrix(names.kvA(i), m.latentWidth(), c.dim()),
                 t.vector(names.kvANorm(i), m.kvLoraRank()),
-                t.perHead(names.kB(i), heads, m.kvLoraRank(), m.qkNopeDim()),
-                t.perHead(names.vB(i), heads, m.vHeadDim(), m.kvLoraRank()));
+                kB, kNope == null ? null : List.copyOf(kNope), List.copyOf(vB));
         return new Layer(t.vector(names.attnNorm(i), c.dim()),
                 lowRankQ ? null : t.matrix(names.q(i), heads * m.qkHeadDim(), c.dim()),
                 null, null, null, null, null,
@@ -91,6 +109,12 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
                 t.matrix(names.ffnUp(i), c.ffnDim(), c.dim()),
                 t.matrix(names.ffnDown(i), c.dim(), c.ffnDim()),
                 mla);
+    }
+
+    /** Rows {@code [first, first + count)} of {@code m}, as a matrix over the same mapped bytes. */
+    private static WeightMatrix rows(WeightMatrix m, int first, int count) {
+        return new WeightMatrix(m.name() + "[" + first + ":" + (first + count) + "]", m.dtype(), count, m.cols(),
+                m.data().asSlice(first * m.rowBytes(), count * m.rowBytes()));
     }
 
     /** Tensor lookups whose errors name the file, the tensor and both shapes. */

@@ -52,12 +52,19 @@ public enum WeightNames {
     public String ffnUp(int i) { return layer(i, ffnUp); }
     public String ffnDown(int i) { return layer(i, ffnDown); }
 
-    // Multi-head Latent Attention (llama.cpp's deepseek2 names; Hugging Face DeepseekV2 is not read yet)
-    public String qA(int i) { return layer(i, "attn_q_a.weight"); }
-    public String qANorm(int i) { return layer(i, "attn_q_a_norm.weight"); }
-    public String qB(int i) { return layer(i, "attn_q_b.weight"); }
-    public String kvA(int i) { return layer(i, "attn_kv_a_mqa.weight"); }
-    public String kvANorm(int i) { return layer(i, "attn_kv_a_norm.weight"); }
+    // Multi-head Latent Attention: llama.cpp's deepseek2 names, Hugging Face DeepseekV2's
+    public String qA(int i) { return layer(i, gguf() ? "attn_q_a.weight" : "self_attn.q_a_proj.weight"); }
+    public String qANorm(int i) { return layer(i, gguf() ? "attn_q_a_norm.weight" : "self_attn.q_a_layernorm.weight"); }
+    public String qB(int i) { return layer(i, gguf() ? "attn_q_b.weight" : "self_attn.q_b_proj.weight"); }
+    public String kvA(int i) { return layer(i, gguf() ? "attn_kv_a_mqa.weight" : "self_attn.kv_a_proj_with_mqa.weight"); }
+    public String kvANorm(int i) { return layer(i, gguf() ? "attn_kv_a_norm.weight" : "self_attn.kv_a_layernorm.weight"); }
+    /** The K/V up-projection as one matrix, per head rows [k_nope | v] (HF kv_b_proj, old GGUF attn_kv_b). */
+    public String kvB(int i) { return layer(i, gguf() ? "attn_kv_b.weight" : "self_attn.kv_b_proj.weight"); }
+    /** GGUF only: the split, absorbed-ready halves of kvB (k transposed per head, v per head). */
     public String kB(int i) { return layer(i, "attn_k_b.weight"); }
     public String vB(int i) { return layer(i, "attn_v_b.weight"); }
+
+    private boolean gguf() {
+        return this == GGUF;
+    }
 }
