@@ -13,6 +13,7 @@ import java.util.Set;
 final class HfConfigReader {
     private static final Set<String> LLAMA_LIKE = Set.of("LlamaForCausalLM", "MistralForCausalLM");
     private static final String QWEN2 = "Qwen2ForCausalLM";
+    private static final String DEEPSEEK_V2 = "DeepseekV2ForCausalLM";
 
     private final Path file;
     private final JsonObject json;
@@ -65,8 +66,12 @@ final class HfConfigReader {
         var archs = json.getAsJsonArray("architectures");
         String architecture = archs == null || archs.isEmpty() ? null : archs.get(0).getAsString();
         boolean qwen2 = QWEN2.equals(architecture);
+        if (DEEPSEEK_V2.equals(architecture)) {
+            return readDeepseekV2(hasLmHead);
+        }
         if (!qwen2 && !LLAMA_LIKE.contains(architecture)) {
-            throw new ModelFormatException(file + ": architectures " + archs + " is not supported (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)");
+            throw new ModelFormatException(file + ": architectures " + archs + " is not supported (LlamaForCausalLM, "
+                    + "MistralForCausalLM, Qwen2ForCausalLM, DeepseekV2ForCausalLM)");
         }
         int dim = integer("hidden_size", null);
         int numHeads = integer("num_attention_heads", null);
@@ -103,6 +108,44 @@ final class HfConfigReader {
                     tied,
                     null,
                     windows(qwen2));
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * DeepSeek-V2 (MLA) as its modeling code reads config.json. Its rotary embedding de-interleaves
+     * q_pe / k_pe before rotating halves, i.e. it rotates interleaved pairs: the GGUF layout, which
+     * is why the converter copies those rows unpermuted.
+     */
+    private ModelConfig readDeepseekV2(boolean hasLmHead) {
+        int layers = integer("num_hidden_layers", null);
+        int experts = integer("n_routed_experts", 0);
+        if (experts > 0 && integer("first_k_dense_replace", 0) < layers) {
+            throw new ModelFormatException(file + ": Mixture-of-Experts layers (n_routed_experts " + experts
+                    + ", first_k_dense_replace " + integer("first_k_dense_replace", 0) + " of " + layers
+                    + ") are not supported yet; dense DeepseekV2 models are");
+        }
+        JsonElement scaling = json.get("rope_scaling");
+        if (scaling != null && scaling.isJsonObject()) {
+            throw new ModelFormatException(file + ": rope_scaling " + scaling + " for DeepseekV2 (YaRN) is not supported yet");
+        }
+        int ropeDims = integer("qk_rope_head_dim", null);
+        boolean tied = json.has("tie_word_embeddings") && json.get("tie_word_embeddings").getAsBoolean() || !hasLmHead;
+        try {
+            MlaConfig mla = new MlaConfig(integer("q_lora_rank", 0), integer("kv_lora_rank", null),
+                    integer("qk_nope_head_dim", null), ropeDims, integer("v_head_dim", null));
+            return new ModelConfig("deepseek2", integer("hidden_size", null), layers,
+                    integer("num_attention_heads", null), 1, mla.qkHeadDim(),
+                    integer("intermediate_size", null),
+                    integer("vocab_size", null),
+                    integer("max_position_embeddings", 4096),
+                    (float) number("rms_norm_eps", 1e-6),
+                    new RopeConfig(RopeLayout.INTERLEAVED, ropeDims, number("rope_theta", 10000.0), null, 1),
+                    false,
+                    tied,
+                    mla,
+                    null);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }

@@ -48,6 +48,16 @@ public final class HfFolderWriter {
         int heads = intMeta("attention.head_count");
         int kvHeads = intMeta("attention.head_count_kv");
         for (TensorInfo t : gguf.tensors().values()) {
+            if (t.name().endsWith("attn_k_b.weight")) {
+                // DeepSeek-V2 keeps one kv_b_proj (heads·(nope + v), rank); GGUF splits and transposes it
+                String layer = t.name().substring(0, t.name().length() - "attn_k_b.weight".length());
+                float[] kvB = joinKvB(t, gguf.tensors().get(layer + "attn_v_b.weight"));
+                String name = hfName(layer + "attn_kv_b.weight");
+                tensors.put(name, kvB);
+                shapes.put(name, new long[] {kvB.length / t.shape()[1], t.shape()[1]});
+                continue;
+            }
+            if (t.name().endsWith("attn_v_b.weight")) continue; // joined above
             String name = hfName(t.name());
             if (name == null) continue; // rope_freqs: HF derives it from rope_scaling
             float[] values = values(t);
@@ -81,7 +91,28 @@ public final class HfFolderWriter {
         return ((Number) meta.get(arch + "." + key)).intValue();
     }
 
+    /** kv_b_proj from attn_k_b (heads, rank, nope) and attn_v_b (heads, v, rank): per head nope rows then v rows. */
+    private static float[] joinKvB(TensorInfo kB, TensorInfo vB) {
+        int heads = (int) kB.shape()[0], rank = (int) kB.shape()[1], nope = (int) kB.shape()[2], v = (int) vB.shape()[1];
+        float[] k = values(kB), vv = values(vB);
+        float[] out = new float[heads * (nope + v) * rank];
+        for (int h = 0; h < heads; h++) {
+            for (int j = 0; j < nope; j++) {
+                for (int i = 0; i < rank; i++) {
+                    out[(h * (nope + v) + j) * rank + i] = k[(h * rank + i) * nope + j];
+                }
+            }
+            for (int j = 0; j < v; j++) {
+                System.arraycopy(vv, (h * v + j) * rank, out, (h * (nope + v) + nope + j) * rank, rank);
+            }
+        }
+        return out;
+    }
+
     private Map<String, Object> config() {
+        if (arch.equals("deepseek2")) {
+            return deepseekConfig();
+        }
         Map<String, Object> c = new LinkedHashMap<>();
         boolean tied = !gguf.tensors().containsKey("output.weight");
         c.put("architectures", List.of(arch.equals("qwen2") ? "Qwen2ForCausalLM" : "LlamaForCausalLM"));
@@ -102,6 +133,34 @@ public final class HfFolderWriter {
             c.put("rope_scaling", Map.of("rope_type", "llama3", "factor", 32.0, "low_freq_factor", 1.0,
                     "high_freq_factor", 4.0, "original_max_position_embeddings", 8192));
         }
+        return c;
+    }
+
+    private Map<String, Object> deepseekConfig() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        int ropeDims = intMeta("rope.dimension_count");
+        boolean split = meta.containsKey(arch + ".attention.key_length_mla");
+        c.put("architectures", List.of("DeepseekV2ForCausalLM"));
+        c.put("hidden_size", intMeta("embedding_length"));
+        c.put("num_hidden_layers", intMeta("block_count"));
+        c.put("num_attention_heads", intMeta("attention.head_count"));
+        c.put("num_key_value_heads", intMeta("attention.head_count"));
+        c.put("intermediate_size", intMeta("feed_forward_length"));
+        c.put("vocab_size", (int) gguf.tensors().get("token_embd.weight").shape()[0]);
+        c.put("max_position_embeddings", intMeta("context_length"));
+        c.put("rms_norm_eps", ((Number) meta.get(arch + ".attention.layer_norm_rms_epsilon")).doubleValue());
+        c.put("rope_theta", ((Number) meta.get(arch + ".rope.freq_base")).doubleValue());
+        int qLora = gguf.tensors().containsKey("blk.0.attn_q_a.weight") ? intMeta("attention.q_lora_rank") : 0;
+        c.put("q_lora_rank", qLora == 0 ? null : qLora);
+        c.put("kv_lora_rank", intMeta("attention.kv_lora_rank"));
+        c.put("qk_rope_head_dim", ropeDims);
+        c.put("qk_nope_head_dim", intMeta(split ? "attention.key_length_mla" : "attention.key_length") - ropeDims);
+        c.put("v_head_dim", intMeta(split ? "attention.value_length_mla" : "attention.value_length"));
+        c.put("n_routed_experts", null);
+        c.put("first_k_dense_replace", intMeta("block_count"));
+        c.put("tie_word_embeddings", !gguf.tensors().containsKey("output.weight"));
+        c.put("bos_token_id", 1);
+        c.put("eos_token_id", 2);
         return c;
     }
 
@@ -126,6 +185,12 @@ public final class HfFolderWriter {
             case "ffn_gate.weight" -> "mlp.gate_proj.weight";
             case "ffn_up.weight" -> "mlp.up_proj.weight";
             case "ffn_down.weight" -> "mlp.down_proj.weight";
+            case "attn_q_a.weight" -> "self_attn.q_a_proj.weight";
+            case "attn_q_a_norm.weight" -> "self_attn.q_a_layernorm.weight";
+            case "attn_q_b.weight" -> "self_attn.q_b_proj.weight";
+            case "attn_kv_a_mqa.weight" -> "self_attn.kv_a_proj_with_mqa.weight";
+            case "attn_kv_a_norm.weight" -> "self_attn.kv_a_layernorm.weight";
+            case "attn_kv_b.weight" -> "self_attn.kv_b_proj.weight";
             default -> throw new IllegalArgumentException("unmapped tensor " + g);
         };
     }
