@@ -43,9 +43,16 @@ model llama-wide-q8_0  --n-embd 96 --n-head 6 --n-head-kv 2 --n-layer 3 --n-ff 1
 model ds2-tiny         --arch deepseek2 --preset tiny
 model ds2-qlora        --arch deepseek2 --preset tiny --q-lora-rank 24 --w-std 0.06 --seed 3
 model ds2-kvb          --arch deepseek2 --preset tiny --legacy-kv-b --seed 9   # the older unsplit attn_kv_b layout
+# YaRN as DeepSeek-V2 uses it (make_gguf.py writes no YaRN keys: add them to a sharper model)
+model ds2-sharp        --arch deepseek2 --preset tiny --w-std 0.08 --seed 5
+python3 "$(dirname "$0")/peer/gguf_set_keys.py" "$out/ds2-sharp.gguf" "$out/ds2-yarn.gguf" \
+  deepseek2.rope.scaling.type=str:yarn deepseek2.rope.scaling.factor=f32:40 \
+  deepseek2.rope.scaling.original_context_length=u32:32 deepseek2.rope.scaling.yarn_log_multiplier=f32:0.0707
+rm "$out/ds2-sharp.gguf"
 
 for m in llama-gqa llama-mha llama-mqa llama-wide llama3-rope qwen2-tiny qwen2-mqa llama-wide-f16 llama-wide-q8_0 \
          ds2-tiny ds2-qlora ds2-kvb; do ref $m; done
+ref ds2-yarn --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
 SUFFIX=-long ref ds2-tiny --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
 # a prompt that spans several KV blocks
 SUFFIX=-long ref llama-wide --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"

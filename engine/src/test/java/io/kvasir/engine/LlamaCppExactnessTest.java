@@ -40,6 +40,7 @@ class LlamaCppExactnessTest {
                 {"ds2-tiny", "ds2-tiny-long", "deepseek2 MLA, 45-token prompt over 3 KV blocks"},
                 {"ds2-qlora", "ds2-qlora", "deepseek2 MLA with the q low-rank path"},
                 {"ds2-kvb", "ds2-kvb", "deepseek2 MLA from the older joint attn_kv_b layout"},
+                {"ds2-yarn", "ds2-yarn", "deepseek2 MLA with YaRN rope scaling (factor 40, as DeepSeek-V2)"},
         };
         for (String[] c : cases) {
             for (String backend : new String[] {"vector", "scalar", "reference"}) {

@@ -50,6 +50,11 @@ final class GgufConfigReader {
         if ("linear".equals(file.metadata().get(arch + ".rope.scaling.type"))) {
             linearScale = number("rope.scaling.factor", 1.0);
         }
+        if (mla != null && "yarn".equals(file.metadata().get(arch + ".rope.scaling.type"))) {
+            freqFactors = RopeConfig.yarnFreqFactors(ropeDims, base, number("rope.scaling.factor", 1.0),
+                    integer("rope.scaling.original_context_length", null), number("rope.scaling.yarn_beta_fast", 32),
+                    number("rope.scaling.yarn_beta_slow", 1));
+        }
         RopeLayout layout = arch.equals("qwen2") ? RopeLayout.HALF_SPLIT : RopeLayout.INTERLEAVED;
         try {
             return new ModelConfig(arch, dim,
@@ -96,8 +101,21 @@ final class GgufConfigReader {
                     + " of " + layers + ") are not supported yet; dense deepseek2 models are");
         }
         Object scaling = file.metadata().get(arch + ".rope.scaling.type");
-        if (scaling != null && !"none".equals(scaling)) {
-            throw new ModelFormatException(p + "rope scaling \"" + scaling + "\" for deepseek2 (YaRN) is not supported yet");
+        double scoreScale = 1;
+        if ("yarn".equals(scaling)) {
+            // llama.cpp's deepseek2 graph: rope magnitudes cancel out, the scores carry mscale² where
+            // mscale = 1 + 0.1·mscale_all_dim·ln(factor) (the file stores 0.1·mscale_all_dim)
+            double factor = number("rope.scaling.factor", 1.0);
+            double mscaleAllDim = number("rope.scaling.yarn_log_multiplier", 0) / 0.1;
+            if (mscaleAllDim == 0 || number("rope.scaling.yarn_ext_factor", 1) != 1
+                    || number("rope.scaling.attn_factor", 1) != 1) {
+                throw new ModelFormatException(p + "YaRN without yarn_log_multiplier, or with a yarn_ext_factor or "
+                        + "attn_factor other than 1, is not supported for deepseek2");
+            }
+            double mscale = factor <= 1 ? 1 : 1 + 0.1 * mscaleAllDim * Math.log(factor);
+            scoreScale = mscale * mscale;
+        } else if (scaling != null && !"none".equals(scaling)) {
+            throw new ModelFormatException(p + "rope scaling \"" + scaling + "\" is not supported for deepseek2 (yarn is)");
         }
         int ropeDims = integer("rope.dimension_count", null);
         int qkHead = integer(split ? "attention.key_length_mla" : "attention.key_length", null);
@@ -106,7 +124,7 @@ final class GgufConfigReader {
             // llama.cpp's "lite" files (DeepSeek-V2-Lite) keep a q_lora_rank but have a plain attn_q: tensors decide
             int qLora = file.tensors().containsKey("blk.0.attn_q_a.weight") ? integer("attention.q_lora_rank", null) : 0;
             return new MlaConfig(qLora, integer("attention.kv_lora_rank", null),
-                    qkHead - ropeDims, ropeDims, vHead);
+                    qkHead - ropeDims, ropeDims, vHead, scoreScale);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(p + e.getMessage(), e);
         }

@@ -126,22 +126,43 @@ final class HfConfigReader {
                     + ", first_k_dense_replace " + integer("first_k_dense_replace", 0) + " of " + layers
                     + ") are not supported yet; dense DeepseekV2 models are");
         }
+        int ropeDims = integer("qk_rope_head_dim", null);
+        double base = number("rope_theta", 10000.0);
+        float[] freqFactors = null;
+        double scoreScale = 1;
         JsonElement scaling = json.get("rope_scaling");
         if (scaling != null && scaling.isJsonObject()) {
-            throw new ModelFormatException(file + ": rope_scaling " + scaling + " for DeepseekV2 (YaRN) is not supported yet");
+            // transformers' DeepseekV2YarnRotaryEmbedding: cos/sin scaled by mscale(mscale) / mscale(mscale_all_dim),
+            // the softmax scale by mscale(mscale_all_dim)²
+            JsonObject s = scaling.getAsJsonObject();
+            String type = s.has("type") ? s.get("type").getAsString() : s.has("rope_type") ? s.get("rope_type").getAsString() : "";
+            if (!type.equals("yarn")) {
+                throw new ModelFormatException(file + ": rope_scaling type \"" + type + "\" is not supported for DeepseekV2 (yarn is)");
+            }
+            double factor = s.get("factor").getAsDouble();
+            double mscale = s.has("mscale") ? s.get("mscale").getAsDouble() : 1;
+            double mscaleAllDim = s.has("mscale_all_dim") ? s.get("mscale_all_dim").getAsDouble() : 0;
+            if (yarnMscale(factor, mscale) != yarnMscale(factor, mscaleAllDim)) {
+                throw new ModelFormatException(file + ": rope_scaling with mscale " + mscale + " != mscale_all_dim "
+                        + mscaleAllDim + " (scaled rotary magnitudes) is not supported");
+            }
+            freqFactors = RopeConfig.yarnFreqFactors(ropeDims, base, factor,
+                    s.get("original_max_position_embeddings").getAsInt(),
+                    s.has("beta_fast") ? s.get("beta_fast").getAsDouble() : 32,
+                    s.has("beta_slow") ? s.get("beta_slow").getAsDouble() : 1);
+            scoreScale = yarnMscale(factor, mscaleAllDim) * yarnMscale(factor, mscaleAllDim);
         }
-        int ropeDims = integer("qk_rope_head_dim", null);
         boolean tied = json.has("tie_word_embeddings") && json.get("tie_word_embeddings").getAsBoolean() || !hasLmHead;
         try {
             MlaConfig mla = new MlaConfig(integer("q_lora_rank", 0), integer("kv_lora_rank", null),
-                    integer("qk_nope_head_dim", null), ropeDims, integer("v_head_dim", null));
+                    integer("qk_nope_head_dim", null), ropeDims, integer("v_head_dim", null), scoreScale);
             return new ModelConfig("deepseek2", integer("hidden_size", null), layers,
                     integer("num_attention_heads", null), 1, mla.qkHeadDim(),
                     integer("intermediate_size", null),
                     integer("vocab_size", null),
                     integer("max_position_embeddings", 4096),
                     (float) number("rms_norm_eps", 1e-6),
-                    new RopeConfig(RopeLayout.INTERLEAVED, ropeDims, number("rope_theta", 10000.0), null, 1),
+                    new RopeConfig(RopeLayout.INTERLEAVED, ropeDims, base, freqFactors, 1),
                     false,
                     tied,
                     mla,
@@ -149,6 +170,10 @@ final class HfConfigReader {
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }
+    }
+
+    private static double yarnMscale(double factor, double mscale) {
+        return factor <= 1 ? 1 : 0.1 * mscale * Math.log(factor) + 1;
     }
 
     private int integer(String key, Integer fallback) {

@@ -37,7 +37,7 @@ final class LatentAttention implements Backend.RangeBody {
         this.rank = m.kvLoraRank();
         this.headsPerItem = largestDivisorAtMost(numHeads, HEADS_PER_ITEM);
         this.itemsPerToken = numHeads / headsPerItem;
-        this.scale = (float) (1.0 / Math.sqrt(m.qkHeadDim()));
+        this.scale = (float) (m.scoreScale() / Math.sqrt(m.qkHeadDim()));
         this.qAbs = qAbs;
         this.latentOut = latentOut;
         this.scores = new float[backend.numThreads()][headsPerItem][c.contextLength()];

@@ -5,11 +5,20 @@ package io.kvasir.engine.model;
  * normalised latent {@code c} ({@code kvLoraRank}) and one roped key {@code k_pe} shared by every
  * head ({@code qkRopeDim}); each head's key is {@code [W_UK·c | k_pe]} and its value {@code W_UV·c}.
  *
- * @param qLoraRank 0 when queries come from one matrix; otherwise the rank of the low-rank path
- *                  (q_a, RMSNorm, q_b)
+ * @param qLoraRank  0 when queries come from one matrix; otherwise the rank of the low-rank path
+ *                   (q_a, RMSNorm, q_b)
+ * @param scoreScale multiplies the attention scores' usual {@code 1/sqrt(qk head dim)}: 1, or with
+ *                   YaRN {@code (1 + 0.1·mscale_all_dim·ln factor)²} (DeepSeek-V2's softmax scale)
  */
-public record MlaConfig(int qLoraRank, int kvLoraRank, int qkNopeDim, int qkRopeDim, int vHeadDim) {
+public record MlaConfig(int qLoraRank, int kvLoraRank, int qkNopeDim, int qkRopeDim, int vHeadDim, double scoreScale) {
+    public MlaConfig(int qLoraRank, int kvLoraRank, int qkNopeDim, int qkRopeDim, int vHeadDim) {
+        this(qLoraRank, kvLoraRank, qkNopeDim, qkRopeDim, vHeadDim, 1.0);
+    }
+
     public MlaConfig {
+        if (!(scoreScale > 0)) {
+            throw new IllegalArgumentException("MLA score scale must be > 0, got " + scoreScale);
+        }
         if (qLoraRank < 0) {
             throw new IllegalArgumentException("q_lora_rank must be >= 0, got " + qLoraRank);
         }

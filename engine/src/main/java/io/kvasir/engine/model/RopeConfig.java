@@ -25,6 +25,32 @@ public record RopeConfig(RopeLayout layout, int dims, double base, float[] freqF
         }
     }
 
+    /**
+     * YaRN as frequency divisors: each pair's angle blends the interpolated one ({@code /factor})
+     * and the original by a ramp over the pairs between the correction dims of {@code betaFast}
+     * and {@code betaSlow} (in full rotations over {@code originalContext}); fast-turning pairs keep
+     * their frequency, slow ones are interpolated. This is llama.cpp's rope_yarn and transformers'
+     * DeepSeek-V2 rotary embedding, folded into one factor per pair since both angles are linear in
+     * the position. The magnitude part of YaRN is the caller's (see {@link MlaConfig#scoreScale}).
+     */
+    public static float[] yarnFreqFactors(int dims, double base, double factor, int originalContext, double betaFast,
+                                          double betaSlow) {
+        double low = Math.max(0, Math.floor(yarnCorrectionDim(dims, originalContext, betaFast, base)));
+        double high = Math.min(dims - 1, Math.ceil(yarnCorrectionDim(dims, originalContext, betaSlow, base)));
+        float[] out = new float[dims / 2];
+        for (int i = 0; i < out.length; i++) {
+            double y = (i - low) / Math.max(0.001, high - low);
+            double extrapolate = 1 - Math.min(1, Math.max(0, y)); // 1: keep the original frequency
+            out[i] = (float) (1 / ((1 - extrapolate) / factor + extrapolate));
+        }
+        return out;
+    }
+
+    /** The pair index whose wavelength fits {@code rotations} times into {@code originalContext}. */
+    private static double yarnCorrectionDim(int dims, int originalContext, double rotations, double base) {
+        return dims * Math.log(originalContext / (rotations * 2 * Math.PI)) / (2 * Math.log(base));
+    }
+
     /** Llama 3's frequency scaling, computed as Meta's reference and llama.cpp's converter do. */
     public static float[] llama3FreqFactors(int dims, double base, double factor, double lowFreqFactor,
                                             double highFreqFactor, int originalContext) {

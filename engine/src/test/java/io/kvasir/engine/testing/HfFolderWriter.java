@@ -161,6 +161,13 @@ public final class HfFolderWriter {
         c.put("tie_word_embeddings", !gguf.tensors().containsKey("output.weight"));
         c.put("bos_token_id", 1);
         c.put("eos_token_id", 2);
+        if ("yarn".equals(meta.get(arch + ".rope.scaling.type"))) {
+            double mscaleAllDim = ((Number) meta.get(arch + ".rope.scaling.yarn_log_multiplier")).doubleValue() / 0.1;
+            c.put("rope_scaling", Map.of("type", "yarn",
+                    "factor", ((Number) meta.get(arch + ".rope.scaling.factor")).doubleValue(),
+                    "original_max_position_embeddings", intMeta("rope.scaling.original_context_length"),
+                    "beta_fast", 32, "beta_slow", 1, "mscale", mscaleAllDim, "mscale_all_dim", mscaleAllDim));
+        }
         return c;
     }
 
