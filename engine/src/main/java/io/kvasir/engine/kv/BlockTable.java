@@ -66,6 +66,23 @@ public final class BlockTable {
         }
     }
 
+    /**
+     * Appends blocks whose contents were computed elsewhere (the KV store's prefix): the caller
+     * allocates and fills them, the table takes them over; all of them must be full.
+     */
+    public void adopt(int[] filledBlockIds) {
+        if (numTokens != numBlocks * pool.blockSize()) {
+            throw new IllegalStateException("adopting blocks behind a partial block (" + numTokens + " tokens)");
+        }
+        for (int id : filledBlockIds) {
+            if (numBlocks == blockIds.length) {
+                blockIds = Arrays.copyOf(blockIds, numBlocks * 2);
+            }
+            blockIds[numBlocks++] = id;
+        }
+        numTokens = numBlocks * pool.blockSize();
+    }
+
     /** Records that positions below {@code numTokens} now hold K/V. */
     public void setNumTokens(int numTokens) {
         if (numTokens > numBlocks * pool.blockSize()) {

@@ -118,6 +118,51 @@ public final class KvBlockPool {
         return ((layer * 2 + 1) * blockSize + slot) * kvDim;
     }
 
+    /**
+     * Copies a block out in the KV store's layout (token-major, {@code [layer][slot][width]}): keys
+     * into {@code first} and values into {@code second}, each {@code numLayers·blockSize·kvDim}; for
+     * MLA pools the latent ({@code latentDim} floats per slot) into {@code first} and the rope key
+     * (the rest of the row) into {@code second}.
+     */
+    public void exportBlock(int blockId, int latentDim, float[] first, float[] second) {
+        float[] b = blocks[blockId];
+        for (int layer = 0; layer < numLayers; layer++) {
+            for (int slot = 0; slot < blockSize; slot++) {
+                if (latent) {
+                    int row = rowOffset(layer, slot), rope = kvDim - latentDim;
+                    System.arraycopy(b, row, first, (layer * blockSize + slot) * latentDim, latentDim);
+                    System.arraycopy(b, row + latentDim, second, (layer * blockSize + slot) * rope, rope);
+                } else {
+                    int out = (layer * blockSize + slot) * kvDim;
+                    for (int d = 0; d < kvDim; d++) {
+                        first[out + d] = b[keyOffset(layer, d) + slot];
+                    }
+                    System.arraycopy(b, valueOffset(layer, slot), second, out, kvDim);
+                }
+            }
+        }
+    }
+
+    /** The inverse of {@link #exportBlock}: fills a block from the KV store's layout. */
+    public void importBlock(int blockId, int latentDim, float[] first, float[] second) {
+        float[] b = blocks[blockId];
+        for (int layer = 0; layer < numLayers; layer++) {
+            for (int slot = 0; slot < blockSize; slot++) {
+                if (latent) {
+                    int row = rowOffset(layer, slot), rope = kvDim - latentDim;
+                    System.arraycopy(first, (layer * blockSize + slot) * latentDim, b, row, latentDim);
+                    System.arraycopy(second, (layer * blockSize + slot) * rope, b, row + latentDim, rope);
+                } else {
+                    int in = (layer * blockSize + slot) * kvDim;
+                    for (int d = 0; d < kvDim; d++) {
+                        b[keyOffset(layer, d) + slot] = first[in + d];
+                    }
+                    System.arraycopy(second, in, b, valueOffset(layer, slot), kvDim);
+                }
+            }
+        }
+    }
+
     /** MLA pools: where the row of {@code slot} in {@code layer} starts ({@code kvDim} floats). */
     public int rowOffset(int layer, int slot) {
         return (layer * blockSize + slot) * kvDim;
