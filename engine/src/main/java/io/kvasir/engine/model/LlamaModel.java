@@ -39,6 +39,28 @@ public final class LlamaModel {
         return weights;
     }
 
+    /** Every weight matrix, in a fixed order (for fingerprints). */
+    public void forEachWeight(io.kvasir.engine.ModelFingerprint.WeightVisitor visitor) {
+        visitor.visit(weights.tokenEmbedding());
+        if (weights.output() != weights.tokenEmbedding()) {
+            visitor.visit(weights.output());
+        }
+        for (LlamaWeights.Layer l : weights.layers()) {
+            for (WeightMatrix w : new WeightMatrix[] {l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()}) {
+                if (w != null) visitor.visit(w);
+            }
+            if (l.mla() != null) {
+                LlamaWeights.Mla m = l.mla();
+                for (WeightMatrix w : new WeightMatrix[] {m.wqA(), m.wqB(), m.wKvA()}) {
+                    if (w != null) visitor.visit(w);
+                }
+                for (var list : java.util.Arrays.asList(m.kB(), m.kNope(), m.vB())) {
+                    if (list != null) list.forEach(visitor::visit);
+                }
+            }
+        }
+    }
+
     /** Buffers for steps of up to {@code maxTokens} tokens, logits for one of them. */
     public ForwardBuffers newBuffers(int maxTokens) {
         return new ForwardBuffers(config, maxTokens, 1, backend);

@@ -21,14 +21,19 @@ public final class Sampler {
     }
 
     public int sample(float[] logits) {
+        return sample(logits, 0);
+    }
+
+    /** Samples from the vocabulary-sized row of {@code logits} that starts at {@code offset}. */
+    public int sample(float[] logits, int offset) {
+        int n = probs.length;
         if (params.greedy()) {
-            return argmax(logits);
+            return argmax(logits, offset, n);
         }
-        int n = logits.length;
-        float max = logits[argmax(logits)];
+        float max = logits[offset + argmax(logits, offset, n)];
         double sum = 0;
         for (int i = 0; i < n; i++) {
-            float p = (float) Math.exp((logits[i] - max) / params.temperature());
+            float p = (float) Math.exp((logits[offset + i] - max) / params.temperature());
             probs[i] = p;
             sum += p;
         }

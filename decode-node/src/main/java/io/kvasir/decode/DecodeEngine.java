@@ -1,0 +1,320 @@
+package io.kvasir.decode;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import io.kvasir.engine.Model;
+import io.kvasir.engine.kv.BlockTable;
+import io.kvasir.engine.kv.KvBlockPool;
+import io.kvasir.engine.model.Batch;
+import io.kvasir.engine.model.ForwardBuffers;
+import io.kvasir.engine.model.LlamaModel;
+import io.kvasir.engine.sampling.Sampler;
+import io.kvasir.engine.sampling.SamplingParams;
+
+/**
+ * Continuous batching: one step loop runs every live sequence together, one token each, so the
+ * weights are read once per step for all of them; sequences join between steps (their prompt
+ * prefilled first, from the prefix cache where it has the blocks) and leave the moment they finish
+ * or are cancelled, handing their full blocks to the cache.
+ *
+ * <p>Admission reserves a sequence's worst case (prompt + max tokens) in KV blocks, so a running
+ * sequence never runs out of KV; requests wait while the pool is short. (Preemption, as vLLM
+ * does it, would admit more at the risk of recomputation; not yet.)
+ */
+public final class DecodeEngine implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(DecodeEngine.class.getName());
+
+    /** One generation request, already tokenized and validated by the caller's API layer. */
+    public record Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling) {
+    }
+
+    /** How a sequence ended: {@code stop} (end-of-generation), {@code length}, or {@code cancelled}. */
+    public record Finish(String reason, int promptTokens, int cachedPromptTokens, int completionTokens) {
+    }
+
+    /** Receives a sequence's tokens; called on the step loop's thread, so it must not block. */
+    public interface Listener {
+        void onToken(int token);
+
+        void onFinish(Finish finish);
+
+        default void onError(RuntimeException e) {
+        }
+    }
+
+    /** A submitted sequence, as its submitter sees it. */
+    public interface Handle {
+        void cancel();
+    }
+
+    private final Model model;
+    private final LlamaModel transformer;
+    private final PrefixCache cache;
+    private final KvBlockPool pool;
+    private final int blockSize;
+    private final int maxBatch;
+    private final int vocab;
+    private final ForwardBuffers prefillBuffers;
+    private final ForwardBuffers stepBuffers;
+    private final Batch batch;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition work = lock.newCondition();
+    private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
+    private final List<Sequence> running = new ArrayList<>();
+    private final long[] stepsByBatchSize;
+    private final Thread loop;
+    private int reservedBlocks;
+    private volatile boolean closed;
+
+    public DecodeEngine(Model model, PrefixCache cache, int blockSize, int maxBlocks, int maxBatch, int prefillChunk) {
+        this.model = model;
+        this.transformer = model.transformer();
+        this.cache = cache;
+        this.blockSize = blockSize;
+        this.maxBatch = maxBatch;
+        this.vocab = transformer.config().vocabSize();
+        this.pool = transformer.newKvPool(blockSize, maxBlocks);
+        this.prefillBuffers = transformer.newBuffers(prefillChunk);
+        this.stepBuffers = transformer.newBuffers(maxBatch, maxBatch);
+        this.batch = new Batch(maxBatch);
+        this.stepsByBatchSize = new long[maxBatch + 1];
+        this.loop = Thread.ofPlatform().name("decode-loop").daemon().start(this::run);
+    }
+
+    public KvBlockPool pool() {
+        return pool;
+    }
+
+    /**
+     * Queues a request; tokens go to {@code listener} as they are chosen.
+     *
+     * @throws IllegalArgumentException empty prompt, token outside the vocabulary, max tokens below 1,
+     *                                  or prompt + max tokens beyond the context or this node's KV
+     */
+    public Handle submit(Request request, Listener listener) {
+        int[] prompt = request.prompt();
+        int context = transformer.config().contextLength();
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("prompt is empty");
+        }
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= vocab) {
+                throw new IllegalArgumentException("prompt token " + prompt[i] + " (at index " + i
+                        + ") is outside the vocabulary [0, " + vocab + ")");
+            }
+        }
+        if (request.maxTokens() < 1) {
+            throw new IllegalArgumentException("max_tokens must be >= 1, got " + request.maxTokens());
+        }
+        if (prompt.length + request.maxTokens() > context) {
+            throw new IllegalArgumentException("prompt (" + prompt.length + " tokens) + max_tokens (" + request.maxTokens()
+                    + ") exceeds the context length " + context);
+        }
+        Sequence seq = new Sequence(request, listener);
+        if (seq.blocksNeeded > pool.maxBlocks()) {
+            throw new IllegalArgumentException("prompt + max_tokens needs " + seq.blocksNeeded + " KV blocks; this node has "
+                    + pool.maxBlocks());
+        }
+        lock.lock();
+        try {
+            if (closed) {
+                throw new IllegalStateException("decode engine is closed");
+            }
+            waiting.add(seq);
+            work.signal();
+        } finally {
+            lock.unlock();
+        }
+        return seq;
+    }
+
+    /** Steps run so far, by how many sequences they carried (index = batch size). */
+    public long[] stepsByBatchSize() {
+        lock.lock();
+        try {
+            return stepsByBatchSize.clone();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void run() {
+        while (!closed) {
+            List<Sequence> admitted = new ArrayList<>();
+            lock.lock();
+            try {
+                while (!closed && running.isEmpty() && waiting.isEmpty()) {
+                    work.awaitUninterruptibly();
+                }
+                while (!waiting.isEmpty() && running.size() + admitted.size() < maxBatch
+                        && reservedBlocks + waiting.peek().blocksNeeded <= pool.maxBlocks()) {
+                    Sequence s = waiting.poll();
+                    reservedBlocks += s.blocksNeeded;
+                    admitted.add(s);
+                }
+            } finally {
+                lock.unlock();
+            }
+            if (closed) {
+                break;
+            }
+            try {
+                for (Sequence s : admitted) {
+                    prefill(s);
+                    running.add(s);
+                }
+                retireFinished();
+                if (!running.isEmpty()) {
+                    step();
+                    retireFinished();
+                }
+            } catch (RuntimeException e) {
+                // a bug, not bad input (that is refused at submit): fail the sequences in flight, keep serving
+                LOG.log(Level.SEVERE, "decode step failed", e);
+                for (Sequence s : running) {
+                    s.fail(e);
+                }
+                retireFinished();
+            }
+        }
+    }
+
+    /** Loads the cached prefix, computes the rest of the prompt and chooses the first token. */
+    private void prefill(Sequence s) {
+        int[] prompt = s.request.prompt();
+        s.cachedTokens = cache.load(s.request.tenant(), prompt, prompt.length - 1, s.table);
+        transformer.forward(prompt, s.cachedTokens, prompt.length, s.table, prefillBuffers);
+        s.accept(s.sampler.sample(prefillBuffers.logits, 0));
+    }
+
+    /** One token for every running sequence, in one forward pass. */
+    private void step() {
+        batch.clear();
+        for (Sequence s : running) {
+            batch.add(s.last, s.table.numTokens(), s.table, true);
+        }
+        transformer.forward(batch, stepBuffers);
+        lock.lock();
+        try {
+            stepsByBatchSize[running.size()]++;
+        } finally {
+            lock.unlock();
+        }
+        for (int r = 0; r < running.size(); r++) {
+            Sequence s = running.get(r);
+            s.accept(s.sampler.sample(stepBuffers.logits, r * vocab));
+        }
+    }
+
+    private void retireFinished() {
+        Iterator<Sequence> it = running.iterator();
+        while (it.hasNext()) {
+            Sequence s = it.next();
+            if (s.finish == null && s.cancelled) {
+                s.finish = "cancelled";
+            }
+            if (s.finish == null) {
+                continue;
+            }
+            it.remove();
+            if (!s.failed) {
+                // every full block, prompt and generated alike, so the next turn finds them
+                int full = s.table.numTokens() / blockSize;
+                int cachedBlocks = s.cachedTokens / blockSize;
+                try {
+                    cache.store(s.request.tenant(), s.tokens(), s.table, cachedBlocks, full);
+                } catch (RuntimeException e) {
+                    LOG.log(Level.WARNING, "could not hand blocks to the prefix cache", e);
+                }
+                s.listener.onFinish(new Finish(s.finish, s.request.prompt().length, s.cachedTokens, s.generated));
+            }
+            s.table.release();
+            lock.lock();
+            try {
+                reservedBlocks -= s.blocksNeeded;
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            closed = true;
+            work.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        try {
+            loop.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** A sequence in the engine: its KV, its sampler and what it has produced. */
+    private final class Sequence implements Handle {
+        final Request request;
+        final Listener listener;
+        final BlockTable table = new BlockTable(pool);
+        final Sampler sampler;
+        final int blocksNeeded;
+        int[] generatedTokens = new int[16];
+        int generated;
+        int last;
+        int cachedTokens;
+        String finish;
+        boolean failed;
+        volatile boolean cancelled;
+
+        Sequence(Request request, Listener listener) {
+            this.request = request;
+            this.listener = listener;
+            this.sampler = new Sampler(request.sampling(), vocab);
+            this.blocksNeeded = (request.prompt().length + request.maxTokens() + blockSize - 1) / blockSize;
+        }
+
+        void accept(int token) {
+            if (generated == generatedTokens.length) {
+                generatedTokens = Arrays.copyOf(generatedTokens, generated * 2);
+            }
+            generatedTokens[generated++] = token;
+            last = token;
+            listener.onToken(token);
+            if (model.tokenizer().isEndOfGeneration(token)) {
+                finish = "stop";
+            } else if (generated >= request.maxTokens()) {
+                finish = "length";
+            }
+        }
+
+        void fail(RuntimeException e) {
+            failed = true;
+            finish = "error";
+            listener.onError(e);
+        }
+
+        /** Prompt then generated tokens: the ones whose KV is in the table come first. */
+        int[] tokens() {
+            int[] prompt = request.prompt();
+            int[] all = Arrays.copyOf(prompt, prompt.length + generated);
+            System.arraycopy(generatedTokens, 0, all, prompt.length, generated);
+            return all;
+        }
+
+        @Override
+        public void cancel() {
+            cancelled = true;
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package io.kvasir.decode;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+import io.kvasir.engine.kv.KvBlockPool;
+import io.kvasir.engine.model.ModelConfig;
+import io.kvasir.kv.block.BlockCodec;
+import io.kvasir.kv.block.BlockFormatException;
+import io.kvasir.kv.block.BlockLayout;
+import io.kvasir.kv.block.CacheDType;
+import io.kvasir.kv.block.KvBlock;
+
+/**
+ * Engine blocks as KV-store blocks and back. Blocks travel as f32, the engine's own precision, so
+ * a prefix fetched from the store continues a sequence exactly as if computed here (f16 would halve
+ * the bytes at the cost of logits ~1e-3 away).
+ */
+final class EngineBlocks {
+    private final ModelConfig config;
+    private final String fingerprint;
+    private final BlockLayout layout;
+    private final int latentDim;
+    private final float[] first;
+    private final float[] second;
+
+    EngineBlocks(ModelConfig config, String fingerprint, int blockSize) {
+        this.config = config;
+        this.fingerprint = fingerprint;
+        if (config.mla() == null) {
+            layout = BlockLayout.attention(CacheDType.F32, blockSize, config.numLayers(), config.kvDim());
+            latentDim = 0;
+        } else {
+            layout = BlockLayout.mla(CacheDType.F32, blockSize, config.numLayers(), config.mla().kvLoraRank(),
+                    config.mla().qkRopeDim());
+            latentDim = config.mla().kvLoraRank();
+        }
+        first = new float[(int) (layout.columnBytes(0) / 4)];
+        second = new float[(int) (layout.columnBytes(1) / 4)];
+    }
+
+    BlockLayout layout() {
+        return layout;
+    }
+
+    /** The Arrow IPC bytes of one engine block. */
+    byte[] encode(KvBlockPool pool, int blockId) {
+        pool.exportBlock(blockId, latentDim, first, second);
+        return BlockCodec.encode(new KvBlock(fingerprint, layout, floats(first), floats(second)));
+    }
+
+    /** Fills an engine block from store bytes, after checking they were made by this model in this layout. */
+    void decodeInto(ByteBuffer bytes, KvBlockPool pool, int blockId) throws BlockFormatException {
+        KvBlock block = BlockCodec.decodeFor(bytes, fingerprint, layout);
+        block.column(0).asFloatBuffer().get(first);
+        block.column(1).asFloatBuffer().get(second);
+        pool.importBlock(blockId, latentDim, first, second);
+    }
+
+    private static ByteBuffer floats(float[] values) {
+        ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        b.asFloatBuffer().put(values);
+        return b;
+    }
+
+    ModelConfig config() {
+        return config;
+    }
+}

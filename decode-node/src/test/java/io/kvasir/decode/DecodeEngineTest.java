@@ -1,0 +1,209 @@
+package io.kvasir.decode;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+import io.kvasir.engine.Generator;
+import io.kvasir.engine.Model;
+import io.kvasir.engine.backend.cpu.VectorCpuBackend;
+import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.kv.client.KvStoreClient;
+import io.kvasir.kv.store.KvStoreMember;
+import io.kvasir.kv.store.StoreConfig;
+
+/** The step loop on a real model, with a real KV-store member behind it. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class DecodeEngineTest {
+    private static final Path MODEL = Path.of("../engine/src/test/resources/golden/llama-wide.gguf");
+    private static final int BLOCK = 16;
+
+    private VectorCpuBackend backend;
+    private Model model;
+    private KvStoreMember member;
+    private KvStoreClient client;
+
+    @BeforeAll
+    void start() {
+        backend = new VectorCpuBackend(2);
+        model = Model.load(MODEL, backend);
+        String cluster = "decode-test-" + UUID.randomUUID();
+        member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(5861, 0)
+                .withPeers(List.of("127.0.0.1:5861")).withBackupCount(0));
+        var a = member.hazelcast().getCluster().getLocalMember().getAddress();
+        client = KvStoreClient.connect(cluster, List.of(a.getHost() + ":" + a.getPort()));
+    }
+
+    @AfterAll
+    void stop() {
+        client.close();
+        member.kill();
+        model.close();
+        backend.close();
+    }
+
+    static int[] prompt(int n, int seed) {
+        int[] t = new int[n];
+        t[0] = 1;
+        for (int i = 1; i < n; i++) {
+            t[i] = 3 + (i * 7919 + seed * 31) % 500;
+        }
+        return t;
+    }
+
+    /** What the single-sequence engine generates: the reference for every batched run. */
+    int[] alone(int[] prompt, int maxTokens, SamplingParams sampling) {
+        return new Generator(model).generate(prompt, maxTokens, sampling, false, t -> { }).tokens();
+    }
+
+    record Outcome(int[] tokens, DecodeEngine.Finish finish) {
+    }
+
+    static CompletableFuture<Outcome> submit(DecodeEngine engine, String tenant, int[] prompt, int maxTokens,
+            SamplingParams sampling) {
+        CompletableFuture<Outcome> done = new CompletableFuture<>();
+        List<Integer> tokens = new ArrayList<>();
+        engine.submit(new DecodeEngine.Request(tenant, prompt, maxTokens, sampling), new DecodeEngine.Listener() {
+            @Override
+            public void onToken(int token) {
+                tokens.add(token);
+            }
+
+            @Override
+            public void onFinish(DecodeEngine.Finish finish) {
+                done.complete(new Outcome(tokens.stream().mapToInt(Integer::intValue).toArray(), finish));
+            }
+
+            @Override
+            public void onError(RuntimeException e) {
+                done.completeExceptionally(e);
+            }
+        });
+        return done;
+    }
+
+    @Test
+    void concurrentSequencesAreBatchedAndEachEqualsItsSingleSequenceRun() throws Exception {
+        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.NONE, BLOCK, 256, 8, 64)) {
+            List<int[]> prompts = new ArrayList<>();
+            List<CompletableFuture<Outcome>> outcomes = new ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                prompts.add(prompt(10 + 7 * i, i));
+                SamplingParams sampling = i % 2 == 0 ? SamplingParams.GREEDY : new SamplingParams(0.8f, 40, 0.95f, i);
+                outcomes.add(submit(engine, "t", prompts.get(i), 24, sampling));
+            }
+            for (int i = 0; i < 8; i++) {
+                SamplingParams sampling = i % 2 == 0 ? SamplingParams.GREEDY : new SamplingParams(0.8f, 40, 0.95f, i);
+                Outcome o = outcomes.get(i).get(60, TimeUnit.SECONDS);
+                assertArrayEquals(alone(prompts.get(i), 24, sampling), o.tokens(), "sequence " + i);
+            }
+            long[] steps = engine.stepsByBatchSize();
+            int largest = 0;
+            for (int b = 0; b < steps.length; b++) {
+                if (steps[b] > 0) largest = b;
+            }
+            System.out.println("steps by batch size " + Arrays.toString(steps));
+            assertTrue(largest >= 4, "sequences were batched: largest batch " + largest);
+            assertEquals(engine.pool().maxBlocks(), engine.pool().numAvailable(), "every block back in the pool");
+        }
+    }
+
+    @Test
+    void aRepeatedPromptLoadsItsPrefixFromTheStoreAndGivesTheSameTokens() throws Exception {
+        int[] p = prompt(70, 42); // 4 full blocks + 6 tokens
+        try (StorePrefixCache cache = DecodeNodes.storeCache(client, model, BLOCK);
+                DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 64, 4, 64)) {
+            Outcome first = submit(engine, "alpha", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            cache.flush();
+            Outcome second = submit(engine, "alpha", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            assertEquals(0, first.finish().cachedPromptTokens());
+            assertEquals(64, second.finish().cachedPromptTokens(), "all 4 full prompt blocks came from the store");
+            assertArrayEquals(first.tokens(), second.tokens());
+            assertArrayEquals(alone(p, 12, SamplingParams.GREEDY), second.tokens());
+            // another tenant, same prompt: nothing shared
+            Outcome other = submit(engine, "beta", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            assertEquals(0, other.finish().cachedPromptTokens());
+            assertArrayEquals(first.tokens(), other.tokens());
+        }
+    }
+
+    @Test
+    void theNextTurnReusesBlocksMadeDuringDecode() throws Exception {
+        int[] turn1 = prompt(20, 7);
+        try (StorePrefixCache cache = DecodeNodes.storeCache(client, model, BLOCK);
+                DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 64, 4, 64)) {
+            Outcome answer = submit(engine, "chat", turn1, 30, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            cache.flush();
+            // turn 2 = turn 1 + the answer + the user's next words
+            int[] turn2 = Arrays.copyOf(turn1, turn1.length + answer.tokens().length + 5);
+            System.arraycopy(answer.tokens(), 0, turn2, turn1.length, answer.tokens().length);
+            for (int i = turn1.length + answer.tokens().length; i < turn2.length; i++) {
+                turn2[i] = 100 + i;
+            }
+            Outcome next = submit(engine, "chat", turn2, 8, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            // turn 1 held 20 + 30 tokens; the 49 whose KV was computed fill 3 blocks: 2 from decode
+            assertEquals(48, next.finish().cachedPromptTokens());
+            assertArrayEquals(alone(turn2, 8, SamplingParams.GREEDY), next.tokens());
+        }
+    }
+
+    @Test
+    void badRequestsAreRefusedAndCancellationFreesEverything() throws Exception {
+        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.NONE, BLOCK, 32, 4, 64)) {
+            var listener = new DecodeEngine.Listener() {
+                @Override
+                public void onToken(int token) {
+                }
+
+                @Override
+                public void onFinish(DecodeEngine.Finish finish) {
+                }
+            };
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> engine.submit(new DecodeEngine.Request("t", new int[0], 4, SamplingParams.GREEDY), listener));
+            assertTrue(e.getMessage().contains("empty"));
+            e = assertThrows(IllegalArgumentException.class, () -> engine.submit(
+                    new DecodeEngine.Request("t", new int[] {1, 99999}, 4, SamplingParams.GREEDY), listener));
+            assertTrue(e.getMessage().contains("99999"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> engine.submit(
+                    new DecodeEngine.Request("t", prompt(10, 1), 0, SamplingParams.GREEDY), listener));
+            assertTrue(e.getMessage().contains("max_tokens"), e.getMessage());
+
+            CompletableFuture<DecodeEngine.Finish> finished = new CompletableFuture<>();
+            DecodeEngine.Handle handle = engine.submit(new DecodeEngine.Request("t", prompt(30, 2), 400,
+                    SamplingParams.GREEDY), new DecodeEngine.Listener() {
+                        int seen;
+
+                        @Override
+                        public void onToken(int token) {
+                            seen++;
+                        }
+
+                        @Override
+                        public void onFinish(DecodeEngine.Finish finish) {
+                            finished.complete(finish);
+                        }
+                    });
+            Thread.sleep(50);
+            handle.cancel();
+            DecodeEngine.Finish f = finished.get(30, TimeUnit.SECONDS);
+            assertTrue(f.reason().equals("cancelled") || f.reason().equals("stop"), f.reason());
+            Thread.sleep(50);
+            assertEquals(engine.pool().maxBlocks(), engine.pool().numAvailable(), "cancelled: every block freed");
+        }
+    }
+}
