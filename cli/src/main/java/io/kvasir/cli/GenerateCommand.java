@@ -24,15 +24,16 @@ import java.util.Set;
  */
 final class GenerateCommand {
     static final String USAGE = """
-            usage: kvasir generate --model PATH (--prompt TEXT | --prompt-tokens 1,5,9) [--max-tokens N]
-                                   [--temperature T] [--top-k K] [--top-p P] [--seed S]
-                                   [--threads N] [--json [--logits]]
+            usage: kvasir generate (--model PATH | --server HOST:PORT) (--prompt TEXT | --prompt-tokens 1,5,9)
+                                   [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+                                   [--threads N] [--json [--logits]] [--stop S] [--tenant T]
+              --server asks a running Kvasir (kvasir serve, or a router) over gRPC; --json then adds "usage".
               PATH is a GGUF file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
               --prompt-tokens takes token ids as they are (no BOS added); --prompt is tokenized (BOS added
               when the model asks for one). Temperature 0 (the default) is greedy.""";
 
     private static final Set<String> VALUES = Set.of("model", "prompt", "prompt-tokens", "max-tokens",
-            "temperature", "top-k", "top-p", "seed", "threads");
+            "temperature", "top-k", "top-p", "seed", "threads", "server", "stop", "tenant");
     private static final Set<String> FLAGS = Set.of("json", "logits");
 
     private GenerateCommand() {
@@ -40,6 +41,16 @@ final class GenerateCommand {
 
     static void run(List<String> argv, PrintStream out) {
         Args a = Args.parse("generate", argv, VALUES, FLAGS);
+        if (a.has("server")) {
+            if (a.has("model") || a.has("logits")) {
+                throw new Args.UsageException("generate: --server talks to a running server; --model and --logits are local");
+            }
+            RemoteGenerate.run(a, out);
+            return;
+        }
+        if (a.has("stop") || a.has("tenant")) {
+            throw new Args.UsageException("generate: --stop and --tenant need --server");
+        }
         Path modelPath = Path.of(a.required("model"));
         if (a.has("prompt") == a.has("prompt-tokens")) {
             throw new Args.UsageException("generate: give exactly one of --prompt and --prompt-tokens");

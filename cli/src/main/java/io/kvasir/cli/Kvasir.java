@@ -10,7 +10,8 @@ import java.util.List;
 public final class Kvasir {
     private static final String USAGE = """
             usage: kvasir <command> [options]
-              generate   run a model on a prompt and print the generated text (or JSON)
+              serve      every role in one JVM: the gRPC generation API, a decode node, a KV-store member
+              generate   run a model on a prompt (or ask a server: --server HOST:PORT) and print the text
               kv-store   run a member of the KV store (Hazelcast host tier, SSD tier, gRPC data plane)
               bench      benchmarks: 'bench engine' (prefill/decode tokens/s), 'bench kv' (store GB/s)
             Run 'kvasir <command> --help' for a command's options.""";
@@ -44,6 +45,13 @@ public final class Kvasir {
                         return 0;
                     }
                     BenchCommand.run(rest, out, err);
+                }
+                case "serve" -> {
+                    if (rest.contains("--help")) {
+                        out.println(ServeCommand.USAGE);
+                        return 0;
+                    }
+                    ServeCommand.run(rest, out, err);
                 }
                 case "kv-store" -> {
                     if (rest.contains("--help")) {

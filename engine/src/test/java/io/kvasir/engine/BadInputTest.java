@@ -7,7 +7,7 @@ import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.engine.testing.Golden;
-import io.kvasir.engine.testing.GgufWriter;
+import io.kvasir.engine.weights.GgufWriter;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;

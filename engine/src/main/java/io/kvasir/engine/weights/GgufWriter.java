@@ -1,7 +1,5 @@
-package io.kvasir.engine.testing;
+package io.kvasir.engine.weights;
 
-import io.kvasir.engine.weights.GgufFile;
-import io.kvasir.engine.weights.TensorInfo;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;
@@ -14,8 +12,10 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Writes GGUF v3 files for tests: a copy of an existing file with metadata, tensors or types
- * changed, to make the broken files the loader must reject.
+ * Writes GGUF v3 files: the built-in model {@code kvasir serve} generates, and in tests copies of
+ * existing files with metadata, tensors or types changed (the broken files the loader must reject).
+ * Metadata values map to GGUF types by Java type (String, Integer u32, Long u64, Float, Double,
+ * Boolean, String[], float[], int[]).
  */
 public final class GgufWriter {
     public record Tensor(long[] shape, int ggmlType, byte[] data) {}

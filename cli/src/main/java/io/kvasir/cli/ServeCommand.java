@@ -1,0 +1,58 @@
+package io.kvasir.cli;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+
+import io.kvasir.engine.BuiltinModel;
+import io.kvasir.engine.backend.cpu.VectorCpuBackend;
+
+/** {@code kvasir serve}: every role in one JVM (see {@link EmbeddedCluster}); runs until stopped. */
+final class ServeCommand {
+    static final String USAGE = """
+            usage: kvasir serve [--model PATH] [--grpc-port 50051] [--host 127.0.0.1] [--kv-port 5701]
+                                [--max-batch 16] [--kv-blocks 2048] [--block-size 16] [--threads N] [--cache-dir DIR]
+              Without --model it serves a small built-in model with random weights, generated once into
+              --cache-dir (default ~/.cache/kvasir): its text is noise, the serving path is real.
+              API: kvasir.v1.GenerationService on --grpc-port (health and reflection too); the tenant
+              comes from the x-kvasir-tenant header. Try: bin/kvasir generate --server 127.0.0.1:50051 --prompt hi""";
+
+    private static final Set<String> VALUES = Set.of("model", "grpc-port", "host", "kv-port", "max-batch", "kv-blocks",
+            "block-size", "threads", "cache-dir");
+
+    private ServeCommand() {
+    }
+
+    static EmbeddedCluster.Options options(List<String> argv, PrintStream err) {
+        Args a = Args.parse("serve", argv, VALUES, Set.of());
+        Path model;
+        if (a.has("model")) {
+            model = Path.of(a.string("model", null));
+        } else {
+            Path dir = Path.of(a.string("cache-dir", System.getProperty("user.home") + "/.cache/kvasir"));
+            model = BuiltinModel.ensure(dir);
+            err.println("kvasir serve: no --model given; serving the built-in model (random weights, generated "
+                    + "deterministically) from " + model);
+        }
+        return new EmbeddedCluster.Options(model, a.string("host", "127.0.0.1"), a.integer("grpc-port", 50051),
+                a.integer("kv-port", 5701), a.integer("max-batch", 16), a.integer("kv-blocks", 2048),
+                a.integer("block-size", 16), a.integer("threads", VectorCpuBackend.defaultThreads()));
+    }
+
+    static void run(List<String> argv, PrintStream out, PrintStream err) throws InterruptedException {
+        EmbeddedCluster.Options o = options(argv, err);
+        EmbeddedCluster cluster = new EmbeddedCluster(o);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            cluster.close();
+            stopped.countDown();
+        }, "serve-shutdown"));
+        out.println("kvasir serve: " + o.model().getFileName() + " on " + o.host() + ":" + cluster.apiPort()
+                + " (gRPC kvasir.v1.GenerationService), KV store member on port " + cluster.kvPort()
+                + "; Ctrl-C stops");
+        out.flush();
+        stopped.await();
+    }
+}

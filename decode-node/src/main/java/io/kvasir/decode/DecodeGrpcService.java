@@ -1,0 +1,63 @@
+package io.kvasir.decode;
+
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.proto.internal.v1.DecodeRequest;
+import io.kvasir.proto.internal.v1.DecodeResponse;
+import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
+
+/** The decode node's gRPC face: one call per sequence, tokens streamed as the step loop makes them. */
+public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImplBase {
+    private final DecodeEngine engine;
+
+    public DecodeGrpcService(DecodeEngine engine) {
+        this.engine = engine;
+    }
+
+    @Override
+    public void decode(DecodeRequest request, StreamObserver<DecodeResponse> response) {
+        ServerCallStreamObserver<DecodeResponse> out = (ServerCallStreamObserver<DecodeResponse>) response;
+        DecodeEngine.Handle handle;
+        try {
+            SamplingParams sampling = new SamplingParams(request.getTemperature(), request.getTopK(),
+                    request.getTopP() == 0 ? 1 : request.getTopP(), request.getSeed());
+            int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
+            handle = engine.submit(new DecodeEngine.Request(request.getTenant().isEmpty() ? "default" : request.getTenant(),
+                    prompt, request.getMaxTokens(), sampling), new DecodeEngine.Listener() {
+                        @Override
+                        public void onToken(int token) {
+                            if (!out.isCancelled()) {
+                                out.onNext(DecodeResponse.newBuilder().addTokenIds(token).build());
+                            }
+                        }
+
+                        @Override
+                        public void onFinish(DecodeEngine.Finish f) {
+                            if (out.isCancelled()) {
+                                return;
+                            }
+                            out.onNext(DecodeResponse.newBuilder().setFinishReason(f.reason())
+                                    .setPromptTokens(f.promptTokens()).setCachedPromptTokens(f.cachedPromptTokens())
+                                    .setCompletionTokens(f.completionTokens()).build());
+                            out.onCompleted();
+                        }
+
+                        @Override
+                        public void onError(RuntimeException e) {
+                            if (!out.isCancelled()) {
+                                out.onError(Status.INTERNAL.withDescription("decode failed: " + e).asException());
+                            }
+                        }
+                    });
+        } catch (IllegalArgumentException e) {
+            out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asException());
+            return;
+        } catch (IllegalStateException e) {
+            out.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asException());
+            return;
+        }
+        out.setOnCancelHandler(handle::cancel);
+    }
+}

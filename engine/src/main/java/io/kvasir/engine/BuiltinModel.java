@@ -1,0 +1,122 @@
+package io.kvasir.engine;
+
+import io.kvasir.engine.weights.GgufWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * The model {@code kvasir serve} runs when given none: no weights can be downloaded, so it writes
+ * a small Llama-shaped GGUF with seeded random weights (the same bytes on every machine) and a
+ * SentencePiece-style vocabulary of byte tokens, ASCII characters and {@code ▁}-prefixed letters.
+ * Its text is noise; what it shows is the serving path: prefix caching, batching, streaming.
+ */
+public final class BuiltinModel {
+    /** Bump when the generated model changes, so old files are not reused. */
+    static final String NAME = "kvasir-builtin-v1.gguf";
+    static final int DIM = 128, LAYERS = 4, HEADS = 8, KV_HEADS = 2, FFN = 384, CONTEXT = 8192;
+
+    private BuiltinModel() {
+    }
+
+    /** The built-in model's file under {@code dir}, written first if missing. */
+    public static Path ensure(Path dir) {
+        Path file = dir.resolve(NAME);
+        if (Files.exists(file)) {
+            return file;
+        }
+        try {
+            Files.createDirectories(dir);
+            Path tmp = Files.createTempFile(dir, NAME, ".tmp");
+            writer().write(tmp);
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            return file;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the built-in model to " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    static GgufWriter writer() {
+        List<String> tokens = new ArrayList<>(List.of("<unk>", "<s>", "</s>"));
+        List<Integer> types = new ArrayList<>(List.of(2, 3, 3)); // unknown, control, control
+        for (int b = 0; b < 256; b++) {
+            tokens.add(String.format("<0x%02X>", b));
+            types.add(6); // byte
+        }
+        for (char c = 33; c < 127; c++) {
+            tokens.add(String.valueOf(c));
+            types.add(1);
+        }
+        tokens.add("▁");
+        types.add(1);
+        for (char c = 'a'; c <= 'z'; c++) {
+            tokens.add("▁" + c);
+            types.add(1);
+        }
+        int vocab = tokens.size();
+        float[] scores = new float[vocab];
+        for (int i = 0; i < vocab; i++) {
+            scores[i] = -i; // earlier pieces win ties, as in SentencePiece vocabularies
+        }
+        GgufWriter w = new GgufWriter();
+        w.metadata.put("general.architecture", "llama");
+        w.metadata.put("general.name", "kvasir built-in (random weights)");
+        w.metadata.put("llama.embedding_length", DIM);
+        w.metadata.put("llama.block_count", LAYERS);
+        w.metadata.put("llama.attention.head_count", HEADS);
+        w.metadata.put("llama.attention.head_count_kv", KV_HEADS);
+        w.metadata.put("llama.feed_forward_length", FFN);
+        w.metadata.put("llama.context_length", CONTEXT);
+        w.metadata.put("llama.rope.freq_base", 10000f);
+        w.metadata.put("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        w.metadata.put("tokenizer.ggml.model", "llama");
+        w.metadata.put("tokenizer.ggml.tokens", tokens.toArray(String[]::new));
+        w.metadata.put("tokenizer.ggml.scores", scores);
+        w.metadata.put("tokenizer.ggml.token_type", types.stream().mapToInt(Integer::intValue).toArray());
+        w.metadata.put("tokenizer.ggml.bos_token_id", 1);
+        w.metadata.put("tokenizer.ggml.eos_token_id", 2);
+        SplittableRandom random = new SplittableRandom(0x6b766173L); // "kvas"
+        int headDim = DIM / HEADS;
+        w.tensors.put("token_embd.weight", matrix(random, vocab, DIM, 0.5f));
+        w.tensors.put("output_norm.weight", ones(DIM));
+        w.tensors.put("output.weight", matrix(random, vocab, DIM, 0.08f));
+        for (int l = 0; l < LAYERS; l++) {
+            String p = "blk." + l + ".";
+            w.tensors.put(p + "attn_norm.weight", ones(DIM));
+            w.tensors.put(p + "attn_q.weight", matrix(random, DIM, DIM, 0.08f));
+            w.tensors.put(p + "attn_k.weight", matrix(random, KV_HEADS * headDim, DIM, 0.08f));
+            w.tensors.put(p + "attn_v.weight", matrix(random, KV_HEADS * headDim, DIM, 0.08f));
+            w.tensors.put(p + "attn_output.weight", matrix(random, DIM, DIM, 0.08f));
+            w.tensors.put(p + "ffn_norm.weight", ones(DIM));
+            w.tensors.put(p + "ffn_gate.weight", matrix(random, FFN, DIM, 0.08f));
+            w.tensors.put(p + "ffn_up.weight", matrix(random, FFN, DIM, 0.08f));
+            w.tensors.put(p + "ffn_down.weight", matrix(random, DIM, FFN, 0.08f));
+        }
+        return w;
+    }
+
+    /** Row-major (rows, cols) F32 from a uniform distribution of the given standard deviation. */
+    private static GgufWriter.Tensor matrix(SplittableRandom random, int rows, int cols, float std) {
+        ByteBuffer b = ByteBuffer.allocate(rows * cols * 4).order(ByteOrder.LITTLE_ENDIAN);
+        double half = std * Math.sqrt(3);
+        for (int i = 0; i < rows * cols; i++) {
+            b.putFloat((float) ((random.nextDouble() * 2 - 1) * half));
+        }
+        return new GgufWriter.Tensor(new long[] {rows, cols}, 0, b.array());
+    }
+
+    private static GgufWriter.Tensor ones(int n) {
+        ByteBuffer b = ByteBuffer.allocate(n * 4).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < n; i++) {
+            b.putFloat(1f);
+        }
+        return new GgufWriter.Tensor(new long[] {n}, 0, b.array());
+    }
+}

@@ -1,0 +1,176 @@
+package io.kvasir.router;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.kvasir.engine.tokenizer.StreamingDecoder;
+import io.kvasir.engine.tokenizer.Tokenizer;
+import io.kvasir.proto.internal.v1.DecodeRequest;
+import io.kvasir.proto.internal.v1.DecodeResponse;
+import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
+import io.kvasir.proto.v1.GenerateRequest;
+import io.kvasir.proto.v1.GenerateResponse;
+import io.kvasir.proto.v1.GenerationServiceGrpc;
+import io.kvasir.proto.v1.Usage;
+
+/**
+ * The public {@code Generate}: validates and tokenizes, sends the sequence to a decode node, and
+ * relays its tokens with their text (stop strings cut, incomplete UTF-8 held back). A node that
+ * fails before the first token is replaced by another; after that the client gets a clean
+ * {@code UNAVAILABLE} (its tokens so far were right, and a resend is safe), never a spliced stream.
+ */
+public final class GenerationGrpcService extends GenerationServiceGrpc.GenerationServiceImplBase {
+    private final Tokenizer tokenizer;
+    private final int vocab;
+    private final int context;
+    private final DecodeRoutes routes;
+
+    public GenerationGrpcService(Tokenizer tokenizer, int vocab, int context, DecodeRoutes routes) {
+        this.tokenizer = tokenizer;
+        this.vocab = vocab;
+        this.context = context;
+        this.routes = routes;
+    }
+
+    @Override
+    public void generate(GenerateRequest request, StreamObserver<GenerateResponse> response) {
+        ServerCallStreamObserver<GenerateResponse> out = (ServerCallStreamObserver<GenerateResponse>) response;
+        ValidatedRequest v;
+        try {
+            v = ValidatedRequest.of(request, tokenizer, vocab, context);
+        } catch (InvalidRequestException e) {
+            out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asException());
+            return;
+        } catch (RuntimeException e) {
+            out.onError(Status.INVALID_ARGUMENT.withDescription("prompt: cannot tokenize: " + e.getMessage()).asException());
+            return;
+        }
+        DecodeRequest.Builder d = DecodeRequest.newBuilder().setTenant(TenantInterceptor.TENANT.get())
+                .setMaxTokens(v.maxTokens()).setTemperature(v.temperature()).setTopP(v.topP()).setTopK(v.topK())
+                .setSeed(v.seed());
+        for (int t : v.promptTokens()) {
+            d.addPromptTokens(t);
+        }
+        Relay relay = new Relay(d.build(), v, request.getRequestId(), out);
+        out.setOnCancelHandler(relay::cancel);
+        relay.start();
+    }
+
+    /** One request's relay from a decode node to the client, through retries. */
+    private final class Relay implements ClientResponseObserver<DecodeRequest, DecodeResponse> {
+        private final DecodeRequest request;
+        private final String requestId;
+        private final ServerCallStreamObserver<GenerateResponse> out;
+        private final StreamingDecoder text = new StreamingDecoder(tokenizer);
+        private final StopMatcher stops;
+        private final List<Integer> tried = new ArrayList<>();
+        private final AtomicReference<ClientCallStreamObserver<DecodeRequest>> call = new AtomicReference<>();
+        private int node = -1;
+        private int completion;
+        private boolean sentAny;
+        private volatile boolean done;
+
+        Relay(DecodeRequest request, ValidatedRequest v, String requestId, ServerCallStreamObserver<GenerateResponse> out) {
+            this.request = request;
+            this.requestId = requestId;
+            this.out = out;
+            this.stops = new StopMatcher(v.stop());
+        }
+
+        void start() {
+            node = routes.pick(tried);
+            if (node < 0) {
+                finishWithError(Status.UNAVAILABLE.withDescription("no decode node could take the request (tried "
+                        + tried.size() + ")"));
+                return;
+            }
+            tried.add(node);
+            routes.started(node);
+            DecodeServiceGrpc.newStub(routes.channel(node)).decode(request, this);
+        }
+
+        void cancel() {
+            done = true;
+            ClientCallStreamObserver<DecodeRequest> c = call.get();
+            if (c != null) {
+                c.cancel("client cancelled", null);
+            }
+        }
+
+        @Override
+        public void beforeStart(ClientCallStreamObserver<DecodeRequest> requestStream) {
+            call.set(requestStream);
+        }
+
+        @Override
+        public void onNext(DecodeResponse r) {
+            if (done) {
+                return;
+            }
+            if (r.getTokenIdsCount() > 0) {
+                StringBuilder piece = new StringBuilder();
+                for (int t : r.getTokenIdsList()) {
+                    piece.append(text.add(t));
+                }
+                completion += r.getTokenIdsCount();
+                String shown = stops.add(piece.toString());
+                sentAny = true;
+                out.onNext(GenerateResponse.newBuilder().addAllTokenIds(r.getTokenIdsList()).setText(shown)
+                        .setRequestId(requestId).build());
+                if (stops.stopped()) {
+                    finish("stop", r.getPromptTokens(), r.getCachedPromptTokens());
+                    call.get().cancel("stop string reached", null);
+                    return;
+                }
+            }
+            if (!r.getFinishReason().isEmpty()) {
+                finish(r.getFinishReason(), r.getPromptTokens(), r.getCachedPromptTokens());
+            }
+        }
+
+        private void finish(String reason, int promptTokens, int cached) {
+            done = true;
+            String rest = stops.add(text.flush()) + stops.flush();
+            out.onNext(GenerateResponse.newBuilder().setText(rest).setFinishReason(reason).setRequestId(requestId)
+                    .addAllPromptTokenIds(request.getPromptTokensList())
+                    .setUsage(Usage.newBuilder().setPromptTokens(promptTokens > 0 ? promptTokens
+                            : request.getPromptTokensCount()).setCachedPromptTokens(cached)
+                            .setCompletionTokens(completion)).build());
+            out.onCompleted();
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            routes.ended(node);
+            if (done) {
+                return;
+            }
+            Status s = Status.fromThrowable(t);
+            if (s.getCode() == Status.Code.INVALID_ARGUMENT) {
+                finishWithError(s);
+            } else if (!sentAny && s.getCode() == Status.Code.UNAVAILABLE && tried.size() < routes.size()) {
+                start(); // nothing reached the client yet: another node starts the sequence afresh
+            } else {
+                finishWithError(Status.UNAVAILABLE.withDescription("decode node failed " + (sentAny ? "mid-stream after "
+                        + completion + " tokens; the request can be sent again" : "") + ": " + s.getCode() + " "
+                        + s.getDescription()));
+            }
+        }
+
+        private void finishWithError(Status s) {
+            done = true;
+            out.onError(s.asException());
+        }
+
+        @Override
+        public void onCompleted() {
+            routes.ended(node);
+        }
+    }
+}

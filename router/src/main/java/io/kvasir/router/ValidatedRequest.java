@@ -1,0 +1,61 @@
+package io.kvasir.router;
+
+import java.util.List;
+
+import io.kvasir.engine.tokenizer.Tokenizer;
+import io.kvasir.proto.v1.GenerateRequest;
+import io.kvasir.proto.v1.SamplingParams;
+
+/** A generation request checked field by field and tokenized: what the decode node is sent. */
+record ValidatedRequest(int[] promptTokens, int maxTokens, float temperature, float topP, int topK, long seed,
+        List<String> stop) {
+
+    static ValidatedRequest of(GenerateRequest r, Tokenizer tokenizer, int vocab, int context)
+            throws InvalidRequestException {
+        boolean hasText = !r.getPrompt().isEmpty(), hasTokens = r.getPromptTokensCount() > 0;
+        if (hasText == hasTokens) {
+            throw new InvalidRequestException("prompt", hasText ? "give prompt or prompt_tokens, not both"
+                    : "one of prompt or prompt_tokens is required (both are empty)");
+        }
+        int[] tokens;
+        if (hasText) {
+            tokens = tokenizer.encode(r.getPrompt());
+            if (tokens.length == 0) {
+                throw new InvalidRequestException("prompt", "tokenizes to nothing");
+            }
+        } else {
+            tokens = r.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
+            for (int i = 0; i < tokens.length; i++) {
+                if (tokens[i] < 0 || tokens[i] >= vocab) {
+                    throw new InvalidRequestException("prompt_tokens[" + i + "]",
+                            tokens[i] + " is outside the vocabulary [0, " + vocab + ")");
+                }
+            }
+        }
+        if (r.getMaxTokens() < 1) {
+            throw new InvalidRequestException("max_tokens", "must be >= 1, got " + r.getMaxTokens());
+        }
+        if ((long) tokens.length + r.getMaxTokens() > context) {
+            throw new InvalidRequestException("max_tokens", "the prompt (" + tokens.length + " tokens) + max_tokens ("
+                    + r.getMaxTokens() + ") exceeds the context length " + context);
+        }
+        SamplingParams s = r.getSampling();
+        if (!(s.getTemperature() >= 0 && s.getTemperature() <= 100)) {
+            throw new InvalidRequestException("sampling.temperature", "must be in [0, 100], got " + s.getTemperature());
+        }
+        float topP = s.getTopP() == 0 ? 1 : s.getTopP();
+        if (!(topP > 0 && topP <= 1)) {
+            throw new InvalidRequestException("sampling.top_p", "must be in (0, 1], got " + s.getTopP());
+        }
+        if (s.getTopK() < 0) {
+            throw new InvalidRequestException("sampling.top_k", "must be >= 0, got " + s.getTopK());
+        }
+        for (int i = 0; i < r.getStopCount(); i++) {
+            if (r.getStop(i).isEmpty()) {
+                throw new InvalidRequestException("stop[" + i + "]", "is empty");
+            }
+        }
+        return new ValidatedRequest(tokens, r.getMaxTokens(), s.getTemperature(), topP, s.getTopK(), s.getSeed(),
+                r.getStopList());
+    }
+}
