@@ -12,6 +12,8 @@ public final class Kvasir {
             usage: kvasir <command> [options]
               serve      every role in one JVM: the gRPC generation API, a decode node, a KV-store member
               generate   run a model on a prompt (or ask a server: --server HOST:PORT) and print the text
+              router     the public gRPC API in front of decode nodes (one role of serve, as its own process)
+              decode     a decode node: continuous batching, prefixes from the KV store
               kv-store   run a member of the KV store (Hazelcast host tier, SSD tier, gRPC data plane)
               bench      benchmarks: 'bench engine' (prefill/decode tokens/s), 'bench kv' (store GB/s)
             Run 'kvasir <command> --help' for a command's options.""";
@@ -52,6 +54,20 @@ public final class Kvasir {
                         return 0;
                     }
                     ServeCommand.run(rest, out, err);
+                }
+                case "decode" -> {
+                    if (rest.contains("--help")) {
+                        out.println(RoleCommands.DECODE_USAGE);
+                        return 0;
+                    }
+                    RoleCommands.decode(rest, out);
+                }
+                case "router" -> {
+                    if (rest.contains("--help")) {
+                        out.println(RoleCommands.ROUTER_USAGE);
+                        return 0;
+                    }
+                    RoleCommands.router(rest, out);
                 }
                 case "kv-store" -> {
                     if (rest.contains("--help")) {

@@ -1,0 +1,134 @@
+package io.kvasir.it;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.kvasir.engine.BuiltinModel;
+import io.kvasir.engine.Generator;
+import io.kvasir.engine.Model;
+import io.kvasir.engine.backend.cpu.VectorCpuBackend;
+import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.proto.v1.GenerateRequest;
+import io.kvasir.proto.v1.GenerateResponse;
+import io.kvasir.proto.v1.GenerationServiceGrpc;
+
+/**
+ * The cluster as an operator runs it: two kv-store members, a decode node and a router, each its
+ * own {@code kvasir} process on loopback, used through the public API.
+ */
+class ClusterProcessTest {
+    record Reply(int[] tokens, GenerateResponse last) {
+    }
+
+    static Reply call(GenerationServiceGrpc.GenerationServiceBlockingStub api, int[] prompt, int maxTokens) {
+        GenerateRequest.Builder b = GenerateRequest.newBuilder().setMaxTokens(maxTokens);
+        Arrays.stream(prompt).forEach(b::addPromptTokens);
+        List<Integer> tokens = new ArrayList<>();
+        GenerateResponse last = null;
+        Iterator<GenerateResponse> it = api.withDeadlineAfter(120, TimeUnit.SECONDS).generate(b.build());
+        while (it.hasNext()) {
+            last = it.next();
+            tokens.addAll(last.getTokenIdsList());
+        }
+        return new Reply(tokens.stream().mapToInt(Integer::intValue).toArray(), last);
+    }
+
+    static int[] prompt(int n, int seed) {
+        int[] t = new int[n];
+        t[0] = 1;
+        for (int i = 1; i < n; i++) {
+            t[i] = 3 + (i * 7919 + seed * 31) % 370;
+        }
+        return t;
+    }
+
+    @Test
+    void separateProcessesGenerateLikeTheEngineReuseTheCacheAndFailCleanly(@TempDir Path dir) throws Exception {
+        Path model = BuiltinModel.ensure(dir);
+        String cluster = "kvasir-it-" + UUID.randomUUID();
+        String peers = "127.0.0.1:5941,127.0.0.1:5942";
+        var kv0 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
+                cluster, "--name", "kv-0", "--port", "5941", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB"));
+        var kv1 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
+                cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB"));
+        try (KvasirProcess store0 = kv0.get(120, TimeUnit.SECONDS);
+                KvasirProcess store1 = kv1.get(120, TimeUnit.SECONDS);
+                KvasirProcess decode = KvasirProcess.start("kvasir decode", "decode", "--model", model.toString(),
+                        "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1");
+                KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
+                        "--decode", "127.0.0.1:" + decode.port(), "--grpc-port", "0");
+                var backend = new VectorCpuBackend(1);
+                Model local = Model.load(model, backend)) {
+            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
+            try {
+                var api = GenerationServiceGrpc.newBlockingStub(channel);
+                int[] p = prompt(150, 5);
+                Reply cold = call(api, p, 16);
+                assertArrayEquals(new Generator(local).generate(p, 16, SamplingParams.GREEDY, false, t -> { }).tokens(),
+                        cold.tokens(), "the cluster's tokens are the single-process engine's");
+                assertEquals(0, cold.last().getUsage().getCachedPromptTokens());
+
+                Reply warm = awaitCached(api, p, 16, 144);
+                assertArrayEquals(cold.tokens(), warm.tokens());
+
+                // the next turn finds the blocks of the first, including those made while decoding
+                int[] turn2 = Arrays.copyOf(p, p.length + cold.tokens().length + 4);
+                System.arraycopy(cold.tokens(), 0, turn2, p.length, cold.tokens().length);
+                for (int i = p.length + cold.tokens().length; i < turn2.length; i++) {
+                    turn2[i] = 50 + i % 200;
+                }
+                Reply next = awaitCached(api, turn2, 8, 160);
+                assertEquals(160, next.last().getUsage().getCachedPromptTokens(), "150 + 15 computed tokens: 10 blocks");
+
+                // the decode node dies mid-stream: a clean error, never a wrong token
+                GenerateRequest.Builder longRun = GenerateRequest.newBuilder().setMaxTokens(6000);
+                Arrays.stream(prompt(40, 9)).forEach(longRun::addPromptTokens);
+                Iterator<GenerateResponse> stream = api.withDeadlineAfter(120, TimeUnit.SECONDS).generate(longRun.build());
+                assertTrue(stream.hasNext());
+                stream.next();
+                decode.kill();
+                var e = assertThrows(StatusRuntimeException.class, () -> {
+                    while (stream.hasNext()) {
+                        stream.next();
+                    }
+                });
+                assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.getStatus().toString());
+                assertTrue(e.getStatus().getDescription().contains("mid-stream"), e.getStatus().getDescription());
+            } finally {
+                channel.shutdownNow();
+            }
+        }
+    }
+
+    /** Blocks reach the store asynchronously after a request ends: ask again until they are there. */
+    static Reply awaitCached(GenerationServiceGrpc.GenerationServiceBlockingStub api, int[] prompt, int maxTokens,
+            int expectCached) throws InterruptedException {
+        Reply r = null;
+        for (int i = 0; i < 20; i++) {
+            r = call(api, prompt, maxTokens);
+            if (r.last().getUsage().getCachedPromptTokens() >= expectCached) {
+                return r;
+            }
+            Thread.sleep(250);
+        }
+        return r;
+    }
+}

@@ -1,0 +1,73 @@
+package io.kvasir.it;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** A {@code kvasir} sub-command in its own JVM (this JVM's flags and class path), started and ready. */
+final class KvasirProcess implements AutoCloseable {
+    private final Process process;
+    private final String readyLine;
+
+    private KvasirProcess(Process process, String readyLine) {
+        this.process = process;
+        this.readyLine = readyLine;
+    }
+
+    /** Starts {@code kvasir args…} and waits for a line starting with {@code ready}. */
+    static KvasirProcess start(String ready, String... args) {
+        try {
+            List<String> cmd = new ArrayList<>();
+            cmd.add(ProcessHandle.current().info().command().orElse("java"));
+            for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+                if (arg.startsWith("--") || arg.startsWith("-D")) {
+                    cmd.add(arg);
+                }
+            }
+            cmd.addAll(List.of("-Xmx768m", "-cp", System.getProperty("java.class.path"), "io.kvasir.cli.Kvasir"));
+            cmd.addAll(List.of(args));
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+            StringBuilder seen = new StringBuilder();
+            String line;
+            while ((line = out.readLine()) != null) {
+                seen.append(line).append('\n');
+                if (line.startsWith(ready)) {
+                    String found = line;
+                    Thread.ofVirtual().start(() -> out.lines().forEach(l -> { }));
+                    return new KvasirProcess(p, found);
+                }
+            }
+            throw new IllegalStateException("kvasir " + String.join(" ", args) + " exited with " + p.waitFor() + ":\n" + seen);
+        } catch (Exception e) {
+            throw new IllegalStateException("starting kvasir " + String.join(" ", args) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The first number after "port " in the ready line. */
+    int port() {
+        Matcher m = Pattern.compile("port (\\d+)").matcher(readyLine);
+        if (!m.find()) {
+            throw new IllegalStateException("no port in: " + readyLine);
+        }
+        return Integer.parseInt(m.group(1));
+    }
+
+    void kill() throws InterruptedException {
+        process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        process.destroy();
+        if (!process.waitFor(20, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+        }
+    }
+}
