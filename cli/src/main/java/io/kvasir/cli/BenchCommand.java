@@ -38,12 +38,17 @@ final class BenchCommand {
     }
 
     static void run(List<String> argv, PrintStream out, PrintStream err) throws Exception {
+        if (!argv.isEmpty() && argv.getFirst().equals("serve")) {
+            ServeBench.run(argv.subList(1, argv.size()), out, err);
+            return;
+        }
         if (!argv.isEmpty() && argv.getFirst().equals("kv")) {
             KvBench.run(argv.subList(1, argv.size()), out, err);
             return;
         }
         if (argv.isEmpty() || !argv.getFirst().equals("engine")) {
-            throw new Args.UsageException("bench: which benchmark? (engine, kv)\n" + USAGE + "\n" + KvBench.USAGE);
+            throw new Args.UsageException("bench: which benchmark? (engine, kv, serve)\n" + USAGE + "\n" + KvBench.USAGE
+                    + "\n" + ServeBench.USAGE);
         }
         Args a = Args.parse("bench engine", argv.subList(1, argv.size()), VALUES, FLAGS);
         Path modelPath = Path.of(a.required("model"));

@@ -15,7 +15,8 @@ public final class Kvasir {
               router     the public gRPC API in front of decode nodes (one role of serve, as its own process)
               decode     a decode node: continuous batching, prefixes from the KV store
               kv-store   run a member of the KV store (Hazelcast host tier, SSD tier, gRPC data plane)
-              bench      benchmarks: 'bench engine' (prefill/decode tokens/s), 'bench kv' (store GB/s)
+              bench      benchmarks: 'bench engine' (prefill/decode tokens/s), 'bench kv' (store GB/s),
+                         'bench serve' (time to first token, cold and cached, through the API)
             Run 'kvasir <command> --help' for a command's options.""";
 
     private Kvasir() {
@@ -43,7 +44,7 @@ public final class Kvasir {
                 }
                 case "bench" -> {
                     if (rest.contains("--help")) {
-                        out.println(BenchCommand.USAGE + "\n" + KvBench.USAGE);
+                        out.println(BenchCommand.USAGE + "\n" + KvBench.USAGE + "\n" + ServeBench.USAGE);
                         return 0;
                     }
                     BenchCommand.run(rest, out, err);
