@@ -45,7 +45,7 @@ final class CausalAttention implements Backend.RangeBody {
         this.scores = new float[backend.numThreads()][headsPerItem][c.contextLength()];
     }
 
-    private static int largestDivisorAtMost(int n, int max) {
+    static int largestDivisorAtMost(int n, int max) {
         for (int d = Math.min(n, max); d > 1; d--) {
             if (n % d == 0) return d;
         }

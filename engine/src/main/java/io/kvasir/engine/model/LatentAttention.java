@@ -35,19 +35,12 @@ final class LatentAttention implements Backend.RangeBody {
         this.numHeads = c.numHeads();
         this.width = m.latentWidth();
         this.rank = m.kvLoraRank();
-        this.headsPerItem = largestDivisorAtMost(numHeads, HEADS_PER_ITEM);
+        this.headsPerItem = CausalAttention.largestDivisorAtMost(numHeads, HEADS_PER_ITEM);
         this.itemsPerToken = numHeads / headsPerItem;
         this.scale = (float) (m.scoreScale() / Math.sqrt(m.qkHeadDim()));
         this.qAbs = qAbs;
         this.latentOut = latentOut;
         this.scores = new float[backend.numThreads()][headsPerItem][c.contextLength()];
-    }
-
-    private static int largestDivisorAtMost(int n, int max) {
-        for (int d = Math.min(n, max); d > 1; d--) {
-            if (n % d == 0) return d;
-        }
-        return 1;
     }
 
     /** Attends every token of the batch over its sequence's cached rows up to its position. */

@@ -1,5 +1,12 @@
 package io.kvasir.engine.model;
 
+import static io.kvasir.engine.testing.ScalarForward.add;
+import static io.kvasir.engine.testing.ScalarForward.feedForward;
+import static io.kvasir.engine.testing.ScalarForward.mul;
+import static io.kvasir.engine.testing.ScalarForward.rmsNorm;
+import static io.kvasir.engine.testing.ScalarForward.rope;
+import static io.kvasir.engine.testing.ScalarForward.row;
+
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kvasir.engine.Model;
@@ -73,21 +80,21 @@ class MlaExpandedReferenceTest {
             for (int l = 0; l < c.numLayers(); l++) {
                 LlamaWeights.Layer layer = w.layers().get(l);
                 LlamaWeights.Mla mw = layer.mla();
-                float[] xn = rmsNorm(x, layer.attnNorm());
-                float[] q = mw.wqA() == null ? mul(layer.wq(), xn) : mul(mw.wqB(), rmsNorm(mul(mw.wqA(), xn), mw.qANorm()));
+                float[] xn = rmsNorm(x, layer.attnNorm(), c.rmsNormEps());
+                float[] q = mw.wqA() == null ? mul(layer.wq(), xn) : mul(mw.wqB(), rmsNorm(mul(mw.wqA(), xn), mw.qANorm(), c.rmsNormEps()));
                 float[] kva = mul(mw.wKvA(), xn);
                 float[] lat = new float[rank];
                 System.arraycopy(kva, 0, lat, 0, rank);
-                lat = rmsNorm(lat, mw.kvANorm());
+                lat = rmsNorm(lat, mw.kvANorm(), c.rmsNormEps());
                 float[] kpe = new float[rope];
                 System.arraycopy(kva, rank, kpe, 0, rope);
-                rope(kpe, 0, pos);
+                rope(kpe, 0, pos, m.qkRopeDim(), c.rope().base());
                 latents.get(l).add(lat);
                 ropeKeys.get(l).add(kpe);
                 float[] att = new float[heads * vDim];
                 for (int h = 0; h < heads; h++) {
                     int qOff = h * (nope + rope);
-                    rope(q, qOff + nope, pos);
+                    rope(q, qOff + nope, pos, m.qkRopeDim(), c.rope().base());
                     WeightMatrix kB = mw.kB().get(h), vB = mw.vB().get(h);
                     double[] scores = new double[pos + 1];
                     double max = Double.NEGATIVE_INFINITY;
@@ -120,65 +127,14 @@ class MlaExpandedReferenceTest {
                     }
                 }
                 add(x, mul(layer.wo(), att));
-                float[] xf = rmsNorm(x, layer.ffnNorm());
-                float[] gate = mul(layer.wGate(), xf), up = mul(layer.wUp(), xf);
-                for (int i = 0; i < gate.length; i++) {
-                    gate[i] = (float) (gate[i] / (1 + Math.exp(-gate[i])) * up[i]);
-                }
-                add(x, mul(layer.wDown(), gate));
+                feedForward(layer, x, c.rmsNormEps());
             }
-            return mul(w.output(), rmsNorm(x, w.outputNorm()));
+            return mul(w.output(), rmsNorm(x, w.outputNorm(), c.rmsNormEps()));
         }
 
-        /** Interleaved (GGUF NORM) rotation of {@code rope} dims at {@code off}: pairs (2i, 2i+1). */
-        private void rope(float[] v, int off, int pos) {
-            int dims = m.qkRopeDim();
-            for (int i = 0; i < dims / 2; i++) {
-                double theta = pos * Math.pow(c.rope().base(), -2.0 * i / dims);
-                double cos = Math.cos(theta), sin = Math.sin(theta);
-                float a = v[off + 2 * i], b = v[off + 2 * i + 1];
-                v[off + 2 * i] = (float) (a * cos - b * sin);
-                v[off + 2 * i + 1] = (float) (a * sin + b * cos);
-            }
-        }
 
-        private float[] rmsNorm(float[] x, float[] weight) {
-            double ss = 0;
-            for (float v : x) {
-                ss += v * v;
-            }
-            double scale = 1 / Math.sqrt(ss / x.length + c.rmsNormEps());
-            float[] out = new float[x.length];
-            for (int i = 0; i < x.length; i++) {
-                out[i] = (float) (x[i] * scale * weight[i]);
-            }
-            return out;
-        }
 
-        private static float[] mul(WeightMatrix m, float[] x) {
-            float[] out = new float[m.rows()];
-            for (int r = 0; r < m.rows(); r++) {
-                double s = 0;
-                for (int i = 0; i < m.cols(); i++) {
-                    s += ReferenceBackend.element(m, r, i) * x[i];
-                }
-                out[r] = (float) s;
-            }
-            return out;
-        }
 
-        private static float[] row(WeightMatrix m, int r) {
-            float[] out = new float[m.cols()];
-            for (int i = 0; i < out.length; i++) {
-                out[i] = ReferenceBackend.element(m, r, i);
-            }
-            return out;
-        }
 
-        private static void add(float[] x, float[] y) {
-            for (int i = 0; i < x.length; i++) {
-                x[i] += y[i];
-            }
-        }
     }
 }

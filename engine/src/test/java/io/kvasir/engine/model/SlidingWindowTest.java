@@ -1,5 +1,12 @@
 package io.kvasir.engine.model;
 
+import static io.kvasir.engine.testing.ScalarForward.add;
+import static io.kvasir.engine.testing.ScalarForward.feedForward;
+import static io.kvasir.engine.testing.ScalarForward.mul;
+import static io.kvasir.engine.testing.ScalarForward.rmsNorm;
+import static io.kvasir.engine.testing.ScalarForward.rope;
+import static io.kvasir.engine.testing.ScalarForward.row;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -143,13 +150,13 @@ class SlidingWindowTest {
             int hd = c.headDim();
             for (int l = 0; l < c.numLayers(); l++) {
                 LlamaWeights.Layer layer = w.layers().get(l);
-                float[] xn = rmsNorm(x, layer.attnNorm());
+                float[] xn = rmsNorm(x, layer.attnNorm(), c.rmsNormEps());
                 float[] q = mul(layer.wq(), xn), k = mul(layer.wk(), xn), v = mul(layer.wv(), xn);
                 for (int h = 0; h < c.numHeads(); h++) {
-                    rope(q, h * hd, pos);
+                    rope(q, h * hd, pos, c.rope().dims(), c.rope().base());
                 }
                 for (int h = 0; h < c.numKvHeads(); h++) {
-                    rope(k, h * hd, pos);
+                    rope(k, h * hd, pos, c.rope().dims(), c.rope().base());
                 }
                 keys.get(l).add(k);
                 values.get(l).add(v);
@@ -182,56 +189,13 @@ class SlidingWindowTest {
                     }
                 }
                 add(x, mul(layer.wo(), att));
-                float[] xf = rmsNorm(x, layer.ffnNorm());
-                float[] gate = mul(layer.wGate(), xf), up = mul(layer.wUp(), xf);
-                for (int i = 0; i < gate.length; i++) {
-                    gate[i] = (float) (gate[i] / (1 + Math.exp(-gate[i])) * up[i]);
-                }
-                add(x, mul(layer.wDown(), gate));
+                feedForward(layer, x, c.rmsNormEps());
             }
-            return mul(w.output(), rmsNorm(x, w.outputNorm()));
+            return mul(w.output(), rmsNorm(x, w.outputNorm(), c.rmsNormEps()));
         }
 
-        private void rope(float[] v, int off, int pos) {
-            int dims = c.rope().dims();
-            for (int i = 0; i < dims / 2; i++) {
-                double theta = pos * Math.pow(c.rope().base(), -2.0 * i / dims);
-                double cos = Math.cos(theta), sin = Math.sin(theta);
-                float a = v[off + 2 * i], b = v[off + 2 * i + 1];
-                v[off + 2 * i] = (float) (a * cos - b * sin);
-                v[off + 2 * i + 1] = (float) (a * sin + b * cos);
-            }
-        }
 
-        private float[] rmsNorm(float[] x, float[] weight) {
-            double ss = 0;
-            for (float v : x) {
-                ss += v * v;
-            }
-            double scale = 1 / Math.sqrt(ss / x.length + c.rmsNormEps());
-            float[] out = new float[x.length];
-            for (int i = 0; i < x.length; i++) {
-                out[i] = (float) (x[i] * scale * weight[i]);
-            }
-            return out;
-        }
 
-        private static float[] mul(WeightMatrix m, float[] x) {
-            float[] out = new float[m.rows()];
-            for (int r = 0; r < m.rows(); r++) {
-                double s = 0;
-                for (int i = 0; i < m.cols(); i++) {
-                    s += ReferenceBackend.element(m, r, i) * x[i];
-                }
-                out[r] = (float) s;
-            }
-            return out;
-        }
 
-        private static void add(float[] x, float[] y) {
-            for (int i = 0; i < x.length; i++) {
-                x[i] += y[i];
-            }
-        }
     }
 }
