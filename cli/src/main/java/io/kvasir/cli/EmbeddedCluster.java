@@ -10,34 +10,39 @@ import java.util.concurrent.TimeUnit;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
-import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.kvasir.decode.DecodeEngine;
 import io.kvasir.decode.DecodeGrpcService;
-import io.kvasir.decode.DecodeNodes;
-import io.kvasir.decode.StorePrefixCache;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.store.KvStoreMember;
 import io.kvasir.kv.store.StoreConfig;
+import io.kvasir.node.NodeCaches;
+import io.kvasir.node.StorePrefixCache;
+import io.kvasir.prefill.PrefillEngine;
+import io.kvasir.prefill.PrefillGrpcService;
 import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.DecodeRoutes;
+import io.kvasir.router.DisaggregatedPrefill;
 import io.kvasir.router.GenerationGrpcService;
 import io.kvasir.router.TenantInterceptor;
 
 /**
  * Every role in one JVM, wired as the separate processes are: a kv-store member (Hazelcast, host
- * tier), a decode node (step loop, prefix cache on the store) behind its gRPC service on loopback,
- * and the router serving the public API, which reaches the decode node over gRPC like any other.
+ * tier), a prefill node and a decode node (each behind its gRPC service on loopback, both with the
+ * store as prefix cache), and the router serving the public API, which reaches the nodes over gRPC
+ * like any others.
  */
 final class EmbeddedCluster implements AutoCloseable {
+    /** @param prefillThreshold prompts with at least this many uncached tokens go to the prefill node first */
     record Options(Path model, String host, int grpcPort, int kvPort, int maxBatch, int kvBlocks, int blockSize,
-            int threads) {
+            int threads, int prefillThreshold) {
     }
 
     private final KvStoreMember member;
@@ -49,6 +54,12 @@ final class EmbeddedCluster implements AutoCloseable {
     private final Server decodeServer;
     private final ManagedChannel decodeChannel;
     private final Server apiServer;
+    private final VectorCpuBackend prefillBackend;
+    private final Model prefillModel;
+    private final PrefillEngine prefill;
+    private final Server prefillServer;
+    private final ManagedChannel prefillChannel;
+    private final DisaggregatedPrefill policy;
 
     EmbeddedCluster(Options o) {
         String cluster = "kvasir-serve-" + ProcessHandle.current().pid();
@@ -58,9 +69,17 @@ final class EmbeddedCluster implements AutoCloseable {
         store = KvStoreClient.connect(cluster, List.of(hz.getHost() + ":" + hz.getPort()));
         backend = new VectorCpuBackend(o.threads());
         model = Model.load(o.model(), backend);
-        cache = DecodeNodes.storeCache(store, model, o.blockSize());
+        cache = NodeCaches.storeCache(store, model, o.blockSize());
         engine = new DecodeEngine(model, cache, o.blockSize(), o.kvBlocks(), o.maxBatch(), 64);
+        // the prefill node runs beside the step loop: its own backend (a backend serves one loop) and mapping
+        prefillBackend = new VectorCpuBackend(o.threads());
+        prefillModel = Model.load(o.model(), prefillBackend);
+        prefill = new PrefillEngine(prefillModel, cache, o.blockSize(), o.kvBlocks(), 64);
         try {
+            prefillServer = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                    .addService(new PrefillGrpcService(prefill)).build().start();
+            prefillChannel = NettyChannelBuilder.forAddress("127.0.0.1", prefillServer.getPort()).usePlaintext().build();
+            policy = new DisaggregatedPrefill(store, cache.chain(), List.of(prefillChannel), o.prefillThreshold());
             HealthStatusManager decodeHealth = new HealthStatusManager();
             decodeServer = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
                     .addService(new DecodeGrpcService(engine)).addService(decodeHealth.getHealthService()).build().start();
@@ -68,7 +87,7 @@ final class EmbeddedCluster implements AutoCloseable {
             decodeChannel = NettyChannelBuilder.forAddress("127.0.0.1", decodeServer.getPort()).usePlaintext().build();
             var config = model.transformer().config();
             GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
-                    config.contextLength(), new DecodeRoutes(List.of(decodeChannel)));
+                    config.contextLength(), new DecodeRoutes(List.of(decodeChannel)), policy);
             HealthStatusManager health = new HealthStatusManager();
             apiServer = NettyServerBuilder.forAddress(new InetSocketAddress(o.host(), o.grpcPort()))
                     .addService(ServerInterceptors.intercept(api, new TenantInterceptor()))
@@ -103,6 +122,14 @@ final class EmbeddedCluster implements AutoCloseable {
         return cache;
     }
 
+    DisaggregatedPrefill prefillPolicy() {
+        return policy;
+    }
+
+    PrefillEngine prefillEngine() {
+        return prefill;
+    }
+
     @Override
     public void close() {
         shutdown(apiServer);
@@ -110,6 +137,16 @@ final class EmbeddedCluster implements AutoCloseable {
             decodeChannel.shutdownNow();
         }
         shutdown(decodeServer);
+        if (prefillChannel != null) {
+            prefillChannel.shutdownNow();
+        }
+        shutdown(prefillServer);
+        if (prefillModel != null) {
+            prefillModel.close();
+        }
+        if (prefillBackend != null) {
+            prefillBackend.close();
+        }
         if (engine != null) {
             engine.close();
         }

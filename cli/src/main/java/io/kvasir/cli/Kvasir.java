@@ -13,6 +13,7 @@ public final class Kvasir {
               serve      every role in one JVM: the gRPC generation API, a decode node, a KV-store member
               generate   run a model on a prompt (or ask a server: --server HOST:PORT) and print the text
               router     the public gRPC API in front of decode nodes (one role of serve, as its own process)
+              prefill    a prefill node: computes what the KV store lacks of a prompt, stores its blocks
               decode     a decode node: continuous batching, prefixes from the KV store
               kv-store   run a member of the KV store (Hazelcast host tier, SSD tier, gRPC data plane)
               bench      benchmarks: 'bench engine' (prefill/decode tokens/s), 'bench kv' (store GB/s),
@@ -62,6 +63,13 @@ public final class Kvasir {
                         return 0;
                     }
                     RoleCommands.decode(rest, out);
+                }
+                case "prefill" -> {
+                    if (rest.contains("--help")) {
+                        out.println(RoleCommands.PREFILL_USAGE);
+                        return 0;
+                    }
+                    RoleCommands.prefill(rest, out);
                 }
                 case "router" -> {
                     if (rest.contains("--help")) {

@@ -21,19 +21,26 @@ import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.kvasir.decode.DecodeEngine;
 import io.kvasir.decode.DecodeGrpcService;
-import io.kvasir.decode.DecodeNodes;
-import io.kvasir.decode.StorePrefixCache;
 import io.kvasir.engine.Model;
+import io.kvasir.engine.ModelFingerprint;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.store.StoreConfig;
+import io.kvasir.node.BlockKeyChain;
+import io.kvasir.node.NodeCaches;
+import io.kvasir.node.StorePrefixCache;
+import io.kvasir.prefill.PrefillEngine;
+import io.kvasir.prefill.PrefillGrpcService;
 import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
+import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.DecodeRoutes;
+import io.kvasir.router.DisaggregatedPrefill;
 import io.kvasir.router.GenerationGrpcService;
+import io.kvasir.router.PrefillPolicy;
 import io.kvasir.router.TenantInterceptor;
 
-/** {@code kvasir decode} and {@code kvasir router}: the roles of {@code serve}, one process each. */
+/** {@code kvasir prefill}, {@code decode} and {@code router}: the roles of {@code serve}, one process each. */
 final class RoleCommands {
     static final String DECODE_USAGE = """
             usage: kvasir decode --model PATH --kv-peers H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
@@ -41,9 +48,16 @@ final class RoleCommands {
               A decode node: the step loop, prefixes from the KV store (Hazelcast addresses in --kv-peers),
               kvasir.internal.v1.DecodeService on --grpc-port.""";
     static final String ROUTER_USAGE = """
-            usage: kvasir router --model PATH --decode H:P,H:P [--grpc-port 50051] [--host 127.0.0.1]
+            usage: kvasir router --model PATH --decode H:P,H:P [--prefill H:P,H:P --kv-peers H:P,H:P [--cluster kvasir]
+                                 [--prefill-threshold 256] [--block-size 16]] [--grpc-port 50051] [--host 127.0.0.1]
               The public API (kvasir.v1.GenerationService): validates, tokenizes with the model's tokenizer
-              (its weights are mapped, never read), sends each request to the least busy decode node.""";
+              (its weights are mapped, never read), sends a prompt with at least --prefill-threshold uncached
+              tokens (per the KV store's index) to a prefill node first, then to the least busy decode node.""";
+    static final String PREFILL_USAGE = """
+            usage: kvasir prefill --model PATH --kv-peers H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
+                                  [--cluster kvasir] [--kv-blocks 4096] [--block-size 16] [--threads N]
+              A prefill node: computes what the KV store lacks of a prompt, stores its full blocks, returns
+              the first token (kvasir.internal.v1.PrefillService).""";
 
     private RoleCommands() {
     }
@@ -57,7 +71,7 @@ final class RoleCommands {
         KvStoreClient store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER), peers);
         VectorCpuBackend backend = new VectorCpuBackend(a.integer("threads", VectorCpuBackend.defaultThreads()));
         Model model = Model.load(modelPath, backend);
-        StorePrefixCache cache = DecodeNodes.storeCache(store, model, blockSize);
+        StorePrefixCache cache = NodeCaches.storeCache(store, model, blockSize);
         DecodeEngine engine = new DecodeEngine(model, cache, blockSize, a.integer("kv-blocks", 2048),
                 a.integer("max-batch", 16), 64);
         HealthStatusManager health = new HealthStatusManager();
@@ -80,8 +94,38 @@ final class RoleCommands {
         });
     }
 
+    static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
+        Args a = Args.parse("prefill", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "kv-blocks",
+                "block-size", "threads"), Set.of());
+        Path modelPath = Path.of(a.required("model"));
+        List<String> peers = Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList();
+        int blockSize = a.integer("block-size", 16);
+        KvStoreClient store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER), peers);
+        VectorCpuBackend backend = new VectorCpuBackend(a.integer("threads", VectorCpuBackend.defaultThreads()));
+        Model model = Model.load(modelPath, backend);
+        StorePrefixCache cache = NodeCaches.storeCache(store, model, blockSize);
+        PrefillEngine engine = new PrefillEngine(model, cache, blockSize, a.integer("kv-blocks", 4096), 64);
+        HealthStatusManager health = new HealthStatusManager();
+        Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
+                a.integer("grpc-port", 7601))).addService(new PrefillGrpcService(engine))
+                .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
+        health.setStatus("", ServingStatus.SERVING);
+        health.setStatus(PrefillServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
+        out.println("kvasir prefill: " + modelPath.getFileName() + " on port " + server.getPort() + ", KV store " + peers);
+        out.flush();
+        awaitShutdown(() -> {
+            health.enterTerminalState();
+            server.shutdown();
+            cache.close();
+            model.close();
+            backend.close();
+            store.close();
+        });
+    }
+
     static void router(List<String> argv, PrintStream out) throws InterruptedException {
-        Args a = Args.parse("router", argv, Set.of("model", "decode", "grpc-port", "host"), Set.of());
+        Args a = Args.parse("router", argv, Set.of("model", "decode", "grpc-port", "host", "prefill", "kv-peers",
+                "cluster", "prefill-threshold", "block-size"), Set.of());
         Path modelPath = Path.of(a.required("model"));
         List<ManagedChannel> nodes = new ArrayList<>();
         for (String target : a.required("decode").split(",")) {
@@ -89,8 +133,24 @@ final class RoleCommands {
         }
         Model model = Model.load(modelPath, new VectorCpuBackend(1));
         var config = model.transformer().config();
+        PrefillPolicy policy = PrefillPolicy.NONE;
+        KvStoreClient store = null;
+        List<ManagedChannel> prefillNodes = new ArrayList<>();
+        if (a.has("prefill")) {
+            if (!a.has("kv-peers")) {
+                throw new Args.UsageException("router: --prefill needs --kv-peers (the store's index decides what to prefill)");
+            }
+            store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER),
+                    Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList());
+            for (String target : a.required("prefill").split(",")) {
+                prefillNodes.add(NettyChannelBuilder.forTarget(target.trim()).usePlaintext().build());
+            }
+            policy = new DisaggregatedPrefill(store, new BlockKeyChain(ModelFingerprint.of(model),
+                    a.integer("block-size", 16)), prefillNodes, a.integer("prefill-threshold", 256));
+        }
+        KvStoreClient storeToClose = store;
         GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
-                config.contextLength(), new DecodeRoutes(nodes));
+                config.contextLength(), new DecodeRoutes(nodes), policy);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
                 a.integer("grpc-port", 50051))).addService(ServerInterceptors.intercept(api, new TenantInterceptor()))
@@ -103,6 +163,10 @@ final class RoleCommands {
             health.enterTerminalState();
             server.shutdown();
             nodes.forEach(ManagedChannel::shutdownNow);
+            prefillNodes.forEach(ManagedChannel::shutdownNow);
+            if (storeToClose != null) {
+                storeToClose.close();
+            }
             model.close();
         });
     }

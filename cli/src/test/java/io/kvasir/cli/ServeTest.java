@@ -31,6 +31,8 @@ import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.Generator;
+import io.kvasir.engine.Model;
+import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerateResponse;
@@ -43,13 +45,18 @@ class ServeTest {
     static Path cacheDir;
 
     private EmbeddedCluster cluster;
+    /** The reference: the same file on a backend of its own (a backend serves one loop at a time). */
+    private VectorCpuBackend referenceBackend;
+    private Model reference;
     private ManagedChannel channel;
     private GenerationServiceGrpc.GenerationServiceBlockingStub api;
 
     @BeforeAll
     void start() {
         Path model = BuiltinModel.ensure(cacheDir);
-        cluster = new EmbeddedCluster(new EmbeddedCluster.Options(model, "127.0.0.1", 0, 5881, 16, 1024, 16, 2));
+        cluster = new EmbeddedCluster(new EmbeddedCluster.Options(model, "127.0.0.1", 0, 5881, 16, 1024, 16, 2, 256));
+        referenceBackend = new VectorCpuBackend(1);
+        reference = Model.load(model, referenceBackend);
         channel = NettyChannelBuilder.forAddress("127.0.0.1", cluster.apiPort()).usePlaintext().build();
         api = GenerationServiceGrpc.newBlockingStub(channel);
     }
@@ -58,6 +65,8 @@ class ServeTest {
     void stop() {
         channel.shutdownNow();
         cluster.close();
+        reference.close();
+        referenceBackend.close();
     }
 
     static int[] prompt(int n, int seed) {
@@ -92,7 +101,7 @@ class ServeTest {
     }
 
     int[] local(int[] prompt, int maxTokens, SamplingParams sampling) {
-        return new Generator(cluster.model()).generate(prompt, maxTokens, sampling, false, t -> { }).tokens();
+        return new Generator(reference).generate(prompt, maxTokens, sampling, false, t -> { }).tokens();
     }
 
     @Test
@@ -122,7 +131,7 @@ class ServeTest {
      * actually promised, by replaying the stream through the single-sequence engine.
      */
     void assertGreedy(int[] prompt, int[] generated, String what) {
-        var lm = cluster.model().transformer();
+        var lm = reference.transformer();
         var table = new io.kvasir.engine.kv.BlockTable(lm.newKvPool(16, 64));
         var buf = lm.newBuffers(64);
         int[] all = Arrays.copyOf(prompt, prompt.length + generated.length);
@@ -141,11 +150,31 @@ class ServeTest {
     }
 
     @Test
+    void longUncachedPromptsArePrefilledByThePrefillNodeWithTheSameTokens() {
+        long before = cluster.prefillPolicy().prefilled();
+        int[] p = prompt(600, 77); // 600 uncached tokens: past the 256-token threshold
+        SamplingParams sampled = new SamplingParams(0.9f, 50, 0.9f, 99);
+        Reply viaPrefill = call(tokensRequest(p, 12, b -> b.setSampling(io.kvasir.proto.v1.SamplingParams.newBuilder()
+                .setTemperature(0.9f).setTopK(50).setTopP(0.9f).setSeed(99))));
+        assertEquals(before + 1, cluster.prefillPolicy().prefilled(), "the prefill node took it");
+        assertArrayEquals(local(p, 12, sampled), viaPrefill.tokens(),
+                "first token from the prefill node, the rest from the decode node: the engine's tokens, seed and all");
+        assertEquals(0, viaPrefill.last().getUsage().getCachedPromptTokens());
+
+        cluster.cache().flush();
+        Reply again = call(tokensRequest(p, 12, b -> b.setSampling(io.kvasir.proto.v1.SamplingParams.newBuilder()
+                .setTemperature(0.9f).setTopK(50).setTopP(0.9f).setSeed(99))));
+        assertEquals(before + 1, cluster.prefillPolicy().prefilled(), "cached now: the decode node takes the rest itself");
+        assertEquals(592, again.last().getUsage().getCachedPromptTokens());
+        assertArrayEquals(viaPrefill.tokens(), again.tokens());
+    }
+
+    @Test
     void textPromptsAreTokenizedByTheServer() {
         Reply r = call(GenerateRequest.newBuilder().setPrompt("the model").setMaxTokens(8).build());
-        int[] expected = local(cluster.model().tokenizer().encode("the model"), 8, SamplingParams.GREEDY);
+        int[] expected = local(reference.tokenizer().encode("the model"), 8, SamplingParams.GREEDY);
         assertArrayEquals(expected, r.tokens());
-        assertArrayEquals(cluster.model().tokenizer().encode("the model"),
+        assertArrayEquals(reference.tokenizer().encode("the model"),
                 r.last().getPromptTokenIdsList().stream().mapToInt(Integer::intValue).toArray());
     }
 

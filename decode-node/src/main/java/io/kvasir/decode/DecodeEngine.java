@@ -18,6 +18,7 @@ import io.kvasir.engine.model.ForwardBuffers;
 import io.kvasir.engine.model.LlamaModel;
 import io.kvasir.engine.sampling.Sampler;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.node.PrefixCache;
 
 /**
  * Continuous batching: one step loop runs every live sequence together, one token each, so the
@@ -32,8 +33,17 @@ import io.kvasir.engine.sampling.SamplingParams;
 public final class DecodeEngine implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DecodeEngine.class.getName());
 
-    /** One generation request, already tokenized and validated by the caller's API layer. */
-    public record Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling) {
+    /**
+     * One generation request, already tokenized and validated by the caller's API layer.
+     *
+     * @param firstToken  -1, or the first token a prefill node chose (its full blocks are in the store)
+     * @param cachedBefore with a first token: the prompt tokens cached before that prefill (for usage)
+     */
+    public record Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling, int firstToken,
+            int cachedBefore) {
+        public Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling) {
+            this(tenant, prompt, maxTokens, sampling, -1, 0);
+        }
     }
 
     /** How a sequence ended: {@code stop} (end-of-generation), {@code length}, or {@code cancelled}. */
@@ -111,6 +121,9 @@ public final class DecodeEngine implements AutoCloseable {
                         + ") is outside the vocabulary [0, " + vocab + ")");
             }
         }
+        if (request.firstToken() >= vocab) {
+            throw new IllegalArgumentException("first_token " + request.firstToken() + " is outside the vocabulary");
+        }
         if (request.maxTokens() < 1) {
             throw new IllegalArgumentException("max_tokens must be >= 1, got " + request.maxTokens());
         }
@@ -187,12 +200,26 @@ public final class DecodeEngine implements AutoCloseable {
         }
     }
 
-    /** Loads the cached prefix, computes the rest of the prompt and chooses the first token. */
+    /**
+     * Loads the cached prefix, computes the rest of the prompt and chooses the first token. A
+     * request a prefill node already ran loads every full block and recomputes only the partial
+     * last one (at most blockSize - 1 tokens: cheaper than fetching it, and never stale).
+     */
     private void prefill(Sequence s) {
         int[] prompt = s.request.prompt();
-        s.cachedTokens = cache.load(s.request.tenant(), prompt, prompt.length - 1, s.table);
-        transformer.forward(prompt, s.cachedTokens, prompt.length, s.table, prefillBuffers);
-        s.accept(s.sampler.sample(prefillBuffers.logits, 0));
+        boolean prefilled = s.request.firstToken() >= 0;
+        int loaded = cache.load(s.request.tenant(), prompt, prefilled ? prompt.length : prompt.length - 1, s.table);
+        s.cachedTokens = prefilled ? s.request.cachedBefore() : loaded;
+        s.storedFrom = loaded / blockSize;
+        if (loaded < prompt.length) {
+            transformer.forward(prompt, loaded, prompt.length, s.table, prefillBuffers);
+        }
+        if (prefilled) {
+            s.sampler.skip();
+            s.accept(s.request.firstToken());
+        } else {
+            s.accept(s.sampler.sample(prefillBuffers.logits, 0));
+        }
     }
 
     /** One token for every running sequence, in one forward pass. */
@@ -228,9 +255,8 @@ public final class DecodeEngine implements AutoCloseable {
             if (!s.failed) {
                 // every full block, prompt and generated alike, so the next turn finds them
                 int full = s.table.numTokens() / blockSize;
-                int cachedBlocks = s.cachedTokens / blockSize;
                 try {
-                    cache.store(s.request.tenant(), s.tokens(), s.table, cachedBlocks, full);
+                    cache.store(s.request.tenant(), s.tokens(), s.table, s.storedFrom, full);
                 } catch (RuntimeException e) {
                     LOG.log(Level.WARNING, "could not hand blocks to the prefix cache", e);
                 }
@@ -273,6 +299,7 @@ public final class DecodeEngine implements AutoCloseable {
         int generated;
         int last;
         int cachedTokens;
+        int storedFrom; // blocks below came from the cache: no need to store them again
         String finish;
         boolean failed;
         volatile boolean cancelled;

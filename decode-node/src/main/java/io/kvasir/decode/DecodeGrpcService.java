@@ -25,7 +25,8 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
                     request.getTopP() == 0 ? 1 : request.getTopP(), request.getSeed());
             int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
             handle = engine.submit(new DecodeEngine.Request(request.getTenant().isEmpty() ? "default" : request.getTenant(),
-                    prompt, request.getMaxTokens(), sampling), new DecodeEngine.Listener() {
+                    prompt, request.getMaxTokens(), sampling, request.getPrefilled() ? request.getFirstToken() : -1,
+                    request.getCachedPromptTokens()), new DecodeEngine.Listener() {
                         @Override
                         public void onToken(int token) {
                             if (!out.isCancelled()) {

@@ -25,6 +25,9 @@ import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.store.KvStoreMember;
 import io.kvasir.kv.store.StoreConfig;
+import io.kvasir.node.NodeCaches;
+import io.kvasir.node.PrefixCache;
+import io.kvasir.node.StorePrefixCache;
 
 /** The step loop on a real model, with a real KV-store member behind it. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -34,6 +37,9 @@ class DecodeEngineTest {
 
     private VectorCpuBackend backend;
     private Model model;
+    /** The reference: the same file on a backend of its own (a backend serves one loop at a time). */
+    private VectorCpuBackend referenceBackend;
+    private Model reference;
     private KvStoreMember member;
     private KvStoreClient client;
 
@@ -41,6 +47,8 @@ class DecodeEngineTest {
     void start() {
         backend = new VectorCpuBackend(2);
         model = Model.load(MODEL, backend);
+        referenceBackend = new VectorCpuBackend(1);
+        reference = Model.load(MODEL, referenceBackend);
         String cluster = "decode-test-" + UUID.randomUUID();
         member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(5861, 0)
                 .withPeers(List.of("127.0.0.1:5861")).withBackupCount(0));
@@ -54,6 +62,8 @@ class DecodeEngineTest {
         member.kill();
         model.close();
         backend.close();
+        reference.close();
+        referenceBackend.close();
     }
 
     static int[] prompt(int n, int seed) {
@@ -67,7 +77,7 @@ class DecodeEngineTest {
 
     /** What the single-sequence engine generates: the reference for every batched run. */
     int[] alone(int[] prompt, int maxTokens, SamplingParams sampling) {
-        return new Generator(model).generate(prompt, maxTokens, sampling, false, t -> { }).tokens();
+        return new Generator(reference).generate(prompt, maxTokens, sampling, false, t -> { }).tokens();
     }
 
     /**
@@ -76,7 +86,7 @@ class DecodeEngineTest {
      * through the single-sequence engine checks what batching promises.
      */
     void assertGreedy(int[] prompt, int[] generated, String what) {
-        var lm = model.transformer();
+        var lm = reference.transformer();
         var table = new io.kvasir.engine.kv.BlockTable(lm.newKvPool(BLOCK, 64));
         var buf = lm.newBuffers(64);
         int[] all = Arrays.copyOf(prompt, prompt.length + generated.length);
@@ -147,7 +157,7 @@ class DecodeEngineTest {
     @Test
     void aRepeatedPromptLoadsItsPrefixFromTheStoreAndGivesTheSameTokens() throws Exception {
         int[] p = prompt(70, 42); // 4 full blocks + 6 tokens
-        try (StorePrefixCache cache = DecodeNodes.storeCache(client, model, BLOCK);
+        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK);
                 DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 64, 4, 64)) {
             Outcome first = submit(engine, "alpha", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
             cache.flush();
@@ -166,7 +176,7 @@ class DecodeEngineTest {
     @Test
     void theNextTurnReusesBlocksMadeDuringDecode() throws Exception {
         int[] turn1 = prompt(20, 7);
-        try (StorePrefixCache cache = DecodeNodes.storeCache(client, model, BLOCK);
+        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK);
                 DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 64, 4, 64)) {
             Outcome answer = submit(engine, "chat", turn1, 30, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
             cache.flush();

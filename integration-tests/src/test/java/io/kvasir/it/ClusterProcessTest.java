@@ -31,8 +31,9 @@ import io.kvasir.proto.v1.GenerateResponse;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 
 /**
- * The cluster as an operator runs it: two kv-store members, a decode node and a router, each its
- * own {@code kvasir} process on loopback, used through the public API.
+ * The cluster as an operator runs it: two kv-store members, a prefill node, a decode node and a
+ * router, each its own {@code kvasir} process on loopback, used through the public API. The
+ * router's threshold (64 uncached tokens) sends the 150-token prompt through the prefill node.
  */
 class ClusterProcessTest {
     record Reply(int[] tokens, GenerateResponse last) {
@@ -71,10 +72,13 @@ class ClusterProcessTest {
                 cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB"));
         try (KvasirProcess store0 = kv0.get(120, TimeUnit.SECONDS);
                 KvasirProcess store1 = kv1.get(120, TimeUnit.SECONDS);
+                KvasirProcess prefill = KvasirProcess.start("kvasir prefill", "prefill", "--model", model.toString(),
+                        "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1");
                 KvasirProcess decode = KvasirProcess.start("kvasir decode", "decode", "--model", model.toString(),
                         "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1");
                 KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
-                        "--decode", "127.0.0.1:" + decode.port(), "--grpc-port", "0");
+                        "--decode", "127.0.0.1:" + decode.port(), "--prefill", "127.0.0.1:" + prefill.port(),
+                        "--kv-peers", peers, "--cluster", cluster, "--prefill-threshold", "64", "--grpc-port", "0");
                 var backend = new VectorCpuBackend(1);
                 Model local = Model.load(model, backend)) {
             ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();

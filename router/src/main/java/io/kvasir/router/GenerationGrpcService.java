@@ -30,12 +30,14 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
     private final int vocab;
     private final int context;
     private final DecodeRoutes routes;
+    private final PrefillPolicy prefill;
 
-    public GenerationGrpcService(Tokenizer tokenizer, int vocab, int context, DecodeRoutes routes) {
+    public GenerationGrpcService(Tokenizer tokenizer, int vocab, int context, DecodeRoutes routes, PrefillPolicy prefill) {
         this.tokenizer = tokenizer;
         this.vocab = vocab;
         this.context = context;
         this.routes = routes;
+        this.prefill = prefill;
     }
 
     @Override
@@ -57,7 +59,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         for (int t : v.promptTokens()) {
             d.addPromptTokens(t);
         }
-        Relay relay = new Relay(d.build(), v, request.getRequestId(), out);
+        Relay relay = new Relay(prefill.before(d.build()), v, request.getRequestId(), out);
         out.setOnCancelHandler(relay::cancel);
         relay.start();
     }

@@ -24,6 +24,16 @@ public final class Sampler {
         return sample(logits, 0);
     }
 
+    /**
+     * Consumes the randomness of one sample without sampling: a sequence whose first token was
+     * chosen elsewhere (a prefill node, same seed) continues with the draws that follow it.
+     */
+    public void skip() {
+        if (!params.greedy()) {
+            random.nextDouble();
+        }
+    }
+
     /** Samples from the vocabulary-sized row of {@code logits} that starts at {@code offset}. */
     public int sample(float[] logits, int offset) {
         int n = probs.length;

@@ -1,12 +1,12 @@
-package io.kvasir.decode;
+package io.kvasir.node;
 
 import io.kvasir.engine.Model;
 import io.kvasir.engine.ModelFingerprint;
 import io.kvasir.kv.client.KvStoreClient;
 
-/** Wiring: a decode engine backed by the KV store. */
-public final class DecodeNodes {
-    private DecodeNodes() {
+/** Wiring: the KV store as a node's prefix cache. */
+public final class NodeCaches {
+    private NodeCaches() {
     }
 
     /** The KV store as the prefix cache of {@code model}, with blocks of {@code blockSize} tokens. */

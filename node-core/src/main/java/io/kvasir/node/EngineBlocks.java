@@ -1,4 +1,4 @@
-package io.kvasir.decode;
+package io.kvasir.node;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -16,15 +16,13 @@ import io.kvasir.kv.block.KvBlock;
  * a prefix fetched from the store continues a sequence exactly as if computed here (f16 would halve
  * the bytes at the cost of logits ~1e-3 away).
  */
-final class EngineBlocks {
+public final class EngineBlocks {
     private final ModelConfig config;
     private final String fingerprint;
     private final BlockLayout layout;
     private final int latentDim;
-    private final float[] first;
-    private final float[] second;
 
-    EngineBlocks(ModelConfig config, String fingerprint, int blockSize) {
+    public EngineBlocks(ModelConfig config, String fingerprint, int blockSize) {
         this.config = config;
         this.fingerprint = fingerprint;
         if (config.mla() == null) {
@@ -35,16 +33,16 @@ final class EngineBlocks {
                     config.mla().qkRopeDim());
             latentDim = config.mla().kvLoraRank();
         }
-        first = new float[(int) (layout.columnBytes(0) / 4)];
-        second = new float[(int) (layout.columnBytes(1) / 4)];
     }
 
     BlockLayout layout() {
         return layout;
     }
 
-    /** The Arrow IPC bytes of one engine block. */
+    /** The Arrow IPC bytes of one engine block. Thread-safe: prefill and decode engines may share this. */
     byte[] encode(KvBlockPool pool, int blockId) {
+        float[] first = new float[(int) (layout.columnBytes(0) / 4)];
+        float[] second = new float[(int) (layout.columnBytes(1) / 4)];
         pool.exportBlock(blockId, latentDim, first, second);
         return BlockCodec.encode(new KvBlock(fingerprint, layout, floats(first), floats(second)));
     }
@@ -52,6 +50,8 @@ final class EngineBlocks {
     /** Fills an engine block from store bytes, after checking they were made by this model in this layout. */
     void decodeInto(ByteBuffer bytes, KvBlockPool pool, int blockId) throws BlockFormatException {
         KvBlock block = BlockCodec.decodeFor(bytes, fingerprint, layout);
+        float[] first = new float[(int) (layout.columnBytes(0) / 4)];
+        float[] second = new float[(int) (layout.columnBytes(1) / 4)];
         block.column(0).asFloatBuffer().get(first);
         block.column(1).asFloatBuffer().get(second);
         pool.importBlock(blockId, latentDim, first, second);

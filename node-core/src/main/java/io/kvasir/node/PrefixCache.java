@@ -1,4 +1,4 @@
-package io.kvasir.decode;
+package io.kvasir.node;
 
 import io.kvasir.engine.kv.BlockTable;
 

@@ -1,9 +1,7 @@
-package io.kvasir.decode;
+package io.kvasir.node;
 
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -15,8 +13,6 @@ import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.kv.KvBlockPool;
 import io.kvasir.kv.block.BlockFormatException;
 import io.kvasir.kv.block.BlockKey;
-import io.kvasir.kv.block.BlockKeys;
-import io.kvasir.kv.block.BlockLayout;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.client.KvStoreException;
 
@@ -31,26 +27,25 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
 
     private final KvStoreClient store;
     private final EngineBlocks blocks;
-    private final String fingerprint;
+    private final BlockKeyChain chain;
     private final int blockSize;
     private final ExecutorService writer = Executors.newSingleThreadExecutor(
             Thread.ofPlatform().daemon().name("kv-writer").factory());
     private final Phaser pendingWrites = new Phaser(1);
 
-    StorePrefixCache(KvStoreClient store, EngineBlocks blocks, String fingerprint, int blockSize) {
+    public StorePrefixCache(KvStoreClient store, EngineBlocks blocks, String fingerprint, int blockSize) {
         this.store = store;
         this.blocks = blocks;
-        this.fingerprint = fingerprint;
+        this.chain = new BlockKeyChain(fingerprint, blockSize);
         this.blockSize = blockSize;
     }
 
-    /**
-     * Block keys of {@code tokens[0, limit)}. The tenant's salt is its id: keys of different
-     * tenants never meet, and the store refuses one tenant another's blocks besides.
-     */
     List<BlockKey> keys(String tenant, int[] tokens, int limit) {
-        BlockKey root = BlockKeys.root(fingerprint, BlockLayout.VERSION, tenant.getBytes(StandardCharsets.UTF_8));
-        return BlockKeys.chain(root, Arrays.copyOf(tokens, limit), blockSize);
+        return chain.keys(tenant, tokens, limit);
+    }
+
+    public BlockKeyChain chain() {
+        return chain;
     }
 
     @Override
