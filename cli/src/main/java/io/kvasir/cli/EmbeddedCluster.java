@@ -27,6 +27,7 @@ import io.kvasir.node.StorePrefixCache;
 import io.kvasir.prefill.PrefillEngine;
 import io.kvasir.prefill.PrefillGrpcService;
 import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
+import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.DisaggregatedPrefill;
@@ -76,13 +77,17 @@ final class EmbeddedCluster implements AutoCloseable {
         prefillModel = Model.load(o.model(), prefillBackend);
         prefill = new PrefillEngine(prefillModel, cache, o.blockSize(), o.kvBlocks(), 64);
         try {
+            HealthStatusManager prefillHealth = new HealthStatusManager();
             prefillServer = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                    .addService(new PrefillGrpcService(prefill)).build().start();
+                    .addService(new PrefillGrpcService(prefill)).addService(prefillHealth.getHealthService())
+                    .addService(ProtoReflectionServiceV1.newInstance()).build().start();
+            prefillHealth.setStatus(PrefillServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
             prefillChannel = NettyChannelBuilder.forAddress("127.0.0.1", prefillServer.getPort()).usePlaintext().build();
             policy = new DisaggregatedPrefill(store, cache.chain(), List.of(prefillChannel), o.prefillThreshold());
             HealthStatusManager decodeHealth = new HealthStatusManager();
             decodeServer = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                    .addService(new DecodeGrpcService(engine)).addService(decodeHealth.getHealthService()).build().start();
+                    .addService(new DecodeGrpcService(engine)).addService(decodeHealth.getHealthService())
+                    .addService(ProtoReflectionServiceV1.newInstance()).build().start();
             decodeHealth.setStatus(DecodeServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
             decodeChannel = NettyChannelBuilder.forAddress("127.0.0.1", decodeServer.getPort()).usePlaintext().build();
             var config = model.transformer().config();

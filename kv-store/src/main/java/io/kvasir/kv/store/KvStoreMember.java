@@ -28,6 +28,7 @@ import com.hazelcast.query.Predicates;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
 
@@ -90,6 +91,7 @@ public final class KvStoreMember implements AutoCloseable {
         server = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), grpcPort))
                 .addService(service)
                 .addService(health.getHealthService())
+                .addService(ProtoReflectionServiceV1.newInstance())
                 // blocks are ~0.5-2 MiB: one message each, with room for the envelope
                 .maxInboundMessageSize(config.maxBlockBytes() + (1 << 20))
                 // a wide window keeps loopback/LAN links busy while the reader drains (default 1 MiB)
