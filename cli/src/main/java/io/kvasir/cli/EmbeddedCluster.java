@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -15,6 +16,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.kvasir.decode.DecodeAnnouncer;
 import io.kvasir.decode.DecodeEngine;
 import io.kvasir.decode.DecodeGrpcService;
 import io.kvasir.engine.Model;
@@ -30,81 +32,112 @@ import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.DecodeRoutes;
-import io.kvasir.router.DisaggregatedPrefill;
 import io.kvasir.router.GenerationGrpcService;
+import io.kvasir.router.KvAwarePlacement;
 import io.kvasir.router.TenantInterceptor;
 
 /**
  * Every role in one JVM, wired as the separate processes are: a kv-store member (Hazelcast, host
- * tier), a prefill node and a decode node (each behind its gRPC service on loopback, both with the
- * store as prefix cache), and the router serving the public API, which reaches the nodes over gRPC
- * like any others.
+ * tier), a prefill node and decode nodes (each behind its gRPC service on loopback, with the store
+ * as prefix cache, decode nodes announcing their local tiers), and the router serving the public
+ * API, which reaches the nodes over gRPC like any others. Each node has its own backend (a backend
+ * serves one loop) and its own mapping of the model file.
  */
 final class EmbeddedCluster implements AutoCloseable {
-    /** @param prefillThreshold prompts with at least this many uncached tokens go to the prefill node first */
+    /**
+     * @param prefillThreshold prompts with at least this many uncached tokens go to the prefill node first
+     * @param decodeNodes      how many decode nodes (1 for serve; tests run 2 to see KV-aware placement)
+     */
     record Options(Path model, String host, int grpcPort, int kvPort, int maxBatch, int kvBlocks, int blockSize,
-            int threads, int prefillThreshold) {
+            int threads, int prefillThreshold, int decodeNodes) {
     }
 
+    /** One decode node: its own model mapping, step loop, gRPC server and heartbeat. */
+    record DecodeNode(String id, VectorCpuBackend backend, Model model, DecodeEngine engine, Server server,
+            ManagedChannel channel, DecodeAnnouncer announcer) {
+    }
+
+    private final List<AutoCloseable> closing = new ArrayList<>(); // in reverse order of start
     private final KvStoreMember member;
     private final KvStoreClient store;
-    private final VectorCpuBackend backend;
-    private final Model model;
     private final StorePrefixCache cache;
-    private final DecodeEngine engine;
-    private final Server decodeServer;
-    private final ManagedChannel decodeChannel;
-    private final Server apiServer;
-    private final VectorCpuBackend prefillBackend;
-    private final Model prefillModel;
+    private final List<DecodeNode> decodeNodes = new ArrayList<>();
     private final PrefillEngine prefill;
-    private final Server prefillServer;
-    private final ManagedChannel prefillChannel;
-    private final DisaggregatedPrefill policy;
+    private final KvAwarePlacement placement;
+    private final Server apiServer;
 
     EmbeddedCluster(Options o) {
         String cluster = "kvasir-serve-" + ProcessHandle.current().pid();
-        member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(o.kvPort(), 0)
-                .withPeers(List.of()).withBackupCount(0).withMemberName("serve-kv"));
-        var hz = member.hazelcast().getCluster().getLocalMember().getAddress();
-        store = KvStoreClient.connect(cluster, List.of(hz.getHost() + ":" + hz.getPort()));
-        backend = new VectorCpuBackend(o.threads());
-        model = Model.load(o.model(), backend);
-        cache = NodeCaches.storeCache(store, model, o.blockSize());
-        engine = new DecodeEngine(model, cache, o.blockSize(), o.kvBlocks(), o.maxBatch(), 64);
-        // the prefill node runs beside the step loop: its own backend (a backend serves one loop) and mapping
-        prefillBackend = new VectorCpuBackend(o.threads());
-        prefillModel = Model.load(o.model(), prefillBackend);
-        prefill = new PrefillEngine(prefillModel, cache, o.blockSize(), o.kvBlocks(), 64);
         try {
-            HealthStatusManager prefillHealth = new HealthStatusManager();
-            prefillServer = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                    .addService(new PrefillGrpcService(prefill)).addService(prefillHealth.getHealthService())
-                    .addService(ProtoReflectionServiceV1.newInstance()).build().start();
-            prefillHealth.setStatus(PrefillServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
-            prefillChannel = NettyChannelBuilder.forAddress("127.0.0.1", prefillServer.getPort()).usePlaintext().build();
-            policy = new DisaggregatedPrefill(store, cache.chain(), List.of(prefillChannel), o.prefillThreshold());
-            HealthStatusManager decodeHealth = new HealthStatusManager();
-            decodeServer = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
-                    .addService(new DecodeGrpcService(engine)).addService(decodeHealth.getHealthService())
-                    .addService(ProtoReflectionServiceV1.newInstance()).build().start();
-            decodeHealth.setStatus(DecodeServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
-            decodeChannel = NettyChannelBuilder.forAddress("127.0.0.1", decodeServer.getPort()).usePlaintext().build();
-            var config = model.transformer().config();
-            GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
-                    config.contextLength(), new DecodeRoutes(List.of(decodeChannel)), policy);
+            member = started(KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(o.kvPort(), 0)
+                    .withPeers(List.of()).withBackupCount(0).withMemberName("serve-kv")));
+            var hz = member.hazelcast().getCluster().getLocalMember().getAddress();
+            store = started(KvStoreClient.connect(cluster, List.of(hz.getHost() + ":" + hz.getPort())));
+            VectorCpuBackend firstBackend = started(new VectorCpuBackend(o.threads()));
+            Model first = started(Model.load(o.model(), firstBackend));
+            // one cache for every node: thread-safe, and one flush covers all their writes
+            cache = started(NodeCaches.storeCache(store, first, o.blockSize()));
+            for (int n = 0; n < o.decodeNodes(); n++) {
+                decodeNodes.add(startDecodeNode(o, n == 0 ? firstBackend : null, n == 0 ? first : null));
+            }
+            VectorCpuBackend prefillBackend = started(new VectorCpuBackend(o.threads()));
+            Model prefillModel = started(Model.load(o.model(), prefillBackend));
+            prefill = new PrefillEngine(prefillModel, cache, o.blockSize(), o.kvBlocks(), 64);
+            Server prefillServer = serve(new PrefillGrpcService(prefill), PrefillServiceGrpc.SERVICE_NAME);
+            ManagedChannel prefillChannel = channel(prefillServer.getPort());
+            placement = new KvAwarePlacement(store, cache.chain(), List.of(prefillChannel), o.prefillThreshold());
+
+            var config = first.transformer().config();
+            GenerationGrpcService api = new GenerationGrpcService(first.tokenizer(), config.vocabSize(),
+                    config.contextLength(), new DecodeRoutes(decodeNodes.stream().map(DecodeNode::channel).toList(),
+                            decodeNodes.stream().map(DecodeNode::id).toList()), placement);
             HealthStatusManager health = new HealthStatusManager();
             apiServer = NettyServerBuilder.forAddress(new InetSocketAddress(o.host(), o.grpcPort()))
                     .addService(ServerInterceptors.intercept(api, new TenantInterceptor()))
                     .addService(health.getHealthService())
                     .addService(ProtoReflectionServiceV1.newInstance())
                     .build().start();
+            closing.add(() -> shutdown(apiServer));
             health.setStatus("", ServingStatus.SERVING);
             health.setStatus(GenerationServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
         } catch (IOException e) {
             close();
             throw new UncheckedIOException("cannot start the gRPC servers: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
         }
+    }
+
+    /** A decode node, on the given backend and model or on new ones. */
+    private DecodeNode startDecodeNode(Options o, VectorCpuBackend given, Model givenModel) throws IOException {
+        VectorCpuBackend backend = given != null ? given : started(new VectorCpuBackend(o.threads()));
+        Model model = givenModel != null ? givenModel : started(Model.load(o.model(), backend));
+        DecodeEngine engine = started(new DecodeEngine(model, cache, o.blockSize(), o.kvBlocks(), o.maxBatch(), 64));
+        Server server = serve(new DecodeGrpcService(engine), DecodeServiceGrpc.SERVICE_NAME);
+        String id = "127.0.0.1:" + server.getPort();
+        DecodeAnnouncer announcer = started(new DecodeAnnouncer(store, id, engine));
+        return new DecodeNode(id, backend, model, engine, server, channel(server.getPort()), announcer);
+    }
+
+    private Server serve(io.grpc.BindableService service, String name) throws IOException {
+        HealthStatusManager health = new HealthStatusManager();
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)).addService(service)
+                .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()).build().start();
+        health.setStatus(name, ServingStatus.SERVING);
+        closing.add(() -> shutdown(server));
+        return server;
+    }
+
+    private ManagedChannel channel(int port) {
+        ManagedChannel c = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        closing.add(c::shutdownNow);
+        return c;
+    }
+
+    private <T extends AutoCloseable> T started(T resource) {
+        closing.add(resource);
+        return resource;
     }
 
     int apiPort() {
@@ -116,19 +149,23 @@ final class EmbeddedCluster implements AutoCloseable {
     }
 
     Model model() {
-        return model;
+        return decodeNodes.getFirst().model();
     }
 
     DecodeEngine engine() {
-        return engine;
+        return decodeNodes.getFirst().engine();
+    }
+
+    List<DecodeNode> decodeNodes() {
+        return decodeNodes;
     }
 
     StorePrefixCache cache() {
         return cache;
     }
 
-    DisaggregatedPrefill prefillPolicy() {
-        return policy;
+    KvAwarePlacement placement() {
+        return placement;
     }
 
     PrefillEngine prefillEngine() {
@@ -137,45 +174,17 @@ final class EmbeddedCluster implements AutoCloseable {
 
     @Override
     public void close() {
-        shutdown(apiServer);
-        if (decodeChannel != null) {
-            decodeChannel.shutdownNow();
+        for (int i = closing.size() - 1; i >= 0; i--) {
+            try {
+                closing.get(i).close();
+            } catch (Exception e) {
+                // closing the rest matters more
+            }
         }
-        shutdown(decodeServer);
-        if (prefillChannel != null) {
-            prefillChannel.shutdownNow();
-        }
-        shutdown(prefillServer);
-        if (prefillModel != null) {
-            prefillModel.close();
-        }
-        if (prefillBackend != null) {
-            prefillBackend.close();
-        }
-        if (engine != null) {
-            engine.close();
-        }
-        if (cache != null) {
-            cache.close();
-        }
-        if (model != null) {
-            model.close();
-        }
-        if (backend != null) {
-            backend.close();
-        }
-        if (store != null) {
-            store.close();
-        }
-        if (member != null) {
-            member.close();
-        }
+        closing.clear();
     }
 
     private static void shutdown(Server s) {
-        if (s == null) {
-            return;
-        }
         s.shutdown();
         try {
             if (!s.awaitTermination(5, TimeUnit.SECONDS)) {

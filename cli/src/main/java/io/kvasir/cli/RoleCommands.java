@@ -19,6 +19,7 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import io.kvasir.decode.DecodeAnnouncer;
 import io.kvasir.decode.DecodeEngine;
 import io.kvasir.decode.DecodeGrpcService;
 import io.kvasir.engine.Model;
@@ -35,21 +36,24 @@ import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.DecodeRoutes;
-import io.kvasir.router.DisaggregatedPrefill;
+import io.kvasir.router.KvAwarePlacement;
 import io.kvasir.router.GenerationGrpcService;
-import io.kvasir.router.PrefillPolicy;
+import io.kvasir.router.PlacementPolicy;
 import io.kvasir.router.TenantInterceptor;
 
 /** {@code kvasir prefill}, {@code decode} and {@code router}: the roles of {@code serve}, one process each. */
 final class RoleCommands {
     static final String DECODE_USAGE = """
             usage: kvasir decode --model PATH --kv-peers H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
-                                 [--cluster kvasir] [--max-batch 16] [--kv-blocks 2048] [--block-size 16] [--threads N]
+                                 [--advertise H:P] [--cluster kvasir] [--max-batch 16] [--kv-blocks 2048]
+                                 [--block-size 16] [--threads N]
+              --advertise: the address routers dial (their --decode entry); default host:grpc-port.
               A decode node: the step loop, prefixes from the KV store (Hazelcast addresses in --kv-peers),
               kvasir.internal.v1.DecodeService on --grpc-port.""";
     static final String ROUTER_USAGE = """
-            usage: kvasir router --model PATH --decode H:P,H:P [--prefill H:P,H:P --kv-peers H:P,H:P [--cluster kvasir]
-                                 [--prefill-threshold 256] [--block-size 16]] [--grpc-port 50051] [--host 127.0.0.1]
+            usage: kvasir router --model PATH --decode H:P,H:P [--kv-peers H:P,H:P [--cluster kvasir] [--block-size 16]
+                                 [--prefill H:P,H:P [--prefill-threshold 256]]] [--grpc-port 50051] [--host 127.0.0.1]
+              With --kv-peers, each prompt goes to the decode node whose local tier holds most of it.
               The public API (kvasir.v1.GenerationService): validates, tokenizes with the model's tokenizer
               (its weights are mapped, never read), sends a prompt with at least --prefill-threshold uncached
               tokens (per the KV store's index) to a prefill node first, then to the least busy decode node.""";
@@ -64,7 +68,7 @@ final class RoleCommands {
 
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("decode", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "max-batch",
-                "kv-blocks", "block-size", "threads"), Set.of());
+                "kv-blocks", "block-size", "threads", "advertise"), Set.of());
         Path modelPath = Path.of(a.required("model"));
         List<String> peers = Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList();
         int blockSize = a.integer("block-size", 16);
@@ -80,11 +84,15 @@ final class RoleCommands {
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(DecodeServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
-        out.println("kvasir decode: " + modelPath.getFileName() + " on port " + server.getPort() + ", KV store "
-                + peers);
+        // routers know this node by the address they dial: announce under the same name
+        String id = a.string("advertise", a.string("host", "127.0.0.1") + ":" + server.getPort());
+        DecodeAnnouncer announcer = new DecodeAnnouncer(store, id, engine);
+        out.println("kvasir decode: " + modelPath.getFileName() + " on port " + server.getPort() + " as " + id
+                + ", KV store " + peers);
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
+            announcer.close();
             server.shutdown();
             engine.close();
             cache.close();
@@ -128,29 +136,32 @@ final class RoleCommands {
                 "cluster", "prefill-threshold", "block-size"), Set.of());
         Path modelPath = Path.of(a.required("model"));
         List<ManagedChannel> nodes = new ArrayList<>();
-        for (String target : a.required("decode").split(",")) {
-            nodes.add(NettyChannelBuilder.forTarget(target.trim()).usePlaintext().build());
+        List<String> ids = Arrays.stream(a.required("decode").split(",")).map(String::trim).toList();
+        for (String target : ids) {
+            nodes.add(NettyChannelBuilder.forTarget(target).usePlaintext().build());
         }
         Model model = Model.load(modelPath, new VectorCpuBackend(1));
         var config = model.transformer().config();
-        PrefillPolicy policy = PrefillPolicy.NONE;
+        PlacementPolicy policy = PlacementPolicy.NONE;
         KvStoreClient store = null;
         List<ManagedChannel> prefillNodes = new ArrayList<>();
-        if (a.has("prefill")) {
-            if (!a.has("kv-peers")) {
-                throw new Args.UsageException("router: --prefill needs --kv-peers (the store's index decides what to prefill)");
-            }
+        if (a.has("prefill") && !a.has("kv-peers")) {
+            throw new Args.UsageException("router: --prefill needs --kv-peers (the store's index decides what to prefill)");
+        }
+        if (a.has("kv-peers")) {
             store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER),
                     Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList());
-            for (String target : a.required("prefill").split(",")) {
-                prefillNodes.add(NettyChannelBuilder.forTarget(target.trim()).usePlaintext().build());
+            if (a.has("prefill")) {
+                for (String target : a.required("prefill").split(",")) {
+                    prefillNodes.add(NettyChannelBuilder.forTarget(target.trim()).usePlaintext().build());
+                }
             }
-            policy = new DisaggregatedPrefill(store, new BlockKeyChain(ModelFingerprint.of(model),
+            policy = new KvAwarePlacement(store, new BlockKeyChain(ModelFingerprint.of(model),
                     a.integer("block-size", 16)), prefillNodes, a.integer("prefill-threshold", 256));
         }
         KvStoreClient storeToClose = store;
         GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
-                config.contextLength(), new DecodeRoutes(nodes), policy);
+                config.contextLength(), new DecodeRoutes(nodes, ids), policy);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
                 a.integer("grpc-port", 50051))).addService(ServerInterceptors.intercept(api, new TenantInterceptor()))

@@ -41,7 +41,7 @@ final class ServeCommand {
         return new EmbeddedCluster.Options(model, a.string("host", "127.0.0.1"), a.integer("grpc-port", 50051),
                 a.integer("kv-port", 5701), a.integer("max-batch", 16), a.integer("kv-blocks", 2048),
                 a.integer("block-size", 16), a.integer("threads", VectorCpuBackend.defaultThreads()),
-                a.integer("prefill-threshold", 256));
+                a.integer("prefill-threshold", 256), 1);
     }
 
     static void run(List<String> argv, PrintStream out, PrintStream err) throws InterruptedException {

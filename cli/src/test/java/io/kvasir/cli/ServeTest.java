@@ -54,7 +54,7 @@ class ServeTest {
     @BeforeAll
     void start() {
         Path model = BuiltinModel.ensure(cacheDir);
-        cluster = new EmbeddedCluster(new EmbeddedCluster.Options(model, "127.0.0.1", 0, 5881, 16, 1024, 16, 2, 256));
+        cluster = new EmbeddedCluster(new EmbeddedCluster.Options(model, "127.0.0.1", 0, 5881, 16, 1024, 16, 2, 256, 2));
         referenceBackend = new VectorCpuBackend(1);
         reference = Model.load(model, referenceBackend);
         channel = NettyChannelBuilder.forAddress("127.0.0.1", cluster.apiPort()).usePlaintext().build();
@@ -151,12 +151,12 @@ class ServeTest {
 
     @Test
     void longUncachedPromptsArePrefilledByThePrefillNodeWithTheSameTokens() {
-        long before = cluster.prefillPolicy().prefilled();
+        long before = cluster.placement().prefilled();
         int[] p = prompt(600, 77); // 600 uncached tokens: past the 256-token threshold
         SamplingParams sampled = new SamplingParams(0.9f, 50, 0.9f, 99);
         Reply viaPrefill = call(tokensRequest(p, 12, b -> b.setSampling(io.kvasir.proto.v1.SamplingParams.newBuilder()
                 .setTemperature(0.9f).setTopK(50).setTopP(0.9f).setSeed(99))));
-        assertEquals(before + 1, cluster.prefillPolicy().prefilled(), "the prefill node took it");
+        assertEquals(before + 1, cluster.placement().prefilled(), "the prefill node took it");
         assertArrayEquals(local(p, 12, sampled), viaPrefill.tokens(),
                 "first token from the prefill node, the rest from the decode node: the engine's tokens, seed and all");
         assertEquals(0, viaPrefill.last().getUsage().getCachedPromptTokens());
@@ -164,7 +164,7 @@ class ServeTest {
         cluster.cache().flush();
         Reply again = call(tokensRequest(p, 12, b -> b.setSampling(io.kvasir.proto.v1.SamplingParams.newBuilder()
                 .setTemperature(0.9f).setTopK(50).setTopP(0.9f).setSeed(99))));
-        assertEquals(before + 1, cluster.prefillPolicy().prefilled(), "cached now: the decode node takes the rest itself");
+        assertEquals(before + 1, cluster.placement().prefilled(), "cached now: the decode node takes the rest itself");
         assertEquals(592, again.last().getUsage().getCachedPromptTokens());
         assertArrayEquals(viaPrefill.tokens(), again.tokens());
     }
@@ -180,7 +180,7 @@ class ServeTest {
 
     @Test
     void sixteenConcurrentStreamsAreBatchedAndCorrect() throws Exception {
-        long[] before = cluster.engine().stepsByBatchSize();
+        long[] before = stepsOfAllNodes();
         List<Future<Reply>> replies = new ArrayList<>();
         try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             for (int i = 0; i < 16; i++) {
@@ -191,7 +191,7 @@ class ServeTest {
                 assertGreedy(prompt(20 + i, 100 + i), replies.get(i).get().tokens(), "stream " + i);
             }
         }
-        long[] after = cluster.engine().stepsByBatchSize();
+        long[] after = stepsOfAllNodes();
         int largest = 0;
         StringBuilder seen = new StringBuilder();
         for (int b = 1; b < after.length; b++) {
@@ -201,8 +201,37 @@ class ServeTest {
                 seen.append(b).append(':').append(steps).append(' ');
             }
         }
-        System.out.println("16 streams: steps by batch size " + seen.toString().trim());
-        assertTrue(largest >= 8, "decode batched the streams (largest batch " + largest + ")");
+        System.out.println("16 streams over 2 decode nodes: steps by batch size " + seen.toString().trim());
+        assertTrue(largest >= 6, "decode batched the streams (largest batch " + largest + ")");
+    }
+
+    long[] stepsOfAllNodes() {
+        long[] sum = new long[17];
+        for (var node : cluster.decodeNodes()) {
+            long[] s = node.engine().stepsByBatchSize();
+            for (int b = 0; b < s.length; b++) {
+                sum[b] += s[b];
+            }
+        }
+        return sum;
+    }
+
+    @Test
+    void aRepeatedPromptGoesToTheDecodeNodeWhoseLocalTierHoldsIt() throws Exception {
+        var node0 = cluster.decodeNodes().get(0).engine();
+        var node1 = cluster.decodeNodes().get(1).engine();
+        // a longer request keeps node 0 busy, so the first run of p lands on node 1
+        var busy = java.util.concurrent.CompletableFuture.supplyAsync(() -> call(tokensRequest(prompt(30, 500), 400, b -> b)));
+        Thread.sleep(300);
+        int[] p = prompt(120, 501);
+        long hits0 = node0.localHitTokens(), hits1 = node1.localHitTokens();
+        call(tokensRequest(p, 8, b -> b));
+        busy.get(120, TimeUnit.SECONDS);
+        cluster.decodeNodes().forEach(n -> n.announcer().announce()); // heartbeats now, not in 2 s
+        Reply again = call(tokensRequest(p, 8, b -> b));
+        assertEquals(112, again.last().getUsage().getCachedPromptTokens());
+        assertEquals(112, node1.localHitTokens() - hits1, "node 1 held p's blocks and got the repeat");
+        assertEquals(hits0, node0.localHitTokens(), "node 0, idle by then and first in line, did not");
     }
 
     @Test

@@ -4,6 +4,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -18,6 +19,9 @@ import io.kvasir.engine.model.ForwardBuffers;
 import io.kvasir.engine.model.LlamaModel;
 import io.kvasir.engine.sampling.Sampler;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.store.NodeHeartbeat;
+import io.kvasir.node.BlockKeyChain;
 import io.kvasir.node.PrefixCache;
 
 /**
@@ -83,6 +87,19 @@ public final class DecodeEngine implements AutoCloseable {
     private final Thread loop;
     private int reservedBlocks;
     private volatile boolean closed;
+    /**
+     * The node's local tier: finished sequences' full blocks, kept in the pool by key, least recently
+     * used first; a new sequence copies the ones its prompt starts with instead of fetching them.
+     * Evicted whenever admission needs their room. Loop thread only; heartbeats read {@link #resident}.
+     */
+    private final LinkedHashMap<BlockKey, LocalBlock> local = new LinkedHashMap<>(256, 0.75f, true);
+    private volatile List<NodeHeartbeat.Resident> resident = List.of();
+    private final BlockKeyChain chain;
+    private volatile long localHitTokens; // written by the loop thread only
+    private volatile int runningCount;
+
+    private record LocalBlock(String tenant, int blockId) {
+    }
 
     public DecodeEngine(Model model, PrefixCache cache, int blockSize, int maxBlocks, int maxBatch, int prefillChunk) {
         this.model = model;
@@ -96,6 +113,7 @@ public final class DecodeEngine implements AutoCloseable {
         this.stepBuffers = transformer.newBuffers(maxBatch, maxBatch);
         this.batch = new Batch(maxBatch);
         this.stepsByBatchSize = new long[maxBatch + 1];
+        this.chain = transformer.config().widestWindow() == Integer.MAX_VALUE ? cache.chain() : null;
         this.loop = Thread.ofPlatform().name("decode-loop").daemon().start(this::run);
     }
 
@@ -171,6 +189,7 @@ public final class DecodeEngine implements AutoCloseable {
                         && reservedBlocks + waiting.peek().blocksNeeded <= pool.maxBlocks()) {
                     Sequence s = waiting.poll();
                     reservedBlocks += s.blocksNeeded;
+                    evictLocalBeyond(pool.maxBlocks() - reservedBlocks);
                     admitted.add(s);
                 }
             } finally {
@@ -185,10 +204,12 @@ public final class DecodeEngine implements AutoCloseable {
                     running.add(s);
                 }
                 retireFinished();
+                runningCount = running.size();
                 if (!running.isEmpty()) {
                     step();
                     retireFinished();
                 }
+                runningCount = running.size();
             } catch (RuntimeException e) {
                 // a bug, not bad input (that is refused at submit): fail the sequences in flight, keep serving
                 LOG.log(Level.SEVERE, "decode step failed", e);
@@ -208,9 +229,12 @@ public final class DecodeEngine implements AutoCloseable {
     private void prefill(Sequence s) {
         int[] prompt = s.request.prompt();
         boolean prefilled = s.request.firstToken() >= 0;
-        int loaded = cache.load(s.request.tenant(), prompt, prefilled ? prompt.length : prompt.length - 1, s.table);
-        s.cachedTokens = prefilled ? s.request.cachedBefore() : loaded;
+        int limit = prefilled ? prompt.length : prompt.length - 1;
+        int fromLocal = copyLocalPrefix(s, limit);
+        int loaded = cache.load(s.request.tenant(), prompt, limit, s.table);
+        s.cachedTokens = prefilled ? Math.max(s.request.cachedBefore(), fromLocal) : loaded;
         s.storedFrom = loaded / blockSize;
+        localHitTokens = localHitTokens + fromLocal;
         if (loaded < prompt.length) {
             transformer.forward(prompt, loaded, prompt.length, s.table, prefillBuffers);
         }
@@ -219,6 +243,85 @@ public final class DecodeEngine implements AutoCloseable {
             s.accept(s.request.firstToken());
         } else {
             s.accept(s.sampler.sample(prefillBuffers.logits, 0));
+        }
+    }
+
+    /** Copies the local blocks the prompt starts with into fresh blocks of the sequence; returns their tokens. */
+    private int copyLocalPrefix(Sequence s, int limit) {
+        if (chain == null) {
+            return 0;
+        }
+        List<Integer> ids = new ArrayList<>();
+        for (BlockKey key : chain.keys(s.request.tenant(), s.request.prompt(), limit)) {
+            LocalBlock held = local.get(key);
+            if (held == null || !held.tenant().equals(s.request.tenant())) {
+                break;
+            }
+            int id = pool.allocate();
+            float[] from = pool.data(held.blockId()), to = pool.data(id);
+            System.arraycopy(from, 0, to, 0, from.length);
+            ids.add(id);
+        }
+        s.table.adopt(ids.stream().mapToInt(Integer::intValue).toArray());
+        return ids.size() * blockSize;
+    }
+
+    /** Keeps a finished sequence's full blocks in the local tier; frees the rest. */
+    private void keepLocal(Sequence s) {
+        if (chain == null || s.failed) {
+            s.table.release();
+            return;
+        }
+        int full = s.table.numTokens() / blockSize;
+        List<BlockKey> keys = chain.keys(s.request.tenant(), s.tokens(), full * blockSize);
+        int[] ids = s.table.detach();
+        for (int b = 0; b < ids.length; b++) {
+            if (b < full && !local.containsKey(keys.get(b))) {
+                local.put(keys.get(b), new LocalBlock(s.request.tenant(), ids[b]));
+            } else {
+                pool.free(ids[b]);
+            }
+        }
+        publishResident();
+    }
+
+    /** Frees least recently used local blocks until at most {@code room} remain. */
+    private void evictLocalBeyond(int room) {
+        var it = local.values().iterator();
+        boolean changed = false;
+        while (local.size() > Math.max(0, room) && it.hasNext()) {
+            pool.free(it.next().blockId());
+            it.remove();
+            changed = true;
+        }
+        if (changed) {
+            publishResident();
+        }
+    }
+
+    private void publishResident() {
+        List<NodeHeartbeat.Resident> now = new ArrayList<>(local.size());
+        local.forEach((key, held) -> now.add(new NodeHeartbeat.Resident(held.tenant(), key)));
+        resident = List.copyOf(now);
+    }
+
+    /** Blocks this node's local tier holds, for its heartbeat. */
+    public List<NodeHeartbeat.Resident> resident() {
+        return resident;
+    }
+
+    /** Prompt tokens served from the local tier so far. */
+    public long localHitTokens() {
+        return localHitTokens;
+    }
+
+    /** Sequences running or waiting: the load a heartbeat reports. */
+    public int load() {
+        lock.lock();
+        try {
+            return runningCount + waiting.size();
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -262,10 +365,10 @@ public final class DecodeEngine implements AutoCloseable {
                 }
                 s.listener.onFinish(new Finish(s.finish, s.request.prompt().length, s.cachedTokens, s.generated));
             }
-            s.table.release();
             lock.lock();
             try {
                 reservedBlocks -= s.blocksNeeded;
+                keepLocal(s);
             } finally {
                 lock.unlock();
             }

@@ -174,6 +174,27 @@ class DecodeEngineTest {
     }
 
     @Test
+    void finishedBlocksStayInTheLocalTierUntilTheirRoomIsNeeded() throws Exception {
+        int[] p = prompt(70, 43);
+        // 12 blocks: one 70+12-token sequence reserves 6, so the local tier must give way to the next
+        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK);
+                DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 12, 4, 64)) {
+            Outcome first = submit(engine, "local", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            assertEquals(5, engine.resident().size(), "5 full blocks (81 tokens computed) kept locally");
+            Outcome again = submit(engine, "local", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            assertEquals(64, engine.localHitTokens(), "the 4 prompt blocks came from the local tier");
+            assertEquals(64, again.finish().cachedPromptTokens());
+            assertArrayEquals(first.tokens(), again.tokens());
+            // two other prompts at once need 12 blocks: every local block is evicted, nothing fails
+            var a = submit(engine, "local", prompt(70, 1), 12, SamplingParams.GREEDY);
+            var b = submit(engine, "local", prompt(70, 2), 12, SamplingParams.GREEDY);
+            assertArrayEquals(alone(prompt(70, 1), 12, SamplingParams.GREEDY), a.get(60, TimeUnit.SECONDS).tokens());
+            assertArrayEquals(alone(prompt(70, 2), 12, SamplingParams.GREEDY), b.get(60, TimeUnit.SECONDS).tokens());
+            assertTrue(engine.resident().size() <= 12);
+        }
+    }
+
+    @Test
     void theNextTurnReusesBlocksMadeDuringDecode() throws Exception {
         int[] turn1 = prompt(20, 7);
         try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK);

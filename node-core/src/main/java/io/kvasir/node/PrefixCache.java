@@ -4,9 +4,14 @@ import io.kvasir.engine.kv.BlockTable;
 
 /** Where a decode node finds prefixes computed before, and leaves the full blocks it computes. */
 public interface PrefixCache {
+    /** The keys this cache files blocks under, or null when it has none (then nodes keep no local tier). */
+    default BlockKeyChain chain() {
+        return null;
+    }
+
     /**
-     * Loads the longest cached run of full blocks at the start of {@code tokens[0, limit)} into the
-     * empty {@code table}; returns how many tokens it covers (a multiple of the block size, maybe 0).
+     * Extends {@code table} (which holds only full blocks, maybe none) with the cached run of full
+     * blocks of {@code tokens[0, limit)} that follows them; returns the tokens the table then holds.
      * Anything missing or unreadable ends the run: the caller computes the rest.
      */
     int load(String tenant, int[] tokens, int limit, BlockTable table);
@@ -18,7 +23,7 @@ public interface PrefixCache {
     PrefixCache NONE = new PrefixCache() {
         @Override
         public int load(String tenant, int[] tokens, int limit, BlockTable table) {
-            return 0;
+            return table.numTokens();
         }
 
         @Override

@@ -44,6 +44,7 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
         return chain.keys(tenant, tokens, limit);
     }
 
+    @Override
     public BlockKeyChain chain() {
         return chain;
     }
@@ -51,15 +52,16 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
     @Override
     public int load(String tenant, int[] tokens, int limit, BlockTable table) {
         List<BlockKey> keys = keys(tenant, tokens, limit);
-        if (keys.isEmpty()) {
-            return 0;
+        int start = table.numBlocks();
+        if (keys.size() <= start) {
+            return table.numTokens();
         }
         try {
             int cached = store.lookup(tenant, keys).getCachedPrefixBlocks();
-            if (cached == 0) {
-                return 0;
+            if (cached <= start) {
+                return table.numTokens();
             }
-            List<ByteBuffer> found = store.get(tenant, keys.subList(0, cached));
+            List<ByteBuffer> found = store.get(tenant, keys.subList(start, cached));
             KvBlockPool pool = table.pool();
             List<Integer> ids = new ArrayList<>();
             for (ByteBuffer bytes : found) {
@@ -77,10 +79,10 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
                 ids.add(id);
             }
             table.adopt(ids.stream().mapToInt(Integer::intValue).toArray());
-            return ids.size() * blockSize;
+            return table.numTokens();
         } catch (KvStoreException e) {
             LOG.log(Level.WARNING, "KV store unavailable for a prefix lookup; computing the prompt", e);
-            return 0;
+            return table.numTokens();
         }
     }
 

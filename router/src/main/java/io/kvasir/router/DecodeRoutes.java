@@ -7,23 +7,29 @@ import java.util.concurrent.atomic.AtomicIntegerArray;
 import io.grpc.ManagedChannel;
 
 /**
- * The decode nodes a router sends to, and how busy each is (calls in flight from this router).
- * Picks the least busy; KV-aware placement (the node whose tier already holds the prefix) is next.
+ * The decode nodes a router sends to, by the ids they announce themselves with (their addresses),
+ * and how busy each is (calls in flight from this router).
  */
 public final class DecodeRoutes {
     private final List<ManagedChannel> nodes;
+    private final List<String> ids;
     private final AtomicIntegerArray inFlight;
 
-    public DecodeRoutes(List<ManagedChannel> nodes) {
-        if (nodes.isEmpty()) {
-            throw new IllegalArgumentException("a router needs at least one decode node");
+    public DecodeRoutes(List<ManagedChannel> nodes, List<String> ids) {
+        if (nodes.isEmpty() || nodes.size() != ids.size()) {
+            throw new IllegalArgumentException("a router needs at least one decode node, each with an id");
         }
         this.nodes = new ArrayList<>(nodes);
+        this.ids = List.copyOf(ids);
         this.inFlight = new AtomicIntegerArray(nodes.size());
     }
 
-    /** The least busy node not in {@code avoid} (indices), or -1. */
-    int pick(List<Integer> avoid) {
+    /** The node with id {@code preferred} unless tried already, else the least busy not in {@code avoid}; -1 if none. */
+    int pick(List<Integer> avoid, String preferred) {
+        int wanted = preferred == null ? -1 : ids.indexOf(preferred);
+        if (wanted >= 0 && !avoid.contains(wanted)) {
+            return wanted;
+        }
         int best = -1;
         for (int i = 0; i < nodes.size(); i++) {
             if (!avoid.contains(i) && (best < 0 || inFlight.get(i) < inFlight.get(best))) {

@@ -30,14 +30,15 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
     private final int vocab;
     private final int context;
     private final DecodeRoutes routes;
-    private final PrefillPolicy prefill;
+    private final PlacementPolicy placement;
 
-    public GenerationGrpcService(Tokenizer tokenizer, int vocab, int context, DecodeRoutes routes, PrefillPolicy prefill) {
+    public GenerationGrpcService(Tokenizer tokenizer, int vocab, int context, DecodeRoutes routes,
+            PlacementPolicy placement) {
         this.tokenizer = tokenizer;
         this.vocab = vocab;
         this.context = context;
         this.routes = routes;
-        this.prefill = prefill;
+        this.placement = placement;
     }
 
     @Override
@@ -59,7 +60,8 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         for (int t : v.promptTokens()) {
             d.addPromptTokens(t);
         }
-        Relay relay = new Relay(prefill.before(d.build()), v, request.getRequestId(), out);
+        PlacementPolicy.Plan plan = placement.plan(d.build());
+        Relay relay = new Relay(plan.request(), plan.decodeNode(), v, request.getRequestId(), out);
         out.setOnCancelHandler(relay::cancel);
         relay.start();
     }
@@ -67,6 +69,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
     /** One request's relay from a decode node to the client, through retries. */
     private final class Relay implements ClientResponseObserver<DecodeRequest, DecodeResponse> {
         private final DecodeRequest request;
+        private final String preferredNode;
         private final String requestId;
         private final ServerCallStreamObserver<GenerateResponse> out;
         private final StreamingDecoder text = new StreamingDecoder(tokenizer);
@@ -78,15 +81,17 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         private boolean sentAny;
         private volatile boolean done;
 
-        Relay(DecodeRequest request, ValidatedRequest v, String requestId, ServerCallStreamObserver<GenerateResponse> out) {
+        Relay(DecodeRequest request, String preferredNode, ValidatedRequest v, String requestId,
+                ServerCallStreamObserver<GenerateResponse> out) {
             this.request = request;
+            this.preferredNode = preferredNode;
             this.requestId = requestId;
             this.out = out;
             this.stops = new StopMatcher(v.stop());
         }
 
         void start() {
-            node = routes.pick(tried);
+            node = routes.pick(tried, preferredNode);
             if (node < 0) {
                 finishWithError(Status.UNAVAILABLE.withDescription("no decode node could take the request (tried "
                         + tried.size() + ")"));

@@ -91,6 +91,20 @@ public final class BlockTable {
         this.numTokens = numTokens;
     }
 
+    /**
+     * Hands every block to the caller, in position order, without freeing any, and empties the
+     * table (a decode node keeps finished blocks as its local tier). Not for windowed tables.
+     */
+    public int[] detach() {
+        if (firstLiveBlock > 0) {
+            throw new IllegalStateException("blocks below " + firstLiveBlock + " were already released");
+        }
+        int[] ids = Arrays.copyOf(blockIds, numBlocks);
+        numBlocks = 0;
+        numTokens = 0;
+        return ids;
+    }
+
     /** Returns every block to the pool. */
     public void release() {
         for (int i = firstLiveBlock; i < numBlocks; i++) {
