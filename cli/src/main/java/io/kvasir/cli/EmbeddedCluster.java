@@ -34,6 +34,7 @@ import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.GenerationGrpcService;
 import io.kvasir.router.KvAwarePlacement;
+import io.kvasir.router.NodeLoads;
 import io.kvasir.router.TenantInterceptor;
 
 /**
@@ -90,7 +91,7 @@ final class EmbeddedCluster implements AutoCloseable {
             var config = first.transformer().config();
             GenerationGrpcService api = new GenerationGrpcService(first.tokenizer(), config.vocabSize(),
                     config.contextLength(), new DecodeRoutes(decodeNodes.stream().map(DecodeNode::channel).toList(),
-                            decodeNodes.stream().map(DecodeNode::id).toList()), placement);
+                            decodeNodes.stream().map(DecodeNode::id).toList(), started(new NodeLoads(store))), placement);
             HealthStatusManager health = new HealthStatusManager();
             apiServer = NettyServerBuilder.forAddress(new InetSocketAddress(o.host(), o.grpcPort()))
                     .addService(ServerInterceptors.intercept(api, new TenantInterceptor()))

@@ -37,6 +37,7 @@ import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.KvAwarePlacement;
+import io.kvasir.router.NodeLoads;
 import io.kvasir.router.GenerationGrpcService;
 import io.kvasir.router.PlacementPolicy;
 import io.kvasir.router.TenantInterceptor;
@@ -160,8 +161,9 @@ final class RoleCommands {
                     a.integer("block-size", 16)), prefillNodes, a.integer("prefill-threshold", 256));
         }
         KvStoreClient storeToClose = store;
+        NodeLoads loads = store == null ? null : new NodeLoads(store);
         GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
-                config.contextLength(), new DecodeRoutes(nodes, ids), policy);
+                config.contextLength(), new DecodeRoutes(nodes, ids, loads), policy);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
                 a.integer("grpc-port", 50051))).addService(ServerInterceptors.intercept(api, new TenantInterceptor()))
@@ -175,6 +177,9 @@ final class RoleCommands {
             server.shutdown();
             nodes.forEach(ManagedChannel::shutdownNow);
             prefillNodes.forEach(ManagedChannel::shutdownNow);
+            if (loads != null) {
+                loads.close();
+            }
             if (storeToClose != null) {
                 storeToClose.close();
             }

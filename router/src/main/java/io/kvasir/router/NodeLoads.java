@@ -1,0 +1,57 @@
+package io.kvasir.router;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import io.kvasir.kv.client.KvStoreClient;
+import io.kvasir.kv.store.NodeHeartbeat;
+
+/**
+ * What decode nodes last said about themselves (sequences running or waiting, free KV blocks),
+ * refreshed from their heartbeats every second: the load every router puts on them, where a
+ * router's own in-flight count sees only its share.
+ */
+public final class NodeLoads implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(NodeLoads.class.getName());
+
+    /** A node's last heartbeat figures. */
+    public record Load(int sequences, long freeBlocks) {
+    }
+
+    private final KvStoreClient store;
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
+            Thread.ofPlatform().daemon().name("node-loads").factory());
+    private volatile Map<String, Load> loads = Map.of();
+
+    public NodeLoads(KvStoreClient store) {
+        this.store = store;
+        timer.scheduleWithFixedDelay(this::refresh, 0, 1, TimeUnit.SECONDS);
+    }
+
+    /** The node's last reported load, or null if it has not announced itself (or its heartbeat expired). */
+    public Load of(String nodeId) {
+        return loads.get(nodeId);
+    }
+
+    public void refresh() {
+        try {
+            Map<String, Load> now = new HashMap<>();
+            for (NodeHeartbeat h : store.nodes()) {
+                now.put(h.nodeId(), new Load(h.load(), h.freeBlocks()));
+            }
+            loads = Map.copyOf(now);
+        } catch (RuntimeException e) {
+            LOG.log(Level.FINE, "could not read node heartbeats", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        timer.shutdownNow();
+    }
+}
