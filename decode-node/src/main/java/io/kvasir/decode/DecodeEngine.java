@@ -363,7 +363,6 @@ public final class DecodeEngine implements AutoCloseable {
                 } catch (RuntimeException e) {
                     LOG.log(Level.WARNING, "could not hand blocks to the prefix cache", e);
                 }
-                s.listener.onFinish(new Finish(s.finish, s.request.prompt().length, s.cachedTokens, s.generated));
             }
             lock.lock();
             try {
@@ -371,6 +370,10 @@ public final class DecodeEngine implements AutoCloseable {
                 keepLocal(s);
             } finally {
                 lock.unlock();
+            }
+            // last: whoever hears of the end finds the blocks already in the local tier
+            if (!s.failed) {
+                s.listener.onFinish(new Finish(s.finish, s.request.prompt().length, s.cachedTokens, s.generated));
             }
         }
     }
