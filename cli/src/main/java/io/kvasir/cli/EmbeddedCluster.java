@@ -35,6 +35,7 @@ import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.GenerationGrpcService;
 import io.kvasir.router.KvAwarePlacement;
 import io.kvasir.router.NodeLoads;
+import io.kvasir.router.OpenAiHttpApi;
 import io.kvasir.router.TenantInterceptor;
 
 /**
@@ -49,8 +50,8 @@ final class EmbeddedCluster implements AutoCloseable {
      * @param prefillThreshold prompts with at least this many uncached tokens go to the prefill node first
      * @param decodeNodes      how many decode nodes (1 for serve; tests run 2 to see KV-aware placement)
      */
-    record Options(Path model, String host, int grpcPort, int kvPort, int maxBatch, int kvBlocks, int blockSize,
-            int threads, int prefillThreshold, int decodeNodes) {
+    record Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
+            int blockSize, int threads, int prefillThreshold, int decodeNodes) {
     }
 
     /** One decode node: its own model mapping, step loop, gRPC server and heartbeat. */
@@ -66,6 +67,7 @@ final class EmbeddedCluster implements AutoCloseable {
     private final PrefillEngine prefill;
     private final KvAwarePlacement placement;
     private final Server apiServer;
+    private final OpenAiHttpApi http;
 
     EmbeddedCluster(Options o) {
         String cluster = "kvasir-serve-" + ProcessHandle.current().pid();
@@ -101,12 +103,17 @@ final class EmbeddedCluster implements AutoCloseable {
             closing.add(() -> shutdown(apiServer));
             health.setStatus("", ServingStatus.SERVING);
             health.setStatus(GenerationServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
+            String modelId = o.model().getFileName().toString().replaceFirst("\\.gguf$", "");
+            http = started(new OpenAiHttpApi(o.host(), o.httpPort(), modelId, channel(apiServer.getPort())));
         } catch (IOException e) {
             close();
             throw new UncheckedIOException("cannot start the gRPC servers: " + e.getMessage(), e);
         } catch (RuntimeException e) {
             close();
             throw e;
+        } catch (Exception e) {
+            close();
+            throw new IllegalStateException("cannot start the HTTP server: " + e.getMessage(), e);
         }
     }
 
@@ -143,6 +150,10 @@ final class EmbeddedCluster implements AutoCloseable {
 
     int apiPort() {
         return apiServer.getPort();
+    }
+
+    int httpPort() {
+        return http.port();
     }
 
     int kvPort() {

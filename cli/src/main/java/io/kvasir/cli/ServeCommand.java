@@ -12,16 +12,17 @@ import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 /** {@code kvasir serve}: every role in one JVM (see {@link EmbeddedCluster}); runs until stopped. */
 final class ServeCommand {
     static final String USAGE = """
-            usage: kvasir serve [--model PATH] [--grpc-port 50051] [--host 127.0.0.1] [--kv-port 5701]
+            usage: kvasir serve [--model PATH] [--grpc-port 50051] [--http-port 8000] [--host 127.0.0.1] [--kv-port 5701]
                                 [--max-batch 16] [--kv-blocks 2048] [--block-size 16] [--threads N] [--cache-dir DIR]
                                 [--prefill-threshold 256]
               Without --model it serves a small built-in model with random weights, generated once into
               --cache-dir (default ~/.cache/kvasir): its text is noise, the serving path is real.
               Prompts with at least --prefill-threshold uncached tokens go to the prefill node first.
+              HTTP: OpenAI-compatible /v1/completions, /v1/models, /health on --http-port.
               API: kvasir.v1.GenerationService on --grpc-port (health and reflection too); the tenant
               comes from the x-kvasir-tenant header. Try: bin/kvasir generate --server 127.0.0.1:50051 --prompt hi""";
 
-    private static final Set<String> VALUES = Set.of("model", "grpc-port", "host", "kv-port", "max-batch", "kv-blocks",
+    private static final Set<String> VALUES = Set.of("model", "grpc-port", "http-port", "host", "kv-port", "max-batch", "kv-blocks",
             "block-size", "threads", "cache-dir", "prefill-threshold");
 
     private ServeCommand() {
@@ -39,7 +40,7 @@ final class ServeCommand {
                     + "deterministically) from " + model);
         }
         return new EmbeddedCluster.Options(model, a.string("host", "127.0.0.1"), a.integer("grpc-port", 50051),
-                a.integer("kv-port", 5701), a.integer("max-batch", 16), a.integer("kv-blocks", 2048),
+                a.integer("http-port", 8000), a.integer("kv-port", 5701), a.integer("max-batch", 16), a.integer("kv-blocks", 2048),
                 a.integer("block-size", 16), a.integer("threads", VectorCpuBackend.defaultThreads()),
                 a.integer("prefill-threshold", 256), 1);
     }
@@ -53,7 +54,8 @@ final class ServeCommand {
             stopped.countDown();
         }, "serve-shutdown"));
         out.println("kvasir serve: " + o.model().getFileName() + " on " + o.host() + ":" + cluster.apiPort()
-                + " (gRPC kvasir.v1.GenerationService), KV store member on port " + cluster.kvPort()
+                + " (gRPC kvasir.v1.GenerationService) and " + o.host() + ":" + cluster.httpPort()
+                + " (HTTP, OpenAI-compatible), KV store member on port " + cluster.kvPort()
                 + "; Ctrl-C stops");
         out.flush();
         stopped.await();

@@ -1,0 +1,120 @@
+package io.kvasir.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.util.stream.Collectors;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+
+import io.kvasir.engine.BuiltinModel;
+
+/** The OpenAI-compatible HTTP API of `serve`, over real HTTP on loopback. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class HttpApiTest {
+    @TempDir
+    static Path cacheDir;
+
+    private EmbeddedCluster cluster;
+    private final HttpClient http = HttpClient.newHttpClient();
+    private String base;
+
+    @BeforeAll
+    void start() {
+        Path model = BuiltinModel.ensure(cacheDir);
+        cluster = new EmbeddedCluster(new EmbeddedCluster.Options(model, "127.0.0.1", 0, 0, 5891, 8, 512, 16, 2, 256, 1));
+        base = "http://127.0.0.1:" + cluster.httpPort();
+    }
+
+    @AfterAll
+    void stop() {
+        cluster.close();
+    }
+
+    HttpResponse<String> post(String path, String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(base + path)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static JsonObject json(String s) {
+        return JsonParser.parseString(s).getAsJsonObject();
+    }
+
+    static final String PROMPT = "[1, 17, 42, 99, 120, 7, 3, 250, 61, 18, 33, 4, 90, 210, 11, 8, 77, 150, 5, 44]";
+
+    @Test
+    void modelsAndHealth() throws Exception {
+        var models = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/models")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, models.statusCode());
+        JsonObject list = json(models.body());
+        assertEquals("list", list.get("object").getAsString());
+        assertEquals("kvasir-builtin-v1", list.getAsJsonArray("data").get(0).getAsJsonObject().get("id").getAsString());
+        assertEquals(200, http.send(HttpRequest.newBuilder(URI.create(base + "/health")).build(),
+                HttpResponse.BodyHandlers.ofString()).statusCode());
+    }
+
+    @Test
+    void completionAndItsStreamAgree() throws Exception {
+        String req = "{\"model\": \"kvasir-builtin-v1\", \"prompt\": " + PROMPT + ", \"max_tokens\": 12, \"temperature\": 0";
+        var plain = post("/v1/completions", req + "}");
+        assertEquals(200, plain.statusCode(), plain.body());
+        JsonObject c = json(plain.body());
+        assertEquals("text_completion", c.get("object").getAsString());
+        JsonObject choice = c.getAsJsonArray("choices").get(0).getAsJsonObject();
+        assertEquals("length", choice.get("finish_reason").getAsString());
+        JsonObject usage = c.getAsJsonObject("usage");
+        assertEquals(20, usage.get("prompt_tokens").getAsInt());
+        assertEquals(12, usage.get("completion_tokens").getAsInt());
+        assertEquals(32, usage.get("total_tokens").getAsInt());
+        assertTrue(usage.getAsJsonObject("prompt_tokens_details").has("cached_tokens"));
+
+        var streamed = post("/v1/completions", req + ", \"stream\": true}");
+        assertEquals(200, streamed.statusCode());
+        assertTrue(streamed.headers().firstValue("content-type").orElse("").startsWith("text/event-stream"));
+        var events = streamed.body().lines().filter(l -> l.startsWith("data: ")).map(l -> l.substring(6)).toList();
+        assertEquals("[DONE]", events.getLast());
+        String text = events.subList(0, events.size() - 1).stream()
+                .map(e -> json(e).getAsJsonArray("choices").get(0).getAsJsonObject().get("text").getAsString())
+                .collect(Collectors.joining());
+        assertEquals(choice.get("text").getAsString(), text, "the stream adds up to the plain answer");
+        JsonObject lastChunk = json(events.get(events.size() - 2));
+        assertEquals("length", lastChunk.getAsJsonArray("choices").get(0).getAsJsonObject().get("finish_reason").getAsString());
+    }
+
+    @Test
+    void badRequestsGetOpenAiErrorsAndTheServerKeepsServing() throws Exception {
+        String[][] cases = {
+                {"{not json", "400", null},
+                {"{\"model\": \"gpt-4\", \"prompt\": \"hi\"}", "404", "model"},
+                {"{\"model\": \"kvasir-builtin-v1\", \"prompt\": \"hi\", \"max_tokens\": \"ten\"}", "400", "max_tokens"},
+                {"{\"model\": \"kvasir-builtin-v1\", \"prompt\": \"hi\", \"max_tokens\": 0}", "400", "max_tokens"},
+                {"{\"model\": \"kvasir-builtin-v1\", \"prompt\": \"hi\", \"temperature\": -1}", "400", "sampling.temperature"},
+                {"{\"model\": \"kvasir-builtin-v1\"}", "400", "prompt"},
+                {"{\"model\": \"kvasir-builtin-v1\", \"prompt\": \"" + "x".repeat(5 << 20) + "\"}", "413", null},
+        };
+        for (String[] c : cases) {
+            var r = post("/v1/completions", c[0]);
+            assertEquals(Integer.parseInt(c[1]), r.statusCode(), c[0].substring(0, Math.min(60, c[0].length())) + " → " + r.body());
+            JsonObject error = json(r.body()).getAsJsonObject("error");
+            assertTrue(error.has("message") && error.has("type"), r.body());
+            if (c[2] != null) {
+                assertEquals(c[2], error.get("param").getAsString(), r.body());
+            }
+        }
+        var ok = post("/v1/completions", "{\"model\": \"kvasir-builtin-v1\", \"prompt\": " + PROMPT + ", \"max_tokens\": 2}");
+        assertEquals(200, ok.statusCode(), "still serving");
+    }
+}

@@ -1,0 +1,343 @@
+package io.kvasir.router;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Iterator;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.Callback;
+
+import com.google.gson.Gson;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.MetadataUtils;
+import io.kvasir.proto.v1.GenerateRequest;
+import io.kvasir.proto.v1.GenerateResponse;
+import io.kvasir.proto.v1.GenerationServiceGrpc;
+import io.kvasir.proto.v1.SamplingParams;
+
+/**
+ * The OpenAI-compatible HTTP API ({@code /v1/completions}, {@code /v1/models}, {@code /health}),
+ * served by Jetty. Each request is translated into the gRPC {@code Generate} and sent to this
+ * router's own gRPC server, so both APIs share one request path (validation, placement, stop
+ * strings); gRPC statuses become OpenAI error objects with the matching HTTP status.
+ */
+public final class OpenAiHttpApi implements AutoCloseable {
+    /** Largest request body accepted (a 128K-token prompt as text is well under this). */
+    static final int MAX_BODY_BYTES = 4 << 20;
+    private static final Gson GSON = new Gson();
+
+    private final Server server;
+    private final String modelId;
+    private final GenerationServiceGrpc.GenerationServiceBlockingStub api;
+
+    /** @param grpc a channel to this router's own gRPC server */
+    public OpenAiHttpApi(String host, int port, String modelId, ManagedChannel grpc) throws Exception {
+        this.modelId = modelId;
+        this.api = GenerationServiceGrpc.newBlockingStub(grpc);
+        server = new Server();
+        ServerConnector connector = new ServerConnector(server);
+        connector.setHost(host);
+        connector.setPort(port);
+        server.addConnector(connector);
+        server.setHandler(new Handler.Abstract() {
+            @Override
+            public boolean handle(Request request, Response response, Callback callback) throws Exception {
+                route(request, response, callback);
+                return true;
+            }
+        });
+        server.start();
+    }
+
+    public int port() {
+        return ((ServerConnector) server.getConnectors()[0]).getLocalPort();
+    }
+
+    private void route(Request request, Response response, Callback callback) throws IOException {
+        String path = Request.getPathInContext(request);
+        String method = request.getMethod();
+        try {
+            if (path.equals("/health") && method.equals("GET")) {
+                send(response, callback, 200, "{}");
+            } else if (path.equals("/v1/models") && method.equals("GET")) {
+                JsonObject model = new JsonObject();
+                model.addProperty("id", modelId);
+                model.addProperty("object", "model");
+                model.addProperty("created", 0);
+                model.addProperty("owned_by", "kvasir");
+                JsonArray data = new JsonArray();
+                data.add(model);
+                JsonObject list = new JsonObject();
+                list.addProperty("object", "list");
+                list.add("data", data);
+                send(response, callback, 200, GSON.toJson(list));
+            } else if (path.equals("/v1/completions") && method.equals("POST")) {
+                completions(request, response, callback);
+            } else if (path.startsWith("/v1/") || path.equals("/health")) {
+                throw new ApiError(path.equals("/v1/completions") || path.equals("/v1/models") || path.equals("/health")
+                        ? 405 : 404, "invalid_request_error", null, method + " " + path + " is not served");
+            } else {
+                throw new ApiError(404, "invalid_request_error", null, "no route " + path);
+            }
+        } catch (ApiError e) {
+            send(response, callback, e.status, e.body());
+        }
+    }
+
+    private void completions(Request request, Response response, Callback callback) throws IOException, ApiError {
+        long declared = request.getLength();
+        if (declared > MAX_BODY_BYTES) {
+            throw new ApiError(413, "invalid_request_error", null, "request body of " + declared + " bytes exceeds "
+                    + MAX_BODY_BYTES);
+        }
+        String text = Content.Source.asString(request, StandardCharsets.UTF_8);
+        if (text.length() > MAX_BODY_BYTES) {
+            throw new ApiError(413, "invalid_request_error", null, "request body exceeds " + MAX_BODY_BYTES + " bytes");
+        }
+        JsonObject body;
+        try {
+            JsonElement parsed = JsonParser.parseString(text);
+            if (!parsed.isJsonObject()) {
+                throw new IllegalStateException("not a JSON object");
+            }
+            body = parsed.getAsJsonObject();
+        } catch (RuntimeException e) {
+            throw new ApiError(400, "invalid_request_error", null, "malformed JSON body: " + e.getMessage());
+        }
+        String model = string(body, "model", null);
+        if (model == null) {
+            throw new ApiError(400, "invalid_request_error", "model", "model is required");
+        }
+        if (!model.equals(modelId)) {
+            throw new ApiError(404, "invalid_request_error", "model", "the model `" + model + "` does not exist",
+                    "model_not_found");
+        }
+        GenerateRequest.Builder g = GenerateRequest.newBuilder()
+                .setMaxTokens(integer(body, "max_tokens", 16))
+                .setSampling(SamplingParams.newBuilder()
+                        .setTemperature((float) number(body, "temperature", 1.0))
+                        .setTopP((float) number(body, "top_p", 1.0))
+                        .setTopK(Math.max(0, integer(body, "top_k", 0)))
+                        .setSeed(body.has("seed") && !body.get("seed").isJsonNull() ? integer(body, "seed", 0) : 0));
+        JsonElement prompt = body.get("prompt");
+        if (prompt == null || prompt.isJsonNull()) {
+            throw new ApiError(400, "invalid_request_error", "prompt", "prompt is required");
+        } else if (prompt.isJsonPrimitive() && prompt.getAsJsonPrimitive().isString()) {
+            g.setPrompt(prompt.getAsString());
+        } else if (prompt.isJsonArray()) {
+            JsonArray a = prompt.getAsJsonArray();
+            if (a.size() == 1 && a.get(0).isJsonPrimitive() && a.get(0).getAsJsonPrimitive().isString()) {
+                g.setPrompt(a.get(0).getAsString());
+            } else {
+                for (JsonElement t : a) {
+                    if (!t.isJsonPrimitive() || !t.getAsJsonPrimitive().isNumber()) {
+                        throw new ApiError(400, "invalid_request_error", "prompt",
+                                "prompt must be a string, or an array of token ids (one prompt per request)");
+                    }
+                    g.addPromptTokens(t.getAsInt());
+                }
+            }
+        } else {
+            throw new ApiError(400, "invalid_request_error", "prompt", "prompt must be a string or an array of token ids");
+        }
+        JsonElement stop = body.get("stop");
+        if (stop != null && !stop.isJsonNull()) {
+            if (stop.isJsonArray()) {
+                stop.getAsJsonArray().forEach(s -> g.addStop(s.getAsString()));
+            } else {
+                g.addStop(stop.getAsString());
+            }
+        }
+        boolean stream = body.has("stream") && bool(body, "stream");
+        String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
+        long created = System.currentTimeMillis() / 1000;
+
+        Metadata headers = new Metadata();
+        String tenant = request.getHeaders().get("x-kvasir-tenant");
+        if (tenant != null) {
+            headers.put(Metadata.Key.of("x-kvasir-tenant", Metadata.ASCII_STRING_MARSHALLER), tenant);
+        }
+        Iterator<GenerateResponse> it = api.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
+                .withDeadlineAfter(10, TimeUnit.MINUTES).generate(g.build());
+        try {
+            if (!stream) {
+                StringBuilder out = new StringBuilder();
+                GenerateResponse last = null;
+                while (it.hasNext()) {
+                    last = it.next();
+                    out.append(last.getText());
+                }
+                send(response, callback, 200, GSON.toJson(completion(id, created, out.toString(),
+                        last.getFinishReason(), last)));
+                return;
+            }
+            // the first message decides the status: errors before it are plain HTTP errors
+            GenerateResponse first = it.hasNext() ? it.next() : null;
+            response.setStatus(200);
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream");
+            response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
+            try (OutputStream sse = Content.Sink.asOutputStream(response)) {
+                GenerateResponse m = first;
+                while (m != null) {
+                    boolean lastMessage = !m.getFinishReason().isEmpty();
+                    JsonObject chunk = completion(id, created, m.getText(), lastMessage ? m.getFinishReason() : null,
+                            lastMessage ? m : null);
+                    sse.write(("data: " + GSON.toJson(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
+                    sse.flush();
+                    m = it.hasNext() ? it.next() : null;
+                }
+                sse.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+            } catch (StatusRuntimeException e) {
+                // mid-stream: the status line is sent; an error event is what OpenAI clients read
+                ApiError error = ApiError.from(e.getStatus());
+                Content.Sink.write(response, true, "data: " + error.body() + "\n\n", Callback.NOOP);
+            }
+            callback.succeeded();
+        } catch (StatusRuntimeException e) {
+            throw ApiError.from(e.getStatus());
+        }
+    }
+
+    private JsonObject completion(String id, long created, String text, String finish, GenerateResponse last) {
+        JsonObject choice = new JsonObject();
+        choice.addProperty("index", 0);
+        choice.addProperty("text", text);
+        choice.add("logprobs", null);
+        choice.addProperty("finish_reason", finish);
+        JsonArray choices = new JsonArray();
+        choices.add(choice);
+        JsonObject o = new JsonObject();
+        o.addProperty("id", id);
+        o.addProperty("object", "text_completion");
+        o.addProperty("created", created);
+        o.addProperty("model", modelId);
+        o.add("choices", choices);
+        if (last != null && last.hasUsage()) {
+            JsonObject usage = new JsonObject();
+            usage.addProperty("prompt_tokens", last.getUsage().getPromptTokens());
+            usage.addProperty("completion_tokens", last.getUsage().getCompletionTokens());
+            usage.addProperty("total_tokens", last.getUsage().getPromptTokens() + last.getUsage().getCompletionTokens());
+            JsonObject details = new JsonObject();
+            details.addProperty("cached_tokens", last.getUsage().getCachedPromptTokens());
+            usage.add("prompt_tokens_details", details);
+            o.add("usage", usage);
+        }
+        return o;
+    }
+
+    private static void send(Response response, Callback callback, int status, String json) {
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+        Content.Sink.write(response, true, json, callback);
+    }
+
+    private static String string(JsonObject o, String field, String fallback) throws ApiError {
+        JsonElement e = o.get(field);
+        if (e == null || e.isJsonNull()) {
+            return fallback;
+        }
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
+            throw new ApiError(400, "invalid_request_error", field, field + " must be a string, got " + e);
+        }
+        return e.getAsString();
+    }
+
+    private static int integer(JsonObject o, String field, int fallback) throws ApiError {
+        JsonElement e = o.get(field);
+        if (e == null || e.isJsonNull()) {
+            return fallback;
+        }
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber() || e.getAsDouble() != Math.rint(e.getAsDouble())
+                || Math.abs(e.getAsDouble()) > Integer.MAX_VALUE) {
+            throw new ApiError(400, "invalid_request_error", field, field + " must be an integer, got " + e);
+        }
+        return e.getAsInt();
+    }
+
+    private static double number(JsonObject o, String field, double fallback) throws ApiError {
+        JsonElement e = o.get(field);
+        if (e == null || e.isJsonNull()) {
+            return fallback;
+        }
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
+            throw new ApiError(400, "invalid_request_error", field, field + " must be a number, got " + e);
+        }
+        return e.getAsDouble();
+    }
+
+    private static boolean bool(JsonObject o, String field) throws ApiError {
+        JsonElement e = o.get(field);
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) {
+            throw new ApiError(400, "invalid_request_error", field, field + " must be true or false, got " + e);
+        }
+        return e.getAsBoolean();
+    }
+
+    @Override
+    public void close() throws Exception {
+        server.stop();
+    }
+
+    /** An OpenAI error object with its HTTP status. */
+    static final class ApiError extends Exception {
+        final int status;
+        final String type;
+        final String param;
+        final String code;
+
+        ApiError(int status, String type, String param, String message) {
+            this(status, type, param, message, null);
+        }
+
+        ApiError(int status, String type, String param, String message, String code) {
+            super(message);
+            this.status = status;
+            this.type = type;
+            this.param = param;
+            this.code = code;
+        }
+
+        /** gRPC statuses as OpenAI's API reports the same conditions. */
+        static ApiError from(Status s) {
+            String message = s.getDescription() == null ? s.getCode().toString() : s.getDescription();
+            return switch (s.getCode()) {
+                case INVALID_ARGUMENT -> new ApiError(400, "invalid_request_error",
+                        message.contains(":") ? message.substring(0, message.indexOf(':')) : null, message);
+                case UNAUTHENTICATED -> new ApiError(401, "authentication_error", null, message);
+                case PERMISSION_DENIED -> new ApiError(403, "permission_error", null, message);
+                case NOT_FOUND -> new ApiError(404, "invalid_request_error", null, message);
+                case RESOURCE_EXHAUSTED -> new ApiError(429, "rate_limit_error", null, message);
+                case UNAVAILABLE, DEADLINE_EXCEEDED -> new ApiError(503, "server_error", null, message);
+                default -> new ApiError(500, "server_error", null, message);
+            };
+        }
+
+        String body() {
+            JsonObject e = new JsonObject();
+            e.addProperty("message", getMessage());
+            e.addProperty("type", type);
+            e.addProperty("param", param);
+            e.addProperty("code", code);
+            JsonObject o = new JsonObject();
+            o.add("error", e);
+            return GSON.toJson(o);
+        }
+    }
+}
