@@ -31,6 +31,7 @@ import io.kvasir.prefill.PrefillGrpcService;
 import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
+import io.kvasir.router.ChatRenderer;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.GenerationGrpcService;
 import io.kvasir.router.KvAwarePlacement;
@@ -104,7 +105,8 @@ final class EmbeddedCluster implements AutoCloseable {
             health.setStatus("", ServingStatus.SERVING);
             health.setStatus(GenerationServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
             String modelId = o.model().getFileName().toString().replaceFirst("\\.gguf$", "");
-            http = started(new OpenAiHttpApi(o.host(), o.httpPort(), modelId, channel(apiServer.getPort())));
+            http = started(new OpenAiHttpApi(o.host(), o.httpPort(), modelId, channel(apiServer.getPort()),
+                    first.chatTemplate() == null ? null : new ChatRenderer(first.chatTemplate())));
         } catch (IOException e) {
             close();
             throw new UncheckedIOException("cannot start the gRPC servers: " + e.getMessage(), e);

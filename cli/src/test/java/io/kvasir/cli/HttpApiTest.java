@@ -61,14 +61,14 @@ class HttpApiTest {
         assertEquals(200, models.statusCode());
         JsonObject list = json(models.body());
         assertEquals("list", list.get("object").getAsString());
-        assertEquals("kvasir-builtin-v1", list.getAsJsonArray("data").get(0).getAsJsonObject().get("id").getAsString());
+        assertEquals("kvasir-builtin-v2", list.getAsJsonArray("data").get(0).getAsJsonObject().get("id").getAsString());
         assertEquals(200, http.send(HttpRequest.newBuilder(URI.create(base + "/health")).build(),
                 HttpResponse.BodyHandlers.ofString()).statusCode());
     }
 
     @Test
     void completionAndItsStreamAgree() throws Exception {
-        String req = "{\"model\": \"kvasir-builtin-v1\", \"prompt\": " + PROMPT + ", \"max_tokens\": 12, \"temperature\": 0";
+        String req = "{\"model\": \"kvasir-builtin-v2\", \"prompt\": " + PROMPT + ", \"max_tokens\": 12, \"temperature\": 0";
         var plain = post("/v1/completions", req + "}");
         assertEquals(200, plain.statusCode(), plain.body());
         JsonObject c = json(plain.body());
@@ -95,15 +95,52 @@ class HttpApiTest {
     }
 
     @Test
+    void chatCompletionsRenderTheModelsTemplate() throws Exception {
+        String messages = "[{\"role\": \"system\", \"content\": \"be brief\"}, {\"role\": \"user\", \"content\": "
+                + "[{\"type\": \"text\", \"text\": \"hi there\"}]}]";
+        var r = post("/v1/chat/completions", "{\"model\": \"kvasir-builtin-v2\", \"messages\": " + messages
+                + ", \"max_tokens\": 6, \"temperature\": 0}");
+        assertEquals(200, r.statusCode(), r.body());
+        JsonObject c = json(r.body());
+        assertEquals("chat.completion", c.get("object").getAsString());
+        JsonObject message = c.getAsJsonArray("choices").get(0).getAsJsonObject().getAsJsonObject("message");
+        assertEquals("assistant", message.get("role").getAsString());
+        // the template's rendering, tokenized: what /v1/completions gets for the same text
+        String rendered = "<|system|>\nbe brief\n<|user|>\nhi there\n<|assistant|>\n";
+        var same = post("/v1/completions", "{\"model\": \"kvasir-builtin-v2\", \"prompt\": "
+                + new com.google.gson.Gson().toJson(rendered) + ", \"max_tokens\": 6, \"temperature\": 0}");
+        assertEquals(json(same.body()).getAsJsonArray("choices").get(0).getAsJsonObject().get("text").getAsString(),
+                message.get("content").getAsString());
+        assertEquals(json(same.body()).getAsJsonObject("usage").get("prompt_tokens").getAsInt(),
+                c.getAsJsonObject("usage").get("prompt_tokens").getAsInt());
+
+        var streamed = post("/v1/chat/completions", "{\"model\": \"kvasir-builtin-v2\", \"messages\": " + messages
+                + ", \"max_tokens\": 6, \"temperature\": 0, \"stream\": true}");
+        var events = streamed.body().lines().filter(l -> l.startsWith("data: ")).map(l -> l.substring(6)).toList();
+        assertEquals("[DONE]", events.getLast());
+        JsonObject firstChunk = json(events.getFirst());
+        assertEquals("chat.completion.chunk", firstChunk.get("object").getAsString());
+        assertEquals("assistant", firstChunk.getAsJsonArray("choices").get(0).getAsJsonObject().getAsJsonObject("delta")
+                .get("role").getAsString());
+        String text = events.subList(0, events.size() - 1).stream().map(e -> json(e).getAsJsonArray("choices").get(0)
+                .getAsJsonObject().getAsJsonObject("delta").get("content").getAsString()).collect(Collectors.joining());
+        assertEquals(message.get("content").getAsString(), text);
+
+        var bad = post("/v1/chat/completions", "{\"model\": \"kvasir-builtin-v2\", \"messages\": []}");
+        assertEquals(400, bad.statusCode());
+        assertEquals("messages", json(bad.body()).getAsJsonObject("error").get("param").getAsString());
+    }
+
+    @Test
     void badRequestsGetOpenAiErrorsAndTheServerKeepsServing() throws Exception {
         String[][] cases = {
                 {"{not json", "400", null},
                 {"{\"model\": \"gpt-4\", \"prompt\": \"hi\"}", "404", "model"},
-                {"{\"model\": \"kvasir-builtin-v1\", \"prompt\": \"hi\", \"max_tokens\": \"ten\"}", "400", "max_tokens"},
-                {"{\"model\": \"kvasir-builtin-v1\", \"prompt\": \"hi\", \"max_tokens\": 0}", "400", "max_tokens"},
-                {"{\"model\": \"kvasir-builtin-v1\", \"prompt\": \"hi\", \"temperature\": -1}", "400", "sampling.temperature"},
-                {"{\"model\": \"kvasir-builtin-v1\"}", "400", "prompt"},
-                {"{\"model\": \"kvasir-builtin-v1\", \"prompt\": \"" + "x".repeat(5 << 20) + "\"}", "413", null},
+                {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"hi\", \"max_tokens\": \"ten\"}", "400", "max_tokens"},
+                {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"hi\", \"max_tokens\": 0}", "400", "max_tokens"},
+                {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"hi\", \"temperature\": -1}", "400", "sampling.temperature"},
+                {"{\"model\": \"kvasir-builtin-v2\"}", "400", "prompt"},
+                {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"" + "x".repeat(5 << 20) + "\"}", "413", null},
         };
         for (String[] c : cases) {
             var r = post("/v1/completions", c[0]);
@@ -114,7 +151,7 @@ class HttpApiTest {
                 assertEquals(c[2], error.get("param").getAsString(), r.body());
             }
         }
-        var ok = post("/v1/completions", "{\"model\": \"kvasir-builtin-v1\", \"prompt\": " + PROMPT + ", \"max_tokens\": 2}");
+        var ok = post("/v1/completions", "{\"model\": \"kvasir-builtin-v2\", \"prompt\": " + PROMPT + ", \"max_tokens\": 2}");
         assertEquals(200, ok.statusCode(), "still serving");
     }
 }

@@ -20,7 +20,7 @@ import java.util.SplittableRandom;
  */
 public final class BuiltinModel {
     /** Bump when the generated model changes, so old files are not reused. */
-    static final String NAME = "kvasir-builtin-v1.gguf";
+    static final String NAME = "kvasir-builtin-v2.gguf";
     static final int DIM = 128, LAYERS = 4, HEADS = 8, KV_HEADS = 2, FFN = 384, CONTEXT = 8192;
 
     private BuiltinModel() {
@@ -82,6 +82,9 @@ public final class BuiltinModel {
         w.metadata.put("tokenizer.ggml.token_type", types.stream().mapToInt(Integer::intValue).toArray());
         w.metadata.put("tokenizer.ggml.bos_token_id", 1);
         w.metadata.put("tokenizer.ggml.eos_token_id", 2);
+        // a ChatML-style template, so /v1/chat/completions works on the built-in model too
+        w.metadata.put("tokenizer.chat_template", "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n"
+                + "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}");
         SplittableRandom random = new SplittableRandom(0x6b766173L); // "kvas"
         int headDim = DIM / HEADS;
         w.tensors.put("token_embd.weight", matrix(random, vocab, DIM, 0.5f));

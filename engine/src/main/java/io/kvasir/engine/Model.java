@@ -9,9 +9,11 @@ import java.nio.file.Path;
 /**
  * A loaded model: its transformer, tokenizer and the mapped files behind them. Close it to unmap.
  *
- * @param source the GGUF file or Hugging Face folder it came from
+ * @param source       the GGUF file or Hugging Face folder it came from
+ * @param chatTemplate the template that renders chat messages as a prompt, or null when the model has none
  */
-public record Model(Path source, LlamaModel transformer, Tokenizer tokenizer, AutoCloseable files) implements AutoCloseable {
+public record Model(Path source, LlamaModel transformer, Tokenizer tokenizer, AutoCloseable files, ChatTemplate chatTemplate)
+        implements AutoCloseable {
 
     /**
      * Loads a GGUF file or a Hugging Face folder (config.json + *.safetensors + tokenizer.json).

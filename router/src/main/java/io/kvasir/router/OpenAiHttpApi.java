@@ -33,7 +33,8 @@ import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.proto.v1.SamplingParams;
 
 /**
- * The OpenAI-compatible HTTP API ({@code /v1/completions}, {@code /v1/models}, {@code /health}),
+ * The OpenAI-compatible HTTP API ({@code /v1/completions}, {@code /v1/chat/completions},
+ * {@code /v1/models}, {@code /health}),
  * served by Jetty. Each request is translated into the gRPC {@code Generate} and sent to this
  * router's own gRPC server, so both APIs share one request path (validation, placement, stop
  * strings); gRPC statuses become OpenAI error objects with the matching HTTP status.
@@ -46,10 +47,15 @@ public final class OpenAiHttpApi implements AutoCloseable {
     private final Server server;
     private final String modelId;
     private final GenerationServiceGrpc.GenerationServiceBlockingStub api;
+    private final ChatRenderer chat;
 
-    /** @param grpc a channel to this router's own gRPC server */
-    public OpenAiHttpApi(String host, int port, String modelId, ManagedChannel grpc) throws Exception {
+    /**
+     * @param grpc a channel to this router's own gRPC server
+     * @param chat the model's chat template, or null (then chat completions are refused)
+     */
+    public OpenAiHttpApi(String host, int port, String modelId, ManagedChannel grpc, ChatRenderer chat) throws Exception {
         this.modelId = modelId;
+        this.chat = chat;
         this.api = GenerationServiceGrpc.newBlockingStub(grpc);
         server = new Server();
         ServerConnector connector = new ServerConnector(server);
@@ -89,19 +95,27 @@ public final class OpenAiHttpApi implements AutoCloseable {
                 list.add("data", data);
                 send(response, callback, 200, GSON.toJson(list));
             } else if (path.equals("/v1/completions") && method.equals("POST")) {
-                completions(request, response, callback);
+                generate(request, response, callback, false);
+            } else if (path.equals("/v1/chat/completions") && method.equals("POST")) {
+                generate(request, response, callback, true);
             } else if (path.startsWith("/v1/") || path.equals("/health")) {
-                throw new ApiError(path.equals("/v1/completions") || path.equals("/v1/models") || path.equals("/health")
-                        ? 405 : 404, "invalid_request_error", null, method + " " + path + " is not served");
+                boolean known = path.equals("/v1/completions") || path.equals("/v1/chat/completions")
+                        || path.equals("/v1/models") || path.equals("/health");
+                throw new ApiError(known ? 405 : 404, "invalid_request_error", null, method + " " + path + " is not served");
             } else {
                 throw new ApiError(404, "invalid_request_error", null, "no route " + path);
             }
         } catch (ApiError e) {
             send(response, callback, e.status, e.body());
+        } catch (RuntimeException | LinkageError e) {
+            // a bug, not bad input: still an OpenAI error object, and the server keeps serving
+            send(response, callback, 500, new ApiError(500, "server_error", null, "internal error: " + e).body());
         }
     }
 
-    private void completions(Request request, Response response, Callback callback) throws IOException, ApiError {
+    /** A completion, or with {@code isChat} a chat completion (messages rendered by the model's template). */
+    private void generate(Request request, Response response, Callback callback, boolean isChat)
+            throws IOException, ApiError {
         long declared = request.getLength();
         if (declared > MAX_BODY_BYTES) {
             throw new ApiError(413, "invalid_request_error", null, "request body of " + declared + " bytes exceeds "
@@ -136,7 +150,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
                         .setTopP((float) number(body, "top_p", 1.0))
                         .setTopK(Math.max(0, integer(body, "top_k", 0)))
                         .setSeed(body.has("seed") && !body.get("seed").isJsonNull() ? integer(body, "seed", 0) : 0));
-        JsonElement prompt = body.get("prompt");
+        JsonElement prompt = isChat ? new com.google.gson.JsonPrimitive(renderChat(body)) : body.get("prompt");
         if (prompt == null || prompt.isJsonNull()) {
             throw new ApiError(400, "invalid_request_error", "prompt", "prompt is required");
         } else if (prompt.isJsonPrimitive() && prompt.getAsJsonPrimitive().isString()) {
@@ -166,7 +180,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
             }
         }
         boolean stream = body.has("stream") && bool(body, "stream");
-        String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
+        String id = (isChat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
 
         Metadata headers = new Metadata();
@@ -184,7 +198,8 @@ public final class OpenAiHttpApi implements AutoCloseable {
                     last = it.next();
                     out.append(last.getText());
                 }
-                send(response, callback, 200, GSON.toJson(completion(id, created, out.toString(),
+                send(response, callback, 200, GSON.toJson(isChat ? chatCompletion(id, created, out.toString(),
+                        last.getFinishReason(), last, false, false) : completion(id, created, out.toString(),
                         last.getFinishReason(), last)));
                 return;
             }
@@ -195,10 +210,15 @@ public final class OpenAiHttpApi implements AutoCloseable {
             response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
             try (OutputStream sse = Content.Sink.asOutputStream(response)) {
                 GenerateResponse m = first;
+                boolean firstChunk = true;
                 while (m != null) {
                     boolean lastMessage = !m.getFinishReason().isEmpty();
-                    JsonObject chunk = completion(id, created, m.getText(), lastMessage ? m.getFinishReason() : null,
-                            lastMessage ? m : null);
+                    JsonObject chunk = isChat
+                            ? chatCompletion(id, created, m.getText(), lastMessage ? m.getFinishReason() : null,
+                                    lastMessage ? m : null, true, firstChunk)
+                            : completion(id, created, m.getText(), lastMessage ? m.getFinishReason() : null,
+                                    lastMessage ? m : null);
+                    firstChunk = false;
                     sse.write(("data: " + GSON.toJson(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
                     sse.flush();
                     m = it.hasNext() ? it.next() : null;
@@ -213,6 +233,87 @@ public final class OpenAiHttpApi implements AutoCloseable {
         } catch (StatusRuntimeException e) {
             throw ApiError.from(e.getStatus());
         }
+    }
+
+    /** The messages as one prompt, through the model's chat template. */
+    private String renderChat(JsonObject body) throws ApiError {
+        if (chat == null) {
+            throw new ApiError(400, "invalid_request_error", "messages", "model `" + modelId + "` has no chat template; "
+                    + "use /v1/completions");
+        }
+        JsonElement messages = body.get("messages");
+        if (messages == null || !messages.isJsonArray() || messages.getAsJsonArray().isEmpty()) {
+            throw new ApiError(400, "invalid_request_error", "messages", "messages must be a non-empty array");
+        }
+        java.util.List<java.util.Map<String, Object>> list = new java.util.ArrayList<>();
+        for (JsonElement m : messages.getAsJsonArray()) {
+            if (!m.isJsonObject() || !m.getAsJsonObject().has("role")) {
+                throw new ApiError(400, "invalid_request_error", "messages", "each message needs a role and content");
+            }
+            JsonObject o = m.getAsJsonObject();
+            JsonElement content = o.get("content");
+            String text;
+            if (content == null || content.isJsonNull()) {
+                text = "";
+            } else if (content.isJsonPrimitive()) {
+                text = content.getAsString();
+            } else if (content.isJsonArray()) { // [{"type": "text", "text": ...}, …]
+                StringBuilder sb = new StringBuilder();
+                for (JsonElement part : content.getAsJsonArray()) {
+                    if (part.isJsonObject() && "text".equals(string(part.getAsJsonObject(), "type", ""))) {
+                        sb.append(string(part.getAsJsonObject(), "text", ""));
+                    } else {
+                        throw new ApiError(400, "invalid_request_error", "messages", "only text content is supported");
+                    }
+                }
+                text = sb.toString();
+            } else {
+                throw new ApiError(400, "invalid_request_error", "messages", "content must be a string or text parts");
+            }
+            list.add(java.util.Map.of("role", string(o, "role", "user"), "content", text));
+        }
+        try {
+            return chat.render(list);
+        } catch (IllegalArgumentException e) {
+            throw new ApiError(400, "invalid_request_error", "messages", e.getMessage());
+        }
+    }
+
+    private JsonObject chatCompletion(String id, long created, String text, String finish, GenerateResponse last,
+            boolean chunk, boolean firstChunk) {
+        JsonObject message = new JsonObject();
+        if (!chunk || firstChunk) {
+            message.addProperty("role", "assistant");
+        }
+        message.addProperty("content", text);
+        JsonObject choice = new JsonObject();
+        choice.addProperty("index", 0);
+        choice.add(chunk ? "delta" : "message", message);
+        choice.add("logprobs", null);
+        choice.addProperty("finish_reason", finish);
+        JsonArray choices = new JsonArray();
+        choices.add(choice);
+        JsonObject o = new JsonObject();
+        o.addProperty("id", id);
+        o.addProperty("object", chunk ? "chat.completion.chunk" : "chat.completion");
+        o.addProperty("created", created);
+        o.addProperty("model", modelId);
+        o.add("choices", choices);
+        if (last != null && last.hasUsage()) {
+            o.add("usage", usage(last));
+        }
+        return o;
+    }
+
+    private static JsonObject usage(GenerateResponse last) {
+        JsonObject usage = new JsonObject();
+        usage.addProperty("prompt_tokens", last.getUsage().getPromptTokens());
+        usage.addProperty("completion_tokens", last.getUsage().getCompletionTokens());
+        usage.addProperty("total_tokens", last.getUsage().getPromptTokens() + last.getUsage().getCompletionTokens());
+        JsonObject details = new JsonObject();
+        details.addProperty("cached_tokens", last.getUsage().getCachedPromptTokens());
+        usage.add("prompt_tokens_details", details);
+        return usage;
     }
 
     private JsonObject completion(String id, long created, String text, String finish, GenerateResponse last) {
@@ -230,14 +331,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
         o.addProperty("model", modelId);
         o.add("choices", choices);
         if (last != null && last.hasUsage()) {
-            JsonObject usage = new JsonObject();
-            usage.addProperty("prompt_tokens", last.getUsage().getPromptTokens());
-            usage.addProperty("completion_tokens", last.getUsage().getCompletionTokens());
-            usage.addProperty("total_tokens", last.getUsage().getPromptTokens() + last.getUsage().getCompletionTokens());
-            JsonObject details = new JsonObject();
-            details.addProperty("cached_tokens", last.getUsage().getCachedPromptTokens());
-            usage.add("prompt_tokens_details", details);
-            o.add("usage", usage);
+            o.add("usage", usage(last));
         }
         return o;
     }

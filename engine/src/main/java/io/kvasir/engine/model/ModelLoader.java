@@ -2,6 +2,7 @@ package io.kvasir.engine.model;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonParser;
+import io.kvasir.engine.ChatTemplate;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.ModelFormatException;
 import io.kvasir.engine.backend.Backend;
@@ -34,7 +35,7 @@ public final class ModelLoader {
             ModelConfig config = GgufConfigReader.read(gguf);
             LlamaWeights weights = LlamaWeights.load(config, gguf.tensors(), WeightNames.GGUF, file.toString());
             Tokenizer tokenizer = GgufVocabulary.read(gguf.metadata(), file.toString()).tokenizer(file.toString());
-            return new Model(file, new LlamaModel(config, weights, backend), tokenizer, gguf);
+            return new Model(file, new LlamaModel(config, weights, backend), tokenizer, gguf, ggufChatTemplate(gguf));
         } catch (RuntimeException e) {
             gguf.close();
             throw e;
@@ -56,11 +57,59 @@ public final class ModelLoader {
                 throw new ModelFormatException(folder + ": no tokenizer.json");
             }
             Tokenizer tokenizer = HfTokenizer.open(tokenizerJson, endTokens(folder));
-            return new Model(folder, new LlamaModel(config, weights, backend), tokenizer, files);
+            return new Model(folder, new LlamaModel(config, weights, backend), tokenizer, files, hfChatTemplate(folder));
         } catch (RuntimeException e) {
             files.close();
             throw e;
         }
+    }
+
+    /** {@code tokenizer.chat_template}, with BOS/EOS texts from the vocabulary. */
+    private static ChatTemplate ggufChatTemplate(GgufFile gguf) {
+        var meta = gguf.metadata();
+        if (!(meta.get("tokenizer.chat_template") instanceof String source)) {
+            return null;
+        }
+        String[] tokens = meta.get("tokenizer.ggml.tokens") instanceof String[] t ? t : new String[0];
+        return new ChatTemplate(source, tokenText(tokens, meta.get("tokenizer.ggml.bos_token_id")),
+                tokenText(tokens, meta.get("tokenizer.ggml.eos_token_id")));
+    }
+
+    private static String tokenText(String[] tokens, Object id) {
+        return id instanceof Number n && n.intValue() >= 0 && n.intValue() < tokens.length ? tokens[n.intValue()] : "";
+    }
+
+    /** {@code chat_template} of tokenizer_config.json (a string, or named templates: "default"). */
+    private static ChatTemplate hfChatTemplate(Path folder) {
+        Path p = folder.resolve("tokenizer_config.json");
+        if (!Files.exists(p)) {
+            return null;
+        }
+        try {
+            var json = JsonParser.parseString(Files.readString(p)).getAsJsonObject();
+            JsonElement t = json.get("chat_template");
+            String source = null;
+            if (t != null && t.isJsonPrimitive()) {
+                source = t.getAsString();
+            } else if (t != null && t.isJsonArray()) {
+                for (JsonElement named : t.getAsJsonArray()) {
+                    if ("default".equals(named.getAsJsonObject().get("name").getAsString())) {
+                        source = named.getAsJsonObject().get("template").getAsString();
+                    }
+                }
+            }
+            return source == null ? null : new ChatTemplate(source, specialText(json.get("bos_token")),
+                    specialText(json.get("eos_token")));
+        } catch (IOException | RuntimeException e) {
+            throw new ModelFormatException(p + ": cannot read chat_template: " + e.getMessage(), e);
+        }
+    }
+
+    private static String specialText(JsonElement e) {
+        if (e == null || e.isJsonNull()) {
+            return "";
+        }
+        return e.isJsonObject() ? e.getAsJsonObject().get("content").getAsString() : e.getAsString();
     }
 
     /** {@code eos_token_id} (a number or a list) from generation_config.json, else config.json. */
