@@ -31,6 +31,7 @@ import io.kvasir.prefill.PrefillGrpcService;
 import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
+import io.kvasir.router.ApiKeys;
 import io.kvasir.router.ChatRenderer;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.GenerationGrpcService;
@@ -52,7 +53,7 @@ final class EmbeddedCluster implements AutoCloseable {
      * @param decodeNodes      how many decode nodes (1 for serve; tests run 2 to see KV-aware placement)
      */
     record Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
-            int blockSize, int threads, int prefillThreshold, int decodeNodes) {
+            int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys) {
     }
 
     /** One decode node: its own model mapping, step loop, gRPC server and heartbeat. */
@@ -97,7 +98,7 @@ final class EmbeddedCluster implements AutoCloseable {
                             decodeNodes.stream().map(DecodeNode::id).toList(), started(new NodeLoads(store))), placement);
             HealthStatusManager health = new HealthStatusManager();
             apiServer = NettyServerBuilder.forAddress(new InetSocketAddress(o.host(), o.grpcPort()))
-                    .addService(ServerInterceptors.intercept(api, new TenantInterceptor()))
+                    .addService(ServerInterceptors.intercept(api, new TenantInterceptor(o.apiKeys())))
                     .addService(health.getHealthService())
                     .addService(ProtoReflectionServiceV1.newInstance())
                     .build().start();
@@ -106,7 +107,7 @@ final class EmbeddedCluster implements AutoCloseable {
             health.setStatus(GenerationServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
             String modelId = o.model().getFileName().toString().replaceFirst("\\.gguf$", "");
             http = started(new OpenAiHttpApi(o.host(), o.httpPort(), modelId, channel(apiServer.getPort()),
-                    first.chatTemplate() == null ? null : new ChatRenderer(first.chatTemplate())));
+                    first.chatTemplate() == null ? null : new ChatRenderer(first.chatTemplate()), o.apiKeys()));
         } catch (IOException e) {
             close();
             throw new UncheckedIOException("cannot start the gRPC servers: " + e.getMessage(), e);

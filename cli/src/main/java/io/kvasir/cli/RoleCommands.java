@@ -35,6 +35,7 @@ import io.kvasir.prefill.PrefillGrpcService;
 import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
+import io.kvasir.router.ApiKeys;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.KvAwarePlacement;
 import io.kvasir.router.NodeLoads;
@@ -134,7 +135,8 @@ final class RoleCommands {
 
     static void router(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("router", argv, Set.of("model", "decode", "grpc-port", "host", "prefill", "kv-peers",
-                "cluster", "prefill-threshold", "block-size"), Set.of());
+                "cluster", "prefill-threshold", "block-size", "api-keys"), Set.of());
+        ApiKeys keys = ServeCommand.apiKeys(a, System.err);
         Path modelPath = Path.of(a.required("model"));
         List<ManagedChannel> nodes = new ArrayList<>();
         List<String> ids = Arrays.stream(a.required("decode").split(",")).map(String::trim).toList();
@@ -166,7 +168,7 @@ final class RoleCommands {
                 config.contextLength(), new DecodeRoutes(nodes, ids, loads), policy);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
-                a.integer("grpc-port", 50051))).addService(ServerInterceptors.intercept(api, new TenantInterceptor()))
+                a.integer("grpc-port", 50051))).addService(ServerInterceptors.intercept(api, new TenantInterceptor(keys)))
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(GenerationServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);

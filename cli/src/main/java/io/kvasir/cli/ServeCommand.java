@@ -8,22 +8,25 @@ import java.util.concurrent.CountDownLatch;
 
 import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
+import io.kvasir.router.ApiKeys;
 
 /** {@code kvasir serve}: every role in one JVM (see {@link EmbeddedCluster}); runs until stopped. */
 final class ServeCommand {
     static final String USAGE = """
             usage: kvasir serve [--model PATH] [--grpc-port 50051] [--http-port 8000] [--host 127.0.0.1] [--kv-port 5701]
                                 [--max-batch 16] [--kv-blocks 2048] [--block-size 16] [--threads N] [--cache-dir DIR]
-                                [--prefill-threshold 256]
+                                [--prefill-threshold 256] [--api-keys FILE]
               Without --model it serves a small built-in model with random weights, generated once into
               --cache-dir (default ~/.cache/kvasir): its text is noise, the serving path is real.
               Prompts with at least --prefill-threshold uncached tokens go to the prefill node first.
-              HTTP: OpenAI-compatible /v1/completions, /v1/models, /health on --http-port.
+              HTTP: OpenAI-compatible /v1/completions, /v1/chat/completions, /v1/models, /health on --http-port.
+              --api-keys FILE (lines `key tenant`) or env KVASIR_API_KEYS=key=tenant,…: callers must send
+              Authorization: Bearer <key>; without either, serve runs open and says so.
               API: kvasir.v1.GenerationService on --grpc-port (health and reflection too); the tenant
               comes from the x-kvasir-tenant header. Try: bin/kvasir generate --server 127.0.0.1:50051 --prompt hi""";
 
     private static final Set<String> VALUES = Set.of("model", "grpc-port", "http-port", "host", "kv-port", "max-batch", "kv-blocks",
-            "block-size", "threads", "cache-dir", "prefill-threshold");
+            "block-size", "threads", "cache-dir", "prefill-threshold", "api-keys");
 
     private ServeCommand() {
     }
@@ -42,7 +45,21 @@ final class ServeCommand {
         return new EmbeddedCluster.Options(model, a.string("host", "127.0.0.1"), a.integer("grpc-port", 50051),
                 a.integer("http-port", 8000), a.integer("kv-port", 5701), a.integer("max-batch", 16), a.integer("kv-blocks", 2048),
                 a.integer("block-size", 16), a.integer("threads", VectorCpuBackend.defaultThreads()),
-                a.integer("prefill-threshold", 256), 1);
+                a.integer("prefill-threshold", 256), 1, apiKeys(a, err));
+    }
+
+    /** From --api-keys FILE, else KVASIR_API_KEYS, else open (said on stderr). */
+    static ApiKeys apiKeys(Args a, PrintStream err) {
+        if (a.has("api-keys")) {
+            return ApiKeys.fromFile(Path.of(a.string("api-keys", null)));
+        }
+        String env = System.getenv("KVASIR_API_KEYS");
+        if (env != null && !env.isBlank()) {
+            return ApiKeys.fromSpec(env);
+        }
+        err.println("kvasir: no API keys configured (--api-keys or KVASIR_API_KEYS): running open, every caller is "
+                + "tenant \"default\" unless it names one in x-kvasir-tenant");
+        return ApiKeys.open();
     }
 
     static void run(List<String> argv, PrintStream out, PrintStream err) throws InterruptedException {

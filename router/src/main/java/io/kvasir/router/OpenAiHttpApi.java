@@ -48,14 +48,17 @@ public final class OpenAiHttpApi implements AutoCloseable {
     private final String modelId;
     private final GenerationServiceGrpc.GenerationServiceBlockingStub api;
     private final ChatRenderer chat;
+    private final ApiKeys keys;
 
     /**
      * @param grpc a channel to this router's own gRPC server
      * @param chat the model's chat template, or null (then chat completions are refused)
      */
-    public OpenAiHttpApi(String host, int port, String modelId, ManagedChannel grpc, ChatRenderer chat) throws Exception {
+    public OpenAiHttpApi(String host, int port, String modelId, ManagedChannel grpc, ChatRenderer chat, ApiKeys keys)
+            throws Exception {
         this.modelId = modelId;
         this.chat = chat;
+        this.keys = keys;
         this.api = GenerationServiceGrpc.newBlockingStub(grpc);
         server = new Server();
         ServerConnector connector = new ServerConnector(server);
@@ -80,6 +83,15 @@ public final class OpenAiHttpApi implements AutoCloseable {
         String path = Request.getPathInContext(request);
         String method = request.getMethod();
         try {
+            if (path.startsWith("/v1/") && !keys.isOpen()) {
+                String auth = request.getHeaders().get(HttpHeader.AUTHORIZATION);
+                String key = auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7) ? auth.substring(7).strip() : null;
+                if (keys.tenantOf(key) == null) {
+                    throw new ApiError(401, "invalid_request_error", null, key == null
+                            ? "missing API key: send Authorization: Bearer <key>" : "incorrect API key provided",
+                            "invalid_api_key");
+                }
+            }
             if (path.equals("/health") && method.equals("GET")) {
                 send(response, callback, 200, "{}");
             } else if (path.equals("/v1/models") && method.equals("GET")) {
@@ -183,10 +195,15 @@ public final class OpenAiHttpApi implements AutoCloseable {
         String id = (isChat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
 
+        // the gRPC side authenticates: pass the caller's credentials through unchanged
         Metadata headers = new Metadata();
         String tenant = request.getHeaders().get("x-kvasir-tenant");
         if (tenant != null) {
             headers.put(Metadata.Key.of("x-kvasir-tenant", Metadata.ASCII_STRING_MARSHALLER), tenant);
+        }
+        String authorization = request.getHeaders().get(HttpHeader.AUTHORIZATION);
+        if (authorization != null) {
+            headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), authorization);
         }
         Iterator<GenerateResponse> it = api.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
                 .withDeadlineAfter(10, TimeUnit.MINUTES).generate(g.build());

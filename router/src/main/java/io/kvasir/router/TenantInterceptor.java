@@ -6,20 +6,48 @@ import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
+import io.grpc.Status;
 
 /**
- * The caller's tenant, from the {@code x-kvasir-tenant} header ("default" without one). API keys
- * and quotas come with the tenancy issue; until then the header is trusted.
+ * The caller's tenant. With API keys configured: from {@code authorization: Bearer <key>}, and a
+ * call without a valid key ends at once with UNAUTHENTICATED. Open (no keys): the
+ * {@code x-kvasir-tenant} header, or "default". The tenant decides the cache salt on the server;
+ * nothing a client sends can choose another tenant's.
  */
 public final class TenantInterceptor implements ServerInterceptor {
     static final Context.Key<String> TENANT = Context.key("kvasir-tenant");
-    private static final Metadata.Key<String> HEADER = Metadata.Key.of("x-kvasir-tenant", Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> TENANT_HEADER =
+            Metadata.Key.of("x-kvasir-tenant", Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> AUTHORIZATION =
+            Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
+    private final ApiKeys keys;
+
+    public TenantInterceptor() {
+        this(ApiKeys.open());
+    }
+
+    public TenantInterceptor(ApiKeys keys) {
+        this.keys = keys;
+    }
 
     @Override
     public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
             ServerCallHandler<Q, R> next) {
-        String tenant = headers.get(HEADER);
-        return Contexts.interceptCall(Context.current().withValue(TENANT, tenant == null || tenant.isBlank()
-                ? "default" : tenant), call, headers, next);
+        String tenant;
+        if (keys.isOpen()) {
+            String named = headers.get(TENANT_HEADER);
+            tenant = named == null || named.isBlank() ? "default" : named;
+        } else {
+            String auth = headers.get(AUTHORIZATION);
+            String key = auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7) ? auth.substring(7).strip() : null;
+            tenant = keys.tenantOf(key);
+            if (tenant == null) {
+                call.close(Status.UNAUTHENTICATED.withDescription(key == null ? "missing API key (authorization: Bearer …)"
+                        : "invalid API key"), new Metadata());
+                return new ServerCall.Listener<>() { };
+            }
+        }
+        return Contexts.interceptCall(Context.current().withValue(TENANT, tenant), call, headers, next);
     }
 }

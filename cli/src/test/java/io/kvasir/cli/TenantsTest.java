@@ -1,0 +1,105 @@
+package io.kvasir.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.util.Map;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+import com.google.gson.JsonParser;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.MetadataUtils;
+import io.kvasir.engine.BuiltinModel;
+import io.kvasir.proto.v1.GenerateRequest;
+import io.kvasir.proto.v1.GenerationServiceGrpc;
+import io.kvasir.router.ApiKeys;
+
+/** `serve` with API keys: who may call, and that tenants never share cached KV. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class TenantsTest {
+    @TempDir
+    static Path cacheDir;
+
+    private EmbeddedCluster cluster;
+    private final HttpClient http = HttpClient.newHttpClient();
+    private ManagedChannel channel;
+
+    @BeforeAll
+    void start() {
+        cluster = new EmbeddedCluster(new EmbeddedCluster.Options(BuiltinModel.ensure(cacheDir), "127.0.0.1", 0, 0,
+                5896, 8, 512, 16, 2, 256, 1, new ApiKeys(Map.of("key-a", "alpha", "key-b", "beta"))));
+        channel = NettyChannelBuilder.forAddress("127.0.0.1", cluster.apiPort()).usePlaintext().build();
+    }
+
+    @AfterAll
+    void stop() {
+        channel.shutdownNow();
+        cluster.close();
+    }
+
+    static final String PROMPT = "[1, 17, 42, 99, 120, 7, 3, 250, 61, 18, 33, 4, 90, 210, 11, 8, 77, 150, 5, 44, 12, 13, "
+            + "14, 15, 16, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 34]";
+
+    HttpResponse<String> complete(String key) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + cluster.httpPort()
+                + "/v1/completions")).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
+                        "{\"model\": \"kvasir-builtin-v2\", \"prompt\": " + PROMPT + ", \"max_tokens\": 4, \"temperature\": 0}"));
+        if (key != null) {
+            b.header("Authorization", "Bearer " + key);
+        }
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static int cached(HttpResponse<String> r) {
+        return JsonParser.parseString(r.body()).getAsJsonObject().getAsJsonObject("usage")
+                .getAsJsonObject("prompt_tokens_details").get("cached_tokens").getAsInt();
+    }
+
+    @Test
+    void aMissingOrWrongKeyIsRefusedOnBothApis() throws Exception {
+        for (String key : new String[] {null, "key-c"}) {
+            var r = complete(key);
+            assertEquals(401, r.statusCode(), r.body());
+            assertEquals("invalid_api_key", JsonParser.parseString(r.body()).getAsJsonObject().getAsJsonObject("error")
+                    .get("code").getAsString());
+            Metadata headers = new Metadata();
+            if (key != null) {
+                headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + key);
+            }
+            var stub = GenerationServiceGrpc.newBlockingStub(channel)
+                    .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
+            var e = assertThrows(StatusRuntimeException.class, () -> stub.generate(GenerateRequest.newBuilder()
+                    .setPrompt("hi").setMaxTokens(2).build()).hasNext());
+            assertEquals(Status.Code.UNAUTHENTICATED, e.getStatus().getCode());
+        }
+        var health = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + cluster.httpPort() + "/health"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, health.statusCode(), "health needs no key");
+    }
+
+    @Test
+    void twoTenantsSamePromptShareNoCache() throws Exception {
+        var a1 = complete("key-a");
+        assertEquals(200, a1.statusCode(), a1.body());
+        cluster.cache().flush();
+        assertEquals(32, cached(complete("key-a")), "alpha's repeat hits its own blocks");
+        assertEquals(0, cached(complete("key-b")), "beta, same prompt, hits nothing of alpha's");
+        cluster.cache().flush();
+        assertEquals(32, cached(complete("key-b")), "and then its own");
+    }
+}
