@@ -38,6 +38,7 @@ import io.kvasir.router.GenerationGrpcService;
 import io.kvasir.router.KvAwarePlacement;
 import io.kvasir.router.NodeLoads;
 import io.kvasir.router.OpenAiHttpApi;
+import io.kvasir.router.RouterMetrics;
 import io.kvasir.router.TenantInterceptor;
 
 /**
@@ -70,6 +71,7 @@ final class EmbeddedCluster implements AutoCloseable {
     private final KvAwarePlacement placement;
     private final Server apiServer;
     private final OpenAiHttpApi http;
+    private final RouterMetrics metrics;
 
     EmbeddedCluster(Options o) {
         String cluster = "kvasir-serve-" + ProcessHandle.current().pid();
@@ -93,9 +95,12 @@ final class EmbeddedCluster implements AutoCloseable {
             placement = new KvAwarePlacement(store, cache.chain(), List.of(prefillChannel), o.prefillThreshold());
 
             var config = first.transformer().config();
+            String modelId = o.model().getFileName().toString().replaceFirst("\\.gguf$", "");
+            metrics = new RouterMetrics(modelId);
             GenerationGrpcService api = new GenerationGrpcService(first.tokenizer(), config.vocabSize(),
                     config.contextLength(), new DecodeRoutes(decodeNodes.stream().map(DecodeNode::channel).toList(),
-                            decodeNodes.stream().map(DecodeNode::id).toList(), started(new NodeLoads(store))), placement);
+                            decodeNodes.stream().map(DecodeNode::id).toList(), started(new NodeLoads(store))), placement,
+                    metrics);
             HealthStatusManager health = new HealthStatusManager();
             apiServer = NettyServerBuilder.forAddress(new InetSocketAddress(o.host(), o.grpcPort()))
                     .addService(ServerInterceptors.intercept(api, new TenantInterceptor(o.apiKeys())))
@@ -105,9 +110,8 @@ final class EmbeddedCluster implements AutoCloseable {
             closing.add(() -> shutdown(apiServer));
             health.setStatus("", ServingStatus.SERVING);
             health.setStatus(GenerationServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
-            String modelId = o.model().getFileName().toString().replaceFirst("\\.gguf$", "");
             http = started(new OpenAiHttpApi(o.host(), o.httpPort(), modelId, channel(apiServer.getPort()),
-                    first.chatTemplate() == null ? null : new ChatRenderer(first.chatTemplate()), o.apiKeys()));
+                    first.chatTemplate() == null ? null : new ChatRenderer(first.chatTemplate()), o.apiKeys(), metrics));
         } catch (IOException e) {
             close();
             throw new UncheckedIOException("cannot start the gRPC servers: " + e.getMessage(), e);

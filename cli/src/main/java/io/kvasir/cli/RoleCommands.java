@@ -36,6 +36,9 @@ import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.ApiKeys;
+import io.kvasir.router.ChatRenderer;
+import io.kvasir.router.OpenAiHttpApi;
+import io.kvasir.router.RouterMetrics;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.KvAwarePlacement;
 import io.kvasir.router.NodeLoads;
@@ -54,7 +57,8 @@ final class RoleCommands {
               kvasir.internal.v1.DecodeService on --grpc-port.""";
     static final String ROUTER_USAGE = """
             usage: kvasir router --model PATH --decode H:P,H:P [--kv-peers H:P,H:P [--cluster kvasir] [--block-size 16]
-                                 [--prefill H:P,H:P [--prefill-threshold 256]]] [--grpc-port 50051] [--host 127.0.0.1]
+                                 [--prefill H:P,H:P [--prefill-threshold 256]]] [--grpc-port 50051] [--http-port 8000]
+                                 [--host 127.0.0.1] [--api-keys FILE]
               With --kv-peers, each prompt goes to the decode node whose local tier holds most of it.
               The public API (kvasir.v1.GenerationService): validates, tokenizes with the model's tokenizer
               (its weights are mapped, never read), sends a prompt with at least --prefill-threshold uncached
@@ -135,7 +139,7 @@ final class RoleCommands {
 
     static void router(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("router", argv, Set.of("model", "decode", "grpc-port", "host", "prefill", "kv-peers",
-                "cluster", "prefill-threshold", "block-size", "api-keys"), Set.of());
+                "cluster", "prefill-threshold", "block-size", "api-keys", "http-port"), Set.of());
         ApiKeys keys = ServeCommand.apiKeys(a, System.err);
         Path modelPath = Path.of(a.required("model"));
         List<ManagedChannel> nodes = new ArrayList<>();
@@ -164,18 +168,35 @@ final class RoleCommands {
         }
         KvStoreClient storeToClose = store;
         NodeLoads loads = store == null ? null : new NodeLoads(store);
+        String modelId = modelPath.getFileName().toString().replaceFirst("\\.gguf$", "");
+        RouterMetrics metrics = new RouterMetrics(modelId);
         GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
-                config.contextLength(), new DecodeRoutes(nodes, ids, loads), policy);
+                config.contextLength(), new DecodeRoutes(nodes, ids, loads), policy, metrics);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
                 a.integer("grpc-port", 50051))).addService(ServerInterceptors.intercept(api, new TenantInterceptor(keys)))
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(GenerationServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
-        out.println("kvasir router: on port " + server.getPort() + ", decode nodes " + a.required("decode"));
+        ManagedChannel self = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
+        OpenAiHttpApi httpApi;
+        try {
+            httpApi = new OpenAiHttpApi(a.string("host", "127.0.0.1"), a.integer("http-port", 8000), modelId, self,
+                    model.chatTemplate() == null ? null : new ChatRenderer(model.chatTemplate()), keys, metrics);
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot start the HTTP API: " + e.getMessage(), e);
+        }
+        out.println("kvasir router: on port " + server.getPort() + " (gRPC), HTTP on " + httpApi.port()
+                + ", decode nodes " + a.required("decode"));
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
+            try {
+                httpApi.close();
+            } catch (Exception e) {
+                // going down anyway
+            }
+            self.shutdownNow();
             server.shutdown();
             nodes.forEach(ManagedChannel::shutdownNow);
             prefillNodes.forEach(ManagedChannel::shutdownNow);

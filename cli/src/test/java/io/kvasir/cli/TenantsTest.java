@@ -2,6 +2,7 @@ package io.kvasir.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -101,5 +102,13 @@ class TenantsTest {
         assertEquals(0, cached(complete("key-b")), "beta, same prompt, hits nothing of alpha's");
         cluster.cache().flush();
         assertEquals(32, cached(complete("key-b")), "and then its own");
+
+        String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + cluster.httpPort()
+                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        assertTrue(metrics.contains("kvasir_tenant_cached_prompt_tokens_total{tenant=\"alpha\"} 32"), metrics);
+        assertTrue(metrics.contains("kvasir_tenant_cached_prompt_tokens_total{tenant=\"beta\"} 32"), metrics);
+        assertTrue(metrics.contains("kvasir_tenant_requests_total{tenant=\"beta\"} 2"), metrics);
+        assertTrue(metrics.contains("vllm:prefix_cache_hits_total{model_name=\"kvasir-builtin-v2\"} 64"), metrics);
+        assertTrue(metrics.contains("vllm:time_to_first_token_seconds_count{model_name=\"kvasir-builtin-v2\"} 4"), metrics);
     }
 }

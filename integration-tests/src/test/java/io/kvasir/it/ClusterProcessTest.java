@@ -78,7 +78,7 @@ class ClusterProcessTest {
                         "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1");
                 KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
                         "--decode", "127.0.0.1:" + decode.port(), "--prefill", "127.0.0.1:" + prefill.port(),
-                        "--kv-peers", peers, "--cluster", cluster, "--prefill-threshold", "64", "--grpc-port", "0");
+                        "--kv-peers", peers, "--cluster", cluster, "--prefill-threshold", "64", "--grpc-port", "0", "--http-port", "0");
                 var backend = new VectorCpuBackend(1);
                 Model local = Model.load(model, backend)) {
             ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();

@@ -31,9 +31,11 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
     private final int context;
     private final DecodeRoutes routes;
     private final PlacementPolicy placement;
+    private final RouterMetrics metrics;
 
     public GenerationGrpcService(Tokenizer tokenizer, int vocab, int context, DecodeRoutes routes,
-            PlacementPolicy placement) {
+            PlacementPolicy placement, RouterMetrics metrics) {
+        this.metrics = metrics;
         this.tokenizer = tokenizer;
         this.vocab = vocab;
         this.context = context;
@@ -60,8 +62,11 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         for (int t : v.promptTokens()) {
             d.addPromptTokens(t);
         }
+        long startNanos = System.nanoTime();
+        metrics.started();
         PlacementPolicy.Plan plan = placement.plan(d.build());
-        Relay relay = new Relay(plan.request(), plan.decodeNode(), v, request.getRequestId(), out);
+        Relay relay = new Relay(plan.request(), plan.decodeNode(), v, request.getRequestId(), out, startNanos,
+                TenantInterceptor.TENANT.get());
         out.setOnCancelHandler(relay::cancel);
         relay.start();
     }
@@ -79,10 +84,15 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         private int node = -1;
         private int completion;
         private boolean sentAny;
+        private final long startNanos;
+        private final String tenant;
+        private long lastTokenNanos;
         private volatile boolean done;
 
         Relay(DecodeRequest request, String preferredNode, ValidatedRequest v, String requestId,
-                ServerCallStreamObserver<GenerateResponse> out) {
+                ServerCallStreamObserver<GenerateResponse> out, long startNanos, String tenant) {
+            this.startNanos = startNanos;
+            this.tenant = tenant;
             this.request = request;
             this.preferredNode = preferredNode;
             this.requestId = requestId;
@@ -126,6 +136,13 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
                     piece.append(text.add(t));
                 }
                 completion += r.getTokenIdsCount();
+                long now = System.nanoTime();
+                if (!sentAny) {
+                    metrics.firstToken((now - startNanos) / 1e9);
+                } else {
+                    metrics.interToken((now - lastTokenNanos) / 1e9);
+                }
+                lastTokenNanos = now;
                 String shown = stops.add(piece.toString());
                 sentAny = true;
                 out.onNext(GenerateResponse.newBuilder().addAllTokenIds(r.getTokenIdsList()).setText(shown)
@@ -143,6 +160,8 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
 
         private void finish(String reason, int promptTokens, int cached) {
             done = true;
+            metrics.finished(tenant, reason, (System.nanoTime() - startNanos) / 1e9,
+                    promptTokens > 0 ? promptTokens : request.getPromptTokensCount(), cached, completion);
             String rest = stops.add(text.flush()) + stops.flush();
             out.onNext(GenerateResponse.newBuilder().setText(rest).setFinishReason(reason).setRequestId(requestId)
                     .addAllPromptTokenIds(request.getPromptTokensList())
@@ -172,6 +191,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
 
         private void finishWithError(Status s) {
             done = true;
+            metrics.failed();
             out.onError(s.asException());
         }
 

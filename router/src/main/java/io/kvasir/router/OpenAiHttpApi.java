@@ -49,13 +49,15 @@ public final class OpenAiHttpApi implements AutoCloseable {
     private final GenerationServiceGrpc.GenerationServiceBlockingStub api;
     private final ChatRenderer chat;
     private final ApiKeys keys;
+    private final RouterMetrics metrics;
 
     /**
      * @param grpc a channel to this router's own gRPC server
      * @param chat the model's chat template, or null (then chat completions are refused)
      */
-    public OpenAiHttpApi(String host, int port, String modelId, ManagedChannel grpc, ChatRenderer chat, ApiKeys keys)
-            throws Exception {
+    public OpenAiHttpApi(String host, int port, String modelId, ManagedChannel grpc, ChatRenderer chat, ApiKeys keys,
+            RouterMetrics metrics) throws Exception {
+        this.metrics = metrics;
         this.modelId = modelId;
         this.chat = chat;
         this.keys = keys;
@@ -94,6 +96,10 @@ public final class OpenAiHttpApi implements AutoCloseable {
             }
             if (path.equals("/health") && method.equals("GET")) {
                 send(response, callback, 200, "{}");
+            } else if (path.equals("/metrics") && method.equals("GET")) {
+                response.setStatus(200);
+                response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/plain; version=0.0.4");
+                Content.Sink.write(response, true, metrics.render(), callback);
             } else if (path.equals("/v1/models") && method.equals("GET")) {
                 JsonObject model = new JsonObject();
                 model.addProperty("id", modelId);
