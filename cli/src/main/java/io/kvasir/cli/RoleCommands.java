@@ -75,14 +75,8 @@ final class RoleCommands {
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("decode", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "max-batch",
                 "kv-blocks", "block-size", "threads", "advertise"), Set.of());
-        Path modelPath = Path.of(a.required("model"));
-        List<String> peers = Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList();
-        int blockSize = a.integer("block-size", 16);
-        KvStoreClient store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER), peers);
-        VectorCpuBackend backend = new VectorCpuBackend(a.integer("threads", VectorCpuBackend.defaultThreads()));
-        Model model = Model.load(modelPath, backend);
-        StorePrefixCache cache = NodeCaches.storeCache(store, model, blockSize);
-        DecodeEngine engine = new DecodeEngine(model, cache, blockSize, a.integer("kv-blocks", 2048),
+        Node node = Node.open(a);
+        DecodeEngine engine = new DecodeEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
                 a.integer("max-batch", 16), 64);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
@@ -92,48 +86,38 @@ final class RoleCommands {
         health.setStatus(DecodeServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
         // routers know this node by the address they dial: announce under the same name
         String id = a.string("advertise", a.string("host", "127.0.0.1") + ":" + server.getPort());
-        DecodeAnnouncer announcer = new DecodeAnnouncer(store, id, engine);
-        out.println("kvasir decode: " + modelPath.getFileName() + " on port " + server.getPort() + " as " + id
-                + ", KV store " + peers);
+        DecodeAnnouncer announcer = new DecodeAnnouncer(node.store(), id, engine);
+        out.println("kvasir decode: " + node.modelPath().getFileName() + " on port " + server.getPort() + " as " + id
+                + ", KV store " + node.peers());
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
             announcer.close();
             server.shutdown();
             engine.close();
-            cache.close();
-            model.close();
-            backend.close();
-            store.close();
+            node.close();
         });
     }
 
     static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("prefill", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "kv-blocks",
                 "block-size", "threads"), Set.of());
-        Path modelPath = Path.of(a.required("model"));
-        List<String> peers = Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList();
-        int blockSize = a.integer("block-size", 16);
-        KvStoreClient store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER), peers);
-        VectorCpuBackend backend = new VectorCpuBackend(a.integer("threads", VectorCpuBackend.defaultThreads()));
-        Model model = Model.load(modelPath, backend);
-        StorePrefixCache cache = NodeCaches.storeCache(store, model, blockSize);
-        PrefillEngine engine = new PrefillEngine(model, cache, blockSize, a.integer("kv-blocks", 4096), 64);
+        Node node = Node.open(a);
+        PrefillEngine engine = new PrefillEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 4096),
+                64);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
                 a.integer("grpc-port", 7601))).addService(new PrefillGrpcService(engine))
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(PrefillServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
-        out.println("kvasir prefill: " + modelPath.getFileName() + " on port " + server.getPort() + ", KV store " + peers);
+        out.println("kvasir prefill: " + node.modelPath().getFileName() + " on port " + server.getPort() + ", KV store "
+                + node.peers());
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
             server.shutdown();
-            cache.close();
-            model.close();
-            backend.close();
-            store.close();
+            node.close();
         });
     }
 
@@ -208,6 +192,29 @@ final class RoleCommands {
             }
             model.close();
         });
+    }
+
+    /** What a prefill or decode process opens: the store, its own backend, the model, the store as prefix cache. */
+    private record Node(Path modelPath, List<String> peers, int blockSize, KvStoreClient store, VectorCpuBackend backend,
+            Model model, StorePrefixCache cache) implements AutoCloseable {
+        static Node open(Args a) {
+            Path modelPath = Path.of(a.required("model"));
+            List<String> peers = Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList();
+            int blockSize = a.integer("block-size", 16);
+            KvStoreClient store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER), peers);
+            VectorCpuBackend backend = new VectorCpuBackend(a.integer("threads", VectorCpuBackend.defaultThreads()));
+            Model model = Model.load(modelPath, backend);
+            return new Node(modelPath, peers, blockSize, store, backend, model,
+                    NodeCaches.storeCache(store, model, blockSize));
+        }
+
+        @Override
+        public void close() {
+            cache.close();
+            model.close();
+            backend.close();
+            store.close();
+        }
     }
 
     private static Server start(NettyServerBuilder builder) {
