@@ -40,6 +40,7 @@ import io.kvasir.router.NodeLoads;
 import io.kvasir.router.OpenAiHttpApi;
 import io.kvasir.router.RouterMetrics;
 import io.kvasir.router.TenantInterceptor;
+import io.kvasir.router.TenantLimits;
 
 /**
  * Every role in one JVM, wired as the separate processes are: a kv-store member (Hazelcast, host
@@ -54,7 +55,7 @@ final class EmbeddedCluster implements AutoCloseable {
      * @param decodeNodes      how many decode nodes (1 for serve; tests run 2 to see KV-aware placement)
      */
     record Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
-            int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys) {
+            int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits) {
     }
 
     /** One decode node: its own model mapping, step loop, gRPC server and heartbeat. */
@@ -100,7 +101,7 @@ final class EmbeddedCluster implements AutoCloseable {
             GenerationGrpcService api = new GenerationGrpcService(first.tokenizer(), config.vocabSize(),
                     config.contextLength(), new DecodeRoutes(decodeNodes.stream().map(DecodeNode::channel).toList(),
                             decodeNodes.stream().map(DecodeNode::id).toList(), started(new NodeLoads(store))), placement,
-                    metrics);
+                    metrics, o.limits());
             HealthStatusManager health = new HealthStatusManager();
             apiServer = NettyServerBuilder.forAddress(new InetSocketAddress(o.host(), o.grpcPort()))
                     .addService(ServerInterceptors.intercept(api, new TenantInterceptor(o.apiKeys())))

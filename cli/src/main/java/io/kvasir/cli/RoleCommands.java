@@ -123,7 +123,8 @@ final class RoleCommands {
 
     static void router(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("router", argv, Set.of("model", "decode", "grpc-port", "host", "prefill", "kv-peers",
-                "cluster", "prefill-threshold", "block-size", "api-keys", "http-port"), Set.of());
+                "cluster", "prefill-threshold", "block-size", "api-keys", "http-port", "max-concurrent-per-tenant",
+                "tokens-per-minute"), Set.of());
         ApiKeys keys = ServeCommand.apiKeys(a, System.err);
         Path modelPath = Path.of(a.required("model"));
         List<ManagedChannel> nodes = new ArrayList<>();
@@ -155,7 +156,7 @@ final class RoleCommands {
         String modelId = modelPath.getFileName().toString().replaceFirst("\\.gguf$", "");
         RouterMetrics metrics = new RouterMetrics(modelId);
         GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
-                config.contextLength(), new DecodeRoutes(nodes, ids, loads), policy, metrics);
+                config.contextLength(), new DecodeRoutes(nodes, ids, loads), policy, metrics, ServeCommand.limits(a));
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
                 a.integer("grpc-port", 50051))).addService(ServerInterceptors.intercept(api, new TenantInterceptor(keys)))

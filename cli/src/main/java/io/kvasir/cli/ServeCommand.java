@@ -9,13 +9,15 @@ import java.util.concurrent.CountDownLatch;
 import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.router.ApiKeys;
+import io.kvasir.router.TenantLimits;
 
 /** {@code kvasir serve}: every role in one JVM (see {@link EmbeddedCluster}); runs until stopped. */
 final class ServeCommand {
     static final String USAGE = """
             usage: kvasir serve [--model PATH] [--grpc-port 50051] [--http-port 8000] [--host 127.0.0.1] [--kv-port 5701]
                                 [--max-batch 16] [--kv-blocks 2048] [--block-size 16] [--threads N] [--cache-dir DIR]
-                                [--prefill-threshold 256] [--api-keys FILE]
+                                [--prefill-threshold 256] [--api-keys FILE] [--max-concurrent-per-tenant N]
+                                [--tokens-per-minute N]
               Without --model it serves a small built-in model with random weights, generated once into
               --cache-dir (default ~/.cache/kvasir): its text is noise, the serving path is real.
               Prompts with at least --prefill-threshold uncached tokens go to the prefill node first.
@@ -26,7 +28,8 @@ final class ServeCommand {
               comes from the x-kvasir-tenant header. Try: bin/kvasir generate --server 127.0.0.1:50051 --prompt hi""";
 
     private static final Set<String> VALUES = Set.of("model", "grpc-port", "http-port", "host", "kv-port", "max-batch", "kv-blocks",
-            "block-size", "threads", "cache-dir", "prefill-threshold", "api-keys");
+            "block-size", "threads", "cache-dir", "prefill-threshold", "api-keys", "max-concurrent-per-tenant",
+            "tokens-per-minute");
 
     private ServeCommand() {
     }
@@ -45,7 +48,12 @@ final class ServeCommand {
         return new EmbeddedCluster.Options(model, a.string("host", "127.0.0.1"), a.integer("grpc-port", 50051),
                 a.integer("http-port", 8000), a.integer("kv-port", 5701), a.integer("max-batch", 16), a.integer("kv-blocks", 2048),
                 a.integer("block-size", 16), a.integer("threads", VectorCpuBackend.defaultThreads()),
-                a.integer("prefill-threshold", 256), 1, apiKeys(a, err));
+                a.integer("prefill-threshold", 256), 1, apiKeys(a, err), limits(a));
+    }
+
+    /** Per-tenant limits (0 = none): over them a request gets 429 / RESOURCE_EXHAUSTED with a retry hint. */
+    static TenantLimits limits(Args a) {
+        return new TenantLimits(a.integer("max-concurrent-per-tenant", 0), a.longValue("tokens-per-minute", 0));
     }
 
     /** From --api-keys FILE, else KVASIR_API_KEYS, else open (said on stderr). */

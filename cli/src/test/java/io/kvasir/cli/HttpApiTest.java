@@ -34,7 +34,8 @@ class HttpApiTest {
     @BeforeAll
     void start() {
         Path model = BuiltinModel.ensure(cacheDir);
-        cluster = new EmbeddedCluster(new EmbeddedCluster.Options(model, "127.0.0.1", 0, 0, 5891, 8, 512, 16, 2, 256, 1, io.kvasir.router.ApiKeys.open()));
+        cluster = new EmbeddedCluster(new EmbeddedCluster.Options(model, "127.0.0.1", 0, 0, 5891, 8, 512, 16, 2, 256, 1, io.kvasir.router.ApiKeys.open(),
+                io.kvasir.router.TenantLimits.none()));
         base = "http://127.0.0.1:" + cluster.httpPort();
     }
 

@@ -54,7 +54,8 @@ class ServeTest {
     @BeforeAll
     void start() {
         Path model = BuiltinModel.ensure(cacheDir);
-        cluster = new EmbeddedCluster(new EmbeddedCluster.Options(model, "127.0.0.1", 0, 0, 5881, 16, 1024, 16, 2, 256, 2, io.kvasir.router.ApiKeys.open()));
+        cluster = new EmbeddedCluster(new EmbeddedCluster.Options(model, "127.0.0.1", 0, 0, 5881, 16, 1024, 16, 2, 256, 2, io.kvasir.router.ApiKeys.open(),
+                io.kvasir.router.TenantLimits.none()));
         referenceBackend = new VectorCpuBackend(1);
         reference = Model.load(model, referenceBackend);
         channel = NettyChannelBuilder.forAddress("127.0.0.1", cluster.apiPort()).usePlaintext().build();

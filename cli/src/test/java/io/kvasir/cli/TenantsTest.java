@@ -29,6 +29,7 @@ import io.kvasir.engine.BuiltinModel;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.ApiKeys;
+import io.kvasir.router.TenantLimits;
 
 /** `serve` with API keys: who may call, and that tenants never share cached KV. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -43,7 +44,8 @@ class TenantsTest {
     @BeforeAll
     void start() {
         cluster = new EmbeddedCluster(new EmbeddedCluster.Options(BuiltinModel.ensure(cacheDir), "127.0.0.1", 0, 0,
-                5896, 8, 512, 16, 2, 256, 1, new ApiKeys(Map.of("key-a", "alpha", "key-b", "beta"))));
+                5896, 8, 512, 16, 2, 256, 1, new ApiKeys(Map.of("key-a", "alpha", "key-b", "beta")),
+                new TenantLimits(1, 0)));
         channel = NettyChannelBuilder.forAddress("127.0.0.1", cluster.apiPort()).usePlaintext().build();
     }
 
@@ -94,21 +96,53 @@ class TenantsTest {
     }
 
     @Test
+    void aTenantOverItsLimitGets429WhileAnotherIsServed() throws Exception {
+        // alpha may have 1 request in flight: a long one holds the slot
+        var longOne = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + cluster.httpPort()
+                        + "/v1/completions")).header("Authorization", "Bearer key-a").POST(HttpRequest.BodyPublishers
+                        .ofString("{\"model\": \"kvasir-builtin-v2\", \"prompt\": [1, 5, 9], \"max_tokens\": 3000, "
+                                + "\"temperature\": 0, \"ignore_eos\": true}")).build(), HttpResponse.BodyHandlers.ofString());
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        Thread.sleep(500);
+        var refused = complete("key-a");
+        assertEquals(429, refused.statusCode(), refused.body());
+        assertTrue(refused.headers().firstValue("retry-after").isPresent());
+        assertEquals("rate_limit_error", JsonParser.parseString(refused.body()).getAsJsonObject().getAsJsonObject("error")
+                .get("type").getAsString());
+        assertEquals(200, complete("key-b").statusCode(), "beta is not held back by alpha's limit");
+        assertEquals(200, longOne.get(120, java.util.concurrent.TimeUnit.SECONDS).statusCode());
+        assertEquals(200, complete("key-a").statusCode(), "the slot is free again");
+    }
+
+    /** A sample's value in /metrics (0 if absent). */
+    double metric(String sample) throws Exception {
+        String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + cluster.httpPort()
+                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        return metrics.lines().filter(l -> l.startsWith(sample + " ")).mapToDouble(l -> Double.parseDouble(
+                l.substring(sample.length() + 1))).findFirst().orElse(0);
+    }
+
+    @Test
     void twoTenantsSamePromptShareNoCache() throws Exception {
+        String hits = "vllm:prefix_cache_hits_total{model_name=\"kvasir-builtin-v2\"}";
+        String betaCached = "kvasir_tenant_cached_prompt_tokens_total{tenant=\"beta\"}";
+        String alphaCached = "kvasir_tenant_cached_prompt_tokens_total{tenant=\"alpha\"}";
+        double hits0 = metric(hits), beta0 = metric(betaCached), alpha0 = metric(alphaCached);
         var a1 = complete("key-a");
         assertEquals(200, a1.statusCode(), a1.body());
         cluster.cache().flush();
         assertEquals(32, cached(complete("key-a")), "alpha's repeat hits its own blocks");
         assertEquals(0, cached(complete("key-b")), "beta, same prompt, hits nothing of alpha's");
+        assertEquals(0, metric(betaCached) - beta0, "beta's counters say so too");
         cluster.cache().flush();
         assertEquals(32, cached(complete("key-b")), "and then its own");
-
-        String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + cluster.httpPort()
-                + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
-        assertTrue(metrics.contains("kvasir_tenant_cached_prompt_tokens_total{tenant=\"alpha\"} 32"), metrics);
-        assertTrue(metrics.contains("kvasir_tenant_cached_prompt_tokens_total{tenant=\"beta\"} 32"), metrics);
-        assertTrue(metrics.contains("kvasir_tenant_requests_total{tenant=\"beta\"} 2"), metrics);
-        assertTrue(metrics.contains("vllm:prefix_cache_hits_total{model_name=\"kvasir-builtin-v2\"} 64"), metrics);
-        assertTrue(metrics.contains("vllm:time_to_first_token_seconds_count{model_name=\"kvasir-builtin-v2\"} 4"), metrics);
+        assertEquals(32, metric(alphaCached) - alpha0);
+        assertEquals(32, metric(betaCached) - beta0);
+        assertEquals(64, metric(hits) - hits0, "vllm:prefix_cache_hits_total counts both repeats, nothing else");
     }
 }

@@ -42,11 +42,12 @@ public final class DecodeEngine implements AutoCloseable {
      *
      * @param firstToken  -1, or the first token a prefill node chose (its full blocks are in the store)
      * @param cachedBefore with a first token: the prompt tokens cached before that prefill (for usage)
+     * @param ignoreEos    generate max tokens whatever they are (vLLM's ignore_eos)
      */
     public record Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling, int firstToken,
-            int cachedBefore) {
+            int cachedBefore, boolean ignoreEos) {
         public Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling) {
-            this(tenant, prompt, maxTokens, sampling, -1, 0);
+            this(tenant, prompt, maxTokens, sampling, -1, 0, false);
         }
     }
 
@@ -424,7 +425,7 @@ public final class DecodeEngine implements AutoCloseable {
             generatedTokens[generated++] = token;
             last = token;
             listener.onToken(token);
-            if (model.tokenizer().isEndOfGeneration(token)) {
+            if (!request.ignoreEos() && model.tokenizer().isEndOfGeneration(token)) {
                 finish = "stop";
             } else if (generated >= request.maxTokens()) {
                 finish = "length";

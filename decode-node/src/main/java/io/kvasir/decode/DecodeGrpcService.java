@@ -26,7 +26,7 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
             int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
             handle = engine.submit(new DecodeEngine.Request(request.getTenant().isEmpty() ? "default" : request.getTenant(),
                     prompt, request.getMaxTokens(), sampling, request.getPrefilled() ? request.getFirstToken() : -1,
-                    request.getCachedPromptTokens()), new DecodeEngine.Listener() {
+                    request.getCachedPromptTokens(), request.getIgnoreEos()), new DecodeEngine.Listener() {
                         @Override
                         public void onToken(int token) {
                             if (!out.isCancelled()) {

@@ -32,10 +32,16 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
     private final DecodeRoutes routes;
     private final PlacementPolicy placement;
     private final RouterMetrics metrics;
+    private final TenantLimits limits;
+
+    /** Retry hint on RESOURCE_EXHAUSTED (milliseconds), which the HTTP API turns into Retry-After. */
+    public static final io.grpc.Metadata.Key<String> RETRY_AFTER_MS =
+            io.grpc.Metadata.Key.of("retry-after-ms", io.grpc.Metadata.ASCII_STRING_MARSHALLER);
 
     public GenerationGrpcService(Tokenizer tokenizer, int vocab, int context, DecodeRoutes routes,
-            PlacementPolicy placement, RouterMetrics metrics) {
+            PlacementPolicy placement, RouterMetrics metrics, TenantLimits limits) {
         this.metrics = metrics;
+        this.limits = limits;
         this.tokenizer = tokenizer;
         this.vocab = vocab;
         this.context = context;
@@ -58,9 +64,17 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         }
         DecodeRequest.Builder d = DecodeRequest.newBuilder().setTenant(TenantInterceptor.TENANT.get())
                 .setMaxTokens(v.maxTokens()).setTemperature(v.temperature()).setTopP(v.topP()).setTopK(v.topK())
-                .setSeed(v.seed());
+                .setSeed(v.seed()).setIgnoreEos(request.getIgnoreEos());
         for (int t : v.promptTokens()) {
             d.addPromptTokens(t);
+        }
+        String tenant = TenantInterceptor.TENANT.get();
+        TenantLimits.Refusal refused = limits.admit(tenant, v.promptTokens().length);
+        if (refused != null) {
+            io.grpc.Metadata trailers = new io.grpc.Metadata();
+            trailers.put(RETRY_AFTER_MS, Long.toString(refused.retryAfterMillis()));
+            out.onError(Status.RESOURCE_EXHAUSTED.withDescription(refused.reason()).asException(trailers));
+            return;
         }
         long startNanos = System.nanoTime();
         metrics.started();
@@ -113,6 +127,10 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         }
 
         void cancel() {
+            if (!done) {
+                metrics.failed();
+                limits.release(tenant, completion);
+            }
             done = true;
             ClientCallStreamObserver<DecodeRequest> c = call.get();
             if (c != null) {
@@ -162,6 +180,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             done = true;
             metrics.finished(tenant, reason, (System.nanoTime() - startNanos) / 1e9,
                     promptTokens > 0 ? promptTokens : request.getPromptTokensCount(), cached, completion);
+            limits.release(tenant, completion);
             String rest = stops.add(text.flush()) + stops.flush();
             out.onNext(GenerateResponse.newBuilder().setText(rest).setFinishReason(reason).setRequestId(requestId)
                     .addAllPromptTokenIds(request.getPromptTokensList())
@@ -192,6 +211,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         private void finishWithError(Status s) {
             done = true;
             metrics.failed();
+            limits.release(tenant, completion);
             out.onError(s.asException());
         }
 

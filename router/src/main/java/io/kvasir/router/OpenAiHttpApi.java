@@ -124,6 +124,9 @@ public final class OpenAiHttpApi implements AutoCloseable {
                 throw new ApiError(404, "invalid_request_error", null, "no route " + path);
             }
         } catch (ApiError e) {
+            if (e.retryAfterMillis > 0) {
+                response.getHeaders().put(HttpHeader.RETRY_AFTER, Long.toString(Math.max(1, e.retryAfterMillis / 1000)));
+            }
             send(response, callback, e.status, e.body());
         } catch (RuntimeException | LinkageError e) {
             // a bug, not bad input: still an OpenAI error object, and the server keeps serving
@@ -198,6 +201,9 @@ public final class OpenAiHttpApi implements AutoCloseable {
             }
         }
         boolean stream = body.has("stream") && bool(body, "stream");
+        if (body.has("ignore_eos") && bool(body, "ignore_eos")) {
+            g.setIgnoreEos(true);
+        }
         String id = (isChat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
 
@@ -254,7 +260,10 @@ public final class OpenAiHttpApi implements AutoCloseable {
             }
             callback.succeeded();
         } catch (StatusRuntimeException e) {
-            throw ApiError.from(e.getStatus());
+            ApiError error = ApiError.from(e.getStatus());
+            String retry = e.getTrailers() == null ? null : e.getTrailers().get(GenerationGrpcService.RETRY_AFTER_MS);
+            error.retryAfterMillis = retry == null ? 0 : Long.parseLong(retry);
+            throw error;
         }
     }
 
@@ -418,6 +427,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
         final String type;
         final String param;
         final String code;
+        long retryAfterMillis;
 
         ApiError(int status, String type, String param, String message) {
             this(status, type, param, message, null);

@@ -1,0 +1,88 @@
+package io.kvasir.router;
+
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
+
+/**
+ * Per-tenant admission at the router: requests in flight, and tokens (prompt and generated) per
+ * rolling minute. Over either, a request is refused at once with a retry hint instead of queueing
+ * behind the tenant's own flood, so other tenants keep their latency. {@code 0} = unlimited.
+ */
+public final class TenantLimits {
+    /** Why a request was refused, and when trying again makes sense. */
+    public record Refusal(String reason, long retryAfterMillis) {
+    }
+
+    private final int maxConcurrent;
+    private final long tokensPerMinute;
+    private final ConcurrentHashMap<String, AtomicInteger> inFlight = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Minute> minutes = new ConcurrentHashMap<>();
+
+    public TenantLimits(int maxConcurrent, long tokensPerMinute) {
+        this.maxConcurrent = maxConcurrent;
+        this.tokensPerMinute = tokensPerMinute;
+    }
+
+    public static TenantLimits none() {
+        return new TenantLimits(0, 0);
+    }
+
+    /** Admits a request (counting its prompt tokens), or says why not. */
+    public Refusal admit(String tenant, int promptTokens) {
+        if (tokensPerMinute > 0) {
+            long used = minutes.computeIfAbsent(tenant, t -> new Minute()).used();
+            if (used + promptTokens > tokensPerMinute) {
+                return new Refusal("tenant '" + tenant + "' used " + used + " of its " + tokensPerMinute
+                        + " tokens per minute", 1000);
+            }
+        }
+        AtomicInteger n = inFlight.computeIfAbsent(tenant, t -> new AtomicInteger());
+        if (maxConcurrent > 0 && n.incrementAndGet() > maxConcurrent) {
+            n.decrementAndGet();
+            return new Refusal("tenant '" + tenant + "' has " + maxConcurrent + " requests in flight, its limit", 500);
+        } else if (maxConcurrent <= 0) {
+            n.incrementAndGet();
+        }
+        if (tokensPerMinute > 0) {
+            minutes.get(tenant).add(promptTokens);
+        }
+        return null;
+    }
+
+    /** A request admitted earlier ended, having generated {@code completionTokens}. */
+    public void release(String tenant, int completionTokens) {
+        AtomicInteger n = inFlight.get(tenant);
+        if (n != null) {
+            n.decrementAndGet();
+        }
+        if (tokensPerMinute > 0) {
+            minutes.computeIfAbsent(tenant, t -> new Minute()).add(completionTokens);
+        }
+    }
+
+    /** Tokens per second over the last 60 seconds, in a ring of per-second slots. */
+    private static final class Minute {
+        private final AtomicLongArray slots = new AtomicLongArray(60);
+        private final AtomicLongArray stamps = new AtomicLongArray(60);
+
+        void add(long tokens) {
+            long second = System.currentTimeMillis() / 1000;
+            int i = (int) (second % 60);
+            if (stamps.getAndSet(i, second) != second) {
+                slots.set(i, 0);
+            }
+            slots.addAndGet(i, tokens);
+        }
+
+        long used() {
+            long second = System.currentTimeMillis() / 1000, sum = 0;
+            for (int i = 0; i < 60; i++) {
+                if (second - stamps.get(i) < 60) {
+                    sum += slots.get(i);
+                }
+            }
+            return sum;
+        }
+    }
+}
