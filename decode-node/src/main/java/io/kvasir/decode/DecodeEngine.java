@@ -1,6 +1,5 @@
 package io.kvasir.decode;
 
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
@@ -31,7 +30,8 @@ import io.kvasir.node.PrefixCache;
  * or are cancelled, handing their full blocks to the cache.
  *
  * <p>Admission reserves a sequence's worst case (prompt + max tokens) in KV blocks, so a running
- * sequence never runs out of KV; requests wait while the pool is short. (Preemption, as vLLM
+ * sequence never runs out of KV; requests wait while the pool is short, in one queue per tenant
+ * served round-robin ({@link FairQueue}), so one tenant's flood does not starve the others. (Preemption, as vLLM
  * does it, would admit more at the risk of recomputation; not yet.)
  */
 public final class DecodeEngine implements AutoCloseable {
@@ -82,7 +82,7 @@ public final class DecodeEngine implements AutoCloseable {
     private final Batch batch;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition work = lock.newCondition();
-    private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
+    private final FairQueue<Sequence> waiting = new FairQueue<>(s -> s.request.tenant());
     private final List<Sequence> running = new ArrayList<>();
     private final long[] stepsByBatchSize;
     private final Thread loop;

@@ -195,6 +195,29 @@ class DecodeEngineTest {
     }
 
     @Test
+    void aFloodingTenantDoesNotStarveAnother() throws Exception {
+        // room for 2 sequences at a time; tenant "flood" queues 8, then "quiet" asks for 1
+        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.NONE, BLOCK, 256, 2, 64)) {
+            List<Long> finishedAt = new java.util.concurrent.CopyOnWriteArrayList<>();
+            List<CompletableFuture<Outcome>> flood = new ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                flood.add(submit(engine, "flood", prompt(12, 300 + i), 40, SamplingParams.GREEDY)
+                        .whenComplete((o, e) -> finishedAt.add(System.nanoTime())));
+            }
+            long[] quietDone = new long[1];
+            var quiet = submit(engine, "quiet", prompt(12, 400), 40, SamplingParams.GREEDY)
+                    .whenComplete((o, e) -> quietDone[0] = System.nanoTime());
+            quiet.get(120, TimeUnit.SECONDS);
+            for (var f : flood) {
+                f.get(120, TimeUnit.SECONDS);
+            }
+            long floodAfterQuiet = finishedAt.stream().filter(t -> t > quietDone[0]).count();
+            assertTrue(floodAfterQuiet >= 5, "the quiet tenant went ahead of most of the flood (" + floodAfterQuiet
+                    + " of 8 flood requests finished after it)");
+        }
+    }
+
+    @Test
     void theNextTurnReusesBlocksMadeDuringDecode() throws Exception {
         int[] turn1 = prompt(20, 7);
         try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK);
@@ -251,8 +274,7 @@ class DecodeEngineTest {
                             finished.complete(finish);
                         }
                     });
-            Thread.sleep(50);
-            handle.cancel();
+            handle.cancel(); // at once: even a warm loop cannot finish 400 tokens first
             DecodeEngine.Finish f = finished.get(30, TimeUnit.SECONDS);
             assertTrue(f.reason().equals("cancelled") || f.reason().equals("stop"), f.reason());
             Thread.sleep(50);
