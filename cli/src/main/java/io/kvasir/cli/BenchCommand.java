@@ -38,6 +38,10 @@ final class BenchCommand {
     }
 
     static void run(List<String> argv, PrintStream out, PrintStream err) throws Exception {
+        if (!argv.isEmpty() && argv.getFirst().equals("tenants")) {
+            TenantBench.run(argv.subList(1, argv.size()), out, err);
+            return;
+        }
         if (!argv.isEmpty() && argv.getFirst().equals("serve")) {
             ServeBench.run(argv.subList(1, argv.size()), out, err);
             return;
@@ -47,8 +51,8 @@ final class BenchCommand {
             return;
         }
         if (argv.isEmpty() || !argv.getFirst().equals("engine")) {
-            throw new Args.UsageException("bench: which benchmark? (engine, kv, serve)\n" + USAGE + "\n" + KvBench.USAGE
-                    + "\n" + ServeBench.USAGE);
+            throw new Args.UsageException("bench: which benchmark? (engine, kv, serve, tenants)\n" + USAGE + "\n"
+                    + KvBench.USAGE + "\n" + ServeBench.USAGE + "\n" + TenantBench.USAGE);
         }
         Args a = Args.parse("bench engine", argv.subList(1, argv.size()), VALUES, FLAGS);
         Path modelPath = Path.of(a.required("model"));

@@ -45,7 +45,8 @@ public final class Kvasir {
                 }
                 case "bench" -> {
                     if (rest.contains("--help")) {
-                        out.println(BenchCommand.USAGE + "\n" + KvBench.USAGE + "\n" + ServeBench.USAGE);
+                        out.println(BenchCommand.USAGE + "\n" + KvBench.USAGE + "\n" + ServeBench.USAGE + "\n"
+                                + TenantBench.USAGE);
                         return 0;
                     }
                     BenchCommand.run(rest, out, err);
