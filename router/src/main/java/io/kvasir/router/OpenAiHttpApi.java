@@ -319,15 +319,21 @@ public final class OpenAiHttpApi implements AutoCloseable {
         }
         message.addProperty("content", text);
         JsonObject choice = new JsonObject();
-        choice.addProperty("index", 0);
         choice.add(chunk ? "delta" : "message", message);
+        return envelope(id, chunk ? "chat.completion.chunk" : "chat.completion", created, choice, finish, last);
+    }
+
+    /** The object around one choice: id, object type, created, model, the choice, usage on the last message. */
+    private JsonObject envelope(String id, String object, long created, JsonObject choice, String finish,
+            GenerateResponse last) {
+        choice.addProperty("index", 0);
         choice.add("logprobs", null);
         choice.addProperty("finish_reason", finish);
         JsonArray choices = new JsonArray();
         choices.add(choice);
         JsonObject o = new JsonObject();
         o.addProperty("id", id);
-        o.addProperty("object", chunk ? "chat.completion.chunk" : "chat.completion");
+        o.addProperty("object", object);
         o.addProperty("created", created);
         o.addProperty("model", modelId);
         o.add("choices", choices);
@@ -350,22 +356,8 @@ public final class OpenAiHttpApi implements AutoCloseable {
 
     private JsonObject completion(String id, long created, String text, String finish, GenerateResponse last) {
         JsonObject choice = new JsonObject();
-        choice.addProperty("index", 0);
         choice.addProperty("text", text);
-        choice.add("logprobs", null);
-        choice.addProperty("finish_reason", finish);
-        JsonArray choices = new JsonArray();
-        choices.add(choice);
-        JsonObject o = new JsonObject();
-        o.addProperty("id", id);
-        o.addProperty("object", "text_completion");
-        o.addProperty("created", created);
-        o.addProperty("model", modelId);
-        o.add("choices", choices);
-        if (last != null && last.hasUsage()) {
-            o.add("usage", usage(last));
-        }
-        return o;
+        return envelope(id, "text_completion", created, choice, finish, last);
     }
 
     private static void send(Response response, Callback callback, int status, String json) {
