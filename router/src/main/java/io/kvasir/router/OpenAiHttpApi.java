@@ -42,7 +42,8 @@ import io.kvasir.proto.v1.SamplingParams;
 public final class OpenAiHttpApi implements AutoCloseable {
     /** Largest request body accepted (a 128K-token prompt as text is well under this). */
     static final int MAX_BODY_BYTES = 4 << 20;
-    private static final Gson GSON = new Gson();
+    // OpenAI writes nulls ("finish_reason": null in every chunk but the last): so do we
+    private static final Gson GSON = new com.google.gson.GsonBuilder().serializeNulls().disableHtmlEscaping().create();
 
     private final Server server;
     private final String modelId;
