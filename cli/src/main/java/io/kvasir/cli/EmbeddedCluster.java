@@ -98,9 +98,11 @@ final class EmbeddedCluster implements AutoCloseable {
             var config = first.transformer().config();
             String modelId = o.model().getFileName().toString().replaceFirst("\\.gguf$", "");
             metrics = new RouterMetrics(modelId);
+            NodeLoads loads = started(new NodeLoads(store));
+            metrics.watch(loads);
             GenerationGrpcService api = new GenerationGrpcService(first.tokenizer(), config.vocabSize(),
                     config.contextLength(), new DecodeRoutes(decodeNodes.stream().map(DecodeNode::channel).toList(),
-                            decodeNodes.stream().map(DecodeNode::id).toList(), started(new NodeLoads(store))), placement,
+                            decodeNodes.stream().map(DecodeNode::id).toList(), loads), placement,
                     metrics, o.limits());
             HealthStatusManager health = new HealthStatusManager();
             apiServer = NettyServerBuilder.forAddress(new InetSocketAddress(o.host(), o.grpcPort()))

@@ -155,6 +155,9 @@ final class RoleCommands {
         NodeLoads loads = store == null ? null : new NodeLoads(store);
         String modelId = modelPath.getFileName().toString().replaceFirst("\\.gguf$", "");
         RouterMetrics metrics = new RouterMetrics(modelId);
+        if (loads != null) {
+            metrics.watch(loads);
+        }
         GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
                 config.contextLength(), new DecodeRoutes(nodes, ids, loads), policy, metrics, ServeCommand.limits(a));
         HealthStatusManager health = new HealthStatusManager();

@@ -65,6 +65,15 @@ class HttpApiTest {
         assertEquals("kvasir-builtin-v2", list.getAsJsonArray("data").get(0).getAsJsonObject().get("id").getAsString());
         assertEquals(200, http.send(HttpRequest.newBuilder(URI.create(base + "/health")).build(),
                 HttpResponse.BodyHandlers.ofString()).statusCode());
+        // the decode node's heartbeat reaches the router's metrics within a few seconds
+        String metrics = "";
+        for (int i = 0; i < 50 && !metrics.contains("kvasir_node_free_kv_blocks{node="); i++) {
+            Thread.sleep(100);
+            metrics = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+        }
+        assertTrue(metrics.contains("kvasir_node_free_kv_blocks{node=\"127.0.0.1:"), metrics);
+        assertTrue(metrics.contains("# TYPE vllm:time_to_first_token_seconds histogram"), metrics);
     }
 
     @Test

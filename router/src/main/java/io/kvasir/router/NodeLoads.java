@@ -38,6 +38,11 @@ public final class NodeLoads implements AutoCloseable {
         return loads.get(nodeId);
     }
 
+    /** Every node's last report, by node id. */
+    public Map<String, Load> all() {
+        return loads;
+    }
+
     public void refresh() {
         try {
             Map<String, Load> now = new HashMap<>();

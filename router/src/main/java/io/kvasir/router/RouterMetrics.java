@@ -27,9 +27,15 @@ public final class RouterMetrics {
     private final AtomicLong running = new AtomicLong();
     private final Map<String, AtomicLong> finished = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong[]> perTenant = new ConcurrentHashMap<>();
+    private volatile NodeLoads nodes;
 
     public RouterMetrics(String model) {
         this.model = model;
+    }
+
+    /** Reports the decode nodes' own heartbeat figures too. */
+    public void watch(NodeLoads loads) {
+        this.nodes = loads;
     }
 
     void started() {
@@ -79,6 +85,17 @@ public final class RouterMetrics {
         ttft.render(out, model);
         itl.render(out, model);
         e2e.render(out, model);
+        NodeLoads watched = nodes;
+        if (watched != null) {
+            out.append("# HELP kvasir_node_sequences Sequences running or waiting on a decode node (its heartbeat)\n")
+                    .append("# TYPE kvasir_node_sequences gauge\n");
+            watched.all().forEach((node, load) -> out.append("kvasir_node_sequences{node=\"").append(node).append("\"} ")
+                    .append(load.sequences()).append('\n'));
+            out.append("# HELP kvasir_node_free_kv_blocks Free KV blocks on a decode node (its heartbeat)\n")
+                    .append("# TYPE kvasir_node_free_kv_blocks gauge\n");
+            watched.all().forEach((node, load) -> out.append("kvasir_node_free_kv_blocks{node=\"").append(node)
+                    .append("\"} ").append(load.freeBlocks()).append('\n'));
+        }
         String[] names = {"kvasir_tenant_requests_total", "kvasir_tenant_prompt_tokens_total",
             "kvasir_tenant_cached_prompt_tokens_total", "kvasir_tenant_generation_tokens_total"};
         for (int i = 0; i < names.length; i++) {
