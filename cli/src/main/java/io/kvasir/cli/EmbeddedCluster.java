@@ -59,8 +59,8 @@ final class EmbeddedCluster implements AutoCloseable {
     }
 
     /** One decode node: its own model mapping, step loop, gRPC server and heartbeat. */
-    record DecodeNode(String id, VectorCpuBackend backend, Model model, DecodeEngine engine, Server server,
-            ManagedChannel channel, DecodeAnnouncer announcer) {
+    record DecodeNode(String id, Model model, DecodeEngine engine, Server server, ManagedChannel channel,
+            DecodeAnnouncer announcer) {
     }
 
     private final List<AutoCloseable> closing = new ArrayList<>(); // in reverse order of start
@@ -68,7 +68,6 @@ final class EmbeddedCluster implements AutoCloseable {
     private final KvStoreClient store;
     private final StorePrefixCache cache;
     private final List<DecodeNode> decodeNodes = new ArrayList<>();
-    private final PrefillEngine prefill;
     private final KvAwarePlacement placement;
     private final Server apiServer;
     private final OpenAiHttpApi http;
@@ -90,7 +89,7 @@ final class EmbeddedCluster implements AutoCloseable {
             }
             VectorCpuBackend prefillBackend = started(new VectorCpuBackend(o.threads()));
             Model prefillModel = started(Model.load(o.model(), prefillBackend));
-            prefill = new PrefillEngine(prefillModel, cache, o.blockSize(), o.kvBlocks(), 64);
+            PrefillEngine prefill = new PrefillEngine(prefillModel, cache, o.blockSize(), o.kvBlocks(), 64);
             Server prefillServer = serve(new PrefillGrpcService(prefill), PrefillServiceGrpc.SERVICE_NAME);
             ManagedChannel prefillChannel = channel(prefillServer.getPort());
             placement = new KvAwarePlacement(store, cache.chain(), List.of(prefillChannel), o.prefillThreshold());
@@ -135,7 +134,7 @@ final class EmbeddedCluster implements AutoCloseable {
         Server server = serve(new DecodeGrpcService(engine), DecodeServiceGrpc.SERVICE_NAME);
         String id = "127.0.0.1:" + server.getPort();
         DecodeAnnouncer announcer = started(new DecodeAnnouncer(store, id, engine));
-        return new DecodeNode(id, backend, model, engine, server, channel(server.getPort()), announcer);
+        return new DecodeNode(id, model, engine, server, channel(server.getPort()), announcer);
     }
 
     private Server serve(io.grpc.BindableService service, String name) throws IOException {
@@ -188,10 +187,6 @@ final class EmbeddedCluster implements AutoCloseable {
 
     KvAwarePlacement placement() {
         return placement;
-    }
-
-    PrefillEngine prefillEngine() {
-        return prefill;
     }
 
     @Override

@@ -65,7 +65,7 @@ final class KvBench {
         }
         long blockBytes = payloads.getFirst().length;
         long totalBytes = blockBytes * blocks;
-        progress(err, json, "bench kv: " + blocks + " blocks of " + blockBytes + " bytes (" + layout.dtype().id() + ", "
+        progress(err, "bench kv: " + blocks + " blocks of " + blockBytes + " bytes (" + layout.dtype().id() + ", "
                 + layout.layers() + " layers x " + layout.tokens() + " tokens x " + layout.firstWidth()
                 + "), batches of " + batch + ", 3 members, backup count 1");
 
@@ -107,7 +107,7 @@ final class KvBench {
                     if (r > 0) {
                         put[r - 1] = totalBytes / ((t1 - t0) / 1e9) / 1e9;
                         get[r - 1] = totalBytes / ((t2 - t1) / 1e9) / 1e9;
-                        progress(err, json, String.format("  round %d: put %.2f GB/s, get %.2f GB/s", r, put[r - 1],
+                        progress(err, String.format("  round %d: put %.2f GB/s, get %.2f GB/s", r, put[r - 1],
                                 get[r - 1]));
                     }
                 }
@@ -115,7 +115,7 @@ final class KvBench {
         } finally {
             members.forEach(KvStoreMember::kill);
         }
-        double[] tcp = tcpBaseline(reps, err, json);
+        double[] tcp = tcpBaseline(reps, err);
         double[] memcpy = memcpy(reps);
 
         Map<String, Object> result = new LinkedHashMap<>();
@@ -157,7 +157,7 @@ final class KvBench {
     }
 
     /** 1 GiB through a loopback socket into a second JVM, in 1 MiB writes. */
-    private static double[] tcpBaseline(int reps, PrintStream err, boolean json) throws IOException, InterruptedException {
+    private static double[] tcpBaseline(int reps, PrintStream err) throws IOException, InterruptedException {
         String java = ProcessHandle.current().info().command().orElse("java");
         Process sink = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), TcpSink.class.getName())
                 .redirectErrorStream(true).start();
@@ -184,7 +184,7 @@ final class KvBench {
                     long t1 = System.nanoTime();
                     if (r > 0) {
                         gbps[r - 1] = bytes / ((t1 - t0) / 1e9) / 1e9;
-                        progress(err, json, String.format("  tcp round %d: %.2f GB/s", r, gbps[r - 1]));
+                        progress(err, String.format("  tcp round %d: %.2f GB/s", r, gbps[r - 1]));
                     }
                 }
             }
@@ -212,7 +212,7 @@ final class KvBench {
         return gbps;
     }
 
-    private static void progress(PrintStream err, boolean json, String line) {
+    private static void progress(PrintStream err, String line) {
         err.println(line);
     }
 

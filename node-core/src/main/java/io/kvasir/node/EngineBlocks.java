@@ -17,13 +17,11 @@ import io.kvasir.kv.block.KvBlock;
  * the bytes at the cost of logits ~1e-3 away).
  */
 public final class EngineBlocks {
-    private final ModelConfig config;
     private final String fingerprint;
     private final BlockLayout layout;
     private final int latentDim;
 
     public EngineBlocks(ModelConfig config, String fingerprint, int blockSize) {
-        this.config = config;
         this.fingerprint = fingerprint;
         if (config.mla() == null) {
             layout = BlockLayout.attention(CacheDType.F32, blockSize, config.numLayers(), config.kvDim());
@@ -61,9 +59,5 @@ public final class EngineBlocks {
         ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         b.asFloatBuffer().put(values);
         return b;
-    }
-
-    ModelConfig config() {
-        return config;
     }
 }

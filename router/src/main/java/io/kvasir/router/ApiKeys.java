@@ -80,6 +80,16 @@ public final class ApiKeys {
         return found;
     }
 
+    /** The tenant of an {@code Authorization: Bearer <key>} header, or null (missing, malformed, unknown). */
+    public String tenantOfAuthorization(String header) {
+        return tenantOf(bearerKey(header));
+    }
+
+    /** The key of an {@code Authorization: Bearer <key>} header, or null. */
+    static String bearerKey(String header) {
+        return header != null && header.regionMatches(true, 0, "Bearer ", 0, 7) ? header.substring(7).strip() : null;
+    }
+
     public int size() {
         return tenantByKey.size();
     }

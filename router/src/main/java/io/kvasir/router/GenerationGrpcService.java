@@ -62,13 +62,13 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             out.onError(Status.INVALID_ARGUMENT.withDescription("prompt: cannot tokenize: " + e.getMessage()).asException());
             return;
         }
-        DecodeRequest.Builder d = DecodeRequest.newBuilder().setTenant(TenantInterceptor.TENANT.get())
+        String tenant = TenantInterceptor.TENANT.get();
+        DecodeRequest.Builder d = DecodeRequest.newBuilder().setTenant(tenant)
                 .setMaxTokens(v.maxTokens()).setTemperature(v.temperature()).setTopP(v.topP()).setTopK(v.topK())
                 .setSeed(v.seed()).setIgnoreEos(request.getIgnoreEos());
         for (int t : v.promptTokens()) {
             d.addPromptTokens(t);
         }
-        String tenant = TenantInterceptor.TENANT.get();
         TenantLimits.Refusal refused = limits.admit(tenant, v.promptTokens().length);
         if (refused != null) {
             io.grpc.Metadata trailers = new io.grpc.Metadata();
@@ -80,7 +80,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         metrics.started();
         PlacementPolicy.Plan plan = placement.plan(d.build());
         Relay relay = new Relay(plan.request(), plan.decodeNode(), v, request.getRequestId(), out, startNanos,
-                TenantInterceptor.TENANT.get());
+                tenant);
         out.setOnCancelHandler(relay::cancel);
         relay.start();
     }

@@ -88,9 +88,8 @@ public final class OpenAiHttpApi implements AutoCloseable {
         try {
             if (path.startsWith("/v1/") && !keys.isOpen()) {
                 String auth = request.getHeaders().get(HttpHeader.AUTHORIZATION);
-                String key = auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7) ? auth.substring(7).strip() : null;
-                if (keys.tenantOf(key) == null) {
-                    throw new ApiError(401, "invalid_request_error", null, key == null
+                if (keys.tenantOfAuthorization(auth) == null) {
+                    throw new ApiError(401, "invalid_request_error", null, ApiKeys.bearerKey(auth) == null
                             ? "missing API key: send Authorization: Bearer <key>" : "incorrect API key provided",
                             "invalid_api_key");
                 }

@@ -40,10 +40,10 @@ public final class TenantInterceptor implements ServerInterceptor {
             tenant = named == null || named.isBlank() ? "default" : named;
         } else {
             String auth = headers.get(AUTHORIZATION);
-            String key = auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7) ? auth.substring(7).strip() : null;
-            tenant = keys.tenantOf(key);
+            tenant = keys.tenantOfAuthorization(auth);
             if (tenant == null) {
-                call.close(Status.UNAUTHENTICATED.withDescription(key == null ? "missing API key (authorization: Bearer …)"
+                call.close(Status.UNAUTHENTICATED.withDescription(ApiKeys.bearerKey(auth) == null
+                        ? "missing API key (authorization: Bearer …)"
                         : "invalid API key"), new Metadata());
                 return new ServerCall.Listener<>() { };
             }

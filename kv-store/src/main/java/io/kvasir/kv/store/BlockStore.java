@@ -315,10 +315,6 @@ public final class BlockStore {
         return memberName;
     }
 
-    public long tenantBytes(String tenant) {
-        return quotas.used(tenant);
-    }
-
     private static void requireTenant(String tenant) throws StatusException {
         if (tenant == null || tenant.isBlank() || tenant.length() > 128) {
             throw invalid("tenant must be 1 to 128 characters, got '" + tenant + "'");

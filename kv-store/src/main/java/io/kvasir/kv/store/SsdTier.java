@@ -172,14 +172,6 @@ public final class SsdTier {
         return entries.size();
     }
 
-    public long budgetBytes() {
-        return budgetBytes;
-    }
-
-    public Path directory() {
-        return dir;
-    }
-
     /** Path of a block's file (tests corrupt it on purpose). */
     public Path fileOf(BlockKey key, String tenant) {
         String hex = key.hex();

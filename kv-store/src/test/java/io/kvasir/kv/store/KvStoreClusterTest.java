@@ -10,7 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -187,14 +186,5 @@ class KvStoreClusterTest {
         byte[] out = new byte[b.remaining()];
         b.duplicate().get(out);
         return out;
-    }
-
-    static List<Integer> shuffled(int n) {
-        List<Integer> l = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            l.add(i);
-        }
-        Collections.shuffle(l, new java.util.Random(1));
-        return l;
     }
 }
