@@ -24,6 +24,8 @@ import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.store.KvStoreMember;
 import io.kvasir.kv.store.StoreConfig;
+import io.kvasir.engine.ModelFingerprint;
+import io.kvasir.node.EngineBlocks;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.node.StorePrefixCache;
 import io.kvasir.prefill.PrefillEngine;
@@ -36,6 +38,7 @@ import io.kvasir.router.ChatRenderer;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.GenerationGrpcService;
 import io.kvasir.router.KvAwarePlacement;
+import io.kvasir.router.KvQuotaGate;
 import io.kvasir.router.NodeLoads;
 import io.kvasir.router.OpenAiHttpApi;
 import io.kvasir.router.RouterMetrics;
@@ -53,9 +56,16 @@ final class EmbeddedCluster implements AutoCloseable {
     /**
      * @param prefillThreshold prompts with at least this many uncached tokens go to the prefill node first
      * @param decodeNodes      how many decode nodes (1 for serve; tests run 2 to see KV-aware placement)
+     * @param kvQuotaBytes     bytes each tenant may hold in the store (0: unlimited); at it, requests get 429
      */
     record Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
-            int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits) {
+            int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits,
+            long kvQuotaBytes) {
+        Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
+                int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits) {
+            this(model, host, grpcPort, httpPort, kvPort, maxBatch, kvBlocks, blockSize, threads, prefillThreshold,
+                    decodeNodes, apiKeys, limits, 0);
+        }
     }
 
     /** One decode node: its own model mapping, step loop, gRPC server and heartbeat. */
@@ -77,7 +87,8 @@ final class EmbeddedCluster implements AutoCloseable {
         String cluster = "kvasir-serve-" + ProcessHandle.current().pid();
         try {
             member = started(KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(o.kvPort(), 0)
-                    .withPeers(List.of()).withBackupCount(0).withMemberName("serve-kv")));
+                    .withPeers(List.of()).withBackupCount(0).withMemberName("serve-kv")
+                    .withQuotas(java.util.Map.of(), o.kvQuotaBytes() > 0 ? o.kvQuotaBytes() : Long.MAX_VALUE)));
             var hz = member.hazelcast().getCluster().getLocalMember().getAddress();
             store = started(KvStoreClient.connect(cluster, List.of(hz.getHost() + ":" + hz.getPort())));
             VectorCpuBackend firstBackend = started(new VectorCpuBackend(o.threads()));
@@ -99,6 +110,11 @@ final class EmbeddedCluster implements AutoCloseable {
             metrics = new RouterMetrics(modelId);
             NodeLoads loads = started(new NodeLoads(store));
             metrics.watch(loads);
+            metrics.include(member.store()::metricsText);
+            if (o.kvQuotaBytes() > 0) {
+                o.limits().withKvQuota(new KvQuotaGate(store, new EngineBlocks(config, ModelFingerprint.of(first),
+                        o.blockSize()).encodedBlockBytes()));
+            }
             GenerationGrpcService api = new GenerationGrpcService(first.tokenizer(), config.vocabSize(),
                     config.contextLength(), new DecodeRoutes(decodeNodes.stream().map(DecodeNode::channel).toList(),
                             decodeNodes.stream().map(DecodeNode::id).toList(), loads), placement,

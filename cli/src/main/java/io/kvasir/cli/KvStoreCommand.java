@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 
+import io.kvasir.kv.metrics.MetricsEndpoint;
 import io.kvasir.kv.store.KvStoreMember;
 import io.kvasir.kv.store.StoreConfig;
 
@@ -34,10 +35,11 @@ final class KvStoreCommand {
               --ssd-budget SIZE      SSD tier size (default 16GiB)
               --max-block SIZE       largest block accepted (default 64MiB)
               --quota T=SIZE,...     per-tenant byte quotas
-              --default-quota SIZE   quota of tenants not listed (default unlimited)""";
+              --default-quota SIZE   quota of tenants not listed (default unlimited)
+              --metrics-port 7402    Prometheus metrics (kvasir_kv_*) on http://host:port/metrics""";
 
     private static final Set<String> VALUES = Set.of("name", "host", "port", "grpc-port", "peers", "k8s-dns", "cluster",
-            "backup-count", "host-budget", "ssd-dir", "ssd-budget", "max-block", "quota", "default-quota");
+            "backup-count", "host-budget", "ssd-dir", "ssd-budget", "max-block", "quota", "default-quota", "metrics-port");
 
     private KvStoreCommand() {
     }
@@ -46,14 +48,16 @@ final class KvStoreCommand {
         Args a = Args.parse("kv-store", withEnvironment(argv), VALUES, Set.of());
         StoreConfig config = config(a);
         KvStoreMember member = KvStoreMember.start(config);
+        MetricsEndpoint metrics = RoleCommands.metrics(a, 7402, member.store()::metricsText);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            metrics.close();
             member.close();
             stopped.countDown();
         }, "kv-store-shutdown"));
         var hz = member.hazelcast().getCluster().getLocalMember().getAddress();
         out.println("kv-store member " + member.name() + ": gRPC " + member.grpcAddress() + ", Hazelcast "
-                + hz.getHost() + ":" + hz.getPort() + ", cluster " + config.clusterName() + " ("
+                + hz.getHost() + ":" + hz.getPort() + ", metrics on port " + metrics.port() + ", cluster " + config.clusterName() + " ("
                 + member.hazelcast().getCluster().getMembers().size() + " members)");
         out.flush();
         stopped.await();

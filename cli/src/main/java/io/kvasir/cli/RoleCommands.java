@@ -26,8 +26,10 @@ import io.kvasir.engine.Model;
 import io.kvasir.engine.ModelFingerprint;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.kv.client.KvStoreClient;
+import io.kvasir.kv.metrics.MetricsEndpoint;
 import io.kvasir.kv.store.StoreConfig;
 import io.kvasir.node.BlockKeyChain;
+import io.kvasir.node.EngineBlocks;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.node.StorePrefixCache;
 import io.kvasir.prefill.PrefillEngine;
@@ -41,18 +43,21 @@ import io.kvasir.router.OpenAiHttpApi;
 import io.kvasir.router.RouterMetrics;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.KvAwarePlacement;
+import io.kvasir.router.KvQuotaGate;
 import io.kvasir.router.NodeLoads;
 import io.kvasir.router.GenerationGrpcService;
 import io.kvasir.router.PlacementPolicy;
 import io.kvasir.router.TenantInterceptor;
+import io.kvasir.router.TenantLimits;
 
 /** {@code kvasir prefill}, {@code decode} and {@code router}: the roles of {@code serve}, one process each. */
 final class RoleCommands {
     static final String DECODE_USAGE = """
             usage: kvasir decode --model PATH --kv-peers H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
                                  [--advertise H:P] [--cluster kvasir] [--max-batch 16] [--kv-blocks 2048]
-                                 [--block-size 16] [--threads N]
+                                 [--block-size 16] [--threads N] [--metrics-port 7502]
               --advertise: the address routers dial (their --decode entry); default host:grpc-port.
+              Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics.
               A decode node: the step loop, prefixes from the KV store (Hazelcast addresses in --kv-peers),
               kvasir.internal.v1.DecodeService on --grpc-port.""";
     static final String ROUTER_USAGE = """
@@ -66,6 +71,7 @@ final class RoleCommands {
     static final String PREFILL_USAGE = """
             usage: kvasir prefill --model PATH --kv-peers H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
                                   [--cluster kvasir] [--kv-blocks 4096] [--block-size 16] [--threads N]
+                                  [--metrics-port 7602]
               A prefill node: computes what the KV store lacks of a prompt, stores its full blocks, returns
               the first token (kvasir.internal.v1.PrefillService).""";
 
@@ -74,7 +80,7 @@ final class RoleCommands {
 
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("decode", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "max-batch",
-                "kv-blocks", "block-size", "threads", "advertise"), Set.of());
+                "kv-blocks", "block-size", "threads", "advertise", "metrics-port"), Set.of());
         Node node = Node.open(a);
         DecodeEngine engine = new DecodeEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
                 a.integer("max-batch", 16), 64);
@@ -87,11 +93,14 @@ final class RoleCommands {
         // routers know this node by the address they dial: announce under the same name
         String id = a.string("advertise", a.string("host", "127.0.0.1") + ":" + server.getPort());
         DecodeAnnouncer announcer = new DecodeAnnouncer(node.store(), id, engine);
+        String modelName = modelName(node.modelPath());
+        MetricsEndpoint metrics = metrics(a, 7502, () -> engine.metricsText(modelName));
         out.println("kvasir decode: " + node.modelPath().getFileName() + " on port " + server.getPort() + " as " + id
-                + ", KV store " + node.peers());
+                + ", metrics on port " + metrics.port() + ", KV store " + node.peers());
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
+            metrics.close();
             announcer.close();
             server.shutdown();
             engine.close();
@@ -101,7 +110,7 @@ final class RoleCommands {
 
     static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("prefill", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "kv-blocks",
-                "block-size", "threads"), Set.of());
+                "block-size", "threads", "metrics-port"), Set.of());
         Node node = Node.open(a);
         PrefillEngine engine = new PrefillEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 4096),
                 64);
@@ -111,11 +120,14 @@ final class RoleCommands {
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(PrefillServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
-        out.println("kvasir prefill: " + node.modelPath().getFileName() + " on port " + server.getPort() + ", KV store "
-                + node.peers());
+        String modelName = modelName(node.modelPath());
+        MetricsEndpoint metrics = metrics(a, 7602, () -> engine.metricsText(modelName));
+        out.println("kvasir prefill: " + node.modelPath().getFileName() + " on port " + server.getPort()
+                + ", metrics on port " + metrics.port() + ", KV store " + node.peers());
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
+            metrics.close();
             server.shutdown();
             node.close();
         });
@@ -151,15 +163,21 @@ final class RoleCommands {
             policy = new KvAwarePlacement(store, new BlockKeyChain(ModelFingerprint.of(model),
                     a.integer("block-size", 16)), prefillNodes, a.integer("prefill-threshold", 256));
         }
+        TenantLimits limits = ServeCommand.limits(a);
+        if (store != null) {
+            // quotas are the store's (kv-store --quota); the router refuses at the door once one is full
+            limits.withKvQuota(new KvQuotaGate(store, new EngineBlocks(config, ModelFingerprint.of(model),
+                    a.integer("block-size", 16)).encodedBlockBytes()));
+        }
         KvStoreClient storeToClose = store;
         NodeLoads loads = store == null ? null : new NodeLoads(store);
-        String modelId = modelPath.getFileName().toString().replaceFirst("\\.gguf$", "");
+        String modelId = modelName(modelPath);
         RouterMetrics metrics = new RouterMetrics(modelId);
         if (loads != null) {
             metrics.watch(loads);
         }
         GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
-                config.contextLength(), new DecodeRoutes(nodes, ids, loads), policy, metrics, ServeCommand.limits(a));
+                config.contextLength(), new DecodeRoutes(nodes, ids, loads), policy, metrics, limits);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
                 a.integer("grpc-port", 50051))).addService(ServerInterceptors.intercept(api, new TenantInterceptor(keys)))
@@ -218,6 +236,21 @@ final class RoleCommands {
             model.close();
             backend.close();
             store.close();
+        }
+    }
+
+    /** The model's name in metrics and /v1/models: its file or folder name without ".gguf". */
+    static String modelName(Path modelPath) {
+        return modelPath.getFileName().toString().replaceFirst("\\.gguf$", "");
+    }
+
+    /** {@code /metrics} on {@code --metrics-port} (default {@code port}; 0 picks a free one). */
+    static MetricsEndpoint metrics(Args a, int port, java.util.function.Supplier<String> text) {
+        try {
+            return new MetricsEndpoint(a.string("host", "127.0.0.1"), a.integer("metrics-port", port), text);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot serve /metrics on port " + a.integer("metrics-port", port) + ": "
+                    + e.getMessage(), e);
         }
     }
 

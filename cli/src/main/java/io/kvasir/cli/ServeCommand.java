@@ -17,19 +17,21 @@ final class ServeCommand {
             usage: kvasir serve [--model PATH] [--grpc-port 50051] [--http-port 8000] [--host 127.0.0.1] [--kv-port 5701]
                                 [--max-batch 16] [--kv-blocks 2048] [--block-size 16] [--threads N] [--cache-dir DIR]
                                 [--prefill-threshold 256] [--api-keys FILE] [--max-concurrent-per-tenant N]
-                                [--tokens-per-minute N]
+                                [--tokens-per-minute N] [--kv-quota-per-tenant SIZE]
               Without --model it serves a small built-in model with random weights, generated once into
               --cache-dir (default ~/.cache/kvasir): its text is noise, the serving path is real.
               Prompts with at least --prefill-threshold uncached tokens go to the prefill node first.
               HTTP: OpenAI-compatible /v1/completions, /v1/chat/completions, /v1/models, /health on --http-port.
-              --api-keys FILE (lines `key tenant`) or env KVASIR_API_KEYS=key=tenant,…: callers must send
-              Authorization: Bearer <key>; without either, serve runs open and says so.
+              --api-keys FILE (lines `key tenant [weight=N] [shared=NS+NS]`) or env KVASIR_API_KEYS=key=tenant,…:
+              callers must send Authorization: Bearer <key>; without either, serve runs open and says so.
+              Per-tenant limits (429 beyond): --max-concurrent-per-tenant, --tokens-per-minute,
+              --kv-quota-per-tenant (bytes of KV in the store, e.g. 512m). /metrics on --http-port.
               API: kvasir.v1.GenerationService on --grpc-port (health and reflection too); the tenant
               comes from the x-kvasir-tenant header. Try: bin/kvasir generate --server 127.0.0.1:50051 --prompt hi""";
 
     private static final Set<String> VALUES = Set.of("model", "grpc-port", "http-port", "host", "kv-port", "max-batch", "kv-blocks",
             "block-size", "threads", "cache-dir", "prefill-threshold", "api-keys", "max-concurrent-per-tenant",
-            "tokens-per-minute");
+            "tokens-per-minute", "kv-quota-per-tenant");
 
     private ServeCommand() {
     }
@@ -48,7 +50,8 @@ final class ServeCommand {
         return new EmbeddedCluster.Options(model, a.string("host", "127.0.0.1"), a.integer("grpc-port", 50051),
                 a.integer("http-port", 8000), a.integer("kv-port", 5701), a.integer("max-batch", 16), a.integer("kv-blocks", 2048),
                 a.integer("block-size", 16), a.integer("threads", VectorCpuBackend.defaultThreads()),
-                a.integer("prefill-threshold", 256), 1, apiKeys(a, err), limits(a));
+                a.integer("prefill-threshold", 256), 1, apiKeys(a, err), limits(a),
+                a.has("kv-quota-per-tenant") ? Sizes.parse("kv-quota-per-tenant", a.string("kv-quota-per-tenant", "0")) : 0);
     }
 
     /** Per-tenant limits (0 = none): over them a request gets 429 / RESOURCE_EXHAUSTED with a retry hint. */

@@ -10,6 +10,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Set;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -29,6 +30,7 @@ import io.kvasir.engine.BuiltinModel;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.ApiKeys;
+import io.kvasir.router.Tenant;
 import io.kvasir.router.TenantLimits;
 
 /** `serve` with API keys: who may call, and that tenants never share cached KV. */
@@ -44,7 +46,9 @@ class TenantsTest {
     @BeforeAll
     void start() {
         cluster = new EmbeddedCluster(new EmbeddedCluster.Options(BuiltinModel.ensure(cacheDir), "127.0.0.1", 0, 0,
-                5896, 8, 512, 16, 2, 256, 1, new ApiKeys(Map.of("key-a", "alpha", "key-b", "beta")),
+                5896, 8, 512, 16, 2, 256, 1, new ApiKeys(Map.of("key-a",
+                Tenant.of("alpha"), "key-b", Tenant.of("beta"), "key-c1", new Tenant("gamma", 1, Set.of("public"), false),
+                "key-d1", new Tenant("delta", 2, Set.of("public", "docs"), false))),
                 new TenantLimits(1, 0)));
         channel = NettyChannelBuilder.forAddress("127.0.0.1", cluster.apiPort()).usePlaintext().build();
     }
@@ -59,9 +63,14 @@ class TenantsTest {
             + "14, 15, 16, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 34]";
 
     HttpResponse<String> complete(String key) throws Exception {
+        return complete(key, PROMPT, "");
+    }
+
+    HttpResponse<String> complete(String key, String prompt, String extra) throws Exception {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + cluster.httpPort()
                 + "/v1/completions")).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
-                        "{\"model\": \"kvasir-builtin-v2\", \"prompt\": " + PROMPT + ", \"max_tokens\": 4, \"temperature\": 0}"));
+                        "{\"model\": \"kvasir-builtin-v2\", \"prompt\": " + prompt + ", \"max_tokens\": 4, "
+                        + "\"temperature\": 0" + extra + "}"));
         if (key != null) {
             b.header("Authorization", "Bearer " + key);
         }
@@ -144,5 +153,23 @@ class TenantsTest {
         assertEquals(32, metric(alphaCached) - alpha0);
         assertEquals(32, metric(betaCached) - beta0);
         assertEquals(64, metric(hits) - hits0, "vllm:prefix_cache_hits_total counts both repeats, nothing else");
+    }
+
+    @Test
+    void aSharedNamespaceIsSharedOnlyByTheTenantsAllowedIt() throws Exception {
+        String prompt = "[1, 300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310, 311, 312, 313, 314, 315, 316, 317, "
+                + "318, 319, 320, 321, 322, 323, 324, 325, 326, 327, 328, 329, 330, 331, 332, 333, 334, 335, 336, 337, 338]";
+        String salt = ", \"cache_salt\": \"public\"";
+        var first = complete("key-c1", prompt, salt);
+        assertEquals(200, first.statusCode(), first.body());
+        assertEquals(0, cached(first));
+        cluster.cache().flush();
+        assertEquals(32, cached(complete("key-d1", prompt, salt)), "delta may use 'public': it finds gamma's blocks");
+        assertEquals(0, cached(complete("key-b", prompt, salt)), "beta may not: its salt is ignored, its own cache is empty");
+        assertEquals(0, cached(complete("key-d1", prompt, "")), "without the salt delta uses its own cache");
+        assertEquals(0, cached(complete("key-d1", prompt, ", \"cache_salt\": \"docs\"")), "another namespace, empty");
+        var wrongType = complete("key-d1", prompt, ", \"cache_salt\": 7");
+        assertEquals(400, wrongType.statusCode(), wrongType.body());
+        assertTrue(wrongType.body().contains("cache_salt"), wrongType.body());
     }
 }

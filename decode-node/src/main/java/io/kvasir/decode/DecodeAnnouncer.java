@@ -34,8 +34,8 @@ public final class DecodeAnnouncer implements AutoCloseable {
 
     /** Publishes now (also done every few seconds). */
     public void announce() {
-        store.announce(new NodeHeartbeat(nodeId, "decode", nodeId, engine.pool().numAvailable(), engine.load(),
-                engine.resident()), TTL_SECONDS);
+        store.announce(new NodeHeartbeat(nodeId, "decode", nodeId, engine.freeBlocks(), engine.pool().maxBlocks(),
+                engine.running(), engine.waiting(), engine.resident()), TTL_SECONDS);
     }
 
     private void announceQuietly() {

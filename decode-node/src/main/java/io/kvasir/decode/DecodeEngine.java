@@ -43,16 +43,27 @@ public final class DecodeEngine implements AutoCloseable {
      * @param firstToken  -1, or the first token a prefill node chose (its full blocks are in the store)
      * @param cachedBefore with a first token: the prompt tokens cached before that prefill (for usage)
      * @param ignoreEos    generate max tokens whatever they are (vLLM's ignore_eos)
+     * @param cacheOwner   whose cache the blocks belong to: the tenant, or a shared namespace it may use
+     * @param weight       the tenant's share of admissions while requests wait (at least 1)
      */
     public record Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling, int firstToken,
-            int cachedBefore, boolean ignoreEos) {
+            int cachedBefore, boolean ignoreEos, String cacheOwner, int weight) {
         public Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling) {
             this(tenant, prompt, maxTokens, sampling, -1, 0, false);
         }
+
+        public Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling, int firstToken,
+                int cachedBefore, boolean ignoreEos) {
+            this(tenant, prompt, maxTokens, sampling, firstToken, cachedBefore, ignoreEos, tenant, 1);
+        }
     }
 
-    /** How a sequence ended: {@code stop} (end-of-generation), {@code length}, or {@code cancelled}. */
-    public record Finish(String reason, int promptTokens, int cachedPromptTokens, int completionTokens) {
+    /**
+     * How a sequence ended: {@code stop} (end-of-generation), {@code length}, or {@code cancelled};
+     * {@code queueSeconds}: how long it waited for admission.
+     */
+    public record Finish(String reason, int promptTokens, int cachedPromptTokens, int completionTokens,
+            double queueSeconds) {
     }
 
     /** Receives a sequence's tokens; called on the step loop's thread, so it must not block. */
@@ -82,7 +93,8 @@ public final class DecodeEngine implements AutoCloseable {
     private final Batch batch;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition work = lock.newCondition();
-    private final FairQueue<Sequence> waiting = new FairQueue<>(s -> s.request.tenant());
+    private final FairQueue<Sequence> waiting = new FairQueue<>(s -> s.request.tenant(), s -> s.request.weight());
+    private final DecodeMetrics metrics = new DecodeMetrics();
     private final List<Sequence> running = new ArrayList<>();
     private final long[] stepsByBatchSize;
     private final Thread loop;
@@ -189,6 +201,8 @@ public final class DecodeEngine implements AutoCloseable {
                 while (!waiting.isEmpty() && running.size() + admitted.size() < maxBatch
                         && reservedBlocks + waiting.peek().blocksNeeded <= pool.maxBlocks()) {
                     Sequence s = waiting.poll();
+                    s.queueSeconds = (System.nanoTime() - s.submittedNanos) / 1e9;
+                    metrics.queueTime.observe(s.queueSeconds);
                     reservedBlocks += s.blocksNeeded;
                     evictLocalBeyond(pool.maxBlocks() - reservedBlocks);
                     admitted.add(s);
@@ -232,10 +246,11 @@ public final class DecodeEngine implements AutoCloseable {
         boolean prefilled = s.request.firstToken() >= 0;
         int limit = prefilled ? prompt.length : prompt.length - 1;
         int fromLocal = copyLocalPrefix(s, limit);
-        int loaded = cache.load(s.request.tenant(), prompt, limit, s.table);
+        int loaded = cache.load(s.request.cacheOwner(), prompt, limit, s.table);
         s.cachedTokens = prefilled ? Math.max(s.request.cachedBefore(), fromLocal) : loaded;
         s.storedFrom = loaded / blockSize;
         localHitTokens = localHitTokens + fromLocal;
+        metrics.prompt(prompt.length, s.cachedTokens);
         if (loaded < prompt.length) {
             transformer.forward(prompt, loaded, prompt.length, s.table, prefillBuffers);
         }
@@ -253,9 +268,9 @@ public final class DecodeEngine implements AutoCloseable {
             return 0;
         }
         List<Integer> ids = new ArrayList<>();
-        for (BlockKey key : chain.keys(s.request.tenant(), s.request.prompt(), limit)) {
+        for (BlockKey key : chain.keys(s.request.cacheOwner(), s.request.prompt(), limit)) {
             LocalBlock held = local.get(key);
-            if (held == null || !held.tenant().equals(s.request.tenant())) {
+            if (held == null || !held.tenant().equals(s.request.cacheOwner())) {
                 break;
             }
             int id = pool.allocate();
@@ -274,11 +289,11 @@ public final class DecodeEngine implements AutoCloseable {
             return;
         }
         int full = s.table.numTokens() / blockSize;
-        List<BlockKey> keys = chain.keys(s.request.tenant(), s.tokens(), full * blockSize);
+        List<BlockKey> keys = chain.keys(s.request.cacheOwner(), s.tokens(), full * blockSize);
         int[] ids = s.table.detach();
         for (int b = 0; b < ids.length; b++) {
             if (b < full && !local.containsKey(keys.get(b))) {
-                local.put(keys.get(b), new LocalBlock(s.request.tenant(), ids[b]));
+                local.put(keys.get(b), new LocalBlock(s.request.cacheOwner(), ids[b]));
             } else {
                 pool.free(ids[b]);
             }
@@ -316,14 +331,47 @@ public final class DecodeEngine implements AutoCloseable {
         return localHitTokens;
     }
 
-    /** Sequences running or waiting: the load a heartbeat reports. */
-    public int load() {
+    /** Sequences in the running batch. */
+    public int running() {
+        return runningCount;
+    }
+
+    /** Sequences waiting for room. */
+    public int waiting() {
         lock.lock();
         try {
-            return runningCount + waiting.size();
+            return waiting.size();
         } finally {
             lock.unlock();
         }
+    }
+
+    /** Sequences running or waiting: the load a heartbeat reports. */
+    public int load() {
+        return running() + waiting();
+    }
+
+    /**
+     * KV blocks not reserved by a running sequence. Blocks of the local tier count as free: admission
+     * evicts them when it needs the room (as vLLM counts its cached, unreferenced blocks).
+     */
+    public long freeBlocks() {
+        lock.lock();
+        try {
+            return pool.maxBlocks() - reservedBlocks;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Blocks the local tier holds now. */
+    public int localBlocks() {
+        return resident.size();
+    }
+
+    /** This node's metrics in Prometheus' text format. */
+    public String metricsText(String modelName) {
+        return metrics.render(this, modelName);
     }
 
     /** One token for every running sequence, in one forward pass. */
@@ -360,7 +408,7 @@ public final class DecodeEngine implements AutoCloseable {
                 // every full block, prompt and generated alike, so the next turn finds them
                 int full = s.table.numTokens() / blockSize;
                 try {
-                    cache.store(s.request.tenant(), s.tokens(), s.table, s.storedFrom, full);
+                    cache.store(s.request.cacheOwner(), s.tokens(), s.table, s.storedFrom, full);
                 } catch (RuntimeException e) {
                     LOG.log(Level.WARNING, "could not hand blocks to the prefix cache", e);
                 }
@@ -374,7 +422,9 @@ public final class DecodeEngine implements AutoCloseable {
             }
             // last: whoever hears of the end finds the blocks already in the local tier
             if (!s.failed) {
-                s.listener.onFinish(new Finish(s.finish, s.request.prompt().length, s.cachedTokens, s.generated));
+                metrics.generated(s.generated);
+                s.listener.onFinish(new Finish(s.finish, s.request.prompt().length, s.cachedTokens, s.generated,
+                        s.queueSeconds));
             }
         }
     }
@@ -402,6 +452,8 @@ public final class DecodeEngine implements AutoCloseable {
         final BlockTable table = new BlockTable(pool);
         final Sampler sampler;
         final int blocksNeeded;
+        final long submittedNanos = System.nanoTime();
+        double queueSeconds;
         int[] generatedTokens = new int[16];
         int generated;
         int last;

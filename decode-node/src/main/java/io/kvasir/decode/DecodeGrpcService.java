@@ -24,9 +24,11 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
             SamplingParams sampling = new SamplingParams(request.getTemperature(), request.getTopK(),
                     request.getTopP() == 0 ? 1 : request.getTopP(), request.getSeed());
             int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
-            handle = engine.submit(new DecodeEngine.Request(request.getTenant().isEmpty() ? "default" : request.getTenant(),
-                    prompt, request.getMaxTokens(), sampling, request.getPrefilled() ? request.getFirstToken() : -1,
-                    request.getCachedPromptTokens(), request.getIgnoreEos()), new DecodeEngine.Listener() {
+            String tenant = request.getTenant().isEmpty() ? "default" : request.getTenant();
+            handle = engine.submit(new DecodeEngine.Request(tenant, prompt, request.getMaxTokens(), sampling,
+                    request.getPrefilled() ? request.getFirstToken() : -1, request.getCachedPromptTokens(),
+                    request.getIgnoreEos(), request.getCacheOwner().isEmpty() ? tenant : request.getCacheOwner(),
+                    Math.max(1, request.getWeight())), new DecodeEngine.Listener() {
                         @Override
                         public void onToken(int token) {
                             if (!out.isCancelled()) {
@@ -41,7 +43,7 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
                             }
                             out.onNext(DecodeResponse.newBuilder().setFinishReason(f.reason())
                                     .setPromptTokens(f.promptTokens()).setCachedPromptTokens(f.cachedPromptTokens())
-                                    .setCompletionTokens(f.completionTokens()).build());
+                                    .setCompletionTokens(f.completionTokens()).setQueueSeconds(f.queueSeconds()).build());
                             out.onCompleted();
                         }
 

@@ -67,15 +67,15 @@ class ClusterProcessTest {
         String cluster = "kvasir-it-" + UUID.randomUUID();
         String peers = "127.0.0.1:5941,127.0.0.1:5942";
         var kv0 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
-                cluster, "--name", "kv-0", "--port", "5941", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB"));
+                cluster, "--name", "kv-0", "--port", "5941", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB", "--metrics-port", "0"));
         var kv1 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
-                cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB"));
+                cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB", "--metrics-port", "0"));
         try (KvasirProcess store0 = kv0.get(120, TimeUnit.SECONDS);
                 KvasirProcess store1 = kv1.get(120, TimeUnit.SECONDS);
                 KvasirProcess prefill = KvasirProcess.start("kvasir prefill", "prefill", "--model", model.toString(),
-                        "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1");
+                        "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1", "--metrics-port", "0");
                 KvasirProcess decode = KvasirProcess.start("kvasir decode", "decode", "--model", model.toString(),
-                        "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1");
+                        "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1", "--metrics-port", "0");
                 KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
                         "--decode", "127.0.0.1:" + decode.port(), "--prefill", "127.0.0.1:" + prefill.port(),
                         "--kv-peers", peers, "--cluster", cluster, "--prefill-threshold", "64", "--grpc-port", "0", "--http-port", "0");
@@ -101,6 +101,25 @@ class ClusterProcessTest {
                 }
                 Reply next = awaitCached(api, turn2, 8, 160);
                 assertEquals(160, next.last().getUsage().getCachedPromptTokens(), "150 + 15 computed tokens: 10 blocks");
+
+                // every role answers /metrics, with what it did
+                String storeMetrics = store0.scrape() + store1.scrape();
+                assertTrue(storeMetrics.contains("kvasir_kv_transfer_bytes_total{member=\"kv-0\",direction=\"put\"}"),
+                        storeMetrics);
+                double puts = KvasirProcess.sample(store0.scrape(), "kvasir_kv_puts_total")
+                        + KvasirProcess.sample(store1.scrape(), "kvasir_kv_puts_total");
+                assertTrue(puts >= 10, "the members stored the blocks: " + puts);
+                String prefillMetrics = prefill.scrape();
+                assertTrue(KvasirProcess.sample(prefillMetrics, "vllm:prompt_tokens_total") >= 150, prefillMetrics);
+                String decodeMetrics = decode.scrape();
+                for (String name : new String[] {"vllm:num_requests_running", "vllm:num_requests_waiting",
+                    "vllm:kv_cache_usage_perc", "vllm:generation_tokens_total"}) {
+                    assertTrue(decodeMetrics.contains(name + "{"), name + " in\n" + decodeMetrics);
+                }
+                assertTrue(KvasirProcess.sample(decodeMetrics, "vllm:request_queue_time_seconds_count") >= 3, decodeMetrics);
+                String routerMetrics = router.scrape();
+                assertTrue(KvasirProcess.sample(routerMetrics, "vllm:request_queue_time_seconds_count") >= 3, routerMetrics);
+                assertTrue(routerMetrics.contains("vllm:kv_cache_usage_perc{"), routerMetrics);
 
                 // the decode node dies mid-stream: a clean error, never a wrong token
                 GenerateRequest.Builder longRun = GenerateRequest.newBuilder().setMaxTokens(6000);

@@ -92,6 +92,6 @@ class KvStoreProcessTest {
 
     private static KvasirProcess start(String cluster, int i, String peers) {
         return KvasirProcess.start("kv-store member member-" + i, "kv-store", "--cluster", cluster, "--name", "member-" + i,
-                "--port", Integer.toString(BASE + i), "--grpc-port", "0", "--peers", peers, "--host-budget", "256MiB");
+                "--port", Integer.toString(BASE + i), "--grpc-port", "0", "--peers", peers, "--host-budget", "256MiB", "--metrics-port", "0");
     }
 }

@@ -59,6 +59,33 @@ final class KvasirProcess implements AutoCloseable {
         return Integer.parseInt(m.group(1));
     }
 
+    /** The port its ready line gives after "metrics on port " (kv-store, prefill, decode) or "HTTP on " (router). */
+    int metricsPort() {
+        Matcher m = Pattern.compile("(?:metrics on port|HTTP on) (\\d+)").matcher(readyLine);
+        if (!m.find()) {
+            throw new IllegalStateException("no metrics port in: " + readyLine);
+        }
+        return Integer.parseInt(m.group(1));
+    }
+
+    /** Its {@code /metrics} body. */
+    String scrape() throws Exception {
+        try (var http = java.net.http.HttpClient.newHttpClient()) {
+            var r = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + metricsPort()
+                    + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() != 200) {
+                throw new IllegalStateException("/metrics answered " + r.statusCode());
+            }
+            return r.body();
+        }
+    }
+
+    /** The value of the first sample whose line starts with {@code prefix} (name and labels), or NaN. */
+    static double sample(String metrics, String prefix) {
+        return metrics.lines().filter(l -> l.startsWith(prefix)).mapToDouble(l -> Double.parseDouble(
+                l.substring(l.lastIndexOf(' ') + 1))).findFirst().orElse(Double.NaN);
+    }
+
     void kill() throws InterruptedException {
         process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
     }

@@ -37,6 +37,12 @@ public final class EngineBlocks {
         return layout;
     }
 
+    /** Bytes one block takes in the store (its Arrow IPC encoding): what a tenant's quota is charged per block. */
+    public int encodedBlockBytes() {
+        return BlockCodec.encode(new KvBlock(fingerprint, layout, ByteBuffer.allocate((int) layout.columnBytes(0)),
+                ByteBuffer.allocate((int) layout.columnBytes(1)))).length;
+    }
+
     /** The Arrow IPC bytes of one engine block. Thread-safe: prefill and decode engines may share this. */
     byte[] encode(KvBlockPool pool, int blockId) {
         float[] first = new float[(int) (layout.columnBytes(0) / 4)];

@@ -62,15 +62,19 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             out.onError(Status.INVALID_ARGUMENT.withDescription("prompt: cannot tokenize: " + e.getMessage()).asException());
             return;
         }
-        String tenant = TenantInterceptor.TENANT.get();
-        DecodeRequest.Builder d = DecodeRequest.newBuilder().setTenant(tenant)
+        Tenant caller = TenantInterceptor.TENANT.get();
+        String tenant = caller.name();
+        String cacheOwner = caller.cacheOwner(request.getCacheSalt());
+        DecodeRequest.Builder d = DecodeRequest.newBuilder().setTenant(tenant).setCacheOwner(cacheOwner)
+                .setWeight(caller.weight())
                 .setMaxTokens(v.maxTokens()).setTemperature(v.temperature()).setTopP(v.topP()).setTopK(v.topK())
                 .setSeed(v.seed()).setIgnoreEos(request.getIgnoreEos());
         for (int t : v.promptTokens()) {
             d.addPromptTokens(t);
         }
-        TenantLimits.Refusal refused = limits.admit(tenant, v.promptTokens().length);
+        TenantLimits.Refusal refused = limits.admit(tenant, cacheOwner, v.promptTokens().length);
         if (refused != null) {
+            metrics.refused(tenant);
             io.grpc.Metadata trailers = new io.grpc.Metadata();
             trailers.put(RETRY_AFTER_MS, Long.toString(refused.retryAfterMillis()));
             out.onError(Status.RESOURCE_EXHAUSTED.withDescription(refused.reason()).asException(trailers));
@@ -166,18 +170,21 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
                 out.onNext(GenerateResponse.newBuilder().addAllTokenIds(r.getTokenIdsList()).setText(shown)
                         .setRequestId(requestId).build());
                 if (stops.stopped()) {
-                    finish("stop", r.getPromptTokens(), r.getCachedPromptTokens());
+                    finish("stop", r.getPromptTokens(), r.getCachedPromptTokens(), Double.NaN); // queue time comes last
                     call.get().cancel("stop string reached", null);
                     return;
                 }
             }
             if (!r.getFinishReason().isEmpty()) {
-                finish(r.getFinishReason(), r.getPromptTokens(), r.getCachedPromptTokens());
+                finish(r.getFinishReason(), r.getPromptTokens(), r.getCachedPromptTokens(), r.getQueueSeconds());
             }
         }
 
-        private void finish(String reason, int promptTokens, int cached) {
+        private void finish(String reason, int promptTokens, int cached, double queueSeconds) {
             done = true;
+            if (!Double.isNaN(queueSeconds)) {
+                metrics.queued(queueSeconds);
+            }
             metrics.finished(tenant, reason, (System.nanoTime() - startNanos) / 1e9,
                     promptTokens > 0 ? promptTokens : request.getPromptTokensCount(), cached, completion);
             limits.release(tenant, completion);

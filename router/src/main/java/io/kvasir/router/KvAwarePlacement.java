@@ -47,15 +47,19 @@ public final class KvAwarePlacement implements PlacementPolicy {
         this.threshold = threshold;
     }
 
+    private static String cacheOwner(DecodeRequest request) {
+        return request.getCacheOwner().isEmpty() ? request.getTenant() : request.getCacheOwner();
+    }
+
     @Override
     public Plan plan(DecodeRequest request) {
         int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
         int cachedTokens = 0;
         String nearest = null;
         try {
-            var keys = chain.keys(request.getTenant(), prompt, prompt.length - 1);
+            var keys = chain.keys(cacheOwner(request), prompt, prompt.length - 1);
             if (!keys.isEmpty()) {
-                LookupResponse where = store.lookup(request.getTenant(), keys);
+                LookupResponse where = store.lookup(cacheOwner(request), keys);
                 cachedTokens = where.getCachedPrefixBlocks() * chain.blockSize();
                 nearest = longestResidentRun(where);
             }
@@ -69,7 +73,7 @@ public final class KvAwarePlacement implements PlacementPolicy {
         ManagedChannel node = prefillNodes.get(Math.floorMod(next.getAndIncrement(), prefillNodes.size()));
         try {
             PrefillResponse r = PrefillServiceGrpc.newBlockingStub(node).withDeadlineAfter(10, TimeUnit.MINUTES)
-                    .prefill(PrefillRequest.newBuilder().setTenant(request.getTenant())
+                    .prefill(PrefillRequest.newBuilder().setTenant(cacheOwner(request)) // the prefill node caches for it
                             .addAllPromptTokens(request.getPromptTokensList()).setTemperature(request.getTemperature())
                             .setTopP(request.getTopP()).setTopK(request.getTopK()).setSeed(request.getSeed()).build());
             prefilled.incrementAndGet();

@@ -20,7 +20,11 @@ public final class NodeLoads implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(NodeLoads.class.getName());
 
     /** A node's last heartbeat figures. */
-    public record Load(int sequences, long freeBlocks) {
+    public record Load(int running, int waiting, long freeBlocks, long totalBlocks) {
+        /** Sequences running or waiting. */
+        public int sequences() {
+            return running + waiting;
+        }
     }
 
     private final KvStoreClient store;
@@ -47,7 +51,7 @@ public final class NodeLoads implements AutoCloseable {
         try {
             Map<String, Load> now = new HashMap<>();
             for (NodeHeartbeat h : store.nodes()) {
-                now.put(h.nodeId(), new Load(h.load(), h.freeBlocks()));
+                now.put(h.nodeId(), new Load(h.running(), h.waiting(), h.freeBlocks(), h.totalBlocks()));
             }
             loads = Map.copyOf(now);
         } catch (RuntimeException e) {

@@ -204,6 +204,9 @@ public final class OpenAiHttpApi implements AutoCloseable {
         if (body.has("ignore_eos") && bool(body, "ignore_eos")) {
             g.setIgnoreEos(true);
         }
+        if (body.has("cache_salt") && !body.get("cache_salt").isJsonNull()) {
+            g.setCacheSalt(string(body, "cache_salt", "")); // vLLM's field; the router decides what it may name
+        }
         String id = (isChat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
 

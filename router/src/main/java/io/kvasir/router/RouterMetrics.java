@@ -1,33 +1,39 @@
 package io.kvasir.router;
 
-import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicLongArray;
-import java.util.concurrent.atomic.DoubleAdder;
+import java.util.function.Supplier;
+
+import io.kvasir.kv.metrics.LatencyHistogram;
+import io.kvasir.kv.metrics.PrometheusText;
 
 /**
  * The router's metrics in Prometheus' text format, under vLLM's names where vLLM has one (so its
- * Grafana dashboards work unchanged) and {@code kvasir_} otherwise. Hand-written: counters and
- * fixed-bucket histograms are a few lines each, a metrics library would be more.
+ * Grafana dashboards work unchanged) and {@code kvasir_} otherwise. Engine-side figures (waiting
+ * sequences, KV usage) come from the decode nodes' heartbeats, summed over the pool, so one scrape
+ * of the router shows the whole cluster as one vLLM server would show itself.
  */
 public final class RouterMetrics {
-    private static final double[] LATENCY_BUCKETS = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
-            1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0};
-
     private final String model;
-    private final Histogram ttft = new Histogram("vllm:time_to_first_token_seconds", "Time to first token");
-    private final Histogram itl = new Histogram("vllm:inter_token_latency_seconds", "Time between streamed tokens");
-    private final Histogram e2e = new Histogram("vllm:e2e_request_latency_seconds", "Request latency, end to end");
+    private final LatencyHistogram ttft = new LatencyHistogram("vllm:time_to_first_token_seconds", "Time to first token");
+    private final LatencyHistogram itl = new LatencyHistogram("vllm:inter_token_latency_seconds",
+            "Time between streamed tokens");
+    private final LatencyHistogram e2e = new LatencyHistogram("vllm:e2e_request_latency_seconds",
+            "Request latency, end to end");
+    private final LatencyHistogram queue = new LatencyHistogram("vllm:request_queue_time_seconds",
+            "Time a request waited on its decode node before it was admitted");
     private final AtomicLong promptTokens = new AtomicLong();
     private final AtomicLong generationTokens = new AtomicLong();
     private final AtomicLong prefixQueries = new AtomicLong();
     private final AtomicLong prefixHits = new AtomicLong();
     private final AtomicLong running = new AtomicLong();
     private final Map<String, AtomicLong> finished = new ConcurrentHashMap<>();
+    private final Map<String, AtomicLong> refused = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong[]> perTenant = new ConcurrentHashMap<>();
     private volatile NodeLoads nodes;
+    private volatile Supplier<String> extra = () -> "";
 
     public RouterMetrics(String model) {
         this.model = model;
@@ -36,6 +42,14 @@ public final class RouterMetrics {
     /** Reports the decode nodes' own heartbeat figures too. */
     public void watch(NodeLoads loads) {
         this.nodes = loads;
+    }
+
+    /**
+     * Appends other families to every scrape: {@code serve} adds its embedded store member's
+     * {@code kvasir_kv_*} (names no other role uses, so one exposition stays valid).
+     */
+    public void include(Supplier<String> more) {
+        this.extra = more;
     }
 
     void started() {
@@ -48,6 +62,14 @@ public final class RouterMetrics {
 
     void interToken(double seconds) {
         itl.observe(seconds);
+    }
+
+    void queued(double seconds) {
+        queue.observe(seconds);
+    }
+
+    void refused(String tenant) {
+        refused.computeIfAbsent(tenant, t -> new AtomicLong()).incrementAndGet();
     }
 
     void finished(String tenant, String reason, double seconds, int prompt, int cached, int completion) {
@@ -72,85 +94,55 @@ public final class RouterMetrics {
 
     /** The Prometheus text exposition. */
     public String render() {
-        StringBuilder out = new StringBuilder();
-        String m = "{model_name=\"" + model + "\"}";
-        gauge(out, "vllm:num_requests_running", "Requests in flight through this router", m, running.get());
-        counter(out, "vllm:prompt_tokens_total", "Prompt tokens", m, promptTokens.get());
-        counter(out, "vllm:generation_tokens_total", "Generated tokens", m, generationTokens.get());
-        counter(out, "vllm:prefix_cache_queries_total", "Prompt tokens looked up in the KV cache", m, prefixQueries.get());
-        counter(out, "vllm:prefix_cache_hits_total", "Prompt tokens found in the KV cache", m, prefixHits.get());
-        out.append("# HELP vllm:request_success_total Finished requests, by reason\n# TYPE vllm:request_success_total counter\n");
-        finished.forEach((reason, n) -> out.append("vllm:request_success_total{model_name=\"").append(model)
-                .append("\",finished_reason=\"").append(reason).append("\"} ").append(n.get()).append('\n'));
-        ttft.render(out, model);
-        itl.render(out, model);
-        e2e.render(out, model);
+        String m = PrometheusText.labels("model_name", model);
+        PrometheusText out = new PrometheusText()
+                .gauge("vllm:num_requests_running", "Requests in flight through this router", m, running.get());
         NodeLoads watched = nodes;
         if (watched != null) {
-            out.append("# HELP kvasir_node_sequences Sequences running or waiting on a decode node (its heartbeat)\n")
-                    .append("# TYPE kvasir_node_sequences gauge\n");
-            watched.all().forEach((node, load) -> out.append("kvasir_node_sequences{node=\"").append(node).append("\"} ")
-                    .append(load.sequences()).append('\n'));
-            out.append("# HELP kvasir_node_free_kv_blocks Free KV blocks on a decode node (its heartbeat)\n")
-                    .append("# TYPE kvasir_node_free_kv_blocks gauge\n");
-            watched.all().forEach((node, load) -> out.append("kvasir_node_free_kv_blocks{node=\"").append(node)
-                    .append("\"} ").append(load.freeBlocks()).append('\n'));
+            long waiting = 0, free = 0, total = 0;
+            for (NodeLoads.Load load : watched.all().values()) {
+                waiting += load.waiting();
+                free += load.freeBlocks();
+                total += load.totalBlocks();
+            }
+            out.gauge("vllm:num_requests_waiting", "Sequences waiting for room on the decode nodes", m, waiting)
+                    .gauge("vllm:kv_cache_usage_perc", "Fraction of the decode nodes' KV blocks reserved by sequences", m,
+                            total == 0 ? 0 : 1.0 - (double) free / total);
+        }
+        out.counter("vllm:prompt_tokens_total", "Prompt tokens", m, promptTokens.get())
+                .counter("vllm:generation_tokens_total", "Generated tokens", m, generationTokens.get())
+                .counter("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the KV cache", m, prefixQueries.get())
+                .counter("vllm:prefix_cache_hits_total", "Prompt tokens found in the KV cache", m, prefixHits.get());
+        out.family("vllm:request_success_total", "Finished requests, by reason", "counter");
+        finished.forEach((reason, n) -> out.sample("vllm:request_success_total", "{model_name=\"" + model
+                + "\",finished_reason=\"" + reason + "\"}", n.get()));
+        out.histogram(ttft, m).histogram(itl, m).histogram(e2e, m).histogram(queue, m);
+        if (watched != null) {
+            Map<String, Integer> sequences = new TreeMap<>();
+            Map<String, Long> freeBlocks = new TreeMap<>();
+            watched.all().forEach((node, load) -> {
+                sequences.put(node, load.sequences());
+                freeBlocks.put(node, load.freeBlocks());
+            });
+            out.labelled("kvasir_node_sequences", "Sequences running or waiting on a decode node (its heartbeat)",
+                    "gauge", "node", sequences);
+            out.labelled("kvasir_node_free_kv_blocks", "Free KV blocks on a decode node (its heartbeat)", "gauge", "node",
+                    freeBlocks);
         }
         String[] names = {"kvasir_tenant_requests_total", "kvasir_tenant_prompt_tokens_total",
             "kvasir_tenant_cached_prompt_tokens_total", "kvasir_tenant_generation_tokens_total"};
+        String[] helps = {"Finished requests", "Prompt tokens", "Prompt tokens served from the KV cache",
+            "Generated tokens"};
         for (int i = 0; i < names.length; i++) {
-            out.append("# TYPE ").append(names[i]).append(" counter\n");
-            for (var e : perTenant.entrySet()) {
-                out.append(names[i]).append("{tenant=\"").append(e.getKey()).append("\"} ").append(e.getValue()[i].get())
-                        .append('\n');
-            }
+            Map<String, Long> values = new TreeMap<>();
+            int column = i;
+            perTenant.forEach((tenant, counts) -> values.put(tenant, counts[column].get()));
+            out.labelled(names[i], helps[i] + ", per tenant", "counter", "tenant", values);
         }
-        return out.toString();
-    }
-
-    private static void gauge(StringBuilder out, String name, String help, String labels, long v) {
-        out.append("# HELP ").append(name).append(' ').append(help).append("\n# TYPE ").append(name)
-                .append(" gauge\n").append(name).append(labels).append(' ').append(v).append('\n');
-    }
-
-    private static void counter(StringBuilder out, String name, String help, String labels, long v) {
-        out.append("# HELP ").append(name).append(' ').append(help).append("\n# TYPE ").append(name)
-                .append(" counter\n").append(name).append(labels).append(' ').append(v).append('\n');
-    }
-
-    /** Cumulative buckets, sum and count: Prometheus' histogram. */
-    private static final class Histogram {
-        private final String name;
-        private final String help;
-        private final AtomicLongArray counts = new AtomicLongArray(LATENCY_BUCKETS.length + 1);
-        private final DoubleAdder sum = new DoubleAdder();
-
-        Histogram(String name, String help) {
-            this.name = name;
-            this.help = help;
-        }
-
-        void observe(double v) {
-            int i = 0;
-            while (i < LATENCY_BUCKETS.length && v > LATENCY_BUCKETS[i]) {
-                i++;
-            }
-            counts.incrementAndGet(i);
-            sum.add(v);
-        }
-
-        void render(StringBuilder out, String model) {
-            out.append("# HELP ").append(name).append(' ').append(help).append("\n# TYPE ").append(name)
-                    .append(" histogram\n");
-            long cumulative = 0;
-            for (int i = 0; i <= LATENCY_BUCKETS.length; i++) {
-                cumulative += counts.get(i);
-                String le = i == LATENCY_BUCKETS.length ? "+Inf" : String.format(Locale.ROOT, "%s", LATENCY_BUCKETS[i]);
-                out.append(name).append("_bucket{model_name=\"").append(model).append("\",le=\"").append(le)
-                        .append("\"} ").append(cumulative).append('\n');
-            }
-            out.append(name).append("_sum{model_name=\"").append(model).append("\"} ").append(sum.sum()).append('\n');
-            out.append(name).append("_count{model_name=\"").append(model).append("\"} ").append(cumulative).append('\n');
-        }
+        Map<String, Long> refusals = new TreeMap<>();
+        refused.forEach((tenant, n) -> refusals.put(tenant, n.get()));
+        out.labelled("kvasir_tenant_refused_total", "Requests refused for a quota (429), per tenant", "counter",
+                "tenant", refusals);
+        return out + extra.get();
     }
 }

@@ -15,7 +15,7 @@ import io.grpc.Status;
  * nothing a client sends can choose another tenant's.
  */
 public final class TenantInterceptor implements ServerInterceptor {
-    static final Context.Key<String> TENANT = Context.key("kvasir-tenant");
+    static final Context.Key<Tenant> TENANT = Context.key("kvasir-tenant");
     private static final Metadata.Key<String> TENANT_HEADER =
             Metadata.Key.of("x-kvasir-tenant", Metadata.ASCII_STRING_MARSHALLER);
     private static final Metadata.Key<String> AUTHORIZATION =
@@ -34,10 +34,15 @@ public final class TenantInterceptor implements ServerInterceptor {
     @Override
     public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
             ServerCallHandler<Q, R> next) {
-        String tenant;
+        Tenant tenant;
         if (keys.isOpen()) {
             String named = headers.get(TENANT_HEADER);
-            tenant = named == null || named.isBlank() ? "default" : named;
+            if (named != null && !named.isBlank() && !Tenant.NAME.matcher(named).matches()) {
+                call.close(Status.INVALID_ARGUMENT.withDescription("x-kvasir-tenant: \"" + named
+                        + "\" must be 1 to 64 of A-Z a-z 0-9 . _ -"), new Metadata());
+                return new ServerCall.Listener<>() { };
+            }
+            tenant = Tenant.open(named == null || named.isBlank() ? "default" : named);
         } else {
             String auth = headers.get(AUTHORIZATION);
             tenant = keys.tenantOfAuthorization(auth);

@@ -6,7 +6,7 @@ import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
  * Per-tenant admission at the router: requests in flight, and tokens (prompt and generated) per
- * rolling minute. Over either, a request is refused at once with a retry hint instead of queueing
+ * rolling minute, and (with a {@link KvQuotaGate}) KV bytes in the store. Over any, a request is refused at once with a retry hint instead of queueing
  * behind the tenant's own flood, so other tenants keep their latency. {@code 0} = unlimited.
  */
 public final class TenantLimits {
@@ -18,6 +18,7 @@ public final class TenantLimits {
     private final long tokensPerMinute;
     private final ConcurrentHashMap<String, AtomicInteger> inFlight = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Minute> minutes = new ConcurrentHashMap<>();
+    private volatile KvQuotaGate kvQuota;
 
     public TenantLimits(int maxConcurrent, long tokensPerMinute) {
         this.maxConcurrent = maxConcurrent;
@@ -28,8 +29,26 @@ public final class TenantLimits {
         return new TenantLimits(0, 0);
     }
 
+    /** Also refuse tenants (or shared namespaces) that hold their whole KV-byte quota in the store. */
+    public TenantLimits withKvQuota(KvQuotaGate gate) {
+        this.kvQuota = gate;
+        return this;
+    }
+
     /** Admits a request (counting its prompt tokens), or says why not. */
     public Refusal admit(String tenant, int promptTokens) {
+        return admit(tenant, tenant, promptTokens);
+    }
+
+    /** Admits a request whose blocks belong to {@code cacheOwner} (the tenant or a shared namespace). */
+    public Refusal admit(String tenant, String cacheOwner, int promptTokens) {
+        KvQuotaGate gate = kvQuota;
+        if (gate != null) {
+            Refusal full = gate.check(cacheOwner);
+            if (full != null) {
+                return full;
+            }
+        }
         if (tokensPerMinute > 0) {
             long used = minutes.computeIfAbsent(tenant, t -> new Minute()).used();
             if (used + promptTokens > tokensPerMinute) {

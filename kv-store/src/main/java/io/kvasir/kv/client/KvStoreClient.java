@@ -143,6 +143,14 @@ public final class KvStoreClient implements AutoCloseable {
         return out;
     }
 
+    /** A tenant's bytes in the store (cluster-wide) and its quota (0: none), from any member. */
+    public StatsResponse tenantUsage(String tenant) throws KvStoreException {
+        StatsRequest request = StatsRequest.newBuilder().setTenant(tenant).build();
+        StatsResponse[] answer = new StatsResponse[1];
+        withFallback(anyMember(), "KV usage of tenant '" + tenant + "'", channel -> answer[0] = stub(channel).stats(request));
+        return answer[0];
+    }
+
     /** Publishes a node's heartbeat; it disappears after {@code ttlSeconds} unless published again. */
     public void announce(NodeHeartbeat heartbeat, long ttlSeconds) {
         hz.<String, NodeHeartbeat>getReplicatedMap(NodeDirectory.HEARTBEATS).put(heartbeat.nodeId(), heartbeat,

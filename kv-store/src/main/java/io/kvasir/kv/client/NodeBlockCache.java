@@ -104,7 +104,7 @@ public final class NodeBlockCache implements AutoCloseable {
         synchronized (this) {
             entries.forEach((k, e) -> resident.add(new NodeHeartbeat.Resident(e.tenant(), k)));
         }
-        store.announce(new NodeHeartbeat(nodeId, role, address, 0, 0, resident), TTL_SECONDS);
+        store.announce(new NodeHeartbeat(nodeId, role, address, 0, 0, 0, 0, resident), TTL_SECONDS);
     }
 
     private void announceQuietly() {

@@ -10,7 +10,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.LongAdder;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -59,11 +58,7 @@ public final class BlockStore {
     private final NodeDirectory nodes;
     /** Evicted blocks not yet on disk, by key. */
     private final ConcurrentHashMap<String, StoredBlock> spilling = new ConcurrentHashMap<>();
-    private final LongAdder gets = new LongAdder();
-    private final LongAdder hits = new LongAdder();
-    private final LongAdder ssdHits = new LongAdder();
-    private final LongAdder puts = new LongAdder();
-    private final LongAdder rejected = new LongAdder();
+    private final KvStoreMetrics metrics = new KvStoreMetrics();
 
     BlockStore(HazelcastInstance hz, String memberName, SsdTier ssd, StoreConfig config) {
         this.hz = hz;
@@ -80,14 +75,14 @@ public final class BlockStore {
     public void put(String tenant, BlockKey key, byte[] payload) throws StatusException {
         requireTenant(tenant);
         if (payload.length > config.maxBlockBytes()) {
-            rejected.increment();
+            metrics.rejected.increment();
             throw invalid("block " + key.hex() + ": payload of " + payload.length + " bytes exceeds this member's "
                     + "limit of " + config.maxBlockBytes());
         }
         try {
             BlockCodec.decode(ByteBuffer.wrap(payload));
         } catch (BlockFormatException e) {
-            rejected.increment();
+            metrics.rejected.increment();
             throw invalid("block " + key.hex() + " is not a valid KV block: " + e.getMessage());
         }
         String hex = key.hex();
@@ -99,7 +94,7 @@ public final class BlockStore {
             return; // a key is a tenant's own: never overwrite another tenant's block, never say it exists
         }
         if (existing == null && !quotas.fits(tenant, payload.length)) {
-            rejected.increment();
+            metrics.rejected.increment();
             throw Status.RESOURCE_EXHAUSTED.withDescription("tenant '" + tenant + "' would exceed its KV quota of "
                     + quotas.quota(tenant) + " bytes (holds " + quotas.used(tenant) + ")").asException();
         }
@@ -108,7 +103,7 @@ public final class BlockStore {
         if (existing == null) {
             quotas.add(tenant, payload.length);
         }
-        puts.increment();
+        metrics.puts.increment();
     }
 
     /** Receives the answers of {@link #get(String, List, Sink)} in request order. */
@@ -140,12 +135,12 @@ public final class BlockStore {
             }
             Map<String, StoredBlock> host = blocks.getAll(hexes);
             for (BlockKey key : chunk) {
-                gets.increment();
+                metrics.gets.increment();
                 StoredBlock block = host.get(key.hex());
                 if (block != null) {
                     boolean mine = block.tenant().equals(tenant);
                     if (mine) {
-                        hits.increment();
+                        metrics.hostHits.increment();
                     }
                     sink.accept(mine ? new Found(key, Tier.TIER_HOST, block.payload())
                             : new Found(key, Tier.TIER_MISSING, null));
@@ -197,6 +192,7 @@ public final class BlockStore {
         if (block == null) {
             return;
         }
+        metrics.hostEvictions.increment();
         try {
             if (ssd != null) {
                 try {
@@ -217,6 +213,7 @@ public final class BlockStore {
 
     /** A block left this member's SSD tier (budget or corruption): forget it unless it is back in host memory. */
     void leftSsd(BlockKey key, String tenant, long bytes) {
+        metrics.ssdEvictions.increment();
         if (index.remove(key.hex(), new BlockLocation(Tier.TIER_SSD, memberName, tenant))) {
             quotas.add(tenant, -bytes);
         }
@@ -255,8 +252,7 @@ public final class BlockStore {
         if (payload == null) {
             return null;
         }
-        ssdHits.increment();
-        hits.increment();
+        metrics.ssdHits.increment();
         // promote: back into host memory, where the next reader finds it
         blocks.set(key.hex(), new StoredBlock(tenant, payload));
         index.set(key.hex(), new BlockLocation(Tier.TIER_HOST, "", tenant));
@@ -302,13 +298,32 @@ public final class BlockStore {
         s.put("host_bytes", local.getOwnedEntryMemoryCost());
         s.put("ssd_blocks", ssd == null ? 0L : ssd.blocks());
         s.put("ssd_bytes", ssd == null ? 0L : ssd.usedBytes());
-        s.put("gets", gets.sum());
-        s.put("hits", hits.sum());
-        s.put("ssd_hits", ssdHits.sum());
-        s.put("puts", puts.sum());
-        s.put("rejected", rejected.sum());
+        s.put("gets", metrics.gets.sum());
+        s.put("hits", metrics.hits());
+        s.put("ssd_hits", metrics.ssdHits.sum());
+        s.put("puts", metrics.puts.sum());
+        s.put("rejected", metrics.rejected.sum());
         s.put("cluster_blocks", (long) index.size());
         return s;
+    }
+
+    /** This member's {@code kvasir_kv_*} metrics in Prometheus' text format. */
+    public String metricsText() {
+        return metrics.render(this);
+    }
+
+    KvStoreMetrics metrics() {
+        return metrics;
+    }
+
+    /** Bytes the tenant holds in the store, cluster-wide, and its quota ({@link Long#MAX_VALUE}: none). */
+    public long[] tenantUsage(String tenant) {
+        return new long[] {quotas.used(tenant), quotas.quota(tenant)};
+    }
+
+    /** Bytes each tenant known to the cluster holds. */
+    Map<String, Long> tenantBytes() {
+        return quotas.all();
     }
 
     public String memberName() {

@@ -48,6 +48,7 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
     @Override
     public StreamObserver<PutRequest> put(StreamObserver<PutResponse> response) {
         return new StreamObserver<>() {
+            private final long started = System.nanoTime();
             private int stored;
             private long bytes;
             private boolean failed;
@@ -77,6 +78,7 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
 
             @Override
             public void onCompleted() {
+                store.metrics().transferred(true, bytes, System.nanoTime() - started);
                 if (!failed) {
                     response.onNext(PutResponse.newBuilder().setStored(stored).setBytes(bytes).build());
                     response.onCompleted();
@@ -94,6 +96,8 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
     }
 
     private void stream(GetRequest request, ServerCallStreamObserver<GetResponse> out, ReadyGate gate) {
+        long started = System.nanoTime();
+        long[] bytes = {0};
         try {
             List<BlockKey> keys = keys(request.getKeysList());
             store.get(request.getTenant(), keys, f -> {
@@ -105,10 +109,12 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
                         .setFound(f.payload() != null).setTier(f.tier());
                 if (f.payload() != null) {
                     b.setPayload(UnsafeByteOperations.unsafeWrap(f.payload())); // no copy: the array is ours
+                    bytes[0] += f.payload().length;
                 }
                 out.onNext(b.build());
             });
             out.onCompleted();
+            store.metrics().transferred(false, bytes[0], System.nanoTime() - started);
         } catch (StatusException e) {
             out.onError(e);
         } catch (RuntimeException e) {
@@ -146,11 +152,16 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
     @Override
     public void stats(StatsRequest request, StreamObserver<StatsResponse> response) {
         Map<String, Long> s = store.stats();
-        response.onNext(StatsResponse.newBuilder().setMember(store.memberName())
+        StatsResponse.Builder b = StatsResponse.newBuilder().setMember(store.memberName())
                 .setClusterBlocks(s.get("cluster_blocks")).setHostBlocks(s.get("host_blocks"))
                 .setHostBytes(s.get("host_bytes")).setSsdBlocks(s.get("ssd_blocks")).setSsdBytes(s.get("ssd_bytes"))
                 .setGets(s.get("gets")).setHits(s.get("hits")).setSsdHits(s.get("ssd_hits")).setPuts(s.get("puts"))
-                .setRejected(s.get("rejected")).build());
+                .setRejected(s.get("rejected"));
+        if (!request.getTenant().isEmpty()) {
+            long[] usage = store.tenantUsage(request.getTenant());
+            b.setTenantBytes(Math.max(0, usage[0])).setTenantQuota(usage[1] == Long.MAX_VALUE ? 0 : usage[1]);
+        }
+        response.onNext(b.build());
         response.onCompleted();
     }
 

@@ -24,7 +24,9 @@ public final class NodeHeartbeat implements IdentifiedDataSerializable {
     private String role;
     private String address;
     private long freeBlocks;
-    private int load;
+    private long totalBlocks;
+    private int running;
+    private int waiting;
     private String[] tenants;
     private byte[] keys;
 
@@ -32,12 +34,19 @@ public final class NodeHeartbeat implements IdentifiedDataSerializable {
         // for Hazelcast
     }
 
-    public NodeHeartbeat(String nodeId, String role, String address, long freeBlocks, int load, List<Resident> resident) {
+    /**
+     * {@code freeBlocks} of {@code totalBlocks} KV blocks unused; {@code running} sequences in the
+     * batch and {@code waiting} queued for room.
+     */
+    public NodeHeartbeat(String nodeId, String role, String address, long freeBlocks, long totalBlocks, int running,
+            int waiting, List<Resident> resident) {
         this.nodeId = nodeId;
         this.role = role;
         this.address = address;
         this.freeBlocks = freeBlocks;
-        this.load = load;
+        this.totalBlocks = totalBlocks;
+        this.running = running;
+        this.waiting = waiting;
         this.tenants = new String[resident.size()];
         this.keys = new byte[resident.size() * BlockKey.BYTES];
         for (int i = 0; i < resident.size(); i++) {
@@ -62,8 +71,21 @@ public final class NodeHeartbeat implements IdentifiedDataSerializable {
         return freeBlocks;
     }
 
+    public long totalBlocks() {
+        return totalBlocks;
+    }
+
+    public int running() {
+        return running;
+    }
+
+    public int waiting() {
+        return waiting;
+    }
+
+    /** Sequences running or waiting. */
     public int load() {
-        return load;
+        return running + waiting;
     }
 
     public List<Resident> resident() {
@@ -91,7 +113,9 @@ public final class NodeHeartbeat implements IdentifiedDataSerializable {
         out.writeString(role);
         out.writeString(address);
         out.writeLong(freeBlocks);
-        out.writeInt(load);
+        out.writeLong(totalBlocks);
+        out.writeInt(running);
+        out.writeInt(waiting);
         out.writeStringArray(tenants);
         out.writeByteArray(keys);
     }
@@ -102,7 +126,9 @@ public final class NodeHeartbeat implements IdentifiedDataSerializable {
         role = in.readString();
         address = in.readString();
         freeBlocks = in.readLong();
-        load = in.readInt();
+        totalBlocks = in.readLong();
+        running = in.readInt();
+        waiting = in.readInt();
         tenants = in.readStringArray();
         keys = in.readByteArray();
     }

@@ -1,8 +1,11 @@
 package io.kvasir.kv.store;
 
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.ToLongFunction;
 
+import com.hazelcast.core.DistributedObject;
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.crdt.pncounter.PNCounter;
 
@@ -14,6 +17,8 @@ import com.hazelcast.crdt.pncounter.PNCounter;
  * a tenant can take from others, not an exact bill.
  */
 final class TenantQuotas {
+    private static final String PREFIX = "kv-tenant-bytes.";
+
     private final HazelcastInstance hz;
     private final ToLongFunction<String> quotaOf;
     private final ConcurrentHashMap<String, PNCounter> counters = new ConcurrentHashMap<>();
@@ -41,7 +46,18 @@ final class TenantQuotas {
         counter(tenant).addAndGet(delta);
     }
 
+    /** Every tenant with a counter anywhere in the cluster, and its bytes. */
+    Map<String, Long> all() {
+        Map<String, Long> out = new TreeMap<>();
+        for (DistributedObject o : hz.getDistributedObjects()) {
+            if (o instanceof PNCounter c && c.getName().startsWith(PREFIX)) {
+                out.put(c.getName().substring(PREFIX.length()), c.get());
+            }
+        }
+        return out;
+    }
+
     private PNCounter counter(String tenant) {
-        return counters.computeIfAbsent(tenant, t -> hz.getPNCounter("kv-tenant-bytes." + t));
+        return counters.computeIfAbsent(tenant, t -> hz.getPNCounter(PREFIX + t));
     }
 }

@@ -63,7 +63,7 @@ class NodeTierTest {
         try (TestCluster cluster = new TestCluster(1, c -> c)) {
             KvStoreClient client = cluster.client();
             List<BlockKey> keys = KvStoreClusterTest.keys("alpha", KvStoreClusterTest.prompt(16 * 2, 6));
-            client.announce(new NodeHeartbeat("prefill-3", "prefill", "127.0.0.1:9100", 10, 0,
+            client.announce(new NodeHeartbeat("prefill-3", "prefill", "127.0.0.1:9100", 10, 10, 0, 0,
                     List.of(new NodeHeartbeat.Resident("alpha", keys.get(0)))), 30);
             LookupResponse seen = awaitNodes(client, keys, 1);
             assertEquals(Tier.TIER_NODE, seen.getLocations(0).getTier());
