@@ -23,7 +23,7 @@ final class KvStoreCommand {
     static final String USAGE = """
             usage: kvasir kv-store [options]           (each also as env KVASIR_KV_<OPTION>, e.g. KVASIR_KV_PEERS)
               --name NAME            member name, stable across restarts (default host:grpc-port)
-              --host ADDR            address to bind and advertise (default 127.0.0.1; 0.0.0.0 binds all)
+              --host ADDR|auto       address to bind and advertise (default 127.0.0.1; auto: this machine's)
               --port N               Hazelcast port, first tried (default 5701)
               --grpc-port N          data-plane gRPC port (default 7401; 0 = any free)
               --peers H:P,H:P        Hazelcast addresses of other members (static discovery)
@@ -69,7 +69,7 @@ final class KvStoreCommand {
                 .withBackupCount(a.integer("backup-count", 1))
                 .withHostBudget(Sizes.parse("host-budget", a.string("host-budget", "1GiB")))
                 .withMaxBlockBytes(Math.toIntExact(Sizes.parse("max-block", a.string("max-block", "64MiB"))));
-        String host = a.string("host", "127.0.0.1");
+        String host = Hosts.resolve(a.string("host", "127.0.0.1")); // "auto": this machine's address (containers)
         c = new StoreConfig(c.clusterName(), a.string("name", null), host, a.integer("port", 5701),
                 a.integer("grpc-port", 7401), c.peers(), c.kubernetesDns(), c.backupCount(), c.hostBudgetBytes(),
                 c.ssdDir(), c.ssdBudgetBytes(), c.maxBlockBytes(), c.tenantQuotas(), c.defaultTenantQuota());

@@ -22,6 +22,7 @@ import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.kvasir.decode.DecodeAnnouncer;
 import io.kvasir.decode.DecodeEngine;
 import io.kvasir.decode.DecodeGrpcService;
+import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.ModelFingerprint;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
@@ -53,25 +54,27 @@ import io.kvasir.router.TenantLimits;
 /** {@code kvasir prefill}, {@code decode} and {@code router}: the roles of {@code serve}, one process each. */
 final class RoleCommands {
     static final String DECODE_USAGE = """
-            usage: kvasir decode --model PATH --kv-peers H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
+            usage: kvasir decode --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
                                  [--advertise H:P] [--cluster kvasir] [--max-batch 16] [--kv-blocks 2048]
-                                 [--block-size 16] [--threads N] [--metrics-port 7502]
-              --advertise: the address routers dial (their --decode entry); default host:grpc-port.
+                                 [--block-size 16] [--threads N] [--metrics-port 7502] [--device cpu]
+              --advertise: the address routers dial (their --decode entry); default host:grpc-port
+              (with --host 0.0.0.0, this machine's address); "auto:PORT" names this machine's address.
               Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics.
               A decode node: the step loop, prefixes from the KV store (Hazelcast addresses in --kv-peers),
               kvasir.internal.v1.DecodeService on --grpc-port.""";
     static final String ROUTER_USAGE = """
-            usage: kvasir router --model PATH --decode H:P,H:P [--kv-peers H:P,H:P [--cluster kvasir] [--block-size 16]
-                                 [--prefill H:P,H:P [--prefill-threshold 256]]] [--grpc-port 50051] [--http-port 8000]
+            usage: kvasir router --model PATH|builtin (--decode H:P,H:P | --kv-peers H:P,H:P) [--cluster kvasir] [--block-size 16]
+                                 [--prefill H:P,… | dns:///NAME:P [--prefill-threshold 256]] [--grpc-port 50051] [--http-port 8000]
                                  [--host 127.0.0.1] [--api-keys FILE]
-              With --kv-peers, each prompt goes to the decode node whose local tier holds most of it.
+              With --kv-peers, each prompt goes to the decode node whose local tier holds most of it, and
+              without --decode the decode nodes are those whose heartbeats are live in the store.
               The public API (kvasir.v1.GenerationService): validates, tokenizes with the model's tokenizer
               (its weights are mapped, never read), sends a prompt with at least --prefill-threshold uncached
               tokens (per the KV store's index) to a prefill node first, then to the least busy decode node.""";
     static final String PREFILL_USAGE = """
-            usage: kvasir prefill --model PATH --kv-peers H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
+            usage: kvasir prefill --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
                                   [--cluster kvasir] [--kv-blocks 4096] [--block-size 16] [--threads N]
-                                  [--metrics-port 7602]
+                                  [--metrics-port 7602] [--device cpu]
               A prefill node: computes what the KV store lacks of a prompt, stores its full blocks, returns
               the first token (kvasir.internal.v1.PrefillService).""";
 
@@ -80,7 +83,7 @@ final class RoleCommands {
 
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("decode", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "max-batch",
-                "kv-blocks", "block-size", "threads", "advertise", "metrics-port"), Set.of());
+                "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device"), Set.of());
         Node node = Node.open(a);
         DecodeEngine engine = new DecodeEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
                 a.integer("max-batch", 16), 64);
@@ -91,7 +94,8 @@ final class RoleCommands {
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(DecodeServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
         // routers know this node by the address they dial: announce under the same name
-        String id = a.string("advertise", a.string("host", "127.0.0.1") + ":" + server.getPort());
+        String id = a.has("advertise") ? Hosts.resolve(a.string("advertise", null))
+                : Hosts.resolve(Hosts.advertisable(a.string("host", "127.0.0.1"))) + ":" + server.getPort();
         DecodeAnnouncer announcer = new DecodeAnnouncer(node.store(), id, engine);
         String modelName = modelName(node.modelPath());
         MetricsEndpoint metrics = metrics(a, 7502, () -> engine.metricsText(modelName));
@@ -110,7 +114,7 @@ final class RoleCommands {
 
     static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("prefill", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "kv-blocks",
-                "block-size", "threads", "metrics-port"), Set.of());
+                "block-size", "threads", "metrics-port", "device"), Set.of());
         Node node = Node.open(a);
         PrefillEngine engine = new PrefillEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 4096),
                 64);
@@ -138,9 +142,14 @@ final class RoleCommands {
                 "cluster", "prefill-threshold", "block-size", "api-keys", "http-port", "max-concurrent-per-tenant",
                 "tokens-per-minute"), Set.of());
         ApiKeys keys = ServeCommand.apiKeys(a, System.err);
-        Path modelPath = Path.of(a.required("model"));
+        Path modelPath = modelPath(a);
+        if (!a.has("decode") && !a.has("kv-peers")) {
+            throw new Args.UsageException("router: give --decode H:P,… or --kv-peers (decode nodes are then found by "
+                    + "their heartbeats)");
+        }
         List<ManagedChannel> nodes = new ArrayList<>();
-        List<String> ids = Arrays.stream(a.required("decode").split(",")).map(String::trim).toList();
+        List<String> ids = a.has("decode") ? Arrays.stream(a.required("decode").split(",")).map(String::trim).toList()
+                : List.of();
         for (String target : ids) {
             nodes.add(NettyChannelBuilder.forTarget(target).usePlaintext().build());
         }
@@ -157,7 +166,10 @@ final class RoleCommands {
                     Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList());
             if (a.has("prefill")) {
                 for (String target : a.required("prefill").split(",")) {
-                    prefillNodes.add(NettyChannelBuilder.forTarget(target.trim()).usePlaintext().build());
+                    // dns:///service:port spreads calls over every address the name resolves to
+                    // (a headless Service's pods); a plain H:P is one node
+                    prefillNodes.add(NettyChannelBuilder.forTarget(target.trim()).defaultLoadBalancingPolicy("round_robin")
+                            .usePlaintext().build());
                 }
             }
             policy = new KvAwarePlacement(store, new BlockKeyChain(ModelFingerprint.of(model),
@@ -176,14 +188,23 @@ final class RoleCommands {
         if (loads != null) {
             metrics.watch(loads);
         }
+        DecodeRoutes routes = nodes.isEmpty()
+                ? DecodeRoutes.discovered(loads, address -> NettyChannelBuilder.forTarget(address).usePlaintext().build())
+                : new DecodeRoutes(nodes, ids, loads);
         GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
-                config.contextLength(), new DecodeRoutes(nodes, ids, loads), policy, metrics, limits);
+                config.contextLength(), routes, policy, metrics, limits);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
                 a.integer("grpc-port", 50051))).addService(ServerInterceptors.intercept(api, new TenantInterceptor(keys)))
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
-        health.setStatus("", ServingStatus.SERVING);
-        health.setStatus(GenerationServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
+        // ready (for a Kubernetes readiness probe) while at least one decode node can take requests
+        var readiness = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+                Thread.ofPlatform().daemon().name("router-readiness").factory());
+        readiness.scheduleWithFixedDelay(() -> {
+            ServingStatus status = routes.size() > 0 ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+            health.setStatus("", status);
+            health.setStatus(GenerationServiceGrpc.SERVICE_NAME, status);
+        }, 0, 1, java.util.concurrent.TimeUnit.SECONDS);
         ManagedChannel self = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
         OpenAiHttpApi httpApi;
         try {
@@ -193,7 +214,7 @@ final class RoleCommands {
             throw new IllegalStateException("cannot start the HTTP API: " + e.getMessage(), e);
         }
         out.println("kvasir router: on port " + server.getPort() + " (gRPC), HTTP on " + httpApi.port()
-                + ", decode nodes " + a.required("decode"));
+                + ", decode nodes " + (a.has("decode") ? a.required("decode") : "from their heartbeats"));
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
@@ -204,7 +225,9 @@ final class RoleCommands {
             }
             self.shutdownNow();
             server.shutdown();
+            readiness.shutdownNow();
             nodes.forEach(ManagedChannel::shutdownNow);
+            routes.close();
             prefillNodes.forEach(ManagedChannel::shutdownNow);
             if (loads != null) {
                 loads.close();
@@ -220,7 +243,13 @@ final class RoleCommands {
     private record Node(Path modelPath, List<String> peers, int blockSize, KvStoreClient store, VectorCpuBackend backend,
             Model model, StorePrefixCache cache) implements AutoCloseable {
         static Node open(Args a) {
-            Path modelPath = Path.of(a.required("model"));
+            String device = a.string("device", "cpu");
+            if (device.equals("cuda")) {
+                throw new Args.UsageException("--device cuda: this build has no CUDA backend yet; run with --device cpu");
+            } else if (!device.equals("cpu")) {
+                throw new Args.UsageException("--device must be cpu or cuda, got \"" + device + "\"");
+            }
+            Path modelPath = RoleCommands.modelPath(a);
             List<String> peers = Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList();
             int blockSize = a.integer("block-size", 16);
             KvStoreClient store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER), peers);
@@ -239,6 +268,21 @@ final class RoleCommands {
         }
     }
 
+    /**
+     * {@code --model PATH}, or {@code --model builtin}: the built-in model (random weights, made
+     * deterministically, so every process writes the same file) in {@code KVASIR_CACHE_DIR} or
+     * ~/.cache/kvasir. Containers and tests run the roles without shipping a model file.
+     */
+    static Path modelPath(Args a) {
+        String model = a.required("model");
+        if (!model.equals("builtin")) {
+            return Path.of(model);
+        }
+        String dir = System.getenv("KVASIR_CACHE_DIR");
+        return BuiltinModel.ensure(Path.of(dir != null && !dir.isBlank() ? dir
+                : System.getProperty("user.home") + "/.cache/kvasir"));
+    }
+
     /** The model's name in metrics and /v1/models: its file or folder name without ".gguf". */
     static String modelName(Path modelPath) {
         return modelPath.getFileName().toString().replaceFirst("\\.gguf$", "");
@@ -247,7 +291,7 @@ final class RoleCommands {
     /** {@code /metrics} on {@code --metrics-port} (default {@code port}; 0 picks a free one). */
     static MetricsEndpoint metrics(Args a, int port, java.util.function.Supplier<String> text) {
         try {
-            return new MetricsEndpoint(a.string("host", "127.0.0.1"), a.integer("metrics-port", port), text);
+            return new MetricsEndpoint(Hosts.resolve(a.string("host", "127.0.0.1")), a.integer("metrics-port", port), text);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot serve /metrics on port " + a.integer("metrics-port", port) + ": "
                     + e.getMessage(), e);

@@ -19,6 +19,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.kvasir.engine.BuiltinModel;
@@ -77,12 +80,13 @@ class ClusterProcessTest {
                 KvasirProcess decode = KvasirProcess.start("kvasir decode", "decode", "--model", model.toString(),
                         "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1", "--metrics-port", "0");
                 KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
-                        "--decode", "127.0.0.1:" + decode.port(), "--prefill", "127.0.0.1:" + prefill.port(),
+                        "--prefill", "127.0.0.1:" + prefill.port(), // decode nodes: found by their heartbeats
                         "--kv-peers", peers, "--cluster", cluster, "--prefill-threshold", "64", "--grpc-port", "0", "--http-port", "0");
                 var backend = new VectorCpuBackend(1);
                 Model local = Model.load(model, backend)) {
             ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
             try {
+                awaitServing(channel); // until the router has seen the decode node's heartbeat
                 var api = GenerationServiceGrpc.newBlockingStub(channel);
                 int[] p = prompt(150, 5);
                 Reply cold = call(api, p, 16);
@@ -139,6 +143,17 @@ class ClusterProcessTest {
                 channel.shutdownNow();
             }
         }
+    }
+
+    static void awaitServing(ManagedChannel channel) throws InterruptedException {
+        var health = HealthGrpc.newBlockingStub(channel);
+        for (int i = 0; i < 100; i++) {
+            if (health.check(HealthCheckRequest.getDefaultInstance()).getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
+                return;
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError("the router never became ready (no decode node announced itself)");
     }
 
     /** Blocks reach the store asynchronously after a request ends: ask again until they are there. */

@@ -1,20 +1,48 @@
 package io.kvasir.router;
 
-import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 
 import io.grpc.ManagedChannel;
 
 /**
  * The decode nodes a router sends to, by the ids they announce themselves with (their addresses),
- * and how busy each is (calls in flight from this router).
+ * and how busy each is (calls in flight from this router). Either a fixed list ({@code --decode})
+ * or discovered: every decode node whose heartbeat is live in the KV store (how a Kubernetes
+ * Deployment's pods, whose addresses nobody knows in advance, are found); a node whose heartbeat
+ * expires stops getting new requests, and its calls in flight finish on their channel.
  */
-public final class DecodeRoutes {
-    private final List<ManagedChannel> nodes;
-    private final List<String> ids;
-    private final AtomicIntegerArray inFlight;
+public final class DecodeRoutes implements AutoCloseable {
+    /** One decode node: its channel and this router's calls in flight to it. */
+    public static final class Route {
+        private final String id;
+        private final ManagedChannel channel;
+        private final AtomicInteger inFlight = new AtomicInteger();
+
+        Route(String id, ManagedChannel channel) {
+            this.id = id;
+            this.channel = channel;
+        }
+
+        public String id() {
+            return id;
+        }
+
+        ManagedChannel channel() {
+            return channel;
+        }
+    }
+
+    private final Map<String, Route> routes = new ConcurrentHashMap<>();
     private final NodeLoads loads;
+    private final Function<String, ManagedChannel> dial;
 
     public DecodeRoutes(List<ManagedChannel> nodes, List<String> ids) {
         this(nodes, ids, null);
@@ -25,22 +53,54 @@ public final class DecodeRoutes {
         if (nodes.isEmpty() || nodes.size() != ids.size()) {
             throw new IllegalArgumentException("a router needs at least one decode node, each with an id");
         }
-        this.nodes = new ArrayList<>(nodes);
-        this.ids = List.copyOf(ids);
-        this.inFlight = new AtomicIntegerArray(nodes.size());
+        Map<String, Route> fixed = new LinkedHashMap<>();
+        for (int i = 0; i < nodes.size(); i++) {
+            fixed.put(ids.get(i), new Route(ids.get(i), nodes.get(i)));
+        }
+        this.routes.putAll(fixed);
         this.loads = loads;
+        this.dial = null;
     }
 
-    /** The node with id {@code preferred} unless tried already, else the least busy not in {@code avoid}; -1 if none. */
-    int pick(List<Integer> avoid, String preferred) {
-        int wanted = preferred == null ? -1 : ids.indexOf(preferred);
-        if (wanted >= 0 && !avoid.contains(wanted)) {
+    private DecodeRoutes(NodeLoads loads, Function<String, ManagedChannel> dial) {
+        this.loads = loads;
+        this.dial = dial;
+    }
+
+    /**
+     * Decode nodes found by their heartbeats (each announces the address routers dial), re-read
+     * whenever {@code loads} refreshes; {@code dial} opens a channel to an address.
+     */
+    public static DecodeRoutes discovered(NodeLoads loads, Function<String, ManagedChannel> dial) {
+        DecodeRoutes routes = new DecodeRoutes(loads, dial);
+        routes.sync(loads.all());
+        loads.onRefresh(routes::sync);
+        return routes;
+    }
+
+    /** Adds nodes that announced themselves, drops those whose heartbeat expired. */
+    private synchronized void sync(Map<String, NodeLoads.Load> live) {
+        for (var e : live.entrySet()) {
+            routes.computeIfAbsent(e.getKey(), id -> new Route(id, dial.apply(e.getValue().address())));
+        }
+        for (Route gone : routes.values()) {
+            if (!live.containsKey(gone.id())) {
+                routes.remove(gone.id());
+                gone.channel().shutdown(); // calls in flight finish; no new ones
+            }
+        }
+    }
+
+    /** The node with id {@code preferred} unless tried already, else the least busy not in {@code avoid}; null if none. */
+    Route pick(Collection<String> avoid, String preferred) {
+        Route wanted = preferred == null ? null : routes.get(preferred);
+        if (wanted != null && !avoid.contains(wanted.id())) {
             return wanted;
         }
-        int best = -1;
-        for (int i = 0; i < nodes.size(); i++) {
-            if (!avoid.contains(i) && (best < 0 || lessBusy(i, best))) {
-                best = i;
+        Route best = null;
+        for (Route r : routes.values()) {
+            if (!avoid.contains(r.id()) && (best == null || lessBusy(r, best))) {
+                best = r;
             }
         }
         return best;
@@ -50,12 +110,12 @@ public final class DecodeRoutes {
      * Fewer calls in flight from this router (exact, current), then fewer sequences by the node's
      * own last report (every router's work, but up to a few seconds old), then more free KV blocks.
      */
-    private boolean lessBusy(int a, int b) {
-        if (inFlight.get(a) != inFlight.get(b)) {
-            return inFlight.get(a) < inFlight.get(b);
+    private boolean lessBusy(Route a, Route b) {
+        if (a.inFlight.get() != b.inFlight.get()) {
+            return a.inFlight.get() < b.inFlight.get();
         }
-        NodeLoads.Load la = loads == null ? null : loads.of(ids.get(a));
-        NodeLoads.Load lb = loads == null ? null : loads.of(ids.get(b));
+        NodeLoads.Load la = loads == null ? null : loads.of(a.id());
+        NodeLoads.Load lb = loads == null ? null : loads.of(b.id());
         if (la == null || lb == null) {
             return false;
         }
@@ -65,19 +125,30 @@ public final class DecodeRoutes {
         return la.freeBlocks() > lb.freeBlocks();
     }
 
-    ManagedChannel channel(int node) {
-        return nodes.get(node);
+    void started(Route node) {
+        node.inFlight.incrementAndGet();
     }
 
-    void started(int node) {
-        inFlight.incrementAndGet(node);
+    void ended(Route node) {
+        node.inFlight.decrementAndGet();
     }
 
-    void ended(int node) {
-        inFlight.decrementAndGet(node);
+    /** Nodes known now. */
+    public int size() {
+        return routes.size();
     }
 
-    int size() {
-        return nodes.size();
+    /** Ids of the nodes known now. */
+    public Set<String> ids() {
+        return new HashSet<>(routes.keySet());
+    }
+
+    /** Closes the channels this router opened to discovered nodes (a fixed list's are the caller's). */
+    @Override
+    public synchronized void close() {
+        if (dial != null) {
+            routes.values().forEach(r -> r.channel().shutdownNow());
+            routes.clear();
+        }
     }
 }

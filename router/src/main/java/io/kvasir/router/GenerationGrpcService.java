@@ -97,9 +97,9 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         private final ServerCallStreamObserver<GenerateResponse> out;
         private final StreamingDecoder text = new StreamingDecoder(tokenizer);
         private final StopMatcher stops;
-        private final List<Integer> tried = new ArrayList<>();
+        private final List<String> tried = new ArrayList<>();
         private final AtomicReference<ClientCallStreamObserver<DecodeRequest>> call = new AtomicReference<>();
-        private int node = -1;
+        private DecodeRoutes.Route node;
         private int completion;
         private boolean sentAny;
         private final long startNanos;
@@ -120,14 +120,14 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
 
         void start() {
             node = routes.pick(tried, preferredNode);
-            if (node < 0) {
+            if (node == null) {
                 finishWithError(Status.UNAVAILABLE.withDescription("no decode node could take the request (tried "
                         + tried.size() + ")"));
                 return;
             }
-            tried.add(node);
+            tried.add(node.id());
             routes.started(node);
-            DecodeServiceGrpc.newStub(routes.channel(node)).decode(request, this);
+            DecodeServiceGrpc.newStub(node.channel()).decode(request, this);
         }
 
         void cancel() {

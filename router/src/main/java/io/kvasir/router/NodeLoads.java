@@ -5,6 +5,7 @@ import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -20,7 +21,7 @@ public final class NodeLoads implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(NodeLoads.class.getName());
 
     /** A node's last heartbeat figures. */
-    public record Load(int running, int waiting, long freeBlocks, long totalBlocks) {
+    public record Load(String address, int running, int waiting, long freeBlocks, long totalBlocks) {
         /** Sequences running or waiting. */
         public int sequences() {
             return running + waiting;
@@ -31,6 +32,7 @@ public final class NodeLoads implements AutoCloseable {
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().daemon().name("node-loads").factory());
     private volatile Map<String, Load> loads = Map.of();
+    private volatile Consumer<Map<String, Load>> onRefresh;
 
     public NodeLoads(KvStoreClient store) {
         this.store = store;
@@ -47,13 +49,24 @@ public final class NodeLoads implements AutoCloseable {
         return loads;
     }
 
-    public void refresh() {
+    /** Called with every node's report after each refresh (on the refresh thread). */
+    void onRefresh(Consumer<Map<String, Load>> listener) {
+        this.onRefresh = listener;
+    }
+
+    public synchronized void refresh() {
         try {
             Map<String, Load> now = new HashMap<>();
             for (NodeHeartbeat h : store.nodes()) {
-                now.put(h.nodeId(), new Load(h.running(), h.waiting(), h.freeBlocks(), h.totalBlocks()));
+                if (h.role().equals("decode")) {
+                    now.put(h.nodeId(), new Load(h.address(), h.running(), h.waiting(), h.freeBlocks(), h.totalBlocks()));
+                }
             }
             loads = Map.copyOf(now);
+            Consumer<Map<String, Load>> listener = onRefresh;
+            if (listener != null) {
+                listener.accept(loads);
+            }
         } catch (RuntimeException e) {
             LOG.log(Level.FINE, "could not read node heartbeats", e);
         }

@@ -37,12 +37,12 @@ class PlacementTest {
         ManagedChannel c1 = NettyChannelBuilder.forTarget("127.0.0.1:2").usePlaintext().build();
         try {
             DecodeRoutes routes = new DecodeRoutes(List.of(c0, c1), List.of("n0", "n1"));
-            routes.started(1);
-            assertEquals(0, routes.pick(List.of(), null), "least busy");
-            assertEquals(1, routes.pick(List.of(), "n1"), "holds the prefix, busier or not");
-            assertEquals(0, routes.pick(List.of(1), "n1"), "tried already: the next");
-            assertEquals(0, routes.pick(List.of(), "unknown"));
-            assertEquals(-1, routes.pick(List.of(0, 1), null));
+            routes.started(routes.pick(List.of(), "n1"));
+            assertEquals("n0", routes.pick(List.of(), null).id(), "least busy");
+            assertEquals("n1", routes.pick(List.of(), "n1").id(), "holds the prefix, busier or not");
+            assertEquals("n0", routes.pick(List.of("n1"), "n1").id(), "tried already: the next");
+            assertEquals("n0", routes.pick(List.of(), "unknown").id());
+            assertNull(routes.pick(List.of("n0", "n1"), null));
         } finally {
             c0.shutdownNow();
             c1.shutdownNow();
