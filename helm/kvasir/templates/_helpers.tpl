@@ -1,0 +1,91 @@
+{{/* Names: <release>-kvasir-<role>, or <release>-<role> when the release is already called kvasir… */}}
+{{- define "kvasir.fullname" -}}
+{{- if contains "kvasir" .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-kvasir" .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kvasir.labels" -}}
+app.kubernetes.io/name: kvasir
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* Selector labels of one role: call with (dict "ctx" $ "role" "decode"). */}}
+{{- define "kvasir.selector" -}}
+app.kubernetes.io/name: kvasir
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .role }}
+{{- end -}}
+
+{{- define "kvasir.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* The kv-store members' stable DNS names (StatefulSet pods behind the headless Service), for clients. */}}
+{{- define "kvasir.kvPeers" -}}
+{{- $name := include "kvasir.fullname" . -}}
+{{- $peers := list -}}
+{{- range $i := until (int .Values.kvStore.replicas) -}}
+{{- $peers = append $peers (printf "%s-kv-store-%d.%s-kv-store-headless.%s.svc:%d" $name $i $name $.Release.Namespace (int $.Values.kvStore.hazelcastPort)) -}}
+{{- end -}}
+{{- join "," $peers -}}
+{{- end -}}
+
+{{/* Prometheus scrape annotations: call with (dict "ctx" $ "port" 7502). */}}
+{{- define "kvasir.scrapeAnnotations" -}}
+{{- if .ctx.Values.metrics.podAnnotations -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | quote }}
+prometheus.io/path: /metrics
+{{- end -}}
+{{- end -}}
+
+{{/* gRPC health probes (Kubernetes' built-in gRPC probe; every role serves grpc.health.v1). */}}
+{{- define "kvasir.probes" -}}
+startupProbe:
+  grpc: {port: {{ .port }}}
+  periodSeconds: 5
+  failureThreshold: 60
+readinessProbe:
+  grpc: {port: {{ .port }}}
+  periodSeconds: 5
+  failureThreshold: 2
+livenessProbe:
+  grpc: {port: {{ .port }}}
+  periodSeconds: 10
+  failureThreshold: 6
+{{- end -}}
+
+{{/* The model volume and mount, when one is given. */}}
+{{- define "kvasir.modelVolume" -}}
+{{- if .Values.model.volume -}}
+- name: model
+{{ toYaml .Values.model.volume | indent 2 }}
+{{- end -}}
+{{- end -}}
+{{- define "kvasir.modelMount" -}}
+{{- if .Values.model.volume -}}
+- name: model
+  mountPath: {{ .Values.model.mountPath }}
+  readOnly: true
+{{- end -}}
+{{- end -}}
+
+{{/* GPU resources of a node role: call with (dict "ctx" $ "role" .Values.decode). */}}
+{{- define "kvasir.resources" -}}
+{{- $res := deepCopy .role.resources -}}
+{{- if .role.gpu.enabled -}}
+{{- $limits := default (dict) $res.limits -}}
+{{- $_ := set $limits .ctx.Values.gpuResource (int .role.gpu.count) -}}
+{{- $_ := set $res "limits" $limits -}}
+{{- $requests := default (dict) $res.requests -}}
+{{- $_ := set $requests .ctx.Values.gpuResource (int .role.gpu.count) -}}
+{{- $_ := set $res "requests" $requests -}}
+{{- end -}}
+{{- toYaml $res -}}
+{{- end -}}

@@ -1,0 +1,199 @@
+package io.kvasir.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.yaml.snakeyaml.Yaml;
+
+import com.marcnuri.helm.Helm;
+import com.marcnuri.helm.LintResult;
+
+/** The Helm chart, linted strictly and rendered with default and GPU values; asserts on the objects. */
+class HelmChartTest {
+    static final Path CHART = Path.of("..", "helm", "kvasir").toAbsolutePath().normalize();
+
+    /** The rendered manifests: kind/name → object. */
+    record Manifests(Map<String, Map<String, Object>> byKey) {
+        static Manifests parse(String yaml) {
+            Map<String, Map<String, Object>> out = new java.util.LinkedHashMap<>();
+            for (Object doc : new Yaml().loadAll(yaml)) {
+                if (doc instanceof Map<?, ?> m) {
+                    @SuppressWarnings("unchecked")
+                    Map<String, Object> o = (Map<String, Object>) m;
+                    out.put(o.get("kind") + "/" + at(o, "metadata.name"), o);
+                }
+            }
+            return new Manifests(out);
+        }
+
+        Map<String, Object> get(String kind, String name) {
+            Map<String, Object> o = byKey.get(kind + "/" + name);
+            assertNotNull(o, kind + "/" + name + " not rendered; have " + byKey.keySet());
+            return o;
+        }
+
+        List<String> kinds(String kind) {
+            return byKey.keySet().stream().filter(k -> k.startsWith(kind + "/")).toList();
+        }
+    }
+
+    /** {@code a.b.0.c} into nested maps and lists. */
+    @SuppressWarnings("unchecked")
+    static <T> T at(Object o, String path) {
+        for (String part : path.split("\\.")) {
+            if (o == null) {
+                return null;
+            }
+            o = o instanceof List<?> l ? l.get(Integer.parseInt(part)) : ((Map<String, Object>) o).get(part);
+        }
+        return (T) o;
+    }
+
+    static Map<String, Object> container(Map<String, Object> workload) {
+        return at(workload, "spec.template.spec.containers.0");
+    }
+
+    static List<String> args(Map<String, Object> workload) {
+        return at(container(workload), "args");
+    }
+
+    static Set<Integer> containerPorts(Map<String, Object> workload) {
+        List<Map<String, Object>> ports = at(container(workload), "ports");
+        return ports.stream().map(p -> (Integer) p.get("containerPort")).collect(Collectors.toSet());
+    }
+
+    static Set<Integer> servicePorts(Map<String, Object> service) {
+        List<Map<String, Object>> ports = at(service, "spec.ports");
+        return ports.stream().map(p -> (Integer) p.get("port")).collect(Collectors.toSet());
+    }
+
+    static Manifests render(Path values) {
+        var template = new Helm(CHART).template().withName("prod").withNamespace("llm");
+        if (values != null) {
+            template.withValuesFile(values);
+        }
+        return Manifests.parse(template.call());
+    }
+
+    @Test
+    void theChartLintsCleanUnderStrict() {
+        LintResult lint = new Helm(CHART).lint().strict().call();
+        assertFalse(lint.isFailed(), String.join("\n", lint.getMessages()));
+    }
+
+    @Test
+    void defaultsRenderEveryRoleWithItsPortsProbesAndDiscovery() {
+        Manifests m = render(null);
+        var router = m.get("Deployment", "prod-kvasir-router");
+        assertEquals(2, (Integer) at(router, "spec.replicas"));
+        assertEquals(Set.of(50051, 8000), containerPorts(router));
+        assertEquals(50051, (Integer) at(container(router), "readinessProbe.grpc.port"), "readiness on gRPC health");
+        assertEquals(50051, (Integer) at(container(router), "livenessProbe.grpc.port"));
+        assertTrue(args(router).contains("--kv-peers=$(KVASIR_STORE_PEERS)"), "decode nodes found via the store: "
+                + args(router));
+        assertTrue(args(router).contains("--prefill=dns:///prod-kvasir-prefill-headless.llm.svc:7601"), args(router).toString());
+        assertFalse(args(router).stream().anyMatch(a -> a.startsWith("--api-keys")), "no keys: open");
+        Map<String, String> annotations = at(router, "spec.template.metadata.annotations");
+        assertEquals("true", annotations.get("prometheus.io/scrape"));
+        assertEquals("8000", annotations.get("prometheus.io/port"));
+        assertEquals(Set.of(50051, 8000), servicePorts(m.get("Service", "prod-kvasir-router")));
+
+        var decode = m.get("Deployment", "prod-kvasir-decode");
+        assertEquals(2, (Integer) at(decode, "spec.replicas"));
+        assertTrue(args(decode).contains("--advertise=$(POD_IP):7501"), "announces the address routers dial");
+        assertTrue(args(decode).contains("--device=cpu"));
+        assertEquals(Set.of(7501, 7502), containerPorts(decode));
+        Map<String, Object> limits = at(container(decode), "resources.limits");
+        assertFalse(limits.containsKey("nvidia.com/gpu"), "no GPU unless asked");
+        Map<String, String> decodeAnnotations = at(decode, "spec.template.metadata.annotations");
+        assertEquals("7502", decodeAnnotations.get("prometheus.io/port"));
+        assertEquals("None", at(m.get("Service", "prod-kvasir-prefill-headless"), "spec.clusterIP"));
+
+        var kv = m.get("StatefulSet", "prod-kvasir-kv-store");
+        assertEquals(3, (Integer) at(kv, "spec.replicas"));
+        assertEquals("prod-kvasir-kv-store-headless", at(kv, "spec.serviceName"));
+        assertTrue(args(kv).contains("--k8s-dns=prod-kvasir-kv-store-headless.llm.svc.cluster.local"), args(kv).toString());
+        assertTrue(args(kv).contains("--host=$(POD_IP)"));
+        assertTrue(args(kv).contains("--backup-count=1"));
+        assertTrue(args(kv).contains("--ssd-dir=/var/lib/kvasir/kv"));
+        assertEquals("100Gi", at(kv, "spec.volumeClaimTemplates.0.spec.resources.requests.storage"));
+        assertEquals(Set.of(5701, 7401, 7402), containerPorts(kv));
+        assertEquals(7401, (Integer) at(container(kv), "readinessProbe.grpc.port"));
+        var headless = m.get("Service", "prod-kvasir-kv-store-headless");
+        assertEquals("None", at(headless, "spec.clusterIP"));
+        assertEquals(Boolean.TRUE, at(headless, "spec.publishNotReadyAddresses"), "members must see each other before ready");
+        assertEquals(Set.of(5701, 7401, 7402), servicePorts(headless));
+
+        String peers = at(m.get("ConfigMap", "prod-kvasir-config"), "data.KVASIR_STORE_PEERS");
+        assertEquals("prod-kvasir-kv-store-0.prod-kvasir-kv-store-headless.llm.svc:5701,"
+                + "prod-kvasir-kv-store-1.prod-kvasir-kv-store-headless.llm.svc:5701,"
+                + "prod-kvasir-kv-store-2.prod-kvasir-kv-store-headless.llm.svc:5701", peers);
+        assertEquals(List.of("PodDisruptionBudget/prod-kvasir-decode", "PodDisruptionBudget/prod-kvasir-kv-store",
+                "PodDisruptionBudget/prod-kvasir-prefill", "PodDisruptionBudget/prod-kvasir-router"),
+                m.kinds("PodDisruptionBudget").stream().sorted().toList());
+        assertEquals(1, (Integer) at(m.get("PodDisruptionBudget", "prod-kvasir-router"), "spec.minAvailable"));
+        assertTrue(m.kinds("Secret").isEmpty());
+        assertTrue(m.kinds("ServiceMonitor").isEmpty());
+    }
+
+    @Test
+    void gpuValuesRequestGpusAndTenantsBecomeASecret(@TempDir Path dir) throws Exception {
+        Path values = dir.resolve("gpu.yaml");
+        Files.writeString(values, """
+                model: {path: /models/llama.gguf, volume: {persistentVolumeClaim: {claimName: models}}}
+                prefill: {gpu: {enabled: true, count: 2}}
+                decode: {gpu: {enabled: true}, replicas: 4}
+                tenants:
+                  keys:
+                    - {key: sk-a, tenant: alpha, weight: 3, shared: [public, docs]}
+                    - {key: sk-b, tenant: beta}
+                  maxConcurrentRequests: 8
+                  kvQuota: {alpha: 8GiB, beta: 2GiB}
+                metrics: {serviceMonitor: {enabled: true}}
+                """);
+        Manifests m = render(values);
+        var prefill = m.get("Deployment", "prod-kvasir-prefill");
+        assertEquals(2, gpu(prefill, "limits"));
+        assertEquals(2, gpu(prefill, "requests"));
+        assertTrue(args(prefill).contains("--device=cuda"));
+        var decode = m.get("Deployment", "prod-kvasir-decode");
+        assertEquals(4, (Integer) at(decode, "spec.replicas"));
+        assertEquals(1, gpu(decode, "limits"));
+        List<Map<String, Object>> tolerations = at(decode, "spec.template.spec.tolerations");
+        assertEquals("nvidia.com/gpu", tolerations.getFirst().get("key"));
+        List<Map<String, Object>> mounts = at(container(decode), "volumeMounts");
+        assertTrue(mounts.stream().anyMatch(v -> v.get("name").equals("model") && v.get("mountPath").equals("/models")));
+        assertEquals("models", at(decode, "spec.template.spec.volumes.1.persistentVolumeClaim.claimName"));
+        Map<String, Object> routerLimits = at(container(m.get("Deployment", "prod-kvasir-router")), "resources.limits");
+        assertFalse(routerLimits.containsKey("nvidia.com/gpu"), "the router needs no GPU");
+
+        String keys = at(m.get("Secret", "prod-kvasir-api-keys"), "stringData.api-keys");
+        assertEquals(List.of("sk-a alpha weight=3 shared=public+docs", "sk-b beta"),
+                keys.lines().map(String::strip).filter(l -> !l.isEmpty()).toList());
+        var router = m.get("Deployment", "prod-kvasir-router");
+        assertTrue(args(router).contains("--api-keys=/etc/kvasir/api-keys"));
+        assertTrue(args(router).contains("--max-concurrent-per-tenant=8"));
+        assertEquals("prod-kvasir-api-keys", at(router, "spec.template.spec.volumes.0.secret.secretName"));
+        assertTrue(args(m.get("StatefulSet", "prod-kvasir-kv-store")).contains("--quota=alpha=8GiB,beta=2GiB"));
+        assertEquals(4, m.kinds("ServiceMonitor").size());
+        assertEquals("/models/llama.gguf", at(m.get("ConfigMap", "prod-kvasir-config"), "data.KVASIR_MODEL"));
+    }
+
+    private static int gpu(Map<String, Object> workload, String kind) {
+        Map<String, Object> r = at(container(workload), "resources." + kind);
+        Object n = r.get("nvidia.com/gpu");
+        assertNotNull(n, "no nvidia.com/gpu in " + kind + ": " + r);
+        return ((Number) n).intValue();
+    }
+}
