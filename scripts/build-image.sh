@@ -56,8 +56,9 @@ fi
 ctx="$root/target/image"
 rm -rf "$ctx" && mkdir -p "$ctx/opt/kvasir"
 # the JDK modules Kvasir uses: java.se, the Vector API, the JDK's HTTP server (/metrics), JNDI DNS
-# (Hazelcast's Kubernetes discovery), jdk.management/unsupported (Hazelcast, Netty, Arrow)
-"$JAVA_HOME/bin/jlink" --add-modules java.se,jdk.incubator.vector,jdk.httpserver,jdk.management,jdk.unsupported,jdk.naming.dns,jdk.crypto.ec,jdk.zipfs \
+# (Hazelcast's Kubernetes discovery), jdk.net (TCP keep-alive options), jdk.management/unsupported
+# (Hazelcast, Netty, Arrow)
+"$JAVA_HOME/bin/jlink" --add-modules java.se,jdk.incubator.vector,jdk.httpserver,jdk.management,jdk.unsupported,jdk.naming.dns,jdk.net,jdk.crypto.ec,jdk.zipfs \
   --strip-debug --no-man-pages --no-header-files --output "$ctx/opt/kvasir/jre" >/dev/null 2>&1
 cp "$jar" "$ctx/opt/kvasir/" && cp -r "$root/cli/target/lib" "$ctx/opt/kvasir/lib"
 {

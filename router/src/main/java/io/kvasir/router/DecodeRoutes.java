@@ -17,14 +17,19 @@ import io.grpc.ManagedChannel;
  * and how busy each is (calls in flight from this router). Either a fixed list ({@code --decode})
  * or discovered: every decode node whose heartbeat is live in the KV store (how a Kubernetes
  * Deployment's pods, whose addresses nobody knows in advance, are found); a node whose heartbeat
- * expires stops getting new requests, and its calls in flight finish on their channel.
+ * has been missing for {@value #GRACE_SECONDS} s stops getting new requests, and its calls in
+ * flight finish on their channel. The grace rides out a store member leaving (heartbeats are read
+ * through it) and a late heartbeat; a node that is really gone fails fast and the request moves on.
  */
 public final class DecodeRoutes implements AutoCloseable {
+    static final int GRACE_SECONDS = 15;
+
     /** One decode node: its channel and this router's calls in flight to it. */
     public static final class Route {
         private final String id;
         private final ManagedChannel channel;
         private final AtomicInteger inFlight = new AtomicInteger();
+        private volatile long lastSeenNanos = System.nanoTime();
 
         Route(String id, ManagedChannel channel) {
             this.id = id;
@@ -78,13 +83,14 @@ public final class DecodeRoutes implements AutoCloseable {
         return routes;
     }
 
-    /** Adds nodes that announced themselves, drops those whose heartbeat expired. */
+    /** Adds nodes that announced themselves, drops those whose heartbeat has been missing past the grace. */
     private synchronized void sync(Map<String, NodeLoads.Load> live) {
+        long now = System.nanoTime();
         for (var e : live.entrySet()) {
-            routes.computeIfAbsent(e.getKey(), id -> new Route(id, dial.apply(e.getValue().address())));
+            routes.computeIfAbsent(e.getKey(), id -> new Route(id, dial.apply(e.getValue().address()))).lastSeenNanos = now;
         }
         for (Route gone : routes.values()) {
-            if (!live.containsKey(gone.id())) {
+            if (!live.containsKey(gone.id()) && now - gone.lastSeenNanos > GRACE_SECONDS * 1_000_000_000L) {
                 routes.remove(gone.id());
                 gone.channel().shutdown(); // calls in flight finish; no new ones
             }

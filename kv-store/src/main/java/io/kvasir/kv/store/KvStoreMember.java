@@ -124,6 +124,10 @@ public final class KvStoreMember implements AutoCloseable {
         c.setProperty("hazelcast.max.no.heartbeat.seconds", "10");
         // join the peers that answer now instead of waiting 5 s for more to appear
         c.setProperty("hazelcast.wait.seconds.before.join", "0");
+        // members that started at once may each form a cluster of one (a peer's name did not resolve
+        // yet, a pod was not in DNS yet): look for the others and merge after 10 s, not Hazelcast's 300
+        c.setProperty("hazelcast.merge.first.run.delay.seconds", "10");
+        c.setProperty("hazelcast.merge.next.run.delay.seconds", "10");
         c.getMemberAttributeConfig().setAttribute(BlockStore.NAME_ATTRIBUTE, name);
         c.getMemberAttributeConfig().setAttribute(BlockStore.GRPC_ATTRIBUTE, grpcAddress);
         var network = c.getNetworkConfig();
