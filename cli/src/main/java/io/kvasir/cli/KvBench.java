@@ -71,6 +71,7 @@ final class KvBench {
 
         double[] put = new double[reps];
         double[] get = new double[reps];
+        double[] getGrpc = new double[reps];
         String cluster = "kvasir-bench-" + UUID.randomUUID();
         List<String> peers = List.of("127.0.0.1:5901", "127.0.0.1:5902", "127.0.0.1:5903");
         List<KvStoreMember> members = new ArrayList<>();
@@ -79,7 +80,8 @@ final class KvBench {
                 members.add(KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(5901 + m, 0)
                         .withPeers(peers).withHostBudget(Math.max(1L << 30, 4 * totalBytes))));
             }
-            try (KvStoreClient client = KvStoreClient.connect(cluster, peers)) {
+            try (KvStoreClient client = KvStoreClient.connect(cluster, peers);
+                    KvStoreClient grpcOnly = KvStoreClient.connect(cluster, peers).withoutSharedMemory()) {
                 for (int r = 0; r < reps + 1; r++) { // round 0 warms up
                     byte[] salt = ("bench-" + r).getBytes(StandardCharsets.UTF_8);
                     List<BlockKey> keys = BlockKeys.chain(BlockKeys.root("bench", 1, salt), tokens(blocks * layout.tokens()),
@@ -101,14 +103,18 @@ final class KvBench {
                         }
                     }
                     long t2 = System.nanoTime();
-                    if (got != totalBytes) {
-                        throw new IllegalStateException("bench kv: got " + got + " bytes back, put " + totalBytes);
+                    long gotGrpc = getAll(grpcOnly, keys, blocks, batch);
+                    long t3 = System.nanoTime();
+                    if (got != totalBytes || gotGrpc != totalBytes) {
+                        throw new IllegalStateException("bench kv: got " + got + " / " + gotGrpc + " bytes back, put "
+                                + totalBytes);
                     }
                     if (r > 0) {
                         put[r - 1] = totalBytes / ((t1 - t0) / 1e9) / 1e9;
                         get[r - 1] = totalBytes / ((t2 - t1) / 1e9) / 1e9;
-                        progress(err, String.format("  round %d: put %.2f GB/s, get %.2f GB/s", r, put[r - 1],
-                                get[r - 1]));
+                        getGrpc[r - 1] = totalBytes / ((t3 - t2) / 1e9) / 1e9;
+                        progress(err, String.format("  round %d: put %.2f GB/s, get %.2f GB/s (gRPC only %.2f)", r,
+                                put[r - 1], get[r - 1], getGrpc[r - 1]));
                     }
                 }
             }
@@ -123,6 +129,7 @@ final class KvBench {
         result.put("put_gbps", round2(median(put)));
         result.put("tcp_gbps", round2(median(tcp)));
         result.put("memcpy_gbps", round2(median(memcpy)));
+        result.put("get_grpc_gbps", round2(median(getGrpc)));
         result.put("get_vs_tcp", round2(median(get) / median(tcp)));
         result.put("block_bytes", blockBytes);
         result.put("blocks", blocks);
@@ -133,10 +140,27 @@ final class KvBench {
         } else {
             out.printf("%-8s %10s%n", "", "GB/s (median)");
             out.printf("%-8s %10.2f%n", "put", median(put));
-            out.printf("%-8s %10.2f   (%.0f%% of TCP)%n", "get", median(get), 100 * median(get) / median(tcp));
+            out.printf("%-8s %10.2f   (%.0f%% of TCP; same host: shared memory)%n", "get", median(get),
+                    100 * median(get) / median(tcp));
+            out.printf("%-8s %10.2f   (%.0f%% of TCP; gRPC only)%n", "get-grpc", median(getGrpc),
+                    100 * median(getGrpc) / median(tcp));
             out.printf("%-8s %10.2f   (plain TCP stream, two processes, loopback)%n", "tcp", median(tcp));
             out.printf("%-8s %10.2f%n", "memcpy", median(memcpy));
         }
+    }
+
+    /** Gets every block in batches; the bytes received. */
+    private static long getAll(KvStoreClient client, List<BlockKey> keys, int blocks, int batch) throws Exception {
+        long got = 0;
+        for (int from = 0; from < blocks; from += batch) {
+            for (ByteBuffer b : client.get("bench", keys.subList(from, Math.min(blocks, from + batch)))) {
+                if (b == null) {
+                    throw new IllegalStateException("bench kv: a block just put is missing");
+                }
+                got += b.remaining();
+            }
+        }
+        return got;
     }
 
     private static KvBlock randomBlock(BlockLayout layout, int seed) {

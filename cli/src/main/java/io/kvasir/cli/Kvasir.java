@@ -24,7 +24,14 @@ public final class Kvasir {
     }
 
     public static void main(String[] argv) {
-        System.exit(run(argv, System.out, System.err));
+        int code;
+        try {
+            code = run(argv, System.out, System.err);
+        } catch (Throwable t) { // e.g. a broken class path: exit, or client threads would keep a dead process up
+            t.printStackTrace();
+            code = 1;
+        }
+        System.exit(code);
     }
 
     /** Runs a command; returns the process exit code. Errors print one line naming what was wrong. */

@@ -1,5 +1,7 @@
 package io.kvasir.kv.client;
 
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -45,6 +47,8 @@ import io.kvasir.proto.kv.v1.LookupRequest;
 import io.kvasir.proto.kv.v1.LookupResponse;
 import io.kvasir.proto.kv.v1.PutRequest;
 import io.kvasir.proto.kv.v1.PutResponse;
+import io.kvasir.proto.kv.v1.GetSharedResponse;
+import io.kvasir.proto.kv.v1.SharedBlock;
 import io.kvasir.proto.kv.v1.StatsRequest;
 import io.kvasir.proto.kv.v1.StatsResponse;
 
@@ -59,6 +63,7 @@ public final class KvStoreClient implements AutoCloseable {
     private static final long DEADLINE_SECONDS = 60;
     private static final int ATTEMPTS = 4;
     private static final String GRPC = BlockStore.GRPC_ATTRIBUTE;
+    private static final String SHARED_MEMORY = BlockStore.SHARED_MEMORY_ATTRIBUTE;
     /** The store's Get, with responses read by {@link FetchedBlockMarshaller} (one copy per block). */
     private static final MethodDescriptor<GetRequest, FetchedBlockMarshaller.Fetched> GET = KvStoreGrpc.getGetMethod()
             .toBuilder(ProtoUtils.marshaller(GetRequest.getDefaultInstance()), new FetchedBlockMarshaller()).build();
@@ -67,6 +72,8 @@ public final class KvStoreClient implements AutoCloseable {
     private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
     private final ExecutorService calls = Executors.newVirtualThreadPerTaskExecutor();
     private final AtomicInteger roundRobin = new AtomicInteger();
+    private final SharedMemoryReader shared = new SharedMemoryReader();
+    private volatile boolean useSharedMemory = true;
 
     private KvStoreClient(HazelcastInstance hz) {
         this.hz = hz;
@@ -109,6 +116,20 @@ public final class KvStoreClient implements AutoCloseable {
         List<Future<?>> pending = new ArrayList<>();
         for (var group : byOwner.entrySet()) {
             pending.add(calls.submit(() -> {
+                String sharedMemory = useSharedMemory ? sharedMemoryOf(group.getKey()) : null;
+                if (sharedMemory != null) {
+                    try {
+                        if (getSharedOn(channel(group.getKey()), tenant, keys, group.getValue(), out)) {
+                            return null; // every key answered (found or missing)
+                        }
+                    } catch (StatusRuntimeException | IOException e) {
+                        // the member could not (full /dev/shm, an old member): gRPC for the rest
+                        if (e instanceof StatusRuntimeException sre
+                                && sre.getStatus().getCode() == Status.Code.UNIMPLEMENTED) {
+                            shared.forget(sharedMemory);
+                        }
+                    }
+                }
                 withFallback(group.getKey(), "get of " + group.getValue().size() + " blocks",
                         channel -> getOn(channel, tenant, keys, group.getValue(), out));
                 return null;
@@ -253,6 +274,55 @@ public final class KvStoreClient implements AutoCloseable {
                 out[i] = r.payload();
             }
         }
+    }
+
+    /**
+     * Get through the member's shared memory (same host): it writes the blocks into a file, this
+     * process maps it. Answers come in parts of at most 256 MiB. Blocks found stay in {@code out};
+     * what is still null afterwards (missing, or never answered) goes through {@link #getOn}, which
+     * asks only for those.
+     */
+    private boolean getSharedOn(ManagedChannel channel, String tenant, List<BlockKey> keys, List<Integer> indices,
+            ByteBuffer[] out) throws IOException {
+        int next = 0;
+        while (next < indices.size()) {
+            GetRequest.Builder request = GetRequest.newBuilder().setTenant(tenant);
+            for (int j = next; j < indices.size(); j++) {
+                request.addKeys(UnsafeByteOperations.unsafeWrap(keys.get(indices.get(j)).toBytes()));
+            }
+            GetSharedResponse r = stub(channel).getShared(request.build());
+            if (r.getBlocksCount() == 0) {
+                return false;
+            }
+            MemorySegment file = r.getFile().isEmpty() ? null : SharedMemoryReader.map(r.getFile());
+            for (SharedBlock b : r.getBlocksList()) {
+                int i = indices.get(next++);
+                if (b.getFound()) {
+                    out[i] = SharedMemoryReader.slice(file, b.getOffset(), b.getLength());
+                }
+            }
+        }
+        return true;
+    }
+
+    /** The member's shared-memory attribute when this process can use it, else null. */
+    private String sharedMemoryOf(String grpcAddress) {
+        for (Member m : hz.getCluster().getMembers()) {
+            if (grpcAddress != null && grpcAddress.equals(m.getAttribute(GRPC))) {
+                String attribute = m.getAttribute(SHARED_MEMORY);
+                return shared.reaches(attribute) ? attribute : null;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Gets through gRPC only, even from a member on this host (benchmarks compare the two paths;
+     * containers that share /dev/shm but should not).
+     */
+    public KvStoreClient withoutSharedMemory() {
+        useSharedMemory = false;
+        return this;
     }
 
     private KvStoreGrpc.KvStoreBlockingStub stub(ManagedChannel channel) {

@@ -38,6 +38,8 @@ public final class BlockStore {
     static final String INDEX = "kv-index";
     static final String NAME_ATTRIBUTE = "kvasir.name";
     public static final String GRPC_ATTRIBUTE = "kvasir.grpc";
+    /** Member attribute: its shared-memory directory and token (see {@code SharedMemoryExport}). */
+    public static final String SHARED_MEMORY_ATTRIBUTE = SharedMemoryExport.ATTRIBUTE;
     private static final Logger LOG = Logger.getLogger(BlockStore.class.getName());
 
     /** One answer of {@link #get}: the payload, or null when missing. */

@@ -59,6 +59,7 @@ public final class KvStoreMember implements AutoCloseable {
             .daemon().factory());
     private final SsdTier ssd;
     private final String grpcAddress;
+    private final SharedMemoryExport shared = SharedMemoryExport.create();
     private volatile BlockStore storeForSsd;
 
     private KvStoreMember(StoreConfig config) throws IOException {
@@ -72,7 +73,11 @@ public final class KvStoreMember implements AutoCloseable {
                         s.leftSsd(key, tenant, bytes);
                     }
                 });
-        hz = Hazelcast.newHazelcastInstance(hazelcastConfig(config, name, grpcAddress));
+        Config hzConfig = hazelcastConfig(config, name, grpcAddress);
+        if (shared != null) {
+            hzConfig.getMemberAttributeConfig().setAttribute(SharedMemoryExport.ATTRIBUTE, shared.attribute());
+        }
+        hz = Hazelcast.newHazelcastInstance(hzConfig);
         if (ssd != null) {
             hz.getUserContext().put(ReadSsdTask.SSD_CONTEXT_KEY, ssd);
         }
@@ -87,7 +92,7 @@ public final class KvStoreMember implements AutoCloseable {
         if (ssd != null) {
             store.announceSsd(ssd.rebuild());
         }
-        service = new KvStoreService(store);
+        service = new KvStoreService(store, shared);
         server = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), grpcPort))
                 .addService(service)
                 .addService(health.getHealthService())
@@ -122,8 +127,9 @@ public final class KvStoreMember implements AutoCloseable {
         // a crashed member is declared dead after 10 s without heartbeats (Hazelcast's default is 60)
         c.setProperty("hazelcast.heartbeat.interval.seconds", "1");
         c.setProperty("hazelcast.max.no.heartbeat.seconds", "10");
-        // join the peers that answer now instead of waiting 5 s for more to appear
-        c.setProperty("hazelcast.wait.seconds.before.join", "0");
+        // wait 1 s for peers to answer a join (Hazelcast waits 5): at 0, a member whose first connection
+        // takes a moment (containers: DNS, then TCP) gives up at once and forms a cluster of its own
+        c.setProperty("hazelcast.wait.seconds.before.join", "1");
         // members that started at once may each form a cluster of one (a peer's name did not resolve
         // yet, a pod was not in DNS yet): look for the others and merge after 10 s, not Hazelcast's 300
         c.setProperty("hazelcast.merge.first.run.delay.seconds", "10");
@@ -141,7 +147,8 @@ public final class KvStoreMember implements AutoCloseable {
         if (config.kubernetesDns() != null) {
             join.getKubernetesConfig().setEnabled(true).setProperty("service-dns", config.kubernetesDns());
         } else {
-            List<String> members = new ArrayList<>(config.peers());
+            List<String> members = new ArrayList<>();
+            config.peers().forEach(p -> members.add(resolved(p)));
             members.add(config.host() + ":" + config.hazelcastPort());
             join.getTcpIpConfig().setEnabled(true).setMembers(members);
         }
@@ -204,6 +211,9 @@ public final class KvStoreMember implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         hz.shutdown();
+        if (shared != null) {
+            shared.close();
+        }
     }
 
     /** A crash: connections drop, nothing is handed over. */
@@ -212,6 +222,26 @@ public final class KvStoreMember implements AutoCloseable {
         service.shutdown();
         spills.shutdownNow();
         hz.getLifecycleService().terminate();
+        if (shared != null) {
+            shared.close(); // a real crash leaves the directory; /dev/shm is cleared at boot
+        }
+    }
+
+    /**
+     * {@code host:port} with the host as an IP address when it resolves now. Measured in containers:
+     * with an interface set, Hazelcast 5.7's TCP-IP join never tried peers named by host name (it
+     * formed a cluster of one), while the same peers by address joined at once. A peer that does not
+     * resolve yet keeps its name (it is looked for again when clusters merge).
+     */
+    static String resolved(String peer) {
+        int colon = peer.lastIndexOf(':');
+        String host = colon < 0 ? peer : peer.substring(0, colon);
+        try {
+            String ip = java.net.InetAddress.getByName(host).getHostAddress();
+            return colon < 0 ? ip : ip + peer.substring(colon);
+        } catch (java.net.UnknownHostException e) {
+            return peer;
+        }
     }
 
     private static int freePort(String host) throws IOException {

@@ -18,6 +18,8 @@ import io.kvasir.kv.block.BlockKey;
 import io.kvasir.proto.kv.v1.BlockLocation;
 import io.kvasir.proto.kv.v1.GetRequest;
 import io.kvasir.proto.kv.v1.GetResponse;
+import io.kvasir.proto.kv.v1.GetSharedResponse;
+import io.kvasir.proto.kv.v1.SharedBlock;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
 import io.kvasir.proto.kv.v1.LookupRequest;
 import io.kvasir.proto.kv.v1.LookupResponse;
@@ -35,10 +37,13 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
     static final int IN_FLIGHT_BYTES = 8 << 20;
 
     private final BlockStore store;
+    private final SharedMemoryExport shared;
     private final ExecutorService streamers = Executors.newVirtualThreadPerTaskExecutor();
 
-    KvStoreService(BlockStore store) {
+    /** {@code shared}: this member's shared-memory directory, or null (GetShared then answers UNIMPLEMENTED). */
+    KvStoreService(BlockStore store, SharedMemoryExport shared) {
         this.store = store;
+        this.shared = shared;
     }
 
     void shutdown() {
@@ -122,6 +127,59 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             out.onError(Status.CANCELLED.withDescription("member shutting down").asException());
+        }
+    }
+
+    @Override
+    public void getShared(GetRequest request, StreamObserver<GetSharedResponse> response) {
+        if (shared == null) {
+            response.onError(Status.UNIMPLEMENTED.withDescription("this member has no shared-memory directory")
+                    .asException());
+            return;
+        }
+        long started = System.nanoTime();
+        try {
+            List<BlockKey> keys = keys(request.getKeysList());
+            List<BlockStore.Found> answered = new ArrayList<>();
+            List<byte[]> payloads = new ArrayList<>();
+            long bytes = 0;
+            // a leading part of the keys, up to the file limit (at least one block)
+            for (int from = 0; from < keys.size() && bytes < SharedMemoryExport.MAX_FILE_BYTES; from += 8) {
+                for (BlockStore.Found f : store.get(request.getTenant(), keys.subList(from, Math.min(keys.size(), from + 8)))) {
+                    answered.add(f);
+                    if (f.payload() != null) {
+                        payloads.add(f.payload());
+                        bytes += f.payload().length;
+                    }
+                }
+            }
+            long[] offsets = new long[payloads.size()];
+            GetSharedResponse.Builder b = GetSharedResponse.newBuilder();
+            if (!payloads.isEmpty()) {
+                b.setFile(shared.write(payloads, offsets).toString());
+            }
+            int p = 0;
+            for (BlockStore.Found f : answered) {
+                SharedBlock.Builder block = SharedBlock.newBuilder().setKey(UnsafeByteOperations.unsafeWrap(f.key().toBytes()))
+                        .setFound(f.payload() != null).setTier(f.tier());
+                if (f.payload() != null) {
+                    block.setOffset(offsets[p]).setLength(f.payload().length);
+                    p++;
+                }
+                b.addBlocks(block);
+            }
+            response.onNext(b.build());
+            response.onCompleted();
+            store.metrics().transferred(false, bytes, System.nanoTime() - started);
+        } catch (StatusException e) {
+            response.onError(e);
+        } catch (java.io.IOException e) {
+            response.onError(Status.UNAVAILABLE.withDescription("shared memory: " + e.getMessage()).asException());
+        } catch (RuntimeException e) {
+            response.onError(unexpected(e));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            response.onError(Status.CANCELLED.withDescription("member shutting down").asException());
         }
     }
 

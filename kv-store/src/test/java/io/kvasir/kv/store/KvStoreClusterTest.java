@@ -2,12 +2,15 @@ package io.kvasir.kv.store;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.nio.file.Files;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -95,6 +98,34 @@ class KvStoreClusterTest {
                 KvBlock original = BlockCodec.decode(ByteBuffer.wrap(payloads.get(i)));
                 assertEquals(original.column(0), decoded.column(0));
                 assertEquals(original.column(1), decoded.column(1));
+            }
+        }
+    }
+
+    @Test
+    void aReaderOnTheMembersHostGetsTheSameBytesThroughSharedMemoryAndLeavesNoFiles() throws Exception {
+        List<BlockKey> keys = keys("alpha", prompt(16 * 20, 4242));
+        List<byte[]> payloads = blocks(F16, keys.size() - 2, 4242);
+        client.put("alpha", keys.subList(0, payloads.size()), payloads); // the last two are never stored
+        List<ByteBuffer> shared = client.get("alpha", keys);
+        List<ByteBuffer> viaGrpc = cluster.client().withoutSharedMemory().get("alpha", keys);
+        for (int i = 0; i < keys.size(); i++) {
+            if (i < payloads.size()) {
+                assertEquals(ByteBuffer.wrap(payloads.get(i)), shared.get(i), "block " + i + " through shared memory");
+                assertEquals(ByteBuffer.wrap(payloads.get(i)), viaGrpc.get(i), "block " + i + " through gRPC");
+                assertTrue(shared.get(i).isDirect(), "mapped from the member's file, not a gRPC message");
+                assertFalse(viaGrpc.get(i).isDirect());
+            } else {
+                assertNull(shared.get(i));
+                assertNull(viaGrpc.get(i));
+            }
+        }
+        for (KvStoreMember m : cluster.members()) {
+            String attribute = m.hazelcast().getCluster().getLocalMember().getAttribute(SharedMemoryExport.ATTRIBUTE);
+            Path dir = Path.of(attribute.substring(0, attribute.lastIndexOf('|')));
+            try (var files = Files.list(dir)) {
+                assertEquals(List.of("token"), files.map(f -> f.getFileName().toString()).toList(),
+                        "the reader deletes each answer file once mapped");
             }
         }
     }
