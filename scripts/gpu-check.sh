@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds what a GPU machine needs to check Kvasir's CUDA kernels, and runs the check where a GPU is.
+#
+#   scripts/gpu-check.sh          build target/gpu-check (here: Maven, nvcc, JDK 25), then run it if
+#                                 this machine has an NVIDIA GPU
+#   target/gpu-check/run.sh       on the GPU machine (no Maven, no JDK, no internet needed there):
+#                                 every kernel against the CPU, GEMV weight bandwidth, KV copy GB/s
+#
+# The bundle holds the kernels' jar (with the nvcc-built fatbin), JCuda's driver binding and a
+# jlink-trimmed Java runtime, well under the 64 MiB a device session may carry.
+set -euo pipefail
+root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+# shellcheck source=jdk.sh
+. "$root/scripts/jdk.sh"
+kvasir_find_jdk || exit 1
+command -v /usr/local/cuda/bin/nvcc >/dev/null || { echo "gpu-check: nvcc (/usr/local/cuda/bin/nvcc) is needed to build the kernels" >&2; exit 1; }
+
+out="$root/target/gpu-check"
+(cd "$root" && mvn -B -q -ntp -DskipTests -pl cuda -am install >/dev/null)
+(cd "$root/cuda" && mvn -B -q -ntp dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out/lib" >/dev/null)
+cp "$root"/cuda/target/kvasir-cuda-*.jar "$out/lib/"
+rm -rf "$out/jre"
+"$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,jdk.unsupported --strip-debug --no-man-pages \
+  --no-header-files --compress zip-9 --output "$out/jre" >/dev/null 2>&1
+cat > "$out/run.sh" <<'RUN'
+#!/bin/sh
+# Runs Kvasir's GPU check with the bundled Java runtime.
+here=$(cd "$(dirname "$0")" && pwd)
+if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1'; then
+  for d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/local/nvidia/lib64 /usr/lib/wsl/lib; do
+    [ -e "$d/libcuda.so.1" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" && break
+  done
+fi
+exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED -cp "$here/lib/*" io.kvasir.cuda.GpuCheck "$@"
+RUN
+chmod +x "$out/run.sh"
+echo "gpu-check: built $out ($(du -sh "$out" | cut -f1))" >&2
+if command -v nvidia-smi >/dev/null 2>&1; then
+  exec "$out/run.sh"
+fi
+echo "gpu-check: no GPU on this machine; run $out/run.sh on one" >&2
