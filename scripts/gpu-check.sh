@@ -17,10 +17,16 @@ command -v /usr/local/cuda/bin/nvcc >/dev/null || { echo "gpu-check: nvcc (/usr/
 
 out="$root/target/gpu-check"
 (cd "$root" && mvn -B -q -ntp -DskipTests -pl cuda -am install >/dev/null)
-(cd "$root/cuda" && mvn -B -q -ntp dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out/lib" >/dev/null)
+rm -rf "$out/lib"
+# DJL's tokenizers are for Hugging Face folders only (GGUF models carry their own vocabulary): left
+# out, so the bundle stays within what a device session carries
+(cd "$root/cuda" && mvn -B -q -ntp dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out/lib" \
+  -DexcludeArtifactIds=tokenizers,api,jna,commons-compress,commons-io,commons-codec >/dev/null)
 cp "$root"/cuda/target/kvasir-cuda-*.jar "$out/lib/"
+# the F32/F16/Q8_0 test models (MLA and sliding-window ones are CPU-only for now)
+mkdir -p "$out/models" && cp "$root"/engine/src/test/resources/golden/{llama,qwen2}*.gguf "$out/models/"
 rm -rf "$out/jre"
-"$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,jdk.unsupported --strip-debug --no-man-pages \
+"$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,jdk.unsupported,jdk.incubator.vector --strip-debug --no-man-pages \
   --no-header-files --compress zip-9 --output "$out/jre" >/dev/null 2>&1
 cat > "$out/run.sh" <<'RUN'
 #!/bin/sh
@@ -31,7 +37,8 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1'; then
     [ -e "$d/libcuda.so.1" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" && break
   done
 fi
-exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED -cp "$here/lib/*" io.kvasir.cuda.GpuCheck "$@"
+exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Xss4m -cp "$here/lib/*" io.kvasir.cuda.GpuCheck \
+  "$@" "$here"/models/*.gguf
 RUN
 chmod +x "$out/run.sh"
 echo "gpu-check: built $out ($(du -sh "$out" | cut -f1))" >&2

@@ -259,3 +259,9 @@ extern "C" __global__ void attention_decode_f32(const float* __restrict__ q, con
     }
 }
 
+
+// y[t][i] += bias[i] for n tokens of width values; grid = ceil(n * width / 256), block = 256.
+extern "C" __global__ void add_bias_f32(float* __restrict__ y, const float* __restrict__ bias, long n, int width) {
+    long i = (long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n * width) y[i] += bias[i % width];
+}

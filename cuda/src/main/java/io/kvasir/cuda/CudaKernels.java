@@ -97,6 +97,12 @@ public final class CudaKernels {
         launch("add_f32", (int) ((n + 255) / 256), 1, 256, p(y), p(x), l(n));
     }
 
+    /** {@code y[t] += bias} for {@code tokens} rows of {@code bias}'s width. */
+    public void addBias(DeviceBuffer y, DeviceBuffer bias, int tokens, int width) {
+        long n = (long) tokens * width;
+        launch("add_bias_f32", (int) ((n + 255) / 256), 1, 256, p(y), p(bias), l(tokens), i(width));
+    }
+
     /** Rows of an f16 ({@code bf16} false) or bf16 embedding table for each token. */
     public void embed(DeviceBuffer table, boolean bf16, DeviceBuffer tokens, DeviceBuffer out, int count, int dim) {
         launch(bf16 ? "embed_bf16" : "embed_f16", count, 1, 256, p(table), p(tokens), p(out), i(dim));

@@ -13,9 +13,13 @@ import jcuda.Pointer;
 import jcuda.driver.CUevent;
 
 /**
- * What scripts/gpu-check.sh runs on a GPU machine: every kernel against the CPU, then the figures
- * the GPU issue asks for: GEMV weight bandwidth at the 1B model's shapes (decode's bound) and KV
- * block copies between pinned host memory and the device. Exit 1 if a check fails, 2 with no GPU.
+ * What scripts/gpu-check.sh runs on a GPU machine: every kernel against the CPU; every model given
+ * (GGUF files) on the GPU against the CPU engine (logits after a prompt, 20 greedy tokens); then
+ * the figures the GPU issue asks for: prefill and decode tok/s of a Llama-3.2-1B-shaped F16 model
+ * with the HBM bound, GEMV weight bandwidth, and KV block copies between pinned host memory and
+ * the device. Exit 1 if a check fails, 2 with no GPU.
+ *
+ * <p>{@code GpuCheck [--no-speed] [--work DIR] MODEL.gguf…}
  */
 public final class GpuCheck {
     private GpuCheck() {
@@ -35,8 +39,39 @@ public final class GpuCheck {
                         r.passed() ? "ok" : "FAILED");
                 ok &= r.passed();
             }
+            java.nio.file.Path work = java.nio.file.Path.of(System.getProperty("java.io.tmpdir"));
+            boolean speed = true;
+            for (int a = 0; a < args.length; a++) {
+                if (args[a].equals("--no-speed")) {
+                    speed = false;
+                } else if (args[a].equals("--work")) {
+                    work = java.nio.file.Path.of(args[++a]);
+                } else {
+                    try {
+                        ModelCheck.Agreement r = ModelCheck.compare(device, java.nio.file.Path.of(args[a]), 24, 20);
+                        boolean pass = r.maxLogitDiff() <= 1e-2 && r.sameTokens();
+                        System.out.printf("  %-30s logits max |diff| %.3g, greedy tokens %s %s%n", r.model(), r.maxLogitDiff(),
+                                r.sameTokens() ? "equal" : "DIFFER " + java.util.Arrays.toString(r.cpuTokens()) + " vs "
+                                        + java.util.Arrays.toString(r.gpuTokens()), pass ? "ok" : "FAILED");
+                        ok &= pass;
+                    } catch (IllegalArgumentException e) {
+                        System.out.printf("  %-30s skipped: %s%n", java.nio.file.Path.of(args[a]).getFileName(), e.getMessage());
+                    }
+                }
+            }
             gemvBandwidth(device);
             copyBandwidth(device);
+            if (speed) {
+                java.nio.file.Path model = SyntheticModel.llama1b(work);
+                double[] s512 = ModelCheck.speed(device, model, 512, 64);
+                double[] s2k = ModelCheck.speed(device, model, 2048, 16);
+                // decode reads every weight once per token (the embedding table: one row)
+                double bytesPerToken = 2.0 * (16L * (2048L * 2048 * 2 + 2 * 512L * 2048 + 3 * 8192L * 2048) + 128256L * 2048);
+                System.out.printf("  synthetic 1B F16: prefill %.0f tok/s (512) / %.0f tok/s (2048), decode %.1f tok/s "
+                        + "(%.2f GB of weights per token)%n", s512[0], s2k[0], s512[1], bytesPerToken / 1e9);
+                System.out.printf("  decode reads %.0f GB/s of weights: divide by the GPU's HBM bandwidth for the "
+                        + "fraction of the bound (H100 SXM 3350 GB/s, H200 4800 GB/s)%n", s512[1] * bytesPerToken / 1e9);
+            }
             System.exit(ok ? 0 : 1);
         }
     }

@@ -35,7 +35,7 @@ public final class LlamaModel {
         return config;
     }
 
-    LlamaWeights weights() {
+    public LlamaWeights weights() {
         return weights;
     }
 

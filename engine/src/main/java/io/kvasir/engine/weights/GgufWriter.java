@@ -57,11 +57,18 @@ public final class GgufWriter {
             offset += align(e.getValue().data().length);
         }
         pad(out);
-        for (Tensor t : tensors.values()) {
-            out.writeBytes(t.data());
-            pad(out);
+        // the header in memory, the tensors streamed after it: files past 2 GB (a 1B model) fit
+        try (var file_ = new java.io.BufferedOutputStream(Files.newOutputStream(file), 1 << 20)) {
+            out.writeTo(file_);
+            long written = out.size();
+            for (Tensor t : tensors.values()) {
+                file_.write(t.data());
+                written += t.data().length;
+                long padded = align(written);
+                file_.write(new byte[(int) (padded - written)]);
+                written = padded;
+            }
         }
-        Files.write(file, out.toByteArray());
     }
 
     private static long align(long n) {

@@ -1,0 +1,234 @@
+package io.kvasir.cuda;
+
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+
+import io.kvasir.engine.backend.reference.ReferenceBackend;
+import io.kvasir.engine.model.LlamaModel;
+import io.kvasir.engine.model.LlamaWeights;
+import io.kvasir.engine.model.ModelConfig;
+import io.kvasir.engine.model.RopeConfig;
+import io.kvasir.engine.model.RopeLayout;
+import io.kvasir.engine.tensor.DType;
+import io.kvasir.engine.tensor.WeightMatrix;
+
+/**
+ * A Llama-family model on one GPU, for one sequence: weights in device memory (F32, F16 and BF16
+ * as stored; other types dequantized to F16), activations and the paged KV pool there too, and
+ * the same forward pass as {@link LlamaModel} step for step, so the CPU engine is its oracle. Only
+ * the last token's logits come back to the host (sampling stays there).
+ *
+ * <p>Not yet: MLA, sliding windows, several sequences per step (the kernels take them; this class
+ * runs one), and moving blocks between this pool and the KV store.
+ */
+public final class CudaLlamaModel implements AutoCloseable {
+    private final CudaDevice device;
+    private final CudaKernels k;
+    private final ModelConfig c;
+    private final int chunk;
+    private final CudaKernels.KvGeometry kv;
+    private final List<AutoCloseable> owned = new ArrayList<>();
+    private final Matrix embedding;
+    private final Matrix output;
+    private final DeviceBuffer outputNorm;
+    private final List<Layer> layers = new ArrayList<>();
+    private final DeviceBuffer invFreq;
+    private final DeviceBuffer kPool, vPool, table;
+    private final DeviceBuffer x, xb, xb2, q, kk, vv, att, hb, hb2, tokens, positions, seqOf, logits;
+    private int length;
+
+    private record Matrix(CudaKernels.WeightType type, DeviceBuffer data, int rows, int cols) {
+    }
+
+    private record Layer(DeviceBuffer attnNorm, Matrix wq, Matrix wk, Matrix wv, DeviceBuffer bq, DeviceBuffer bk,
+            DeviceBuffer bv, Matrix wo, DeviceBuffer ffnNorm, Matrix gate, Matrix up, Matrix down) {
+    }
+
+    /**
+     * Uploads {@code model}'s weights; room for sequences of up to {@code maxTokens} tokens, computed
+     * {@code chunk} tokens at a time.
+     */
+    public CudaLlamaModel(CudaDevice device, LlamaModel model, int maxTokens, int chunk, int blockSize) {
+        this.device = device;
+        this.k = new CudaKernels(device);
+        this.c = model.config();
+        this.chunk = chunk;
+        if (c.mla() != null) {
+            throw new IllegalArgumentException("MLA models do not run on the GPU yet");
+        }
+        if (c.widestWindow() != Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("sliding-window models do not run on the GPU yet");
+        }
+        LlamaWeights w = model.weights();
+        ReferenceBackend dequantizer = new ReferenceBackend();
+        embedding = own(upload(w.tokenEmbedding(), dequantizer, true));
+        output = own(upload(w.output(), dequantizer, false));
+        outputNorm = own(DeviceBuffer.of(w.outputNorm()));
+        for (LlamaWeights.Layer l : w.layers()) {
+            layers.add(new Layer(own(DeviceBuffer.of(l.attnNorm())), own(upload(l.wq(), dequantizer, false)),
+                    own(upload(l.wk(), dequantizer, false)), own(upload(l.wv(), dequantizer, false)),
+                    l.bq() == null ? null : own(DeviceBuffer.of(l.bq())), l.bk() == null ? null : own(DeviceBuffer.of(l.bk())),
+                    l.bv() == null ? null : own(DeviceBuffer.of(l.bv())), own(upload(l.wo(), dequantizer, false)),
+                    own(DeviceBuffer.of(l.ffnNorm())), own(upload(l.wGate(), dequantizer, false)),
+                    own(upload(l.wUp(), dequantizer, false)), own(upload(l.wDown(), dequantizer, false))));
+        }
+        RopeConfig rope = c.rope();
+        float[] freq = new float[rope.dims() / 2];
+        for (int i = 0; i < freq.length; i++) {
+            double f = Math.pow(rope.base(), -2.0 * i / rope.dims()) / rope.linearScale();
+            freq[i] = (float) (rope.freqFactors() == null ? f : f / rope.freqFactors()[i]);
+        }
+        invFreq = own(DeviceBuffer.of(freq));
+        int maxBlocks = (maxTokens + blockSize - 1) / blockSize;
+        kv = new CudaKernels.KvGeometry(c.numLayers(), c.numKvHeads(), c.headDim(), blockSize, maxBlocks);
+        long poolFloats = (long) maxBlocks * c.numLayers() * c.numKvHeads() * blockSize * c.headDim();
+        kPool = own(new DeviceBuffer(4 * poolFloats));
+        vPool = own(new DeviceBuffer(4 * poolFloats));
+        int[] ids = new int[maxBlocks];
+        for (int i = 0; i < maxBlocks; i++) {
+            ids[i] = i; // one sequence: its blocks in order
+        }
+        table = own(DeviceBuffer.of(ids));
+        x = own(new DeviceBuffer(4L * chunk * c.dim()));
+        xb = own(new DeviceBuffer(4L * chunk * Math.max(c.dim(), c.queryDim())));
+        xb2 = own(new DeviceBuffer(4L * chunk * c.dim()));
+        q = own(new DeviceBuffer(4L * chunk * c.queryDim()));
+        kk = own(new DeviceBuffer(4L * chunk * c.kvDim()));
+        vv = own(new DeviceBuffer(4L * chunk * c.kvDim()));
+        att = own(new DeviceBuffer(4L * chunk * c.queryDim()));
+        hb = own(new DeviceBuffer(4L * chunk * c.ffnDim()));
+        hb2 = own(new DeviceBuffer(4L * chunk * c.ffnDim()));
+        tokens = own(new DeviceBuffer(4L * chunk));
+        positions = own(new DeviceBuffer(4L * chunk));
+        seqOf = own(DeviceBuffer.of(new int[chunk])); // every token belongs to sequence 0
+        logits = own(new DeviceBuffer(4L * c.vocabSize()));
+    }
+
+    private <T extends AutoCloseable> T own(T resource) {
+        owned.add(resource);
+        return resource;
+    }
+
+    private Matrix own(Matrix m) {
+        owned.add(m.data());
+        return m;
+    }
+
+    /** A weight matrix as stored when the kernels read that type, else dequantized to F16, row by row. */
+    private static Matrix upload(WeightMatrix w, ReferenceBackend dequantizer, boolean embeddingTable) {
+        DType t = w.dtype();
+        if (t == DType.F32 && !embeddingTable) {
+            float[] all = w.data().toArray(ValueLayout.JAVA_FLOAT_UNALIGNED);
+            return new Matrix(CudaKernels.WeightType.F32, DeviceBuffer.of(all), w.rows(), w.cols());
+        }
+        if (t == DType.F16 || t == DType.BF16) {
+            short[] raw = w.data().toArray(ValueLayout.JAVA_SHORT_UNALIGNED);
+            return new Matrix(t == DType.F16 ? CudaKernels.WeightType.F16 : CudaKernels.WeightType.BF16,
+                    DeviceBuffer.of(raw), w.rows(), w.cols());
+        }
+        short[] half = new short[Math.multiplyExact(w.rows(), w.cols())];
+        float[] row = new float[w.cols()];
+        for (int r = 0; r < w.rows(); r++) {
+            dequantizer.dequantizeRow(w, r, row, 0);
+            for (int i = 0; i < row.length; i++) {
+                half[r * w.cols() + i] = Float.floatToFloat16(row[i]);
+            }
+        }
+        return new Matrix(CudaKernels.WeightType.F16, DeviceBuffer.of(half), w.rows(), w.cols());
+    }
+
+    /** Starts a new sequence (the pool's blocks are reused). */
+    public void reset() {
+        length = 0;
+    }
+
+    public int length() {
+        return length;
+    }
+
+    /** Appends {@code ids} to the sequence and returns the logits after the last of them. */
+    public float[] forward(int[] ids) {
+        if (length + ids.length > kv.maxBlocksPerSeq() * kv.blockSize()) {
+            throw new IllegalArgumentException("sequence of " + (length + ids.length) + " tokens exceeds this model's "
+                    + kv.maxBlocksPerSeq() * kv.blockSize() + " on the GPU");
+        }
+        for (int from = 0; from < ids.length; from += chunk) {
+            int n = Math.min(chunk, ids.length - from);
+            int[] pos = new int[n];
+            int[] part = new int[n];
+            for (int t = 0; t < n; t++) {
+                pos[t] = length + t;
+                part[t] = ids[from + t];
+            }
+            copy(tokens, part);
+            copy(positions, pos);
+            step(n, from + n == ids.length);
+            length += n;
+        }
+        float[] out = new float[c.vocabSize()];
+        device.synchronize();
+        logits.copyTo(out);
+        return out;
+    }
+
+    private static void copy(DeviceBuffer to, int[] values) {
+        jcuda.driver.JCudaDriver.cuMemcpyHtoD(to.ptr, jcuda.Pointer.to(values), 4L * values.length);
+    }
+
+    /** One chunk of {@code n} tokens: every layer, then (for the last chunk) the last token's logits. */
+    private void step(int n, boolean wantLogits) {
+        int dim = c.dim();
+        if (embedding.type() == CudaKernels.WeightType.F32) {
+            throw new IllegalStateException("embedding tables are uploaded as f16/bf16");
+        }
+        k.embed(embedding.data(), embedding.type() == CudaKernels.WeightType.BF16, tokens, x, n, dim);
+        boolean neox = c.rope().layout() != RopeLayout.INTERLEAVED;
+        float scale = (float) (1 / Math.sqrt(c.headDim()));
+        for (int l = 0; l < layers.size(); l++) {
+            Layer w = layers.get(l);
+            k.rmsNorm(x, w.attnNorm(), xb, n, dim, c.rmsNormEps());
+            matmul(w.wq(), xb, q, n);
+            matmul(w.wk(), xb, kk, n);
+            matmul(w.wv(), xb, vv, n);
+            if (w.bq() != null) {
+                k.addBias(q, w.bq(), n, c.queryDim());
+                k.addBias(kk, w.bk(), n, c.kvDim());
+                k.addBias(vv, w.bv(), n, c.kvDim());
+            }
+            k.rope(q, positions, invFreq, n, c.numHeads(), c.headDim(), c.rope().dims(), neox);
+            k.rope(kk, positions, invFreq, n, c.numKvHeads(), c.headDim(), c.rope().dims(), neox);
+            k.writeKv(kk, vv, kPool, vPool, table, seqOf, positions, n, l, kv);
+            k.attention(q, kPool, vPool, table, seqOf, positions, att, n, c.numHeads(), l, kv, scale);
+            matmul(w.wo(), att, xb2, n);
+            k.add(x, xb2, (long) n * dim);
+            k.rmsNorm(x, w.ffnNorm(), xb, n, dim, c.rmsNormEps());
+            matmul(w.gate(), xb, hb, n);
+            matmul(w.up(), xb, hb2, n);
+            k.swiGlu(hb, hb2, (long) n * c.ffnDim());
+            matmul(w.down(), hb, xb2, n);
+            k.add(x, xb2, (long) n * dim);
+        }
+        if (wantLogits) {
+            // the last token's row: normed into xb2, then the output matrix
+            jcuda.driver.JCudaDriver.cuMemcpyDtoD(xb2.ptr, x.ptr.withByteOffset(4L * (n - 1) * dim), 4L * dim);
+            k.rmsNorm(xb2, outputNorm, xb, 1, dim, c.rmsNormEps());
+            matmul(output, xb, logits, 1);
+        }
+    }
+
+    private void matmul(Matrix w, DeviceBuffer in, DeviceBuffer out, int n) {
+        k.matmul(w.type(), w.data(), in, out, w.rows(), w.cols(), n);
+    }
+
+    @Override
+    public void close() {
+        for (AutoCloseable r : owned) {
+            try {
+                r.close();
+            } catch (Exception e) {
+                // freeing the rest matters more
+            }
+        }
+    }
+}
