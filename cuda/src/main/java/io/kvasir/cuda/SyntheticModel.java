@@ -53,16 +53,16 @@ final class SyntheticModel {
         SplittableRandom random = new SplittableRandom(1);
         int kvDim = KV_HEADS * (DIM / HEADS);
         w.tensors.put("token_embd.weight", f16(random, VOCAB, DIM, 0.5f));
-        w.tensors.put("output_norm.weight", ones(DIM));
+        w.tensors.put("output_norm.weight", GgufWriter.Tensor.onesF32(DIM));
         w.tensors.put("output.weight", f16(random, VOCAB, DIM, 0.02f));
         for (int l = 0; l < LAYERS; l++) {
             String p = "blk." + l + ".";
-            w.tensors.put(p + "attn_norm.weight", ones(DIM));
+            w.tensors.put(p + "attn_norm.weight", GgufWriter.Tensor.onesF32(DIM));
             w.tensors.put(p + "attn_q.weight", f16(random, DIM, DIM, 0.02f));
             w.tensors.put(p + "attn_k.weight", f16(random, kvDim, DIM, 0.02f));
             w.tensors.put(p + "attn_v.weight", f16(random, kvDim, DIM, 0.02f));
             w.tensors.put(p + "attn_output.weight", f16(random, DIM, DIM, 0.02f));
-            w.tensors.put(p + "ffn_norm.weight", ones(DIM));
+            w.tensors.put(p + "ffn_norm.weight", GgufWriter.Tensor.onesF32(DIM));
             w.tensors.put(p + "ffn_gate.weight", f16(random, FFN, DIM, 0.02f));
             w.tensors.put(p + "ffn_up.weight", f16(random, FFN, DIM, 0.02f));
             w.tensors.put(p + "ffn_down.weight", f16(random, DIM, FFN, 0.02f));
@@ -88,11 +88,4 @@ final class SyntheticModel {
         return new GgufWriter.Tensor(new long[] {rows, cols}, 1, b.array());
     }
 
-    private static GgufWriter.Tensor ones(int n) {
-        ByteBuffer b = ByteBuffer.allocate(n * 4).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < n; i++) {
-            b.putFloat(1f);
-        }
-        return new GgufWriter.Tensor(new long[] {n}, 0, b.array());
-    }
 }

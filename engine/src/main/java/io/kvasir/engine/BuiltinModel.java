@@ -88,16 +88,16 @@ public final class BuiltinModel {
         SplittableRandom random = new SplittableRandom(0x6b766173L); // "kvas"
         int headDim = DIM / HEADS;
         w.tensors.put("token_embd.weight", matrix(random, vocab, DIM, 0.5f));
-        w.tensors.put("output_norm.weight", ones(DIM));
+        w.tensors.put("output_norm.weight", GgufWriter.Tensor.onesF32(DIM));
         w.tensors.put("output.weight", matrix(random, vocab, DIM, 0.08f));
         for (int l = 0; l < LAYERS; l++) {
             String p = "blk." + l + ".";
-            w.tensors.put(p + "attn_norm.weight", ones(DIM));
+            w.tensors.put(p + "attn_norm.weight", GgufWriter.Tensor.onesF32(DIM));
             w.tensors.put(p + "attn_q.weight", matrix(random, DIM, DIM, 0.08f));
             w.tensors.put(p + "attn_k.weight", matrix(random, KV_HEADS * headDim, DIM, 0.08f));
             w.tensors.put(p + "attn_v.weight", matrix(random, KV_HEADS * headDim, DIM, 0.08f));
             w.tensors.put(p + "attn_output.weight", matrix(random, DIM, DIM, 0.08f));
-            w.tensors.put(p + "ffn_norm.weight", ones(DIM));
+            w.tensors.put(p + "ffn_norm.weight", GgufWriter.Tensor.onesF32(DIM));
             w.tensors.put(p + "ffn_gate.weight", matrix(random, FFN, DIM, 0.08f));
             w.tensors.put(p + "ffn_up.weight", matrix(random, FFN, DIM, 0.08f));
             w.tensors.put(p + "ffn_down.weight", matrix(random, DIM, FFN, 0.08f));
@@ -115,11 +115,4 @@ public final class BuiltinModel {
         return new GgufWriter.Tensor(new long[] {rows, cols}, 0, b.array());
     }
 
-    private static GgufWriter.Tensor ones(int n) {
-        ByteBuffer b = ByteBuffer.allocate(n * 4).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < n; i++) {
-            b.putFloat(1f);
-        }
-        return new GgufWriter.Tensor(new long[] {n}, 0, b.array());
-    }
 }

@@ -18,7 +18,16 @@ import java.util.Map;
  * Boolean, String[], float[], int[]).
  */
 public final class GgufWriter {
-    public record Tensor(long[] shape, int ggmlType, byte[] data) {}
+    public record Tensor(long[] shape, int ggmlType, byte[] data) {
+        /** An F32 vector of ones (a norm's weight in a generated model). */
+        public static Tensor onesF32(int n) {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(n * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < n; i++) {
+                b.putFloat(1f);
+            }
+            return new Tensor(new long[] {n}, 0, b.array());
+        }
+    }
 
     public final Map<String, Object> metadata = new LinkedHashMap<>();
     public final Map<String, Tensor> tensors = new LinkedHashMap<>();
