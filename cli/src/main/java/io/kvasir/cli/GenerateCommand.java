@@ -2,6 +2,8 @@ package io.kvasir.cli;
 
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
+import io.kvasir.cuda.CudaDevice;
+import io.kvasir.cuda.CudaGenerator;
 import io.kvasir.engine.Generator;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
@@ -26,14 +28,15 @@ final class GenerateCommand {
     static final String USAGE = """
             usage: kvasir generate (--model PATH | --server HOST:PORT) (--prompt TEXT | --prompt-tokens 1,5,9)
                                    [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
-                                   [--threads N] [--json [--logits]] [--stop S] [--tenant T]
+                                   [--threads N] [--device cpu|cuda] [--json [--logits]] [--stop S] [--tenant T]
               --server asks a running Kvasir (kvasir serve, or a router) over gRPC; --json then adds "usage".
               PATH is a GGUF file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
               --prompt-tokens takes token ids as they are (no BOS added); --prompt is tokenized (BOS added
-              when the model asks for one). Temperature 0 (the default) is greedy.""";
+              when the model asks for one). Temperature 0 (the default) is greedy. --device cuda runs the model
+              on the first GPU (Llama-family models; the kernels must have been built with nvcc).""";
 
     private static final Set<String> VALUES = Set.of("model", "prompt", "prompt-tokens", "max-tokens",
-            "temperature", "top-k", "top-p", "seed", "threads", "server", "stop", "tenant");
+            "temperature", "top-k", "top-p", "seed", "threads", "server", "stop", "tenant", "device");
     private static final Set<String> FLAGS = Set.of("json", "logits");
 
     private GenerateCommand() {
@@ -67,10 +70,47 @@ final class GenerateCommand {
         int threads = a.integer("threads", VectorCpuBackend.defaultThreads());
         boolean json = a.has("json");
 
+        String device = a.string("device", "cpu");
+        if (!device.equals("cpu") && !device.equals("cuda")) {
+            throw new Args.UsageException("generate: --device must be cpu or cuda, got \"" + device + "\"");
+        }
+        if (device.equals("cuda")) {
+            CudaDevice.unavailable().ifPresent(reason -> {
+                throw new Args.UsageException("generate: --device cuda: " + reason);
+            });
+            if (a.has("logits")) {
+                throw new Args.UsageException("generate: --logits is CPU-only");
+            }
+        }
+
         try (var backend = new VectorCpuBackend(threads);
              Model model = Model.load(modelPath, backend)) {
             int[] prompt = a.has("prompt") ? model.tokenizer().encode(a.string("prompt", "")) : a.integers("prompt-tokens");
             var decoder = new StreamingDecoder(model.tokenizer());
+            if (device.equals("cuda")) {
+                try (CudaDevice gpu = CudaDevice.open(0);
+                        CudaGenerator generator = new CudaGenerator(gpu, model, prompt.length + maxTokens + 16)) {
+                    CudaGenerator.Result r = generator.generate(prompt, maxTokens, sampling, token -> {
+                        String delta = decoder.add(token);
+                        if (!json) {
+                            out.print(delta);
+                            out.flush();
+                        }
+                    });
+                    if (json) {
+                        Map<String, Object> line = new LinkedHashMap<>();
+                        line.put("prompt_tokens", prompt);
+                        line.put("tokens", r.tokens());
+                        line.put("text", decoder.text());
+                        line.put("finish_reason", r.finishReason());
+                        line.put("device", gpu.toString());
+                        out.println(new GsonBuilder().disableHtmlEscaping().create().toJson(line));
+                    } else {
+                        out.println(decoder.flush());
+                    }
+                }
+                return;
+            }
             Generator.Result result = new Generator(model).generate(prompt, maxTokens, sampling, a.has("logits"), token -> {
                 String delta = decoder.add(token);
                 if (!json) {

@@ -245,7 +245,8 @@ final class RoleCommands {
         static Node open(Args a) {
             String device = a.string("device", "cpu");
             if (device.equals("cuda")) {
-                throw new Args.UsageException("--device cuda: this build has no CUDA backend yet; run with --device cpu");
+                throw new Args.UsageException("--device cuda: prefill and decode nodes run on the CPU for now (the GPU "
+                        + "forward pass runs in 'kvasir generate --device cuda'); run with --device cpu");
             } else if (!device.equals("cpu")) {
                 throw new Args.UsageException("--device must be cpu or cuda, got \"" + device + "\"");
             }

@@ -101,6 +101,15 @@ class GenerateCommandTest {
     }
 
     @Test
+    void deviceCudaWithoutAGpuSaysWhy() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.kvasir.cuda.CudaDevice.unavailable().isPresent(), "a GPU is here");
+        Run r = run("generate", "--model", MODEL, "--prompt", "x", "--device", "cuda");
+        assertNotEquals(0, r.exitCode());
+        assertTrue(r.err().startsWith("kvasir: generate: --device cuda: "), r.err());
+        assertEquals("", r.out());
+    }
+
+    @Test
     void errors_areOneLineWithANonZeroExitCode() throws Exception {
         Path bad = tmp.resolve("bad.gguf");
         Files.writeString(bad, "not a model at all");
@@ -112,9 +121,11 @@ class GenerateCommandTest {
                 {"generate", "--model", MODEL},
                 {"generate", "--model", MODEL, "--prompt", "x", "--temperature", "-1"},
                 {"generate", "--model", MODEL, "--prompt", "x", "--bogus", "1"},
+                {"generate", "--model", MODEL, "--prompt", "x", "--device", "tpu"},
                 {"frobnicate"},
         };
-        String[] mustMention = {bad.toString(), "absent.gguf", "99999", "\"x\"", "--prompt", "temperature", "--bogus", "frobnicate"};
+        String[] mustMention = {bad.toString(), "absent.gguf", "99999", "\"x\"", "--prompt", "temperature", "--bogus",
+            "--device", "frobnicate"};
         for (int i = 0; i < cases.length; i++) {
             Run r = run(cases[i]);
             assertNotEquals(0, r.exitCode(), String.join(" ", cases[i]));

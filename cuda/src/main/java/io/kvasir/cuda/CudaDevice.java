@@ -44,8 +44,19 @@ public final class CudaDevice implements AutoCloseable {
         this.memoryBytes = memoryBytes;
     }
 
-    /** Why no GPU can be used in this process, or empty when {@link #open} will work. */
+    private static volatile Optional<String> unavailable;
+
+    /** Why no GPU can be used in this process, or empty when {@link #open} will work (asked once per process). */
     public static Optional<String> unavailable() {
+        Optional<String> known = unavailable;
+        if (known == null) {
+            known = probe();
+            unavailable = known;
+        }
+        return known;
+    }
+
+    private static Optional<String> probe() {
         if (CudaDevice.class.getResource(FATBIN) == null) {
             return Optional.of("the CUDA kernels were not built (no /usr/local/cuda/bin/nvcc when this jar was built)");
         }
@@ -55,7 +66,7 @@ public final class CudaDevice implements AutoCloseable {
             int[] count = new int[1];
             JCudaDriver.cuDeviceGetCount(count);
             return count[0] > 0 ? Optional.empty() : Optional.of("the CUDA driver reports no GPU");
-        } catch (UnsatisfiedLinkError e) {
+        } catch (LinkageError e) { // no libcuda.so.1: JCuda's native library does not load
             return Optional.of("no CUDA driver (libcuda.so.1) here: " + e.getMessage().lines().findFirst().orElse(""));
         } catch (RuntimeException e) {
             return Optional.of("the CUDA driver did not initialise: " + e.getMessage());

@@ -17,4 +17,19 @@ class CudaKernelsTest {
             }
         }
     }
+
+    /** The F32, F16 and Q8_0 test models whose llama.cpp references the engine's tests check. */
+    @Test
+    void modelsOnTheGpuGiveTheCpuEnginesLogitsAndGreedyTokens() {
+        var missing = CudaDevice.unavailable();
+        Assumptions.assumeTrue(missing.isEmpty(), () -> "skipped: " + missing.orElse(""));
+        java.nio.file.Path golden = java.nio.file.Path.of("..", "engine", "src", "test", "resources", "golden");
+        try (CudaDevice device = CudaDevice.open(0)) {
+            for (String model : new String[] {"llama-gqa.gguf", "llama-gqa-f16.gguf", "llama-wide-q8_0.gguf", "qwen2-tiny.gguf"}) {
+                ModelCheck.Agreement r = ModelCheck.compare(device, golden.resolve(model), 24, 20);
+                assertTrue(r.maxLogitDiff() <= 1e-2, model + ": logits differ by " + r.maxLogitDiff());
+                assertTrue(r.sameTokens(), model + ": greedy tokens differ");
+            }
+        }
+    }
 }
