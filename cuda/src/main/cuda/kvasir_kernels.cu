@@ -6,7 +6,9 @@
 // Layouts (row-major unless said):
 //   activations  x[token][dim]                  f32
 //   weights      w[row][col]                    f16 or bf16 (GGUF/HF order: out-features x in-features)
-//   KV pool      k/v[block][layer][kvHead][slot][headDim]   f32 (one block = blockSize slots)
+//   KV pool      k/v[block][layer][slot][kvHeads * headDim]  f32: a block's K (and V) is exactly the KV
+//                store's column for it (token-major per layer), so blocks move between store, host and
+//                device as they are, without a transpose
 //   block table  tables[seq][maxBlocksPerSeq]   int, pool block ids of a sequence, in order
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -192,8 +194,7 @@ extern "C" __global__ void write_kv_f32(const float* __restrict__ k, const float
     if (i >= width) return;
     int pos = positions[t];
     int block = tables[seqOf[t] * maxBlocksPerSeq + pos / blockSize];
-    int head = i / headDim, d = i % headDim;
-    long at = ((((long) block * layers + layer) * kvHeads + head) * blockSize + pos % blockSize) * headDim + d;
+    long at = (((long) block * layers + layer) * blockSize + pos % blockSize) * width + i;
     kPool[at] = k[(long) t * width + i];
     vPool[at] = v[(long) t * width + i];
 }
@@ -223,17 +224,18 @@ extern "C" __global__ void attention_decode_f32(const float* __restrict__ q, con
     float acc[8]; // headDim / 32 values per lane (headDim <= 256)
     for (int j = 0; j < 8; j++) acc[j] = 0.f;
     for (int b = warp; b < numBlocks; b += WARPS) {
-        long base = (((long) table[b] * layers + layer) * kvHeads + kvh) * blockSize * headDim;
+        int width = kvHeads * headDim;
+        long base = ((long) table[b] * layers + layer) * blockSize * width + (long) kvh * headDim;
         int slots = min(blockSize, len - b * blockSize);
         for (int s = 0; s < slots; s++) {
-            const float* key = kPool + base + (long) s * headDim;
+            const float* key = kPool + base + (long) s * width;
             float dot = 0.f;
             for (int d = lane; d < headDim; d += WARP) dot += qs[d] * key[d];
             float score = warp_sum(dot);
             float mNew = fmaxf(m, score);
             float correction = __expf(m - mNew), p = __expf(score - mNew);
             sum = sum * correction + p;
-            const float* val = vPool + base + (long) s * headDim;
+            const float* val = vPool + base + (long) s * width;
             for (int j = 0, d = lane; d < headDim; j++, d += WARP) acc[j] = acc[j] * correction + p * val[d];
             m = mNew;
         }

@@ -108,7 +108,7 @@ public final class CudaKernels {
         launch(bf16 ? "embed_bf16" : "embed_f16", count, 1, 256, p(table), p(tokens), p(out), i(dim));
     }
 
-    /** The paged KV pool's geometry: {@code [block][layer][kvHead][slot][headDim]}, f32. */
+    /** The paged KV pool's geometry: {@code [block][layer][slot][kvHeads * headDim]}, f32 (the KV store's block layout). */
     public record KvGeometry(int layers, int kvHeads, int headDim, int blockSize, int maxBlocksPerSeq) {
     }
 

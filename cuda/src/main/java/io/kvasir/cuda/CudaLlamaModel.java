@@ -19,8 +19,11 @@ import io.kvasir.engine.tensor.WeightMatrix;
  * the same forward pass as {@link LlamaModel} step for step, so the CPU engine is its oracle. Only
  * the last token's logits come back to the host (sampling stays there).
  *
+ * <p>KV lives in a {@link DeviceKvTier}: a sequence's blocks come from it (a cached prefix is
+ * referenced, not copied) and its full blocks go back under their keys when it finishes.
+ *
  * <p>Not yet: MLA, sliding windows, several sequences per step (the kernels take them; this class
- * runs one), and moving blocks between this pool and the KV store.
+ * runs one).
  */
 public final class CudaLlamaModel implements AutoCloseable {
     private final CudaDevice device;
@@ -34,7 +37,11 @@ public final class CudaLlamaModel implements AutoCloseable {
     private final DeviceBuffer outputNorm;
     private final List<Layer> layers = new ArrayList<>();
     private final DeviceBuffer invFreq;
-    private final DeviceBuffer kPool, vPool, table;
+    private final DeviceKvTier tier;
+    private final boolean ownsTier;
+    private final DeviceBuffer table;
+    private final int[] blocks;
+    private int numBlocks;
     private final DeviceBuffer x, xb, xb2, q, kk, vv, att, hb, hb2, tokens, positions, seqOf, logits;
     private int length;
 
@@ -50,6 +57,11 @@ public final class CudaLlamaModel implements AutoCloseable {
      * {@code chunk} tokens at a time.
      */
     public CudaLlamaModel(CudaDevice device, LlamaModel model, int maxTokens, int chunk, int blockSize) {
+        this(device, model, null, maxTokens, chunk, blockSize);
+    }
+
+    /** On a shared device KV tier ({@code tier} null: a private one just big enough for one sequence). */
+    public CudaLlamaModel(CudaDevice device, LlamaModel model, DeviceKvTier tier, int maxTokens, int chunk, int blockSize) {
         this.device = device;
         this.k = new CudaKernels(device);
         this.c = model.config();
@@ -82,14 +94,15 @@ public final class CudaLlamaModel implements AutoCloseable {
         invFreq = own(DeviceBuffer.of(freq));
         int maxBlocks = (maxTokens + blockSize - 1) / blockSize;
         kv = new CudaKernels.KvGeometry(c.numLayers(), c.numKvHeads(), c.headDim(), blockSize, maxBlocks);
-        long poolFloats = (long) maxBlocks * c.numLayers() * c.numKvHeads() * blockSize * c.headDim();
-        kPool = own(new DeviceBuffer(4 * poolFloats));
-        vPool = own(new DeviceBuffer(4 * poolFloats));
-        int[] ids = new int[maxBlocks];
-        for (int i = 0; i < maxBlocks; i++) {
-            ids[i] = i; // one sequence: its blocks in order
+        this.ownsTier = tier == null;
+        this.tier = tier != null ? tier : new DeviceKvTier(kv, maxBlocks, evicted -> { });
+        CudaKernels.KvGeometry g = this.tier.geometry();
+        if (g.layers() != kv.layers() || g.kvHeads() != kv.kvHeads() || g.headDim() != kv.headDim()
+                || g.blockSize() != kv.blockSize()) {
+            throw new IllegalArgumentException("the device KV tier holds blocks of another shape: " + g);
         }
-        table = own(DeviceBuffer.of(ids));
+        blocks = new int[maxBlocks];
+        table = own(DeviceBuffer.of(new int[maxBlocks]));
         x = own(new DeviceBuffer(4L * chunk * c.dim()));
         xb = own(new DeviceBuffer(4L * chunk * Math.max(c.dim(), c.queryDim())));
         xb2 = own(new DeviceBuffer(4L * chunk * c.dim()));
@@ -138,9 +151,36 @@ public final class CudaLlamaModel implements AutoCloseable {
         return new Matrix(CudaKernels.WeightType.F16, DeviceBuffer.of(half), w.rows(), w.cols());
     }
 
-    /** Starts a new sequence (the pool's blocks are reused). */
+    /** Starts a new sequence: the current one's blocks go back to the tier (uncached ones are freed). */
     public void reset() {
+        for (int b = 0; b < numBlocks; b++) {
+            tier.release(blocks[b]);
+        }
+        numBlocks = 0;
         length = 0;
+    }
+
+    /**
+     * Starts a new sequence whose first {@code tokens} tokens' KV is in {@code prefixBlocks} (from
+     * {@link DeviceKvTier#lookup} or {@link DeviceKvTier#importBlock}; their references pass to it).
+     */
+    public void startFrom(int[] prefixBlocks, int tokens) {
+        reset();
+        if (tokens > prefixBlocks.length * kv.blockSize()) {
+            throw new IllegalArgumentException(tokens + " prefix tokens need more than " + prefixBlocks.length + " blocks");
+        }
+        System.arraycopy(prefixBlocks, 0, blocks, 0, prefixBlocks.length);
+        numBlocks = prefixBlocks.length;
+        length = tokens;
+    }
+
+    /** Ends the sequence, caching its full blocks under {@code keys} (one per full block, in order). */
+    public void finish(java.util.List<?> keys) {
+        int full = Math.min(keys.size(), length / kv.blockSize());
+        for (int b = 0; b < full; b++) {
+            tier.cache(keys.get(b), blocks[b]);
+        }
+        reset();
     }
 
     public int length() {
@@ -161,8 +201,12 @@ public final class CudaLlamaModel implements AutoCloseable {
                 pos[t] = length + t;
                 part[t] = ids[from + t];
             }
+            while (numBlocks * kv.blockSize() < length + n) {
+                blocks[numBlocks++] = tier.allocate();
+            }
             copy(tokens, part);
             copy(positions, pos);
+            copy(table, java.util.Arrays.copyOf(blocks, numBlocks));
             step(n, from + n == ids.length);
             length += n;
         }
@@ -198,8 +242,8 @@ public final class CudaLlamaModel implements AutoCloseable {
             }
             k.rope(q, positions, invFreq, n, c.numHeads(), c.headDim(), c.rope().dims(), neox);
             k.rope(kk, positions, invFreq, n, c.numKvHeads(), c.headDim(), c.rope().dims(), neox);
-            k.writeKv(kk, vv, kPool, vPool, table, seqOf, positions, n, l, kv);
-            k.attention(q, kPool, vPool, table, seqOf, positions, att, n, c.numHeads(), l, kv, scale);
+            k.writeKv(kk, vv, tier.kPool(), tier.vPool(), table, seqOf, positions, n, l, kv);
+            k.attention(q, tier.kPool(), tier.vPool(), table, seqOf, positions, att, n, c.numHeads(), l, kv, scale);
             matmul(w.wo(), att, xb2, n);
             k.add(x, xb2, (long) n * dim);
             k.rmsNorm(x, w.ffnNorm(), xb, n, dim, c.rmsNormEps());
@@ -223,6 +267,10 @@ public final class CudaLlamaModel implements AutoCloseable {
 
     @Override
     public void close() {
+        reset();
+        if (ownsTier) {
+            tier.close();
+        }
         for (AutoCloseable r : owned) {
             try {
                 r.close();

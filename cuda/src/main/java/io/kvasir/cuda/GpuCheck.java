@@ -59,6 +59,14 @@ public final class GpuCheck {
                     }
                 }
             }
+            for (int a = 0; a < args.length; a++) {
+                if (args[a].endsWith("llama-gqa.gguf")) {
+                    double diff = ModelCheck.tierRoundTrip(device, java.nio.file.Path.of(args[a]));
+                    System.out.printf("  device KV tier: cached and evicted+imported prefix vs cold, max |diff| %.3g %s%n",
+                            diff, diff <= 1e-4 ? "ok" : "FAILED");
+                    ok &= diff <= 1e-4;
+                }
+            }
             gemvBandwidth(device);
             copyBandwidth(device);
             if (speed) {

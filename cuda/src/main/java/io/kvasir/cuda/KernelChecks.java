@@ -151,7 +151,8 @@ public final class KernelChecks {
                 double max = Double.NEGATIVE_INFINITY;
                 for (int s = 0; s < len; s++) {
                     int block = tables[seqOf[t] * maxBlocks + s / blockSize];
-                    long base = ((((long) block * layers + layer) * kvHeads + kvh) * blockSize + s % blockSize) * headDim;
+                    long base = (((long) block * layers + layer) * blockSize + s % blockSize) * kvHeads * headDim
+                            + (long) kvh * headDim;
                     double dot = 0;
                     for (int d = 0; d < headDim; d++) {
                         dot += q[(t * heads + h) * headDim + d] * scale * kPool[(int) base + d];
@@ -166,7 +167,8 @@ public final class KernelChecks {
                 }
                 for (int s = 0; s < len; s++) {
                     int block = tables[seqOf[t] * maxBlocks + s / blockSize];
-                    long base = ((((long) block * layers + layer) * kvHeads + kvh) * blockSize + s % blockSize) * headDim;
+                    long base = (((long) block * layers + layer) * blockSize + s % blockSize) * kvHeads * headDim
+                            + (long) kvh * headDim;
                     for (int d = 0; d < headDim; d++) {
                         expected[(t * heads + h) * headDim + d] += (float) (scores[s] / sum * vPool[(int) base + d]);
                     }

@@ -63,6 +63,55 @@ final class ModelCheck {
         }
     }
 
+    /**
+     * The device KV tier keeps a finished prompt's blocks: a new sequence started from them (no
+     * recomputation) continues with the same logits as a cold run, and so does one started from
+     * blocks evicted to the host and imported again. Returns the larger logits difference.
+     */
+    static double tierRoundTrip(CudaDevice device, Path gguf) {
+        int blockSize = 16, promptLength = 48; // three full blocks
+        try (VectorCpuBackend cpu = new VectorCpuBackend(1); Model model = Model.load(gguf, cpu)) {
+            var c = model.transformer().config();
+            var geometry = new CudaKernels.KvGeometry(c.numLayers(), c.numKvHeads(), c.headDim(), blockSize, 8);
+            java.util.List<DeviceKvTier.Evicted> evicted = new java.util.ArrayList<>();
+            try (DeviceKvTier tier = new DeviceKvTier(geometry, 8, evicted::add);
+                    CudaLlamaModel gpu = new CudaLlamaModel(device, model.transformer(), tier, 128, 64, blockSize)) {
+                int[] prompt = prompt(promptLength + 1, c.vocabSize());
+                int[] head = java.util.Arrays.copyOf(prompt, promptLength);
+                float[] cold = gpu.forward(prompt);
+                gpu.reset();
+                gpu.forward(head);
+                java.util.List<String> keys = java.util.List.of("b0", "b1", "b2");
+                gpu.finish(keys);
+                gpu.startFrom(tier.lookup(keys), promptLength);
+                float[] cached = gpu.forward(new int[] {prompt[promptLength]});
+                gpu.reset();
+                // fill the tier so the cached blocks are evicted to the "host tier", then bring them back
+                int[] held = new int[8];
+                for (int i = 0; i < held.length; i++) {
+                    held[i] = tier.allocate(); // the last three take the cached blocks' room
+                }
+                for (int b : held) {
+                    tier.release(b);
+                }
+                int[] back = new int[keys.size()];
+                for (DeviceKvTier.Evicted e : evicted) {
+                    back[keys.indexOf((String) e.key())] = tier.importBlock(e.key(), e.k(), e.v());
+                }
+                gpu.startFrom(back, promptLength);
+                float[] imported = gpu.forward(new int[] {prompt[promptLength]});
+                double diff = 0;
+                for (int i = 0; i < cold.length; i++) {
+                    diff = Math.max(diff, Math.max(Math.abs(cold[i] - cached[i]), Math.abs(cold[i] - imported[i])));
+                }
+                if (evicted.size() != keys.size()) {
+                    throw new IllegalStateException("expected 3 evicted blocks, got " + evicted.size());
+                }
+                return diff;
+            }
+        }
+    }
+
     /** Prefill tok/s for a {@code promptLength} prompt and decode tok/s for {@code steps} greedy steps, on the GPU. */
     static double[] speed(CudaDevice device, Path gguf, int promptLength, int steps) {
         try (VectorCpuBackend cpu = new VectorCpuBackend(1); Model model = Model.load(gguf, cpu);

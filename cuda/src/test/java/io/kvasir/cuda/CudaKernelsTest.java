@@ -32,4 +32,15 @@ class CudaKernelsTest {
             }
         }
     }
+
+    @Test
+    void theDeviceKvTierKeepsAndReturnsBlocksExactly() {
+        var missing = CudaDevice.unavailable();
+        Assumptions.assumeTrue(missing.isEmpty(), () -> "skipped: " + missing.orElse(""));
+        try (CudaDevice device = CudaDevice.open(0)) {
+            double diff = ModelCheck.tierRoundTrip(device, java.nio.file.Path.of("..", "engine", "src", "test", "resources",
+                    "golden", "llama-gqa.gguf"));
+            assertTrue(diff <= 1e-4, "a cached or re-imported prefix changes the logits by " + diff);
+        }
+    }
 }
