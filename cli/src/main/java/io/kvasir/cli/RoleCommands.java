@@ -33,7 +33,10 @@ import io.kvasir.node.BlockKeyChain;
 import io.kvasir.node.EngineBlocks;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.node.StorePrefixCache;
+import io.kvasir.cuda.CudaDevice;
+import io.kvasir.prefill.CudaPrefillEngine;
 import io.kvasir.prefill.PrefillEngine;
+import io.kvasir.prefill.Prefiller;
 import io.kvasir.prefill.PrefillGrpcService;
 import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
@@ -74,7 +77,7 @@ final class RoleCommands {
     static final String PREFILL_USAGE = """
             usage: kvasir prefill --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
                                   [--cluster kvasir] [--kv-blocks 4096] [--block-size 16] [--threads N]
-                                  [--metrics-port 7602] [--device cpu]
+                                  [--metrics-port 7602] [--device cpu|cuda]
               A prefill node: computes what the KV store lacks of a prompt, stores its full blocks, returns
               the first token (kvasir.internal.v1.PrefillService).""";
 
@@ -115,9 +118,19 @@ final class RoleCommands {
     static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("prefill", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "kv-blocks",
                 "block-size", "threads", "metrics-port", "device"), Set.of());
-        Node node = Node.open(a);
-        PrefillEngine engine = new PrefillEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 4096),
-                64);
+        boolean gpu = a.string("device", "cpu").equals("cuda");
+        if (gpu) {
+            CudaDevice.unavailable().ifPresent(reason -> {
+                throw new Args.UsageException("prefill: --device cuda: " + reason);
+            });
+        }
+        Node node = Node.open(a, gpu);
+        CudaDevice device = gpu ? CudaDevice.open(0) : null;
+        // on a GPU, --kv-blocks sizes the device KV tier (prompts stay within the model's context)
+        Prefiller engine = gpu
+                ? new CudaPrefillEngine(device, node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 4096),
+                        node.model().transformer().config().contextLength())
+                : new PrefillEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 4096), 64);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
                 a.integer("grpc-port", 7601))).addService(new PrefillGrpcService(engine))
@@ -127,12 +140,16 @@ final class RoleCommands {
         String modelName = modelName(node.modelPath());
         MetricsEndpoint metrics = metrics(a, 7602, () -> engine.metricsText(modelName));
         out.println("kvasir prefill: " + node.modelPath().getFileName() + " on port " + server.getPort()
-                + ", metrics on port " + metrics.port() + ", KV store " + node.peers());
+                + ", metrics on port " + metrics.port() + ", KV store " + node.peers() + (gpu ? ", on " + device : ""));
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
             metrics.close();
             server.shutdown();
+            if (engine instanceof CudaPrefillEngine onGpu) {
+                onGpu.close();
+                device.close();
+            }
             node.close();
         });
     }
@@ -243,10 +260,15 @@ final class RoleCommands {
     private record Node(Path modelPath, List<String> peers, int blockSize, KvStoreClient store, VectorCpuBackend backend,
             Model model, StorePrefixCache cache) implements AutoCloseable {
         static Node open(Args a) {
+            return open(a, false);
+        }
+
+        /** {@code gpuAllowed}: the role runs --device cuda itself (prefill); elsewhere it is refused. */
+        static Node open(Args a, boolean gpuAllowed) {
             String device = a.string("device", "cpu");
-            if (device.equals("cuda")) {
-                throw new Args.UsageException("--device cuda: prefill and decode nodes run on the CPU for now (the GPU "
-                        + "forward pass runs in 'kvasir generate --device cuda'); run with --device cpu");
+            if (device.equals("cuda") && !gpuAllowed) {
+                throw new Args.UsageException("--device cuda: decode nodes run on the CPU for now (prefill nodes and "
+                        + "'kvasir generate' run on a GPU); run with --device cpu");
             } else if (!device.equals("cpu")) {
                 throw new Args.UsageException("--device must be cpu or cuda, got \"" + device + "\"");
             }

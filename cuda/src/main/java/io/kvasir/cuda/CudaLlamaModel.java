@@ -174,6 +174,14 @@ public final class CudaLlamaModel implements AutoCloseable {
         length = tokens;
     }
 
+    /** The device block holding the sequence's tokens {@code [index * blockSize, (index + 1) * blockSize)}. */
+    public int block(int index) {
+        if (index >= numBlocks) {
+            throw new IndexOutOfBoundsException("block " + index + " of " + numBlocks);
+        }
+        return blocks[index];
+    }
+
     /** Ends the sequence, caching its full blocks under {@code keys} (one per full block, in order). */
     public void finish(java.util.List<?> keys) {
         int full = Math.min(keys.size(), length / kv.blockSize());

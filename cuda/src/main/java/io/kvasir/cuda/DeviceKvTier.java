@@ -158,6 +158,11 @@ public final class DeviceKvTier implements AutoCloseable {
         throw new IllegalStateException("every device KV block is in use by a sequence: no room");
     }
 
+    /** A copy of {@code block}'s K and V (store layout), e.g. to put it into the KV store. */
+    public Evicted export(Object key, int block) {
+        return new Evicted(key, download(kPool, block), download(vPool, block));
+    }
+
     /** Blocks cached (in use or not). */
     public int cachedBlocks() {
         return cached.size();

@@ -153,7 +153,7 @@ class HelmChartTest {
         Files.writeString(values, """
                 model: {path: /models/llama.gguf, volume: {persistentVolumeClaim: {claimName: models}}}
                 prefill: {gpu: {enabled: true, count: 2}}
-                decode: {gpu: {enabled: true}, replicas: 4}
+                decode: {replicas: 4}
                 tenants:
                   keys:
                     - {key: sk-a, tenant: alpha, weight: 3, shared: [public, docs]}
@@ -167,11 +167,11 @@ class HelmChartTest {
         assertEquals(2, gpu(prefill, "limits"));
         assertEquals(2, gpu(prefill, "requests"));
         assertTrue(args(prefill).contains("--device=cuda"));
+        List<Map<String, Object>> tolerations = at(prefill, "spec.template.spec.tolerations");
+        assertEquals("nvidia.com/gpu", tolerations.getFirst().get("key"));
         var decode = m.get("Deployment", "prod-kvasir-decode");
         assertEquals(4, (Integer) at(decode, "spec.replicas"));
-        assertEquals(1, gpu(decode, "limits"));
-        List<Map<String, Object>> tolerations = at(decode, "spec.template.spec.tolerations");
-        assertEquals("nvidia.com/gpu", tolerations.getFirst().get("key"));
+        assertTrue(args(decode).contains("--device=cpu"));
         List<Map<String, Object>> mounts = at(container(decode), "volumeMounts");
         assertTrue(mounts.stream().anyMatch(v -> v.get("name").equals("model") && v.get("mountPath").equals("/models")));
         assertEquals("models", at(decode, "spec.template.spec.volumes.1.persistentVolumeClaim.claimName"));
@@ -188,6 +188,14 @@ class HelmChartTest {
         assertTrue(args(m.get("StatefulSet", "prod-kvasir-kv-store")).contains("--quota=alpha=8GiB,beta=2GiB"));
         assertEquals(4, m.kinds("ServiceMonitor").size());
         assertEquals("/models/llama.gguf", at(m.get("ConfigMap", "prod-kvasir-config"), "data.KVASIR_MODEL"));
+    }
+
+    @Test
+    void aGpuForDecodeNodesIsRefusedUntilTheyRunOnOne(@TempDir Path dir) throws Exception {
+        Path values = dir.resolve("decode-gpu.yaml");
+        Files.writeString(values, "decode: {gpu: {enabled: true}}\n");
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> render(values));
+        assertTrue(e.getMessage().contains("decode nodes do not run on GPUs yet"), e.getMessage());
     }
 
     private static int gpu(Map<String, Object> workload, String kind) {

@@ -21,11 +21,7 @@ import io.kvasir.node.StorePrefixCache;
  * first token and free everything. One prompt at a time: prefill is compute-bound and its chunks
  * already fill the matmuls; interleaving requests would only add latency to each.
  */
-public final class PrefillEngine {
-    /** @param storedBlocks full blocks this call computed and stored */
-    public record Result(int firstToken, int cachedTokens, int storedBlocks) {
-    }
-
+public final class PrefillEngine implements Prefiller {
     private final LlamaModel transformer;
     private final StorePrefixCache cache;
     private final KvBlockPool pool;
@@ -52,6 +48,7 @@ public final class PrefillEngine {
     }
 
     /** @throws IllegalArgumentException an empty prompt, a token outside the vocabulary, a prompt beyond the context or this node's KV */
+    @Override
     public Result prefill(String tenant, int[] prompt, SamplingParams sampling) {
         int vocab = transformer.config().vocabSize();
         if (prompt.length == 0) {
@@ -94,6 +91,7 @@ public final class PrefillEngine {
     }
 
     /** This node's metrics in Prometheus' text format, under vLLM's names where it has them. */
+    @Override
     public String metricsText(String modelName) {
         String m = PrometheusText.labels("model_name", modelName);
         int inFlight = arrived.get();

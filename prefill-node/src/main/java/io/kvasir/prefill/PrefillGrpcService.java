@@ -9,15 +9,15 @@ import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 
 /** The prefill node's gRPC face. */
 public final class PrefillGrpcService extends PrefillServiceGrpc.PrefillServiceImplBase {
-    private final PrefillEngine engine;
+    private final Prefiller engine;
 
-    public PrefillGrpcService(PrefillEngine engine) {
+    public PrefillGrpcService(Prefiller engine) {
         this.engine = engine;
     }
 
     @Override
     public void prefill(PrefillRequest request, StreamObserver<PrefillResponse> response) {
-        PrefillEngine.Result r;
+        Prefiller.Result r;
         try {
             SamplingParams sampling = new SamplingParams(request.getTemperature(), request.getTopK(),
                     request.getTopP() == 0 ? 1 : request.getTopP(), request.getSeed());

@@ -1,0 +1,129 @@
+package io.kvasir.prefill;
+
+import java.util.List;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
+
+import io.kvasir.cuda.CudaDevice;
+import io.kvasir.cuda.CudaKernels;
+import io.kvasir.cuda.CudaLlamaModel;
+import io.kvasir.cuda.DeviceKvTier;
+import io.kvasir.engine.Model;
+import io.kvasir.engine.kv.BlockTable;
+import io.kvasir.engine.kv.KvBlockPool;
+import io.kvasir.engine.sampling.Sampler;
+import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.metrics.PrometheusText;
+import io.kvasir.node.StorePrefixCache;
+
+/**
+ * A prefill node on a GPU ({@code kvasir prefill --device cuda}). The prompt's cached prefix comes
+ * from the device KV tier when it holds it (a block reference, no copy), else from the KV store
+ * (through a host staging pool into the device tier); the rest is computed on the GPU; the new full
+ * blocks go to the store (device → host → Arrow) before the answer, and stay cached on the device
+ * under their keys for the next prompt with the same prefix. Blocks evicted from the device are
+ * already in the store, so eviction only forgets them there.
+ */
+public final class CudaPrefillEngine implements Prefiller, AutoCloseable {
+    private final Model model;
+    private final StorePrefixCache cache;
+    private final int blockSize;
+    private final DeviceKvTier tier;
+    private final CudaLlamaModel gpu;
+    private final KvBlockPool staging;
+    private final ReentrantLock lock = new ReentrantLock(true);
+    private final LongAdder promptTokens = new LongAdder();
+    private final LongAdder cachedTokens = new LongAdder();
+
+    /** {@code deviceBlocks}: the device KV tier's size; prompts up to {@code maxPrompt} tokens. */
+    public CudaPrefillEngine(CudaDevice device, Model model, StorePrefixCache cache, int blockSize, int deviceBlocks,
+            int maxPrompt) {
+        this.model = model;
+        this.cache = cache;
+        this.blockSize = blockSize;
+        var c = model.transformer().config();
+        int maxBlocks = (maxPrompt + blockSize - 1) / blockSize;
+        this.tier = new DeviceKvTier(new CudaKernels.KvGeometry(c.numLayers(), c.numKvHeads(), c.headDim(), blockSize,
+                maxBlocks), deviceBlocks, evicted -> { }); // evicted blocks are in the store already
+        this.gpu = new CudaLlamaModel(device, model.transformer(), tier, maxPrompt, 512, blockSize);
+        this.staging = model.transformer().newKvPool(blockSize, maxBlocks);
+    }
+
+    @Override
+    public Result prefill(String tenant, int[] prompt, SamplingParams sampling) {
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("prompt is empty");
+        }
+        int vocab = model.transformer().config().vocabSize();
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= vocab) {
+                throw new IllegalArgumentException("prompt token " + prompt[i] + " (at index " + i + ") is outside the vocabulary");
+            }
+        }
+        lock.lock();
+        BlockTable host = new BlockTable(staging);
+        try {
+            List<BlockKey> keys = cache.chain().keys(tenant, prompt, prompt.length - 1);
+            int[] onDevice = tier.lookup(keys);
+            int cached = onDevice.length * blockSize;
+            if (cached == 0) {
+                cached = cache.load(tenant, prompt, prompt.length - 1, host);
+                onDevice = new int[cached / blockSize];
+                for (int b = 0; b < onDevice.length; b++) {
+                    var kv = exportHost(host.blockId(b));
+                    onDevice[b] = tier.importBlock(keys.get(b), kv[0], kv[1]);
+                }
+            }
+            gpu.startFrom(onDevice, cached);
+            float[] logits = gpu.forward(java.util.Arrays.copyOfRange(prompt, cached, prompt.length));
+            int first = new Sampler(sampling, vocab).sample(logits);
+            int full = prompt.length / blockSize;
+            // the new full blocks: device -> host staging -> the store (encoded there as Arrow)
+            host.release();
+            host = new BlockTable(staging);
+            host.reserve(full * blockSize);
+            for (int b = cached / blockSize; b < full; b++) {
+                DeviceKvTier.Evicted copy = tier.export(null, gpu.block(b));
+                staging.importBlock(host.blockId(b), 0, copy.k(), copy.v());
+            }
+            host.setNumTokens(full * blockSize);
+            cache.store(tenant, prompt, host, cached / blockSize, full);
+            cache.flush();
+            gpu.finish(cache.chain().keys(tenant, prompt, full * blockSize));
+            promptTokens.add(prompt.length);
+            cachedTokens.add(cached);
+            return new Result(first, cached, full - cached / blockSize);
+        } finally {
+            host.release();
+            lock.unlock();
+        }
+    }
+
+    private float[][] exportHost(int blockId) {
+        var c = model.transformer().config();
+        int floats = c.numLayers() * blockSize * c.kvDim();
+        float[] k = new float[floats];
+        float[] v = new float[floats];
+        staging.exportBlock(blockId, 0, k, v);
+        return new float[][] {k, v};
+    }
+
+    @Override
+    public String metricsText(String modelName) {
+        String m = PrometheusText.labels("model_name", modelName);
+        return new PrometheusText()
+                .counter("vllm:prompt_tokens_total", "Prompt tokens", m, promptTokens.sum())
+                .counter("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the KV cache", m, promptTokens.sum())
+                .counter("vllm:prefix_cache_hits_total", "Prompt tokens found in the device tier or the store", m,
+                        cachedTokens.sum())
+                .gauge("kvasir_device_kv_cached_blocks", "Blocks cached in the GPU's KV tier", m, tier.cachedBlocks())
+                .toString();
+    }
+
+    @Override
+    public void close() {
+        gpu.close();
+        tier.close();
+    }
+}
