@@ -1,6 +1,5 @@
 package io.kvasir.cli;
 
-import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import io.kvasir.cuda.CudaDevice;
 import io.kvasir.cuda.CudaGenerator;
@@ -87,48 +86,37 @@ final class GenerateCommand {
              Model model = Model.load(modelPath, backend)) {
             int[] prompt = a.has("prompt") ? model.tokenizer().encode(a.string("prompt", "")) : a.integers("prompt-tokens");
             var decoder = new StreamingDecoder(model.tokenizer());
-            if (device.equals("cuda")) {
-                try (CudaDevice gpu = CudaDevice.open(0);
-                        CudaGenerator generator = new CudaGenerator(gpu, model, prompt.length + maxTokens + 16)) {
-                    CudaGenerator.Result r = generator.generate(prompt, maxTokens, sampling, token -> {
-                        String delta = decoder.add(token);
-                        if (!json) {
-                            out.print(delta);
-                            out.flush();
-                        }
-                    });
-                    if (json) {
-                        Map<String, Object> line = new LinkedHashMap<>();
-                        line.put("prompt_tokens", prompt);
-                        line.put("tokens", r.tokens());
-                        line.put("text", decoder.text());
-                        line.put("finish_reason", r.finishReason());
-                        line.put("device", gpu.toString());
-                        out.println(new GsonBuilder().disableHtmlEscaping().create().toJson(line));
-                    } else {
-                        out.println(decoder.flush());
-                    }
-                }
-                return;
-            }
-            Generator.Result result = new Generator(model).generate(prompt, maxTokens, sampling, a.has("logits"), token -> {
+            Generator.TokenListener stream = token -> {
                 String delta = decoder.add(token);
                 if (!json) {
                     out.print(delta);
                     out.flush();
                 }
-            });
-            if (json) {
-                Map<String, Object> line = new LinkedHashMap<>();
+            };
+            Map<String, Object> line = new LinkedHashMap<>();
+            line.put("prompt_tokens", prompt);
+            if (device.equals("cuda")) {
+                try (CudaDevice gpu = CudaDevice.open(0);
+                        CudaGenerator generator = new CudaGenerator(gpu, model, prompt.length + maxTokens + 16)) {
+                    CudaGenerator.Result r = generator.generate(prompt, maxTokens, sampling, stream::onToken);
+                    line.put("tokens", r.tokens());
+                    line.put("text", null); // filled below, in this order
+                    line.put("finish_reason", r.finishReason());
+                    line.put("device", gpu.toString());
+                }
+            } else {
+                Generator.Result result = new Generator(model).generate(prompt, maxTokens, sampling, a.has("logits"), stream);
                 line.put("prompt_tokens", result.promptTokens());
                 line.put("tokens", result.tokens());
-                line.put("text", decoder.text());
+                line.put("text", null);
                 line.put("finish_reason", result.finishReason());
                 if (result.lastPromptLogits() != null) {
                     line.put("last_prompt_logits", result.lastPromptLogits());
                 }
-                Gson gson = new GsonBuilder().disableHtmlEscaping().create();
-                out.println(gson.toJson(line));
+            }
+            if (json) {
+                line.put("text", decoder.text());
+                out.println(new GsonBuilder().disableHtmlEscaping().create().toJson(line));
             } else {
                 out.println(decoder.flush());
             }
