@@ -236,20 +236,15 @@ public final class BlockStore {
      * on the disk of the member the index names.
      */
     private byte[] fromSsd(String tenant, BlockKey key) {
-        byte[] payload = null;
-        StoredBlock inTransit = spilling.get(key.hex());
-        if (inTransit != null && inTransit.tenant().equals(tenant)) {
-            payload = inTransit.payload();
-        } else if (ssd != null && ssd.contains(key)) {
-            payload = readSsd(memberName, key, tenant);
-        }
+        byte[] payload = onThisMember(tenant, key);
         if (payload == null) {
             BlockLocation loc = index.get(key.hex());
-            if (loc == null || loc.tier() != Tier.TIER_SSD || !loc.tenant().equals(tenant)
-                    || loc.member().equals(memberName)) {
-                return null;
+            if (loc != null && loc.tenant().equals(tenant) && loc.tier() == Tier.TIER_HOST) {
+                payload = inTransit(tenant, key);
+            } else if (loc != null && loc.tenant().equals(tenant) && loc.tier() == Tier.TIER_SSD
+                    && !loc.member().equals(memberName)) {
+                payload = readSsd(loc.member(), key, tenant);
             }
-            payload = readSsd(loc.member(), key, tenant);
         }
         if (payload == null) {
             return null;
@@ -259,6 +254,49 @@ public final class BlockStore {
         blocks.set(key.hex(), new StoredBlock(tenant, payload));
         index.set(key.hex(), new BlockLocation(Tier.TIER_HOST, "", tenant));
         return payload;
+    }
+
+    /** A block on its way to this member's disk, or on it (a promoted block keeps its file). */
+    private byte[] onThisMember(String tenant, BlockKey key) {
+        StoredBlock inTransit = spilling.get(key.hex());
+        if (inTransit != null && inTransit.tenant().equals(tenant)) {
+            return inTransit.payload();
+        }
+        return ssd != null && ssd.contains(key) ? readSsd(memberName, key, tenant) : null;
+    }
+
+    /**
+     * The index says host memory, where the block just was not: Hazelcast evicted it, and the
+     * eviction event that hands it to the spill (on its owner, asynchronously) has not landed yet.
+     * Found within moments on its way to disk, on disk, or back in memory; measured as a rare miss
+     * under heavy promotion before this wait existed.
+     */
+    private byte[] inTransit(String tenant, BlockKey key) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        while (System.nanoTime() < deadline) {
+            byte[] payload = onThisMember(tenant, key);
+            if (payload != null) {
+                return payload;
+            }
+            StoredBlock back = blocks.get(key.hex());
+            if (back != null) {
+                return back.tenant().equals(tenant) ? back.payload() : null;
+            }
+            BlockLocation loc = index.get(key.hex());
+            if (loc == null || !loc.tenant().equals(tenant)) {
+                return null;
+            }
+            if (loc.tier() == Tier.TIER_SSD) {
+                return readSsd(loc.member(), key, tenant);
+            }
+            try {
+                Thread.sleep(2);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            }
+        }
+        return null;
     }
 
     private byte[] readSsd(String member, BlockKey key, String tenant) {
