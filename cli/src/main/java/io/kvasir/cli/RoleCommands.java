@@ -20,7 +20,9 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.kvasir.decode.DecodeAnnouncer;
+import io.kvasir.decode.CudaDecodeEngine;
 import io.kvasir.decode.DecodeEngine;
+import io.kvasir.decode.Decoder;
 import io.kvasir.decode.DecodeGrpcService;
 import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.Model;
@@ -59,7 +61,7 @@ final class RoleCommands {
     static final String DECODE_USAGE = """
             usage: kvasir decode --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
                                  [--advertise H:P] [--cluster kvasir] [--max-batch 16] [--kv-blocks 2048]
-                                 [--block-size 16] [--threads N] [--metrics-port 7502] [--device cpu]
+                                 [--block-size 16] [--threads N] [--metrics-port 7502] [--device cpu|cuda]
               --advertise: the address routers dial (their --decode entry); default host:grpc-port
               (with --host 0.0.0.0, this machine's address); "auto:PORT" names this machine's address.
               Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics.
@@ -87,9 +89,20 @@ final class RoleCommands {
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("decode", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "max-batch",
                 "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device"), Set.of());
-        Node node = Node.open(a);
-        DecodeEngine engine = new DecodeEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
-                a.integer("max-batch", 16), 64);
+        boolean gpu = a.string("device", "cpu").equals("cuda");
+        if (gpu) {
+            CudaDevice.unavailable().ifPresent(reason -> {
+                throw new Args.UsageException("decode: --device cuda: " + reason);
+            });
+        }
+        Node node = Node.open(a, gpu);
+        CudaDevice device = gpu ? CudaDevice.open(0) : null;
+        // on a GPU, --kv-blocks sizes the device KV pool (running sequences and the device tier)
+        Decoder engine = gpu
+                ? new CudaDecodeEngine(device, node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
+                        a.integer("max-batch", 16))
+                : new DecodeEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
+                        a.integer("max-batch", 16), 64);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
                 a.integer("grpc-port", 7501))).addService(new DecodeGrpcService(engine))
@@ -111,6 +124,9 @@ final class RoleCommands {
             announcer.close();
             server.shutdown();
             engine.close();
+            if (device != null) {
+                device.close();
+            }
             node.close();
         });
     }
@@ -267,8 +283,7 @@ final class RoleCommands {
         static Node open(Args a, boolean gpuAllowed) {
             String device = a.string("device", "cpu");
             if (device.equals("cuda") && !gpuAllowed) {
-                throw new Args.UsageException("--device cuda: decode nodes run on the CPU for now (prefill nodes and "
-                        + "'kvasir generate' run on a GPU); run with --device cpu");
+                throw new Args.UsageException("--device cuda is for prefill and decode nodes");
             } else if (!device.equals("cpu")) {
                 throw new Args.UsageException("--device must be cpu or cuda, got \"" + device + "\"");
             }

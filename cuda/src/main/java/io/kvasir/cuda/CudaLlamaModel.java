@@ -40,10 +40,8 @@ public final class CudaLlamaModel implements AutoCloseable {
     private final DeviceKvTier tier;
     private final boolean ownsTier;
     private final DeviceBuffer table;
-    private final int[] blocks;
-    private int numBlocks;
+    private final Sequence single;
     private final DeviceBuffer x, xb, xb2, q, kk, vv, att, hb, hb2, tokens, positions, seqOf, logits;
-    private int length;
 
     private record Matrix(CudaKernels.WeightType type, DeviceBuffer data, int rows, int cols) {
     }
@@ -101,8 +99,7 @@ public final class CudaLlamaModel implements AutoCloseable {
                 || g.blockSize() != kv.blockSize()) {
             throw new IllegalArgumentException("the device KV tier holds blocks of another shape: " + g);
         }
-        blocks = new int[maxBlocks];
-        table = own(DeviceBuffer.of(new int[maxBlocks]));
+        table = own(new DeviceBuffer(4L * chunk * maxBlocks)); // up to chunk sequences per step
         x = own(new DeviceBuffer(4L * chunk * c.dim()));
         xb = own(new DeviceBuffer(4L * chunk * Math.max(c.dim(), c.queryDim())));
         xb2 = own(new DeviceBuffer(4L * chunk * c.dim()));
@@ -114,8 +111,9 @@ public final class CudaLlamaModel implements AutoCloseable {
         hb2 = own(new DeviceBuffer(4L * chunk * c.ffnDim()));
         tokens = own(new DeviceBuffer(4L * chunk));
         positions = own(new DeviceBuffer(4L * chunk));
-        seqOf = own(DeviceBuffer.of(new int[chunk])); // every token belongs to sequence 0
-        logits = own(new DeviceBuffer(4L * c.vocabSize()));
+        seqOf = own(new DeviceBuffer(4L * chunk));
+        logits = own(new DeviceBuffer(4L * chunk * c.vocabSize()));
+        single = new Sequence();
     }
 
     private <T extends AutoCloseable> T own(T resource) {
@@ -151,77 +149,174 @@ public final class CudaLlamaModel implements AutoCloseable {
         return new Matrix(CudaKernels.WeightType.F16, DeviceBuffer.of(half), w.rows(), w.cols());
     }
 
-    /** Starts a new sequence: the current one's blocks go back to the tier (uncached ones are freed). */
-    public void reset() {
-        for (int b = 0; b < numBlocks; b++) {
-            tier.release(blocks[b]);
+    /** One sequence's KV on the device: its blocks, in order, and how many tokens they hold. */
+    public final class Sequence {
+        private final int[] blocks = new int[kv.maxBlocksPerSeq()];
+        private int numBlocks;
+        private int length;
+
+        public int length() {
+            return length;
         }
-        numBlocks = 0;
-        length = 0;
+
+        /** The device block holding tokens {@code [index * blockSize, (index + 1) * blockSize)}. */
+        public int block(int index) {
+            if (index >= numBlocks) {
+                throw new IndexOutOfBoundsException("block " + index + " of " + numBlocks);
+            }
+            return blocks[index];
+        }
+
+        /** Its blocks go back to the tier (cached ones stay cached, the rest are freed). */
+        public void release() {
+            for (int b = 0; b < numBlocks; b++) {
+                tier.release(blocks[b]);
+            }
+            numBlocks = 0;
+            length = 0;
+        }
+
+        /**
+         * Restarts it from {@code prefixBlocks} holding its first {@code tokens} tokens (from
+         * {@link DeviceKvTier#lookup} or {@link DeviceKvTier#importBlock}; their references pass to it).
+         */
+        public void startFrom(int[] prefixBlocks, int tokens) {
+            release();
+            if (tokens > prefixBlocks.length * kv.blockSize()) {
+                throw new IllegalArgumentException(tokens + " prefix tokens need more than " + prefixBlocks.length + " blocks");
+            }
+            System.arraycopy(prefixBlocks, 0, blocks, 0, prefixBlocks.length);
+            numBlocks = prefixBlocks.length;
+            length = tokens;
+        }
+
+        /** Ends it, caching its full blocks under {@code keys} (one per full block, in order). */
+        public void finish(java.util.List<?> keys) {
+            int full = Math.min(keys.size(), length / kv.blockSize());
+            for (int b = 0; b < full; b++) {
+                tier.cache(keys.get(b), blocks[b]);
+            }
+            release();
+        }
+
+        private void reserve(int tokens) {
+            if (tokens > blocks.length * kv.blockSize()) {
+                throw new IllegalArgumentException("sequence of " + tokens + " tokens exceeds this model's "
+                        + blocks.length * kv.blockSize() + " on the GPU");
+            }
+            while (numBlocks * kv.blockSize() < tokens) {
+                blocks[numBlocks++] = tier.allocate();
+            }
+        }
     }
 
-    /**
-     * Starts a new sequence whose first {@code tokens} tokens' KV is in {@code prefixBlocks} (from
-     * {@link DeviceKvTier#lookup} or {@link DeviceKvTier#importBlock}; their references pass to it).
-     */
+    /** A new, empty sequence. */
+    public Sequence newSequence() {
+        return new Sequence();
+    }
+
+    /** The most sequences one {@link #step} takes. */
+    public int maxBatch() {
+        return chunk;
+    }
+
+    // the single-sequence API (generate, prefill node, checks)
+
+    /** Starts a new sequence: the current one's blocks go back to the tier (uncached ones are freed). */
+    public void reset() {
+        single.release();
+    }
+
+    /** Starts the sequence from cached blocks; see {@link Sequence#startFrom}. */
     public void startFrom(int[] prefixBlocks, int tokens) {
-        reset();
-        if (tokens > prefixBlocks.length * kv.blockSize()) {
-            throw new IllegalArgumentException(tokens + " prefix tokens need more than " + prefixBlocks.length + " blocks");
-        }
-        System.arraycopy(prefixBlocks, 0, blocks, 0, prefixBlocks.length);
-        numBlocks = prefixBlocks.length;
-        length = tokens;
+        single.startFrom(prefixBlocks, tokens);
     }
 
     /** The device block holding the sequence's tokens {@code [index * blockSize, (index + 1) * blockSize)}. */
     public int block(int index) {
-        if (index >= numBlocks) {
-            throw new IndexOutOfBoundsException("block " + index + " of " + numBlocks);
-        }
-        return blocks[index];
+        return single.block(index);
+    }
+
+    /** The single-sequence API's sequence. */
+    public Sequence sequence() {
+        return single;
     }
 
     /** Ends the sequence, caching its full blocks under {@code keys} (one per full block, in order). */
     public void finish(java.util.List<?> keys) {
-        int full = Math.min(keys.size(), length / kv.blockSize());
-        for (int b = 0; b < full; b++) {
-            tier.cache(keys.get(b), blocks[b]);
-        }
-        reset();
+        single.finish(keys);
     }
 
     public int length() {
-        return length;
+        return single.length();
     }
 
     /** Appends {@code ids} to the sequence and returns the logits after the last of them. */
     public float[] forward(int[] ids) {
-        if (length + ids.length > kv.maxBlocksPerSeq() * kv.blockSize()) {
-            throw new IllegalArgumentException("sequence of " + (length + ids.length) + " tokens exceeds this model's "
-                    + kv.maxBlocksPerSeq() * kv.blockSize() + " on the GPU");
-        }
+        return prefill(single, ids);
+    }
+
+    /** Appends {@code ids} to {@code s} (in chunks) and returns the logits after the last of them. */
+    public float[] prefill(Sequence s, int[] ids) {
+        s.reserve(s.length + ids.length);
         for (int from = 0; from < ids.length; from += chunk) {
             int n = Math.min(chunk, ids.length - from);
             int[] pos = new int[n];
-            int[] part = new int[n];
             for (int t = 0; t < n; t++) {
-                pos[t] = length + t;
-                part[t] = ids[from + t];
+                pos[t] = s.length + t;
             }
-            while (numBlocks * kv.blockSize() < length + n) {
-                blocks[numBlocks++] = tier.allocate();
-            }
-            copy(tokens, part);
-            copy(positions, pos);
-            copy(table, java.util.Arrays.copyOf(blocks, numBlocks));
-            step(n, from + n == ids.length);
-            length += n;
+            boolean last = from + n == ids.length;
+            run(java.util.Arrays.copyOfRange(ids, from, from + n), pos, new int[n], List.of(s), last ? new int[] {n - 1} : new int[0]);
+            s.length += n;
         }
-        float[] out = new float[c.vocabSize()];
+        return logitsOf(1);
+    }
+
+    /**
+     * One decode step: token {@code tokens[i]} appended to {@code seqs.get(i)}, all in one pass (each
+     * weight read once for the whole batch); returns their logits, {@code [i][vocab]}.
+     */
+    public float[] step(List<Sequence> seqs, int[] tokens) {
+        int n = seqs.size();
+        if (n > chunk) {
+            throw new IllegalArgumentException("a step of " + n + " sequences exceeds " + chunk);
+        }
+        int[] pos = new int[n];
+        int[] seqOfToken = new int[n];
+        int[] rows = new int[n];
+        for (int i = 0; i < n; i++) {
+            Sequence s = seqs.get(i);
+            s.reserve(s.length + 1);
+            pos[i] = s.length;
+            seqOfToken[i] = i;
+            rows[i] = i;
+        }
+        run(tokens, pos, seqOfToken, seqs, rows);
+        for (Sequence s : seqs) {
+            s.length++;
+        }
+        return logitsOf(n);
+    }
+
+    private float[] logitsOf(int rows) {
+        float[] out = new float[rows * c.vocabSize()];
         device.synchronize();
         logits.copyTo(out);
         return out;
+    }
+
+    /** Uploads a step's inputs (tokens, positions, each token's sequence, the sequences' tables) and runs it. */
+    private void run(int[] ids, int[] pos, int[] seqOfToken, List<Sequence> seqs, int[] logitRows) {
+        int[] tables = new int[seqs.size() * kv.maxBlocksPerSeq()];
+        for (int i = 0; i < seqs.size(); i++) {
+            Sequence s = seqs.get(i);
+            System.arraycopy(s.blocks, 0, tables, i * kv.maxBlocksPerSeq(), s.numBlocks);
+        }
+        copy(tokens, ids);
+        copy(positions, pos);
+        copy(seqOf, seqOfToken);
+        copy(table, tables);
+        step(ids.length, logitRows);
     }
 
     private static void copy(DeviceBuffer to, int[] values) {
@@ -229,7 +324,7 @@ public final class CudaLlamaModel implements AutoCloseable {
     }
 
     /** One chunk of {@code n} tokens: every layer, then (for the last chunk) the last token's logits. */
-    private void step(int n, boolean wantLogits) {
+    private void step(int n, int[] logitRows) {
         int dim = c.dim();
         if (embedding.type() == CudaKernels.WeightType.F32) {
             throw new IllegalStateException("embedding tables are uploaded as f16/bf16");
@@ -261,11 +356,14 @@ public final class CudaLlamaModel implements AutoCloseable {
             matmul(w.down(), hb, xb2, n);
             k.add(x, xb2, (long) n * dim);
         }
-        if (wantLogits) {
-            // the last token's row: normed into xb2, then the output matrix
-            jcuda.driver.JCudaDriver.cuMemcpyDtoD(xb2.ptr, x.ptr.withByteOffset(4L * (n - 1) * dim), 4L * dim);
-            k.rmsNorm(xb2, outputNorm, xb, 1, dim, c.rmsNormEps());
-            matmul(output, xb, logits, 1);
+        if (logitRows.length > 0) {
+            // the wanted tokens' rows: gathered into xb2, normed, then the output matrix
+            for (int r = 0; r < logitRows.length; r++) {
+                jcuda.driver.JCudaDriver.cuMemcpyDtoD(xb2.ptr.withByteOffset(4L * r * dim),
+                        x.ptr.withByteOffset(4L * logitRows[r] * dim), 4L * dim);
+            }
+            k.rmsNorm(xb2, outputNorm, xb, logitRows.length, dim, c.rmsNormEps());
+            matmul(output, xb, logits, logitRows.length);
         }
     }
 

@@ -21,11 +21,11 @@ public final class DecodeAnnouncer implements AutoCloseable {
 
     private final KvStoreClient store;
     private final String nodeId;
-    private final DecodeEngine engine;
+    private final Decoder engine;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().daemon().name("decode-heartbeat").factory());
 
-    public DecodeAnnouncer(KvStoreClient store, String nodeId, DecodeEngine engine) {
+    public DecodeAnnouncer(KvStoreClient store, String nodeId, Decoder engine) {
         this.store = store;
         this.nodeId = nodeId;
         this.engine = engine;
@@ -34,7 +34,7 @@ public final class DecodeAnnouncer implements AutoCloseable {
 
     /** Publishes now (also done every few seconds). */
     public void announce() {
-        store.announce(new NodeHeartbeat(nodeId, "decode", nodeId, engine.freeBlocks(), engine.pool().maxBlocks(),
+        store.announce(new NodeHeartbeat(nodeId, "decode", nodeId, engine.freeBlocks(), engine.totalBlocks(),
                 engine.running(), engine.waiting(), engine.resident()), TTL_SECONDS);
     }
 

@@ -34,7 +34,7 @@ import io.kvasir.node.PrefixCache;
  * served round-robin ({@link FairQueue}), so one tenant's flood does not starve the others. (Preemption, as vLLM
  * does it, would admit more at the risk of recomputation; not yet.)
  */
-public final class DecodeEngine implements AutoCloseable {
+public final class DecodeEngine implements Decoder {
     private static final Logger LOG = Logger.getLogger(DecodeEngine.class.getName());
 
     /**
@@ -140,6 +140,7 @@ public final class DecodeEngine implements AutoCloseable {
      * @throws IllegalArgumentException empty prompt, token outside the vocabulary, max tokens below 1,
      *                                  or prompt + max tokens beyond the context or this node's KV
      */
+    @Override
     public Handle submit(Request request, Listener listener) {
         int[] prompt = request.prompt();
         int context = transformer.config().contextLength();
@@ -322,6 +323,7 @@ public final class DecodeEngine implements AutoCloseable {
     }
 
     /** Blocks this node's local tier holds, for its heartbeat. */
+    @Override
     public List<NodeHeartbeat.Resident> resident() {
         return resident;
     }
@@ -332,11 +334,13 @@ public final class DecodeEngine implements AutoCloseable {
     }
 
     /** Sequences in the running batch. */
+    @Override
     public int running() {
         return runningCount;
     }
 
     /** Sequences waiting for room. */
+    @Override
     public int waiting() {
         lock.lock();
         try {
@@ -355,6 +359,7 @@ public final class DecodeEngine implements AutoCloseable {
      * KV blocks not reserved by a running sequence. Blocks of the local tier count as free: admission
      * evicts them when it needs the room (as vLLM counts its cached, unreferenced blocks).
      */
+    @Override
     public long freeBlocks() {
         lock.lock();
         try {
@@ -364,12 +369,18 @@ public final class DecodeEngine implements AutoCloseable {
         }
     }
 
+    @Override
+    public long totalBlocks() {
+        return pool.maxBlocks();
+    }
+
     /** Blocks the local tier holds now. */
     public int localBlocks() {
         return resident.size();
     }
 
     /** This node's metrics in Prometheus' text format. */
+    @Override
     public String metricsText(String modelName) {
         return metrics.render(this, modelName);
     }

@@ -10,9 +10,9 @@ import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 
 /** The decode node's gRPC face: one call per sequence, tokens streamed as the step loop makes them. */
 public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImplBase {
-    private final DecodeEngine engine;
+    private final Decoder engine;
 
-    public DecodeGrpcService(DecodeEngine engine) {
+    public DecodeGrpcService(Decoder engine) {
         this.engine = engine;
     }
 

@@ -153,7 +153,7 @@ class HelmChartTest {
         Files.writeString(values, """
                 model: {path: /models/llama.gguf, volume: {persistentVolumeClaim: {claimName: models}}}
                 prefill: {gpu: {enabled: true, count: 2}}
-                decode: {replicas: 4}
+                decode: {gpu: {enabled: true}, replicas: 4}
                 tenants:
                   keys:
                     - {key: sk-a, tenant: alpha, weight: 3, shared: [public, docs]}
@@ -171,7 +171,8 @@ class HelmChartTest {
         assertEquals("nvidia.com/gpu", tolerations.getFirst().get("key"));
         var decode = m.get("Deployment", "prod-kvasir-decode");
         assertEquals(4, (Integer) at(decode, "spec.replicas"));
-        assertTrue(args(decode).contains("--device=cpu"));
+        assertEquals(1, gpu(decode, "limits"));
+        assertTrue(args(decode).contains("--device=cuda"));
         List<Map<String, Object>> mounts = at(container(decode), "volumeMounts");
         assertTrue(mounts.stream().anyMatch(v -> v.get("name").equals("model") && v.get("mountPath").equals("/models")));
         assertEquals("models", at(decode, "spec.template.spec.volumes.1.persistentVolumeClaim.claimName"));
@@ -190,13 +191,6 @@ class HelmChartTest {
         assertEquals("/models/llama.gguf", at(m.get("ConfigMap", "prod-kvasir-config"), "data.KVASIR_MODEL"));
     }
 
-    @Test
-    void aGpuForDecodeNodesIsRefusedUntilTheyRunOnOne(@TempDir Path dir) throws Exception {
-        Path values = dir.resolve("decode-gpu.yaml");
-        Files.writeString(values, "decode: {gpu: {enabled: true}}\n");
-        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> render(values));
-        assertTrue(e.getMessage().contains("decode nodes do not run on GPUs yet"), e.getMessage());
-    }
 
     private static int gpu(Map<String, Object> workload, String kind) {
         Map<String, Object> r = at(container(workload), "resources." + kind);

@@ -1,6 +1,5 @@
 package io.kvasir.prefill;
 
-import java.util.List;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -9,12 +8,10 @@ import io.kvasir.cuda.CudaKernels;
 import io.kvasir.cuda.CudaLlamaModel;
 import io.kvasir.cuda.DeviceKvTier;
 import io.kvasir.engine.Model;
-import io.kvasir.engine.kv.BlockTable;
-import io.kvasir.engine.kv.KvBlockPool;
 import io.kvasir.engine.sampling.Sampler;
 import io.kvasir.engine.sampling.SamplingParams;
-import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.metrics.PrometheusText;
+import io.kvasir.node.DevicePrefix;
 import io.kvasir.node.StorePrefixCache;
 
 /**
@@ -31,7 +28,7 @@ public final class CudaPrefillEngine implements Prefiller, AutoCloseable {
     private final int blockSize;
     private final DeviceKvTier tier;
     private final CudaLlamaModel gpu;
-    private final KvBlockPool staging;
+    private final DevicePrefix prefix;
     private final ReentrantLock lock = new ReentrantLock(true);
     private final LongAdder promptTokens = new LongAdder();
     private final LongAdder cachedTokens = new LongAdder();
@@ -47,7 +44,8 @@ public final class CudaPrefillEngine implements Prefiller, AutoCloseable {
         this.tier = new DeviceKvTier(new CudaKernels.KvGeometry(c.numLayers(), c.numKvHeads(), c.headDim(), blockSize,
                 maxBlocks), deviceBlocks, evicted -> { }); // evicted blocks are in the store already
         this.gpu = new CudaLlamaModel(device, model.transformer(), tier, maxPrompt, 512, blockSize);
-        this.staging = model.transformer().newKvPool(blockSize, maxBlocks);
+        this.prefix = new DevicePrefix(tier, cache, model.transformer().newKvPool(blockSize, maxBlocks), blockSize,
+                c.numLayers() * blockSize * c.kvDim());
     }
 
     @Override
@@ -62,51 +60,22 @@ public final class CudaPrefillEngine implements Prefiller, AutoCloseable {
             }
         }
         lock.lock();
-        BlockTable host = new BlockTable(staging);
         try {
-            List<BlockKey> keys = cache.chain().keys(tenant, prompt, prompt.length - 1);
-            int[] onDevice = tier.lookup(keys);
-            int cached = onDevice.length * blockSize;
-            if (cached == 0) {
-                cached = cache.load(tenant, prompt, prompt.length - 1, host);
-                onDevice = new int[cached / blockSize];
-                for (int b = 0; b < onDevice.length; b++) {
-                    var kv = exportHost(host.blockId(b));
-                    onDevice[b] = tier.importBlock(keys.get(b), kv[0], kv[1]);
-                }
-            }
-            gpu.startFrom(onDevice, cached);
-            float[] logits = gpu.forward(java.util.Arrays.copyOfRange(prompt, cached, prompt.length));
+            DevicePrefix.Loaded cached = prefix.load(tenant, prompt, prompt.length - 1);
+            gpu.startFrom(cached.blocks(), cached.tokens());
+            float[] logits = gpu.forward(java.util.Arrays.copyOfRange(prompt, cached.tokens(), prompt.length));
             int first = new Sampler(sampling, vocab).sample(logits);
             int full = prompt.length / blockSize;
-            // the new full blocks: device -> host staging -> the store (encoded there as Arrow)
-            host.release();
-            host = new BlockTable(staging);
-            host.reserve(full * blockSize);
-            for (int b = cached / blockSize; b < full; b++) {
-                DeviceKvTier.Evicted copy = tier.export(null, gpu.block(b));
-                staging.importBlock(host.blockId(b), 0, copy.k(), copy.v());
-            }
-            host.setNumTokens(full * blockSize);
-            cache.store(tenant, prompt, host, cached / blockSize, full);
+            int from = cached.tokens() / blockSize;
+            prefix.storeAndFinish(tenant, prompt, gpu.sequence(), from, full);
             cache.flush();
-            gpu.finish(cache.chain().keys(tenant, prompt, full * blockSize));
             promptTokens.add(prompt.length);
-            cachedTokens.add(cached);
-            return new Result(first, cached, full - cached / blockSize);
+            cachedTokens.add(cached.tokens());
+            return new Result(first, cached.tokens(), full - from);
         } finally {
-            host.release();
+            gpu.reset();
             lock.unlock();
         }
-    }
-
-    private float[][] exportHost(int blockId) {
-        var c = model.transformer().config();
-        int floats = c.numLayers() * blockSize * c.kvDim();
-        float[] k = new float[floats];
-        float[] v = new float[floats];
-        staging.exportBlock(blockId, 0, k, v);
-        return new float[][] {k, v};
     }
 
     @Override

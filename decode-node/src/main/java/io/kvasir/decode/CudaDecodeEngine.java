@@ -1,0 +1,349 @@
+package io.kvasir.decode;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import io.kvasir.cuda.CudaDevice;
+import io.kvasir.cuda.CudaKernels;
+import io.kvasir.cuda.CudaLlamaModel;
+import io.kvasir.cuda.DeviceKvTier;
+import io.kvasir.engine.Model;
+import io.kvasir.engine.sampling.Sampler;
+import io.kvasir.kv.metrics.LatencyHistogram;
+import io.kvasir.kv.metrics.PrometheusText;
+import io.kvasir.kv.store.NodeHeartbeat;
+import io.kvasir.node.DevicePrefix;
+import io.kvasir.node.StorePrefixCache;
+
+/**
+ * A decode node on a GPU ({@code kvasir decode --device cuda}): the same contract as
+ * {@link DecodeEngine} (continuous batching, KV reserved at admission, weighted fair queue, a
+ * prefilled request continues from the prefill node's first token, every full block written back)
+ * with the forward pass, the KV and the local tier (the device KV tier: finished sequences' blocks
+ * cached by key) on the device. Each step is one pass over every running sequence; sampling is on
+ * the host, from that step's logits.
+ */
+public final class CudaDecodeEngine implements Decoder {
+    private static final Logger LOG = Logger.getLogger(CudaDecodeEngine.class.getName());
+
+    private final Model model;
+    private final StorePrefixCache cache;
+    private final int blockSize;
+    private final int maxBatch;
+    private final int vocab;
+    private final int capacity;
+    private final DeviceKvTier tier;
+    private final CudaLlamaModel gpu;
+    private final DevicePrefix prefix;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition work = lock.newCondition();
+    private final FairQueue<Seq> waiting = new FairQueue<>(s -> s.request.tenant(), s -> s.request.weight());
+    private final List<Seq> running = new ArrayList<>();
+    private final Thread loop;
+    private final LatencyHistogram queueTime = new LatencyHistogram("vllm:request_queue_time_seconds",
+            "Time a request waited on this node before it was admitted to the batch");
+    private final LongAdder promptTokens = new LongAdder();
+    private final LongAdder cachedTokens = new LongAdder();
+    private final LongAdder generationTokens = new LongAdder();
+    private int reserved;
+    private volatile int runningCount;
+    private volatile boolean closed;
+
+    /** {@code deviceBlocks}: the device KV pool (running sequences + its cache); sequences up to the model's context. */
+    public CudaDecodeEngine(CudaDevice device, Model model, StorePrefixCache cache, int blockSize, int deviceBlocks,
+            int maxBatch) {
+        this.model = model;
+        this.cache = cache;
+        this.blockSize = blockSize;
+        this.maxBatch = maxBatch;
+        var c = model.transformer().config();
+        this.vocab = c.vocabSize();
+        this.capacity = deviceBlocks;
+        int maxSequenceBlocks = (c.contextLength() + blockSize - 1) / blockSize;
+        this.tier = new DeviceKvTier(new CudaKernels.KvGeometry(c.numLayers(), c.numKvHeads(), c.headDim(), blockSize,
+                maxSequenceBlocks), deviceBlocks, evicted -> { }); // cached blocks are in the store already
+        this.gpu = new CudaLlamaModel(device, model.transformer(), tier, c.contextLength(), Math.max(maxBatch, 256),
+                blockSize);
+        this.prefix = new DevicePrefix(tier, cache, model.transformer().newKvPool(blockSize, maxSequenceBlocks), blockSize,
+                c.numLayers() * blockSize * c.kvDim());
+        this.loop = Thread.ofPlatform().name("cuda-decode-loop").daemon().start(this::run);
+    }
+
+    @Override
+    public DecodeEngine.Handle submit(DecodeEngine.Request request, DecodeEngine.Listener listener) {
+        int[] prompt = request.prompt();
+        int context = model.transformer().config().contextLength();
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("prompt is empty");
+        }
+        for (int i = 0; i < prompt.length; i++) {
+            if (prompt[i] < 0 || prompt[i] >= vocab) {
+                throw new IllegalArgumentException("prompt token " + prompt[i] + " (at index " + i
+                        + ") is outside the vocabulary [0, " + vocab + ")");
+            }
+        }
+        if (request.firstToken() >= vocab || request.maxTokens() < 1 || prompt.length + request.maxTokens() > context) {
+            throw new IllegalArgumentException("first_token, max_tokens or prompt + max_tokens out of range (context "
+                    + context + ")");
+        }
+        Seq s = new Seq(request, listener);
+        if (s.blocksNeeded > capacity) {
+            throw new IllegalArgumentException("prompt + max_tokens needs " + s.blocksNeeded + " KV blocks; this GPU node has "
+                    + capacity);
+        }
+        lock.lock();
+        try {
+            if (closed) {
+                throw new IllegalStateException("decode engine is closed");
+            }
+            waiting.add(s);
+            work.signal();
+        } finally {
+            lock.unlock();
+        }
+        return s;
+    }
+
+    private void run() {
+        while (!closed) {
+            List<Seq> admitted = new ArrayList<>();
+            lock.lock();
+            try {
+                while (!closed && running.isEmpty() && waiting.isEmpty()) {
+                    work.awaitUninterruptibly();
+                }
+                while (!waiting.isEmpty() && running.size() + admitted.size() < maxBatch
+                        && reserved + waiting.peek().blocksNeeded <= capacity) {
+                    Seq s = waiting.poll();
+                    s.admitted = System.nanoTime();
+                    queueTime.observe((s.admitted - s.submitted) / 1e9);
+                    reserved += s.blocksNeeded;
+                    admitted.add(s);
+                }
+            } finally {
+                lock.unlock();
+            }
+            try {
+                for (Seq s : admitted) {
+                    prefill(s);
+                    running.add(s);
+                }
+                retire();
+                if (!running.isEmpty()) {
+                    step();
+                    retire();
+                }
+                runningCount = running.size();
+            } catch (RuntimeException e) {
+                LOG.log(Level.SEVERE, "GPU decode step failed", e);
+                for (Seq s : running) {
+                    s.failed = true;
+                    s.listener.onError(e);
+                }
+                retire();
+            }
+        }
+    }
+
+    /** The cached prefix (device tier, else store), the rest of the prompt on the GPU, the first token. */
+    private void prefill(Seq s) {
+        int[] prompt = s.request.prompt();
+        boolean prefilled = s.request.firstToken() >= 0;
+        DevicePrefix.Loaded cached = prefix.load(s.request.cacheOwner(), prompt, prefilled ? prompt.length : prompt.length - 1);
+        s.dev.startFrom(cached.blocks(), cached.tokens());
+        s.storedFrom = cached.tokens() / blockSize;
+        s.cached = prefilled ? Math.max(s.request.cachedBefore(), 0) : cached.tokens();
+        promptTokens.add(prompt.length);
+        cachedTokens.add(s.cached);
+        float[] logits = cached.tokens() < prompt.length
+                ? gpu.prefill(s.dev, Arrays.copyOfRange(prompt, cached.tokens(), prompt.length)) : null;
+        if (prefilled) {
+            s.sampler.skip();
+            s.accept(s.request.firstToken());
+        } else {
+            s.accept(s.sampler.sample(logits));
+        }
+    }
+
+    private void step() {
+        List<CudaLlamaModel.Sequence> seqs = new ArrayList<>(running.size());
+        int[] tokens = new int[running.size()];
+        for (int i = 0; i < running.size(); i++) {
+            seqs.add(running.get(i).dev);
+            tokens[i] = running.get(i).last;
+        }
+        float[] logits = gpu.step(seqs, tokens);
+        for (int i = 0; i < running.size(); i++) {
+            Seq s = running.get(i);
+            s.accept(s.sampler.sample(logits, i * vocab));
+        }
+    }
+
+    private void retire() {
+        Iterator<Seq> it = running.iterator();
+        while (it.hasNext()) {
+            Seq s = it.next();
+            if (s.finish == null && s.cancelled) {
+                s.finish = "cancelled";
+            }
+            if (s.finish == null && !s.failed) {
+                continue;
+            }
+            it.remove();
+            int[] tokens = s.tokens();
+            int full = s.dev.length() / blockSize;
+            try {
+                if (!s.failed) {
+                    prefix.storeAndFinish(s.request.cacheOwner(), tokens, s.dev, s.storedFrom, full);
+                } else {
+                    s.dev.release();
+                }
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "could not hand blocks to the store", e);
+                s.dev.release();
+            }
+            lock.lock();
+            try {
+                reserved -= s.blocksNeeded;
+            } finally {
+                lock.unlock();
+            }
+            if (!s.failed) {
+                generationTokens.add(s.generated);
+                s.listener.onFinish(new DecodeEngine.Finish(s.finish, s.request.prompt().length, s.cached, s.generated,
+                        (s.admitted - s.submitted) / 1e9));
+            }
+        }
+    }
+
+    @Override
+    public int running() {
+        return runningCount;
+    }
+
+    @Override
+    public int waiting() {
+        lock.lock();
+        try {
+            return waiting.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public long freeBlocks() {
+        lock.lock();
+        try {
+            return capacity - reserved;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public long totalBlocks() {
+        return capacity;
+    }
+
+    /** Not announced yet: the device tier's blocks are in the store too, so routers still find the prefix. */
+    @Override
+    public List<NodeHeartbeat.Resident> resident() {
+        return List.of();
+    }
+
+    @Override
+    public String metricsText(String modelName) {
+        String m = PrometheusText.labels("model_name", modelName);
+        return new PrometheusText()
+                .gauge("vllm:num_requests_running", "Sequences in the running batch", m, running())
+                .gauge("vllm:num_requests_waiting", "Sequences waiting for room", m, waiting())
+                .gauge("vllm:kv_cache_usage_perc", "Fraction of the GPU's KV blocks reserved by sequences", m,
+                        1.0 - (double) freeBlocks() / capacity)
+                .counter("vllm:prompt_tokens_total", "Prompt tokens", m, promptTokens.sum())
+                .counter("vllm:generation_tokens_total", "Generated tokens", m, generationTokens.sum())
+                .counter("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the KV cache", m, promptTokens.sum())
+                .counter("vllm:prefix_cache_hits_total", "Prompt tokens whose KV came from a cache", m, cachedTokens.sum())
+                .histogram(queueTime, m)
+                .gauge("kvasir_device_kv_cached_blocks", "Blocks cached in the GPU's KV tier", m, tier.cachedBlocks())
+                .toString();
+    }
+
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            closed = true;
+            work.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        try {
+            loop.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        gpu.close();
+        tier.close();
+    }
+
+    /** A sequence in the engine, as its submitter sees it (a handle to cancel). */
+    private final class Seq implements DecodeEngine.Handle {
+        final DecodeEngine.Request request;
+        final DecodeEngine.Listener listener;
+        final CudaLlamaModel.Sequence dev = gpu.newSequence();
+        final Sampler sampler;
+        final int blocksNeeded;
+        final long submitted = System.nanoTime();
+        long admitted = submitted;
+        int[] generatedTokens = new int[16];
+        int generated;
+        int last;
+        int cached;
+        int storedFrom;
+        String finish;
+        boolean failed;
+        volatile boolean cancelled;
+
+        Seq(DecodeEngine.Request request, DecodeEngine.Listener listener) {
+            this.request = request;
+            this.listener = listener;
+            this.sampler = new Sampler(request.sampling(), vocab);
+            this.blocksNeeded = (request.prompt().length + request.maxTokens() + blockSize - 1) / blockSize;
+        }
+
+        void accept(int token) {
+            if (generated == generatedTokens.length) {
+                generatedTokens = Arrays.copyOf(generatedTokens, generated * 2);
+            }
+            generatedTokens[generated++] = token;
+            last = token;
+            listener.onToken(token);
+            if (!request.ignoreEos() && model.tokenizer().isEndOfGeneration(token)) {
+                finish = "stop";
+            } else if (generated >= request.maxTokens()) {
+                finish = "length";
+            }
+        }
+
+        /** Prompt then generated tokens (the KV of all but the last is on the device). */
+        int[] tokens() {
+            int[] prompt = request.prompt();
+            int[] all = Arrays.copyOf(prompt, prompt.length + generated);
+            System.arraycopy(generatedTokens, 0, all, prompt.length, generated);
+            return all;
+        }
+
+        @Override
+        public void cancel() {
+            cancelled = true;
+        }
+    }
+}

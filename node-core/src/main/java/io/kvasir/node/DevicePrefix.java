@@ -1,0 +1,79 @@
+package io.kvasir.node;
+
+import java.util.List;
+
+import io.kvasir.cuda.CudaLlamaModel;
+import io.kvasir.cuda.DeviceKvTier;
+import io.kvasir.engine.kv.BlockTable;
+import io.kvasir.engine.kv.KvBlockPool;
+import io.kvasir.kv.block.BlockKey;
+
+/**
+ * Moving a GPU node's blocks between its device KV tier and the KV store, for both node roles. In:
+ * a prompt's cached prefix from the device tier when it holds it (a reference, no copy), else from
+ * the store through a host staging pool. Out: a sequence's new full blocks to the store (device →
+ * host → Arrow, the store's own encoding) and into the device tier under their keys.
+ */
+public final class DevicePrefix {
+    /** The device blocks (referenced once each, for the sequence) holding the first {@code tokens} tokens. */
+    public record Loaded(int[] blocks, int tokens) {
+    }
+
+    private final DeviceKvTier tier;
+    private final StorePrefixCache cache;
+    private final KvBlockPool staging;
+    private final int blockSize;
+    private final int blockFloats;
+
+    /** {@code staging}: a host pool of the model's layout, big enough for one prompt's blocks. */
+    public DevicePrefix(DeviceKvTier tier, StorePrefixCache cache, KvBlockPool staging, int blockSize, int blockFloats) {
+        this.tier = tier;
+        this.cache = cache;
+        this.staging = staging;
+        this.blockSize = blockSize;
+        this.blockFloats = blockFloats;
+    }
+
+    /** The cached prefix of {@code tokens[0, limit)} for {@code owner}, on the device. */
+    public Loaded load(String owner, int[] tokens, int limit) {
+        List<BlockKey> keys = cache.chain().keys(owner, tokens, limit);
+        int[] onDevice = tier.lookup(keys);
+        if (onDevice.length > 0) {
+            return new Loaded(onDevice, onDevice.length * blockSize);
+        }
+        BlockTable host = new BlockTable(staging);
+        try {
+            int loaded = cache.load(owner, tokens, limit, host);
+            int[] blocks = new int[loaded / blockSize];
+            float[] k = new float[blockFloats];
+            float[] v = new float[blockFloats];
+            for (int b = 0; b < blocks.length; b++) {
+                staging.exportBlock(host.blockId(b), 0, k, v);
+                blocks[b] = tier.importBlock(keys.get(b), k, v);
+            }
+            return new Loaded(blocks, loaded);
+        } finally {
+            host.release();
+        }
+    }
+
+    /**
+     * Puts full blocks {@code [from, to)} of {@code seq} (holding {@code tokens}) into the store,
+     * then ends the sequence, caching all its full blocks on the device under their keys.
+     */
+    public void storeAndFinish(String owner, int[] tokens, CudaLlamaModel.Sequence seq, int from, int to) {
+        BlockTable host = new BlockTable(staging);
+        try {
+            host.reserve(to * blockSize);
+            for (int b = from; b < to; b++) {
+                DeviceKvTier.Evicted copy = tier.export(null, seq.block(b));
+                staging.importBlock(host.blockId(b), 0, copy.k(), copy.v());
+            }
+            host.setNumTokens(to * blockSize);
+            cache.store(owner, tokens, host, from, to);
+        } finally {
+            host.release();
+        }
+        seq.finish(cache.chain().keys(owner, tokens, to * blockSize));
+    }
+}
