@@ -79,6 +79,10 @@ public final class GpuCheck {
                         + "(%.2f GB of weights per token)%n", s512[0], s2k[0], s512[1], bytesPerToken / 1e9);
                 System.out.printf("  decode reads %.0f GB/s of weights: divide by the GPU's HBM bandwidth for the "
                         + "fraction of the bound (H100 SXM 3350 GB/s, H200 4800 GB/s)%n", s512[1] * bytesPerToken / 1e9);
+                // prefill does 2 FLOPs per weight per token; f16 weights are 2 bytes each
+                double flopsPerToken = 2 * (bytesPerToken / 2);
+                System.out.printf("  prefill (2048) runs %.1f TFLOP/s: divide by the GPU's dense bf16 peak (H100 SXM 989, "
+                        + "H200 989) for the fraction%n", s2k[0] * flopsPerToken / 1e12);
             }
             System.exit(ok ? 0 : 1);
         }
