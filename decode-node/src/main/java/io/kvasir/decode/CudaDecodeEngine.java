@@ -15,7 +15,6 @@ import io.kvasir.cuda.CudaKernels;
 import io.kvasir.cuda.CudaLlamaModel;
 import io.kvasir.cuda.DeviceKvTier;
 import io.kvasir.engine.Model;
-import io.kvasir.engine.sampling.Sampler;
 import io.kvasir.kv.metrics.LatencyHistogram;
 import io.kvasir.kv.metrics.PrometheusText;
 import io.kvasir.kv.store.NodeHeartbeat;
@@ -78,21 +77,7 @@ public final class CudaDecodeEngine implements Decoder {
 
     @Override
     public DecodeEngine.Handle submit(DecodeEngine.Request request, DecodeEngine.Listener listener) {
-        int[] prompt = request.prompt();
-        int context = model.transformer().config().contextLength();
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("prompt is empty");
-        }
-        for (int i = 0; i < prompt.length; i++) {
-            if (prompt[i] < 0 || prompt[i] >= vocab) {
-                throw new IllegalArgumentException("prompt token " + prompt[i] + " (at index " + i
-                        + ") is outside the vocabulary [0, " + vocab + ")");
-            }
-        }
-        if (request.firstToken() >= vocab || request.maxTokens() < 1 || prompt.length + request.maxTokens() > context) {
-            throw new IllegalArgumentException("first_token, max_tokens or prompt + max_tokens out of range (context "
-                    + context + ")");
-        }
+        SequenceState.validate(request, vocab, model.transformer().config().contextLength());
         Seq s = new Seq(request, listener);
         if (s.blocksNeeded > capacity) {
             throw new IllegalArgumentException("prompt + max_tokens needs " + s.blocksNeeded + " KV blocks; this GPU node has "
@@ -122,8 +107,8 @@ public final class CudaDecodeEngine implements Decoder {
                 while (!waiting.isEmpty() && running.size() + admitted.size() < maxBatch
                         && reserved + waiting.peek().blocksNeeded <= capacity) {
                     Seq s = waiting.poll();
-                    s.admitted = System.nanoTime();
-                    queueTime.observe((s.admitted - s.submitted) / 1e9);
+                    s.queueSeconds = (System.nanoTime() - s.submittedNanos) / 1e9;
+                    queueTime.observe(s.queueSeconds);
                     reserved += s.blocksNeeded;
                     admitted.add(s);
                 }
@@ -144,8 +129,7 @@ public final class CudaDecodeEngine implements Decoder {
             } catch (RuntimeException e) {
                 LOG.log(Level.SEVERE, "GPU decode step failed", e);
                 for (Seq s : running) {
-                    s.failed = true;
-                    s.listener.onError(e);
+                    s.fail(e);
                 }
                 retire();
             }
@@ -159,9 +143,9 @@ public final class CudaDecodeEngine implements Decoder {
         DevicePrefix.Loaded cached = prefix.load(s.request.cacheOwner(), prompt, prefilled ? prompt.length : prompt.length - 1);
         s.dev.startFrom(cached.blocks(), cached.tokens());
         s.storedFrom = cached.tokens() / blockSize;
-        s.cached = prefilled ? Math.max(s.request.cachedBefore(), 0) : cached.tokens();
+        s.cachedTokens = prefilled ? Math.max(s.request.cachedBefore(), 0) : cached.tokens();
         promptTokens.add(prompt.length);
-        cachedTokens.add(s.cached);
+        cachedTokens.add(s.cachedTokens);
         float[] logits = cached.tokens() < prompt.length
                 ? gpu.prefill(s.dev, Arrays.copyOfRange(prompt, cached.tokens(), prompt.length)) : null;
         if (prefilled) {
@@ -193,7 +177,7 @@ public final class CudaDecodeEngine implements Decoder {
             if (s.finish == null && s.cancelled) {
                 s.finish = "cancelled";
             }
-            if (s.finish == null && !s.failed) {
+            if (s.finish == null) {
                 continue;
             }
             it.remove();
@@ -217,8 +201,7 @@ public final class CudaDecodeEngine implements Decoder {
             }
             if (!s.failed) {
                 generationTokens.add(s.generated);
-                s.listener.onFinish(new DecodeEngine.Finish(s.finish, s.request.prompt().length, s.cached, s.generated,
-                        (s.admitted - s.submitted) / 1e9));
+                s.listener.onFinish(s.finished());
             }
         }
     }
@@ -294,56 +277,12 @@ public final class CudaDecodeEngine implements Decoder {
         tier.close();
     }
 
-    /** A sequence in the engine, as its submitter sees it (a handle to cancel). */
-    private final class Seq implements DecodeEngine.Handle {
-        final DecodeEngine.Request request;
-        final DecodeEngine.Listener listener;
+    /** A sequence in the engine: its KV on the device, the rest in {@link SequenceState}. */
+    private final class Seq extends SequenceState {
         final CudaLlamaModel.Sequence dev = gpu.newSequence();
-        final Sampler sampler;
-        final int blocksNeeded;
-        final long submitted = System.nanoTime();
-        long admitted = submitted;
-        int[] generatedTokens = new int[16];
-        int generated;
-        int last;
-        int cached;
-        int storedFrom;
-        String finish;
-        boolean failed;
-        volatile boolean cancelled;
 
         Seq(DecodeEngine.Request request, DecodeEngine.Listener listener) {
-            this.request = request;
-            this.listener = listener;
-            this.sampler = new Sampler(request.sampling(), vocab);
-            this.blocksNeeded = (request.prompt().length + request.maxTokens() + blockSize - 1) / blockSize;
-        }
-
-        void accept(int token) {
-            if (generated == generatedTokens.length) {
-                generatedTokens = Arrays.copyOf(generatedTokens, generated * 2);
-            }
-            generatedTokens[generated++] = token;
-            last = token;
-            listener.onToken(token);
-            if (!request.ignoreEos() && model.tokenizer().isEndOfGeneration(token)) {
-                finish = "stop";
-            } else if (generated >= request.maxTokens()) {
-                finish = "length";
-            }
-        }
-
-        /** Prompt then generated tokens (the KV of all but the last is on the device). */
-        int[] tokens() {
-            int[] prompt = request.prompt();
-            int[] all = Arrays.copyOf(prompt, prompt.length + generated);
-            System.arraycopy(generatedTokens, 0, all, prompt.length, generated);
-            return all;
-        }
-
-        @Override
-        public void cancel() {
-            cancelled = true;
+            super(request, listener, vocab, blockSize, model.tokenizer());
         }
     }
 }

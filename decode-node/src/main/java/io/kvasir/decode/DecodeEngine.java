@@ -1,7 +1,6 @@
 package io.kvasir.decode;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -16,7 +15,6 @@ import io.kvasir.engine.kv.KvBlockPool;
 import io.kvasir.engine.model.Batch;
 import io.kvasir.engine.model.ForwardBuffers;
 import io.kvasir.engine.model.LlamaModel;
-import io.kvasir.engine.sampling.Sampler;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.store.NodeHeartbeat;
@@ -142,27 +140,7 @@ public final class DecodeEngine implements Decoder {
      */
     @Override
     public Handle submit(Request request, Listener listener) {
-        int[] prompt = request.prompt();
-        int context = transformer.config().contextLength();
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("prompt is empty");
-        }
-        for (int i = 0; i < prompt.length; i++) {
-            if (prompt[i] < 0 || prompt[i] >= vocab) {
-                throw new IllegalArgumentException("prompt token " + prompt[i] + " (at index " + i
-                        + ") is outside the vocabulary [0, " + vocab + ")");
-            }
-        }
-        if (request.firstToken() >= vocab) {
-            throw new IllegalArgumentException("first_token " + request.firstToken() + " is outside the vocabulary");
-        }
-        if (request.maxTokens() < 1) {
-            throw new IllegalArgumentException("max_tokens must be >= 1, got " + request.maxTokens());
-        }
-        if (prompt.length + request.maxTokens() > context) {
-            throw new IllegalArgumentException("prompt (" + prompt.length + " tokens) + max_tokens (" + request.maxTokens()
-                    + ") exceeds the context length " + context);
-        }
+        SequenceState.validate(request, vocab, transformer.config().contextLength());
         Sequence seq = new Sequence(request, listener);
         if (seq.blocksNeeded > pool.maxBlocks()) {
             throw new IllegalArgumentException("prompt + max_tokens needs " + seq.blocksNeeded + " KV blocks; this node has "
@@ -434,8 +412,7 @@ public final class DecodeEngine implements Decoder {
             // last: whoever hears of the end finds the blocks already in the local tier
             if (!s.failed) {
                 metrics.generated(s.generated);
-                s.listener.onFinish(new Finish(s.finish, s.request.prompt().length, s.cachedTokens, s.generated,
-                        s.queueSeconds));
+                s.listener.onFinish(s.finished());
             }
         }
     }
@@ -456,62 +433,12 @@ public final class DecodeEngine implements Decoder {
         }
     }
 
-    /** A sequence in the engine: its KV, its sampler and what it has produced. */
-    private final class Sequence implements Handle {
-        final Request request;
-        final Listener listener;
+    /** A sequence in the engine: its KV here, the rest in {@link SequenceState}. */
+    private final class Sequence extends SequenceState {
         final BlockTable table = new BlockTable(pool);
-        final Sampler sampler;
-        final int blocksNeeded;
-        final long submittedNanos = System.nanoTime();
-        double queueSeconds;
-        int[] generatedTokens = new int[16];
-        int generated;
-        int last;
-        int cachedTokens;
-        int storedFrom; // blocks below came from the cache: no need to store them again
-        String finish;
-        boolean failed;
-        volatile boolean cancelled;
 
         Sequence(Request request, Listener listener) {
-            this.request = request;
-            this.listener = listener;
-            this.sampler = new Sampler(request.sampling(), vocab);
-            this.blocksNeeded = (request.prompt().length + request.maxTokens() + blockSize - 1) / blockSize;
-        }
-
-        void accept(int token) {
-            if (generated == generatedTokens.length) {
-                generatedTokens = Arrays.copyOf(generatedTokens, generated * 2);
-            }
-            generatedTokens[generated++] = token;
-            last = token;
-            listener.onToken(token);
-            if (!request.ignoreEos() && model.tokenizer().isEndOfGeneration(token)) {
-                finish = "stop";
-            } else if (generated >= request.maxTokens()) {
-                finish = "length";
-            }
-        }
-
-        void fail(RuntimeException e) {
-            failed = true;
-            finish = "error";
-            listener.onError(e);
-        }
-
-        /** Prompt then generated tokens: the ones whose KV is in the table come first. */
-        int[] tokens() {
-            int[] prompt = request.prompt();
-            int[] all = Arrays.copyOf(prompt, prompt.length + generated);
-            System.arraycopy(generatedTokens, 0, all, prompt.length, generated);
-            return all;
-        }
-
-        @Override
-        public void cancel() {
-            cancelled = true;
+            super(request, listener, vocab, blockSize, model.tokenizer());
         }
     }
 }
