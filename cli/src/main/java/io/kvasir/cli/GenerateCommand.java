@@ -93,29 +93,36 @@ final class GenerateCommand {
                     out.flush();
                 }
             };
-            Map<String, Object> line = new LinkedHashMap<>();
-            line.put("prompt_tokens", prompt);
+            int[] tokens;
+            String finishReason;
+            float[] logits = null;
+            String onDevice = null;
             if (device.equals("cuda")) {
                 try (CudaDevice gpu = CudaDevice.open(0);
                         CudaGenerator generator = new CudaGenerator(gpu, model, prompt.length + maxTokens + 16)) {
                     CudaGenerator.Result r = generator.generate(prompt, maxTokens, sampling, stream::onToken);
-                    line.put("tokens", r.tokens());
-                    line.put("text", null); // filled below, in this order
-                    line.put("finish_reason", r.finishReason());
-                    line.put("device", gpu.toString());
+                    tokens = r.tokens();
+                    finishReason = r.finishReason();
+                    onDevice = gpu.toString();
                 }
             } else {
-                Generator.Result result = new Generator(model).generate(prompt, maxTokens, sampling, a.has("logits"), stream);
-                line.put("prompt_tokens", result.promptTokens());
-                line.put("tokens", result.tokens());
-                line.put("text", null);
-                line.put("finish_reason", result.finishReason());
-                if (result.lastPromptLogits() != null) {
-                    line.put("last_prompt_logits", result.lastPromptLogits());
-                }
+                Generator.Result r = new Generator(model).generate(prompt, maxTokens, sampling, a.has("logits"), stream);
+                tokens = r.tokens();
+                finishReason = r.finishReason();
+                logits = r.lastPromptLogits();
             }
             if (json) {
+                Map<String, Object> line = new LinkedHashMap<>();
+                line.put("prompt_tokens", prompt);
+                line.put("tokens", tokens);
                 line.put("text", decoder.text());
+                line.put("finish_reason", finishReason);
+                if (logits != null) {
+                    line.put("last_prompt_logits", logits);
+                }
+                if (onDevice != null) {
+                    line.put("device", onDevice);
+                }
                 out.println(new GsonBuilder().disableHtmlEscaping().create().toJson(line));
             } else {
                 out.println(decoder.flush());

@@ -89,17 +89,10 @@ final class RoleCommands {
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("decode", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "max-batch",
                 "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device"), Set.of());
-        boolean gpu = a.string("device", "cpu").equals("cuda");
-        if (gpu) {
-            CudaDevice.unavailable().ifPresent(reason -> {
-                throw new Args.UsageException("decode: --device cuda: " + reason);
-            });
-        }
-        Node node = Node.open(a, gpu);
-        CudaDevice device = gpu ? CudaDevice.open(0) : null;
+        Node node = Node.open("decode", a);
         // on a GPU, --kv-blocks sizes the device KV pool (running sequences and the device tier)
-        Decoder engine = gpu
-                ? new CudaDecodeEngine(device, node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
+        Decoder engine = node.gpu() != null
+                ? new CudaDecodeEngine(node.gpu(), node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
                         a.integer("max-batch", 16))
                 : new DecodeEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
                         a.integer("max-batch", 16), 64);
@@ -124,9 +117,6 @@ final class RoleCommands {
             announcer.close();
             server.shutdown();
             engine.close();
-            if (device != null) {
-                device.close();
-            }
             node.close();
         });
     }
@@ -134,17 +124,10 @@ final class RoleCommands {
     static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("prefill", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "kv-blocks",
                 "block-size", "threads", "metrics-port", "device"), Set.of());
-        boolean gpu = a.string("device", "cpu").equals("cuda");
-        if (gpu) {
-            CudaDevice.unavailable().ifPresent(reason -> {
-                throw new Args.UsageException("prefill: --device cuda: " + reason);
-            });
-        }
-        Node node = Node.open(a, gpu);
-        CudaDevice device = gpu ? CudaDevice.open(0) : null;
+        Node node = Node.open("prefill", a);
         // on a GPU, --kv-blocks sizes the device KV tier (prompts stay within the model's context)
-        Prefiller engine = gpu
-                ? new CudaPrefillEngine(device, node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 4096),
+        Prefiller engine = node.gpu() != null
+                ? new CudaPrefillEngine(node.gpu(), node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 4096),
                         node.model().transformer().config().contextLength())
                 : new PrefillEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 4096), 64);
         HealthStatusManager health = new HealthStatusManager();
@@ -156,7 +139,8 @@ final class RoleCommands {
         String modelName = modelName(node.modelPath());
         MetricsEndpoint metrics = metrics(a, 7602, () -> engine.metricsText(modelName));
         out.println("kvasir prefill: " + node.modelPath().getFileName() + " on port " + server.getPort()
-                + ", metrics on port " + metrics.port() + ", KV store " + node.peers() + (gpu ? ", on " + device : ""));
+                + ", metrics on port " + metrics.port() + ", KV store " + node.peers()
+                + (node.gpu() != null ? ", on " + node.gpu() : ""));
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
@@ -164,7 +148,6 @@ final class RoleCommands {
             server.shutdown();
             if (engine instanceof CudaPrefillEngine onGpu) {
                 onGpu.close();
-                device.close();
             }
             node.close();
         });
@@ -272,20 +255,20 @@ final class RoleCommands {
         });
     }
 
-    /** What a prefill or decode process opens: the store, its own backend, the model, the store as prefix cache. */
+    /**
+     * What a prefill or decode process opens: the store, its own backend, the model, the store as
+     * prefix cache, and with {@code --device cuda} the GPU ({@code gpu} null on the CPU).
+     */
     private record Node(Path modelPath, List<String> peers, int blockSize, KvStoreClient store, VectorCpuBackend backend,
-            Model model, StorePrefixCache cache) implements AutoCloseable {
-        static Node open(Args a) {
-            return open(a, false);
-        }
-
-        /** {@code gpuAllowed}: the role runs --device cuda itself (prefill); elsewhere it is refused. */
-        static Node open(Args a, boolean gpuAllowed) {
+            Model model, StorePrefixCache cache, CudaDevice gpu) implements AutoCloseable {
+        static Node open(String role, Args a) {
             String device = a.string("device", "cpu");
-            if (device.equals("cuda") && !gpuAllowed) {
-                throw new Args.UsageException("--device cuda is for prefill and decode nodes");
+            if (device.equals("cuda")) {
+                CudaDevice.unavailable().ifPresent(reason -> {
+                    throw new Args.UsageException(role + ": --device cuda: " + reason);
+                });
             } else if (!device.equals("cpu")) {
-                throw new Args.UsageException("--device must be cpu or cuda, got \"" + device + "\"");
+                throw new Args.UsageException(role + ": --device must be cpu or cuda, got \"" + device + "\"");
             }
             Path modelPath = RoleCommands.modelPath(a);
             List<String> peers = Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList();
@@ -294,7 +277,7 @@ final class RoleCommands {
             VectorCpuBackend backend = new VectorCpuBackend(a.integer("threads", VectorCpuBackend.defaultThreads()));
             Model model = Model.load(modelPath, backend);
             return new Node(modelPath, peers, blockSize, store, backend, model,
-                    NodeCaches.storeCache(store, model, blockSize));
+                    NodeCaches.storeCache(store, model, blockSize), device.equals("cuda") ? CudaDevice.open(0) : null);
         }
 
         @Override
@@ -303,6 +286,9 @@ final class RoleCommands {
             model.close();
             backend.close();
             store.close();
+            if (gpu != null) {
+                gpu.close();
+            }
         }
     }
 

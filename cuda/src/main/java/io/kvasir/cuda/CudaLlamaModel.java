@@ -232,11 +232,6 @@ public final class CudaLlamaModel implements AutoCloseable {
         single.startFrom(prefixBlocks, tokens);
     }
 
-    /** The device block holding the sequence's tokens {@code [index * blockSize, (index + 1) * blockSize)}. */
-    public int block(int index) {
-        return single.block(index);
-    }
-
     /** The single-sequence API's sequence. */
     public Sequence sequence() {
         return single;
@@ -245,10 +240,6 @@ public final class CudaLlamaModel implements AutoCloseable {
     /** Ends the sequence, caching its full blocks under {@code keys} (one per full block, in order). */
     public void finish(java.util.List<?> keys) {
         single.finish(keys);
-    }
-
-    public int length() {
-        return single.length();
     }
 
     /** Appends {@code ids} to the sequence and returns the logits after the last of them. */

@@ -41,10 +41,6 @@ public final class DeviceBuffer implements AutoCloseable {
         cuMemcpyDtoH(Pointer.to(out), ptr, Math.min(bytes, 4L * out.length));
     }
 
-    public long bytes() {
-        return bytes;
-    }
-
     @Override
     public void close() {
         cuMemFree(ptr);

@@ -148,9 +148,10 @@ public final class DeviceKvTier implements AutoCloseable {
             Map.Entry<Object, Integer> e = it.next();
             int block = e.getValue();
             if (refs[block] == 0) {
+                Evicted out = export(block); // while the block still has its key
                 it.remove();
                 keyOf.remove(block);
-                onEvict.accept(new Evicted(e.getKey(), download(kPool, block), download(vPool, block)));
+                onEvict.accept(out);
                 free.add(block);
                 return;
             }
@@ -158,9 +159,9 @@ public final class DeviceKvTier implements AutoCloseable {
         throw new IllegalStateException("every device KV block is in use by a sequence: no room");
     }
 
-    /** A copy of {@code block}'s K and V (store layout), e.g. to put it into the KV store. */
-    public Evicted export(Object key, int block) {
-        return new Evicted(key, download(kPool, block), download(vPool, block));
+    /** A copy of {@code block}'s K and V (store layout) and its key if cached, e.g. to put it into the KV store. */
+    public Evicted export(int block) {
+        return new Evicted(keyOf.get(block), download(kPool, block), download(vPool, block));
     }
 
     /** Blocks cached (in use or not). */

@@ -2,11 +2,8 @@ package io.kvasir.decode;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.concurrent.locks.Condition;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -29,42 +26,31 @@ import io.kvasir.node.StorePrefixCache;
  * cached by key) on the device. Each step is one pass over every running sequence; sampling is on
  * the host, from that step's logits.
  */
-public final class CudaDecodeEngine implements Decoder {
+public final class CudaDecodeEngine extends BatchingEngine<CudaDecodeEngine.Seq> {
     private static final Logger LOG = Logger.getLogger(CudaDecodeEngine.class.getName());
 
     private final Model model;
     private final StorePrefixCache cache;
     private final int blockSize;
-    private final int maxBatch;
     private final int vocab;
-    private final int capacity;
     private final DeviceKvTier tier;
     private final CudaLlamaModel gpu;
     private final DevicePrefix prefix;
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Condition work = lock.newCondition();
-    private final FairQueue<Seq> waiting = new FairQueue<>(s -> s.request.tenant(), s -> s.request.weight());
-    private final List<Seq> running = new ArrayList<>();
-    private final Thread loop;
     private final LatencyHistogram queueTime = new LatencyHistogram("vllm:request_queue_time_seconds",
             "Time a request waited on this node before it was admitted to the batch");
     private final LongAdder promptTokens = new LongAdder();
     private final LongAdder cachedTokens = new LongAdder();
     private final LongAdder generationTokens = new LongAdder();
-    private int reserved;
-    private volatile int runningCount;
-    private volatile boolean closed;
 
     /** {@code deviceBlocks}: the device KV pool (running sequences + its cache); sequences up to the model's context. */
     public CudaDecodeEngine(CudaDevice device, Model model, StorePrefixCache cache, int blockSize, int deviceBlocks,
             int maxBatch) {
+        super(deviceBlocks, maxBatch, model.transformer().config().vocabSize(), model.transformer().config().contextLength());
         this.model = model;
         this.cache = cache;
         this.blockSize = blockSize;
-        this.maxBatch = maxBatch;
         var c = model.transformer().config();
         this.vocab = c.vocabSize();
-        this.capacity = deviceBlocks;
         int maxSequenceBlocks = (c.contextLength() + blockSize - 1) / blockSize;
         this.tier = new DeviceKvTier(new CudaKernels.KvGeometry(c.numLayers(), c.numKvHeads(), c.headDim(), blockSize,
                 maxSequenceBlocks), deviceBlocks, evicted -> { }); // cached blocks are in the store already
@@ -72,78 +58,28 @@ public final class CudaDecodeEngine implements Decoder {
                 blockSize);
         this.prefix = new DevicePrefix(tier, cache, model.transformer().newKvPool(blockSize, maxSequenceBlocks), blockSize,
                 c.numLayers() * blockSize * c.kvDim());
-        this.loop = Thread.ofPlatform().name("cuda-decode-loop").daemon().start(this::run);
+        startLoop("cuda-decode-loop");
     }
 
     @Override
-    public DecodeEngine.Handle submit(DecodeEngine.Request request, DecodeEngine.Listener listener) {
-        SequenceState.validate(request, vocab, model.transformer().config().contextLength());
-        Seq s = new Seq(request, listener);
-        if (s.blocksNeeded > capacity) {
-            throw new IllegalArgumentException("prompt + max_tokens needs " + s.blocksNeeded + " KV blocks; this GPU node has "
-                    + capacity);
-        }
-        lock.lock();
-        try {
-            if (closed) {
-                throw new IllegalStateException("decode engine is closed");
-            }
-            waiting.add(s);
-            work.signal();
-        } finally {
-            lock.unlock();
-        }
-        return s;
+    Seq newSequence(DecodeEngine.Request request, DecodeEngine.Listener listener) {
+        return new Seq(request, listener);
     }
 
-    private void run() {
-        while (!closed) {
-            List<Seq> admitted = new ArrayList<>();
-            lock.lock();
-            try {
-                while (!closed && running.isEmpty() && waiting.isEmpty()) {
-                    work.awaitUninterruptibly();
-                }
-                while (!waiting.isEmpty() && running.size() + admitted.size() < maxBatch
-                        && reserved + waiting.peek().blocksNeeded <= capacity) {
-                    Seq s = waiting.poll();
-                    s.queueSeconds = (System.nanoTime() - s.submittedNanos) / 1e9;
-                    queueTime.observe(s.queueSeconds);
-                    reserved += s.blocksNeeded;
-                    admitted.add(s);
-                }
-            } finally {
-                lock.unlock();
-            }
-            try {
-                for (Seq s : admitted) {
-                    prefill(s);
-                    running.add(s);
-                }
-                retire();
-                if (!running.isEmpty()) {
-                    step();
-                    retire();
-                }
-                runningCount = running.size();
-            } catch (RuntimeException e) {
-                LOG.log(Level.SEVERE, "GPU decode step failed", e);
-                for (Seq s : running) {
-                    s.fail(e);
-                }
-                retire();
-            }
-        }
+    @Override
+    void admitted(Seq s) {
+        queueTime.observe(s.queueSeconds);
     }
 
     /** The cached prefix (device tier, else store), the rest of the prompt on the GPU, the first token. */
-    private void prefill(Seq s) {
+    @Override
+    void prefill(Seq s) {
         int[] prompt = s.request.prompt();
         boolean prefilled = s.request.firstToken() >= 0;
         DevicePrefix.Loaded cached = prefix.load(s.request.cacheOwner(), prompt, prefilled ? prompt.length : prompt.length - 1);
         s.dev.startFrom(cached.blocks(), cached.tokens());
         s.storedFrom = cached.tokens() / blockSize;
-        s.cachedTokens = prefilled ? Math.max(s.request.cachedBefore(), 0) : cached.tokens();
+        s.cachedTokens = prefilled ? s.request.cachedBefore() : cached.tokens();
         promptTokens.add(prompt.length);
         cachedTokens.add(s.cachedTokens);
         float[] logits = cached.tokens() < prompt.length
@@ -156,7 +92,8 @@ public final class CudaDecodeEngine implements Decoder {
         }
     }
 
-    private void step() {
+    @Override
+    void step(List<Seq> running) {
         List<CudaLlamaModel.Sequence> seqs = new ArrayList<>(running.size());
         int[] tokens = new int[running.size()];
         for (int i = 0; i < running.size(); i++) {
@@ -170,70 +107,30 @@ public final class CudaDecodeEngine implements Decoder {
         }
     }
 
-    private void retire() {
-        Iterator<Seq> it = running.iterator();
-        while (it.hasNext()) {
-            Seq s = it.next();
-            if (s.finish == null && s.cancelled) {
-                s.finish = "cancelled";
-            }
-            if (s.finish == null) {
-                continue;
-            }
-            it.remove();
-            int[] tokens = s.tokens();
-            int full = s.dev.length() / blockSize;
-            try {
-                if (!s.failed) {
-                    prefix.storeAndFinish(s.request.cacheOwner(), tokens, s.dev, s.storedFrom, full);
-                } else {
-                    s.dev.release();
-                }
-            } catch (RuntimeException e) {
-                LOG.log(Level.WARNING, "could not hand blocks to the store", e);
+    /** Its full blocks to the store and the device tier (a failed sequence's are only released). */
+    @Override
+    void storeBlocks(Seq s) {
+        try {
+            if (s.failed) {
                 s.dev.release();
+            } else {
+                prefix.storeAndFinish(s.request.cacheOwner(), s.tokens(), s.dev, s.storedFrom,
+                        s.dev.length() / blockSize);
             }
-            lock.lock();
-            try {
-                reserved -= s.blocksNeeded;
-            } finally {
-                lock.unlock();
-            }
-            if (!s.failed) {
-                generationTokens.add(s.generated);
-                s.listener.onFinish(s.finished());
-            }
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "could not hand blocks to the store", e);
+            s.dev.release();
         }
     }
 
     @Override
-    public int running() {
-        return runningCount;
+    void releaseBlocks(Seq s) {
+        // the device sequence let go of its blocks in storeBlocks
     }
 
     @Override
-    public int waiting() {
-        lock.lock();
-        try {
-            return waiting.size();
-        } finally {
-            lock.unlock();
-        }
-    }
-
-    @Override
-    public long freeBlocks() {
-        lock.lock();
-        try {
-            return capacity - reserved;
-        } finally {
-            lock.unlock();
-        }
-    }
-
-    @Override
-    public long totalBlocks() {
-        return capacity;
+    void finished(Seq s) {
+        generationTokens.add(s.generated);
     }
 
     /** Not announced yet: the device tier's blocks are in the store too, so routers still find the prefix. */
@@ -249,7 +146,7 @@ public final class CudaDecodeEngine implements Decoder {
                 .gauge("vllm:num_requests_running", "Sequences in the running batch", m, running())
                 .gauge("vllm:num_requests_waiting", "Sequences waiting for room", m, waiting())
                 .gauge("vllm:kv_cache_usage_perc", "Fraction of the GPU's KV blocks reserved by sequences", m,
-                        1.0 - (double) freeBlocks() / capacity)
+                        1.0 - (double) freeBlocks() / totalBlocks())
                 .counter("vllm:prompt_tokens_total", "Prompt tokens", m, promptTokens.sum())
                 .counter("vllm:generation_tokens_total", "Generated tokens", m, generationTokens.sum())
                 .counter("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the KV cache", m, promptTokens.sum())
@@ -261,24 +158,13 @@ public final class CudaDecodeEngine implements Decoder {
 
     @Override
     public void close() {
-        lock.lock();
-        try {
-            closed = true;
-            work.signalAll();
-        } finally {
-            lock.unlock();
-        }
-        try {
-            loop.join(10_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        super.close();
         gpu.close();
         tier.close();
     }
 
     /** A sequence in the engine: its KV on the device, the rest in {@link SequenceState}. */
-    private final class Seq extends SequenceState {
+    final class Seq extends SequenceState {
         final CudaLlamaModel.Sequence dev = gpu.newSequence();
 
         Seq(DecodeEngine.Request request, DecodeEngine.Listener listener) {

@@ -1,11 +1,8 @@
 package io.kvasir.decode;
 
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.concurrent.locks.Condition;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -32,7 +29,7 @@ import io.kvasir.node.PrefixCache;
  * served round-robin ({@link FairQueue}), so one tenant's flood does not starve the others. (Preemption, as vLLM
  * does it, would admit more at the risk of recomputation; not yet.)
  */
-public final class DecodeEngine implements Decoder {
+public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
     private static final Logger LOG = Logger.getLogger(DecodeEngine.class.getName());
 
     /**
@@ -84,20 +81,12 @@ public final class DecodeEngine implements Decoder {
     private final PrefixCache cache;
     private final KvBlockPool pool;
     private final int blockSize;
-    private final int maxBatch;
     private final int vocab;
     private final ForwardBuffers prefillBuffers;
     private final ForwardBuffers stepBuffers;
     private final Batch batch;
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Condition work = lock.newCondition();
-    private final FairQueue<Sequence> waiting = new FairQueue<>(s -> s.request.tenant(), s -> s.request.weight());
     private final DecodeMetrics metrics = new DecodeMetrics();
-    private final List<Sequence> running = new ArrayList<>();
     private final long[] stepsByBatchSize;
-    private final Thread loop;
-    private int reservedBlocks;
-    private volatile boolean closed;
     /**
      * The node's local tier: finished sequences' full blocks, kept in the pool by key, least recently
      * used first; a new sequence copies the ones its prompt starts with instead of fetching them.
@@ -107,17 +96,16 @@ public final class DecodeEngine implements Decoder {
     private volatile List<NodeHeartbeat.Resident> resident = List.of();
     private final BlockKeyChain chain;
     private volatile long localHitTokens; // written by the loop thread only
-    private volatile int runningCount;
 
     private record LocalBlock(String tenant, int blockId) {
     }
 
     public DecodeEngine(Model model, PrefixCache cache, int blockSize, int maxBlocks, int maxBatch, int prefillChunk) {
+        super(maxBlocks, maxBatch, model.transformer().config().vocabSize(), model.transformer().config().contextLength());
         this.model = model;
         this.transformer = model.transformer();
         this.cache = cache;
         this.blockSize = blockSize;
-        this.maxBatch = maxBatch;
         this.vocab = transformer.config().vocabSize();
         this.pool = transformer.newKvPool(blockSize, maxBlocks);
         this.prefillBuffers = transformer.newBuffers(prefillChunk);
@@ -125,38 +113,11 @@ public final class DecodeEngine implements Decoder {
         this.batch = new Batch(maxBatch);
         this.stepsByBatchSize = new long[maxBatch + 1];
         this.chain = transformer.config().widestWindow() == Integer.MAX_VALUE ? cache.chain() : null;
-        this.loop = Thread.ofPlatform().name("decode-loop").daemon().start(this::run);
+        startLoop("decode-loop");
     }
 
     public KvBlockPool pool() {
         return pool;
-    }
-
-    /**
-     * Queues a request; tokens go to {@code listener} as they are chosen.
-     *
-     * @throws IllegalArgumentException empty prompt, token outside the vocabulary, max tokens below 1,
-     *                                  or prompt + max tokens beyond the context or this node's KV
-     */
-    @Override
-    public Handle submit(Request request, Listener listener) {
-        SequenceState.validate(request, vocab, transformer.config().contextLength());
-        Sequence seq = new Sequence(request, listener);
-        if (seq.blocksNeeded > pool.maxBlocks()) {
-            throw new IllegalArgumentException("prompt + max_tokens needs " + seq.blocksNeeded + " KV blocks; this node has "
-                    + pool.maxBlocks());
-        }
-        lock.lock();
-        try {
-            if (closed) {
-                throw new IllegalStateException("decode engine is closed");
-            }
-            waiting.add(seq);
-            work.signal();
-        } finally {
-            lock.unlock();
-        }
-        return seq;
     }
 
     /** Steps run so far, by how many sequences they carried (index = batch size). */
@@ -169,50 +130,15 @@ public final class DecodeEngine implements Decoder {
         }
     }
 
-    private void run() {
-        while (!closed) {
-            List<Sequence> admitted = new ArrayList<>();
-            lock.lock();
-            try {
-                while (!closed && running.isEmpty() && waiting.isEmpty()) {
-                    work.awaitUninterruptibly();
-                }
-                while (!waiting.isEmpty() && running.size() + admitted.size() < maxBatch
-                        && reservedBlocks + waiting.peek().blocksNeeded <= pool.maxBlocks()) {
-                    Sequence s = waiting.poll();
-                    s.queueSeconds = (System.nanoTime() - s.submittedNanos) / 1e9;
-                    metrics.queueTime.observe(s.queueSeconds);
-                    reservedBlocks += s.blocksNeeded;
-                    evictLocalBeyond(pool.maxBlocks() - reservedBlocks);
-                    admitted.add(s);
-                }
-            } finally {
-                lock.unlock();
-            }
-            if (closed) {
-                break;
-            }
-            try {
-                for (Sequence s : admitted) {
-                    prefill(s);
-                    running.add(s);
-                }
-                retireFinished();
-                runningCount = running.size();
-                if (!running.isEmpty()) {
-                    step();
-                    retireFinished();
-                }
-                runningCount = running.size();
-            } catch (RuntimeException e) {
-                // a bug, not bad input (that is refused at submit): fail the sequences in flight, keep serving
-                LOG.log(Level.SEVERE, "decode step failed", e);
-                for (Sequence s : running) {
-                    s.fail(e);
-                }
-                retireFinished();
-            }
-        }
+    @Override
+    Sequence newSequence(Request request, Listener listener) {
+        return new Sequence(request, listener);
+    }
+
+    @Override
+    void admitted(Sequence s) {
+        metrics.queueTime.observe(s.queueSeconds);
+        evictLocalBeyond(pool.maxBlocks() - reservedBlocks);
     }
 
     /**
@@ -220,7 +146,8 @@ public final class DecodeEngine implements Decoder {
      * request a prefill node already ran loads every full block and recomputes only the partial
      * last one (at most blockSize - 1 tokens: cheaper than fetching it, and never stale).
      */
-    private void prefill(Sequence s) {
+    @Override
+    void prefill(Sequence s) {
         int[] prompt = s.request.prompt();
         boolean prefilled = s.request.firstToken() >= 0;
         int limit = prefilled ? prompt.length : prompt.length - 1;
@@ -311,45 +238,9 @@ public final class DecodeEngine implements Decoder {
         return localHitTokens;
     }
 
-    /** Sequences in the running batch. */
-    @Override
-    public int running() {
-        return runningCount;
-    }
-
-    /** Sequences waiting for room. */
-    @Override
-    public int waiting() {
-        lock.lock();
-        try {
-            return waiting.size();
-        } finally {
-            lock.unlock();
-        }
-    }
-
     /** Sequences running or waiting: the load a heartbeat reports. */
     public int load() {
         return running() + waiting();
-    }
-
-    /**
-     * KV blocks not reserved by a running sequence. Blocks of the local tier count as free: admission
-     * evicts them when it needs the room (as vLLM counts its cached, unreferenced blocks).
-     */
-    @Override
-    public long freeBlocks() {
-        lock.lock();
-        try {
-            return pool.maxBlocks() - reservedBlocks;
-        } finally {
-            lock.unlock();
-        }
-    }
-
-    @Override
-    public long totalBlocks() {
-        return pool.maxBlocks();
     }
 
     /** Blocks the local tier holds now. */
@@ -364,7 +255,8 @@ public final class DecodeEngine implements Decoder {
     }
 
     /** One token for every running sequence, in one forward pass. */
-    private void step() {
+    @Override
+    void step(List<Sequence> running) {
         batch.clear();
         for (Sequence s : running) {
             batch.add(s.last, s.table.numTokens(), s.table, true);
@@ -382,59 +274,32 @@ public final class DecodeEngine implements Decoder {
         }
     }
 
-    private void retireFinished() {
-        Iterator<Sequence> it = running.iterator();
-        while (it.hasNext()) {
-            Sequence s = it.next();
-            if (s.finish == null && s.cancelled) {
-                s.finish = "cancelled";
-            }
-            if (s.finish == null) {
-                continue;
-            }
-            it.remove();
-            if (!s.failed) {
-                // every full block, prompt and generated alike, so the next turn finds them
-                int full = s.table.numTokens() / blockSize;
-                try {
-                    cache.store(s.request.cacheOwner(), s.tokens(), s.table, s.storedFrom, full);
-                } catch (RuntimeException e) {
-                    LOG.log(Level.WARNING, "could not hand blocks to the prefix cache", e);
-                }
-            }
-            lock.lock();
-            try {
-                reservedBlocks -= s.blocksNeeded;
-                keepLocal(s);
-            } finally {
-                lock.unlock();
-            }
-            // last: whoever hears of the end finds the blocks already in the local tier
-            if (!s.failed) {
-                metrics.generated(s.generated);
-                s.listener.onFinish(s.finished());
-            }
+    /** Every full block, prompt and generated alike, so the next turn finds them. */
+    @Override
+    void storeBlocks(Sequence s) {
+        if (s.failed) {
+            return;
+        }
+        int full = s.table.numTokens() / blockSize;
+        try {
+            cache.store(s.request.cacheOwner(), s.tokens(), s.table, s.storedFrom, full);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "could not hand blocks to the prefix cache", e);
         }
     }
 
     @Override
-    public void close() {
-        lock.lock();
-        try {
-            closed = true;
-            work.signalAll();
-        } finally {
-            lock.unlock();
-        }
-        try {
-            loop.join(10_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+    void releaseBlocks(Sequence s) {
+        keepLocal(s);
+    }
+
+    @Override
+    void finished(Sequence s) {
+        metrics.generated(s.generated);
     }
 
     /** A sequence in the engine: its KV here, the rest in {@link SequenceState}. */
-    private final class Sequence extends SequenceState {
+    final class Sequence extends SequenceState {
         final BlockTable table = new BlockTable(pool);
 
         Sequence(Request request, Listener listener) {

@@ -66,7 +66,7 @@ public final class DevicePrefix {
         try {
             host.reserve(to * blockSize);
             for (int b = from; b < to; b++) {
-                DeviceKvTier.Evicted copy = tier.export(null, seq.block(b));
+                DeviceKvTier.Evicted copy = tier.export(seq.block(b));
                 staging.importBlock(host.blockId(b), 0, copy.k(), copy.v());
             }
             host.setNumTokens(to * blockSize);

@@ -1,11 +1,9 @@
 package io.kvasir.router;
 
 import java.util.Collection;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
@@ -142,11 +140,6 @@ public final class DecodeRoutes implements AutoCloseable {
     /** Nodes known now. */
     public int size() {
         return routes.size();
-    }
-
-    /** Ids of the nodes known now. */
-    public Set<String> ids() {
-        return new HashSet<>(routes.keySet());
     }
 
     /** Closes the channels this router opened to discovered nodes (a fixed list's are the caller's). */

@@ -35,12 +35,10 @@ public final class TenantLimits {
         return this;
     }
 
-    /** Admits a request (counting its prompt tokens), or says why not. */
-    public Refusal admit(String tenant, int promptTokens) {
-        return admit(tenant, tenant, promptTokens);
-    }
-
-    /** Admits a request whose blocks belong to {@code cacheOwner} (the tenant or a shared namespace). */
+    /**
+     * Admits a request (counting its prompt tokens) whose blocks belong to {@code cacheOwner} (the
+     * tenant or a shared namespace), or says why not.
+     */
     public Refusal admit(String tenant, String cacheOwner, int promptTokens) {
         KvQuotaGate gate = kvQuota;
         if (gate != null) {

@@ -67,14 +67,14 @@ public final class GgufWriter {
         }
         pad(out);
         // the header in memory, the tensors streamed after it: files past 2 GB (a 1B model) fit
-        try (var file_ = new java.io.BufferedOutputStream(Files.newOutputStream(file), 1 << 20)) {
-            out.writeTo(file_);
+        try (var stream = new java.io.BufferedOutputStream(Files.newOutputStream(file), 1 << 20)) {
+            out.writeTo(stream);
             long written = out.size();
             for (Tensor t : tensors.values()) {
-                file_.write(t.data());
+                stream.write(t.data());
                 written += t.data().length;
                 long padded = align(written);
-                file_.write(new byte[(int) (padded - written)]);
+                stream.write(new byte[(int) (padded - written)]);
                 written = padded;
             }
         }

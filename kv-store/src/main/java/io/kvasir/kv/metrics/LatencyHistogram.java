@@ -27,14 +27,6 @@ public final class LatencyHistogram {
         sum.add(seconds);
     }
 
-    public long count() {
-        long n = 0;
-        for (int i = 0; i < counts.length(); i++) {
-            n += counts.get(i);
-        }
-        return n;
-    }
-
     /** {@code labels}: empty or {@code {a="x"}}; {@code le} is added to each bucket's. */
     void render(PrometheusText out, String labels) {
         out.family(name, help, "histogram");
