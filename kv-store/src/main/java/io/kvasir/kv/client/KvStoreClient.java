@@ -1,7 +1,5 @@
 package io.kvasir.kv.client;
 
-import java.io.IOException;
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -47,8 +45,6 @@ import io.kvasir.proto.kv.v1.LookupRequest;
 import io.kvasir.proto.kv.v1.LookupResponse;
 import io.kvasir.proto.kv.v1.PutRequest;
 import io.kvasir.proto.kv.v1.PutResponse;
-import io.kvasir.proto.kv.v1.GetSharedResponse;
-import io.kvasir.proto.kv.v1.SharedBlock;
 import io.kvasir.proto.kv.v1.StatsRequest;
 import io.kvasir.proto.kv.v1.StatsResponse;
 
@@ -73,6 +69,12 @@ public final class KvStoreClient implements AutoCloseable {
     private final ExecutorService calls = Executors.newVirtualThreadPerTaskExecutor();
     private final AtomicInteger roundRobin = new AtomicInteger();
     private final SharedMemoryReader shared = new SharedMemoryReader();
+    private final ArenaGets arenaGets = new ArenaGets(shared, this::channel, calls, member -> {
+        String attribute = sharedMemoryOf(member);
+        if (attribute != null) {
+            shared.forget(attribute);
+        }
+    });
     private volatile boolean useSharedMemory = true;
 
     private KvStoreClient(HazelcastInstance hz) {
@@ -112,24 +114,23 @@ public final class KvStoreClient implements AutoCloseable {
     /** The blocks of {@code keys}, in order; null where the store has none (or not for this tenant). */
     public List<ByteBuffer> get(String tenant, List<BlockKey> keys) throws KvStoreException {
         ByteBuffer[] out = new ByteBuffer[keys.size()];
-        Map<String, List<Integer>> byOwner = groupByOwner(keys);
+        Map<String, List<Integer>> viaGrpc = new LinkedHashMap<>();
+        Map<String, List<Integer>> viaArena = new LinkedHashMap<>();
+        Map<String, String> arenaFiles = new HashMap<>();
+        for (var group : groupByOwner(keys).entrySet()) {
+            String sharedMemory = useSharedMemory ? sharedMemoryOf(group.getKey()) : null;
+            if (sharedMemory != null) {
+                arenaFiles.put(group.getKey(), SharedMemoryReader.arenaFile(sharedMemory));
+            }
+            (sharedMemory != null ? viaArena : viaGrpc).put(group.getKey(), group.getValue());
+        }
+        if (!viaArena.isEmpty()) {
+            arenaGets.get(tenant, keys, viaArena, arenaFiles, out).forEach((member, rest) ->
+                    viaGrpc.computeIfAbsent(member, m -> new ArrayList<>()).addAll(rest));
+        }
         List<Future<?>> pending = new ArrayList<>();
-        for (var group : byOwner.entrySet()) {
+        for (var group : viaGrpc.entrySet()) {
             pending.add(calls.submit(() -> {
-                String sharedMemory = useSharedMemory ? sharedMemoryOf(group.getKey()) : null;
-                if (sharedMemory != null) {
-                    try {
-                        if (getSharedOn(channel(group.getKey()), tenant, keys, group.getValue(), out)) {
-                            return null; // every key answered (found or missing)
-                        }
-                    } catch (StatusRuntimeException | IOException e) {
-                        // the member could not (full /dev/shm, an old member): gRPC for the rest
-                        if (e instanceof StatusRuntimeException sre
-                                && sre.getStatus().getCode() == Status.Code.UNIMPLEMENTED) {
-                            shared.forget(sharedMemory);
-                        }
-                    }
-                }
                 withFallback(group.getKey(), "get of " + group.getValue().size() + " blocks",
                         channel -> getOn(channel, tenant, keys, group.getValue(), out));
                 return null;
@@ -276,35 +277,6 @@ public final class KvStoreClient implements AutoCloseable {
         }
     }
 
-    /**
-     * Get through the member's shared memory (same host): it writes the blocks into a file, this
-     * process maps it. Answers come in parts of at most 256 MiB. Blocks found stay in {@code out};
-     * what is still null afterwards (missing, or never answered) goes through {@link #getOn}, which
-     * asks only for those.
-     */
-    private boolean getSharedOn(ManagedChannel channel, String tenant, List<BlockKey> keys, List<Integer> indices,
-            ByteBuffer[] out) throws IOException {
-        int next = 0;
-        while (next < indices.size()) {
-            GetRequest.Builder request = GetRequest.newBuilder().setTenant(tenant);
-            for (int j = next; j < indices.size(); j++) {
-                request.addKeys(UnsafeByteOperations.unsafeWrap(keys.get(indices.get(j)).toBytes()));
-            }
-            GetSharedResponse r = stub(channel).getShared(request.build());
-            if (r.getBlocksCount() == 0) {
-                return false;
-            }
-            MemorySegment file = r.getFile().isEmpty() ? null : SharedMemoryReader.map(r.getFile());
-            for (SharedBlock b : r.getBlocksList()) {
-                int i = indices.get(next++);
-                if (b.getFound()) {
-                    out[i] = SharedMemoryReader.slice(file, b.getOffset(), b.getLength());
-                }
-            }
-        }
-        return true;
-    }
-
     /** The member's shared-memory attribute when this process can use it, else null. */
     private String sharedMemoryOf(String grpcAddress) {
         for (Member m : hz.getCluster().getMembers()) {
@@ -323,6 +295,11 @@ public final class KvStoreClient implements AutoCloseable {
     public KvStoreClient withoutSharedMemory() {
         useSharedMemory = false;
         return this;
+    }
+
+    /** Blocks this client has read through members' shared memory (the rest came through gRPC). */
+    public long sharedMemoryReads() {
+        return arenaGets.reads();
     }
 
     private KvStoreGrpc.KvStoreBlockingStub stub(ManagedChannel channel) {
@@ -386,6 +363,7 @@ public final class KvStoreClient implements AutoCloseable {
     @Override
     public void close() {
         calls.shutdownNow();
+        shared.close();
         channels.values().forEach(ManagedChannel::shutdownNow);
         hz.shutdown();
     }

@@ -3,6 +3,7 @@ package io.kvasir.kv.client;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -11,14 +12,18 @@ import java.nio.file.StandardOpenOption;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.store.SharedArena;
+
 /**
- * The reading side of a member's shared-memory directory: whether this process sees it (the
- * member's token file holds the token the member advertises), and the blocks of an answer, as
- * read-only slices of the mapped file. The file is deleted as soon as it is mapped; the mapping,
- * and with it the memory, goes when the last slice is garbage.
+ * The reading side of members' shared-memory arenas: whether this process sees a member's arena
+ * (the member's token file holds the token the member advertises), one read-only mapping per arena
+ * for the client's life, and copies of blocks out of it.
  */
-final class SharedMemoryReader {
+final class SharedMemoryReader implements AutoCloseable {
     private final Map<String, Boolean> reachable = new ConcurrentHashMap<>();
+    private final Map<String, MemorySegment> mappings = new ConcurrentHashMap<>();
+    private final Arena arena = Arena.ofShared();
 
     /** Whether the member advertising {@code attribute} ({@code <dir>|<token>}) shares this host's /dev/shm. */
     boolean reaches(String attribute) {
@@ -40,17 +45,53 @@ final class SharedMemoryReader {
         reachable.put(attribute, false);
     }
 
-    /** Maps {@code file} and deletes it; the whole file as one read-only segment. */
-    static MemorySegment map(String file) throws IOException {
-        Path path = Path.of(file);
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), Arena.ofAuto());
-        } finally {
-            Files.deleteIfExists(path);
+    /** The arena file of the member advertising {@code attribute}. */
+    static String arenaFile(String attribute) {
+        return Path.of(attribute.substring(0, attribute.lastIndexOf('|')), SharedArena.FILE_NAME).toString();
+    }
+
+    /** A copy of the tenant's block found through the arena's own index; null when not there (or overwritten). */
+    ByteBuffer find(String file, BlockKey key, String tenant) throws IOException {
+        return SharedArena.read(mapping(file), key, tenant);
+    }
+
+    /** A copy of the block at {@code position} of the arena {@code file}; null when it was overwritten. */
+    ByteBuffer read(String file, long position, long length) throws IOException {
+        return SharedArena.copyOut(mapping(file), position, length);
+    }
+
+    private MemorySegment mapping(String file) throws IOException {
+        MemorySegment mapped = mappings.get(file);
+        if (mapped != null) {
+            return mapped;
+        }
+        synchronized (this) {
+            mapped = mappings.get(file);
+            if (mapped == null) {
+                try (FileChannel ch = FileChannel.open(Path.of(file), StandardOpenOption.READ)) {
+                    mapped = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+                }
+                // touch every page now: a first read would otherwise fault per 4 KiB inside a get
+                long sum = 0;
+                for (long at = 0; at < mapped.byteSize(); at += 4096) {
+                    sum += mapped.get(ValueLayout.JAVA_BYTE, at);
+                }
+                if (sum == Long.MIN_VALUE) {
+                    throw new AssertionError(); // keeps the loop from being optimised away
+                }
+                mappings.put(file, mapped);
+            }
+            return mapped;
         }
     }
 
-    static ByteBuffer slice(MemorySegment file, long offset, long length) {
-        return file.asSlice(offset, length).asByteBuffer();
+    @Override
+    public void close() {
+        mappings.clear();
+        try {
+            arena.close();
+        } catch (IllegalStateException e) {
+            // a get still copying: the mappings go with the process
+        }
     }
 }

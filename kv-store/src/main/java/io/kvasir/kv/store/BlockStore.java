@@ -39,7 +39,7 @@ public final class BlockStore {
     static final String NAME_ATTRIBUTE = "kvasir.name";
     public static final String GRPC_ATTRIBUTE = "kvasir.grpc";
     /** Member attribute: its shared-memory directory and token (see {@code SharedMemoryExport}). */
-    public static final String SHARED_MEMORY_ATTRIBUTE = SharedMemoryExport.ATTRIBUTE;
+    public static final String SHARED_MEMORY_ATTRIBUTE = SharedArena.ATTRIBUTE;
     private static final Logger LOG = Logger.getLogger(BlockStore.class.getName());
 
     /** One answer of {@link #get}: the payload, or null when missing. */
@@ -58,12 +58,15 @@ public final class BlockStore {
     private final IMap<String, BlockLocation> index;
     private final TenantQuotas quotas;
     private final NodeDirectory nodes;
+    /** Recent blocks in shared memory for readers on this host, or null. */
+    private final SharedArena arena;
     /** Evicted blocks not yet on disk, by key. */
     private final ConcurrentHashMap<String, StoredBlock> spilling = new ConcurrentHashMap<>();
     private final KvStoreMetrics metrics = new KvStoreMetrics();
 
-    BlockStore(HazelcastInstance hz, String memberName, SsdTier ssd, StoreConfig config) {
+    BlockStore(HazelcastInstance hz, String memberName, SsdTier ssd, StoreConfig config, SharedArena arena) {
         this.hz = hz;
+        this.arena = arena;
         this.memberName = memberName;
         this.ssd = ssd;
         this.config = config;
@@ -106,6 +109,9 @@ public final class BlockStore {
             quotas.add(tenant, payload.length);
         }
         metrics.puts.increment();
+        if (arena != null) {
+            arena.add(key, tenant, payload); // just prefilled: the likeliest block to be read next
+        }
     }
 
     /** Receives the answers of {@link #get(String, List, Sink)} in request order. */

@@ -59,7 +59,7 @@ public final class KvStoreMember implements AutoCloseable {
             .daemon().factory());
     private final SsdTier ssd;
     private final String grpcAddress;
-    private final SharedMemoryExport shared = SharedMemoryExport.create();
+    private final SharedArena shared;
     private volatile BlockStore storeForSsd;
 
     private KvStoreMember(StoreConfig config) throws IOException {
@@ -74,14 +74,16 @@ public final class KvStoreMember implements AutoCloseable {
                     }
                 });
         Config hzConfig = hazelcastConfig(config, name, grpcAddress);
+        // a quarter of the host budget: the recent blocks readers on this host are likeliest to ask for
+        shared = SharedArena.create(config.hostBudgetBytes() / 4);
         if (shared != null) {
-            hzConfig.getMemberAttributeConfig().setAttribute(SharedMemoryExport.ATTRIBUTE, shared.attribute());
+            hzConfig.getMemberAttributeConfig().setAttribute(SharedArena.ATTRIBUTE, shared.attribute());
         }
         hz = Hazelcast.newHazelcastInstance(hzConfig);
         if (ssd != null) {
             hz.getUserContext().put(ReadSsdTask.SSD_CONTEXT_KEY, ssd);
         }
-        store = new BlockStore(hz, name, ssd, config);
+        store = new BlockStore(hz, name, ssd, config, shared);
         storeForSsd = store;
         IMap<String, StoredBlock> blocks = hz.getMap(BlockStore.BLOCKS);
         blocks.addLocalEntryListener((EntryEvictedListener<String, StoredBlock>) event -> {
@@ -223,7 +225,7 @@ public final class KvStoreMember implements AutoCloseable {
         spills.shutdownNow();
         hz.getLifecycleService().terminate();
         if (shared != null) {
-            shared.close(); // a real crash leaves the directory; /dev/shm is cleared at boot
+            shared.close(); // a real crash leaves the directory: the next member on this host sweeps it
         }
     }
 

@@ -1,6 +1,7 @@
 package io.kvasir.kv.store;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -37,11 +38,11 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
     static final int IN_FLIGHT_BYTES = 8 << 20;
 
     private final BlockStore store;
-    private final SharedMemoryExport shared;
+    private final SharedArena shared;
     private final ExecutorService streamers = Executors.newVirtualThreadPerTaskExecutor();
 
-    /** {@code shared}: this member's shared-memory directory, or null (GetShared then answers UNIMPLEMENTED). */
-    KvStoreService(BlockStore store, SharedMemoryExport shared) {
+    /** {@code shared}: this member's shared-memory arena, or null (GetShared then answers UNIMPLEMENTED). */
+    KvStoreService(BlockStore store, SharedArena shared) {
         this.store = store;
         this.shared = shared;
     }
@@ -133,48 +134,58 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
     @Override
     public void getShared(GetRequest request, StreamObserver<GetSharedResponse> response) {
         if (shared == null) {
-            response.onError(Status.UNIMPLEMENTED.withDescription("this member has no shared-memory directory")
+            response.onError(Status.UNIMPLEMENTED.withDescription("this member has no shared-memory arena")
                     .asException());
             return;
         }
         long started = System.nanoTime();
         try {
+            String tenant = request.getTenant();
             List<BlockKey> keys = keys(request.getKeysList());
-            List<BlockStore.Found> answered = new ArrayList<>();
-            List<byte[]> payloads = new ArrayList<>();
+            GetSharedResponse.Builder b = GetSharedResponse.newBuilder().setFile(shared.file().toString());
+            long copied = 0;
             long bytes = 0;
-            // a leading part of the keys, up to the file limit (at least one block)
-            for (int from = 0; from < keys.size() && bytes < SharedMemoryExport.MAX_FILE_BYTES; from += 8) {
-                for (BlockStore.Found f : store.get(request.getTenant(), keys.subList(from, Math.min(keys.size(), from + 8)))) {
-                    answered.add(f);
-                    if (f.payload() != null) {
-                        payloads.add(f.payload());
-                        bytes += f.payload().length;
+            // a leading part of the keys: what one answer copies in must not lap the ring before it is read
+            for (int from = 0; from < keys.size() && copied < shared.capacity() / 4; from += 8) {
+                List<BlockKey> chunk = keys.subList(from, Math.min(keys.size(), from + 8));
+                SharedArena.Slot[] slots = new SharedArena.Slot[chunk.size()];
+                List<BlockKey> absent = new ArrayList<>();
+                for (int i = 0; i < chunk.size(); i++) {
+                    slots[i] = shared.find(chunk.get(i), tenant);
+                    if (slots[i] == null) {
+                        absent.add(chunk.get(i));
                     }
                 }
-            }
-            long[] offsets = new long[payloads.size()];
-            GetSharedResponse.Builder b = GetSharedResponse.newBuilder();
-            if (!payloads.isEmpty()) {
-                b.setFile(shared.write(payloads, offsets).toString());
-            }
-            int p = 0;
-            for (BlockStore.Found f : answered) {
-                SharedBlock.Builder block = SharedBlock.newBuilder().setKey(UnsafeByteOperations.unsafeWrap(f.key().toBytes()))
-                        .setFound(f.payload() != null).setTier(f.tier());
-                if (f.payload() != null) {
-                    block.setOffset(offsets[p]).setLength(f.payload().length);
-                    p++;
+                Map<BlockKey, BlockStore.Found> read = new HashMap<>();
+                for (BlockStore.Found f : store.get(tenant, absent)) {
+                    read.put(f.key(), f);
                 }
-                b.addBlocks(block);
+                for (int i = 0; i < chunk.size(); i++) {
+                    SharedBlock.Builder block = SharedBlock.newBuilder()
+                            .setKey(UnsafeByteOperations.unsafeWrap(chunk.get(i).toBytes()));
+                    SharedArena.Slot slot = slots[i];
+                    Tier tier = Tier.TIER_HOST;
+                    if (slot == null) {
+                        BlockStore.Found f = read.get(chunk.get(i));
+                        tier = f.tier();
+                        if (f.payload() != null) {
+                            slot = shared.add(chunk.get(i), tenant, f.payload());
+                            copied += f.payload().length;
+                            block.setFound(true).setShared(slot != null);
+                        }
+                    }
+                    if (slot != null) {
+                        block.setFound(true).setShared(true).setPosition(slot.position()).setLength(slot.length());
+                        bytes += slot.length();
+                    }
+                    b.addBlocks(block.setTier(tier));
+                }
             }
             response.onNext(b.build());
             response.onCompleted();
             store.metrics().transferred(false, bytes, System.nanoTime() - started);
         } catch (StatusException e) {
             response.onError(e);
-        } catch (java.io.IOException e) {
-            response.onError(Status.UNAVAILABLE.withDescription("shared memory: " + e.getMessage()).asException());
         } catch (RuntimeException e) {
             response.onError(unexpected(e));
         } catch (InterruptedException e) {

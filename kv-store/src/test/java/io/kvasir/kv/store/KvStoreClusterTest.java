@@ -103,31 +103,26 @@ class KvStoreClusterTest {
     }
 
     @Test
-    void aReaderOnTheMembersHostGetsTheSameBytesThroughSharedMemoryAndLeavesNoFiles() throws Exception {
+    void aReaderOnTheMembersHostGetsTheSameBytesThroughSharedMemoryAsThroughGrpc() throws Exception {
         List<BlockKey> keys = keys("alpha", prompt(16 * 20, 4242));
         List<byte[]> payloads = blocks(F16, keys.size() - 2, 4242);
         client.put("alpha", keys.subList(0, payloads.size()), payloads); // the last two are never stored
+        long sharedBefore = client.sharedMemoryReads();
         List<ByteBuffer> shared = client.get("alpha", keys);
-        List<ByteBuffer> viaGrpc = cluster.client().withoutSharedMemory().get("alpha", keys);
+        KvStoreClient grpcOnly = cluster.client().withoutSharedMemory();
+        List<ByteBuffer> viaGrpc = grpcOnly.get("alpha", keys);
         for (int i = 0; i < keys.size(); i++) {
             if (i < payloads.size()) {
                 assertEquals(ByteBuffer.wrap(payloads.get(i)), shared.get(i), "block " + i + " through shared memory");
                 assertEquals(ByteBuffer.wrap(payloads.get(i)), viaGrpc.get(i), "block " + i + " through gRPC");
-                assertTrue(shared.get(i).isDirect(), "mapped from the member's file, not a gRPC message");
-                assertFalse(viaGrpc.get(i).isDirect());
             } else {
                 assertNull(shared.get(i));
                 assertNull(viaGrpc.get(i));
             }
         }
-        for (KvStoreMember m : cluster.members()) {
-            String attribute = m.hazelcast().getCluster().getLocalMember().getAttribute(SharedMemoryExport.ATTRIBUTE);
-            Path dir = Path.of(attribute.substring(0, attribute.lastIndexOf('|')));
-            try (var files = Files.list(dir)) {
-                assertEquals(List.of("token"), files.map(f -> f.getFileName().toString()).toList(),
-                        "the reader deletes each answer file once mapped");
-            }
-        }
+        assertEquals(payloads.size(), client.sharedMemoryReads() - sharedBefore, "every found block from the arena");
+        assertEquals(0, grpcOnly.sharedMemoryReads());
+        assertNull(client.get("beta", keys.subList(0, 1)).getFirst(), "another tenant's block is not found in the arena");
     }
 
     @Test
