@@ -162,14 +162,10 @@ class SharedArenaTest {
     }
 
     private static byte[] block(int seed) {
-        byte[] b = new byte[BLOCK];
-        new SplittableRandom(seed).nextBytes(b);
-        return b;
+        return sized(seed, BLOCK);
     }
 
     private static byte[] small(int seed) {
-        byte[] b = new byte[1024];
-        new SplittableRandom(seed).nextBytes(b);
-        return b;
+        return sized(seed, 1024);
     }
 }
