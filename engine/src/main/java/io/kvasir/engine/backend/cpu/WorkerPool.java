@@ -6,8 +6,13 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * A fixed set of worker threads that run one parallel loop at a time, without allocating per call.
- * The caller runs chunk 0 itself, then spins until the others finish; idle workers spin briefly
- * (the next matmul usually follows within microseconds) and then park.
+ * The caller works too, then spins until the others finish; idle workers spin briefly (the next
+ * matmul usually follows within microseconds) and then park.
+ *
+ * <p>Work is handed out in small ranges from a shared counter, not split evenly up front: a thread
+ * that starts late (a worker waking from park) or runs slower (two vCPUs that are one core's
+ * hyperthreads, a noisy neighbour) takes fewer ranges instead of making the rest wait for it.
+ * Profiled decode before this: 12% of samples were threads waiting at the end of a loop.
  *
  * <p>Not reentrant: one thread calls {@link #parallelFor} at a time and bodies must not call it.
  */
@@ -20,8 +25,13 @@ final class WorkerPool implements AutoCloseable {
     private volatile int generation;
     private volatile boolean closed;
     private volatile Throwable failure;
+    /** Ranges per thread and loop: enough to even out, few enough that the counter costs nothing. */
+    private static final int RANGES_PER_THREAD = 8;
+
+    private final AtomicInteger nextItem = new AtomicInteger();
     private RangeBody body;   // published by the volatile write of generation
     private int count;
+    private int grain;
 
     WorkerPool(int numThreads) {
         if (numThreads < 1) {
@@ -46,6 +56,8 @@ final class WorkerPool implements AutoCloseable {
         }
         this.body = body;
         this.count = count;
+        this.grain = Math.max(1, count / (numThreads * RANGES_PER_THREAD));
+        nextItem.set(0);
         failure = null;
         pending.set(workers.length);
         generation++;
@@ -65,11 +77,11 @@ final class WorkerPool implements AutoCloseable {
         }
     }
 
+    /** Takes ranges until none is left; {@code chunk} is the thread's index (its scratch space). */
     private void runChunk(int chunk, RangeBody body, int count) {
-        int from = (int) ((long) count * chunk / numThreads);
-        int to = (int) ((long) count * (chunk + 1) / numThreads);
-        if (from < to) {
-            body.run(chunk, from, to);
+        int step = grain;
+        for (int from; (from = nextItem.getAndAdd(step)) < count; ) {
+            body.run(chunk, from, Math.min(count, from + step));
         }
     }
 
