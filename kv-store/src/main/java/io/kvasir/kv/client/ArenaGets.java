@@ -20,6 +20,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.store.SharedArena;
 import io.kvasir.proto.kv.v1.GetRequest;
 import io.kvasir.proto.kv.v1.GetSharedResponse;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
@@ -119,7 +120,8 @@ final class ArenaGets {
         byMember.forEach((member, indices) -> indices.forEach(i -> wanted.add(new Placement(member, i,
                 arenaFiles.get(member), -1, -1))));
         Map<String, List<Integer>> notFound = new LinkedHashMap<>();
-        for (Placement p : onEveryCore(wanted, p -> reader.find(p.file(), keys.get(p.index()), tenant), out)) {
+        long owner = SharedArena.tenantHash(tenant);
+        for (Placement p : onEveryCore(wanted, p -> reader.find(p.file(), keys.get(p.index()), owner), out)) {
             notFound.computeIfAbsent(p.member(), m -> new ArrayList<>()).add(p.index());
         }
         return notFound;

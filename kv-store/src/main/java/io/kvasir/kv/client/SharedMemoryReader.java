@@ -3,7 +3,6 @@ package io.kvasir.kv.client;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -50,9 +49,9 @@ final class SharedMemoryReader implements AutoCloseable {
         return Path.of(attribute.substring(0, attribute.lastIndexOf('|')), SharedArena.FILE_NAME).toString();
     }
 
-    /** A copy of the tenant's block found through the arena's own index; null when not there (or overwritten). */
-    ByteBuffer find(String file, BlockKey key, String tenant) throws IOException {
-        return SharedArena.read(mapping(file), key, tenant);
+    /** A copy of the block (of the tenant with this {@code SharedArena.tenantHash}) found through the arena's own index; null when not there (or overwritten). */
+    ByteBuffer find(String file, BlockKey key, long tenantHash) throws IOException {
+        return SharedArena.read(mapping(file), key, tenantHash);
     }
 
     /** A copy of the block at {@code position} of the arena {@code file}; null when it was overwritten. */
@@ -71,14 +70,7 @@ final class SharedMemoryReader implements AutoCloseable {
                 try (FileChannel ch = FileChannel.open(Path.of(file), StandardOpenOption.READ)) {
                     mapped = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
                 }
-                // touch every page now: a first read would otherwise fault per 4 KiB inside a get
-                long sum = 0;
-                for (long at = 0; at < mapped.byteSize(); at += 4096) {
-                    sum += mapped.get(ValueLayout.JAVA_BYTE, at);
-                }
-                if (sum == Long.MIN_VALUE) {
-                    throw new AssertionError(); // keeps the loop from being optimised away
-                }
+                mapped.load(); // fault every page in now, not one per 4 KiB inside a get
                 mappings.put(file, mapped);
             }
             return mapped;

@@ -82,6 +82,8 @@ public final class SharedArena implements AutoCloseable {
     private final Path file;
     private final Arena mapping = Arena.ofShared();
     private final MemorySegment memory;
+    private final long slots;
+    private final long ring;
     private final long capacity;
     /** Next free log position. Guarded by this. */
     private long head;
@@ -90,6 +92,8 @@ public final class SharedArena implements AutoCloseable {
         this.dir = dir;
         this.token = token;
         this.file = file;
+        this.slots = slots;
+        this.ring = ring;
         this.capacity = capacity;
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
             memory = ch.map(FileChannel.MapMode.READ_WRITE, 0, ring + capacity, mapping);
@@ -177,7 +181,7 @@ public final class SharedArena implements AutoCloseable {
             LONG.setVolatile(memory, RECLAIMED, head);
             VarHandle.fullFence(); // readers must see the new mark before any byte of the new block
         }
-        MemorySegment.copy(payload, 0, memory, ValueLayout.JAVA_BYTE, ring(memory) + start % capacity, payload.length);
+        MemorySegment.copy(payload, 0, memory, ValueLayout.JAVA_BYTE, ring + start % capacity, payload.length);
         if (reclaimed(memory) > start + capacity) {
             return null; // lapped while copying (a tiny ring, a huge burst): never index it
         }
@@ -187,11 +191,10 @@ public final class SharedArena implements AutoCloseable {
 
     /** Writes the index entry, in the key's probe window: its own old slot, an unused one, or one whose block is gone. */
     private synchronized void index(byte[] key, long position, int length, long tenant) {
-        long slots = memory.get(ValueLayout.JAVA_LONG, SLOTS);
         long reclaimed = reclaimed(memory);
         long home = homeSlot(key, slots);
         for (int probe = 0; probe < PROBES; probe++) {
-            long at = HEADER + ((home + probe) & (slots - 1)) * SLOT_BYTES;
+            long at = slotAt(home, probe, slots);
             long seq = memory.get(ValueLayout.JAVA_LONG, at);
             boolean reusable = seq == 0 || sameKey(memory, at, key)
                     || memory.get(ValueLayout.JAVA_LONG, at + S_POSITION) + capacity < reclaimed;
@@ -210,14 +213,14 @@ public final class SharedArena implements AutoCloseable {
     }
 
     /**
-     * The reader's side: a copy of the tenant's block out of {@code arena} (the whole arena file,
-     * mapped by the reader), or null when it is not there or was overwritten before or during the copy.
+     * The reader's side: a copy of the block of the tenant with {@link #tenantHash} {@code tenantHash}
+     * out of {@code arena} (the whole arena file, mapped by the reader), or null when it is not there or was overwritten before or during the copy.
      */
-    public static ByteBuffer read(MemorySegment arena, BlockKey key, String tenant) {
+    public static ByteBuffer read(MemorySegment arena, BlockKey key, long tenantHash) {
         if (arena.byteSize() < HEADER || (long) LONG.getVolatile(arena, 0L) != MAGIC) {
             return null;
         }
-        long[] found = lookup(arena, key.toBytes(), tenantHash(tenant));
+        long[] found = lookup(arena, key.toBytes(), tenantHash);
         return found == null ? null : copyOut(arena, found[0], found[1]);
     }
 
@@ -239,7 +242,7 @@ public final class SharedArena implements AutoCloseable {
         long capacity = arena.get(ValueLayout.JAVA_LONG, CAPACITY);
         long home = homeSlot(key, slots);
         for (int probe = 0; probe < PROBES; probe++) {
-            long at = HEADER + ((home + probe) & (slots - 1)) * SLOT_BYTES;
+            long at = slotAt(home, probe, slots);
             for (int attempt = 0; attempt < 100; attempt++) {
                 long seq = (long) LONG.getAcquire(arena, at);
                 if (seq == 0) {
@@ -266,10 +269,15 @@ public final class SharedArena implements AutoCloseable {
         return null;
     }
 
+    private static long slotAt(long home, int probe, long slots) {
+        return HEADER + ((home + probe) & (slots - 1)) * SLOT_BYTES;
+    }
+
     private static boolean sameKey(MemorySegment arena, long at, byte[] key) {
+        MemorySegment wanted = MemorySegment.ofArray(key);
         for (int i = 0; i < key.length; i += 8) {
             if (arena.get(ValueLayout.JAVA_LONG_UNALIGNED, at + S_KEY + i)
-                    != MemorySegment.ofArray(key).get(ValueLayout.JAVA_LONG_UNALIGNED, i)) {
+                    != wanted.get(ValueLayout.JAVA_LONG_UNALIGNED, i)) {
                 return false;
             }
         }
@@ -281,7 +289,7 @@ public final class SharedArena implements AutoCloseable {
     }
 
     /** 64 bits of the tenant name's SHA-256: entries name their tenant without holding its name. */
-    private static long tenantHash(String tenant) {
+    public static long tenantHash(String tenant) {
         try {
             byte[] digest = MessageDigest.getInstance("SHA-256").digest(tenant.getBytes(StandardCharsets.UTF_8));
             return MemorySegment.ofArray(digest).get(ValueLayout.JAVA_LONG_UNALIGNED, 0);

@@ -28,17 +28,16 @@ class SharedArenaTest {
 
     @Test
     void readersFindTheBytesWrittenThroughTheIndexAndNothingOnceTheRingOverwroteThem() throws Exception {
-        SharedArena arena = SharedArena.create(1L << 20);
-        assumeTrue(arena != null, "no writable /dev/shm here");
+        SharedArena arena = oneMebibyteArena();
         try (Arena readerArena = Arena.ofConfined()) {
             MemorySegment reader = mapReadOnly(arena.file(), readerArena);
             SharedArena.Slot a = arena.add(key(1), "alpha", block(1));
             arena.add(key(2), "alpha", block(2));
-            assertEquals(ByteBuffer.wrap(block(1)), SharedArena.read(reader, key(1), "alpha"));
-            assertEquals(ByteBuffer.wrap(block(2)), SharedArena.read(reader, key(2), "alpha"));
+            assertEquals(ByteBuffer.wrap(block(1)), read(reader, key(1), "alpha"));
+            assertEquals(ByteBuffer.wrap(block(2)), read(reader, key(2), "alpha"));
             assertEquals(ByteBuffer.wrap(block(1)), SharedArena.copyOut(reader, a.position(), a.length()));
-            assertNull(SharedArena.read(reader, key(1), "beta"), "a tenant finds only its own blocks");
-            assertNull(SharedArena.read(reader, key(99), "alpha"), "never written");
+            assertNull(read(reader, key(1), "beta"), "a tenant finds only its own blocks");
+            assertNull(read(reader, key(99), "alpha"), "never written");
             assertEquals(a, arena.find(key(1), "alpha"));
             assertNull(arena.find(key(1), "beta"));
 
@@ -46,13 +45,13 @@ class SharedArenaTest {
                 arena.add(key(i), "alpha", block(i));
             }
             assertNull(SharedArena.copyOut(reader, a.position(), a.length()), "overwritten: the reader must not use it");
-            assertNull(SharedArena.read(reader, key(1), "alpha"), "the index no longer answers an overwritten block");
+            assertNull(read(reader, key(1), "alpha"), "the index no longer answers an overwritten block");
             assertNull(arena.find(key(1), "alpha"));
-            assertEquals(ByteBuffer.wrap(block(7)), SharedArena.read(reader, key(7), "alpha"));
+            assertEquals(ByteBuffer.wrap(block(7)), read(reader, key(7), "alpha"));
             assertNull(arena.add(key(8), "alpha", new byte[(int) arena.capacity() / 4 + 1]), "over a quarter of the ring");
 
             arena.add(key(1), "alpha", block(1)); // written again: found again, at its new place
-            assertEquals(ByteBuffer.wrap(block(1)), SharedArena.read(reader, key(1), "alpha"));
+            assertEquals(ByteBuffer.wrap(block(1)), read(reader, key(1), "alpha"));
         } finally {
             arena.close();
         }
@@ -61,8 +60,7 @@ class SharedArenaTest {
 
     @Test
     void blocksInTheOldestQuarterAreNotAnsweredSoAReaderHasTimeToCopyThem() {
-        SharedArena arena = SharedArena.create(1L << 20);
-        assumeTrue(arena != null, "no writable /dev/shm here");
+        SharedArena arena = oneMebibyteArena();
         try {
             arena.add(key(1), "alpha", block(1));
             arena.add(key(2), "alpha", block(2));
@@ -78,8 +76,7 @@ class SharedArenaTest {
 
     @Test
     void manySmallBlocksAreAllFoundOrAllowedToMissButNeverWrong() throws Exception {
-        SharedArena arena = SharedArena.create(1L << 20);
-        assumeTrue(arena != null, "no writable /dev/shm here");
+        SharedArena arena = oneMebibyteArena();
         try (Arena readerArena = Arena.ofConfined()) {
             MemorySegment reader = mapReadOnly(arena.file(), readerArena);
             int n = 3000; // 3000 x 1 KiB: more blocks than index slots (256), and the ring laps 3 times
@@ -88,7 +85,7 @@ class SharedArenaTest {
             }
             int found = 0;
             for (int i = 0; i < n; i++) {
-                ByteBuffer b = SharedArena.read(reader, key(i), "alpha");
+                ByteBuffer b = read(reader, key(i), "alpha");
                 if (b != null) {
                     assertEquals(ByteBuffer.wrap(small(i)), b, "block " + i);
                     found++;
@@ -102,8 +99,7 @@ class SharedArenaTest {
 
     @Test
     void readersRacingTheWriterGetTheRightBytesOrNothing() throws Exception {
-        SharedArena arena = SharedArena.create(1L << 20);
-        assumeTrue(arena != null, "no writable /dev/shm here");
+        SharedArena arena = oneMebibyteArena();
         int n = 400; // 64 KiB blocks: the 1 MiB ring holds 16, so it laps ~25 times while the readers read
         List<BlockKey> keys = java.util.stream.IntStream.range(0, n).mapToObj(SharedArenaTest::key).toList();
         java.util.concurrent.atomic.AtomicInteger written = new java.util.concurrent.atomic.AtomicInteger();
@@ -123,7 +119,7 @@ class SharedArenaTest {
                     SplittableRandom random = new SplittableRandom();
                     while (written.get() < n) {
                         int i = Math.max(0, written.get() - 1 - random.nextInt(20)); // recent: some are being lapped
-                        ByteBuffer b = SharedArena.read(reader, keys.get(i), "alpha");
+                        ByteBuffer b = read(reader, keys.get(i), "alpha");
                         if (b != null) {
                             hits.incrementAndGet();
                             if (!b.equals(ByteBuffer.wrap(sized(i, 64 << 10)))) {
@@ -148,6 +144,17 @@ class SharedArenaTest {
         byte[] b = new byte[bytes];
         new SplittableRandom(seed).nextBytes(b);
         return b;
+    }
+
+    private static SharedArena oneMebibyteArena() {
+        SharedArena arena = SharedArena.create(1L << 20);
+        assumeTrue(arena != null, "no writable /dev/shm here");
+        return arena;
+    }
+
+    /** What a reader does: look the tenant's key up in its own mapping and copy the block out. */
+    private static ByteBuffer read(MemorySegment reader, BlockKey key, String tenant) {
+        return SharedArena.read(reader, key, SharedArena.tenantHash(tenant));
     }
 
     private static BlockKey key(int i) {
