@@ -39,6 +39,15 @@ public interface Backend extends AutoCloseable {
     void addWeightedRows(float[] weights, int wOff, float[] values, int vOff, int rowStride, int numRows,
                          float[] out, int outOff, int width);
 
+    /**
+     * One KV block's step of online-softmax attention for every row of {@code tile}: slot s of the
+     * block holds position {@code firstPosition + s} (s < numSlots), its key at
+     * {@code block[keys + d·blockSize + s]} and its value at {@code block[values + s·valueStride + d]}.
+     * A row skips the positions outside its {@code [from, to)}.
+     */
+    void attendBlock(AttentionTile tile, float[] block, int keys, int values, int valueStride, int blockSize,
+                     int firstPosition, int numSlots);
+
     /** Softmax of {@code x[0, n)} in place: {@code e^(x_i - max) / Σ_j e^(x_j - max)}. */
     void softmax(float[] x, int n);
 

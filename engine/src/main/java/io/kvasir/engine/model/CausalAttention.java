@@ -1,29 +1,35 @@
 package io.kvasir.engine.model;
 
+import io.kvasir.engine.backend.AttentionTile;
 import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.kv.KvBlockPool;
-import java.util.Arrays;
 
 /**
  * Causal GQA attention of a batch's queries over every cached position up to their own, read
- * block by block through each sequence's table.
+ * block by block through each sequence's table, with online softmax (FlashAttention): no row of
+ * scores longer than a block exists, so a 32K-token prompt needs no 32K-long buffers per query.
  *
- * <p>Work is split across workers by (token, KV head, group of up to {@value #HEADS_PER_ITEM} query
- * heads sharing that KV head): each KV block is read once per item and used by all its query heads
- * while it is in L1, instead of once per query head. One instance per {@link ForwardBuffers}, reused
- * every layer, so attention allocates nothing.
+ * <p>Work is split across workers by (tile, KV head, group of up to {@value #HEADS_PER_ITEM} query
+ * heads sharing that KV head), a tile being up to {@value #TILE_TOKENS} consecutive batch tokens of
+ * one sequence (a prefill chunk gives many, a decode step one per sequence). Each KV block is read
+ * once per item and used by all its tokens × heads while it is in L1: at long context attention is
+ * bound by reading K/V, and a prefill tile of 16 tokens reads them 16× less often than token by
+ * token. One instance per {@link ForwardBuffers}, reused every layer, so attention allocates nothing.
  */
 final class CausalAttention implements Backend.RangeBody {
     private static final int HEADS_PER_ITEM = 4;
+    private static final int TILE_TOKENS = 16;
 
     private final Backend backend;
     private final int headDim, queryDim, groupSize, kvDim, numKvHeads, headsPerItem, itemsPerKvHead;
     private final float scale;
     private final ModelConfig config;
-    private final float[] q;          // (tokens, numHeads·headDim) the batch's roped queries
-    private final float[] out;        // (tokens, numHeads·headDim)
-    private final float[][][] scores; // (threads, headsPerItem, contextLength)
+    private final float[] q;            // (tokens, numHeads·headDim) the batch's roped queries
+    private final float[] out;          // (tokens, numHeads·headDim)
+    private final AttentionTile[] tiles; // (threads)
+    private final int[] tileStart;      // batch index of each tile's first token
+    private final int[] tileLength;
 
     // the call in progress
     private Batch batch;
@@ -42,7 +48,13 @@ final class CausalAttention implements Backend.RangeBody {
         this.config = c;
         this.q = q;
         this.out = out;
-        this.scores = new float[backend.numThreads()][headsPerItem][c.contextLength()];
+        this.tiles = new AttentionTile[backend.numThreads()];
+        for (int i = 0; i < tiles.length; i++) {
+            tiles[i] = new AttentionTile(TILE_TOKENS * headsPerItem, headDim);
+        }
+        int maxTokens = q.length / queryDim;
+        this.tileStart = new int[maxTokens];
+        this.tileLength = new int[maxTokens];
     }
 
     static int largestDivisorAtMost(int n, int max) {
@@ -56,49 +68,54 @@ final class CausalAttention implements Backend.RangeBody {
     void run(Batch batch, int layer) {
         this.batch = batch;
         this.layer = layer;
-        backend.parallelFor(batch.size * numKvHeads * itemsPerKvHead, this);
+        int numTiles = 0;
+        for (int t = 0; t < batch.size; ) {
+            int end = t + 1;
+            while (end < batch.size && end - t < TILE_TOKENS && batch.tables[end] == batch.tables[t]) end++;
+            tileStart[numTiles] = t;
+            tileLength[numTiles++] = end - t;
+            t = end;
+        }
+        backend.parallelFor(numTiles * numKvHeads * itemsPerKvHead, this);
         this.batch = null;
     }
 
     @Override
     public void run(int chunk, int from, int to) {
-        float[][] s = scores[chunk];
-        int itemsPerToken = numKvHeads * itemsPerKvHead;
+        AttentionTile tile = tiles[chunk];
+        int itemsPerTile = numKvHeads * itemsPerKvHead;
         for (int item = from; item < to; item++) {
-            int t = item / itemsPerToken, rest = item % itemsPerToken;
+            int tileIndex = item / itemsPerTile, rest = item % itemsPerTile;
             int kvHead = rest / itemsPerKvHead;
             int firstHead = kvHead * groupSize + (rest % itemsPerKvHead) * headsPerItem;
-            BlockTable kv = batch.tables[t];
+            int first = tileStart[tileIndex], length = tileLength[tileIndex];
+            BlockTable kv = batch.tables[first];
             KvBlockPool pool = kv.pool();
             int blockSize = pool.blockSize();
-            int numPositions = batch.positions[t] + 1;
-            // a sliding window sees positions [lowest, numPositions); scores are indexed from the
-            // start of lowest's block, and that block's slots before lowest are masked out
-            int lowest = Math.max(0, numPositions - config.window(layer));
-            int start = lowest / blockSize * blockSize, seen = numPositions - start;
-            int qOff = t * queryDim + firstHead * headDim;
-            int keys = pool.keyOffset(layer, kvHead * headDim), values = pool.valueOffset(layer, 0) + kvHead * headDim;
-            // scores = q·k / sqrt(d), a block of slots at a time over its transposed keys
-            for (int first = start; first < numPositions; first += blockSize) {
-                float[] block = pool.data(kv.blockId(first / blockSize));
-                int numSlots = Math.min(blockSize, numPositions - first);
+            // row (i, g): token first+i, query head firstHead+g; a sliding window sees only the last
+            // window positions up to the token's own
+            tile.reset(length * headsPerItem);
+            int lowest = Integer.MAX_VALUE, end = 0;
+            for (int i = 0; i < length; i++) {
+                int numPositions = batch.positions[first + i] + 1;
+                int windowStart = Math.max(0, numPositions - config.window(layer));
+                lowest = Math.min(lowest, windowStart);
+                end = Math.max(end, numPositions);
                 for (int g = 0; g < headsPerItem; g++) {
-                    backend.keyScores(q, qOff + g * headDim, block, keys, headDim, blockSize, numSlots, scale, s[g],
-                            first - start);
+                    int r = i * headsPerItem + g, qOff = (first + i) * queryDim + (firstHead + g) * headDim;
+                    for (int d = 0; d < headDim; d++) tile.q[r * headDim + d] = q[qOff + d] * scale;
+                    tile.from[r] = windowStart;
+                    tile.to[r] = numPositions;
                 }
             }
-            for (int g = 0; g < headsPerItem; g++) {
-                Arrays.fill(s[g], 0, lowest - start, Float.NEGATIVE_INFINITY);
-                backend.softmax(s[g], seen);
+            int keys = pool.keyOffset(layer, kvHead * headDim), values = pool.valueOffset(layer, 0) + kvHead * headDim;
+            for (int firstPosition = lowest / blockSize * blockSize; firstPosition < end; firstPosition += blockSize) {
+                backend.attendBlock(tile, pool.data(kv.blockId(firstPosition / blockSize)), keys, values, kvDim,
+                        blockSize, firstPosition, Math.min(blockSize, end - firstPosition));
             }
-            // out = Σ_p softmax_p · v_p
-            Arrays.fill(out, qOff, qOff + headsPerItem * headDim, 0f);
-            for (int first = start; first < numPositions; first += blockSize) {
-                float[] block = pool.data(kv.blockId(first / blockSize));
-                int numSlots = Math.min(blockSize, numPositions - first);
+            for (int i = 0; i < length; i++) {
                 for (int g = 0; g < headsPerItem; g++) {
-                    backend.addWeightedRows(s[g], first - start, block, values, kvDim, numSlots, out,
-                            qOff + g * headDim, headDim);
+                    tile.result(i * headsPerItem + g, out, (first + i) * queryDim + (firstHead + g) * headDim);
                 }
             }
         }

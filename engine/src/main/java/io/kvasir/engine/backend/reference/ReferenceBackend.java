@@ -1,5 +1,6 @@
 package io.kvasir.engine.backend.reference;
 
+import io.kvasir.engine.backend.AttentionTile;
 import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.tensor.DType;
 import io.kvasir.engine.tensor.WeightMatrix;
@@ -82,6 +83,40 @@ public final class ReferenceBackend implements Backend {
                                 float[] out, int outOff, int width) {
         for (int r = 0; r < numRows; r++) {
             axpy(weights[wOff + r], values, vOff + r * rowStride, out, outOff, width);
+        }
+    }
+
+    @Override
+    public void attendBlock(AttentionTile tile, float[] block, int keys, int values, int valueStride, int blockSize,
+                            int firstPosition, int numSlots) {
+        int headDim = tile.headDim;
+        float[] scores = tile.scores(blockSize);
+        for (int r = 0; r < tile.numRows(); r++) {
+            int lo = Math.max(tile.from[r] - firstPosition, 0), hi = Math.min(tile.to[r] - firstPosition, numSlots);
+            if (lo >= hi) {
+                continue;
+            }
+            float blockMax = Float.NEGATIVE_INFINITY;
+            for (int slot = lo; slot < hi; slot++) {
+                float s = 0;
+                for (int d = 0; d < headDim; d++) {
+                    s += tile.q[r * headDim + d] * block[keys + d * blockSize + slot];
+                }
+                scores[slot] = s;
+                blockMax = Math.max(blockMax, s);
+            }
+            float newMax = Math.max(tile.max[r], blockMax);
+            float correction = (float) Math.exp(tile.max[r] - newMax); // 0 for the row's first block
+            tile.sum[r] *= correction;
+            for (int d = 0; d < headDim; d++) {
+                tile.out[r * headDim + d] *= correction;
+            }
+            for (int slot = lo; slot < hi; slot++) {
+                float p = (float) Math.exp(scores[slot] - newMax);
+                tile.sum[r] += p;
+                axpy(p, block, values + slot * valueStride, tile.out, r * headDim, headDim);
+            }
+            tile.max[r] = newMax;
         }
     }
 

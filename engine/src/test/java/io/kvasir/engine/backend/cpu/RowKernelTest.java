@@ -46,6 +46,28 @@ class RowKernelTest {
         }
     }
 
+    /**
+     * Each matmul path by token count: row dots (1 token), the k-vector tile (3, 8: 4×4 tiles and
+     * a 4×1 tail), the token-vector tile (16, 37, 64: 8×32 tiles, an 8×16 tail, padding lanes).
+     */
+    @ParameterizedTest(name = "{0}, {1} tokens")
+    @CsvSource({"F32,1", "Q8_0,3", "F16,8", "Q8_0,16", "F16,37", "Q8_0,37", "BF16,64", "F32,37"})
+    void matmul_everyPathByTokenCount_matchesReference(DType dtype, int tokens) {
+        var random = new Random(tokens);
+        int cols = dtype == DType.Q8_0 ? 96 : 75, rows = 24;
+        try (Arena arena = Arena.ofShared(); var backend = new VectorCpuBackend(2)) {
+            WeightMatrix w = TestTensors.random(arena, dtype, rows, cols, random);
+            float[] x = new float[tokens * cols];
+            for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
+            float[] expected = new float[tokens * rows], actual = new float[tokens * rows];
+            new ReferenceBackend().matmul(w, x, expected, tokens);
+            backend.matmul(w, x, actual, tokens);
+            for (int i = 0; i < expected.length; i++) {
+                assertEquals(expected[i], actual[i], 1e-5 * cols, "token " + i / rows + " row " + i % rows);
+            }
+        }
+    }
+
     /** The vector half→float widening is exact for every finite half, subnormals included. */
     @Test
     void f16Widening_isExactForEveryFiniteHalf() {
