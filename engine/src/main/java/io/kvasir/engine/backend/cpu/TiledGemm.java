@@ -5,8 +5,9 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The multi-token matmul (prefill chunks, decode batches): {@code out[t][r] = Σ_k panel[r][k]·x[t][k]}
- * for a panel of {@link #ROWS} weight rows already widened to F32.
+ * The matmul for a few tokens (decode batches of fewer than a vector of tokens; prefill chunks go
+ * to {@link TokenVectorGemm}): {@code out[t][r] = Σ_k panel[r][k]·x[t][k]} for a panel of
+ * {@link #ROWS} weight rows already widened to F32, vectors along k.
  *
  * <p>Why this shape: widening F16/Q8_0 weights costs more instructions than the FMA that uses them,
  * so each row is widened once into a small panel (L1/L2-resident) and reused by every token of the
