@@ -95,48 +95,59 @@ public final class VectorCpuBackend implements Backend {
     }
 
     /**
-     * Several tokens: widen a panel of rows to F32 once, then run the register-tiled kernel over
-     * every token. Each worker owns a panel buffer (grown, never shrunk).
+     * Several tokens: widen a panel of {@code panelRows} rows to F32 once, then run a register-tiled
+     * kernel ({@link #multiply}) over every token. Each worker owns a panel buffer (grown, never shrunk).
      */
-    private final class TiledTask extends MatmulCall {
+    private abstract class PanelTask extends MatmulCall {
         final float[][] panels = new float[pool.numThreads()][0];
+        private final int panelRows;
+
+        PanelTask(int panelRows) {
+            this.panelRows = panelRows;
+        }
+
+        abstract void multiply(float[] panel, int k, int rows, int r0, int chunk);
 
         @Override
         public void run(int chunk, int from, int to) {
             int k = w.cols(), rows = w.rows();
-            if (panels[chunk].length < TiledGemm.ROWS * k) {
-                panels[chunk] = new float[TiledGemm.ROWS * k];
+            if (panels[chunk].length < panelRows * k) {
+                panels[chunk] = new float[panelRows * k];
             }
             float[] panel = panels[chunk];
             for (int p = from; p < to; p++) {
-                int r0 = p * TiledGemm.ROWS;
-                for (int j = 0; j < TiledGemm.ROWS; j++) {
+                int r0 = p * panelRows;
+                for (int j = 0; j < panelRows; j++) {
                     kernels.dequantize(w, (r0 + j) * w.rowBytes(), panel, j * k);
                 }
-                TiledGemm.multiply(panel, k, x, numTokens, out, rows, r0);
+                multiply(panel, k, rows, r0, chunk);
             }
         }
     }
 
-    /** Many tokens: like {@link TiledTask}, with {@code x} transposed ({@link TokenVectorGemm}). */
-    private final class TokenVectorTask extends MatmulCall {
-        final float[][] panels = new float[pool.numThreads()][0];
-        final float[][] lanes = new float[pool.numThreads()][TokenVectorGemm.LANES];
+    /** A few tokens: vectors along k ({@link TiledGemm}). */
+    private final class TiledTask extends PanelTask {
+        TiledTask() {
+            super(TiledGemm.ROWS);
+        }
 
         @Override
-        public void run(int chunk, int from, int to) {
-            int k = w.cols(), rows = w.rows();
-            if (panels[chunk].length < TokenVectorGemm.ROWS * k) {
-                panels[chunk] = new float[TokenVectorGemm.ROWS * k];
-            }
-            float[] panel = panels[chunk];
-            for (int p = from; p < to; p++) {
-                int r0 = p * TokenVectorGemm.ROWS;
-                for (int j = 0; j < TokenVectorGemm.ROWS; j++) {
-                    kernels.dequantize(w, (r0 + j) * w.rowBytes(), panel, j * k);
-                }
-                TokenVectorGemm.multiply(panel, k, x, numTokens, out, rows, r0, lanes[chunk]);
-            }
+        void multiply(float[] panel, int k, int rows, int r0, int chunk) {
+            TiledGemm.multiply(panel, k, x, numTokens, out, rows, r0);
+        }
+    }
+
+    /** Many tokens: vectors across tokens, {@code x} transposed ({@link TokenVectorGemm}). */
+    private final class TokenVectorTask extends PanelTask {
+        final float[][] lanes = new float[pool.numThreads()][TokenVectorGemm.LANES];
+
+        TokenVectorTask() {
+            super(TokenVectorGemm.ROWS);
+        }
+
+        @Override
+        void multiply(float[] panel, int k, int rows, int r0, int chunk) {
+            TokenVectorGemm.multiply(panel, k, x, numTokens, out, rows, r0, lanes[chunk]);
         }
     }
 

@@ -28,17 +28,9 @@ class RowKernelTest {
         System.out.printf("%s kernels at %d bits%n", dtype, path == VectorCpuBackend.Path.VECTOR ? Vectors.BITS : 0);
         var random = new Random(42);
         int cols = dtype == DType.Q8_0 ? 96 : 75; // odd widths exercise the scalar tail
-        int rows = 13, tokens = 3;
         try (Arena arena = Arena.ofShared(); var backend = new VectorCpuBackend(2, path)) {
-            WeightMatrix w = TestTensors.random(arena, dtype, rows, cols, random);
-            float[] x = new float[tokens * cols];
-            for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
-            float[] expected = new float[tokens * rows], actual = new float[tokens * rows];
-            new ReferenceBackend().matmul(w, x, expected, tokens);
-            backend.matmul(w, x, actual, tokens);
-            for (int i = 0; i < expected.length; i++) {
-                assertEquals(expected[i], actual[i], 1e-5 * cols, "output " + i);
-            }
+            WeightMatrix w = TestTensors.random(arena, dtype, 13, cols, random);
+            assertMatmulMatchesReference(backend, w, 3, random);
             float[] row = new float[cols], refRow = new float[cols];
             backend.dequantizeRow(w, 5, row, 0);
             new ReferenceBackend().dequantizeRow(w, 5, refRow, 0);
@@ -54,17 +46,22 @@ class RowKernelTest {
     @CsvSource({"F32,1", "Q8_0,3", "F16,8", "Q8_0,16", "F16,37", "Q8_0,37", "BF16,64", "F32,37"})
     void matmul_everyPathByTokenCount_matchesReference(DType dtype, int tokens) {
         var random = new Random(tokens);
-        int cols = dtype == DType.Q8_0 ? 96 : 75, rows = 24;
+        int cols = dtype == DType.Q8_0 ? 96 : 75;
         try (Arena arena = Arena.ofShared(); var backend = new VectorCpuBackend(2)) {
-            WeightMatrix w = TestTensors.random(arena, dtype, rows, cols, random);
-            float[] x = new float[tokens * cols];
-            for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
-            float[] expected = new float[tokens * rows], actual = new float[tokens * rows];
-            new ReferenceBackend().matmul(w, x, expected, tokens);
-            backend.matmul(w, x, actual, tokens);
-            for (int i = 0; i < expected.length; i++) {
-                assertEquals(expected[i], actual[i], 1e-5 * cols, "token " + i / rows + " row " + i % rows);
-            }
+            assertMatmulMatchesReference(backend, TestTensors.random(arena, dtype, 24, cols, random), tokens, random);
+        }
+    }
+
+    /** Tolerance: F32 accumulation order only. */
+    private static void assertMatmulMatchesReference(VectorCpuBackend backend, WeightMatrix w, int tokens, Random random) {
+        int rows = w.rows(), cols = w.cols();
+        float[] x = new float[tokens * cols];
+        for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
+        float[] expected = new float[tokens * rows], actual = new float[tokens * rows];
+        new ReferenceBackend().matmul(w, x, expected, tokens);
+        backend.matmul(w, x, actual, tokens);
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], actual[i], 1e-5 * cols, "token " + i / rows + " row " + i % rows);
         }
     }
 
