@@ -26,13 +26,6 @@ public interface Backend extends AutoCloseable {
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 
     /**
-     * Attention scores against one KV block's transposed keys:
-     * {@code scores[sOff+s] = scale · Σ_d q[qOff+d] · keys[kOff + d·blockSize + s]} for slots s < numSlots.
-     */
-    void keyScores(float[] q, int qOff, float[] keys, int kOff, int headDim, int blockSize, int numSlots,
-                   float scale, float[] scores, int sOff);
-
-    /**
      * Weighted sum of value rows: {@code out[outOff+d] += Σ_s weights[wOff+s] · values[vOff + s·rowStride + d]}
      * for s < numRows, d < width.
      */

@@ -1,6 +1,7 @@
 package io.kvasir.engine.backend.cpu;
 
 import io.kvasir.engine.backend.AttentionTile;
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -15,7 +16,8 @@ import jdk.incubator.vector.VectorSpecies;
  *       e^(s - max) in place, rescale its sum and output if the max moved;</li>
  *   <li>outputs of 4 rows at a time: per slot one load of a value vector and 4 broadcast FMAs.</li>
  * </ol>
- * Tails (fewer slots or dimensions than a vector) run scalar.
+ * Tails (fewer slots or dimensions than a vector) run scalar. The 4-row groups are written out as
+ * locals, not arrays or loops over rows: C2 keeps vectors in registers only as locals.
  */
 final class BlockAttention {
     private static final VectorSpecies<Float> F = Vectors.F;
@@ -86,11 +88,11 @@ final class BlockAttention {
     /** Row r's scores {@code s[off, off+numSlots)} become its weights e^(s - max); 0 outside {@code [lo, hi)}. */
     private static void softmaxStep(AttentionTile tile, int r, float[] s, int off, int numSlots, int lo, int hi) {
         if (lo >= hi) {
-            java.util.Arrays.fill(s, off, off + numSlots, 0f);
+            Arrays.fill(s, off, off + numSlots, 0f);
             return;
         }
-        java.util.Arrays.fill(s, off, off + lo, Float.NEGATIVE_INFINITY);
-        java.util.Arrays.fill(s, off + hi, off + numSlots, Float.NEGATIVE_INFINITY);
+        Arrays.fill(s, off, off + lo, Float.NEGATIVE_INFINITY);
+        Arrays.fill(s, off + hi, off + numSlots, Float.NEGATIVE_INFINITY);
         int upper = F.loopBound(numSlots), i = 0;
         float blockMax = Float.NEGATIVE_INFINITY;
         if (upper > 0) {

@@ -200,26 +200,6 @@ public final class VectorCpuBackend implements Backend {
     }
 
     @Override
-    public void keyScores(float[] q, int qOff, float[] keys, int kOff, int headDim, int blockSize, int numSlots,
-                          float scale, float[] scores, int sOff) {
-        VectorSpecies<Float> sp = Vectors.F;
-        int slot = 0;
-        if (kernels.vector()) {
-            // one vector of slots at a time: broadcast q[d], FMA with the slots' d-th key components
-            for (; slot + sp.length() <= numSlots; slot += sp.length()) {
-                FloatVector acc = FloatVector.zero(sp);
-                for (int d = 0; d < headDim; d++) {
-                    acc = FloatVector.fromArray(sp, keys, kOff + d * blockSize + slot).fma(FloatVector.broadcast(sp, q[qOff + d]), acc);
-                }
-                acc.mul(scale).intoArray(scores, sOff + slot);
-            }
-        }
-        if (slot < numSlots) {
-            REFERENCE.keyScores(q, qOff, keys, kOff + slot, headDim, blockSize, numSlots - slot, scale, scores, sOff + slot);
-        }
-    }
-
-    @Override
     public void addWeightedRows(float[] weights, int wOff, float[] values, int vOff, int rowStride, int numRows,
                                 float[] out, int outOff, int width) {
         VectorSpecies<Float> sp = Vectors.F;

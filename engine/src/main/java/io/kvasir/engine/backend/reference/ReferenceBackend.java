@@ -67,18 +67,6 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
-    public void keyScores(float[] q, int qOff, float[] keys, int kOff, int headDim, int blockSize, int numSlots,
-                          float scale, float[] scores, int sOff) {
-        for (int slot = 0; slot < numSlots; slot++) {
-            float sum = 0;
-            for (int d = 0; d < headDim; d++) {
-                sum += q[qOff + d] * keys[kOff + d * blockSize + slot];
-            }
-            scores[sOff + slot] = sum * scale;
-        }
-    }
-
-    @Override
     public void addWeightedRows(float[] weights, int wOff, float[] values, int vOff, int rowStride, int numRows,
                                 float[] out, int outOff, int width) {
         for (int r = 0; r < numRows; r++) {
