@@ -3,6 +3,7 @@ package io.kvasir.engine.backend.cpu;
 import io.kvasir.engine.backend.AttentionTile;
 import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.backend.reference.ReferenceBackend;
+import io.kvasir.engine.tensor.DType;
 import io.kvasir.engine.tensor.WeightMatrix;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -69,6 +70,8 @@ public final class VectorCpuBackend implements Backend {
             tokenVectorTask.run(w, transposed, out, numTokens, w.rows() / TokenVectorGemm.ROWS);
         } else if (kernels.vector() && numTokens >= TILED_MIN_TOKENS && w.rows() % TiledGemm.ROWS == 0) {
             tiledTask.run(w, x, out, numTokens, w.rows() / TiledGemm.ROWS);
+        } else if (kernels.vector() && w.dtype() == DType.F16 && prescale(x, numTokens * w.cols())) {
+            f16Task.run(w, x, out, numTokens, w.rows());
         } else {
             matmulTask.run(w, x, out, numTokens, w.rows());
         }
@@ -148,6 +151,49 @@ public final class VectorCpuBackend implements Backend {
         @Override
         void multiply(float[] panel, int k, int rows, int r0, int chunk) {
             TokenVectorGemm.multiply(panel, k, x, numTokens, out, rows, r0, lanes[chunk]);
+        }
+    }
+
+    /** {@code x·2^112}, for {@link F16Rows#dotPrescaled}. */
+    private float[] scaledX = new float[0];
+    private final F16RowDotTask f16Task = new F16RowDotTask();
+
+    /** x·2^112 into {@link #scaledX}; false if some |x| is too large (or NaN) for that to stay finite. */
+    private boolean prescale(float[] x, int n) {
+        if (scaledX.length < n) {
+            scaledX = new float[n];
+        }
+        VectorSpecies<Float> sp = Vectors.F;
+        FloatVector max = FloatVector.zero(sp);
+        int i = 0;
+        for (int upper = sp.loopBound(n); i < upper; i += sp.length()) {
+            FloatVector v = FloatVector.fromArray(sp, x, i);
+            max = max.max(v.abs());
+            v.mul(F16Rows.PRESCALE).intoArray(scaledX, i);
+        }
+        float m = max.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            m = Math.max(m, Math.abs(x[i]));
+            scaledX[i] = x[i] * F16Rows.PRESCALE;
+        }
+        return m < F16Rows.PRESCALE_LIMIT; // NaN fails too
+    }
+
+    /**
+     * Few tokens of F16 weights: row dots that widen halves in 3 ops instead of 11 by moving the
+     * exponent re-bias into x ({@link F16Rows#dotPrescaled}). Measured, 1B F16, batch-1 decode,
+     * back to back: 6.73 and 6.40 tok/s against 6.07 and 6.09 with {@link F16Rows#dot}.
+     */
+    private final class F16RowDotTask extends MatmulCall {
+        @Override
+        public void run(int chunk, int from, int to) {
+            int rows = w.rows(), cols = w.cols();
+            for (int r = from; r < to; r++) {
+                long rowOffset = r * w.rowBytes();
+                for (int t = 0; t < numTokens; t++) {
+                    out[t * rows + r] = F16Rows.dotPrescaled(w.data(), rowOffset, x, scaledX, t * cols, cols);
+                }
+            }
         }
     }
 

@@ -39,11 +39,12 @@ class RowKernelTest {
     }
 
     /**
-     * Each matmul path by token count: row dots (1 token), the k-vector tile (3, 8: 4×4 tiles and
-     * a 4×1 tail), the token-vector tile (16, 37, 64: 8×32 tiles, an 8×16 tail, padding lanes).
+     * Each matmul path by token count: row dots (1 token; F16 via its prescaled dot), the
+     * k-vector tile (2, 3, 8, 13: 4×4 tiles and 4×1 tails), the token-vector tile (16, 37, 64: 8×32
+     * tiles, an 8×16 tail, padding lanes).
      */
     @ParameterizedTest(name = "{0}, {1} tokens")
-    @CsvSource({"F32,1", "Q8_0,3", "F16,8", "Q8_0,16", "F16,37", "Q8_0,37", "BF16,64", "F32,37"})
+    @CsvSource({"F32,1", "F16,1", "Q8_0,1", "F16,3", "Q8_0,2", "F16,8", "Q8_0,13", "BF16,8", "Q8_0,16", "F16,37", "Q8_0,37", "BF16,64", "F32,37"})
     void matmul_everyPathByTokenCount_matchesReference(DType dtype, int tokens) {
         var random = new Random(tokens);
         int cols = dtype == DType.Q8_0 ? 96 : 75;
@@ -82,6 +83,52 @@ class RowKernelTest {
                     if ((bits & 0x7C00) == 0x7C00) continue; // infinities and NaNs never occur in weights
                     assertEquals(Float.float16ToFloat(bits), lanes[j], "half 0x" + Integer.toHexString((i + j) & 0xFFFF));
                 }
+            }
+        }
+    }
+
+    /**
+     * The prescaled F16 dot gives every finite half exactly: vectors of normals take the 3-op widening
+     * against x·2^112, vectors holding a zero exponent (0x0000..0x03FF, 0x8000..0x83FF) the exact one.
+     */
+    @Test
+    void f16PrescaledDot_isExactForEveryFiniteHalf() {
+        int lanes = Vectors.F.length();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(2L * 65536);
+            for (int i = 0; i < 65536; i++) {
+                boolean finite = (i & 0x7C00) != 0x7C00;
+                seg.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i, (short) (finite ? i : 0));
+            }
+            float[] x = new float[lanes], scaled = new float[lanes];
+            for (int i = 0; i < 65536; i += lanes) {
+                for (int j = 0; j < lanes; j++) {
+                    short bits = (short) (i + j);
+                    if ((bits & 0x7C00) == 0x7C00) continue;
+                    x[j] = 1f;
+                    scaled[j] = F16Rows.PRESCALE;
+                    float dot = F16Rows.dotPrescaled(seg, 2L * i, x, scaled, 0, lanes);
+                    x[j] = scaled[j] = 0f;
+                    assertEquals(Float.float16ToFloat(bits), dot, 0f, "half 0x" + Integer.toHexString((i + j) & 0xFFFF));
+                }
+            }
+        }
+    }
+
+    /** Activations too large to prescale (|x| ≥ 2^15 would become infinite) take the exact dot. */
+    @Test
+    void matmul_f16WithHugeActivations_staysFinite() {
+        var random = new Random(11);
+        try (Arena arena = Arena.ofShared(); var backend = new VectorCpuBackend(2)) {
+            WeightMatrix w = TestTensors.random(arena, DType.F16, 8, 64, random);
+            float[] x = new float[64];
+            for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
+            x[5] = 1e6f;
+            float[] expected = new float[8], actual = new float[8];
+            new ReferenceBackend().matmul(w, x, expected, 1);
+            backend.matmul(w, x, actual, 1);
+            for (int r = 0; r < 8; r++) {
+                assertEquals(expected[r], actual[r], 1e-5 * Math.abs(expected[r]) + 1e-3, "row " + r);
             }
         }
     }
