@@ -109,7 +109,8 @@ public final class VectorCpuBackend implements Backend {
             this.panelRows = panelRows;
         }
 
-        abstract void multiply(float[] panel, int k, int rows, int r0, int chunk);
+        /** {@code [nextFrom, nextTo)}: the next panel's bytes in {@code w.data()}, empty after a range's last. */
+        abstract void multiply(float[] panel, int k, int rows, int r0, int chunk, long nextFrom, long nextTo);
 
         @Override
         public void run(int chunk, int from, int to) {
@@ -123,7 +124,8 @@ public final class VectorCpuBackend implements Backend {
                 for (int j = 0; j < panelRows; j++) {
                     kernels.dequantize(w, (r0 + j) * w.rowBytes(), panel, j * k);
                 }
-                multiply(panel, k, rows, r0, chunk);
+                long next = (r0 + panelRows) * w.rowBytes();
+                multiply(panel, k, rows, r0, chunk, next, p + 1 < to ? next + panelRows * w.rowBytes() : next);
             }
         }
     }
@@ -134,9 +136,15 @@ public final class VectorCpuBackend implements Backend {
             super(TiledGemm.ROWS);
         }
 
+        /**
+         * Per worker (a cache line apart): the bytes TiledGemm read ahead, kept so the JIT cannot
+         * drop those reads.
+         */
+        final int[] readAhead = new int[pool.numThreads() * 16];
+
         @Override
-        void multiply(float[] panel, int k, int rows, int r0, int chunk) {
-            TiledGemm.multiply(panel, k, x, numTokens, out, rows, r0);
+        void multiply(float[] panel, int k, int rows, int r0, int chunk, long nextFrom, long nextTo) {
+            readAhead[chunk * 16] += TiledGemm.multiply(panel, k, x, numTokens, out, rows, r0, w.data(), nextFrom, nextTo);
         }
     }
 
@@ -149,7 +157,7 @@ public final class VectorCpuBackend implements Backend {
         }
 
         @Override
-        void multiply(float[] panel, int k, int rows, int r0, int chunk) {
+        void multiply(float[] panel, int k, int rows, int r0, int chunk, long nextFrom, long nextTo) {
             TokenVectorGemm.multiply(panel, k, x, numTokens, out, rows, r0, lanes[chunk]);
         }
     }
