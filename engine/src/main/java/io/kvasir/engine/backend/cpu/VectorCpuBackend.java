@@ -70,9 +70,11 @@ public final class VectorCpuBackend implements Backend {
             tokenVectorTask.run(w, transposed, out, numTokens, w.rows() / TokenVectorGemm.ROWS);
         } else if (kernels.vector() && numTokens >= TILED_MIN_TOKENS && w.rows() % TiledGemm.ROWS == 0) {
             tiledTask.run(w, x, out, numTokens, w.rows() / TiledGemm.ROWS);
-        } else if (kernels.vector() && w.dtype() == DType.F16 && prescale(x, numTokens * w.cols())) {
-            f16Task.run(w, x, out, numTokens, w.rows());
         } else {
+            // F16 row dots widen halves in 3 ops instead of 11 by moving the exponent re-bias into x
+            // (F16Rows.dotPrescaled). Measured, 1B F16, batch-1 decode, back to back: 6.73 and 6.40
+            // tok/s against 6.07 and 6.09 with F16Rows.dot.
+            matmulTask.prescaledF16 = kernels.vector() && w.dtype() == DType.F16 && prescale(x, numTokens * w.cols());
             matmulTask.run(w, x, out, numTokens, w.rows());
         }
     }
@@ -164,7 +166,6 @@ public final class VectorCpuBackend implements Backend {
 
     /** {@code x·2^112}, for {@link F16Rows#dotPrescaled}. */
     private float[] scaledX = new float[0];
-    private final F16RowDotTask f16Task = new F16RowDotTask();
 
     /** x·2^112 into {@link #scaledX}; false if some |x| is too large (or NaN) for that to stay finite. */
     private boolean prescale(float[] x, int n) {
@@ -187,33 +188,20 @@ public final class VectorCpuBackend implements Backend {
         return m < F16Rows.PRESCALE_LIMIT; // NaN fails too
     }
 
-    /**
-     * Few tokens of F16 weights: row dots that widen halves in 3 ops instead of 11 by moving the
-     * exponent re-bias into x ({@link F16Rows#dotPrescaled}). Measured, 1B F16, batch-1 decode,
-     * back to back: 6.73 and 6.40 tok/s against 6.07 and 6.09 with {@link F16Rows#dot}.
-     */
-    private final class F16RowDotTask extends MatmulCall {
-        @Override
-        public void run(int chunk, int from, int to) {
-            int rows = w.rows(), cols = w.cols();
-            for (int r = from; r < to; r++) {
-                long rowOffset = r * w.rowBytes();
-                for (int t = 0; t < numTokens; t++) {
-                    out[t * rows + r] = F16Rows.dotPrescaled(w.data(), rowOffset, x, scaledX, t * cols, cols);
-                }
-            }
-        }
-    }
-
     /** Few tokens: dot each row straight from the mapped file with every token. */
     private final class MatmulTask extends MatmulCall {
+        /** F16 weights and {@link #scaledX} holds x·2^112: use {@link F16Rows#dotPrescaled}. */
+        boolean prescaledF16;
+
         @Override
         public void run(int chunk, int from, int to) {
             int rows = w.rows(), cols = w.cols();
             for (int r = from; r < to; r++) {
                 long rowOffset = r * w.rowBytes();
                 for (int t = 0; t < numTokens; t++) {
-                    out[t * rows + r] = kernels.dot(w, rowOffset, x, t * cols);
+                    out[t * rows + r] = prescaledF16
+                            ? F16Rows.dotPrescaled(w.data(), rowOffset, x, scaledX, t * cols, cols)
+                            : kernels.dot(w, rowOffset, x, t * cols);
                 }
             }
         }
