@@ -53,6 +53,19 @@ class RowKernelTest {
         }
     }
 
+    /**
+     * One token over wide rows (ffn_down's width): 4-row dots sharing each x load, and single-row
+     * dots for the rows left over at a range's end (202 rows: ranges of 12 end in 12 or 10).
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"Q8_0", "F16", "F32"})
+    void matmul_oneTokenWideRows_matchesReference(DType dtype) {
+        var random = new Random(7);
+        try (Arena arena = Arena.ofShared(); var backend = new VectorCpuBackend(2)) {
+            assertMatmulMatchesReference(backend, TestTensors.random(arena, dtype, 202, 4096, random), 1, random);
+        }
+    }
+
     /** Tolerance: F32 accumulation order only. */
     private static void assertMatmulMatchesReference(VectorCpuBackend backend, WeightMatrix w, int tokens, Random random) {
         int rows = w.rows(), cols = w.cols();
