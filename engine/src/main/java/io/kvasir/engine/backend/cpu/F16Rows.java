@@ -56,32 +56,64 @@ final class F16Rows {
     static final float PRESCALE_LIMIT = 0x1p15f;
 
     /**
-     * Σ w·x given also {@code xScaled = x·2^112}. A half's sign, exponent and mantissa shifted into a
-     * float's places (bits 31, 27..23, 22..13) read as the half times 2^-112, exactly: 3 integer ops
-     * per 16 halves instead of {@link #load}'s 11, the 2^112 moved into x once per matmul. The
-     * products are the exact real w·x, so the sums round as the unscaled ones would.
-     *
-     * <p>A subnormal half would become a subnormal float, and an FMA on one costs a microcode assist
-     * (measured 9x slower over rows where most vectors hold one), so a vector with any zero exponent
-     * (subnormal or zero; 3.8% of the vectors of the seeded 1B model) takes the exact widening
-     * against the unscaled x.
+     * Σ w·x over the halves with a nonzero exponent, given also {@code xScaled = x·2^112}; the
+     * caller adds the subnormal halves' products ({@link F16Subnormals}). A half's sign, exponent
+     * and mantissa shifted into a float's places (bits 31, 27..23, 22..13) read as the half times
+     * 2^-112, exactly: 3 integer ops per 16 halves instead of {@link #load}'s 11, the 2^112 moved
+     * into x once per matmul. The products are the exact real w·x, so the sums round as the
+     * unscaled ones would. Lanes with a zero exponent are zeroed, not widened: as floats they would
+     * be subnormal, and an FMA on one costs a microcode assist (measured 9x slower).
      */
     static float dotPrescaled(MemorySegment seg, long off, float[] x, float[] xScaled, int xOff, int n) {
         var sp = Vectors.F;
         FloatVector acc = FloatVector.zero(sp);
         int step = sp.length(), i = 0;
         for (int upper = n - step; i <= upper; i += step) {
-            IntVector bits = (IntVector) ShortVector.fromMemorySegment(Vectors.S, seg, off + 2L * i, ByteOrder.LITTLE_ENDIAN)
-                    .convertShape(VectorOperators.S2I, Vectors.I, 0);
-            if (bits.and(0x7C00).compare(VectorOperators.EQ, 0).anyTrue()) {
-                acc = load(seg, off + 2L * i).fma(FloatVector.fromArray(sp, x, xOff + i), acc);
-            } else {
-                FloatVector w = bits.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats();
-                acc = w.fma(FloatVector.fromArray(sp, xScaled, xOff + i), acc);
-            }
+            acc = prescaled(seg, off + 2L * i).fma(FloatVector.fromArray(sp, xScaled, xOff + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) sum += Float.float16ToFloat(seg.get(I16, off + 2L * i)) * x[xOff + i];
+        return acc.reduceLanes(VectorOperators.ADD) + normalTail(seg, off, x, xOff, i, n);
+    }
+
+    /**
+     * {@link #dotPrescaled} of 4 rows {@code rowBytes} apart into {@code out[outOff..+3]}, each
+     * xScaled vector loaded once for all 4 (see {@link Q8_0Rows#dot4}: at k = 8192 a row at a time
+     * re-reads a 32 KB x from L2).
+     */
+    static void dotPrescaled4(MemorySegment seg, long off, long rowBytes, float[] x, float[] xScaled, int n,
+                              float[] out, int outOff) {
+        var sp = Vectors.F;
+        FloatVector a0 = FloatVector.zero(sp), a1 = a0, a2 = a0, a3 = a0;
+        long o0 = off, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        int step = sp.length(), i = 0;
+        for (int upper = n - step; i <= upper; i += step) {
+            FloatVector xs = FloatVector.fromArray(sp, xScaled, i);
+            long e = 2L * i;
+            a0 = prescaled(seg, o0 + e).fma(xs, a0);
+            a1 = prescaled(seg, o1 + e).fma(xs, a1);
+            a2 = prescaled(seg, o2 + e).fma(xs, a2);
+            a3 = prescaled(seg, o3 + e).fma(xs, a3);
+        }
+        out[outOff] = a0.reduceLanes(VectorOperators.ADD) + normalTail(seg, o0, x, 0, i, n);
+        out[outOff + 1] = a1.reduceLanes(VectorOperators.ADD) + normalTail(seg, o1, x, 0, i, n);
+        out[outOff + 2] = a2.reduceLanes(VectorOperators.ADD) + normalTail(seg, o2, x, 0, i, n);
+        out[outOff + 3] = a3.reduceLanes(VectorOperators.ADD) + normalTail(seg, o3, x, 0, i, n);
+    }
+
+    /** A vector of halves as floats of value half·2^-112, lanes with a zero exponent zeroed. */
+    private static FloatVector prescaled(MemorySegment seg, long off) {
+        IntVector bits = (IntVector) ShortVector.fromMemorySegment(Vectors.S, seg, off, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.S2I, Vectors.I, 0);
+        VectorMask<Float> zeroExponent = bits.and(0x7C00).compare(VectorOperators.EQ, 0).cast(Vectors.F);
+        return bits.lanewise(VectorOperators.LSHL, 13).and(0x8FFFE000).reinterpretAsFloats().blend(0f, zeroExponent);
+    }
+
+    /** Σ w·x over halves {@code [from, n)} of the row at {@code off} that have a nonzero exponent. */
+    private static float normalTail(MemorySegment seg, long off, float[] x, int xOff, int from, int n) {
+        float sum = 0;
+        for (int i = from; i < n; i++) {
+            short half = seg.get(I16, off + 2L * i);
+            if ((half & 0x7C00) != 0) sum += Float.float16ToFloat(half) * x[xOff + i];
+        }
         return sum;
     }
 

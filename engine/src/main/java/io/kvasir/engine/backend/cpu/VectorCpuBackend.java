@@ -5,6 +5,8 @@ import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.backend.reference.ReferenceBackend;
 import io.kvasir.engine.tensor.DType;
 import io.kvasir.engine.tensor.WeightMatrix;
+import java.util.HashMap;
+import java.util.Map;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -75,6 +77,7 @@ public final class VectorCpuBackend implements Backend {
             // (F16Rows.dotPrescaled). Measured, 1B F16, batch-1 decode, back to back: 6.73 and 6.40
             // tok/s against 6.07 and 6.09 with F16Rows.dot.
             matmulTask.prescaledF16 = kernels.vector() && w.dtype() == DType.F16 && prescale(x, numTokens * w.cols());
+            matmulTask.subnormals = matmulTask.prescaledF16 ? subnormals.computeIfAbsent(w, F16Subnormals::of) : null;
             matmulTask.run(w, x, out, numTokens, w.rows());
         }
     }
@@ -164,6 +167,12 @@ public final class VectorCpuBackend implements Backend {
         }
     }
 
+    /**
+     * Per F16 matrix met on the prescaled path, its subnormal halves: found on first use (one
+     * pass over the matrix), kept as long as this backend.
+     */
+    private final Map<WeightMatrix, F16Subnormals> subnormals = new HashMap<>();
+
     /** {@code x·2^112}, for {@link F16Rows#dotPrescaled}. */
     private float[] scaledX = new float[0];
 
@@ -203,6 +212,8 @@ public final class VectorCpuBackend implements Backend {
     private final class MatmulTask extends MatmulCall {
         /** F16 weights and {@link #scaledX} holds x·2^112: use {@link F16Rows#dotPrescaled}. */
         boolean prescaledF16;
+        /** With {@link #prescaledF16}: the weights' subnormal halves, which that dot leaves out. */
+        F16Subnormals subnormals;
 
         @Override
         public void run(int chunk, int from, int to) {
@@ -212,6 +223,10 @@ public final class VectorCpuBackend implements Backend {
                 for (; r + 4 <= to; r += 4) {
                     Q8_0Rows.dot4(w.data(), r * w.rowBytes(), w.rowBytes(), x, cols, out, r);
                 }
+            } else if (numTokens == 1 && prescaledF16 && cols >= ROW_GROUP_MIN_COLS) {
+                for (; r + 4 <= to; r += 4) {
+                    F16Rows.dotPrescaled4(w.data(), r * w.rowBytes(), w.rowBytes(), x, scaledX, cols, out, r);
+                }
             }
             for (; r < to; r++) {
                 long rowOffset = r * w.rowBytes();
@@ -219,6 +234,11 @@ public final class VectorCpuBackend implements Backend {
                     out[t * rows + r] = prescaledF16
                             ? F16Rows.dotPrescaled(w.data(), rowOffset, x, scaledX, t * cols, cols)
                             : kernels.dot(w, rowOffset, x, t * cols);
+                }
+            }
+            if (prescaledF16) {
+                for (int t = 0; t < numTokens; t++) {
+                    subnormals.addTo(from, to, x, t * cols, out, t * rows);
                 }
             }
         }

@@ -101,28 +101,31 @@ class RowKernelTest {
     }
 
     /**
-     * The prescaled F16 dot gives every finite half exactly: vectors of normals take the 3-op widening
-     * against x·2^112, vectors holding a zero exponent (0x0000..0x03FF, 0x8000..0x83FF) the exact one.
+     * The prescaled F16 path gives every finite half exactly: normals through the 3-op widening
+     * against x·2^112 (single rows and the 4-row dot of wide rows, vector lanes and scalar tails),
+     * subnormals (0x0001..0x03FF, 0x8001..0x83FF) through {@link F16Subnormals}, zeros as zeros.
+     * Each matmul's x is one-hot, so each output is one weight times 1.
      */
-    @Test
-    void f16PrescaledDot_isExactForEveryFiniteHalf() {
-        int lanes = Vectors.F.length();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment seg = arena.allocate(2L * 65536);
+    @ParameterizedTest(name = "{0} columns")
+    @CsvSource({"24", "4104"})
+    void f16Prescaled_isExactForEveryFiniteHalf(int cols) {
+        int rows = Math.max(64, (65536 + cols - 1) / cols); // 64: row ranges of 4, for the 4-row dot
+        try (Arena arena = Arena.ofShared(); var backend = new VectorCpuBackend(2)) {
+            MemorySegment seg = arena.allocate(2L * rows * cols);
             for (int i = 0; i < 65536; i++) {
                 boolean finite = (i & 0x7C00) != 0x7C00;
                 seg.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i, (short) (finite ? i : 0));
             }
-            float[] x = new float[lanes], scaled = new float[lanes];
-            for (int i = 0; i < 65536; i += lanes) {
-                for (int j = 0; j < lanes; j++) {
-                    short bits = (short) (i + j);
-                    if ((bits & 0x7C00) == 0x7C00) continue;
-                    x[j] = 1f;
-                    scaled[j] = F16Rows.PRESCALE;
-                    float dot = F16Rows.dotPrescaled(seg, 2L * i, x, scaled, 0, lanes);
-                    x[j] = scaled[j] = 0f;
-                    assertEquals(Float.float16ToFloat(bits), dot, 0f, "half 0x" + Integer.toHexString((i + j) & 0xFFFF));
+            WeightMatrix w = new WeightMatrix("every half", DType.F16, rows, cols, seg);
+            float[] x = new float[cols], out = new float[rows];
+            for (int c = 0; c < cols; c++) {
+                x[c] = 1f;
+                backend.matmul(w, x, out, 1);
+                x[c] = 0f;
+                for (int r = 0; r < rows && r * cols + c < 65536; r++) {
+                    short bits = (short) (r * cols + c);
+                    float expected = (bits & 0x7C00) == 0x7C00 ? 0f : Float.float16ToFloat(bits);
+                    assertEquals(expected, out[r], 0f, "half 0x" + Integer.toHexString(bits & 0xFFFF) + ", column " + c);
                 }
             }
         }
