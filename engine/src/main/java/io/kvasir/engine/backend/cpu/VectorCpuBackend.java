@@ -5,7 +5,7 @@ import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.backend.reference.ReferenceBackend;
 import io.kvasir.engine.tensor.DType;
 import io.kvasir.engine.tensor.WeightMatrix;
-import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.Map;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -169,9 +169,11 @@ public final class VectorCpuBackend implements Backend {
 
     /**
      * Per F16 matrix met on the prescaled path, its subnormal halves: found on first use (one
-     * pass over the matrix), kept as long as this backend.
+     * pass over the matrix), kept as long as this backend. Keyed by identity, not by the record's
+     * equality: a model loaded after another one was unmapped may get the same addresses, names
+     * and shapes, and must not inherit its lists. Models hold their matrices for their lifetime.
      */
-    private final Map<WeightMatrix, F16Subnormals> subnormals = new HashMap<>();
+    private final Map<WeightMatrix, F16Subnormals> subnormals = new IdentityHashMap<>();
 
     /** {@code x·2^112}, for {@link F16Rows#dotPrescaled}. */
     private float[] scaledX = new float[0];
@@ -198,13 +200,12 @@ public final class VectorCpuBackend implements Backend {
     }
 
     /**
-     * From this width on, one token's Q8_0 row dots go 4 rows at a time ({@link Q8_0Rows#dot4}),
-     * sharing each x load: a 32 KB x no longer stays in L1 beside the weight stream. Measured on
-     * 1.1 GB of matmuls (from DRAM), one token, GB/s of weights: k = 8192 14.4 → 23; at k = 2048
-     * it fell (30 → 17: four streams per core), hence the bound. Whole model, batch-1 decode back
-     * to back: 18.15/19.12 and 16.4/18.3 → 19.67/19.82 and 19.44/20.77 tok/s (min/median). F16 got
-     * the same in the harness (16.6–20 → 27–31 GB/s) only while no weight vector held a zero
-     * exponent; with the model's 3.8% its exact fallback, inlined 4×, made C2 box the vectors.
+     * From this width on, one token's row dots go 4 rows at a time ({@link Q8_0Rows#dot4},
+     * {@link F16Rows#dotPrescaled4}), sharing each x load: a 32 KB x no longer stays in L1 beside
+     * the weight stream. Measured on 1.1 GB of matmuls (from DRAM), one token, GB/s of weights,
+     * k = 8192: Q8_0 14.4 → 23, F16 17.5 → 27; at k = 2048 four streams per core were slower
+     * (Q8_0 30 → 17, F16 30 → 26), hence the bound. Whole model, batch-1 Q8_0 decode back to back:
+     * 18.15/19.12 and 16.4/18.3 → 19.67/19.82 and 19.44/20.77 tok/s (min/median).
      */
     private static final int ROW_GROUP_MIN_COLS = 4096;
 
