@@ -11,11 +11,11 @@ import jdk.incubator.vector.VectorOperators;
 
 /**
  * The nonzero subnormal halves of an F16 matrix (exponent 0), row by row, with their exact values:
- * {@link F16Rows#dotPrescaled} leaves them out, so that its loop has no branch, and {@link #dot}
+ * {@link F16Rows#dotPrescaled} leaves them out, so that its loop has no branch, and {@link #addTo}
  * adds them back. Why: a subnormal half read as a prescaled float is a subnormal float, which costs
  * the FMA a microcode assist; telling such vectors apart with a branch mispredicted on ~4% of
  * vectors and halved the rate at which a row dot streams weights (measured 33 against 17 GB/s).
- * About 0.3% of a trained-like matrix's halves (|w| < 2^-14): a few per row, a few MB per model.
+ * In the seeded 1B F16 model: 0.23% of the halves (|w| < 2^-14), 2.4 M, 29 MB of heap.
  */
 final class F16Subnormals {
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -79,9 +79,5 @@ final class F16Subnormals {
         for (int i = rowStart[from], end = rowStart[to]; i < end; i++) {
             out[outOff + rows[i]] += values[i] * x[xOff + columns[i]];
         }
-    }
-
-    int count() {
-        return values.length;
     }
 }
