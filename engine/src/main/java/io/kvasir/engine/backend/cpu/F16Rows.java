@@ -100,7 +100,7 @@ final class F16Rows {
     }
 
     /** A vector of halves as floats of value half·2^-112, lanes with a zero exponent zeroed. */
-    private static FloatVector prescaled(MemorySegment seg, long off) {
+    static FloatVector prescaled(MemorySegment seg, long off) {
         IntVector bits = (IntVector) ShortVector.fromMemorySegment(Vectors.S, seg, off, ByteOrder.LITTLE_ENDIAN)
                 .convertShape(VectorOperators.S2I, Vectors.I, 0);
         VectorMask<Float> zeroExponent = bits.and(0x7C00).compare(VectorOperators.EQ, 0).cast(Vectors.F);
@@ -108,7 +108,7 @@ final class F16Rows {
     }
 
     /** Σ w·x over halves {@code [from, n)} of the row at {@code off} that have a nonzero exponent. */
-    private static float normalTail(MemorySegment seg, long off, float[] x, int xOff, int from, int n) {
+    static float normalTail(MemorySegment seg, long off, float[] x, int xOff, int from, int n) {
         float sum = 0;
         for (int i = from; i < n; i++) {
             short half = seg.get(I16, off + 2L * i);

@@ -26,6 +26,8 @@ public final class VectorCpuBackend implements Backend {
     /** The scalar oracle, for the scalar path and the tails of vector loops. */
     private static final ReferenceBackend REFERENCE = new ReferenceBackend();
     private final MatmulTask matmulTask = new MatmulTask();
+    private final Q8_0TileTask q8_0TileTask = new Q8_0TileTask();
+    private final F16TileTask f16TileTask = new F16TileTask();
     private final TiledTask tiledTask;
     /** From this many tokens on, widening a row once and sharing it beats widening it per token. */
     private static final int TILED_MIN_TOKENS = 2;
@@ -70,6 +72,13 @@ public final class VectorCpuBackend implements Backend {
             }
             TokenVectorGemm.transpose(x, numTokens, w.cols(), transposed);
             tokenVectorTask.run(w, transposed, out, numTokens, w.rows() / TokenVectorGemm.ROWS);
+        } else if (kernels.vector() && numTokens >= TILED_MIN_TOKENS && w.dtype() == DType.Q8_0
+                && Q8_0TokenTile.supported() && w.rows() % 2 == 0) {
+            q8_0TileTask.run(w, x, out, numTokens, w.rows() / 2);
+        } else if (kernels.vector() && numTokens >= TILED_MIN_TOKENS && w.dtype() == DType.F16
+                && F16TokenTile.supported() && w.rows() % 2 == 0 && prescale(x, numTokens * w.cols())) {
+            f16TileTask.subnormals = subnormals.computeIfAbsent(w, F16Subnormals::of);
+            f16TileTask.run(w, x, out, numTokens, w.rows() / 2);
         } else if (kernels.vector() && numTokens >= TILED_MIN_TOKENS && w.rows() % TiledGemm.ROWS == 0) {
             tiledTask.run(w, x, out, numTokens, w.rows() / TiledGemm.ROWS);
         } else {
@@ -150,6 +159,35 @@ public final class VectorCpuBackend implements Backend {
         @Override
         void multiply(float[] panel, int k, int rows, int r0, int chunk, long nextFrom, long nextTo) {
             readAhead[chunk * 16] += TiledGemm.multiply(panel, k, x, numTokens, out, rows, r0, w.data(), nextFrom, nextTo);
+        }
+    }
+
+    /** A few tokens, Q8_0 on 512-bit vectors: pairs of rows widened in registers ({@link Q8_0TokenTile}). */
+    private final class Q8_0TileTask extends MatmulCall {
+        @Override
+        public void run(int chunk, int from, int to) {
+            for (int pair = from; pair < to; pair++) {
+                Q8_0TokenTile.multiply(w.data(), 2L * pair * w.rowBytes(), w.rowBytes(), x, w.cols(), numTokens, out, w.rows(), 2 * pair);
+            }
+        }
+    }
+
+    /**
+     * A few tokens, F16 on 512-bit vectors, x prescaled into {@link #scaledX}: pairs of rows widened
+     * in registers ({@link F16TokenTile}), then the range's subnormal halves added for every token.
+     */
+    private final class F16TileTask extends MatmulCall {
+        F16Subnormals subnormals;
+
+        @Override
+        public void run(int chunk, int from, int to) {
+            int cols = w.cols(), rows = w.rows();
+            for (int pair = from; pair < to; pair++) {
+                F16TokenTile.multiply(w.data(), 2L * pair * w.rowBytes(), w.rowBytes(), x, scaledX, cols, numTokens, out, rows, 2 * pair);
+            }
+            for (int t = 0; t < numTokens; t++) {
+                subnormals.addTo(2 * from, 2 * to, x, t * cols, out, t * rows);
+            }
         }
     }
 

@@ -11,6 +11,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -39,12 +40,14 @@ class RowKernelTest {
     }
 
     /**
-     * Each matmul path by token count: row dots (1 token; F16 via its prescaled dot), the
-     * k-vector tile (2, 3, 8, 13: 4×4 tiles and 4×1 tails), the token-vector tile (16, 37, 64: 8×32
+     * Each matmul path by token count: row dots (1 token; F16 via its prescaled dot), the tiles for
+     * a few tokens (2 to 15: on 512-bit vectors Q8_0 and F16 take the 2-row tiles of 8, 4 and 1
+     * tokens, the others the k-vector tile's 4×4 and 4×1), the token-vector tile (16, 37, 64: 8×32
      * tiles, an 8×16 tail, padding lanes).
      */
     @ParameterizedTest(name = "{0}, {1} tokens")
-    @CsvSource({"F32,1", "F16,1", "Q8_0,1", "F16,3", "Q8_0,2", "F16,8", "Q8_0,13", "BF16,8", "Q8_0,16", "F16,37", "Q8_0,37", "BF16,64", "F32,37"})
+    @CsvSource({"F32,1", "F16,1", "Q8_0,1", "F16,3", "Q8_0,2", "F16,8", "Q8_0,8", "Q8_0,13", "F16,15", "BF16,8", "F32,5",
+            "Q8_0,16", "F16,37", "Q8_0,37", "BF16,64", "F32,37"})
     void matmul_everyPathByTokenCount_matchesReference(DType dtype, int tokens) {
         var random = new Random(tokens);
         int cols = dtype == DType.Q8_0 ? 96 : 75;
@@ -102,13 +105,14 @@ class RowKernelTest {
 
     /**
      * The prescaled F16 path gives every finite half exactly: normals through the 3-op widening
-     * against x·2^112 (single rows and the 4-row dot of wide rows, vector lanes and scalar tails),
-     * subnormals (0x0001..0x03FF, 0x8001..0x83FF) through {@link F16Subnormals}, zeros as zeros.
-     * Each matmul's x is one-hot, so each output is one weight times 1.
+     * against x·2^112 (single rows and the 4-row dot of wide rows, vector lanes and scalar tails;
+     * with several tokens the 2-row tiles of 8, 4 and 1 tokens), subnormals (0x0001..0x03FF,
+     * 0x8001..0x83FF) through {@link F16Subnormals}, zeros as zeros. Each token's x is one-hot (token
+     * j at column c + j), so each output is one weight times 1.
      */
-    @ParameterizedTest(name = "{0} columns")
-    @CsvSource({"24", "4104"})
-    void f16Prescaled_isExactForEveryFiniteHalf(int cols) {
+    @ParameterizedTest(name = "{0} columns, {1} tokens")
+    @CsvSource({"24,1", "4104,1", "24,13", "4104,8"})
+    void f16Prescaled_isExactForEveryFiniteHalf(int cols, int tokens) {
         int rows = Math.max(64, (65536 + cols - 1) / cols); // 64: row ranges of 4, for the 4-row dot
         try (Arena arena = Arena.ofShared(); var backend = new VectorCpuBackend(2)) {
             MemorySegment seg = arena.allocate(2L * rows * cols);
@@ -117,15 +121,47 @@ class RowKernelTest {
                 seg.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i, (short) (finite ? i : 0));
             }
             WeightMatrix w = new WeightMatrix("every half", DType.F16, rows, cols, seg);
-            float[] x = new float[cols], out = new float[rows];
-            for (int c = 0; c < cols; c++) {
-                x[c] = 1f;
-                backend.matmul(w, x, out, 1);
-                x[c] = 0f;
-                for (int r = 0; r < rows && r * cols + c < 65536; r++) {
-                    short bits = (short) (r * cols + c);
-                    float expected = (bits & 0x7C00) == 0x7C00 ? 0f : Float.float16ToFloat(bits);
-                    assertEquals(expected, out[r], 0f, "half 0x" + Integer.toHexString(bits & 0xFFFF) + ", column " + c);
+            float[] x = new float[tokens * cols], out = new float[tokens * rows];
+            for (int c0 = 0; c0 < cols; c0 += tokens) {
+                java.util.Arrays.fill(x, 0f);
+                for (int j = 0; j < tokens && c0 + j < cols; j++) x[j * cols + c0 + j] = 1f;
+                backend.matmul(w, x, out, tokens);
+                for (int j = 0; j < tokens && c0 + j < cols; j++) {
+                    int c = c0 + j;
+                    for (int r = 0; r < rows && r * cols + c < 65536; r++) {
+                        short bits = (short) (r * cols + c);
+                        float expected = (bits & 0x7C00) == 0x7C00 ? 0f : Float.float16ToFloat(bits);
+                        assertEquals(expected, out[j * rows + r], 0f, "half 0x" + Integer.toHexString(bits & 0xFFFF) + ", column " + c);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * The Q8_0 tile for a few tokens widens in registers what the panel path widens into memory,
+     * with the same products summed in the same order per lane, for every token count up to 15
+     * (tiles of 8, 4 and 1 tokens). Only the horizontal sum may differ: the Vector API leaves its
+     * order open (interpreted and compiled code differ), hence a tolerance of a few ulps.
+     */
+    @Test
+    void q8_0TokenTile_matchesThePanelPath_forEveryTokenCount() {
+        Assumptions.assumeTrue(Q8_0TokenTile.supported(), "the Q8_0 token tile needs 512-bit vectors");
+        var random = new Random(5);
+        int rows = 4, cols = 256;
+        try (Arena arena = Arena.ofShared()) {
+            WeightMatrix w = TestTensors.random(arena, DType.Q8_0, rows, cols, random);
+            float[] panel = new float[rows * cols];
+            for (int r = 0; r < rows; r++) Q8_0Rows.dequantizeVector(w.data(), r * w.rowBytes(), panel, r * cols, cols);
+            for (int tokens = 1; tokens <= 15; tokens++) {
+                float[] x = new float[tokens * cols];
+                for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
+                float[] expected = new float[tokens * rows], actual = new float[tokens * rows];
+                TiledGemm.multiply(panel, cols, x, tokens, expected, rows, 0, w.data(), 0, 0);
+                Q8_0TokenTile.multiply(w.data(), 0, w.rowBytes(), x, cols, tokens, actual, rows, 0);
+                Q8_0TokenTile.multiply(w.data(), 2 * w.rowBytes(), w.rowBytes(), x, cols, tokens, actual, rows, 2);
+                for (int i = 0; i < expected.length; i++) {
+                    assertEquals(expected[i], actual[i], 1e-6f * (1 + Math.abs(expected[i])), tokens + " tokens, output " + i);
                 }
             }
         }
