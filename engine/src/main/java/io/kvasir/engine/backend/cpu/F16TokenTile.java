@@ -12,7 +12,8 @@ import jdk.incubator.vector.VectorOperators;
  * halves back ({@link F16Subnormals}).
  *
  * <p>Why: the widened-panel path ({@link TiledGemm}) widens exactly (11 ops per vector), stores
- * the floats and loads them again for every 4 tokens.
+ * the floats and loads them again for every 4 tokens. The tiles are written out for the reason
+ * {@link Q8_0TokenTile} gives.
  */
 final class F16TokenTile {
     private static final int LANES = 16;
