@@ -66,7 +66,7 @@ final class F16TokenTile {
             p = FloatVector.fromArray(sp, xs, xe += k); a6 = u.fma(p, a6); b6 = v.fma(p, b6);
             p = FloatVector.fromArray(sp, xs, xe += k); a7 = u.fma(p, a7); b7 = v.fma(p, b7);
         }
-        int o = t * rows + r, xo = t * k;
+        int o = t * rows + r;
         out[o] = a0.reduceLanes(VectorOperators.ADD); out[o + 1] = b0.reduceLanes(VectorOperators.ADD); o += rows;
         out[o] = a1.reduceLanes(VectorOperators.ADD); out[o + 1] = b1.reduceLanes(VectorOperators.ADD); o += rows;
         out[o] = a2.reduceLanes(VectorOperators.ADD); out[o + 1] = b2.reduceLanes(VectorOperators.ADD); o += rows;

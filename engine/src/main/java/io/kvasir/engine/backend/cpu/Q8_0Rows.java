@@ -73,7 +73,8 @@ final class Q8_0Rows {
         return ((FloatVector) q.convertShape(VectorOperators.B2F, sp, 0)).fma(x1, sum);
     }
 
-    private static FloatVector scale(MemorySegment seg, long blockOff) {
+    /** Block {@code blockOff}'s scale d, broadcast. */
+    static FloatVector scale(MemorySegment seg, long blockOff) {
         return FloatVector.broadcast(Vectors.F, Float.float16ToFloat(seg.get(I16, blockOff)));
     }
 

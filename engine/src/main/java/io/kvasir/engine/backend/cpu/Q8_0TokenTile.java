@@ -1,7 +1,6 @@
 package io.kvasir.engine.backend.cpu;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
@@ -28,7 +27,6 @@ import jdk.incubator.vector.VectorOperators;
  * them (measured 5× slower).
  */
 final class Q8_0TokenTile {
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int BLOCK = 32, BLOCK_BYTES = 34, HALF = 16;
 
     private Q8_0TokenTile() {
@@ -66,9 +64,9 @@ final class Q8_0TokenTile {
         int numBlocks = k / BLOCK;
         for (int blk = 0; blk < numBlocks; blk++) {
             long e = off + (long) blk * BLOCK_BYTES, f = e + rowBytes;
-            FloatVector d = FloatVector.broadcast(sp, Float.float16ToFloat(seg.get(I16, e)));
+            FloatVector d = Q8_0Rows.scale(seg, e);
             FloatVector u0 = widen(seg, e + 2).mul(d), u1 = widen(seg, e + 2 + HALF).mul(d);
-            d = FloatVector.broadcast(sp, Float.float16ToFloat(seg.get(I16, f)));
+            d = Q8_0Rows.scale(seg, f);
             FloatVector v0 = widen(seg, f + 2).mul(d), v1 = widen(seg, f + 2 + HALF).mul(d);
             int xe = t * k + blk * BLOCK;
             FloatVector p = FloatVector.fromArray(sp, x, xe), q = FloatVector.fromArray(sp, x, xe + HALF);
@@ -106,9 +104,9 @@ final class Q8_0TokenTile {
         int numBlocks = k / BLOCK;
         for (int blk = 0; blk < numBlocks; blk++) {
             long e = off + (long) blk * BLOCK_BYTES, f = e + rowBytes;
-            FloatVector d = FloatVector.broadcast(sp, Float.float16ToFloat(seg.get(I16, e)));
+            FloatVector d = Q8_0Rows.scale(seg, e);
             FloatVector u0 = widen(seg, e + 2).mul(d), u1 = widen(seg, e + 2 + HALF).mul(d);
-            d = FloatVector.broadcast(sp, Float.float16ToFloat(seg.get(I16, f)));
+            d = Q8_0Rows.scale(seg, f);
             FloatVector v0 = widen(seg, f + 2).mul(d), v1 = widen(seg, f + 2 + HALF).mul(d);
             int xe = t * k + blk * BLOCK;
             FloatVector p = FloatVector.fromArray(sp, x, xe), q = FloatVector.fromArray(sp, x, xe + HALF);
@@ -136,9 +134,9 @@ final class Q8_0TokenTile {
             long e = off + (long) blk * BLOCK_BYTES, f = e + rowBytes;
             int xe = t * k + blk * BLOCK;
             FloatVector p = FloatVector.fromArray(sp, x, xe), q = FloatVector.fromArray(sp, x, xe + HALF);
-            FloatVector d = FloatVector.broadcast(sp, Float.float16ToFloat(seg.get(I16, e)));
+            FloatVector d = Q8_0Rows.scale(seg, e);
             a = widen(seg, e + 2 + HALF).mul(d).fma(q, widen(seg, e + 2).mul(d).fma(p, a));
-            d = FloatVector.broadcast(sp, Float.float16ToFloat(seg.get(I16, f)));
+            d = Q8_0Rows.scale(seg, f);
             b = widen(seg, f + 2 + HALF).mul(d).fma(q, widen(seg, f + 2).mul(d).fma(p, b));
         }
         int o = t * rows + r;

@@ -65,6 +65,7 @@ public final class VectorCpuBackend implements Backend {
 
     @Override
     public void matmul(WeightMatrix w, float[] x, float[] out, int numTokens) {
+        boolean severalTokens = kernels.vector() && numTokens >= TILED_MIN_TOKENS;
         if (kernels.vector() && numTokens >= TOKEN_VECTOR_MIN_TOKENS && w.rows() % TokenVectorGemm.ROWS == 0) {
             int size = w.cols() * TokenVectorGemm.paddedTokens(numTokens);
             if (transposed.length < size) {
@@ -72,14 +73,13 @@ public final class VectorCpuBackend implements Backend {
             }
             TokenVectorGemm.transpose(x, numTokens, w.cols(), transposed);
             tokenVectorTask.run(w, transposed, out, numTokens, w.rows() / TokenVectorGemm.ROWS);
-        } else if (kernels.vector() && numTokens >= TILED_MIN_TOKENS && w.dtype() == DType.Q8_0
-                && Q8_0TokenTile.supported() && w.rows() % 2 == 0) {
+        } else if (severalTokens && w.dtype() == DType.Q8_0 && Q8_0TokenTile.supported() && w.rows() % 2 == 0) {
             q8_0TileTask.run(w, x, out, numTokens, w.rows() / 2);
-        } else if (kernels.vector() && numTokens >= TILED_MIN_TOKENS && w.dtype() == DType.F16
-                && F16TokenTile.supported() && w.rows() % 2 == 0 && prescale(x, numTokens * w.cols())) {
+        } else if (severalTokens && w.dtype() == DType.F16 && F16TokenTile.supported() && w.rows() % 2 == 0
+                && prescale(x, numTokens * w.cols())) {
             f16TileTask.subnormals = subnormals.computeIfAbsent(w, F16Subnormals::of);
             f16TileTask.run(w, x, out, numTokens, w.rows() / 2);
-        } else if (kernels.vector() && numTokens >= TILED_MIN_TOKENS && w.rows() % TiledGemm.ROWS == 0) {
+        } else if (severalTokens && w.rows() % TiledGemm.ROWS == 0) {
             tiledTask.run(w, x, out, numTokens, w.rows() / TiledGemm.ROWS);
         } else {
             // F16 row dots widen halves in 3 ops instead of 11 by moving the exponent re-bias into x
