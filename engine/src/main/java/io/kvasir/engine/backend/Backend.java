@@ -47,6 +47,21 @@ public interface Backend extends AutoCloseable {
     /** {@code gate[i] = silu(gate[i]) · up[i]} for i < n, silu(g) = g / (1 + e^-g): SwiGLU's activation. */
     void swiGlu(float[] gate, float[] up, int n);
 
+    /**
+     * The SwiGLU feed-forward block for {@code numTokens} tokens:
+     * {@code out = down · (silu(gate · x) ⊙ (up · x))}, x {@code [numTokens][gate.cols()]}, out
+     * {@code [numTokens][down.rows()]}; {@code hGate} and {@code hUp} ({@code [numTokens][gate.rows()]})
+     * are scratch. A backend may keep the hidden activations in a layout of its own between the
+     * three matmuls; the result is that of the three calls.
+     */
+    default void feedForward(WeightMatrix gate, WeightMatrix up, WeightMatrix down, float[] x, float[] hGate,
+                             float[] hUp, float[] out, int numTokens) {
+        matmul(gate, x, hGate, numTokens);
+        matmul(up, x, hUp, numTokens);
+        swiGlu(hGate, hUp, numTokens * gate.rows());
+        matmul(down, hGate, out, numTokens);
+    }
+
     /** Runs {@code body} over {@code [0, count)} split into at most {@link #numThreads()} chunks. */
     void parallelFor(int count, RangeBody body);
 

@@ -179,10 +179,7 @@ public final class LlamaModel {
     /** x += w_down · (silu(w_gate · norm(x)) * (w_up · norm(x))) */
     private void feedForward(LlamaWeights.Layer w, ForwardBuffers b, int n) {
         rmsNorm(b.x, w.ffnNorm(), b.xb, n);
-        backend.matmul(w.wGate(), b.xb, b.hb, n);
-        backend.matmul(w.wUp(), b.xb, b.hb2, n);
-        backend.swiGlu(b.hb, b.hb2, n * config.ffnDim());
-        backend.matmul(w.wDown(), b.hb, b.xb2, n);
+        backend.feedForward(w.wGate(), w.wUp(), w.wDown(), b.xb, b.hb, b.hb2, b.xb2, n);
         backend.axpy(1f, b.xb2, 0, b.x, 0, n * config.dim());
     }
 

@@ -51,21 +51,24 @@ final class TokenVectorGemm {
     /**
      * @param panel (ROWS, k) widened weight rows {@code r0 .. r0+ROWS-1}
      * @param xT    (k, paddedTokens(numTokens)) transposed activations
-     * @param out   (numTokens, rows) results; this writes columns {@code r0 .. r0+ROWS-1}
+     * @param out   (numTokens, rows) results, this writing columns {@code r0 .. r0+ROWS-1}; or, with
+     *              {@code transposedOut}, (rows, paddedTokens(numTokens)), this writing rows
+     *              {@code r0 ..} whole (padding lanes included), laid out as the next matmul's xT
      * @param lanes scratch of at least {@link #LANES} floats
      */
-    static void multiply(float[] panel, int k, float[] xT, int numTokens, float[] out, int rows, int r0, float[] lanes) {
+    static void multiply(float[] panel, int k, float[] xT, int numTokens, float[] out, boolean transposedOut, int rows,
+                         int r0, float[] lanes) {
         int padded = paddedTokens(numTokens), t = 0;
         for (; t + 2 * LANES <= padded; t += 2 * LANES) {
-            tile8x2(panel, k, xT, padded, t, numTokens, out, rows, r0, lanes);
+            tile8x2(panel, k, xT, padded, t, numTokens, out, transposedOut, rows, r0, lanes);
         }
         if (t < padded) {
-            tile8x1(panel, k, xT, padded, t, numTokens, out, rows, r0, lanes);
+            tile8x1(panel, k, xT, padded, t, numTokens, out, transposedOut, rows, r0, lanes);
         }
     }
 
-    private static void tile8x2(float[] w, int k, float[] xT, int padded, int t, int numTokens, float[] out, int rows,
-                                int r0, float[] lanes) {
+    private static void tile8x2(float[] w, int k, float[] xT, int padded, int t, int numTokens, float[] out,
+                                boolean transposedOut, int rows, int r0, float[] lanes) {
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
         FloatVector a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00, a61 = a00, a70 = a00, a71 = a00;
         int w1 = k, w2 = 2 * k, w3 = 3 * k, w4 = 4 * k, w5 = 5 * k, w6 = 6 * k, w7 = 7 * k;
@@ -88,6 +91,18 @@ final class TokenVectorGemm {
             b = FloatVector.broadcast(F, w[w7 + c]);
             a70 = x0.fma(b, a70); a71 = x1.fma(b, a71);
         }
+        if (transposedOut) {
+            int o = r0 * padded + t, o1 = o + LANES;
+            a00.intoArray(out, o); a01.intoArray(out, o1); o += padded; o1 += padded;
+            a10.intoArray(out, o); a11.intoArray(out, o1); o += padded; o1 += padded;
+            a20.intoArray(out, o); a21.intoArray(out, o1); o += padded; o1 += padded;
+            a30.intoArray(out, o); a31.intoArray(out, o1); o += padded; o1 += padded;
+            a40.intoArray(out, o); a41.intoArray(out, o1); o += padded; o1 += padded;
+            a50.intoArray(out, o); a51.intoArray(out, o1); o += padded; o1 += padded;
+            a60.intoArray(out, o); a61.intoArray(out, o1); o += padded; o1 += padded;
+            a70.intoArray(out, o); a71.intoArray(out, o1);
+            return;
+        }
         int t1 = t + LANES;
         store(a00, t, 0, numTokens, out, rows, r0, lanes); store(a01, t1, 0, numTokens, out, rows, r0, lanes);
         store(a10, t, 1, numTokens, out, rows, r0, lanes); store(a11, t1, 1, numTokens, out, rows, r0, lanes);
@@ -99,8 +114,8 @@ final class TokenVectorGemm {
         store(a70, t, 7, numTokens, out, rows, r0, lanes); store(a71, t1, 7, numTokens, out, rows, r0, lanes);
     }
 
-    private static void tile8x1(float[] w, int k, float[] xT, int padded, int t, int numTokens, float[] out, int rows,
-                                int r0, float[] lanes) {
+    private static void tile8x1(float[] w, int k, float[] xT, int padded, int t, int numTokens, float[] out,
+                                boolean transposedOut, int rows, int r0, float[] lanes) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         for (int c = 0, x = t; c < k; c++, x += padded) {
             FloatVector v = FloatVector.fromArray(F, xT, x);
@@ -112,6 +127,13 @@ final class TokenVectorGemm {
             a5 = v.fma(FloatVector.broadcast(F, w[5 * k + c]), a5);
             a6 = v.fma(FloatVector.broadcast(F, w[6 * k + c]), a6);
             a7 = v.fma(FloatVector.broadcast(F, w[7 * k + c]), a7);
+        }
+        if (transposedOut) {
+            int o = r0 * padded + t;
+            a0.intoArray(out, o); a1.intoArray(out, o + padded); a2.intoArray(out, o + 2 * padded);
+            a3.intoArray(out, o + 3 * padded); a4.intoArray(out, o + 4 * padded); a5.intoArray(out, o + 5 * padded);
+            a6.intoArray(out, o + 6 * padded); a7.intoArray(out, o + 7 * padded);
+            return;
         }
         store(a0, t, 0, numTokens, out, rows, r0, lanes); store(a1, t, 1, numTokens, out, rows, r0, lanes);
         store(a2, t, 2, numTokens, out, rows, r0, lanes); store(a3, t, 3, numTokens, out, rows, r0, lanes);

@@ -66,13 +66,8 @@ public final class VectorCpuBackend implements Backend {
     @Override
     public void matmul(WeightMatrix w, float[] x, float[] out, int numTokens) {
         boolean severalTokens = kernels.vector() && numTokens >= TILED_MIN_TOKENS;
-        if (kernels.vector() && numTokens >= TOKEN_VECTOR_MIN_TOKENS && w.rows() % TokenVectorGemm.ROWS == 0) {
-            int size = w.cols() * TokenVectorGemm.paddedTokens(numTokens);
-            if (transposed.length < size) {
-                transposed = new float[size];
-            }
-            TokenVectorGemm.transpose(x, numTokens, w.cols(), transposed);
-            tokenVectorTask.run(w, transposed, out, numTokens, w.rows() / TokenVectorGemm.ROWS);
+        if (tokenVectors(w, numTokens)) {
+            tokenVectorTask.run(w, transposed(x, numTokens, w.cols()), out, false, numTokens);
         } else if (severalTokens && w.dtype() == DType.Q8_0 && Q8_0TokenTile.supported() && w.rows() % 2 == 0) {
             q8_0TileTask.run(w, x, out, numTokens, w.rows() / 2);
         } else if (severalTokens && w.dtype() == DType.F16 && F16TokenTile.supported() && w.rows() % 2 == 0
@@ -90,6 +85,50 @@ public final class VectorCpuBackend implements Backend {
             matmulTask.run(w, x, out, numTokens, w.rows());
         }
     }
+
+    private boolean tokenVectors(WeightMatrix w, int numTokens) {
+        return kernels.vector() && numTokens >= TOKEN_VECTOR_MIN_TOKENS && w.rows() % TokenVectorGemm.ROWS == 0;
+    }
+
+    /** {@code x} ({@code [numTokens][cols]}) transposed into the reused scratch {@link #transposed}. */
+    private float[] transposed(float[] x, int numTokens, int cols) {
+        int size = cols * TokenVectorGemm.paddedTokens(numTokens);
+        if (transposed.length < size) {
+            transposed = new float[size];
+        }
+        TokenVectorGemm.transpose(x, numTokens, cols, transposed);
+        return transposed;
+    }
+
+    /**
+     * On the token-vector path, gate and up write their outputs transposed (hidden rows × padded
+     * tokens, whole vectors), SwiGLU runs on that layout, and down reads it as its transposed input:
+     * no scattered stores for the two widest matmuls, one transpose of x instead of three. Padding
+     * lanes stay zero through SwiGLU (silu(0)·0), as down's input needs.
+     */
+    @Override
+    public void feedForward(WeightMatrix gate, WeightMatrix up, WeightMatrix down, float[] x, float[] hGate,
+                            float[] hUp, float[] out, int numTokens) {
+        int hidden = gate.rows();
+        if (!tokenVectors(gate, numTokens) || !tokenVectors(up, numTokens) || !tokenVectors(down, numTokens)
+                || up.rows() != hidden || down.cols() != hidden || up.cols() != gate.cols()) {
+            Backend.super.feedForward(gate, up, down, x, hGate, hUp, out, numTokens);
+            return;
+        }
+        int size = hidden * TokenVectorGemm.paddedTokens(numTokens);
+        if (gateT.length < size) {
+            gateT = new float[size];
+            upT = new float[size];
+        }
+        float[] xT = transposed(x, numTokens, gate.cols());
+        tokenVectorTask.run(gate, xT, gateT, true, numTokens);
+        tokenVectorTask.run(up, xT, upT, true, numTokens);
+        swiGlu(gateT, upT, size);
+        tokenVectorTask.run(down, gateT, out, false, numTokens);
+    }
+
+    /** Gate's and up's transposed outputs in {@link #feedForward}. */
+    private float[] gateT = new float[0], upT = new float[0];
 
     /**
      * The operands of the matmul in progress, held by a reusable task object so a matmul
@@ -194,14 +233,21 @@ public final class VectorCpuBackend implements Backend {
     /** Many tokens: vectors across tokens, {@code x} transposed ({@link TokenVectorGemm}). */
     private final class TokenVectorTask extends PanelTask {
         final float[][] lanes = new float[pool.numThreads()][TokenVectorGemm.LANES];
+        boolean transposedOut;
 
         TokenVectorTask() {
             super(TokenVectorGemm.ROWS);
         }
 
+        /** {@code xT} transposed input; {@code out} transposed too if {@code transposedOut}. */
+        void run(WeightMatrix w, float[] xT, float[] out, boolean transposedOut, int numTokens) {
+            this.transposedOut = transposedOut;
+            run(w, xT, out, numTokens, w.rows() / TokenVectorGemm.ROWS);
+        }
+
         @Override
         void multiply(float[] panel, int k, int rows, int r0, int chunk, long nextFrom, long nextTo) {
-            TokenVectorGemm.multiply(panel, k, x, numTokens, out, rows, r0, lanes[chunk]);
+            TokenVectorGemm.multiply(panel, k, x, numTokens, out, transposedOut, rows, r0, lanes[chunk]);
         }
     }
 
