@@ -39,6 +39,8 @@ public final class VectorCpuBackend implements Backend {
     private static final int TOKEN_VECTOR_MIN_TOKENS = TokenVectorGemm.LANES;
     private final TokenVectorTask tokenVectorTask;
     private float[] transposed = new float[0];
+    /** Gate's and up's transposed outputs in {@link #feedForward}. */
+    private float[] gateT = new float[0], upT = new float[0];
 
     /** Which kernels run: the Vector API ones (unless the JVM turned them off) or the scalar ones. */
     public enum Path { VECTOR, SCALAR }
@@ -126,9 +128,6 @@ public final class VectorCpuBackend implements Backend {
         swiGlu(gateT, upT, size);
         tokenVectorTask.run(down, gateT, out, false, numTokens);
     }
-
-    /** Gate's and up's transposed outputs in {@link #feedForward}. */
-    private float[] gateT = new float[0], upT = new float[0];
 
     /**
      * The operands of the matmul in progress, held by a reusable task object so a matmul
