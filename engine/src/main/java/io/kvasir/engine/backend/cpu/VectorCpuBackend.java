@@ -88,16 +88,18 @@ public final class VectorCpuBackend implements Backend {
         }
     }
 
+    /** {@code buffer} if it holds {@code size} floats, else a new one that does (scratch grows, never shrinks). */
+    private static float[] atLeast(float[] buffer, int size) {
+        return buffer.length < size ? new float[size] : buffer;
+    }
+
     private boolean tokenVectors(WeightMatrix w, int numTokens) {
         return kernels.vector() && numTokens >= TOKEN_VECTOR_MIN_TOKENS && w.rows() % TokenVectorGemm.ROWS == 0;
     }
 
     /** {@code x} ({@code [numTokens][cols]}) transposed into the reused scratch {@link #transposed}. */
     private float[] transposed(float[] x, int numTokens, int cols) {
-        int size = cols * TokenVectorGemm.paddedTokens(numTokens);
-        if (transposed.length < size) {
-            transposed = new float[size];
-        }
+        transposed = atLeast(transposed, cols * TokenVectorGemm.paddedTokens(numTokens));
         TokenVectorGemm.transpose(x, numTokens, cols, transposed);
         return transposed;
     }
@@ -112,16 +114,14 @@ public final class VectorCpuBackend implements Backend {
     public void feedForward(WeightMatrix gate, WeightMatrix up, WeightMatrix down, float[] x, float[] hGate,
                             float[] hUp, float[] out, int numTokens) {
         int hidden = gate.rows();
-        if (!tokenVectors(gate, numTokens) || !tokenVectors(up, numTokens) || !tokenVectors(down, numTokens)
+        if (!tokenVectors(gate, numTokens) || !tokenVectors(down, numTokens)
                 || up.rows() != hidden || down.cols() != hidden || up.cols() != gate.cols()) {
             Backend.super.feedForward(gate, up, down, x, hGate, hUp, out, numTokens);
             return;
         }
         int size = hidden * TokenVectorGemm.paddedTokens(numTokens);
-        if (gateT.length < size) {
-            gateT = new float[size];
-            upT = new float[size];
-        }
+        gateT = atLeast(gateT, size);
+        upT = atLeast(upT, size);
         float[] xT = transposed(x, numTokens, gate.cols());
         tokenVectorTask.run(gate, xT, gateT, true, numTokens);
         tokenVectorTask.run(up, xT, upT, true, numTokens);
@@ -167,10 +167,7 @@ public final class VectorCpuBackend implements Backend {
         @Override
         public void run(int chunk, int from, int to) {
             int k = w.cols(), rows = w.rows();
-            if (panels[chunk].length < panelRows * k) {
-                panels[chunk] = new float[panelRows * k];
-            }
-            float[] panel = panels[chunk];
+            float[] panel = panels[chunk] = atLeast(panels[chunk], panelRows * k);
             for (int p = from; p < to; p++) {
                 int r0 = p * panelRows;
                 for (int j = 0; j < panelRows; j++) {
@@ -263,9 +260,7 @@ public final class VectorCpuBackend implements Backend {
 
     /** x·2^112 into {@link #scaledX}; false if some |x| is too large (or NaN) for that to stay finite. */
     private boolean prescale(float[] x, int n) {
-        if (scaledX.length < n) {
-            scaledX = new float[n];
-        }
+        scaledX = atLeast(scaledX, n);
         VectorSpecies<Float> sp = Vectors.F;
         FloatVector max = FloatVector.zero(sp);
         int i = 0;
