@@ -27,6 +27,7 @@ import io.kvasir.kv.store.StoreConfig;
 import io.kvasir.engine.ModelFingerprint;
 import io.kvasir.node.EngineBlocks;
 import io.kvasir.node.NodeCaches;
+import io.kvasir.node.PrefixCache;
 import io.kvasir.node.StorePrefixCache;
 import io.kvasir.prefill.PrefillEngine;
 import io.kvasir.prefill.PrefillGrpcService;
@@ -60,12 +61,38 @@ final class EmbeddedCluster implements AutoCloseable {
      */
     record Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
             int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits,
-            long kvQuotaBytes) {
+            long kvQuotaBytes, Caching caching) {
         Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
                 int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits) {
             this(model, host, grpcPort, httpPort, kvPort, maxBatch, kvBlocks, blockSize, threads, prefillThreshold,
-                    decodeNodes, apiKeys, limits, 0);
+                    decodeNodes, apiKeys, limits, 0, Caching.DEFAULT);
         }
+
+        Options withCaching(Caching c) {
+            return new Options(model, host, grpcPort, httpPort, kvPort, maxBatch, kvBlocks, blockSize, threads,
+                    prefillThreshold, decodeNodes, apiKeys, limits, kvQuotaBytes, c);
+        }
+    }
+
+    /** Where prefixes are kept: nowhere, in each decode node's own pool, or also in the store's tiers. */
+    enum PrefixCaching {
+        /** Every prompt computed in full (vLLM's --no-enable-prefix-caching). */
+        NONE,
+        /** Each decode node's pool keeps finished blocks; no store, so no prefill nodes either. */
+        LOCAL,
+        /** The pools, and the store's host and SSD tiers behind them; long prompts go to a prefill node. */
+        STORE
+    }
+
+    /**
+     * How the cluster caches and routes.
+     *
+     * @param hostBudgetBytes the store member's host tier
+     * @param ssdDir          the store's SSD tier, or null for none
+     */
+    record Caching(PrefixCaching prefix, DecodeRoutes.Routing routing, long hostBudgetBytes, Path ssdDir,
+            long ssdBudgetBytes) {
+        static final Caching DEFAULT = new Caching(PrefixCaching.STORE, DecodeRoutes.Routing.KV_AWARE, 1L << 30, null, 0);
     }
 
     /** One decode node: its own model mapping, step loop, gRPC server and heartbeat. */
@@ -86,8 +113,10 @@ final class EmbeddedCluster implements AutoCloseable {
     EmbeddedCluster(Options o) {
         String cluster = "kvasir-serve-" + ProcessHandle.current().pid();
         try {
+            Caching caching = o.caching();
             member = started(KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(o.kvPort(), 0)
                     .withPeers(List.of()).withBackupCount(0).withMemberName("serve-kv")
+                    .withHostBudget(caching.hostBudgetBytes()).withSsd(caching.ssdDir(), caching.ssdBudgetBytes())
                     .withQuotas(java.util.Map.of(), o.kvQuotaBytes() > 0 ? o.kvQuotaBytes() : Long.MAX_VALUE)));
             var hz = member.hazelcast().getCluster().getLocalMember().getAddress();
             store = started(KvStoreClient.connect(cluster, List.of(hz.getHost() + ":" + hz.getPort())));
@@ -95,15 +124,23 @@ final class EmbeddedCluster implements AutoCloseable {
             Model first = started(Model.load(o.model(), firstBackend));
             // one cache for every node: thread-safe, and one flush covers all their writes
             cache = started(NodeCaches.storeCache(store, first, o.blockSize()));
+            PrefixCache nodeCache = switch (caching.prefix()) {
+                case NONE -> PrefixCache.NONE;
+                case LOCAL -> PrefixCache.localOnly(cache.chain());
+                case STORE -> cache;
+            };
             for (int n = 0; n < o.decodeNodes(); n++) {
-                decodeNodes.add(startDecodeNode(o, n == 0 ? firstBackend : null, n == 0 ? first : null));
+                decodeNodes.add(startDecodeNode(o, nodeCache, n == 0 ? firstBackend : null, n == 0 ? first : null));
             }
-            VectorCpuBackend prefillBackend = started(new VectorCpuBackend(o.threads()));
-            Model prefillModel = started(Model.load(o.model(), prefillBackend));
-            PrefillEngine prefill = new PrefillEngine(prefillModel, cache, o.blockSize(), o.kvBlocks(), 64);
-            Server prefillServer = serve(new PrefillGrpcService(prefill), PrefillServiceGrpc.SERVICE_NAME);
-            ManagedChannel prefillChannel = channel(prefillServer.getPort());
-            placement = new KvAwarePlacement(store, cache.chain(), List.of(prefillChannel), o.prefillThreshold());
+            List<ManagedChannel> prefillChannels = new ArrayList<>();
+            if (caching.prefix() == PrefixCaching.STORE) { // a prefill node hands its KV over through the store
+                VectorCpuBackend prefillBackend = started(new VectorCpuBackend(o.threads()));
+                Model prefillModel = started(Model.load(o.model(), prefillBackend));
+                PrefillEngine prefill = new PrefillEngine(prefillModel, cache, o.blockSize(), o.kvBlocks(), 64);
+                Server prefillServer = serve(new PrefillGrpcService(prefill), PrefillServiceGrpc.SERVICE_NAME);
+                prefillChannels.add(channel(prefillServer.getPort()));
+            }
+            placement = new KvAwarePlacement(store, cache.chain(), prefillChannels, o.prefillThreshold());
 
             var config = first.transformer().config();
             String modelId = o.model().getFileName().toString().replaceFirst("\\.gguf$", "");
@@ -117,7 +154,7 @@ final class EmbeddedCluster implements AutoCloseable {
             }
             GenerationGrpcService api = new GenerationGrpcService(first.tokenizer(), config.vocabSize(),
                     config.contextLength(), new DecodeRoutes(decodeNodes.stream().map(DecodeNode::channel).toList(),
-                            decodeNodes.stream().map(DecodeNode::id).toList(), loads), placement,
+                            decodeNodes.stream().map(DecodeNode::id).toList(), loads).routing(caching.routing()), placement,
                     metrics, o.limits());
             HealthStatusManager health = new HealthStatusManager();
             apiServer = NettyServerBuilder.forAddress(new InetSocketAddress(o.host(), o.grpcPort()))
@@ -143,10 +180,11 @@ final class EmbeddedCluster implements AutoCloseable {
     }
 
     /** A decode node, on the given backend and model or on new ones. */
-    private DecodeNode startDecodeNode(Options o, VectorCpuBackend given, Model givenModel) throws IOException {
+    private DecodeNode startDecodeNode(Options o, PrefixCache nodeCache, VectorCpuBackend given, Model givenModel)
+            throws IOException {
         VectorCpuBackend backend = given != null ? given : started(new VectorCpuBackend(o.threads()));
         Model model = givenModel != null ? givenModel : started(Model.load(o.model(), backend));
-        DecodeEngine engine = started(new DecodeEngine(model, cache, o.blockSize(), o.kvBlocks(), o.maxBatch(), 64));
+        DecodeEngine engine = started(new DecodeEngine(model, nodeCache, o.blockSize(), o.kvBlocks(), o.maxBatch(), 64));
         Server server = serve(new DecodeGrpcService(engine), DecodeServiceGrpc.SERVICE_NAME);
         String id = "127.0.0.1:" + server.getPort();
         DecodeAnnouncer announcer = started(new DecodeAnnouncer(store, id, engine));

@@ -9,6 +9,7 @@ import java.util.concurrent.CountDownLatch;
 import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.router.ApiKeys;
+import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.TenantLimits;
 
 /** {@code kvasir serve}: every role in one JVM (see {@link EmbeddedCluster}); runs until stopped. */
@@ -17,10 +18,17 @@ final class ServeCommand {
             usage: kvasir serve [--model PATH] [--grpc-port 50051] [--http-port 8000] [--host 127.0.0.1] [--kv-port 5701]
                                 [--max-batch 16] [--kv-blocks 2048] [--block-size 16] [--threads N] [--cache-dir DIR]
                                 [--prefill-threshold 256] [--api-keys FILE] [--max-concurrent-per-tenant N]
-                                [--tokens-per-minute N] [--kv-quota-per-tenant SIZE]
+                                [--tokens-per-minute N] [--kv-quota-per-tenant SIZE] [--decode-nodes 1]
+                                [--routing kv-aware|round-robin] [--no-prefix-cache | --no-kv-store]
+                                [--kv-host-budget 1g] [--kv-ssd-dir DIR [--kv-ssd-budget 10g]]
               Without --model it serves a small built-in model with random weights, generated once into
               --cache-dir (default ~/.cache/kvasir): its text is noise, the serving path is real.
               Prompts with at least --prefill-threshold uncached tokens go to the prefill node first.
+              Prefix caching: each decode node keeps finished blocks in its pool of --kv-blocks, the store keeps
+              them in host memory (--kv-host-budget) and, with --kv-ssd-dir, on disk (--kv-ssd-budget).
+              --no-kv-store: the pools only (no store tier, no prefill node); --no-prefix-cache: no reuse at all.
+              --routing kv-aware (default) sends a prompt to the decode node holding most of it, round-robin
+              to each node in turn.
               HTTP: OpenAI-compatible /v1/completions, /v1/chat/completions, /v1/models, /health on --http-port.
               --api-keys FILE (lines `key tenant [weight=N] [shared=NS+NS]`) or env KVASIR_API_KEYS=key=tenant,…:
               callers must send Authorization: Bearer <key>; without either, serve runs open and says so.
@@ -31,13 +39,15 @@ final class ServeCommand {
 
     private static final Set<String> VALUES = Set.of("model", "grpc-port", "http-port", "host", "kv-port", "max-batch", "kv-blocks",
             "block-size", "threads", "cache-dir", "prefill-threshold", "api-keys", "max-concurrent-per-tenant",
-            "tokens-per-minute", "kv-quota-per-tenant");
+            "tokens-per-minute", "kv-quota-per-tenant", "decode-nodes", "routing", "kv-host-budget", "kv-ssd-dir",
+            "kv-ssd-budget");
+    private static final Set<String> FLAGS = Set.of("no-prefix-cache", "no-kv-store");
 
     private ServeCommand() {
     }
 
     static EmbeddedCluster.Options options(List<String> argv, PrintStream err) {
-        Args a = Args.parse("serve", argv, VALUES, Set.of());
+        Args a = Args.parse("serve", argv, VALUES, FLAGS);
         Path model;
         if (a.has("model")) {
             model = Path.of(a.string("model", null));
@@ -50,8 +60,39 @@ final class ServeCommand {
         return new EmbeddedCluster.Options(model, a.string("host", "127.0.0.1"), a.integer("grpc-port", 50051),
                 a.integer("http-port", 8000), a.integer("kv-port", 5701), a.integer("max-batch", 16), a.integer("kv-blocks", 2048),
                 a.integer("block-size", 16), a.integer("threads", VectorCpuBackend.defaultThreads()),
-                a.integer("prefill-threshold", 256), 1, apiKeys(a, err), limits(a),
-                a.has("kv-quota-per-tenant") ? Sizes.parse("kv-quota-per-tenant", a.string("kv-quota-per-tenant", "0")) : 0);
+                a.integer("prefill-threshold", 256), positive(a, "decode-nodes", 1), apiKeys(a, err), limits(a),
+                a.has("kv-quota-per-tenant") ? Sizes.parse("kv-quota-per-tenant", a.string("kv-quota-per-tenant", "0")) : 0,
+                caching(a));
+    }
+
+    /** --no-prefix-cache, --no-kv-store, --routing and the store's tiers. */
+    static EmbeddedCluster.Caching caching(Args a) {
+        if (a.has("no-prefix-cache") && a.has("no-kv-store")) {
+            throw new Args.UsageException("serve: give at most one of --no-prefix-cache and --no-kv-store");
+        }
+        if (a.has("kv-ssd-budget") && !a.has("kv-ssd-dir")) {
+            throw new Args.UsageException("serve: --kv-ssd-budget needs --kv-ssd-dir");
+        }
+        EmbeddedCluster.PrefixCaching prefix = a.has("no-prefix-cache") ? EmbeddedCluster.PrefixCaching.NONE
+                : a.has("no-kv-store") ? EmbeddedCluster.PrefixCaching.LOCAL : EmbeddedCluster.PrefixCaching.STORE;
+        DecodeRoutes.Routing routing;
+        try {
+            routing = DecodeRoutes.Routing.parse(a.string("routing", "kv-aware"));
+        } catch (IllegalArgumentException e) {
+            throw new Args.UsageException("serve: " + e.getMessage());
+        }
+        long host = Sizes.parse("kv-host-budget", a.string("kv-host-budget", "1g"));
+        Path ssd = a.has("kv-ssd-dir") ? Path.of(a.string("kv-ssd-dir", null)) : null;
+        long ssdBudget = ssd == null ? 0 : Sizes.parse("kv-ssd-budget", a.string("kv-ssd-budget", "10g"));
+        return new EmbeddedCluster.Caching(prefix, routing, host, ssd, ssdBudget);
+    }
+
+    private static int positive(Args a, String name, int fallback) {
+        int v = a.integer(name, fallback);
+        if (v < 1) {
+            throw new Args.UsageException("serve: --" + name + " must be >= 1, got " + v);
+        }
+        return v;
     }
 
     /** Per-tenant limits (0 = none): over them a request gets 429 / RESOURCE_EXHAUSTED with a retry hint. */

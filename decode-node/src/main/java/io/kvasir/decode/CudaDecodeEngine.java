@@ -80,6 +80,8 @@ public final class CudaDecodeEngine extends BatchingEngine<CudaDecodeEngine.Seq>
         s.dev.startFrom(cached.blocks(), cached.tokens());
         s.storedFrom = cached.tokens() / blockSize;
         s.cachedTokens = prefilled ? s.request.cachedBefore() : cached.tokens();
+        s.cachedLocal = prefilled || !cached.onDevice() ? 0 : cached.tokens();
+        s.cachedSsd = prefilled ? s.request.ssdBefore() : cached.fromSsd();
         promptTokens.add(prompt.length);
         cachedTokens.add(s.cachedTokens);
         float[] logits = cached.tokens() < prompt.length

@@ -37,28 +37,34 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
      *
      * @param firstToken  -1, or the first token a prefill node chose (its full blocks are in the store)
      * @param cachedBefore with a first token: the prompt tokens cached before that prefill (for usage)
+     * @param ssdBefore    of those, the ones the prefill node read from the store's SSD tier
      * @param ignoreEos    generate max tokens whatever they are (vLLM's ignore_eos)
      * @param cacheOwner   whose cache the blocks belong to: the tenant, or a shared namespace it may use
      * @param weight       the tenant's share of admissions while requests wait (at least 1)
      */
     public record Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling, int firstToken,
-            int cachedBefore, boolean ignoreEos, String cacheOwner, int weight) {
+            int cachedBefore, boolean ignoreEos, String cacheOwner, int weight, int ssdBefore) {
         public Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling) {
             this(tenant, prompt, maxTokens, sampling, -1, 0, false);
         }
 
         public Request(String tenant, int[] prompt, int maxTokens, SamplingParams sampling, int firstToken,
                 int cachedBefore, boolean ignoreEos) {
-            this(tenant, prompt, maxTokens, sampling, firstToken, cachedBefore, ignoreEos, tenant, 1);
+            this(tenant, prompt, maxTokens, sampling, firstToken, cachedBefore, ignoreEos, tenant, 1, 0);
         }
     }
 
     /**
      * How a sequence ended: {@code stop} (end-of-generation), {@code length}, or {@code cancelled};
-     * {@code queueSeconds}: how long it waited for admission.
+     * {@code queueSeconds}: how long it waited for admission. Of the cached prompt tokens,
+     * {@code cachedLocalTokens} came from this node's pool and {@code cachedSsdTokens} from the store's
+     * SSD tier; the rest from its host tier.
      */
     public record Finish(String reason, int promptTokens, int cachedPromptTokens, int completionTokens,
-            double queueSeconds) {
+            double queueSeconds, int cachedLocalTokens, int cachedSsdTokens) {
+        public int cachedHostTokens() {
+            return cachedPromptTokens - cachedLocalTokens - cachedSsdTokens;
+        }
     }
 
     /** Receives a sequence's tokens; called on the step loop's thread, so it must not block. */
@@ -152,8 +158,17 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
         boolean prefilled = s.request.firstToken() >= 0;
         int limit = prefilled ? prompt.length : prompt.length - 1;
         int fromLocal = copyLocalPrefix(s, limit);
-        int loaded = cache.load(s.request.cacheOwner(), prompt, limit, s.table);
-        s.cachedTokens = prefilled ? Math.max(s.request.cachedBefore(), fromLocal) : loaded;
+        PrefixCache.Loaded found = cache.load(s.request.cacheOwner(), prompt, limit, s.table);
+        int loaded = found.tokens();
+        if (prefilled && s.request.cachedBefore() > fromLocal) {
+            // the prefill node's hits; what this node then read from the store it had just computed
+            s.cachedTokens = s.request.cachedBefore();
+            s.cachedSsd = s.request.ssdBefore();
+        } else {
+            s.cachedTokens = prefilled ? fromLocal : loaded;
+            s.cachedLocal = fromLocal;
+            s.cachedSsd = prefilled ? 0 : found.fromSsd();
+        }
         s.storedFrom = loaded / blockSize;
         localHitTokens = localHitTokens + fromLocal;
         metrics.prompt(prompt.length, s.cachedTokens);

@@ -28,7 +28,9 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
             handle = engine.submit(new DecodeEngine.Request(tenant, prompt, request.getMaxTokens(), sampling,
                     request.getPrefilled() ? request.getFirstToken() : -1, request.getCachedPromptTokens(),
                     request.getIgnoreEos(), request.getCacheOwner().isEmpty() ? tenant : request.getCacheOwner(),
-                    Math.max(1, request.getWeight())), new DecodeEngine.Listener() {
+                    Math.max(1, request.getWeight()),
+                    Math.clamp(request.getCachedSsdTokens(), 0, Math.max(0, request.getCachedPromptTokens()))),
+                    new DecodeEngine.Listener() {
                         @Override
                         public void onToken(int token) {
                             if (!out.isCancelled()) {
@@ -43,6 +45,8 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
                             }
                             out.onNext(DecodeResponse.newBuilder().setFinishReason(f.reason())
                                     .setPromptTokens(f.promptTokens()).setCachedPromptTokens(f.cachedPromptTokens())
+                                    .setCachedLocalTokens(f.cachedLocalTokens()).setCachedHostTokens(f.cachedHostTokens())
+                                    .setCachedSsdTokens(f.cachedSsdTokens())
                                     .setCompletionTokens(f.completionTokens()).setQueueSeconds(f.queueSeconds()).build());
                             out.onCompleted();
                         }

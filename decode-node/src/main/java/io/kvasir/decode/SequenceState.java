@@ -21,6 +21,9 @@ abstract class SequenceState implements DecodeEngine.Handle {
     int generated;
     int last;
     int cachedTokens;
+    /** Of {@link #cachedTokens}: from this node's own pool, and from the store's SSD tier (the rest: its host tier). */
+    int cachedLocal;
+    int cachedSsd;
     int storedFrom; // blocks below came from a cache: no need to store them again
     String finish;
     boolean failed;
@@ -90,7 +93,8 @@ abstract class SequenceState implements DecodeEngine.Handle {
 
     /** The end as the listener hears it. */
     DecodeEngine.Finish finished() {
-        return new DecodeEngine.Finish(finish, request.prompt().length, cachedTokens, generated, queueSeconds);
+        return new DecodeEngine.Finish(finish, request.prompt().length, cachedTokens, generated, queueSeconds,
+                cachedLocal, cachedSsd);
     }
 
     @Override

@@ -15,8 +15,11 @@ import io.kvasir.kv.block.BlockKey;
  * host → Arrow, the store's own encoding) and into the device tier under their keys.
  */
 public final class DevicePrefix {
-    /** The device blocks (referenced once each, for the sequence) holding the first {@code tokens} tokens. */
-    public record Loaded(int[] blocks, int tokens) {
+    /**
+     * The device blocks (referenced once each, for the sequence) holding the first {@code tokens}
+     * tokens: found in the device tier, or read from the store ({@code fromSsd} of them from its SSD tier).
+     */
+    public record Loaded(int[] blocks, int tokens, boolean onDevice, int fromSsd) {
     }
 
     private final DeviceKvTier tier;
@@ -39,11 +42,12 @@ public final class DevicePrefix {
         List<BlockKey> keys = cache.chain().keys(owner, tokens, limit);
         int[] onDevice = tier.lookup(keys);
         if (onDevice.length > 0) {
-            return new Loaded(onDevice, onDevice.length * blockSize);
+            return new Loaded(onDevice, onDevice.length * blockSize, true, 0);
         }
         BlockTable host = new BlockTable(staging);
         try {
-            int loaded = cache.load(owner, tokens, limit, host);
+            PrefixCache.Loaded found = cache.load(owner, tokens, limit, host);
+            int loaded = found.tokens();
             int[] blocks = new int[loaded / blockSize];
             float[] k = new float[blockFloats];
             float[] v = new float[blockFloats];
@@ -51,7 +55,7 @@ public final class DevicePrefix {
                 staging.exportBlock(host.blockId(b), 0, k, v);
                 blocks[b] = tier.importBlock(keys.get(b), k, v);
             }
-            return new Loaded(blocks, loaded);
+            return new Loaded(blocks, loaded, false, found.fromSsd());
         } finally {
             host.release();
         }

@@ -2,8 +2,15 @@ package io.kvasir.node;
 
 import io.kvasir.engine.kv.BlockTable;
 
-/** Where a decode node finds prefixes computed before, and leaves the full blocks it computes. */
+/** Where a node finds prefixes computed before, and leaves the full blocks it computes. */
 public interface PrefixCache {
+    /**
+     * What a load left in the table: {@code tokens} it now holds, and of the tokens this load added,
+     * {@code fromSsd} came from the store's SSD tier (the rest from its host tier).
+     */
+    record Loaded(int tokens, int fromSsd) {
+    }
+
     /** The keys this cache files blocks under, or null when it has none (then nodes keep no local tier). */
     default BlockKeyChain chain() {
         return null;
@@ -11,10 +18,10 @@ public interface PrefixCache {
 
     /**
      * Extends {@code table} (which holds only full blocks, maybe none) with the cached run of full
-     * blocks of {@code tokens[0, limit)} that follows them; returns the tokens the table then holds.
-     * Anything missing or unreadable ends the run: the caller computes the rest.
+     * blocks of {@code tokens[0, limit)} that follows them. Anything missing or unreadable ends the
+     * run: the caller computes the rest.
      */
-    int load(String tenant, int[] tokens, int limit, BlockTable table);
+    Loaded load(String tenant, int[] tokens, int limit, BlockTable table);
 
     /** Keeps blocks {@code [from, to)} of {@code table}, all full, which hold {@code tokens} from position 0. */
     void store(String tenant, int[] tokens, BlockTable table, int from, int to);
@@ -22,12 +29,34 @@ public interface PrefixCache {
     /** No cache: every prompt is computed, nothing is kept. */
     PrefixCache NONE = new PrefixCache() {
         @Override
-        public int load(String tenant, int[] tokens, int limit, BlockTable table) {
-            return table.numTokens();
+        public Loaded load(String tenant, int[] tokens, int limit, BlockTable table) {
+            return new Loaded(table.numTokens(), 0);
         }
 
         @Override
         public void store(String tenant, int[] tokens, BlockTable table, int from, int to) {
         }
     };
+
+    /**
+     * No store: a decode node keeps finished blocks in its own pool (its local tier, found by these
+     * keys) and nothing else, as vLLM's automatic prefix caching does on each replica.
+     */
+    static PrefixCache localOnly(BlockKeyChain chain) {
+        return new PrefixCache() {
+            @Override
+            public BlockKeyChain chain() {
+                return chain;
+            }
+
+            @Override
+            public Loaded load(String tenant, int[] tokens, int limit, BlockTable table) {
+                return new Loaded(table.numTokens(), 0);
+            }
+
+            @Override
+            public void store(String tenant, int[] tokens, BlockTable table, int from, int to) {
+            }
+        };
+    }
 }

@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Phaser;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -15,6 +16,7 @@ import io.kvasir.kv.block.BlockFormatException;
 import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.client.KvStoreException;
+import io.kvasir.proto.kv.v1.Tier;
 
 /**
  * The KV store as a decode node's prefix cache. Keys follow the shared contract (model
@@ -32,6 +34,8 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
     private final ExecutorService writer = Executors.newSingleThreadExecutor(
             Thread.ofPlatform().daemon().name("kv-writer").factory());
     private final Phaser pendingWrites = new Phaser(1);
+    private final LongAdder bytesRead = new LongAdder();
+    private final LongAdder bytesWritten = new LongAdder();
 
     public StorePrefixCache(KvStoreClient store, EngineBlocks blocks, String fingerprint, int blockSize) {
         this.store = store;
@@ -50,25 +54,28 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
     }
 
     @Override
-    public int load(String tenant, int[] tokens, int limit, BlockTable table) {
+    public Loaded load(String tenant, int[] tokens, int limit, BlockTable table) {
         List<BlockKey> keys = keys(tenant, tokens, limit);
         int start = table.numBlocks();
         if (keys.size() <= start) {
-            return table.numTokens();
+            return new Loaded(table.numTokens(), 0);
         }
         try {
             int cached = store.lookup(tenant, keys).getCachedPrefixBlocks();
             if (cached <= start) {
-                return table.numTokens();
+                return new Loaded(table.numTokens(), 0);
             }
-            List<ByteBuffer> found = store.get(tenant, keys.subList(start, cached));
+            Tier[] tiers = new Tier[cached - start];
+            List<ByteBuffer> found = store.get(tenant, keys.subList(start, cached), tiers);
             KvBlockPool pool = table.pool();
             List<Integer> ids = new ArrayList<>();
+            int fromSsd = 0;
             for (ByteBuffer bytes : found) {
                 if (bytes == null || pool.numAvailable() == 0) {
                     break;
                 }
                 int id = pool.allocate();
+                int size = bytes.remaining();
                 try {
                     blocks.decodeInto(bytes, pool, id);
                 } catch (BlockFormatException e) {
@@ -76,13 +83,17 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
                     LOG.warning("unusable block from the store (recomputing from here): " + e.getMessage());
                     break;
                 }
+                if (tiers[ids.size()] == Tier.TIER_SSD) {
+                    fromSsd += blockSize;
+                }
+                bytesRead.add(size);
                 ids.add(id);
             }
             table.adopt(ids.stream().mapToInt(Integer::intValue).toArray());
-            return table.numTokens();
+            return new Loaded(table.numTokens(), fromSsd);
         } catch (KvStoreException e) {
             LOG.log(Level.WARNING, "KV store unavailable for a prefix lookup; computing the prompt", e);
-            return table.numTokens();
+            return new Loaded(table.numTokens(), 0);
         }
     }
 
@@ -94,7 +105,9 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
         List<BlockKey> keys = keys(tenant, tokens, to * blockSize).subList(from, to);
         List<byte[]> payloads = new ArrayList<>(to - from);
         for (int b = from; b < to; b++) {
-            payloads.add(blocks.encode(table.pool(), table.blockId(b)));
+            byte[] payload = blocks.encode(table.pool(), table.blockId(b));
+            bytesWritten.add(payload.length);
+            payloads.add(payload);
         }
         pendingWrites.register();
         writer.execute(() -> {
@@ -106,6 +119,11 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
                 pendingWrites.arriveAndDeregister();
             }
         });
+    }
+
+    /** Block bytes this cache has read from the store and handed to it so far. */
+    public long[] bytesMoved() {
+        return new long[] {bytesRead.sum(), bytesWritten.sum()};
     }
 
     /** Waits until every store issued so far has reached the store (tests, shutdown). */

@@ -71,7 +71,7 @@ public final class CudaPrefillEngine implements Prefiller, AutoCloseable {
             cache.flush();
             promptTokens.add(prompt.length);
             cachedTokens.add(cached.tokens());
-            return new Result(first, cached.tokens(), full - from);
+            return new Result(first, cached.tokens(), full - from, cached.fromSsd());
         } finally {
             gpu.reset();
             lock.unlock();

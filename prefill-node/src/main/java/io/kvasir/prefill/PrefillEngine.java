@@ -13,6 +13,7 @@ import io.kvasir.engine.sampling.Sampler;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.kv.metrics.LatencyHistogram;
 import io.kvasir.kv.metrics.PrometheusText;
+import io.kvasir.node.PrefixCache;
 import io.kvasir.node.StorePrefixCache;
 
 /**
@@ -70,7 +71,8 @@ public final class PrefillEngine implements Prefiller {
         queueTime.observe((start - arrival) / 1e9);
         BlockTable table = new BlockTable(pool);
         try {
-            int cached = cache.load(tenant, prompt, prompt.length - 1, table);
+            PrefixCache.Loaded found = cache.load(tenant, prompt, prompt.length - 1, table);
+            int cached = found.tokens();
             transformer.forward(prompt, cached, prompt.length, table, buffers);
             int first = new Sampler(sampling, vocab).sample(buffers.logits, 0);
             int full = table.numTokens() / blockSize;
@@ -80,7 +82,7 @@ public final class PrefillEngine implements Prefiller {
             promptTokens.add(prompt.length);
             cachedTokens.add(cached);
             storedBlocks.add(full - cached / blockSize);
-            return new Result(first, cached, full - cached / blockSize);
+            return new Result(first, cached, full - cached / blockSize, found.fromSsd());
         } finally {
             table.release();
             prefillTime.observe((System.nanoTime() - start) / 1e9);

@@ -33,6 +33,7 @@ public final class PrefillGrpcService extends PrefillServiceGrpc.PrefillServiceI
             return;
         }
         response.onNext(PrefillResponse.newBuilder().setFirstToken(r.firstToken()).setCachedPromptTokens(r.cachedTokens())
+                .setCachedSsdTokens(r.cachedSsdTokens())
                 .setStoredBlocks(r.storedBlocks()).build());
         response.onCompleted();
     }

@@ -4,8 +4,11 @@ import io.kvasir.engine.sampling.SamplingParams;
 
 /** What a prefill node runs a prompt on: the CPU engine ({@link PrefillEngine}) or a GPU ({@link CudaPrefillEngine}). */
 public interface Prefiller {
-    /** @param storedBlocks full blocks this call computed and stored */
-    record Result(int firstToken, int cachedTokens, int storedBlocks) {
+    /**
+     * @param storedBlocks    full blocks this call computed and stored
+     * @param cachedSsdTokens of {@code cachedTokens}, those read from the store's SSD tier
+     */
+    record Result(int firstToken, int cachedTokens, int storedBlocks, int cachedSsdTokens) {
     }
 
     /**

@@ -43,7 +43,27 @@ public final class DecodeRoutes implements AutoCloseable {
         }
     }
 
+    /** How a router picks a decode node. */
+    public enum Routing {
+        /** The node holding the longest run of the prompt's blocks in its pool, else the least busy. */
+        KV_AWARE,
+        /** Each node in turn, whatever it holds (a plain load balancer in front of replicas). */
+        ROUND_ROBIN;
+
+        /** From its flag value: {@code kv-aware} or {@code round-robin}. */
+        public static Routing parse(String value) {
+            return switch (value) {
+                case "kv-aware" -> KV_AWARE;
+                case "round-robin" -> ROUND_ROBIN;
+                default -> throw new IllegalArgumentException("--routing must be kv-aware or round-robin, got '"
+                        + value + "'");
+            };
+        }
+    }
+
     private final Map<String, Route> routes = new ConcurrentHashMap<>();
+    private final AtomicInteger turn = new AtomicInteger();
+    private volatile Routing routing = Routing.KV_AWARE;
     private final NodeLoads loads;
     private final Function<String, ManagedChannel> dial;
 
@@ -95,8 +115,28 @@ public final class DecodeRoutes implements AutoCloseable {
         }
     }
 
-    /** The node with id {@code preferred} unless tried already, else the least busy not in {@code avoid}; null if none. */
+    /** Routes by {@code routing} from now on. */
+    public DecodeRoutes routing(Routing routing) {
+        this.routing = routing;
+        return this;
+    }
+
+    /**
+     * Round-robin: the next node in turn not in {@code avoid}. KV-aware: the node with id
+     * {@code preferred} unless tried already, else the least busy not in {@code avoid}. Null if none.
+     */
     Route pick(Collection<String> avoid, String preferred) {
+        if (routing == Routing.ROUND_ROBIN) {
+            List<Route> order = routes.values().stream().sorted(java.util.Comparator.comparing(Route::id)).toList();
+            int first = turn.getAndIncrement();
+            for (int k = 0; k < order.size(); k++) {
+                Route r = order.get(Math.floorMod(first + k, order.size()));
+                if (!avoid.contains(r.id())) {
+                    return r;
+                }
+            }
+            return null;
+        }
         Route wanted = preferred == null ? null : routes.get(preferred);
         if (wanted != null && !avoid.contains(wanted.id())) {
             return wanted;

@@ -170,17 +170,20 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
                 out.onNext(GenerateResponse.newBuilder().addAllTokenIds(r.getTokenIdsList()).setText(shown)
                         .setRequestId(requestId).build());
                 if (stops.stopped()) {
-                    finish("stop", r.getPromptTokens(), r.getCachedPromptTokens(), Double.NaN); // queue time comes last
+                    finish("stop", r, Double.NaN); // queue time comes last
                     call.get().cancel("stop string reached", null);
                     return;
                 }
             }
             if (!r.getFinishReason().isEmpty()) {
-                finish(r.getFinishReason(), r.getPromptTokens(), r.getCachedPromptTokens(), r.getQueueSeconds());
+                finish(r.getFinishReason(), r, r.getQueueSeconds());
             }
         }
 
-        private void finish(String reason, int promptTokens, int cached, double queueSeconds) {
+        /** {@code r}: the node's last message (usage), or a token message when a stop string ended the stream. */
+        private void finish(String reason, DecodeResponse r, double queueSeconds) {
+            int promptTokens = r.getPromptTokens();
+            int cached = r.getCachedPromptTokens();
             done = true;
             if (!Double.isNaN(queueSeconds)) {
                 metrics.queued(queueSeconds);
@@ -193,7 +196,8 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
                     .addAllPromptTokenIds(request.getPromptTokensList())
                     .setUsage(Usage.newBuilder().setPromptTokens(promptTokens > 0 ? promptTokens
                             : request.getPromptTokensCount()).setCachedPromptTokens(cached)
-                            .setCompletionTokens(completion)).build());
+                            .setCachedLocalTokens(r.getCachedLocalTokens()).setCachedHostTokens(r.getCachedHostTokens())
+                            .setCachedSsdTokens(r.getCachedSsdTokens()).setCompletionTokens(completion)).build());
             out.onCompleted();
         }
 

@@ -78,7 +78,8 @@ public final class KvAwarePlacement implements PlacementPolicy {
                             .setTopP(request.getTopP()).setTopK(request.getTopK()).setSeed(request.getSeed()).build());
             prefilled.incrementAndGet();
             return new Plan(request.toBuilder().setPrefilled(true).setFirstToken(r.getFirstToken())
-                    .setCachedPromptTokens(r.getCachedPromptTokens()).build(), nearest);
+                    .setCachedPromptTokens(r.getCachedPromptTokens()).setCachedSsdTokens(r.getCachedSsdTokens()).build(),
+                    nearest);
         } catch (StatusRuntimeException e) {
             LOG.log(Level.WARNING, "prefill node failed (" + e.getStatus() + "); the decode node prefills instead");
             direct.incrementAndGet();

@@ -47,6 +47,7 @@ import io.kvasir.proto.kv.v1.PutRequest;
 import io.kvasir.proto.kv.v1.PutResponse;
 import io.kvasir.proto.kv.v1.StatsRequest;
 import io.kvasir.proto.kv.v1.StatsResponse;
+import io.kvasir.proto.kv.v1.Tier;
 
 /**
  * What prefill and decode nodes use to reach the store. It joins the cluster as a Hazelcast client
@@ -113,6 +114,14 @@ public final class KvStoreClient implements AutoCloseable {
 
     /** The blocks of {@code keys}, in order; null where the store has none (or not for this tenant). */
     public List<ByteBuffer> get(String tenant, List<BlockKey> keys) throws KvStoreException {
+        return get(tenant, keys, new Tier[keys.size()]);
+    }
+
+    /**
+     * The blocks of {@code keys}, in order, as {@link #get(String, List)}; {@code tiers[i]} says
+     * where block i came from (host or SSD tier; null where missing).
+     */
+    public List<ByteBuffer> get(String tenant, List<BlockKey> keys, Tier[] tiers) throws KvStoreException {
         ByteBuffer[] out = new ByteBuffer[keys.size()];
         Map<String, List<Integer>> viaGrpc = new LinkedHashMap<>();
         Map<String, List<Integer>> viaArena = new LinkedHashMap<>();
@@ -132,11 +141,16 @@ public final class KvStoreClient implements AutoCloseable {
         for (var group : viaGrpc.entrySet()) {
             pending.add(calls.submit(() -> {
                 withFallback(group.getKey(), "get of " + group.getValue().size() + " blocks",
-                        channel -> getOn(channel, tenant, keys, group.getValue(), out));
+                        channel -> getOn(channel, tenant, keys, group.getValue(), out, tiers));
                 return null;
             }));
         }
         awaitAll(pending);
+        for (int i = 0; i < out.length; i++) {
+            if (out[i] != null && tiers[i] == null) {
+                tiers[i] = Tier.TIER_HOST; // a member's shared-memory ring holds recent host-tier blocks
+            }
+        }
         return java.util.Arrays.asList(out);
     }
 
@@ -250,7 +264,7 @@ public final class KvStoreClient implements AutoCloseable {
     }
 
     private void getOn(ManagedChannel channel, String tenant, List<BlockKey> keys, List<Integer> indices,
-            ByteBuffer[] out) {
+            ByteBuffer[] out, Tier[] tiers) {
         // only what is still missing: a retry after a broken stream asks for the rest
         List<Integer> wanted = new ArrayList<>();
         for (int i : indices) {
@@ -273,6 +287,7 @@ public final class KvStoreClient implements AutoCloseable {
             }
             for (int i : positions.getOrDefault(BlockKey.of(r.key()), List.of())) {
                 out[i] = r.payload();
+                tiers[i] = r.tier();
             }
         }
     }
