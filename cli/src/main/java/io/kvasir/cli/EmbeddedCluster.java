@@ -100,6 +100,7 @@ final class EmbeddedCluster implements AutoCloseable {
             DecodeAnnouncer announcer) {
     }
 
+    private static final java.util.concurrent.atomic.AtomicInteger INSTANCES = new java.util.concurrent.atomic.AtomicInteger();
     private final List<AutoCloseable> closing = new ArrayList<>(); // in reverse order of start
     private final KvStoreMember member;
     private final KvStoreClient store;
@@ -111,7 +112,8 @@ final class EmbeddedCluster implements AutoCloseable {
     private final RouterMetrics metrics;
 
     EmbeddedCluster(Options o) {
-        String cluster = "kvasir-serve-" + ProcessHandle.current().pid();
+        // unique per instance: a cluster started after another in this JVM must not join its member
+        String cluster = "kvasir-serve-" + ProcessHandle.current().pid() + "-" + INSTANCES.incrementAndGet();
         try {
             Caching caching = o.caching();
             member = started(KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(o.kvPort(), 0)

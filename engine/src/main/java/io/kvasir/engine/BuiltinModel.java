@@ -19,23 +19,42 @@ import java.util.SplittableRandom;
  * Its text is noise; what it shows is the serving path: prefix caching, batching, streaming.
  */
 public final class BuiltinModel {
-    /** Bump when the generated model changes, so old files are not reused. */
-    static final String NAME = "kvasir-builtin-v2.gguf";
-    static final int DIM = 128, LAYERS = 4, HEADS = 8, KV_HEADS = 2, FFN = 384, CONTEXT = 8192;
+    /**
+     * A Llama shape with this vocabulary and seeded random weights, F32 or F16.
+     *
+     * @param name the file name: bump it when the generated model changes, so old files are not reused
+     */
+    public record Shape(String name, int dim, int layers, int heads, int kvHeads, int ffn, int context, boolean f16) {
+        /** Parameters, embeddings and output included. */
+        public long parameters() {
+            long kv = (long) kvHeads * (dim / heads);
+            return 2L * VOCAB * dim + layers * (2L * dim * dim + 2L * kv * dim + 3L * dim * ffn);
+        }
+    }
+
+    /** What {@code serve} runs without --model: 3.4 MB, fast enough for every test. */
+    public static final Shape DEFAULT = new Shape("kvasir-builtin-v2.gguf", 128, 4, 8, 2, 384, 8192, false);
+    static final String NAME = DEFAULT.name();
+    static final int VOCAB = 3 + 256 + 94 + 1 + 26;
 
     private BuiltinModel() {
     }
 
     /** The built-in model's file under {@code dir}, written first if missing. */
     public static Path ensure(Path dir) {
-        Path file = dir.resolve(NAME);
+        return ensure(dir, DEFAULT);
+    }
+
+    /** A model of {@code shape} under {@code dir}, written first if missing. */
+    public static Path ensure(Path dir, Shape shape) {
+        Path file = dir.resolve(shape.name());
         if (Files.exists(file)) {
             return file;
         }
         try {
             Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, NAME, ".tmp");
-            writer().write(tmp);
+            Path tmp = Files.createTempFile(dir, shape.name(), ".tmp");
+            writer(shape).write(tmp);
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             return file;
         } catch (IOException e) {
@@ -44,6 +63,11 @@ public final class BuiltinModel {
     }
 
     static GgufWriter writer() {
+        return writer(DEFAULT);
+    }
+
+    static GgufWriter writer(Shape shape) {
+        int dim = shape.dim(), kvHeads = shape.kvHeads(), ffn = shape.ffn();
         List<String> tokens = new ArrayList<>(List.of("<unk>", "<s>", "</s>"));
         List<Integer> types = new ArrayList<>(List.of(2, 3, 3)); // unknown, control, control
         for (int b = 0; b < 256; b++) {
@@ -68,12 +92,12 @@ public final class BuiltinModel {
         GgufWriter w = new GgufWriter();
         w.metadata.put("general.architecture", "llama");
         w.metadata.put("general.name", "kvasir built-in (random weights)");
-        w.metadata.put("llama.embedding_length", DIM);
-        w.metadata.put("llama.block_count", LAYERS);
-        w.metadata.put("llama.attention.head_count", HEADS);
-        w.metadata.put("llama.attention.head_count_kv", KV_HEADS);
-        w.metadata.put("llama.feed_forward_length", FFN);
-        w.metadata.put("llama.context_length", CONTEXT);
+        w.metadata.put("llama.embedding_length", dim);
+        w.metadata.put("llama.block_count", shape.layers());
+        w.metadata.put("llama.attention.head_count", shape.heads());
+        w.metadata.put("llama.attention.head_count_kv", kvHeads);
+        w.metadata.put("llama.feed_forward_length", ffn);
+        w.metadata.put("llama.context_length", shape.context());
         w.metadata.put("llama.rope.freq_base", 10000f);
         w.metadata.put("llama.attention.layer_norm_rms_epsilon", 1e-5f);
         w.metadata.put("tokenizer.ggml.model", "llama");
@@ -86,33 +110,40 @@ public final class BuiltinModel {
         w.metadata.put("tokenizer.chat_template", "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n"
                 + "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}");
         SplittableRandom random = new SplittableRandom(0x6b766173L); // "kvas"
-        int headDim = DIM / HEADS;
-        w.tensors.put("token_embd.weight", matrix(random, vocab, DIM, 0.5f));
-        w.tensors.put("output_norm.weight", GgufWriter.Tensor.onesF32(DIM));
-        w.tensors.put("output.weight", matrix(random, vocab, DIM, 0.08f));
-        for (int l = 0; l < LAYERS; l++) {
+        int headDim = dim / shape.heads();
+        boolean f16 = shape.f16();
+        w.tensors.put("token_embd.weight", matrix(random, vocab, dim, 0.5f, f16));
+        w.tensors.put("output_norm.weight", GgufWriter.Tensor.onesF32(dim));
+        w.tensors.put("output.weight", matrix(random, vocab, dim, 0.08f, f16));
+        for (int l = 0; l < shape.layers(); l++) {
             String p = "blk." + l + ".";
-            w.tensors.put(p + "attn_norm.weight", GgufWriter.Tensor.onesF32(DIM));
-            w.tensors.put(p + "attn_q.weight", matrix(random, DIM, DIM, 0.08f));
-            w.tensors.put(p + "attn_k.weight", matrix(random, KV_HEADS * headDim, DIM, 0.08f));
-            w.tensors.put(p + "attn_v.weight", matrix(random, KV_HEADS * headDim, DIM, 0.08f));
-            w.tensors.put(p + "attn_output.weight", matrix(random, DIM, DIM, 0.08f));
-            w.tensors.put(p + "ffn_norm.weight", GgufWriter.Tensor.onesF32(DIM));
-            w.tensors.put(p + "ffn_gate.weight", matrix(random, FFN, DIM, 0.08f));
-            w.tensors.put(p + "ffn_up.weight", matrix(random, FFN, DIM, 0.08f));
-            w.tensors.put(p + "ffn_down.weight", matrix(random, DIM, FFN, 0.08f));
+            w.tensors.put(p + "attn_norm.weight", GgufWriter.Tensor.onesF32(dim));
+            w.tensors.put(p + "attn_q.weight", matrix(random, dim, dim, 0.08f, f16));
+            w.tensors.put(p + "attn_k.weight", matrix(random, kvHeads * headDim, dim, 0.08f, f16));
+            w.tensors.put(p + "attn_v.weight", matrix(random, kvHeads * headDim, dim, 0.08f, f16));
+            w.tensors.put(p + "attn_output.weight", matrix(random, dim, dim, 0.08f, f16));
+            w.tensors.put(p + "ffn_norm.weight", GgufWriter.Tensor.onesF32(dim));
+            w.tensors.put(p + "ffn_gate.weight", matrix(random, ffn, dim, 0.08f, f16));
+            w.tensors.put(p + "ffn_up.weight", matrix(random, ffn, dim, 0.08f, f16));
+            w.tensors.put(p + "ffn_down.weight", matrix(random, dim, ffn, 0.08f, f16));
         }
         return w;
     }
 
-    /** Row-major (rows, cols) F32 from a uniform distribution of the given standard deviation. */
-    private static GgufWriter.Tensor matrix(SplittableRandom random, int rows, int cols, float std) {
-        ByteBuffer b = ByteBuffer.allocate(rows * cols * 4).order(ByteOrder.LITTLE_ENDIAN);
+    /** Row-major (rows, cols), F32 or F16, from a uniform distribution of the given standard deviation. */
+    private static GgufWriter.Tensor matrix(SplittableRandom random, int rows, int cols, float std, boolean f16) {
+        int n = rows * cols;
+        ByteBuffer b = ByteBuffer.allocate(n * (f16 ? 2 : 4)).order(ByteOrder.LITTLE_ENDIAN);
         double half = std * Math.sqrt(3);
-        for (int i = 0; i < rows * cols; i++) {
-            b.putFloat((float) ((random.nextDouble() * 2 - 1) * half));
+        for (int i = 0; i < n; i++) {
+            float v = (float) ((random.nextDouble() * 2 - 1) * half);
+            if (f16) {
+                b.putShort(Float.floatToFloat16(v));
+            } else {
+                b.putFloat(v);
+            }
         }
-        return new GgufWriter.Tensor(new long[] {rows, cols}, 0, b.array());
+        return new GgufWriter.Tensor(new long[] {rows, cols}, f16 ? 1 : 0, b.array());
     }
 
 }

@@ -1,0 +1,358 @@
+package io.kvasir.cli;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Stream;
+
+import com.google.gson.GsonBuilder;
+
+import io.kvasir.engine.BuiltinModel;
+import io.kvasir.engine.Model;
+import io.kvasir.engine.backend.cpu.VectorCpuBackend;
+import io.kvasir.router.ApiKeys;
+import io.kvasir.router.DecodeRoutes;
+import io.kvasir.router.Tenant;
+import io.kvasir.router.TenantLimits;
+
+/**
+ * {@code kvasir bench workload}: one seeded trace replayed against each caching configuration in
+ * turn, each a fresh cluster in this JVM (as {@code serve} runs), side by side: goodput under the
+ * latency objectives, TTFT and inter-token percentiles, where the KV came from, and whether every
+ * greedy answer equals the one computed without any cache.
+ */
+final class WorkloadBench {
+    static final String USAGE = """
+            usage: kvasir bench workload [--mix documents|chat] [--modes no-cache,local-rr,local,store,store-rr]
+                     [--rate R | --rates A,B,C] [--seed 1] [--tenants 2] [--slo-ttft 3s] [--slo-itl 500ms]
+                     documents: [--customers 4] [--doc-tokens 2048] [--users 6] [--question-tokens 32]
+                     chat:      [--conversations 6] [--turns 5] [--question-tokens 256] [--max-context 32768]
+                     [--output-tokens 16] [--model bench|builtin|PATH] [--decode-nodes 2] [--kv-blocks 320]
+                     [--max-batch 16] [--threads 1] [--prefill-threshold 256] [--kv-host-budget 32m]
+                     [--kv-ssd-budget 1g] [--work-dir DIR] [--json] [--plot FILE.svg]
+              Modes: no-cache (no prefix reuse), local-rr (each decode node's pool, round-robin routing),
+              local (the pools, KV-aware routing), store (pools + the store's host and SSD tiers, KV-aware),
+              store-rr (the store, round-robin). Defaults fit this workload to a 2-core machine: the model
+              is a 134M-parameter Llama shape with random F16 weights (written once into ~/.cache/kvasir),
+              each node's pool holds less than the documents, the host tier less than their KV.""";
+
+    private static final Set<String> VALUES = Set.of("mix", "modes", "rate", "rates", "seed", "tenants", "slo-ttft",
+            "slo-itl", "customers", "doc-tokens", "users", "question-tokens", "conversations", "turns", "max-context",
+            "output-tokens", "model", "decode-nodes", "kv-blocks", "max-batch", "threads", "prefill-threshold",
+            "kv-host-budget", "kv-ssd-budget", "work-dir", "plot", "cache-dir");
+    private static final Set<String> FLAGS = Set.of("json");
+    static final List<String> ALL_MODES = List.of("no-cache", "local-rr", "local", "store", "store-rr");
+
+    /**
+     * The default model: Llama-shaped, 134M parameters (hidden 1024, 12 layers, 16 query heads, 2 KV
+     * heads, FFN 2816), F16. Its prefill costs 43 kFLOP per byte of f16 KV it produces, the order of
+     * real models (Llama-3.2-1B: 77, Llama-3.1-8B: 122), so computing a prefix against fetching it
+     * weighs as it would for them; small enough that the default workload runs in minutes here.
+     */
+    static final BuiltinModel.Shape BENCH_MODEL = new BuiltinModel.Shape("kvasir-bench-134m-f16-v1.gguf", 1024, 12, 16,
+            2, 2816, 32768, true);
+
+    private WorkloadBench() {
+    }
+
+    /** Everything a run needs, from the flags. */
+    record Config(String mix, List<String> modes, List<Double> rates, long seed, WorkloadTrace.Sizes sizes,
+            double sloTtft, double sloItl, Path model, int decodeNodes, int kvBlocks, int maxBatch, int threads,
+            int prefillThreshold, long hostBudget, long ssdBudget, Path workDir) {
+    }
+
+    static void run(List<String> argv, PrintStream out, PrintStream err) throws Exception {
+        Args a = Args.parse("bench workload", argv, VALUES, FLAGS);
+        Config c = config(a, err);
+        Map<String, Object> result = run(c, err);
+        if (a.has("plot")) {
+            @SuppressWarnings("unchecked")
+            var runs = (Map<Double, Map<String, WorkloadReport>>) result.remove("reports");
+            Path plot = Path.of(a.string("plot", null));
+            Files.writeString(plot, WorkloadPlot.svg(c.mix() + " mix", runs));
+            err.println("bench workload: plot written to " + plot.toAbsolutePath());
+        }
+        result.remove("reports");
+        if (a.has("json")) {
+            out.println(new GsonBuilder().disableHtmlEscaping().create().toJson(result));
+        }
+    }
+
+    static Config config(Args a, PrintStream err) {
+        String mix = a.string("mix", "documents");
+        if (!mix.equals("documents") && !mix.equals("chat")) {
+            throw new Args.UsageException("bench workload: --mix must be documents or chat, got '" + mix + "'");
+        }
+        List<String> modes = List.of(a.string("modes", String.join(",", ALL_MODES)).split(","));
+        for (String m : modes) {
+            if (!ALL_MODES.contains(m)) {
+                throw new Args.UsageException("bench workload: unknown mode '" + m + "' in --modes (known: "
+                        + String.join(", ", ALL_MODES) + ")");
+            }
+        }
+        boolean chat = mix.equals("chat");
+        List<Double> rates = new ArrayList<>();
+        for (String r : a.string("rates", a.string("rate", chat ? "0.5" : "0.4")).split(",")) {
+            try {
+                double v = Double.parseDouble(r);
+                if (!(v > 0) || Double.isInfinite(v)) {
+                    throw new NumberFormatException();
+                }
+                rates.add(v);
+            } catch (NumberFormatException e) {
+                throw new Args.UsageException("bench workload: a rate must be a positive number of requests per second, got '"
+                        + r + "'");
+            }
+        }
+        Path cacheDir = Path.of(a.string("cache-dir", System.getProperty("user.home") + "/.cache/kvasir"));
+        String model = a.string("model", "bench");
+        Path modelPath = switch (model) {
+            case "bench" -> {
+                err.println("bench workload: model " + BENCH_MODEL.name() + " (" + BENCH_MODEL.parameters() / 1_000_000
+                        + "M parameters, random F16 weights) in " + cacheDir);
+                yield BuiltinModel.ensure(cacheDir, BENCH_MODEL);
+            }
+            case "builtin" -> BuiltinModel.ensure(cacheDir);
+            default -> Path.of(model);
+        };
+        var sizes = new WorkloadTrace.Sizes(positive(a, "customers", 4), positive(a, "doc-tokens", 2048),
+                positive(a, "users", 6), positive(a, "conversations", 6), positive(a, "turns", 5),
+                positive(a, "question-tokens", chat ? 256 : 32), positive(a, "output-tokens", 16),
+                positive(a, "max-context", 32768), positive(a, "tenants", 2));
+        Path work;
+        try {
+            work = a.has("work-dir") ? Path.of(a.string("work-dir", null)) : Files.createTempDirectory("kvasir-workload");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create a work directory for the SSD tier: " + e.getMessage(), e);
+        }
+        return new Config(mix, modes, rates, a.longValue("seed", 1), sizes, seconds(a, "slo-ttft", "3s"),
+                seconds(a, "slo-itl", "500ms"), modelPath, positive(a, "decode-nodes", 2), positive(a, "kv-blocks", 320),
+                positive(a, "max-batch", 16), positive(a, "threads", 1), positive(a, "prefill-threshold", 256),
+                Sizes.parse("kv-host-budget", a.string("kv-host-budget", "32m")),
+                Sizes.parse("kv-ssd-budget", a.string("kv-ssd-budget", "1g")), work);
+    }
+
+    /**
+     * Runs every mode at every rate; the answer is the JSON object {@code --json} prints (plus
+     * "reports": rate → mode → report, for the plot).
+     */
+    static Map<String, Object> run(Config c, PrintStream err) throws Exception {
+        int vocab, context;
+        try (VectorCpuBackend backend = new VectorCpuBackend(1); Model m = Model.load(c.model(), backend)) {
+            vocab = m.transformer().config().vocabSize();
+            context = m.transformer().config().contextLength();
+        }
+        Map<String, Object> config = describe(c, context);
+        err.println("bench workload: " + config);
+        Map<Double, Map<String, WorkloadReport>> reports = new LinkedHashMap<>();
+        List<Map<String, Object>> sweep = new ArrayList<>();
+        boolean identical = true;
+        List<String> mismatches = new ArrayList<>();
+        for (double rate : c.rates()) {
+            WorkloadTrace trace = c.mix().equals("chat")
+                    ? WorkloadTrace.chat(c.sizes(), rate, c.seed(), vocab)
+                    : WorkloadTrace.documents(c.sizes(), rate, c.seed(), vocab);
+            trace = new WorkloadTrace(trace.mix(), trace.sessions(), trace.outputTokens(),
+                    Math.min(trace.maxContext(), context));
+            Map<String, WorkloadReport> byMode = new LinkedHashMap<>();
+            Map<String, int[]> reference = null;
+            for (String mode : c.modes()) {
+                List<WorkloadRun.Outcome> outcomes;
+                long[] bytes;
+                try (ModeCluster cluster = ModeCluster.start(c, mode)) {
+                    warmUp(cluster, vocab);
+                    cluster.resetCounters();
+                    outcomes = WorkloadRun.replay(trace, "127.0.0.1:" + cluster.cluster.apiPort(), cluster.keys,
+                            mode + (c.rates().size() > 1 ? "@" + rate : ""), err);
+                    bytes = cluster.storeBytes();
+                }
+                Map<String, int[]> answers = new HashMap<>();
+                for (WorkloadRun.Outcome o : outcomes) {
+                    if (o.error() == null) {
+                        answers.put(o.id(), o.tokens());
+                    } else {
+                        err.println("bench workload: " + mode + " " + o.id() + " failed: " + o.error());
+                    }
+                }
+                if (reference == null) {
+                    reference = answers; // the first mode run (no-cache by default) is what the others must equal
+                } else {
+                    for (var e : reference.entrySet()) {
+                        int[] got = answers.get(e.getKey());
+                        if (got == null || !Arrays.equals(got, e.getValue())) {
+                            identical = false;
+                            mismatches.add(mode + "@" + rate + ":" + e.getKey());
+                        }
+                    }
+                }
+                byMode.put(mode, WorkloadReport.of(mode, outcomes, c.sloTtft(), c.sloItl(), bytes));
+            }
+            reports.put(rate, byMode);
+            err.printf("%nbench workload: %s mix, %d requests at %.3g req/s; SLO: TTFT <= %.0f ms, ITL p90 <= %.0f ms%n",
+                    trace.mix(), trace.requests(), rate, c.sloTtft() * 1000, c.sloItl() * 1000);
+            err.println(WorkloadReport.header());
+            byMode.values().forEach(r -> err.println(r.row()));
+            Map<String, Object> modes = new LinkedHashMap<>();
+            byMode.forEach((k, v) -> modes.put(k, v.json()));
+            sweep.add(Map.of("rate", rate, "modes", modes));
+        }
+        err.println("bench workload: outputs identical across modes: " + identical
+                + (mismatches.isEmpty() ? "" : " (differ: " + mismatches + ")"));
+        try {
+            Files.deleteIfExists(c.workDir()); // only when empty: the modes' SSD directories are gone by now
+        } catch (IOException e) {
+            // a directory left behind is not worth failing the run for
+        }
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("modes", sweep.getLast().get("modes"));
+        result.put("identical", identical);
+        if (!mismatches.isEmpty()) {
+            result.put("mismatches", mismatches);
+        }
+        result.put("rate", c.rates().getLast());
+        if (sweep.size() > 1) {
+            result.put("sweep", sweep);
+        }
+        result.put("config", config);
+        result.put("reports", reports);
+        return result;
+    }
+
+    private static Map<String, Object> describe(Config c, int context) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("mix", c.mix());
+        m.put("seed", c.seed());
+        var s = c.sizes();
+        if (c.mix().equals("documents")) {
+            m.put("customers", s.customers());
+            m.put("doc_tokens", s.documentTokens());
+            m.put("users_per_customer", s.usersPerCustomer());
+        } else {
+            m.put("conversations", s.conversations());
+            m.put("turns", s.turns());
+            m.put("max_context", Math.min(s.maxContext(), context));
+        }
+        m.put("question_tokens", s.questionTokens());
+        m.put("output_tokens", s.outputTokens());
+        m.put("tenants", s.tenants());
+        m.put("slo_ttft_ms", c.sloTtft() * 1000);
+        m.put("slo_itl_ms", c.sloItl() * 1000);
+        m.put("model", c.model().getFileName().toString());
+        m.put("decode_nodes", c.decodeNodes());
+        m.put("kv_blocks_per_node", c.kvBlocks());
+        m.put("threads_per_node", c.threads());
+        m.put("kv_host_budget", c.hostBudget());
+        m.put("kv_ssd_budget", c.ssdBudget());
+        return m;
+    }
+
+    /** A few short requests first, so the JIT has compiled the hot paths before anything is timed. */
+    private static void warmUp(ModeCluster cluster, int vocab) throws InterruptedException {
+        var sizes = new WorkloadTrace.Sizes(1, 200, 3, 1, 1, 16, 4, 4096, 1);
+        WorkloadTrace warm = WorkloadTrace.documents(sizes, 1000, 99, vocab);
+        WorkloadRun.replay(warm, "127.0.0.1:" + cluster.cluster.apiPort(), new String[] {cluster.warmUpKey}, "warm-up",
+                null);
+    }
+
+    /** One mode's cluster: serve's wiring with that mode's caching and routing. */
+    private static final class ModeCluster implements AutoCloseable {
+        final EmbeddedCluster cluster;
+        final String[] keys;
+        final String warmUpKey = "workload-warm-up";
+        final Path ssdDir;
+        private long[] start = {0, 0};
+
+        private ModeCluster(EmbeddedCluster cluster, String[] keys, Path ssdDir) {
+            this.cluster = cluster;
+            this.keys = keys;
+            this.ssdDir = ssdDir;
+        }
+
+        static ModeCluster start(Config c, String mode) throws IOException {
+            String[] keys = new String[c.sizes().tenants()];
+            Map<String, Tenant> tenants = new HashMap<>();
+            for (int t = 0; t < keys.length; t++) {
+                keys[t] = "workload-key-" + t;
+                tenants.put(keys[t], Tenant.of("tenant-" + t));
+            }
+            tenants.put("workload-warm-up", Tenant.of("warm-up"));
+            boolean store = mode.startsWith("store");
+            Path ssd = store ? Files.createTempDirectory(Files.createDirectories(c.workDir()), mode + "-ssd") : null;
+            var caching = new EmbeddedCluster.Caching(switch (mode) {
+                case "no-cache" -> EmbeddedCluster.PrefixCaching.NONE;
+                case "local", "local-rr" -> EmbeddedCluster.PrefixCaching.LOCAL;
+                default -> EmbeddedCluster.PrefixCaching.STORE;
+            }, mode.endsWith("-rr") ? DecodeRoutes.Routing.ROUND_ROBIN : DecodeRoutes.Routing.KV_AWARE,
+                    c.hostBudget(), ssd, store ? c.ssdBudget() : 0);
+            var o = new EmbeddedCluster.Options(c.model(), "127.0.0.1", 0, 0, 5901, c.maxBatch(), c.kvBlocks(), 16,
+                    c.threads(), c.prefillThreshold(), c.decodeNodes(), new ApiKeys(tenants), TenantLimits.none(), 0,
+                    caching);
+            return new ModeCluster(new EmbeddedCluster(o), keys, ssd);
+        }
+
+        void resetCounters() {
+            cluster.cache().flush();
+            start = cluster.cache().bytesMoved();
+        }
+
+        /** Block bytes read from and written to the store since {@link #resetCounters}. */
+        long[] storeBytes() {
+            cluster.cache().flush();
+            long[] now = cluster.cache().bytesMoved();
+            return new long[] {now[0] - start[0], now[1] - start[1]};
+        }
+
+        @Override
+        public void close() {
+            cluster.close();
+            if (ssdDir != null) {
+                deleteTree(ssdDir);
+            }
+        }
+    }
+
+    private static void deleteTree(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // a temporary directory left behind is not worth failing the run for
+        }
+    }
+
+    private static int positive(Args a, String name, int fallback) {
+        int v = a.integer(name, fallback);
+        if (v < 1) {
+            throw new Args.UsageException("bench workload: --" + name + " must be >= 1, got " + v);
+        }
+        return v;
+    }
+
+    /** A duration flag: {@code 2s}, {@code 500ms}, or a bare number of seconds. */
+    static double seconds(Args a, String name, String fallback) {
+        String text = a.string(name, fallback).trim();
+        try {
+            double v = text.endsWith("ms") ? Double.parseDouble(text.substring(0, text.length() - 2)) / 1000
+                    : Double.parseDouble(text.endsWith("s") ? text.substring(0, text.length() - 1) : text);
+            if (!(v > 0)) {
+                throw new NumberFormatException();
+            }
+            return v;
+        } catch (NumberFormatException e) {
+            throw new Args.UsageException("bench workload: --" + name + " must be a duration like 2s or 500ms, got '"
+                    + text + "'");
+        }
+    }
+}
