@@ -58,19 +58,16 @@ final class EmbeddedCluster implements AutoCloseable {
      * @param prefillThreshold prompts with at least this many uncached tokens go to the prefill node first
      * @param decodeNodes      how many decode nodes (1 for serve; tests run 2 to see KV-aware placement)
      * @param kvQuotaBytes     bytes each tenant may hold in the store (0: unlimited); at it, requests get 429
+     * @param threads          CPU threads of each decode node's backend
+     * @param prefillThreads   CPU threads of the prefill node's backend
      */
     record Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
             int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits,
-            long kvQuotaBytes, Caching caching) {
+            long kvQuotaBytes, Caching caching, int prefillThreads) {
         Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
                 int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits) {
             this(model, host, grpcPort, httpPort, kvPort, maxBatch, kvBlocks, blockSize, threads, prefillThreshold,
-                    decodeNodes, apiKeys, limits, 0, Caching.DEFAULT);
-        }
-
-        Options withCaching(Caching c) {
-            return new Options(model, host, grpcPort, httpPort, kvPort, maxBatch, kvBlocks, blockSize, threads,
-                    prefillThreshold, decodeNodes, apiKeys, limits, kvQuotaBytes, c);
+                    decodeNodes, apiKeys, limits, 0, Caching.DEFAULT, threads);
         }
     }
 
@@ -136,7 +133,7 @@ final class EmbeddedCluster implements AutoCloseable {
             }
             List<ManagedChannel> prefillChannels = new ArrayList<>();
             if (caching.prefix() == PrefixCaching.STORE) { // a prefill node hands its KV over through the store
-                VectorCpuBackend prefillBackend = started(new VectorCpuBackend(o.threads()));
+                VectorCpuBackend prefillBackend = started(new VectorCpuBackend(o.prefillThreads()));
                 Model prefillModel = started(Model.load(o.model(), prefillBackend));
                 PrefillEngine prefill = new PrefillEngine(prefillModel, cache, o.blockSize(), o.kvBlocks(), 64);
                 Server prefillServer = serve(new PrefillGrpcService(prefill), PrefillServiceGrpc.SERVICE_NAME);
@@ -235,6 +232,11 @@ final class EmbeddedCluster implements AutoCloseable {
 
     List<DecodeNode> decodeNodes() {
         return decodeNodes;
+    }
+
+    /** The store member's counters ({@code BlockStore.stats}). */
+    java.util.Map<String, Long> storeStats() {
+        return member.store().stats();
     }
 
     StorePrefixCache cache() {

@@ -57,12 +57,13 @@ final class ServeCommand {
             err.println("kvasir serve: no --model given; serving the built-in model (random weights, generated "
                     + "deterministically) from " + model);
         }
+        int threads = a.integer("threads", VectorCpuBackend.defaultThreads());
         return new EmbeddedCluster.Options(model, a.string("host", "127.0.0.1"), a.integer("grpc-port", 50051),
                 a.integer("http-port", 8000), a.integer("kv-port", 5701), a.integer("max-batch", 16), a.integer("kv-blocks", 2048),
-                a.integer("block-size", 16), a.integer("threads", VectorCpuBackend.defaultThreads()),
+                a.integer("block-size", 16), threads,
                 a.integer("prefill-threshold", 256), positive(a, "decode-nodes", 1), apiKeys(a, err), limits(a),
                 a.has("kv-quota-per-tenant") ? Sizes.parse("kv-quota-per-tenant", a.string("kv-quota-per-tenant", "0")) : 0,
-                caching(a));
+                caching(a), threads);
     }
 
     /** --no-prefix-cache, --no-kv-store, --routing and the store's tiers. */

@@ -13,6 +13,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import java.util.stream.Stream;
 
 import com.google.gson.GsonBuilder;
@@ -38,18 +40,19 @@ final class WorkloadBench {
                      documents: [--customers 4] [--doc-tokens 2048] [--users 6] [--question-tokens 32]
                      chat:      [--conversations 6] [--turns 5] [--question-tokens 256] [--max-context 32768]
                      [--output-tokens 16] [--model bench|builtin|PATH] [--decode-nodes 2] [--kv-blocks 320]
-                     [--max-batch 16] [--threads 1] [--prefill-threshold 256] [--kv-host-budget 32m]
-                     [--kv-ssd-budget 1g] [--work-dir DIR] [--json] [--plot FILE.svg]
+                     [--max-batch 16] [--threads 1] [--prefill-threads N] [--prefill-threshold 256] [--kv-host-budget 32m]
+                     [--kv-ssd-budget 1g] [--work-dir DIR] [--json] [--plot FILE.svg] [--save-requests FILE.jsonl]
               Modes: no-cache (no prefix reuse), local-rr (each decode node's pool, round-robin routing),
               local (the pools, KV-aware routing), store (pools + the store's host and SSD tiers, KV-aware),
-              store-rr (the store, round-robin). Defaults fit this workload to a 2-core machine: the model
+              store-rr (the store, round-robin). Each decode node runs --threads, the prefill node (store
+              modes only) --prefill-threads (default: every core), so each mode can use the whole machine. Defaults fit this workload to a 2-core machine: the model
               is a 134M-parameter Llama shape with random F16 weights (written once into ~/.cache/kvasir),
               each node's pool holds less than the documents, the host tier less than their KV.""";
 
     private static final Set<String> VALUES = Set.of("mix", "modes", "rate", "rates", "seed", "tenants", "slo-ttft",
             "slo-itl", "customers", "doc-tokens", "users", "question-tokens", "conversations", "turns", "max-context",
             "output-tokens", "model", "decode-nodes", "kv-blocks", "max-batch", "threads", "prefill-threshold",
-            "kv-host-budget", "kv-ssd-budget", "work-dir", "plot", "cache-dir");
+            "kv-host-budget", "kv-ssd-budget", "work-dir", "plot", "cache-dir", "save-requests", "prefill-threads");
     private static final Set<String> FLAGS = Set.of("json");
     static final List<String> ALL_MODES = List.of("no-cache", "local-rr", "local", "store", "store-rr");
 
@@ -62,18 +65,26 @@ final class WorkloadBench {
     static final BuiltinModel.Shape BENCH_MODEL = new BuiltinModel.Shape("kvasir-bench-134m-f16-v1.gguf", 1024, 12, 16,
             2, 2816, 32768, true);
 
+    /**
+     * Held so their levels stick: each mode starts and stops a cluster, whose routine start-up lines
+     * (and Hazelcast's warnings about a lone member leaving) would bury the progress line.
+     */
+    private static final List<Logger> QUIETED = List.of(Logger.getLogger("io.kvasir"), Logger.getLogger("org.eclipse.jetty"),
+            Logger.getLogger("com.hazelcast"));
+
     private WorkloadBench() {
     }
 
     /** Everything a run needs, from the flags. */
     record Config(String mix, List<String> modes, List<Double> rates, long seed, WorkloadTrace.Sizes sizes,
             double sloTtft, double sloItl, Path model, int decodeNodes, int kvBlocks, int maxBatch, int threads,
-            int prefillThreshold, long hostBudget, long ssdBudget, Path workDir) {
+            int prefillThreads, int prefillThreshold, long hostBudget, long ssdBudget, Path workDir, Path saveRequests) {
     }
 
     static void run(List<String> argv, PrintStream out, PrintStream err) throws Exception {
         Args a = Args.parse("bench workload", argv, VALUES, FLAGS);
         Config c = config(a, err);
+        QUIETED.forEach(l -> l.setLevel(l.getName().equals("com.hazelcast") ? Level.SEVERE : Level.WARNING));
         Map<String, Object> result = run(c, err);
         if (a.has("plot")) {
             @SuppressWarnings("unchecked")
@@ -137,9 +148,11 @@ final class WorkloadBench {
         }
         return new Config(mix, modes, rates, a.longValue("seed", 1), sizes, seconds(a, "slo-ttft", "3s"),
                 seconds(a, "slo-itl", "500ms"), modelPath, positive(a, "decode-nodes", 2), positive(a, "kv-blocks", 320),
-                positive(a, "max-batch", 16), positive(a, "threads", 1), positive(a, "prefill-threshold", 256),
+                positive(a, "max-batch", 16), positive(a, "threads", 1),
+                positive(a, "prefill-threads", VectorCpuBackend.defaultThreads()), positive(a, "prefill-threshold", 256),
                 Sizes.parse("kv-host-budget", a.string("kv-host-budget", "32m")),
-                Sizes.parse("kv-ssd-budget", a.string("kv-ssd-budget", "1g")), work);
+                Sizes.parse("kv-ssd-budget", a.string("kv-ssd-budget", "1g")), work,
+                a.has("save-requests") ? Path.of(a.string("save-requests", null)) : null);
     }
 
     /**
@@ -158,6 +171,9 @@ final class WorkloadBench {
         List<Map<String, Object>> sweep = new ArrayList<>();
         boolean identical = true;
         List<String> mismatches = new ArrayList<>();
+        if (c.saveRequests() != null) {
+            Files.deleteIfExists(c.saveRequests());
+        }
         for (double rate : c.rates()) {
             WorkloadTrace trace = c.mix().equals("chat")
                     ? WorkloadTrace.chat(c.sizes(), rate, c.seed(), vocab)
@@ -175,6 +191,9 @@ final class WorkloadBench {
                     outcomes = WorkloadRun.replay(trace, "127.0.0.1:" + cluster.cluster.apiPort(), cluster.keys,
                             mode + (c.rates().size() > 1 ? "@" + rate : ""), err);
                     bytes = cluster.storeBytes();
+                    if (mode.startsWith("store")) {
+                        err.println("bench workload: " + mode + " store member: " + cluster.cluster.storeStats());
+                    }
                 }
                 Map<String, int[]> answers = new HashMap<>();
                 for (WorkloadRun.Outcome o : outcomes) {
@@ -196,6 +215,9 @@ final class WorkloadBench {
                     }
                 }
                 byMode.put(mode, WorkloadReport.of(mode, outcomes, c.sloTtft(), c.sloItl(), bytes));
+                if (c.saveRequests() != null) {
+                    saveRequests(c.saveRequests(), mode, rate, outcomes);
+                }
             }
             reports.put(rate, byMode);
             err.printf("%nbench workload: %s mix, %d requests at %.3g req/s; SLO: TTFT <= %.0f ms, ITL p90 <= %.0f ms%n",
@@ -228,6 +250,35 @@ final class WorkloadBench {
         return result;
     }
 
+    /** One JSON line per request: when it came, what it waited, where its prompt's KV came from. */
+    private static void saveRequests(Path file, String mode, double rate, List<WorkloadRun.Outcome> outcomes)
+            throws IOException {
+        var gson = new GsonBuilder().disableHtmlEscaping().create();
+        StringBuilder lines = new StringBuilder();
+        for (WorkloadRun.Outcome o : outcomes) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("mode", mode);
+            m.put("rate", rate);
+            m.put("id", o.id());
+            m.put("arrival_s", o.arrival());
+            m.put("sent_s", o.sent());
+            m.put("ttft_ms", o.ttft() * 1000);
+            m.put("end_s", o.end());
+            m.put("itl_p90_ms", WorkloadReport.percentile(o.gaps(), 90) * 1000);
+            if (o.usage() != null) {
+                m.put("prompt_tokens", o.usage().getPromptTokens());
+                m.put("cached_local", o.usage().getCachedLocalTokens());
+                m.put("cached_host", o.usage().getCachedHostTokens());
+                m.put("cached_ssd", o.usage().getCachedSsdTokens());
+            }
+            if (o.error() != null) {
+                m.put("error", o.error());
+            }
+            lines.append(gson.toJson(m)).append('\n');
+        }
+        Files.writeString(file, lines, java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+    }
+
     private static Map<String, Object> describe(Config c, int context) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("mix", c.mix());
@@ -250,7 +301,8 @@ final class WorkloadBench {
         m.put("model", c.model().getFileName().toString());
         m.put("decode_nodes", c.decodeNodes());
         m.put("kv_blocks_per_node", c.kvBlocks());
-        m.put("threads_per_node", c.threads());
+        m.put("threads_per_decode_node", c.threads());
+        m.put("threads_of_prefill_node", c.prefillThreads());
         m.put("kv_host_budget", c.hostBudget());
         m.put("kv_ssd_budget", c.ssdBudget());
         return m;
@@ -296,7 +348,7 @@ final class WorkloadBench {
                     c.hostBudget(), ssd, store ? c.ssdBudget() : 0);
             var o = new EmbeddedCluster.Options(c.model(), "127.0.0.1", 0, 0, 5901, c.maxBatch(), c.kvBlocks(), 16,
                     c.threads(), c.prefillThreshold(), c.decodeNodes(), new ApiKeys(tenants), TenantLimits.none(), 0,
-                    caching);
+                    caching, c.prefillThreads());
             return new ModeCluster(new EmbeddedCluster(o), keys, ssd);
         }
 

@@ -41,7 +41,7 @@ class KvQuotaTest {
         long quota = blockBytes * 5L / 2; // two blocks fit, a third does not
         try (EmbeddedCluster cluster = new EmbeddedCluster(new EmbeddedCluster.Options(model, "127.0.0.1", 0, 0, 5897, 8,
                 512, 16, 2, 256, 1, new ApiKeys(Map.of("key-a", Tenant.of("alpha"), "key-b", Tenant.of("beta"))),
-                TenantLimits.none(), quota, EmbeddedCluster.Caching.DEFAULT))) {
+                TenantLimits.none(), quota, EmbeddedCluster.Caching.DEFAULT, 2))) {
             // 40 prompt + 4 generated tokens: two full blocks, stored when the request ends
             var first = complete(cluster, "key-a");
             assertEquals(200, first.statusCode(), first.body());

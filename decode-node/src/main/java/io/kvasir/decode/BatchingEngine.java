@@ -28,6 +28,8 @@ abstract class BatchingEngine<S extends SequenceState> implements Decoder {
     private Thread loop;
     /** Blocks promised to admitted sequences; guarded by {@link #lock}. */
     int reservedBlocks;
+    /** Shared cached blocks running sequences held at the last admission; guarded by {@link #lock}. */
+    private int pinned;
     private volatile int runningCount;
     private volatile boolean closed;
 
@@ -45,6 +47,24 @@ abstract class BatchingEngine<S extends SequenceState> implements Decoder {
     }
 
     abstract S newSequence(DecodeEngine.Request request, DecodeEngine.Listener listener);
+
+    /**
+     * What admitting a sequence now would commit: {@code own} blocks reserved for it (its worst case
+     * less the cached blocks it shares), and {@code newlyPinned} cached blocks it would keep from
+     * eviction that nothing running holds yet.
+     */
+    record Cost(int own, int newlyPinned) {
+    }
+
+    /** Under the lock, before admission (called again while the sequence waits). */
+    Cost cost(S s) {
+        return new Cost(s.blocksNeeded, 0);
+    }
+
+    /** Under the lock: cached blocks running sequences share, outside every reservation. */
+    int pinnedBlocks() {
+        return 0;
+    }
 
     /** Under the lock, just admitted (its blocks reserved): room may now be made for them. */
     abstract void admitted(S s);
@@ -99,11 +119,16 @@ abstract class BatchingEngine<S extends SequenceState> implements Decoder {
                 while (!closed && running.isEmpty() && waiting.isEmpty()) {
                     work.awaitUninterruptibly();
                 }
-                while (!waiting.isEmpty() && running.size() + admitted.size() < maxBatch
-                        && reservedBlocks + waiting.peek().blocksNeeded <= capacity) {
+                while (!waiting.isEmpty() && running.size() + admitted.size() < maxBatch) {
+                    Cost cost = cost(waiting.peek());
+                    pinned = pinnedBlocks();
+                    if (reservedBlocks + pinned + cost.own() + cost.newlyPinned() > capacity) {
+                        break;
+                    }
                     S s = waiting.poll();
                     s.queueSeconds = (System.nanoTime() - s.submittedNanos) / 1e9;
-                    reservedBlocks += s.blocksNeeded;
+                    s.reservedBlocks = cost.own();
+                    reservedBlocks += cost.own();
                     admitted(s);
                     admitted.add(s);
                 }
@@ -150,8 +175,9 @@ abstract class BatchingEngine<S extends SequenceState> implements Decoder {
             storeBlocks(s);
             lock.lock();
             try {
-                reservedBlocks -= s.blocksNeeded;
+                reservedBlocks -= s.reservedBlocks;
                 releaseBlocks(s);
+                pinned = pinnedBlocks();
             } finally {
                 lock.unlock();
             }
@@ -186,7 +212,7 @@ abstract class BatchingEngine<S extends SequenceState> implements Decoder {
     public long freeBlocks() {
         lock.lock();
         try {
-            return capacity - reservedBlocks;
+            return capacity - reservedBlocks - pinned;
         } finally {
             lock.unlock();
         }

@@ -95,8 +95,9 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
     private final long[] stepsByBatchSize;
     /**
      * The node's local tier: finished sequences' full blocks, kept in the pool by key, least recently
-     * used first; a new sequence copies the ones its prompt starts with instead of fetching them.
-     * Evicted whenever admission needs their room. Loop thread only; heartbeats read {@link #resident}.
+     * used first. A new sequence shares the ones its prompt starts with (a block is never written once
+     * full), as vLLM's prefix caching does: admission reserves only the blocks it adds, and a block a
+     * running sequence holds is never evicted. Loop thread only; heartbeats read {@link #resident}.
      */
     private final LinkedHashMap<BlockKey, LocalBlock> local = new LinkedHashMap<>(256, 0.75f, true);
     private volatile List<NodeHeartbeat.Resident> resident = List.of();
@@ -142,9 +143,61 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
     }
 
     @Override
+    Cost cost(Sequence s) {
+        int[] run = localRun(s);
+        int newlyPinned = 0;
+        for (int id : run) {
+            if (pool.holders(id) == 1) { // only the local tier holds it: admitting s takes it out of eviction's reach
+                newlyPinned++;
+            }
+        }
+        return new Cost(s.blocksNeeded - run.length, newlyPinned);
+    }
+
+    @Override
+    int pinnedBlocks() {
+        int pinned = 0;
+        for (LocalBlock b : local.values()) {
+            if (pool.holders(b.blockId()) > 1) {
+                pinned++;
+            }
+        }
+        return pinned;
+    }
+
+    /** Shares the local blocks the prompt starts with, then evicts what the reservations need. */
+    @Override
     void admitted(Sequence s) {
         metrics.queueTime.observe(s.queueSeconds);
+        int[] run = localRun(s);
+        for (int id : run) {
+            pool.retain(id);
+        }
+        s.table.adopt(run);
+        // every running sequence's own blocks fit beside the local tier, whose shared blocks stay
         evictLocalBeyond(pool.maxBlocks() - reservedBlocks);
+    }
+
+    /** The local blocks holding the longest run of the prompt's leading full blocks. */
+    private int[] localRun(Sequence s) {
+        if (chain == null) {
+            return new int[0];
+        }
+        if (s.keys == null) {
+            int[] prompt = s.request.prompt();
+            s.keys = chain.keys(s.request.cacheOwner(), prompt, s.request.firstToken() >= 0 ? prompt.length
+                    : prompt.length - 1);
+        }
+        int[] run = new int[s.keys.size()];
+        int n = 0;
+        for (BlockKey key : s.keys) {
+            LocalBlock held = local.get(key);
+            if (held == null || !held.tenant().equals(s.request.cacheOwner())) {
+                break;
+            }
+            run[n++] = held.blockId();
+        }
+        return java.util.Arrays.copyOf(run, n);
     }
 
     /**
@@ -157,7 +210,7 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
         int[] prompt = s.request.prompt();
         boolean prefilled = s.request.firstToken() >= 0;
         int limit = prefilled ? prompt.length : prompt.length - 1;
-        int fromLocal = copyLocalPrefix(s, limit);
+        int fromLocal = s.table.numTokens(); // shared at admission
         PrefixCache.Loaded found = cache.load(s.request.cacheOwner(), prompt, limit, s.table);
         int loaded = found.tokens();
         if (prefilled && s.request.cachedBefore() > fromLocal) {
@@ -183,27 +236,10 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
         }
     }
 
-    /** Copies the local blocks the prompt starts with into fresh blocks of the sequence; returns their tokens. */
-    private int copyLocalPrefix(Sequence s, int limit) {
-        if (chain == null) {
-            return 0;
-        }
-        List<Integer> ids = new ArrayList<>();
-        for (BlockKey key : chain.keys(s.request.cacheOwner(), s.request.prompt(), limit)) {
-            LocalBlock held = local.get(key);
-            if (held == null || !held.tenant().equals(s.request.cacheOwner())) {
-                break;
-            }
-            int id = pool.allocate();
-            float[] from = pool.data(held.blockId()), to = pool.data(id);
-            System.arraycopy(from, 0, to, 0, from.length);
-            ids.add(id);
-        }
-        s.table.adopt(ids.stream().mapToInt(Integer::intValue).toArray());
-        return ids.size() * blockSize;
-    }
-
-    /** Keeps a finished sequence's full blocks in the local tier; frees the rest. */
+    /**
+     * Keeps a finished sequence's full blocks in the local tier (its hold passes to the tier); drops
+     * its hold on the rest, shared blocks the tier already has included.
+     */
     private void keepLocal(Sequence s) {
         if (chain == null || s.failed) {
             s.table.release();
@@ -222,12 +258,16 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
         publishResident();
     }
 
-    /** Frees least recently used local blocks until at most {@code room} remain. */
+    /** Frees least recently used local blocks no sequence holds until at most {@code room} remain. */
     private void evictLocalBeyond(int room) {
         var it = local.values().iterator();
         boolean changed = false;
         while (local.size() > Math.max(0, room) && it.hasNext()) {
-            pool.free(it.next().blockId());
+            int id = it.next().blockId();
+            if (pool.holders(id) > 1) {
+                continue; // a running sequence reads it
+            }
+            pool.free(id);
             it.remove();
             changed = true;
         }
@@ -316,6 +356,8 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
     /** A sequence in the engine: its KV here, the rest in {@link SequenceState}. */
     final class Sequence extends SequenceState {
         final BlockTable table = new BlockTable(pool);
+        /** The prompt's block keys, once admission first looks for them in the local tier. */
+        List<BlockKey> keys;
 
         Sequence(Request request, Listener listener) {
             super(request, listener, vocab, blockSize, model.tokenizer());

@@ -15,6 +15,8 @@ abstract class SequenceState implements DecodeEngine.Handle {
     final DecodeEngine.Listener listener;
     final Sampler sampler;
     final int blocksNeeded;
+    /** Blocks reserved for it at admission: {@link #blocksNeeded} less the cached ones it shares. */
+    int reservedBlocks;
     final long submittedNanos = System.nanoTime();
     double queueSeconds;
     int[] generatedTokens = new int[16];

@@ -195,6 +195,35 @@ class DecodeEngineTest {
     }
 
     @Test
+    void sequencesOnOneCachedPrefixShareItsBlocks() throws Exception {
+        int[] p = prompt(70, 43); // generates all 12 tokens (no end-of-generation token)
+        // 12 blocks: a 70+12-token sequence needs 6; copies of its 4 cached prompt blocks would let
+        // two run at once, shared ones let three (2 own blocks each beside the 4 shared)
+        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.localOnly(
+                new io.kvasir.node.BlockKeyChain("share-test", BLOCK)), BLOCK, 12, 4, 64)) {
+            Outcome first = submit(engine, "t", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            List<CompletableFuture<Outcome>> three = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                three.add(submit(engine, "t", p, 12, SamplingParams.GREEDY));
+            }
+            for (var f : three) {
+                Outcome o = f.get(60, TimeUnit.SECONDS);
+                assertArrayEquals(first.tokens(), o.tokens(), "a shared prefix gives the computed one's tokens");
+                assertEquals(64, o.finish().cachedLocalTokens());
+            }
+            assertTrue(engine.stepsByBatchSize()[3] > 0, "three sequences ran together on 12 blocks: "
+                    + Arrays.toString(engine.stepsByBatchSize()));
+            // every hold was dropped: the whole pool is free again once the local tier gives way
+            assertEquals(12, engine.freeBlocks());
+            assertEquals(12, engine.pool().numAvailable() + engine.localBlocks());
+            var a = submit(engine, "t", prompt(70, 5), 12, SamplingParams.GREEDY);
+            var b = submit(engine, "t", prompt(70, 6), 12, SamplingParams.GREEDY);
+            assertArrayEquals(alone(prompt(70, 5), 12, SamplingParams.GREEDY), a.get(60, TimeUnit.SECONDS).tokens());
+            assertArrayEquals(alone(prompt(70, 6), 12, SamplingParams.GREEDY), b.get(60, TimeUnit.SECONDS).tokens());
+        }
+    }
+
+    @Test
     void aFloodingTenantDoesNotStarveAnother() throws Exception {
         // room for 2 sequences at a time; tenant "flood" queues 8, then "quiet" asks for 1
         try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.NONE, BLOCK, 256, 2, 64)) {

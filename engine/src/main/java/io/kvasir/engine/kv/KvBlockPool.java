@@ -26,7 +26,8 @@ public final class KvBlockPool {
     private final int maxBlocks;
     private final float[][] blocks;
     private final int[] freeIds;
-    private final boolean[] inUse;
+    /** Holders of each block (a sequence's table, a node's local tier); 0: free. */
+    private final int[] refs;
     private int numFree;
     private int numCreated;
 
@@ -50,7 +51,7 @@ public final class KvBlockPool {
         this.maxBlocks = maxBlocks;
         this.blocks = new float[maxBlocks][];
         this.freeIds = new int[maxBlocks];
-        this.inUse = new boolean[maxBlocks];
+        this.refs = new int[maxBlocks];
         this.latent = latent;
         this.floatsPerBlock = numLayers * (latent ? 1 : 2) * blockSize * kvDim;
     }
@@ -84,7 +85,7 @@ public final class KvBlockPool {
     public int allocate() {
         if (numFree > 0) {
             int id = freeIds[--numFree];
-            inUse[id] = true;
+            refs[id] = 1;
             return id;
         }
         if (numCreated == maxBlocks) {
@@ -92,16 +93,36 @@ public final class KvBlockPool {
         }
         int id = numCreated++;
         blocks[id] = new float[floatsPerBlock];
-        inUse[id] = true;
+        refs[id] = 1;
         return id;
     }
 
+    /**
+     * Drops one holder of a block; the last one returns it to the pool. A full block's contents
+     * never change, so holders share it read-only (a cached prefix in several sequences at once).
+     */
     public void free(int blockId) {
-        if (blockId < 0 || blockId >= numCreated || !inUse[blockId]) {
+        requireAllocated(blockId);
+        if (--refs[blockId] == 0) {
+            freeIds[numFree++] = blockId;
+        }
+    }
+
+    /** Adds a holder to an allocated block: it stays until each holder has freed it. */
+    public void retain(int blockId) {
+        requireAllocated(blockId);
+        refs[blockId]++;
+    }
+
+    /** Holders of a block (0 when free). */
+    public int holders(int blockId) {
+        return blockId >= 0 && blockId < numCreated ? refs[blockId] : 0;
+    }
+
+    private void requireAllocated(int blockId) {
+        if (blockId < 0 || blockId >= numCreated || refs[blockId] == 0) {
             throw new IllegalArgumentException("block " + blockId + " is not allocated");
         }
-        inUse[blockId] = false;
-        freeIds[numFree++] = blockId;
     }
 
     /** The floats of a block; index them with {@link #keyOffset} and {@link #valueOffset}. */

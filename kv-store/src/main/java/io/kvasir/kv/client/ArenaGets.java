@@ -25,6 +25,7 @@ import io.kvasir.proto.kv.v1.GetRequest;
 import io.kvasir.proto.kv.v1.GetSharedResponse;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
 import io.kvasir.proto.kv.v1.SharedBlock;
+import io.kvasir.proto.kv.v1.Tier;
 
 /**
  * Gets from members on this host through their shared-memory arenas ({@code SharedArena}), in up
@@ -67,16 +68,18 @@ final class ArenaGets {
      * Fills {@code out} with the blocks of {@code byMember} (member address → indices into
      * {@code keys}) found in the arenas; returns, by member, the indices to fetch through gRPC:
      * found but not in the arena, overwritten before the copy, or the member could not answer.
-     * Missing blocks are in neither.
+     * Missing blocks are in neither. A block a member placed in its arena on request has its tier in
+     * {@code tiers} (host, or SSD when promoted for this get); one already there is left null (host).
      */
     Map<String, List<Integer>> get(String tenant, List<BlockKey> keys, Map<String, List<Integer>> byMember,
-            Map<String, String> arenaFiles, ByteBuffer[] out) throws KvStoreException {
+            Map<String, String> arenaFiles, ByteBuffer[] out, Tier[] tiers) throws KvStoreException {
         Map<String, List<Integer>> viaGrpc = new LinkedHashMap<>();
         Map<String, List<Integer>> asking = findInArenas(tenant, keys, byMember, arenaFiles, out);
         while (!asking.isEmpty()) { // more than one pass only when an answer is partial (a quarter ring each)
             Map<String, Future<Located>> answers = new LinkedHashMap<>();
             for (var group : asking.entrySet()) {
-                answers.put(group.getKey(), calls.submit(() -> locate(group.getKey(), tenant, keys, group.getValue())));
+                answers.put(group.getKey(), calls.submit(() -> locate(group.getKey(), tenant, keys, group.getValue(),
+                        tiers)));
             }
             List<Placement> placed = new ArrayList<>();
             Map<String, List<Integer>> next = new LinkedHashMap<>();
@@ -133,7 +136,7 @@ final class ArenaGets {
     }
 
     /** One GetShared for {@code indices}: the member answers a leading part of them. */
-    private Located locate(String member, String tenant, List<BlockKey> keys, List<Integer> indices) {
+    private Located locate(String member, String tenant, List<BlockKey> keys, List<Integer> indices, Tier[] tiers) {
         GetRequest.Builder request = GetRequest.newBuilder().setTenant(tenant);
         for (int i : indices) {
             request.addKeys(UnsafeByteOperations.unsafeWrap(keys.get(i).toBytes()));
@@ -148,6 +151,7 @@ final class ArenaGets {
         for (int j = 0; j < r.getBlocksCount(); j++) {
             SharedBlock b = r.getBlocks(j);
             if (b.getFound() && b.getShared()) {
+                tiers[indices.get(j)] = b.getTier();
                 placed.add(new Placement(member, indices.get(j), r.getFile(), b.getPosition(), b.getLength()));
             } else if (b.getFound()) {
                 notPlaced.add(indices.get(j));

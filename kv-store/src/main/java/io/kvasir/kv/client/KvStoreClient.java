@@ -134,7 +134,7 @@ public final class KvStoreClient implements AutoCloseable {
             (sharedMemory != null ? viaArena : viaGrpc).put(group.getKey(), group.getValue());
         }
         if (!viaArena.isEmpty()) {
-            arenaGets.get(tenant, keys, viaArena, arenaFiles, out).forEach((member, rest) ->
+            arenaGets.get(tenant, keys, viaArena, arenaFiles, out, tiers).forEach((member, rest) ->
                     viaGrpc.computeIfAbsent(member, m -> new ArrayList<>()).addAll(rest));
         }
         List<Future<?>> pending = new ArrayList<>();

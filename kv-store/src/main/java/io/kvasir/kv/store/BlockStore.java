@@ -348,6 +348,7 @@ public final class BlockStore {
         s.put("hits", metrics.hits());
         s.put("ssd_hits", metrics.ssdHits.sum());
         s.put("puts", metrics.puts.sum());
+        s.put("host_evictions", metrics.hostEvictions.sum());
         s.put("rejected", metrics.rejected.sum());
         s.put("cluster_blocks", (long) index.size());
         return s;

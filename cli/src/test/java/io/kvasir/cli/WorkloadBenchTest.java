@@ -1,0 +1,59 @@
+package io.kvasir.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.kvasir.engine.BuiltinModel;
+
+/**
+ * {@code bench workload} on a short documents trace and the built-in model: every mode really
+ * starts its cluster and serves the trace through the public API; the cache may change where KV
+ * comes from, never a token.
+ */
+class WorkloadBenchTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void everyModeGivesTheSameTokensAndOnlyTheStoreHitsItsTiers() throws Exception {
+        // 4 documents of 640 tokens: ~2.6 MB of KV against a 1 MiB host tier, so some spill to SSD;
+        // pools of 60 blocks hold one running request and little else
+        var sizes = new WorkloadTrace.Sizes(4, 640, 3, 1, 1, 16, 6, 8192, 2);
+        var config = new WorkloadBench.Config("documents", WorkloadBench.ALL_MODES, List.of(3.0), 7, sizes, 5, 1,
+                BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work"), null);
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        Map<String, Object> result = WorkloadBench.run(config, new PrintStream(log, true));
+        String printed = log.toString();
+
+        assertEquals(true, result.get("identical"), "outputs differ between modes: " + result.get("mismatches")
+                + "\n" + printed);
+        @SuppressWarnings("unchecked")
+        var modes = (Map<String, Map<String, Object>>) result.get("modes");
+        assertEquals(WorkloadBench.ALL_MODES, List.copyOf(modes.keySet()));
+        for (var mode : modes.entrySet()) {
+            assertEquals(12, mode.getValue().get("requests"), mode.getKey());
+            assertEquals(0, mode.getValue().get("failed"), mode.getKey() + "\n" + printed);
+        }
+        assertEquals(1.0, hits(modes, "no-cache").get("miss"), printed);
+        assertEquals(0L, modes.get("no-cache").get("store_bytes_read"));
+        assertTrue(hits(modes, "local").get("local") > 0, "the local mode reuses its pools\n" + printed);
+        assertEquals(0.0, hits(modes, "local").get("host"), printed);
+        assertTrue(hits(modes, "store").get("host") > 0, "store: host-tier hits\n" + printed);
+        assertTrue(hits(modes, "store").get("ssd") > 0, "store: SSD-tier hits\n" + printed);
+        assertTrue((long) modes.get("store").get("store_bytes_written") > 1 << 20, printed);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Double> hits(Map<String, Map<String, Object>> modes, String mode) {
+        return (Map<String, Double>) modes.get(mode).get("hit_rate");
+    }
+}
