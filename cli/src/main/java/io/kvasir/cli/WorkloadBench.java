@@ -46,7 +46,7 @@ final class WorkloadBench {
               local (the pools, KV-aware routing), store (pools + the store's host and SSD tiers, KV-aware),
               store-rr (the store, round-robin). Each decode node runs --threads, the prefill node (store
               modes only) --prefill-threads (default: every core), so each mode can use the whole machine. Defaults fit this workload to a 2-core machine: the model
-              is a 134M-parameter Llama shape with random F16 weights (written once into ~/.cache/kvasir),
+              is a 133M-parameter Llama shape with random F16 weights (written once into ~/.cache/kvasir),
               each node's pool holds less than the documents, the host tier less than their KV.""";
 
     private static final Set<String> VALUES = Set.of("mix", "modes", "rate", "rates", "seed", "tenants", "slo-ttft",
@@ -57,12 +57,12 @@ final class WorkloadBench {
     static final List<String> ALL_MODES = List.of("no-cache", "local-rr", "local", "store", "store-rr");
 
     /**
-     * The default model: Llama-shaped, 134M parameters (hidden 1024, 12 layers, 16 query heads, 2 KV
+     * The default model: Llama-shaped, 133M parameters (hidden 1024, 12 layers, 16 query heads, 2 KV
      * heads, FFN 2816), F16. Its prefill costs 43 kFLOP per byte of f16 KV it produces, the order of
      * real models (Llama-3.2-1B: 77, Llama-3.1-8B: 122), so computing a prefix against fetching it
      * weighs as it would for them; small enough that the default workload runs in minutes here.
      */
-    static final BuiltinModel.Shape BENCH_MODEL = new BuiltinModel.Shape("kvasir-bench-134m-f16-v1.gguf", 1024, 12, 16,
+    static final BuiltinModel.Shape BENCH_MODEL = new BuiltinModel.Shape("kvasir-bench-133m-f16-v1.gguf", 1024, 12, 16,
             2, 2816, 32768, true);
 
     /**

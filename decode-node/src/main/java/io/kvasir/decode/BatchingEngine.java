@@ -111,26 +111,29 @@ abstract class BatchingEngine<S extends SequenceState> implements Decoder {
         return seq;
     }
 
+    /**
+     * Admits one sequence at a time and prefills it before looking at the next, so the next one
+     * already finds the blocks this one computed (two questions about one document arriving
+     * together compute it once); then one step for everything running.
+     */
     private void run() {
         while (!closed) {
-            List<S> admitted = new ArrayList<>();
+            S next = null;
             lock.lock();
             try {
                 while (!closed && running.isEmpty() && waiting.isEmpty()) {
                     work.awaitUninterruptibly();
                 }
-                while (!waiting.isEmpty() && running.size() + admitted.size() < maxBatch) {
+                if (!waiting.isEmpty() && running.size() < maxBatch) {
                     Cost cost = cost(waiting.peek());
                     pinned = pinnedBlocks();
-                    if (reservedBlocks + pinned + cost.own() + cost.newlyPinned() > capacity) {
-                        break;
+                    if (reservedBlocks + pinned + cost.own() + cost.newlyPinned() <= capacity) {
+                        next = waiting.poll();
+                        next.queueSeconds = (System.nanoTime() - next.submittedNanos) / 1e9;
+                        next.reservedBlocks = cost.own();
+                        reservedBlocks += cost.own();
+                        admitted(next);
                     }
-                    S s = waiting.poll();
-                    s.queueSeconds = (System.nanoTime() - s.submittedNanos) / 1e9;
-                    s.reservedBlocks = cost.own();
-                    reservedBlocks += cost.own();
-                    admitted(s);
-                    admitted.add(s);
                 }
             } finally {
                 lock.unlock();
@@ -138,11 +141,18 @@ abstract class BatchingEngine<S extends SequenceState> implements Decoder {
             if (closed) {
                 break;
             }
-            try {
-                for (S s : admitted) {
-                    prefill(s);
-                    running.add(s);
+            if (next != null) {
+                running.add(next);
+                try {
+                    prefill(next);
+                } catch (RuntimeException e) {
+                    // this sequence's own failure (its blocks, the store): it ends, the batch runs on
+                    LOG.log(Level.SEVERE, "prefill failed", e);
+                    next.fail(e);
                 }
+                continue;
+            }
+            try {
                 retireFinished();
                 runningCount = running.size();
                 if (!running.isEmpty()) {

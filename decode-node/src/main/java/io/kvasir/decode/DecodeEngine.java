@@ -103,6 +103,8 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
     private volatile List<NodeHeartbeat.Resident> resident = List.of();
     private final BlockKeyChain chain;
     private volatile long localHitTokens; // written by the loop thread only
+    /** Local blocks running sequences put there from their own reservation; loop thread only. */
+    private int sharedByRunning;
 
     private record LocalBlock(String tenant, int blockId) {
     }
@@ -162,7 +164,7 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
                 pinned++;
             }
         }
-        return pinned;
+        return pinned - sharedByRunning; // those are inside their sequence's reservation
     }
 
     /** Shares the local blocks the prompt starts with, then evicts what the reservations need. */
@@ -174,8 +176,9 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
             pool.retain(id);
         }
         s.table.adopt(run);
-        // every running sequence's own blocks fit beside the local tier, whose shared blocks stay
-        evictLocalBeyond(pool.maxBlocks() - reservedBlocks);
+        // every reservation fits beside the local tier (less the blocks running sequences put there,
+        // which their reservations count already); blocks a sequence holds are never evicted
+        evictLocalBeyond(pool.maxBlocks() - reservedBlocks + sharedByRunning);
     }
 
     /** The local blocks holding the longest run of the prompt's leading full blocks. */
@@ -228,6 +231,7 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
         if (loaded < prompt.length) {
             transformer.forward(prompt, loaded, prompt.length, s.table, prefillBuffers);
         }
+        shareComputedBlocks(s, fromLocal / blockSize);
         if (prefilled) {
             s.sampler.skip();
             s.accept(s.request.firstToken());
@@ -237,10 +241,34 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
     }
 
     /**
+     * Puts the prompt's full blocks from {@code from} on into the local tier as soon as they hold their
+     * KV (a full block never changes), so sequences on the same prefix that arrive while this one
+     * runs share them instead of computing them again. They stay the sequence's own in the
+     * reservations until it ends.
+     */
+    private void shareComputedBlocks(Sequence s, int from) {
+        if (chain == null) {
+            return;
+        }
+        int full = s.table.numTokens() / blockSize;
+        List<BlockKey> keys = chain.keys(s.request.cacheOwner(), s.request.prompt(), full * blockSize);
+        for (int b = from; b < full; b++) {
+            if (!local.containsKey(keys.get(b))) {
+                pool.retain(s.table.blockId(b));
+                local.put(keys.get(b), new LocalBlock(s.request.cacheOwner(), s.table.blockId(b)));
+                s.shared++;
+            }
+        }
+        sharedByRunning += s.shared;
+        publishResident();
+    }
+
+    /**
      * Keeps a finished sequence's full blocks in the local tier (its hold passes to the tier); drops
      * its hold on the rest, shared blocks the tier already has included.
      */
     private void keepLocal(Sequence s) {
+        sharedByRunning -= s.shared; // from now on their holders, if any, pin them
         if (chain == null || s.failed) {
             s.table.release();
             return;
@@ -358,6 +386,8 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
         final BlockTable table = new BlockTable(pool);
         /** The prompt's block keys, once admission first looks for them in the local tier. */
         List<BlockKey> keys;
+        /** Blocks of its own it put into the local tier while running. */
+        int shared;
 
         Sequence(Request request, Listener listener) {
             super(request, listener, vocab, blockSize, model.tokenizer());

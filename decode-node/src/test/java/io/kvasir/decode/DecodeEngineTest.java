@@ -224,6 +224,21 @@ class DecodeEngineTest {
     }
 
     @Test
+    void aPromptArrivingWhileItsTwinRunsSharesTheBlocksTheTwinComputed() throws Exception {
+        int[] p = prompt(70, 43);
+        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.localOnly(
+                new io.kvasir.node.BlockKeyChain("twin-test", BLOCK)), BLOCK, 64, 4, 64)) {
+            var a = submit(engine, "t", p, 12, SamplingParams.GREEDY);
+            var b = submit(engine, "t", p, 12, SamplingParams.GREEDY);
+            Outcome first = a.get(60, TimeUnit.SECONDS), second = b.get(60, TimeUnit.SECONDS);
+            assertArrayEquals(first.tokens(), second.tokens());
+            assertEquals(64, first.finish().cachedLocalTokens() + second.finish().cachedLocalTokens(),
+                    "the 4 full prompt blocks were computed once");
+            assertEquals(64, engine.freeBlocks());
+        }
+    }
+
+    @Test
     void aFloodingTenantDoesNotStarveAnother() throws Exception {
         // room for 2 sequences at a time; tenant "flood" queues 8, then "quiet" asks for 1
         try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.NONE, BLOCK, 256, 2, 64)) {

@@ -1,9 +1,14 @@
 package io.kvasir.router;
 
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
@@ -11,6 +16,7 @@ import java.util.logging.Logger;
 
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
+import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.client.KvStoreException;
 import io.kvasir.node.BlockKeyChain;
@@ -28,6 +34,10 @@ import io.kvasir.proto.kv.v1.LookupResponse;
  * the stored blocks and the first token; a short uncached part costs the decode node less than the
  * hop, so it prefills it itself. A prefill node that fails costs only time: the decode node then
  * prefills the whole prompt.
+ *
+ * <p>Prompts whose prefix this router is already having prefilled (users asking about a document
+ * whose first question is still being computed) wait for that prefill instead of queueing behind
+ * other prompts at the prefill node, then take the cached prefix like any later request.
  */
 public final class KvAwarePlacement implements PlacementPolicy {
     private static final Logger LOG = Logger.getLogger(KvAwarePlacement.class.getName());
@@ -39,6 +49,9 @@ public final class KvAwarePlacement implements PlacementPolicy {
     private final AtomicInteger next = new AtomicInteger();
     private final AtomicLong prefilled = new AtomicLong();
     private final AtomicLong direct = new AtomicLong();
+    /** Blocks a prefill node is computing for this router now, each with the prefill that stores it. */
+    private final Map<BlockKey, CompletableFuture<Void>> computing = new ConcurrentHashMap<>();
+    private final AtomicLong coalesced = new AtomicLong();
 
     public KvAwarePlacement(KvStoreClient store, BlockKeyChain chain, List<ManagedChannel> prefillNodes, int threshold) {
         this.store = store;
@@ -54,22 +67,74 @@ public final class KvAwarePlacement implements PlacementPolicy {
     @Override
     public Plan plan(DecodeRequest request) {
         int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
-        int cachedTokens = 0;
-        String nearest = null;
-        try {
-            var keys = chain.keys(cacheOwner(request), prompt, prompt.length - 1);
-            if (!keys.isEmpty()) {
-                LookupResponse where = store.lookup(cacheOwner(request), keys);
-                cachedTokens = where.getCachedPrefixBlocks() * chain.blockSize();
-                nearest = longestResidentRun(where);
+        List<BlockKey> keys = chain.keys(cacheOwner(request), prompt, prompt.length - 1);
+        Where where = lookup(request, keys);
+        if (!prefillNodes.isEmpty() && prompt.length - where.cachedTokens() >= threshold) {
+            CompletableFuture<Void> pending = computingRun(keys, where.cachedTokens() / chain.blockSize());
+            if (pending != null) {
+                coalesced.incrementAndGet();
+                try {
+                    pending.get(10, TimeUnit.MINUTES);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } catch (ExecutionException | TimeoutException e) {
+                    // that prefill failed or is stuck: this request goes its own way
+                }
+                where = lookup(request, keys);
             }
+        }
+        if (prefillNodes.isEmpty() || prompt.length - where.cachedTokens() < threshold) {
+            direct.incrementAndGet();
+            return new Plan(request, where.nearest());
+        }
+        CompletableFuture<Void> mine = new CompletableFuture<>();
+        List<BlockKey> claimed = new ArrayList<>();
+        for (BlockKey k : keys.subList(where.cachedTokens() / chain.blockSize(), keys.size())) {
+            if (computing.putIfAbsent(k, mine) == null) {
+                claimed.add(k);
+            }
+        }
+        try {
+            return prefill(request, where.nearest());
+        } finally {
+            claimed.forEach(k -> computing.remove(k, mine));
+            mine.complete(null);
+        }
+    }
+
+    /** What the store knows of the prompt: its cached leading tokens, and the node holding most of them. */
+    private record Where(int cachedTokens, String nearest) {
+    }
+
+    private Where lookup(DecodeRequest request, List<BlockKey> keys) {
+        if (keys.isEmpty()) {
+            return new Where(0, null);
+        }
+        try {
+            LookupResponse where = store.lookup(cacheOwner(request), keys);
+            return new Where(where.getCachedPrefixBlocks() * chain.blockSize(), longestResidentRun(where));
         } catch (KvStoreException e) {
             LOG.log(Level.FINE, "KV store lookup failed; placing without it", e);
+            return new Where(0, null);
         }
-        if (prefillNodes.isEmpty() || prompt.length - cachedTokens < threshold) {
-            direct.incrementAndGet();
-            return new Plan(request, nearest);
+    }
+
+    /**
+     * The prefill computing the blocks that follow the cached ones, when it would leave less than the
+     * threshold to compute (waiting for it beats computing them again); else null.
+     */
+    private CompletableFuture<Void> computingRun(List<BlockKey> keys, int cachedBlocks) {
+        int end = cachedBlocks;
+        while (end < keys.size() && computing.containsKey(keys.get(end))) {
+            end++;
         }
+        if (end == cachedBlocks || (keys.size() - end) * chain.blockSize() >= threshold) {
+            return null;
+        }
+        return computing.get(keys.get(end - 1));
+    }
+
+    private Plan prefill(DecodeRequest request, String nearest) {
         ManagedChannel node = prefillNodes.get(Math.floorMod(next.getAndIncrement(), prefillNodes.size()));
         try {
             PrefillResponse r = PrefillServiceGrpc.newBlockingStub(node).withDeadlineAfter(10, TimeUnit.MINUTES)
@@ -109,6 +174,11 @@ public final class KvAwarePlacement implements PlacementPolicy {
     /** Requests sent through a prefill node so far. */
     public long prefilled() {
         return prefilled.get();
+    }
+
+    /** Requests that waited for another request's prefill of their prefix instead of queueing for their own. */
+    public long coalesced() {
+        return coalesced.get();
     }
 
     /** Requests whose prompt the decode node prefilled itself. */
