@@ -38,7 +38,7 @@ final class WorkloadBench {
             usage: kvasir bench workload [--mix documents|chat] [--modes no-cache,local-rr,local,store,store-rr]
                      [--rate R | --rates A,B,C] [--seed 1] [--tenants 2] [--slo-ttft 3s] [--slo-itl 500ms]
                      documents: [--customers 4] [--doc-tokens 2048] [--users 6] [--question-tokens 32]
-                     chat:      [--conversations 6] [--turns 5] [--question-tokens 256] [--max-context 32768]
+                     chat:      [--conversations 8] [--turns 5] [--question-tokens 256] [--max-context 32768]
                      [--output-tokens 16] [--model bench|builtin|PATH] [--decode-nodes 2] [--kv-blocks 320]
                      [--max-batch 16] [--threads 1] [--prefill-threads N] [--prefill-threshold 256] [--kv-host-budget 32m]
                      [--kv-ssd-budget 1g] [--work-dir DIR] [--json] [--plot FILE.svg] [--save-requests FILE.jsonl]
@@ -137,7 +137,7 @@ final class WorkloadBench {
             default -> Path.of(model);
         };
         var sizes = new WorkloadTrace.Sizes(positive(a, "customers", 4), positive(a, "doc-tokens", 2048),
-                positive(a, "users", 6), positive(a, "conversations", 6), positive(a, "turns", 5),
+                positive(a, "users", 6), positive(a, "conversations", 8), positive(a, "turns", 5),
                 positive(a, "question-tokens", chat ? 256 : 32), positive(a, "output-tokens", 16),
                 positive(a, "max-context", 32768), positive(a, "tenants", 2));
         Path work;

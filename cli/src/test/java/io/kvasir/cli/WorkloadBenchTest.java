@@ -52,6 +52,36 @@ class WorkloadBenchTest {
         assertTrue((long) modes.get("store").get("store_bytes_written") > 1 << 20, printed);
     }
 
+    @Test
+    void tracesAreSeededAndShapedAsAsked() {
+        var sizes = new WorkloadTrace.Sizes(3, 100, 4, 5, 6, 20, 8, 1 + 4 * 28, 2);
+        WorkloadTrace docs = WorkloadTrace.documents(sizes, 2.0, 11, 380);
+        assertEquals(12, docs.requests());
+        assertEquals(docs.sessions().stream().map(x -> x.turns().getFirst().id()).toList(),
+                WorkloadTrace.documents(sizes, 2.0, 11, 380).sessions().stream().map(x -> x.turns().getFirst().id())
+                        .toList(), "the same seed, the same trace");
+        for (var s : docs.sessions()) {
+            int[] prompt = s.turns().getFirst().tokens();
+            assertEquals(1 + 100 + 20, prompt.length);
+            int customer = Integer.parseInt(s.name().substring(1, s.name().indexOf('-')));
+            assertEquals(customer % 2, s.tenant(), "customers spread over the tenants");
+        }
+        // chat: a turn adds 20 + 8 tokens; a context of 1 + 4 * 28 allows 4 of the 6 turns
+        WorkloadTrace chat = WorkloadTrace.chat(sizes, 2.0, 11, 380);
+        assertEquals(5, chat.sessions().size());
+        double lastOfRound = 0;
+        for (int k = 0; k < 4; k++) {
+            double first = Double.MAX_VALUE, last = 0;
+            for (var s : chat.sessions()) {
+                assertEquals(4, s.turns().size());
+                first = Math.min(first, s.turns().get(k).arrivalSeconds());
+                last = Math.max(last, s.turns().get(k).arrivalSeconds());
+            }
+            assertTrue(first > lastOfRound, "round " + k + " starts after every conversation's turn " + (k - 1));
+            lastOfRound = last;
+        }
+    }
+
     @SuppressWarnings("unchecked")
     private static Map<String, Double> hits(Map<String, Map<String, Object>> modes, String mode) {
         return (Map<String, Double>) modes.get(mode).get("hit_rate");

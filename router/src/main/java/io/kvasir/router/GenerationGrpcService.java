@@ -127,6 +127,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             }
             tried.add(node.id());
             routes.started(node);
+            placement.routed(request, node.id());
             DecodeServiceGrpc.newStub(node.channel()).decode(request, this);
         }
 

@@ -52,6 +52,17 @@ public final class KvAwarePlacement implements PlacementPolicy {
     /** Blocks a prefill node is computing for this router now, each with the prefill that stores it. */
     private final Map<BlockKey, CompletableFuture<Void>> computing = new ConcurrentHashMap<>();
     private final AtomicLong coalesced = new AtomicLong();
+    /**
+     * The decode node this router last sent each block key to, most recent last: a prompt's blocks
+     * are in that node's pool from its prefill on, seconds before its heartbeat says so (llm-d's
+     * approximate prefix routing). Bounded; guarded by itself.
+     */
+    private final Map<BlockKey, String> sentTo = new java.util.LinkedHashMap<>(1024, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<BlockKey, String> eldest) {
+            return size() > 1 << 16;
+        }
+    };
 
     public KvAwarePlacement(KvStoreClient store, BlockKeyChain chain, List<ManagedChannel> prefillNodes, int threshold) {
         this.store = store;
@@ -85,7 +96,7 @@ public final class KvAwarePlacement implements PlacementPolicy {
         }
         if (prefillNodes.isEmpty() || prompt.length - where.cachedTokens() < threshold) {
             direct.incrementAndGet();
-            return new Plan(request, where.nearest());
+            return new Plan(request, nearest(keys, where));
         }
         CompletableFuture<Void> mine = new CompletableFuture<>();
         List<BlockKey> claimed = new ArrayList<>();
@@ -95,7 +106,7 @@ public final class KvAwarePlacement implements PlacementPolicy {
             }
         }
         try {
-            return prefill(request, where.nearest());
+            return prefill(request, nearest(keys, where));
         } finally {
             claimed.forEach(k -> computing.remove(k, mine));
             mine.complete(null);
@@ -103,19 +114,40 @@ public final class KvAwarePlacement implements PlacementPolicy {
     }
 
     /** What the store knows of the prompt: its cached leading tokens, and the node holding most of them. */
-    private record Where(int cachedTokens, String nearest) {
+    private record Where(int cachedTokens, String nearest, int nearestRun) {
+    }
+
+    /** The node holding the longest run of the prompt's blocks, by its heartbeat or by where this router sent them. */
+    private String nearest(List<BlockKey> keys, Where where) {
+        synchronized (sentTo) {
+            int run = 0;
+            while (run < keys.size() && sentTo.containsKey(keys.get(run))) {
+                run++;
+            }
+            return run > where.nearestRun() ? sentTo.get(keys.get(run - 1)) : where.nearest();
+        }
+    }
+
+    @Override
+    public void routed(DecodeRequest request, String node) {
+        int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
+        List<BlockKey> keys = chain.keys(cacheOwner(request), prompt, prompt.length - 1);
+        synchronized (sentTo) {
+            keys.forEach(k -> sentTo.put(k, node));
+        }
     }
 
     private Where lookup(DecodeRequest request, List<BlockKey> keys) {
         if (keys.isEmpty()) {
-            return new Where(0, null);
+            return new Where(0, null, 0);
         }
         try {
             LookupResponse where = store.lookup(cacheOwner(request), keys);
-            return new Where(where.getCachedPrefixBlocks() * chain.blockSize(), longestResidentRun(where));
+            String nearest = longestResidentRun(where);
+            return new Where(where.getCachedPrefixBlocks() * chain.blockSize(), nearest, residentRun(where, nearest));
         } catch (KvStoreException e) {
             LOG.log(Level.FINE, "KV store lookup failed; placing without it", e);
-            return new Where(0, null);
+            return new Where(0, null, 0);
         }
     }
 
@@ -169,6 +201,15 @@ public final class KvAwarePlacement implements PlacementPolicy {
             }
         }
         return best;
+    }
+
+    /** Leading blocks {@code node} holds by the lookup. */
+    private static int residentRun(LookupResponse where, String node) {
+        int run = 0;
+        while (node != null && run < where.getLocationsCount() && where.getLocations(run).getNodesList().contains(node)) {
+            run++;
+        }
+        return run;
     }
 
     /** Requests sent through a prefill node so far. */

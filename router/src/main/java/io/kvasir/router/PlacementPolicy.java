@@ -14,6 +14,10 @@ public interface PlacementPolicy {
 
     Plan plan(DecodeRequest request);
 
+    /** The request went to decode node {@code node} (its prefix will be there soon). */
+    default void routed(DecodeRequest request, String node) {
+    }
+
     /** Decode nodes prefill their own prompts; the least busy one takes each. */
     PlacementPolicy NONE = request -> new Plan(request, null);
 }

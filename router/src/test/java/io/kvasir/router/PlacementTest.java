@@ -48,4 +48,23 @@ class PlacementTest {
             c1.shutdownNow();
         }
     }
+
+    @Test
+    void roundRobinTakesEachNodeInTurnWhateverItHolds() {
+        ManagedChannel c0 = NettyChannelBuilder.forTarget("127.0.0.1:1").usePlaintext().build();
+        ManagedChannel c1 = NettyChannelBuilder.forTarget("127.0.0.1:2").usePlaintext().build();
+        try {
+            DecodeRoutes routes = new DecodeRoutes(List.of(c0, c1), List.of("n0", "n1"))
+                    .routing(DecodeRoutes.Routing.ROUND_ROBIN);
+            assertEquals("n0", routes.pick(List.of(), "n1").id(), "the node holding the prefix is not preferred");
+            assertEquals("n1", routes.pick(List.of(), "n1").id());
+            assertEquals("n0", routes.pick(List.of(), null).id());
+            assertEquals("n0", routes.pick(List.of("n1"), null).id(), "tried already: the next in turn");
+            assertNull(routes.pick(List.of("n0", "n1"), null));
+            assertEquals(DecodeRoutes.Routing.ROUND_ROBIN, DecodeRoutes.Routing.parse("round-robin"));
+        } finally {
+            c0.shutdownNow();
+            c1.shutdownNow();
+        }
+    }
 }
