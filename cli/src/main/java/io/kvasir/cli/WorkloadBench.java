@@ -38,8 +38,9 @@ final class WorkloadBench {
             usage: kvasir bench workload [--mix documents|chat] [--modes no-cache,local-rr,local,store,store-rr]
                      [--rate R | --rates A,B,C] [--seed 1] [--tenants 2] [--slo-ttft 3s] [--slo-itl 500ms]
                      documents: [--customers 4] [--doc-tokens 2048] [--users 6] [--question-tokens 32]
-                     chat:      [--conversations 8] [--turns 5] [--question-tokens 256] [--max-context 32768]
-                     [--output-tokens 16] [--model bench|builtin|PATH] [--decode-nodes 2] [--kv-blocks 320]
+                     chat:      [--conversations 8] [--turns 5] [--question-tokens 256] [--context-tokens 0]
+                                [--max-context 32768]
+                     [--output-tokens 16] [--model bench|long|builtin|PATH] [--decode-nodes 2] [--kv-blocks 320]
                      [--max-batch 16] [--threads 1] [--prefill-threads N] [--prefill-threshold 256] [--kv-host-budget 32m]
                      [--kv-ssd-budget 1g] [--work-dir DIR] [--json] [--plot FILE.svg] [--save-requests FILE.jsonl]
               Modes: no-cache (no prefix reuse), local-rr (each decode node's pool, round-robin routing),
@@ -47,12 +48,14 @@ final class WorkloadBench {
               store-rr (the store, round-robin). Each decode node runs --threads, the prefill node (store
               modes only) --prefill-threads (default: every core), so each mode can use the whole machine. Defaults fit this workload to a 2-core machine: the model
               is a 133M-parameter Llama shape with random F16 weights (written once into ~/.cache/kvasir),
-              each node's pool holds less than the documents, the host tier less than their KV.""";
+              each node's pool holds less than the documents, the host tier less than their KV. --model long:
+              a 3M-parameter shape (hidden 256, 4 layers, GQA 4/2) with a 136K context, for 128K conversations.""";
 
     private static final Set<String> VALUES = Set.of("mix", "modes", "rate", "rates", "seed", "tenants", "slo-ttft",
             "slo-itl", "customers", "doc-tokens", "users", "question-tokens", "conversations", "turns", "max-context",
             "output-tokens", "model", "decode-nodes", "kv-blocks", "max-batch", "threads", "prefill-threshold",
-            "kv-host-budget", "kv-ssd-budget", "work-dir", "plot", "cache-dir", "save-requests", "prefill-threads");
+            "kv-host-budget", "kv-ssd-budget", "work-dir", "plot", "cache-dir", "save-requests", "prefill-threads",
+            "context-tokens");
     private static final Set<String> FLAGS = Set.of("json");
     static final List<String> ALL_MODES = List.of("no-cache", "local-rr", "local", "store", "store-rr");
 
@@ -64,6 +67,10 @@ final class WorkloadBench {
      */
     static final BuiltinModel.Shape BENCH_MODEL = new BuiltinModel.Shape("kvasir-bench-133m-f16-v1.gguf", 1024, 12, 16,
             2, 2816, 32768, true);
+
+    /** For conversations of 128K tokens: hidden 256, 4 layers, 4 query heads and 2 KV heads, 136K context. */
+    static final BuiltinModel.Shape LONG_MODEL = new BuiltinModel.Shape("kvasir-long-256x4-136k-v1.gguf", 256, 4, 4, 2,
+            768, 139264, false);
 
     /**
      * Held so their levels stick: each mode starts and stops a cluster, whose routine start-up lines
@@ -133,13 +140,17 @@ final class WorkloadBench {
                         + "M parameters, random F16 weights) in " + cacheDir);
                 yield BuiltinModel.ensure(cacheDir, BENCH_MODEL);
             }
+            case "long" -> BuiltinModel.ensure(cacheDir, LONG_MODEL);
             case "builtin" -> BuiltinModel.ensure(cacheDir);
             default -> Path.of(model);
         };
         var sizes = new WorkloadTrace.Sizes(positive(a, "customers", 4), positive(a, "doc-tokens", 2048),
                 positive(a, "users", 6), positive(a, "conversations", 8), positive(a, "turns", 5),
                 positive(a, "question-tokens", chat ? 256 : 32), positive(a, "output-tokens", 16),
-                positive(a, "max-context", 32768), positive(a, "tenants", 2));
+                positive(a, "max-context", 32768), positive(a, "tenants", 2), a.integer("context-tokens", 0));
+        if (sizes.contextTokens() < 0) {
+            throw new Args.UsageException("bench workload: --context-tokens must be >= 0, got " + sizes.contextTokens());
+        }
         Path work;
         try {
             work = a.has("work-dir") ? Path.of(a.string("work-dir", null)) : Files.createTempDirectory("kvasir-workload");
@@ -246,8 +257,23 @@ final class WorkloadBench {
             result.put("sweep", sweep);
         }
         result.put("config", config);
+        result.put("peak_rss_bytes", peakRss());
         result.put("reports", reports);
         return result;
+    }
+
+    /** This process's peak resident set (every role of every mode ran in it), or -1 where unknown. */
+    private static long peakRss() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // not Linux, or a format we do not know
+        }
+        return -1;
     }
 
     /** One JSON line per request: when it came, what it waited, where its prompt's KV came from. */
@@ -291,6 +317,7 @@ final class WorkloadBench {
         } else {
             m.put("conversations", s.conversations());
             m.put("turns", s.turns());
+            m.put("context_tokens", s.contextTokens());
             m.put("max_context", Math.min(s.maxContext(), context));
         }
         m.put("question_tokens", s.questionTokens());

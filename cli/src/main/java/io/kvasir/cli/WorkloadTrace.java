@@ -15,8 +15,9 @@ import java.util.Random;
  * <li>{@code documents} (llm-d's shared-document benchmark): C customers, each with its own document
  * of L tokens; U users per customer each ask one question of Q tokens after it. Every request is
  * its own session, in a seeded random order.</li>
- * <li>{@code chat} (LMCache's multi-round QA): S conversations; turn k sends the whole conversation so
- * far (previous prompt and answer) plus a new message of Q tokens, for T turns or until N tokens of
+ * <li>{@code chat} (LMCache's multi-round QA): S conversations, each starting from C tokens of its own
+ * context (a document, a long history; 0 by default); turn k sends the whole conversation so far
+ * (previous prompt and answer) plus a new message of Q tokens, for T turns or until N tokens of
  * context. Each round visits the conversations in a fresh random order, so a conversation's next turn
  * comes after the others have used the KV.</li>
  * </ul>
@@ -32,7 +33,12 @@ record WorkloadTrace(String mix, List<Session> sessions, int outputTokens, int m
 
     /** Sizes of a mix; unused ones are ignored. */
     record Sizes(int customers, int documentTokens, int usersPerCustomer, int conversations, int turns,
-            int questionTokens, int outputTokens, int maxContext, int tenants) {
+            int questionTokens, int outputTokens, int maxContext, int tenants, int contextTokens) {
+        Sizes(int customers, int documentTokens, int usersPerCustomer, int conversations, int turns,
+                int questionTokens, int outputTokens, int maxContext, int tenants) {
+            this(customers, documentTokens, usersPerCustomer, conversations, turns, questionTokens, outputTokens,
+                    maxContext, tenants, 0);
+        }
     }
 
     static WorkloadTrace documents(Sizes s, double rate, long seed, int vocab) {
@@ -72,7 +78,7 @@ record WorkloadTrace(String mix, List<Session> sessions, int outputTokens, int m
         // the context a conversation reaches after k turns, to stop before N
         int perTurn = s.questionTokens() + s.outputTokens();
         double t = 0;
-        for (int k = 0; k < s.turns() && 1 + (k + 1) * perTurn <= s.maxContext(); k++) {
+        for (int k = 0; k < s.turns() && 1 + s.contextTokens() + (k + 1) * perTurn <= s.maxContext(); k++) {
             List<Integer> round = new ArrayList<>();
             for (int c = 0; c < s.conversations(); c++) {
                 round.add(c);
@@ -80,7 +86,7 @@ record WorkloadTrace(String mix, List<Session> sessions, int outputTokens, int m
             Collections.shuffle(round, random);
             for (int c : round) {
                 t += exponential(random, rate);
-                int[] message = new int[s.questionTokens() + (k == 0 ? 1 : 0)];
+                int[] message = new int[s.questionTokens() + (k == 0 ? 1 + s.contextTokens() : 0)];
                 if (k == 0) {
                     message[0] = 1; // BOS
                 }

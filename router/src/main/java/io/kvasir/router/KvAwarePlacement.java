@@ -169,7 +169,9 @@ public final class KvAwarePlacement implements PlacementPolicy {
     private Plan prefill(DecodeRequest request, String nearest) {
         ManagedChannel node = prefillNodes.get(Math.floorMod(next.getAndIncrement(), prefillNodes.size()));
         try {
-            PrefillResponse r = PrefillServiceGrpc.newBlockingStub(node).withDeadlineAfter(10, TimeUnit.MINUTES)
+            // a 128K-token prompt takes minutes on a CPU: the deadline grows with the prompt
+            long deadlineMs = TimeUnit.MINUTES.toMillis(10) + 10L * request.getPromptTokensCount();
+            PrefillResponse r = PrefillServiceGrpc.newBlockingStub(node).withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)
                     .prefill(PrefillRequest.newBuilder().setTenant(cacheOwner(request)) // the prefill node caches for it
                             .addAllPromptTokens(request.getPromptTokensList()).setTemperature(request.getTemperature())
                             .setTopP(request.getTopP()).setTopK(request.getTopK()).setSeed(request.getSeed()).build());
