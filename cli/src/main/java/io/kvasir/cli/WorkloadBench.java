@@ -35,7 +35,7 @@ import io.kvasir.router.TenantLimits;
  */
 final class WorkloadBench {
     static final String USAGE = """
-            usage: kvasir bench workload [--mix documents|chat] [--modes no-cache,local-rr,local,store,store-rr]
+            usage: kvasir bench workload [--mix documents|chat] [--modes no-cache,local-rr,local,store,store-rr] [--api grpc|http]
                      [--rate R | --rates A,B,C] [--seed 1] [--tenants 2] [--slo-ttft 3s] [--slo-itl 500ms]
                      documents: [--customers 4] [--doc-tokens 2048] [--users 6] [--question-tokens 32]
                      chat:      [--conversations 8] [--turns 5] [--question-tokens 256] [--context-tokens 0]
@@ -55,7 +55,7 @@ final class WorkloadBench {
             "slo-itl", "customers", "doc-tokens", "users", "question-tokens", "conversations", "turns", "max-context",
             "output-tokens", "model", "decode-nodes", "kv-blocks", "max-batch", "threads", "prefill-threshold",
             "kv-host-budget", "kv-ssd-budget", "work-dir", "plot", "cache-dir", "save-requests", "prefill-threads",
-            "context-tokens");
+            "context-tokens", "api");
     private static final Set<String> FLAGS = Set.of("json");
     static final List<String> ALL_MODES = List.of("no-cache", "local-rr", "local", "store", "store-rr");
 
@@ -83,7 +83,7 @@ final class WorkloadBench {
     }
 
     /** Everything a run needs, from the flags. */
-    record Config(String mix, List<String> modes, List<Double> rates, long seed, WorkloadTrace.Sizes sizes,
+    record Config(String mix, String api, List<String> modes, List<Double> rates, long seed, WorkloadTrace.Sizes sizes,
             double sloTtft, double sloItl, Path model, int decodeNodes, int kvBlocks, int maxBatch, int threads,
             int prefillThreads, int prefillThreshold, long hostBudget, long ssdBudget, Path workDir, Path saveRequests) {
     }
@@ -157,7 +157,11 @@ final class WorkloadBench {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create a work directory for the SSD tier: " + e.getMessage(), e);
         }
-        return new Config(mix, modes, rates, a.longValue("seed", 1), sizes, seconds(a, "slo-ttft", "3s"),
+        String api = a.string("api", "grpc");
+        if (!api.equals("grpc") && !api.equals("http")) {
+            throw new Args.UsageException("bench workload: --api must be grpc or http, got '" + api + "'");
+        }
+        return new Config(mix, api, modes, rates, a.longValue("seed", 1), sizes, seconds(a, "slo-ttft", "3s"),
                 seconds(a, "slo-itl", "500ms"), modelPath, positive(a, "decode-nodes", 2), positive(a, "kv-blocks", 320),
                 positive(a, "max-batch", 16), positive(a, "threads", 1),
                 positive(a, "prefill-threads", VectorCpuBackend.defaultThreads()), positive(a, "prefill-threshold", 256),
@@ -199,7 +203,10 @@ final class WorkloadBench {
                 try (ModeCluster cluster = ModeCluster.start(c, mode)) {
                     warmUp(cluster, vocab);
                     cluster.resetCounters();
-                    outcomes = WorkloadRun.replay(trace, "127.0.0.1:" + cluster.cluster.apiPort(), cluster.keys,
+                    var http = c.api().equals("http") ? new WorkloadRun.HttpTarget("http://127.0.0.1:"
+                            + cluster.cluster.httpPort(), c.model().getFileName().toString().replaceFirst("\\.gguf$", ""))
+                            : null;
+                    outcomes = WorkloadRun.replay(trace, "127.0.0.1:" + cluster.cluster.apiPort(), http, cluster.keys,
                             mode + (c.rates().size() > 1 ? "@" + rate : ""), err);
                     bytes = cluster.storeBytes();
                     if (mode.startsWith("store")) {
@@ -308,6 +315,7 @@ final class WorkloadBench {
     private static Map<String, Object> describe(Config c, int context) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("mix", c.mix());
+        m.put("api", c.api());
         m.put("seed", c.seed());
         var s = c.sizes();
         if (c.mix().equals("documents")) {

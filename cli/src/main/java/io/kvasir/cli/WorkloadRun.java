@@ -1,6 +1,12 @@
 package io.kvasir.cli;
 
+import java.io.IOException;
 import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
@@ -13,6 +19,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.StatusRuntimeException;
@@ -24,10 +34,10 @@ import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.proto.v1.Usage;
 
 /**
- * Replays a {@link WorkloadTrace} against Kvasir's public gRPC API: each session on a virtual
- * thread of its own, each turn sent at its arrival time (or when the conversation's previous answer
- * is in, if later), greedy, {@code ignore_eos} so every answer has the trace's length. Times are
- * taken as the client sees them.
+ * Replays a {@link WorkloadTrace} against Kvasir's public gRPC API, or its OpenAI-compatible HTTP
+ * API: each session on a virtual thread of its own, each turn sent at its arrival time (or when the
+ * conversation's previous answer is in, if later), greedy, {@code ignore_eos} so every answer has the
+ * trace's length. Times are taken as the client sees them.
  */
 final class WorkloadRun {
     /**
@@ -50,8 +60,18 @@ final class WorkloadRun {
      */
     static List<Outcome> replay(WorkloadTrace trace, String target, String[] keys, String label, PrintStream progress)
             throws InterruptedException {
+        return replay(trace, target, null, keys, label, progress);
+    }
+
+    /**
+     * As {@link #replay(WorkloadTrace, String, String[], String, PrintStream)}; with {@code http}
+     * (not null) through the HTTP API's {@code /v1/completions} instead of gRPC.
+     */
+    static List<Outcome> replay(WorkloadTrace trace, String target, HttpTarget http, String[] keys, String label,
+            PrintStream progress) throws InterruptedException {
         ManagedChannel channel = NettyChannelBuilder.forTarget(target).usePlaintext()
                 .maxInboundMessageSize(64 << 20).build();
+        HttpClient httpClient = http == null ? null : HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
         Map<String, Outcome> outcomes = new ConcurrentHashMap<>();
         AtomicInteger inFlight = new AtomicInteger();
         long start = System.nanoTime();
@@ -59,7 +79,9 @@ final class WorkloadRun {
             for (WorkloadTrace.Session s : trace.sessions()) {
                 var api = GenerationServiceGrpc.newBlockingStub(channel).withInterceptors(
                         MetadataUtils.newAttachHeadersInterceptor(bearer(keys[s.tenant()])));
-                sessions.submit(() -> runSession(api, s, trace, start, outcomes, inFlight));
+                Sender sender = http == null ? (turn, prompt, n) -> send(api, turn, prompt, n, start)
+                        : (turn, prompt, n) -> sendHttp(httpClient, http, keys[s.tenant()], turn, prompt, n, start);
+                sessions.submit(() -> runSession(sender, s, trace, outcomes, inFlight, start));
             }
             sessions.shutdown();
             int total = trace.requests();
@@ -72,6 +94,9 @@ final class WorkloadRun {
             }
         } finally {
             channel.shutdownNow();
+            if (httpClient != null) {
+                httpClient.close();
+            }
         }
         if (progress != null) {
             progress.printf("\rbench workload: %-9s %d/%d done in %.1f s%30s%n", label, outcomes.size(),
@@ -82,8 +107,17 @@ final class WorkloadRun {
         return ordered;
     }
 
-    private static void runSession(GenerationServiceGrpc.GenerationServiceBlockingStub api, WorkloadTrace.Session s,
-            WorkloadTrace trace, long start, Map<String, Outcome> outcomes, AtomicInteger inFlight) {
+    /** Where the HTTP API listens and the model id it serves. */
+    record HttpTarget(String base, String model) {
+    }
+
+    /** One request through one of the APIs. */
+    private interface Sender {
+        Outcome send(WorkloadTrace.Turn turn, int[] prompt, int outputTokens);
+    }
+
+    private static void runSession(Sender sender, WorkloadTrace.Session s, WorkloadTrace trace,
+            Map<String, Outcome> outcomes, AtomicInteger inFlight, long start) {
         int[] context = new int[0];
         for (WorkloadTrace.Turn turn : s.turns()) {
             long due = start + (long) (turn.arrivalSeconds() * 1e9);
@@ -97,7 +131,7 @@ final class WorkloadRun {
             inFlight.incrementAndGet();
             Outcome o;
             try {
-                o = send(api, turn, prompt, trace.outputTokens(), start);
+                o = sender.send(turn, prompt, trace.outputTokens());
             } finally {
                 inFlight.decrementAndGet();
             }
@@ -151,6 +185,86 @@ final class WorkloadRun {
                     Arrays.copyOf(tokens, Math.min(n, outputTokens)), usage, e.getStatus().getCode() + ": "
                     + e.getStatus().getDescription());
         }
+    }
+
+    /**
+     * The same request as a streamed {@code /v1/completions} call with the prompt as token ids and
+     * vLLM's {@code return_token_ids}, so answers compare (and conversations continue) by id.
+     */
+    private static Outcome sendHttp(HttpClient client, HttpTarget http, String key, WorkloadTrace.Turn turn,
+            int[] prompt, int outputTokens, long start) {
+        JsonObject body = new JsonObject();
+        body.addProperty("model", http.model());
+        JsonArray ids = new JsonArray();
+        for (int t : prompt) {
+            ids.add(t);
+        }
+        body.add("prompt", ids);
+        body.addProperty("max_tokens", outputTokens);
+        body.addProperty("temperature", 0);
+        body.addProperty("stream", true);
+        body.addProperty("ignore_eos", true);
+        body.addProperty("return_token_ids", true);
+        HttpRequest request = HttpRequest.newBuilder(URI.create(http.base() + "/v1/completions"))
+                .header("Authorization", "Bearer " + key).header("Content-Type", "application/json")
+                .timeout(Duration.ofMinutes(30)).POST(HttpRequest.BodyPublishers.ofString(body.toString())).build();
+        double sent = seconds(start);
+        double first = Double.NaN, last = Double.NaN;
+        List<Integer> tokens = new ArrayList<>();
+        List<Double> gaps = new ArrayList<>();
+        Usage usage = null;
+        String error = null;
+        try {
+            HttpResponse<java.util.stream.Stream<String>> response = client.send(request,
+                    HttpResponse.BodyHandlers.ofLines());
+            if (response.statusCode() != 200) {
+                error = "HTTP " + response.statusCode() + ": " + String.join("", response.body().toList());
+            } else {
+                for (String line : (Iterable<String>) response.body()::iterator) {
+                    if (!line.startsWith("data: ") || line.equals("data: [DONE]")) {
+                        continue;
+                    }
+                    JsonObject chunk = JsonParser.parseString(line.substring(6)).getAsJsonObject();
+                    if (chunk.has("error")) {
+                        error = chunk.get("error").toString();
+                        break;
+                    }
+                    double now = seconds(start);
+                    JsonObject choice = chunk.getAsJsonArray("choices").get(0).getAsJsonObject();
+                    for (var id : choice.getAsJsonArray("token_ids")) {
+                        if (tokens.isEmpty()) {
+                            first = now;
+                        } else {
+                            gaps.add(now - last);
+                        }
+                        tokens.add(id.getAsInt());
+                        last = now;
+                    }
+                    if (chunk.has("usage") && !chunk.get("usage").isJsonNull()) {
+                        usage = usage(chunk.getAsJsonObject("usage"));
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            error = e.toString();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            error = "interrupted";
+        }
+        return new Outcome(turn.id(), turn.arrivalSeconds(), sent, first, seconds(start),
+                error == null ? gaps.stream().mapToDouble(Double::doubleValue).toArray() : new double[0],
+                tokens.stream().mapToInt(Integer::intValue).toArray(), usage, error);
+    }
+
+    /** The HTTP API's usage as the gRPC API's, tiers included. */
+    private static Usage usage(JsonObject u) {
+        JsonObject d = u.has("prompt_tokens_details") ? u.getAsJsonObject("prompt_tokens_details") : new JsonObject();
+        return Usage.newBuilder().setPromptTokens(u.get("prompt_tokens").getAsInt())
+                .setCompletionTokens(u.get("completion_tokens").getAsInt())
+                .setCachedPromptTokens(d.has("cached_tokens") ? d.get("cached_tokens").getAsInt() : 0)
+                .setCachedLocalTokens(d.has("cached_local_tokens") ? d.get("cached_local_tokens").getAsInt() : 0)
+                .setCachedHostTokens(d.has("cached_host_tokens") ? d.get("cached_host_tokens").getAsInt() : 0)
+                .setCachedSsdTokens(d.has("cached_ssd_tokens") ? d.get("cached_ssd_tokens").getAsInt() : 0).build();
     }
 
     private static Metadata bearer(String key) {

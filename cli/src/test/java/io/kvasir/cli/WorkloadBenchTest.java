@@ -28,7 +28,7 @@ class WorkloadBenchTest {
         // 4 documents of 640 tokens: ~2.6 MB of KV against a 1 MiB host tier, so some spill to SSD;
         // pools of 60 blocks hold one running request and little else
         var sizes = new WorkloadTrace.Sizes(4, 640, 3, 1, 1, 16, 6, 8192, 2);
-        var config = new WorkloadBench.Config("documents", WorkloadBench.ALL_MODES, List.of(3.0), 7, sizes, 5, 1,
+        var config = new WorkloadBench.Config("documents", "grpc", WorkloadBench.ALL_MODES, List.of(3.0), 7, sizes, 5, 1,
                 BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work"), null);
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         Map<String, Object> result = WorkloadBench.run(config, new PrintStream(log, true));
@@ -50,6 +50,27 @@ class WorkloadBenchTest {
         assertTrue(hits(modes, "store").get("host") > 0, "store: host-tier hits\n" + printed);
         assertTrue(hits(modes, "store").get("ssd") > 0, "store: SSD-tier hits\n" + printed);
         assertTrue((long) modes.get("store").get("store_bytes_written") > 1 << 20, printed);
+    }
+
+    @Test
+    void theHttpApiCarriesTheSameTraceWithItsTiers() throws Exception {
+        var sizes = new WorkloadTrace.Sizes(2, 320, 3, 1, 1, 16, 6, 8192, 2);
+        var config = new WorkloadBench.Config("documents", "http", List.of("no-cache", "store"), List.of(3.0), 5, sizes,
+                5, 1, BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work-http"), null);
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        Map<String, Object> result = WorkloadBench.run(config, new PrintStream(log, true));
+        String printed = log.toString();
+        assertEquals(true, result.get("identical"), printed);
+        @SuppressWarnings("unchecked")
+        var modes = (Map<String, Map<String, Object>>) result.get("modes");
+        for (var mode : modes.entrySet()) {
+            assertEquals(6, mode.getValue().get("requests"), mode.getKey());
+            assertEquals(0, mode.getValue().get("failed"), mode.getKey() + "\n" + printed);
+        }
+        assertEquals(1.0, hits(modes, "no-cache").get("miss"), printed);
+        assertTrue((double) modes.get("store").get("output_tokens_per_s") > 0, "token ids came back\n" + printed);
+        assertTrue(hits(modes, "store").get("local") + hits(modes, "store").get("host") > 0,
+                "the HTTP API's usage says where the cached tokens came from\n" + printed);
     }
 
     @Test

@@ -201,6 +201,8 @@ public final class OpenAiHttpApi implements AutoCloseable {
             }
         }
         boolean stream = body.has("stream") && bool(body, "stream");
+        // vLLM's field: completions carry the ids of the tokens they hold
+        boolean tokenIds = !isChat && body.has("return_token_ids") && bool(body, "return_token_ids");
         if (body.has("ignore_eos") && bool(body, "ignore_eos")) {
             g.setIgnoreEos(true);
         }
@@ -225,14 +227,19 @@ public final class OpenAiHttpApi implements AutoCloseable {
         try {
             if (!stream) {
                 StringBuilder out = new StringBuilder();
+                JsonArray ids = new JsonArray();
                 GenerateResponse last = null;
                 while (it.hasNext()) {
                     last = it.next();
                     out.append(last.getText());
+                    last.getTokenIdsList().forEach(ids::add);
                 }
-                send(response, callback, 200, GSON.toJson(isChat ? chatCompletion(id, created, out.toString(),
-                        last.getFinishReason(), last, false, false) : completion(id, created, out.toString(),
-                        last.getFinishReason(), last)));
+                JsonObject whole = isChat ? chatCompletion(id, created, out.toString(), last.getFinishReason(), last,
+                        false, false) : completion(id, created, out.toString(), last.getFinishReason(), last);
+                if (tokenIds) {
+                    whole.getAsJsonArray("choices").get(0).getAsJsonObject().add("token_ids", ids);
+                }
+                send(response, callback, 200, GSON.toJson(whole));
                 return;
             }
             // the first message decides the status: errors before it are plain HTTP errors
@@ -250,6 +257,11 @@ public final class OpenAiHttpApi implements AutoCloseable {
                                     lastMessage ? m : null, true, firstChunk)
                             : completion(id, created, m.getText(), lastMessage ? m.getFinishReason() : null,
                                     lastMessage ? m : null);
+                    if (tokenIds) {
+                        JsonArray ids = new JsonArray();
+                        m.getTokenIdsList().forEach(ids::add);
+                        chunk.getAsJsonArray("choices").get(0).getAsJsonObject().add("token_ids", ids);
+                    }
                     firstChunk = false;
                     sse.write(("data: " + GSON.toJson(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
                     sse.flush();
@@ -353,6 +365,10 @@ public final class OpenAiHttpApi implements AutoCloseable {
         usage.addProperty("total_tokens", last.getUsage().getPromptTokens() + last.getUsage().getCompletionTokens());
         JsonObject details = new JsonObject();
         details.addProperty("cached_tokens", last.getUsage().getCachedPromptTokens());
+        // Kvasir's: where the cached tokens came from
+        details.addProperty("cached_local_tokens", last.getUsage().getCachedLocalTokens());
+        details.addProperty("cached_host_tokens", last.getUsage().getCachedHostTokens());
+        details.addProperty("cached_ssd_tokens", last.getUsage().getCachedSsdTokens());
         usage.add("prompt_tokens_details", details);
         return usage;
     }
