@@ -201,11 +201,26 @@ class DecodeEngineTest {
         // two run at once, shared ones let three (2 own blocks each beside the 4 shared)
         try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.localOnly(
                 new io.kvasir.node.BlockKeyChain("share-test", BLOCK)), BLOCK, 12, 4, 64)) {
-            Outcome first = submit(engine, "t", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            // the three are submitted on the loop thread as the first one ends, so all three wait
+            // for admission together, however fast the loop runs
             List<CompletableFuture<Outcome>> three = new ArrayList<>();
-            for (int i = 0; i < 3; i++) {
-                three.add(submit(engine, "t", p, 12, SamplingParams.GREEDY));
-            }
+            CompletableFuture<Outcome> done = new CompletableFuture<>();
+            List<Integer> tokens = new ArrayList<>();
+            engine.submit(new DecodeEngine.Request("t", p, 12, SamplingParams.GREEDY), new DecodeEngine.Listener() {
+                @Override
+                public void onToken(int token) {
+                    tokens.add(token);
+                }
+
+                @Override
+                public void onFinish(DecodeEngine.Finish finish) {
+                    for (int i = 0; i < 3; i++) {
+                        three.add(submit(engine, "t", p, 12, SamplingParams.GREEDY));
+                    }
+                    done.complete(new Outcome(tokens.stream().mapToInt(Integer::intValue).toArray(), finish));
+                }
+            });
+            Outcome first = done.get(60, TimeUnit.SECONDS);
             for (var f : three) {
                 Outcome o = f.get(60, TimeUnit.SECONDS);
                 assertArrayEquals(first.tokens(), o.tokens(), "a shared prefix gives the computed one's tokens");
