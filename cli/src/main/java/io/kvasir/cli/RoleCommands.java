@@ -34,6 +34,7 @@ import io.kvasir.kv.store.StoreConfig;
 import io.kvasir.node.BlockKeyChain;
 import io.kvasir.node.EngineBlocks;
 import io.kvasir.node.NodeCaches;
+import io.kvasir.node.PrefixCache;
 import io.kvasir.node.StorePrefixCache;
 import io.kvasir.cuda.CudaDevice;
 import io.kvasir.prefill.CudaPrefillEngine;
@@ -62,6 +63,9 @@ final class RoleCommands {
             usage: kvasir decode --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
                                  [--advertise H:P] [--cluster kvasir] [--max-batch 16] [--kv-blocks 2048]
                                  [--block-size 16] [--threads N] [--metrics-port 7502] [--device cpu|cuda]
+                                 [--no-prefix-cache | --no-kv-store]
+              --no-kv-store: prefixes only from this node's own pool (the store still carries heartbeats);
+              --no-prefix-cache: none at all. Both for CPU nodes.
               --advertise: the address routers dial (their --decode entry); default host:grpc-port
               (with --host 0.0.0.0, this machine's address); "auto:PORT" names this machine's address.
               Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics.
@@ -70,7 +74,7 @@ final class RoleCommands {
     static final String ROUTER_USAGE = """
             usage: kvasir router --model PATH|builtin (--decode H:P,H:P | --kv-peers H:P,H:P) [--cluster kvasir] [--block-size 16]
                                  [--prefill H:P,… | dns:///NAME:P [--prefill-threshold 256]] [--grpc-port 50051] [--http-port 8000]
-                                 [--host 127.0.0.1] [--api-keys FILE]
+                                 [--host 127.0.0.1] [--api-keys FILE] [--routing kv-aware|round-robin]
               With --kv-peers, each prompt goes to the decode node whose local tier holds most of it, and
               without --decode the decode nodes are those whose heartbeats are live in the store.
               The public API (kvasir.v1.GenerationService): validates, tokenizes with the model's tokenizer
@@ -88,13 +92,24 @@ final class RoleCommands {
 
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("decode", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "max-batch",
-                "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device"), Set.of());
+                "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device"),
+                Set.of("no-prefix-cache", "no-kv-store"));
+        if (a.has("no-prefix-cache") && a.has("no-kv-store")) {
+            throw new Args.UsageException("decode: give at most one of --no-prefix-cache and --no-kv-store");
+        }
         Node node = Node.open("decode", a);
+        boolean storeCache = !a.has("no-prefix-cache") && !a.has("no-kv-store");
+        if (node.gpu() != null && !storeCache) {
+            node.close();
+            throw new Args.UsageException("decode: --no-prefix-cache and --no-kv-store are for CPU decode nodes");
+        }
+        PrefixCache prefixes = storeCache ? node.cache()
+                : a.has("no-kv-store") ? PrefixCache.localOnly(node.cache().chain()) : PrefixCache.NONE;
         // on a GPU, --kv-blocks sizes the device KV pool (running sequences and the device tier)
         Decoder engine = node.gpu() != null
                 ? new CudaDecodeEngine(node.gpu(), node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
                         a.integer("max-batch", 16))
-                : new DecodeEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
+                : new DecodeEngine(node.model(), prefixes, node.blockSize(), a.integer("kv-blocks", 2048),
                         a.integer("max-batch", 16), 64);
         HealthStatusManager health = new HealthStatusManager();
         Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
@@ -156,7 +171,13 @@ final class RoleCommands {
     static void router(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("router", argv, Set.of("model", "decode", "grpc-port", "host", "prefill", "kv-peers",
                 "cluster", "prefill-threshold", "block-size", "api-keys", "http-port", "max-concurrent-per-tenant",
-                "tokens-per-minute"), Set.of());
+                "tokens-per-minute", "routing"), Set.of());
+        DecodeRoutes.Routing routing;
+        try {
+            routing = DecodeRoutes.Routing.parse(a.string("routing", "kv-aware"));
+        } catch (IllegalArgumentException e) {
+            throw new Args.UsageException("router: " + e.getMessage());
+        }
         ApiKeys keys = ServeCommand.apiKeys(a, System.err);
         Path modelPath = modelPath(a);
         if (!a.has("decode") && !a.has("kv-peers")) {
@@ -207,6 +228,7 @@ final class RoleCommands {
         DecodeRoutes routes = nodes.isEmpty()
                 ? DecodeRoutes.discovered(loads, address -> NettyChannelBuilder.forTarget(address).usePlaintext().build())
                 : new DecodeRoutes(nodes, ids, loads);
+        routes.routing(routing);
         GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
                 config.contextLength(), routes, policy, metrics, limits);
         HealthStatusManager health = new HealthStatusManager();

@@ -56,4 +56,15 @@ class ServeOptionsTest {
         e = assertThrows(Args.UsageException.class, () -> parse("--decode-nodes", "0"));
         assertTrue(e.getMessage().contains("--decode-nodes"), e.getMessage());
     }
+
+    @Test
+    void theRolesTakeTheSameChoicesAndNameWhatIsWrong() {
+        PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
+        var e = assertThrows(Args.UsageException.class, () -> RoleCommands.router(List.of("--model", "builtin",
+                "--decode", "127.0.0.1:1", "--routing", "random"), quiet));
+        assertTrue(e.getMessage().contains("--routing") && e.getMessage().contains("random"), e.getMessage());
+        e = assertThrows(Args.UsageException.class, () -> RoleCommands.decode(List.of("--model", "builtin",
+                "--kv-peers", "127.0.0.1:1", "--no-prefix-cache", "--no-kv-store"), quiet));
+        assertTrue(e.getMessage().contains("--no-prefix-cache"), e.getMessage());
+    }
 }
