@@ -81,6 +81,15 @@ final class Args {
         }
     }
 
+    /** An integer option that must be at least 1. */
+    int positive(String name, int fallback) {
+        int v = integer(name, fallback);
+        if (v < 1) {
+            throw new UsageException(command + ": --" + name + " must be >= 1, got " + v);
+        }
+        return v;
+    }
+
     long longValue(String name, long fallback) {
         String v = values.get(name);
         if (v == null) return fallback;

@@ -60,12 +60,12 @@ final class BenchCommand {
         }
         Args a = Args.parse("bench engine", argv.subList(1, argv.size()), VALUES, FLAGS);
         Path modelPath = Path.of(a.required("model"));
-        int threads = positive(a, "threads", VectorCpuBackend.defaultThreads());
-        int promptLen = positive(a, "prompt-len", 512);
-        int gen = positive(a, "gen", 64);
-        int reps = positive(a, "reps", 3);
-        int batchSize = positive(a, "batch", 1);
-        int chunk = positive(a, "chunk", 64);
+        int threads = a.positive("threads", VectorCpuBackend.defaultThreads());
+        int promptLen = a.positive("prompt-len", 512);
+        int gen = a.positive("gen", 64);
+        int reps = a.positive("reps", 3);
+        int batchSize = a.positive("batch", 1);
+        int chunk = a.positive("chunk", 64);
         boolean json = a.has("json");
         int warmup = a.integer("warmup", 1);
         if (warmup < 0) {
@@ -190,14 +190,6 @@ final class BenchCommand {
             prefillTps = (double) batchSize * prompt.length / ((t1 - t0) / 1e9);
             decodeTps = (double) batchSize * gen / ((t2 - t1) / 1e9);
         }
-    }
-
-    private static int positive(Args a, String name, int fallback) {
-        int v = a.integer(name, fallback);
-        if (v <= 0) {
-            throw new Args.UsageException("bench engine: --" + name + " must be > 0, got " + v);
-        }
-        return v;
     }
 
     private static Map<String, Object> stats(double[] values) {

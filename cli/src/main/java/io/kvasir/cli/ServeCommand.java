@@ -61,7 +61,7 @@ final class ServeCommand {
         return new EmbeddedCluster.Options(model, a.string("host", "127.0.0.1"), a.integer("grpc-port", 50051),
                 a.integer("http-port", 8000), a.integer("kv-port", 5701), a.integer("max-batch", 16), a.integer("kv-blocks", 2048),
                 a.integer("block-size", 16), threads,
-                a.integer("prefill-threshold", 256), positive(a, "decode-nodes", 1), apiKeys(a, err), limits(a),
+                a.integer("prefill-threshold", 256), a.positive("decode-nodes", 1), apiKeys(a, err), limits(a),
                 a.has("kv-quota-per-tenant") ? Sizes.parse("kv-quota-per-tenant", a.string("kv-quota-per-tenant", "0")) : 0,
                 caching(a), threads);
     }
@@ -86,14 +86,6 @@ final class ServeCommand {
         Path ssd = a.has("kv-ssd-dir") ? Path.of(a.string("kv-ssd-dir", null)) : null;
         long ssdBudget = ssd == null ? 0 : Sizes.parse("kv-ssd-budget", a.string("kv-ssd-budget", "10g"));
         return new EmbeddedCluster.Caching(prefix, routing, host, ssd, ssdBudget);
-    }
-
-    private static int positive(Args a, String name, int fallback) {
-        int v = a.integer(name, fallback);
-        if (v < 1) {
-            throw new Args.UsageException("serve: --" + name + " must be >= 1, got " + v);
-        }
-        return v;
     }
 
     /** Per-tenant limits (0 = none): over them a request gets 429 / RESOURCE_EXHAUSTED with a retry hint. */

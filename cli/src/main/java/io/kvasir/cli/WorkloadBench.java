@@ -144,10 +144,10 @@ final class WorkloadBench {
             case "builtin" -> BuiltinModel.ensure(cacheDir);
             default -> Path.of(model);
         };
-        var sizes = new WorkloadTrace.Sizes(positive(a, "customers", 4), positive(a, "doc-tokens", 2048),
-                positive(a, "users", 6), positive(a, "conversations", 8), positive(a, "turns", 5),
-                positive(a, "question-tokens", chat ? 256 : 32), positive(a, "output-tokens", 16),
-                positive(a, "max-context", 32768), positive(a, "tenants", 2), a.integer("context-tokens", 0));
+        var sizes = new WorkloadTrace.Sizes(a.positive("customers", 4), a.positive("doc-tokens", 2048),
+                a.positive("users", 6), a.positive("conversations", 8), a.positive("turns", 5),
+                a.positive("question-tokens", chat ? 256 : 32), a.positive("output-tokens", 16),
+                a.positive("max-context", 32768), a.positive("tenants", 2), a.integer("context-tokens", 0));
         if (sizes.contextTokens() < 0) {
             throw new Args.UsageException("bench workload: --context-tokens must be >= 0, got " + sizes.contextTokens());
         }
@@ -162,9 +162,9 @@ final class WorkloadBench {
             throw new Args.UsageException("bench workload: --api must be grpc or http, got '" + api + "'");
         }
         return new Config(mix, api, modes, rates, a.longValue("seed", 1), sizes, seconds(a, "slo-ttft", "3s"),
-                seconds(a, "slo-itl", "500ms"), modelPath, positive(a, "decode-nodes", 2), positive(a, "kv-blocks", 320),
-                positive(a, "max-batch", 16), positive(a, "threads", 1),
-                positive(a, "prefill-threads", VectorCpuBackend.defaultThreads()), positive(a, "prefill-threshold", 256),
+                seconds(a, "slo-itl", "500ms"), modelPath, a.positive("decode-nodes", 2), a.positive("kv-blocks", 320),
+                a.positive("max-batch", 16), a.positive("threads", 1),
+                a.positive("prefill-threads", VectorCpuBackend.defaultThreads()), a.positive("prefill-threshold", 256),
                 Sizes.parse("kv-host-budget", a.string("kv-host-budget", "32m")),
                 Sizes.parse("kv-ssd-budget", a.string("kv-ssd-budget", "1g")), work,
                 a.has("save-requests") ? Path.of(a.string("save-requests", null)) : null);
@@ -417,14 +417,6 @@ final class WorkloadBench {
         } catch (IOException e) {
             // a temporary directory left behind is not worth failing the run for
         }
-    }
-
-    private static int positive(Args a, String name, int fallback) {
-        int v = a.integer(name, fallback);
-        if (v < 1) {
-            throw new Args.UsageException("bench workload: --" + name + " must be >= 1, got " + v);
-        }
-        return v;
     }
 
     /** A duration flag: {@code 2s}, {@code 500ms}, or a bare number of seconds. */

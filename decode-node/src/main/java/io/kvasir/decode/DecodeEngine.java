@@ -167,6 +167,14 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
         return pinned - sharedByRunning; // those are inside their sequence's reservation
     }
 
+    /** The keys of the prompt's full blocks, hashed once per sequence. */
+    private List<BlockKey> promptKeys(Sequence s) {
+        if (s.keys == null) {
+            s.keys = chain.keys(s.request.cacheOwner(), s.request.prompt(), s.request.prompt().length);
+        }
+        return s.keys;
+    }
+
     /** Shares the local blocks the prompt starts with, then evicts what the reservations need. */
     @Override
     void admitted(Sequence s) {
@@ -186,14 +194,12 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
         if (chain == null) {
             return new int[0];
         }
-        if (s.keys == null) {
-            int[] prompt = s.request.prompt();
-            s.keys = chain.keys(s.request.cacheOwner(), prompt, s.request.firstToken() >= 0 ? prompt.length
-                    : prompt.length - 1);
-        }
-        int[] run = new int[s.keys.size()];
+        int[] prompt = s.request.prompt();
+        List<BlockKey> keys = promptKeys(s).subList(0,
+                (s.request.firstToken() >= 0 ? prompt.length : prompt.length - 1) / blockSize);
+        int[] run = new int[keys.size()];
         int n = 0;
-        for (BlockKey key : s.keys) {
+        for (BlockKey key : keys) {
             LocalBlock held = local.get(key);
             if (held == null || !held.tenant().equals(s.request.cacheOwner())) {
                 break;
@@ -250,8 +256,8 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
         if (chain == null) {
             return;
         }
-        int full = s.table.numTokens() / blockSize;
-        List<BlockKey> keys = chain.keys(s.request.cacheOwner(), s.request.prompt(), full * blockSize);
+        List<BlockKey> keys = promptKeys(s);
+        int full = Math.min(keys.size(), s.table.numTokens() / blockSize);
         for (int b = from; b < full; b++) {
             if (!local.containsKey(keys.get(b))) {
                 pool.retain(s.table.blockId(b));
@@ -274,7 +280,7 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
             return;
         }
         int full = s.table.numTokens() / blockSize;
-        List<BlockKey> keys = chain.keys(s.request.cacheOwner(), s.tokens(), full * blockSize);
+        List<BlockKey> keys = chain.extend(s.request.cacheOwner(), promptKeys(s), s.tokens(), full * blockSize);
         int[] ids = s.table.detach();
         for (int b = 0; b < ids.length; b++) {
             if (b < full && !local.containsKey(keys.get(b))) {
@@ -384,7 +390,7 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
     /** A sequence in the engine: its KV here, the rest in {@link SequenceState}. */
     final class Sequence extends SequenceState {
         final BlockTable table = new BlockTable(pool);
-        /** The prompt's block keys, once admission first looks for them in the local tier. */
+        /** The keys of the prompt's full blocks, once first needed ({@link #promptKeys}). */
         List<BlockKey> keys;
         /** Blocks of its own it put into the local tier while running. */
         int shared;

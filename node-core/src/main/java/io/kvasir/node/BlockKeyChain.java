@@ -16,7 +16,27 @@ import io.kvasir.kv.block.BlockLayout;
 public record BlockKeyChain(String modelFingerprint, int blockSize) {
     /** Keys of the full blocks of {@code tokens[0, limit)}. */
     public List<BlockKey> keys(String tenant, int[] tokens, int limit) {
-        BlockKey root = BlockKeys.root(modelFingerprint, BlockLayout.VERSION, tenant.getBytes(StandardCharsets.UTF_8));
-        return BlockKeys.chain(root, Arrays.copyOf(tokens, limit), blockSize);
+        return BlockKeys.chain(root(tenant), Arrays.copyOf(tokens, limit), blockSize);
+    }
+
+    private BlockKey root(String tenant) {
+        return BlockKeys.root(modelFingerprint, BlockLayout.VERSION, tenant.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * Keys of the full blocks of {@code tokens[0, limit)}, given {@code known}: the keys of its first
+     * blocks (as {@link #keys} gave them), which are not hashed again.
+     */
+    public List<BlockKey> extend(String tenant, List<BlockKey> known, int[] tokens, int limit) {
+        int full = limit / blockSize;
+        if (full <= known.size()) {
+            return known.subList(0, full);
+        }
+        List<BlockKey> keys = new java.util.ArrayList<>(full);
+        keys.addAll(known);
+        for (int b = known.size(); b < full; b++) {
+            keys.add(BlockKeys.next(b == 0 ? root(tenant) : keys.get(b - 1), tokens, b * blockSize, blockSize));
+        }
+        return keys;
     }
 }

@@ -83,7 +83,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         long startNanos = System.nanoTime();
         metrics.started();
         PlacementPolicy.Plan plan = placement.plan(d.build());
-        Relay relay = new Relay(plan.request(), plan.decodeNode(), v, request.getRequestId(), out, startNanos,
+        Relay relay = new Relay(plan, v, request.getRequestId(), out, startNanos,
                 tenant);
         out.setOnCancelHandler(relay::cancel);
         relay.start();
@@ -93,6 +93,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
     private final class Relay implements ClientResponseObserver<DecodeRequest, DecodeResponse> {
         private final DecodeRequest request;
         private final String preferredNode;
+        private final PlacementPolicy.Plan plan;
         private final String requestId;
         private final ServerCallStreamObserver<GenerateResponse> out;
         private final StreamingDecoder text = new StreamingDecoder(tokenizer);
@@ -107,12 +108,13 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         private long lastTokenNanos;
         private volatile boolean done;
 
-        Relay(DecodeRequest request, String preferredNode, ValidatedRequest v, String requestId,
+        Relay(PlacementPolicy.Plan plan, ValidatedRequest v, String requestId,
                 ServerCallStreamObserver<GenerateResponse> out, long startNanos, String tenant) {
             this.startNanos = startNanos;
             this.tenant = tenant;
-            this.request = request;
-            this.preferredNode = preferredNode;
+            this.plan = plan;
+            this.request = plan.request();
+            this.preferredNode = plan.decodeNode();
             this.requestId = requestId;
             this.out = out;
             this.stops = new StopMatcher(v.stop());
@@ -127,7 +129,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             }
             tried.add(node.id());
             routes.started(node);
-            placement.routed(request, node.id());
+            placement.routed(plan, node.id());
             DecodeServiceGrpc.newStub(node.channel()).decode(request, this);
         }
 

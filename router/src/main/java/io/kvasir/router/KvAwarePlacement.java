@@ -96,7 +96,7 @@ public final class KvAwarePlacement implements PlacementPolicy {
         }
         if (prefillNodes.isEmpty() || prompt.length - where.cachedTokens() < threshold) {
             direct.incrementAndGet();
-            return new Plan(request, nearest(keys, where));
+            return new Plan(request, nearest(keys, where), keys);
         }
         CompletableFuture<Void> mine = new CompletableFuture<>();
         List<BlockKey> claimed = new ArrayList<>();
@@ -106,7 +106,7 @@ public final class KvAwarePlacement implements PlacementPolicy {
             }
         }
         try {
-            return prefill(request, nearest(keys, where));
+            return prefill(request, nearest(keys, where), keys);
         } finally {
             claimed.forEach(k -> computing.remove(k, mine));
             mine.complete(null);
@@ -129,11 +129,9 @@ public final class KvAwarePlacement implements PlacementPolicy {
     }
 
     @Override
-    public void routed(DecodeRequest request, String node) {
-        int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
-        List<BlockKey> keys = chain.keys(cacheOwner(request), prompt, prompt.length - 1);
+    public void routed(Plan plan, String node) {
         synchronized (sentTo) {
-            keys.forEach(k -> sentTo.put(k, node));
+            plan.keys().forEach(k -> sentTo.put(k, node));
         }
     }
 
@@ -166,7 +164,7 @@ public final class KvAwarePlacement implements PlacementPolicy {
         return computing.get(keys.get(end - 1));
     }
 
-    private Plan prefill(DecodeRequest request, String nearest) {
+    private Plan prefill(DecodeRequest request, String nearest, List<BlockKey> keys) {
         ManagedChannel node = prefillNodes.get(Math.floorMod(next.getAndIncrement(), prefillNodes.size()));
         try {
             // a 128K-token prompt takes minutes on a CPU: the deadline grows with the prompt
@@ -178,11 +176,11 @@ public final class KvAwarePlacement implements PlacementPolicy {
             prefilled.incrementAndGet();
             return new Plan(request.toBuilder().setPrefilled(true).setFirstToken(r.getFirstToken())
                     .setCachedPromptTokens(r.getCachedPromptTokens()).setCachedSsdTokens(r.getCachedSsdTokens()).build(),
-                    nearest);
+                    nearest, keys);
         } catch (StatusRuntimeException e) {
             LOG.log(Level.WARNING, "prefill node failed (" + e.getStatus() + "); the decode node prefills instead");
             direct.incrementAndGet();
-            return new Plan(request, nearest);
+            return new Plan(request, nearest, keys);
         }
     }
 
