@@ -2,7 +2,6 @@ package io.kvasir.cli;
 
 import java.io.PrintStream;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -134,9 +133,7 @@ final class TenantBench {
     }
 
     private static double pct(double[] v, int p) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[Math.min(s.length - 1, (int) Math.ceil(p / 100.0 * s.length) - 1)];
+        return WorkloadReport.percentile(v, p);
     }
 
     private static double round1(double v) {

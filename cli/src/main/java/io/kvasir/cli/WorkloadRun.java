@@ -143,6 +143,30 @@ final class WorkloadRun {
         }
     }
 
+    /** The tokens of one answer with the times they arrived, as the client saw them. */
+    private static final class Answer {
+        private final List<Integer> tokens = new ArrayList<>();
+        private final List<Double> gaps = new ArrayList<>();
+        private double first = Double.NaN, last = Double.NaN;
+        private Usage usage;
+
+        void token(int id, double now) {
+            if (tokens.isEmpty()) {
+                first = now;
+            } else {
+                gaps.add(now - last);
+            }
+            tokens.add(id);
+            last = now;
+        }
+
+        Outcome outcome(WorkloadTrace.Turn turn, double sent, double end, String error) {
+            return new Outcome(turn.id(), turn.arrivalSeconds(), sent, first, end,
+                    error == null ? gaps.stream().mapToDouble(Double::doubleValue).toArray() : new double[0],
+                    tokens.stream().mapToInt(Integer::intValue).toArray(), usage, error);
+        }
+    }
+
     private static Outcome send(GenerationServiceGrpc.GenerationServiceBlockingStub api, WorkloadTrace.Turn turn,
             int[] prompt, int outputTokens, long start) {
         GenerateRequest.Builder r = GenerateRequest.newBuilder().setMaxTokens(outputTokens).setIgnoreEos(true)
@@ -150,41 +174,23 @@ final class WorkloadRun {
         for (int t : prompt) {
             r.addPromptTokens(t);
         }
-        GenerateRequest request = r.build();
         double sent = seconds(start);
-        double first = Double.NaN, last = Double.NaN;
-        int[] tokens = new int[outputTokens];
-        double[] gaps = new double[Math.max(0, outputTokens - 1)];
-        int n = 0;
-        Usage usage = null;
+        Answer answer = new Answer();
+        String error = null;
         try {
-            Iterator<GenerateResponse> it = api.withDeadlineAfter(30, TimeUnit.MINUTES).generate(request);
+            Iterator<GenerateResponse> it = api.withDeadlineAfter(30, TimeUnit.MINUTES).generate(r.build());
             while (it.hasNext()) {
                 GenerateResponse m = it.next();
                 double now = seconds(start);
-                for (int t : m.getTokenIdsList()) {
-                    if (n == 0) {
-                        first = now;
-                    } else if (n - 1 < gaps.length) {
-                        gaps[n - 1] = now - last;
-                    }
-                    if (n < tokens.length) {
-                        tokens[n] = t;
-                    }
-                    n++;
-                    last = now;
-                }
+                m.getTokenIdsList().forEach(t -> answer.token(t, now));
                 if (m.hasUsage()) {
-                    usage = m.getUsage();
+                    answer.usage = m.getUsage();
                 }
             }
-            return new Outcome(turn.id(), turn.arrivalSeconds(), sent, first, seconds(start),
-                    Arrays.copyOf(gaps, Math.max(0, Math.min(n, outputTokens) - 1)), Arrays.copyOf(tokens, n), usage, null);
         } catch (StatusRuntimeException e) {
-            return new Outcome(turn.id(), turn.arrivalSeconds(), sent, first, seconds(start), new double[0],
-                    Arrays.copyOf(tokens, Math.min(n, outputTokens)), usage, e.getStatus().getCode() + ": "
-                    + e.getStatus().getDescription());
+            error = e.getStatus().getCode() + ": " + e.getStatus().getDescription();
         }
+        return answer.outcome(turn, sent, seconds(start), error);
     }
 
     /**
@@ -209,10 +215,7 @@ final class WorkloadRun {
                 .header("Authorization", "Bearer " + key).header("Content-Type", "application/json")
                 .timeout(Duration.ofMinutes(30)).POST(HttpRequest.BodyPublishers.ofString(body.toString())).build();
         double sent = seconds(start);
-        double first = Double.NaN, last = Double.NaN;
-        List<Integer> tokens = new ArrayList<>();
-        List<Double> gaps = new ArrayList<>();
-        Usage usage = null;
+        Answer answer = new Answer();
         String error = null;
         try {
             HttpResponse<java.util.stream.Stream<String>> response = client.send(request,
@@ -231,17 +234,9 @@ final class WorkloadRun {
                     }
                     double now = seconds(start);
                     JsonObject choice = chunk.getAsJsonArray("choices").get(0).getAsJsonObject();
-                    for (var id : choice.getAsJsonArray("token_ids")) {
-                        if (tokens.isEmpty()) {
-                            first = now;
-                        } else {
-                            gaps.add(now - last);
-                        }
-                        tokens.add(id.getAsInt());
-                        last = now;
-                    }
+                    choice.getAsJsonArray("token_ids").forEach(id -> answer.token(id.getAsInt(), now));
                     if (chunk.has("usage") && !chunk.get("usage").isJsonNull()) {
-                        usage = usage(chunk.getAsJsonObject("usage"));
+                        answer.usage = usage(chunk.getAsJsonObject("usage"));
                     }
                 }
             }
@@ -251,9 +246,7 @@ final class WorkloadRun {
             Thread.currentThread().interrupt();
             error = "interrupted";
         }
-        return new Outcome(turn.id(), turn.arrivalSeconds(), sent, first, seconds(start),
-                error == null ? gaps.stream().mapToDouble(Double::doubleValue).toArray() : new double[0],
-                tokens.stream().mapToInt(Integer::intValue).toArray(), usage, error);
+        return answer.outcome(turn, sent, seconds(start), error);
     }
 
     /** The HTTP API's usage as the gRPC API's, tiers included. */
