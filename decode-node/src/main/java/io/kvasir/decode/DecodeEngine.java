@@ -206,7 +206,19 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
             }
             run[n++] = held.blockId();
         }
+        touchTailFirst(keys, n);
         return java.util.Arrays.copyOf(run, n);
+    }
+
+    /**
+     * Marks a prefix's first {@code n} blocks used, its last block least recently: eviction then
+     * takes a prefix from its tail, as vLLM frees a sequence's blocks in reverse. Taking the head
+     * first would leave every later block unreachable (a run starts at block 0) yet still cached.
+     */
+    private void touchTailFirst(List<BlockKey> keys, int n) {
+        for (int b = n - 1; b >= 0; b--) {
+            local.get(keys.get(b));
+        }
     }
 
     /**
@@ -265,6 +277,7 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
                 s.shared++;
             }
         }
+        touchTailFirst(keys, full);
         sharedByRunning += s.shared;
         publishResident();
     }
@@ -289,6 +302,7 @@ public final class DecodeEngine extends BatchingEngine<DecodeEngine.Sequence> {
                 pool.free(ids[b]);
             }
         }
+        touchTailFirst(keys, full);
         publishResident();
     }
 

@@ -195,6 +195,21 @@ class DecodeEngineTest {
     }
 
     @Test
+    void evictionTakesACachedPrefixFromItsTail() throws Exception {
+        int[] a = prompt(70, 44); // 70 + 12 tokens: 5 full blocks stay in the local tier
+        int[] b = prompt(120, 45); // 120 + 12 tokens reserve 9 of the 12 blocks: 2 of a's must go
+        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK);
+                DecodeEngine engine = new DecodeEngine(model, PrefixCache.localOnly(cache.chain()), BLOCK, 12, 4, 64)) {
+            Outcome first = submit(engine, "tail", a, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            submit(engine, "tail", b, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            Outcome again = submit(engine, "tail", a, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            // a's last two blocks went, so its first three still make a prefix (head first: none would)
+            assertEquals(48, again.finish().cachedPromptTokens());
+            assertArrayEquals(first.tokens(), again.tokens());
+        }
+    }
+
+    @Test
     void sequencesOnOneCachedPrefixShareItsBlocks() throws Exception {
         int[] p = prompt(70, 43); // generates all 12 tokens (no end-of-generation token)
         // 12 blocks: a 70+12-token sequence needs 6; copies of its 4 cached prompt blocks would let
