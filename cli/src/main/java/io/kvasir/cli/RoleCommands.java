@@ -122,7 +122,7 @@ final class RoleCommands {
                 : Hosts.resolve(Hosts.advertisable(a.string("host", "127.0.0.1"))) + ":" + server.getPort();
         DecodeAnnouncer announcer = new DecodeAnnouncer(node.store(), id, engine);
         String modelName = modelName(node.modelPath());
-        MetricsEndpoint metrics = metrics(a, 7502, () -> engine.metricsText(modelName));
+        MetricsEndpoint metrics = metrics(a, 7502, () -> engine.metricsText(modelName) + node.cache().metricsText());
         out.println("kvasir decode: " + node.modelPath().getFileName() + " on port " + server.getPort() + " as " + id
                 + ", metrics on port " + metrics.port() + ", KV store " + node.peers());
         out.flush();
@@ -152,7 +152,7 @@ final class RoleCommands {
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(PrefillServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
         String modelName = modelName(node.modelPath());
-        MetricsEndpoint metrics = metrics(a, 7602, () -> engine.metricsText(modelName));
+        MetricsEndpoint metrics = metrics(a, 7602, () -> engine.metricsText(modelName) + node.cache().metricsText());
         out.println("kvasir prefill: " + node.modelPath().getFileName() + " on port " + server.getPort()
                 + ", metrics on port " + metrics.port() + ", KV store " + node.peers()
                 + (node.gpu() != null ? ", on " + node.gpu() : ""));

@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,17 +14,12 @@ import java.util.Map;
 import java.util.Set;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import java.util.stream.Stream;
 
 import com.google.gson.GsonBuilder;
 
 import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
-import io.kvasir.router.ApiKeys;
-import io.kvasir.router.DecodeRoutes;
-import io.kvasir.router.Tenant;
-import io.kvasir.router.TenantLimits;
 
 /**
  * {@code kvasir bench workload}: one seeded trace replayed against each caching configuration in
@@ -42,21 +36,23 @@ final class WorkloadBench {
                                 [--max-context 32768]
                      [--output-tokens 16] [--model bench|long|builtin|PATH] [--decode-nodes 2] [--kv-blocks 320]
                      [--max-batch 16] [--threads 1] [--prefill-threads N] [--prefill-threshold 256] [--kv-host-budget 32m]
-                     [--kv-ssd-budget 1g] [--work-dir DIR] [--json] [--plot FILE.svg] [--save-requests FILE.jsonl]
+                     [--kv-ssd-budget 1g] [--processes] [--work-dir DIR] [--json] [--plot FILE.svg] [--save-requests FILE.jsonl]
               Modes: no-cache (no prefix reuse), local-rr (each decode node's pool, round-robin routing),
               local (the pools, KV-aware routing), store (pools + the store's host and SSD tiers, KV-aware),
               store-rr (the store, round-robin). Each decode node runs --threads, the prefill node (store
               modes only) --prefill-threads (default: every core), so each mode can use the whole machine. Defaults fit this workload to a 2-core machine: the model
               is a 133M-parameter Llama shape with random F16 weights (written once into ~/.cache/kvasir),
               each node's pool holds less than the documents, the host tier less than their KV. --model long:
-              a 3M-parameter shape (hidden 256, 4 layers, GQA 4/2) with a 136K context, for 128K conversations.""";
+              a 3M-parameter shape (hidden 256, 4 layers, GQA 4/2) with a 136K context, for 128K conversations.
+              --processes: each role a process of its own (kv-store, decode nodes, prefill node, router), as
+              an operator runs them; the JSON then gives each process's peak resident set.""";
 
     private static final Set<String> VALUES = Set.of("mix", "modes", "rate", "rates", "seed", "tenants", "slo-ttft",
             "slo-itl", "customers", "doc-tokens", "users", "question-tokens", "conversations", "turns", "max-context",
             "output-tokens", "model", "decode-nodes", "kv-blocks", "max-batch", "threads", "prefill-threshold",
             "kv-host-budget", "kv-ssd-budget", "work-dir", "plot", "cache-dir", "save-requests", "prefill-threads",
             "context-tokens", "api");
-    private static final Set<String> FLAGS = Set.of("json");
+    private static final Set<String> FLAGS = Set.of("json", "processes");
     static final List<String> ALL_MODES = List.of("no-cache", "local-rr", "local", "store", "store-rr");
 
     /**
@@ -85,7 +81,8 @@ final class WorkloadBench {
     /** Everything a run needs, from the flags. */
     record Config(String mix, String api, List<String> modes, List<Double> rates, long seed, WorkloadTrace.Sizes sizes,
             double sloTtft, double sloItl, Path model, int decodeNodes, int kvBlocks, int maxBatch, int threads,
-            int prefillThreads, int prefillThreshold, long hostBudget, long ssdBudget, Path workDir, Path saveRequests) {
+            int prefillThreads, int prefillThreshold, long hostBudget, long ssdBudget, Path workDir, Path saveRequests,
+            boolean processes) {
     }
 
     static void run(List<String> argv, PrintStream out, PrintStream err) throws Exception {
@@ -167,7 +164,7 @@ final class WorkloadBench {
                 a.positive("prefill-threads", VectorCpuBackend.defaultThreads()), a.positive("prefill-threshold", 256),
                 Sizes.parse("kv-host-budget", a.string("kv-host-budget", "32m")),
                 Sizes.parse("kv-ssd-budget", a.string("kv-ssd-budget", "1g")), work,
-                a.has("save-requests") ? Path.of(a.string("save-requests", null)) : null);
+                a.has("save-requests") ? Path.of(a.string("save-requests", null)) : null, a.has("processes"));
     }
 
     /**
@@ -196,21 +193,31 @@ final class WorkloadBench {
             trace = new WorkloadTrace(trace.mix(), trace.sessions(), trace.outputTokens(),
                     Math.min(trace.maxContext(), context));
             Map<String, WorkloadReport> byMode = new LinkedHashMap<>();
+            Map<String, Map<String, Long>> rssByMode = new LinkedHashMap<>();
             Map<String, int[]> reference = null;
             for (String mode : c.modes()) {
                 List<WorkloadRun.Outcome> outcomes;
                 long[] bytes;
-                try (ModeCluster cluster = ModeCluster.start(c, mode)) {
+                try (WorkloadCluster cluster = WorkloadCluster.start(c, mode)) {
                     warmUp(cluster, vocab);
                     cluster.resetCounters();
                     var http = c.api().equals("http") ? new WorkloadRun.HttpTarget("http://127.0.0.1:"
-                            + cluster.cluster.httpPort(), c.model().getFileName().toString().replaceFirst("\\.gguf$", ""))
+                            + cluster.httpPort(), c.model().getFileName().toString().replaceFirst("\\.gguf$", ""))
                             : null;
-                    outcomes = WorkloadRun.replay(trace, "127.0.0.1:" + cluster.cluster.apiPort(), http, cluster.keys,
+                    outcomes = WorkloadRun.replay(trace, "127.0.0.1:" + cluster.apiPort(), http, cluster.keys,
                             mode + (c.rates().size() > 1 ? "@" + rate : ""), err);
                     bytes = cluster.storeBytes();
-                    if (mode.startsWith("store")) {
-                        err.println("bench workload: " + mode + " store member: " + cluster.cluster.storeStats());
+                    if (cluster.embedded != null && mode.startsWith("store")) {
+                        err.println("bench workload: " + mode + " store member: " + cluster.embedded.storeStats());
+                    }
+                    if (cluster.processes != null) {
+                        rssByMode.put(mode, cluster.processes.peakRss());
+                        err.println("bench workload: " + mode + " peak RSS by process (MB): " + megabytes(rssByMode.get(mode)));
+                        if (outcomes.stream().allMatch(o -> o.error() == null)) {
+                            cluster.deleteLogs();
+                        } else {
+                            err.println("bench workload: " + mode + " had failures; the roles' logs are in " + cluster.logDir);
+                        }
                     }
                 }
                 Map<String, int[]> answers = new HashMap<>();
@@ -243,7 +250,13 @@ final class WorkloadBench {
             err.println(WorkloadReport.header());
             byMode.values().forEach(r -> err.println(r.row()));
             Map<String, Object> modes = new LinkedHashMap<>();
-            byMode.forEach((k, v) -> modes.put(k, v.json()));
+            byMode.forEach((k, v) -> {
+                Map<String, Object> json = v.json();
+                if (rssByMode.containsKey(k)) {
+                    json.put("peak_rss_bytes", rssByMode.get(k));
+                }
+                modes.put(k, json);
+            });
             sweep.add(Map.of("rate", rate, "modes", modes));
         }
         err.println("bench workload: outputs identical across modes: " + identical
@@ -264,23 +277,15 @@ final class WorkloadBench {
             result.put("sweep", sweep);
         }
         result.put("config", config);
-        result.put("peak_rss_bytes", peakRss());
+        result.put("peak_rss_bytes", ProcessCluster.peakRss(ProcessHandle.current().pid()));
         result.put("reports", reports);
         return result;
     }
 
-    /** This process's peak resident set (every role of every mode ran in it), or -1 where unknown. */
-    private static long peakRss() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmHWM:")) {
-                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
-            // not Linux, or a format we do not know
-        }
-        return -1;
+    private static Map<String, Long> megabytes(Map<String, Long> bytes) {
+        Map<String, Long> mb = new LinkedHashMap<>();
+        bytes.forEach((k, v) -> mb.put(k, v / 1_000_000));
+        return mb;
     }
 
     /** One JSON line per request: when it came, what it waited, where its prompt's KV came from. */
@@ -340,83 +345,16 @@ final class WorkloadBench {
         m.put("threads_of_prefill_node", c.prefillThreads());
         m.put("kv_host_budget", c.hostBudget());
         m.put("kv_ssd_budget", c.ssdBudget());
+        m.put("processes", c.processes());
         return m;
     }
 
     /** A few short requests first, so the JIT has compiled the hot paths before anything is timed. */
-    private static void warmUp(ModeCluster cluster, int vocab) throws InterruptedException {
+    private static void warmUp(WorkloadCluster cluster, int vocab) throws InterruptedException {
         var sizes = new WorkloadTrace.Sizes(1, 200, 3, 1, 1, 16, 4, 4096, 1);
         WorkloadTrace warm = WorkloadTrace.documents(sizes, 1000, 99, vocab);
-        WorkloadRun.replay(warm, "127.0.0.1:" + cluster.cluster.apiPort(), new String[] {cluster.warmUpKey}, "warm-up",
+        WorkloadRun.replay(warm, "127.0.0.1:" + cluster.apiPort(), new String[] {cluster.warmUpKey}, "warm-up",
                 null);
-    }
-
-    /** One mode's cluster: serve's wiring with that mode's caching and routing. */
-    private static final class ModeCluster implements AutoCloseable {
-        final EmbeddedCluster cluster;
-        final String[] keys;
-        final String warmUpKey = "workload-warm-up";
-        final Path ssdDir;
-        private long[] start = {0, 0};
-
-        private ModeCluster(EmbeddedCluster cluster, String[] keys, Path ssdDir) {
-            this.cluster = cluster;
-            this.keys = keys;
-            this.ssdDir = ssdDir;
-        }
-
-        static ModeCluster start(Config c, String mode) throws IOException {
-            String[] keys = new String[c.sizes().tenants()];
-            Map<String, Tenant> tenants = new HashMap<>();
-            for (int t = 0; t < keys.length; t++) {
-                keys[t] = "workload-key-" + t;
-                tenants.put(keys[t], Tenant.of("tenant-" + t));
-            }
-            tenants.put("workload-warm-up", Tenant.of("warm-up"));
-            boolean store = mode.startsWith("store");
-            Path ssd = store ? Files.createTempDirectory(Files.createDirectories(c.workDir()), mode + "-ssd") : null;
-            var caching = new EmbeddedCluster.Caching(switch (mode) {
-                case "no-cache" -> EmbeddedCluster.PrefixCaching.NONE;
-                case "local", "local-rr" -> EmbeddedCluster.PrefixCaching.LOCAL;
-                default -> EmbeddedCluster.PrefixCaching.STORE;
-            }, mode.endsWith("-rr") ? DecodeRoutes.Routing.ROUND_ROBIN : DecodeRoutes.Routing.KV_AWARE,
-                    c.hostBudget(), ssd, store ? c.ssdBudget() : 0);
-            var o = new EmbeddedCluster.Options(c.model(), "127.0.0.1", 0, 0, 5901, c.maxBatch(), c.kvBlocks(), 16,
-                    c.threads(), c.prefillThreshold(), c.decodeNodes(), new ApiKeys(tenants), TenantLimits.none(), 0,
-                    caching, c.prefillThreads());
-            return new ModeCluster(new EmbeddedCluster(o), keys, ssd);
-        }
-
-        void resetCounters() {
-            cluster.cache().flush();
-            start = cluster.cache().bytesMoved();
-        }
-
-        /** Block bytes read from and written to the store since {@link #resetCounters}. */
-        long[] storeBytes() {
-            cluster.cache().flush();
-            long[] now = cluster.cache().bytesMoved();
-            return new long[] {now[0] - start[0], now[1] - start[1]};
-        }
-
-        @Override
-        public void close() {
-            cluster.close();
-            if (ssdDir != null) {
-                deleteTree(ssdDir);
-            }
-        }
-    }
-
-    private static void deleteTree(Path dir) {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException e) {
-            // a temporary directory left behind is not worth failing the run for
-        }
     }
 
     /** A duration flag: {@code 2s}, {@code 500ms}, or a bare number of seconds. */

@@ -29,7 +29,7 @@ class WorkloadBenchTest {
         // pools of 60 blocks hold one running request and little else
         var sizes = new WorkloadTrace.Sizes(4, 640, 3, 1, 1, 16, 6, 8192, 2);
         var config = new WorkloadBench.Config("documents", "grpc", WorkloadBench.ALL_MODES, List.of(3.0), 7, sizes, 5, 1,
-                BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work"), null);
+                BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work"), null, false);
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         Map<String, Object> result = WorkloadBench.run(config, new PrintStream(log, true));
         String printed = log.toString();
@@ -56,7 +56,7 @@ class WorkloadBenchTest {
     void theHttpApiCarriesTheSameTraceWithItsTiers() throws Exception {
         var sizes = new WorkloadTrace.Sizes(2, 320, 3, 1, 1, 16, 6, 8192, 2);
         var config = new WorkloadBench.Config("documents", "http", List.of("no-cache", "store"), List.of(3.0), 5, sizes,
-                5, 1, BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work-http"), null);
+                5, 1, BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work-http"), null, false);
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         Map<String, Object> result = WorkloadBench.run(config, new PrintStream(log, true));
         String printed = log.toString();
@@ -71,6 +71,32 @@ class WorkloadBenchTest {
         assertTrue((double) modes.get("store").get("output_tokens_per_s") > 0, "token ids came back\n" + printed);
         assertTrue(hits(modes, "store").get("local") + hits(modes, "store").get("host") > 0,
                 "the HTTP API's usage says where the cached tokens came from\n" + printed);
+    }
+
+    @Test
+    void theRolesAsSeparateProcessesServeTheTraceAndReportTheirMemory() throws Exception {
+        // one mode, the store's: its roles are the most (kv-store, decode node, prefill node, router)
+        var sizes = new WorkloadTrace.Sizes(2, 320, 2, 1, 1, 16, 6, 8192, 2);
+        var config = new WorkloadBench.Config("documents", "grpc", List.of("store"), List.of(3.0), 5, sizes, 5, 1,
+                BuiltinModel.ensure(dir), 1, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work-processes"), null,
+                true);
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        Map<String, Object> result = WorkloadBench.run(config, new PrintStream(log, true));
+        String printed = log.toString();
+        @SuppressWarnings("unchecked")
+        var store = ((Map<String, Map<String, Object>>) result.get("modes")).get("store");
+        assertEquals(4, store.get("requests"));
+        assertEquals(0, store.get("failed"), printed);
+        assertTrue((double) store.get("output_tokens_per_s") > 0, printed);
+        @SuppressWarnings("unchecked")
+        var hits = (Map<String, Double>) store.get("hit_rate");
+        assertTrue(hits.get("miss") < 1.0, "the second question on each document reused it\n" + printed);
+        // the nodes' own counters, read from their /metrics
+        assertTrue((long) store.get("store_bytes_written") > 0, printed);
+        @SuppressWarnings("unchecked")
+        var rss = (Map<String, Long>) store.get("peak_rss_bytes");
+        assertEquals(List.of("kv-store", "decode-0", "prefill", "router"), List.copyOf(rss.keySet()), printed);
+        rss.forEach((role, bytes) -> assertTrue(bytes > 10 << 20, role + " peak RSS " + bytes));
     }
 
     @Test

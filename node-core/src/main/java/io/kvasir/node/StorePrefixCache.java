@@ -126,6 +126,16 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
         return new long[] {bytesRead.sum(), bytesWritten.sum()};
     }
 
+    /** {@link #bytesMoved} in Prometheus' text format, for the node's /metrics. */
+    public String metricsText() {
+        return new io.kvasir.kv.metrics.PrometheusText()
+                .family("kvasir_node_kv_store_bytes_total", "Block bytes this node read from and wrote to the KV store",
+                        "counter")
+                .sample("kvasir_node_kv_store_bytes_total", "{direction=\"read\"}", bytesRead.sum())
+                .sample("kvasir_node_kv_store_bytes_total", "{direction=\"write\"}", bytesWritten.sum())
+                .toString();
+    }
+
     /** Waits until every store issued so far has reached the store (tests, shutdown). */
     public void flush() {
         pendingWrites.arriveAndAwaitAdvance();

@@ -222,8 +222,12 @@ public final class OpenAiHttpApi implements AutoCloseable {
         if (authorization != null) {
             headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), authorization);
         }
+        // as the router's prefill deadline: 10 minutes, plus 10 ms a prompt token (a token covers at
+        // least one byte of text, so the text's bytes bound its tokens), so long prompts on slow hardware finish
+        long promptSize = g.getPromptTokensCount() + g.getPrompt().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
         Iterator<GenerateResponse> it = api.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
-                .withDeadlineAfter(10, TimeUnit.MINUTES).generate(g.build());
+                .withDeadlineAfter(TimeUnit.MINUTES.toMillis(10) + 10 * promptSize, TimeUnit.MILLISECONDS)
+                .generate(g.build());
         try {
             if (!stream) {
                 StringBuilder out = new StringBuilder();
