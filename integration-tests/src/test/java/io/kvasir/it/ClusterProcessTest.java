@@ -73,12 +73,17 @@ class ClusterProcessTest {
                 cluster, "--name", "kv-0", "--port", "5941", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB", "--metrics-port", "0"));
         var kv1 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
                 cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB", "--metrics-port", "0"));
+        // the nodes start beside the members (their store clients retry until a member is up)
+        var startingPrefill = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir prefill", "prefill",
+                "--model", model.toString(), "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1",
+                "--metrics-port", "0"));
+        var startingDecode = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir decode", "decode",
+                "--model", model.toString(), "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1",
+                "--metrics-port", "0"));
         try (KvasirProcess store0 = kv0.get(120, TimeUnit.SECONDS);
                 KvasirProcess store1 = kv1.get(120, TimeUnit.SECONDS);
-                KvasirProcess prefill = KvasirProcess.start("kvasir prefill", "prefill", "--model", model.toString(),
-                        "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1", "--metrics-port", "0");
-                KvasirProcess decode = KvasirProcess.start("kvasir decode", "decode", "--model", model.toString(),
-                        "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1", "--metrics-port", "0");
+                KvasirProcess prefill = startingPrefill.get(120, TimeUnit.SECONDS);
+                KvasirProcess decode = startingDecode.get(120, TimeUnit.SECONDS);
                 KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
                         "--prefill", "127.0.0.1:" + prefill.port(), // decode nodes: found by their heartbeats
                         "--kv-peers", peers, "--cluster", cluster, "--prefill-threshold", "64", "--grpc-port", "0", "--http-port", "0");

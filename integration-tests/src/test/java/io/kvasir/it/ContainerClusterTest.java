@@ -96,9 +96,8 @@ class ContainerClusterTest {
                 var backend = new VectorCpuBackend(1);
                 Model local = Model.load(BuiltinModel.ensure(dir), backend)) {
             kv0.start(); // the first member up, the second joins it (at once they would merge only later)
-            kv1.start();
-            Startables.deepStart(Stream.of(prefill, decode)).join();
-            router.start();
+            // the rest at once: store clients retry until a member answers, gRPC channels connect on first use
+            Startables.deepStart(Stream.of(kv1, prefill, decode, router)).join();
             ManagedChannel channel = NettyChannelBuilder.forAddress(router.getHost(), router.getMappedPort(50051))
                     .usePlaintext().build();
             try (KvStoreClient store = KvStoreClient.connect("kvasir", List.of(ip(kv0, network) + ":5701",
