@@ -3,6 +3,7 @@ package io.kvasir.cuda;
 import java.util.Arrays;
 import java.util.function.IntConsumer;
 
+import io.kvasir.engine.RequestCheck;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.sampling.Sampler;
 import io.kvasir.engine.sampling.SamplingParams;
@@ -27,9 +28,7 @@ public final class CudaGenerator implements AutoCloseable {
     }
 
     public Result generate(int[] prompt, int maxTokens, SamplingParams sampling, IntConsumer onToken) {
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("prompt is empty");
-        }
+        RequestCheck.prompt(prompt, model.transformer().config().vocabSize(), model.transformer().config().contextLength());
         gpu.reset();
         Sampler sampler = new Sampler(sampling, model.transformer().config().vocabSize());
         int[] out = new int[maxTokens];

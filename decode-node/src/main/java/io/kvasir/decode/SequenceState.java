@@ -2,6 +2,7 @@ package io.kvasir.decode;
 
 import java.util.Arrays;
 
+import io.kvasir.engine.RequestCheck;
 import io.kvasir.engine.sampling.Sampler;
 import io.kvasir.engine.tokenizer.Tokenizer;
 
@@ -43,26 +44,12 @@ abstract class SequenceState implements DecodeEngine.Handle {
 
     /** Checks a request against the model and the node; the messages name what was wrong. */
     static void validate(DecodeEngine.Request request, int vocab, int context) {
-        int[] prompt = request.prompt();
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("prompt is empty");
-        }
-        for (int i = 0; i < prompt.length; i++) {
-            if (prompt[i] < 0 || prompt[i] >= vocab) {
-                throw new IllegalArgumentException("prompt token " + prompt[i] + " (at index " + i
-                        + ") is outside the vocabulary [0, " + vocab + ")");
-            }
-        }
+        RequestCheck.prompt(request.prompt(), vocab, context);
         if (request.firstToken() >= vocab) {
-            throw new IllegalArgumentException("first_token " + request.firstToken() + " is outside the vocabulary");
+            throw new RequestCheck.Invalid("first_token", request.firstToken() + " is outside the vocabulary [0, "
+                    + vocab + ")");
         }
-        if (request.maxTokens() < 1) {
-            throw new IllegalArgumentException("max_tokens must be >= 1, got " + request.maxTokens());
-        }
-        if (prompt.length + request.maxTokens() > context) {
-            throw new IllegalArgumentException("prompt (" + prompt.length + " tokens) + max_tokens (" + request.maxTokens()
-                    + ") exceeds the context length " + context);
-        }
+        RequestCheck.generation(request.prompt().length, request.maxTokens(), context);
     }
 
     void accept(int token) {

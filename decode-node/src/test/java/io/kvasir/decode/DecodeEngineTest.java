@@ -332,6 +332,10 @@ class DecodeEngineTest {
             e = assertThrows(IllegalArgumentException.class, () -> engine.submit(
                     new DecodeEngine.Request("t", prompt(10, 1), 0, SamplingParams.GREEDY), listener));
             assertTrue(e.getMessage().contains("max_tokens"), e.getMessage());
+            // near 2^31 the prompt + max_tokens would wrap negative in int and pass: refused instead
+            e = assertThrows(IllegalArgumentException.class, () -> engine.submit(
+                    new DecodeEngine.Request("t", prompt(10, 1), Integer.MAX_VALUE - 5, SamplingParams.GREEDY), listener));
+            assertTrue(e.getMessage().contains("exceeds the context length"), e.getMessage());
 
             CompletableFuture<DecodeEngine.Finish> finished = new CompletableFuture<>();
             DecodeEngine.Handle handle = engine.submit(new DecodeEngine.Request("t", prompt(30, 2), 400,

@@ -49,15 +49,9 @@ public final class Generator {
     public Result generate(int[] prompt, int maxTokens, SamplingParams sampling, boolean keepLogits, TokenListener listener) {
         LlamaModel t = model.transformer();
         int context = t.config().contextLength();
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("the prompt is empty");
-        }
-        if (maxTokens < 0) {
-            throw new IllegalArgumentException("max tokens must be >= 0, got " + maxTokens);
-        }
-        if (prompt.length > context) {
-            throw new IllegalArgumentException("the prompt has %d tokens, more than the model's context length %d"
-                    .formatted(prompt.length, context));
+        RequestCheck.prompt(prompt, t.config().vocabSize(), context);
+        if (maxTokens < 0) { // 0: the prompt's logits only
+            throw new RequestCheck.Invalid("max_tokens", "must be >= 0, got " + maxTokens);
         }
         BlockTable kv = new BlockTable(pool);
         try {

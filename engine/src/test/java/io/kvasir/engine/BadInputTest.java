@@ -102,7 +102,7 @@ class BadInputTest {
         try (Model m = Model.load(Golden.model("llama-gqa"), backend)) {
             assertContains(messageOf(IllegalArgumentException.class,
                     () -> new Generator(m).generate(new int[] {1, 5, 512}, 1, SamplingParams.GREEDY, false, t -> {})),
-                    "token id 512", "[0, 512)");
+                    "prompt_tokens[2]", "512 is outside the vocabulary [0, 512)");
         }
     }
 

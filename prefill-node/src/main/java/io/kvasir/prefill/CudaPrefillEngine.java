@@ -3,6 +3,7 @@ package io.kvasir.prefill;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
 
+import io.kvasir.engine.RequestCheck;
 import io.kvasir.cuda.CudaDevice;
 import io.kvasir.cuda.CudaKernels;
 import io.kvasir.cuda.CudaLlamaModel;
@@ -50,15 +51,8 @@ public final class CudaPrefillEngine implements Prefiller, AutoCloseable {
 
     @Override
     public Result prefill(String tenant, int[] prompt, SamplingParams sampling) {
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("prompt is empty");
-        }
         int vocab = model.transformer().config().vocabSize();
-        for (int i = 0; i < prompt.length; i++) {
-            if (prompt[i] < 0 || prompt[i] >= vocab) {
-                throw new IllegalArgumentException("prompt token " + prompt[i] + " (at index " + i + ") is outside the vocabulary");
-            }
-        }
+        RequestCheck.prompt(prompt, vocab, model.transformer().config().contextLength());
         lock.lock();
         try {
             DevicePrefix.Loaded cached = prefix.load(tenant, prompt, prompt.length - 1);

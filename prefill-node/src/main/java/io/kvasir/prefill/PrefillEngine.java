@@ -4,6 +4,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
 
+import io.kvasir.engine.RequestCheck;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.kv.KvBlockPool;
@@ -52,13 +53,7 @@ public final class PrefillEngine implements Prefiller {
     @Override
     public Result prefill(String tenant, int[] prompt, SamplingParams sampling) {
         int vocab = transformer.config().vocabSize();
-        if (prompt.length == 0) {
-            throw new IllegalArgumentException("prompt is empty");
-        }
-        if (prompt.length > transformer.config().contextLength()) {
-            throw new IllegalArgumentException("prompt of " + prompt.length + " tokens exceeds the context length "
-                    + transformer.config().contextLength());
-        }
+        RequestCheck.prompt(prompt, vocab, transformer.config().contextLength());
         if ((prompt.length + blockSize - 1) / blockSize > pool.maxBlocks()) {
             throw new IllegalArgumentException("prompt of " + prompt.length + " tokens needs more KV blocks than this node's "
                     + pool.maxBlocks());

@@ -2,6 +2,7 @@ package io.kvasir.router;
 
 import java.util.List;
 
+import io.kvasir.engine.RequestCheck;
 import io.kvasir.engine.tokenizer.Tokenizer;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.SamplingParams;
@@ -25,19 +26,12 @@ record ValidatedRequest(int[] promptTokens, int maxTokens, float temperature, fl
             }
         } else {
             tokens = r.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
-            for (int i = 0; i < tokens.length; i++) {
-                if (tokens[i] < 0 || tokens[i] >= vocab) {
-                    throw new InvalidRequestException("prompt_tokens[" + i + "]",
-                            tokens[i] + " is outside the vocabulary [0, " + vocab + ")");
-                }
-            }
         }
-        if (r.getMaxTokens() < 1) {
-            throw new InvalidRequestException("max_tokens", "must be >= 1, got " + r.getMaxTokens());
-        }
-        if ((long) tokens.length + r.getMaxTokens() > context) {
-            throw new InvalidRequestException("max_tokens", "the prompt (" + tokens.length + " tokens) + max_tokens ("
-                    + r.getMaxTokens() + ") exceeds the context length " + context);
+        try {
+            RequestCheck.prompt(tokens, vocab, context);
+            RequestCheck.generation(tokens.length, r.getMaxTokens(), context);
+        } catch (RequestCheck.Invalid e) {
+            throw new InvalidRequestException(e.field(), e.reason());
         }
         SamplingParams s = r.getSampling();
         if (!(s.getTemperature() >= 0 && s.getTemperature() <= 100)) {
