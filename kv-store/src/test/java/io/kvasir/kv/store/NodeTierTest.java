@@ -1,10 +1,7 @@
 package io.kvasir.kv.store;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.ByteBuffer;
 import java.util.List;
 
 import org.junit.jupiter.api.Test;
@@ -13,7 +10,6 @@ import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.block.BlockLayout;
 import io.kvasir.kv.block.CacheDType;
 import io.kvasir.kv.client.KvStoreClient;
-import io.kvasir.kv.client.NodeBlockCache;
 import io.kvasir.proto.kv.v1.LookupResponse;
 import io.kvasir.proto.kv.v1.Tier;
 
@@ -27,33 +23,21 @@ class NodeTierTest {
             KvStoreClient nodeA = cluster.client();
             KvStoreClient router = cluster.client();
             List<BlockKey> keys = KvStoreClusterTest.keys("alpha", KvStoreClusterTest.prompt(16 * 6, 4));
-            List<byte[]> payloads = KvStoreClusterTest.blocks(LAYOUT, keys.size(), 4);
-            long blockBytes = payloads.get(0).length;
-            try (NodeBlockCache local = new NodeBlockCache(nodeA, "decode-0", "decode", "127.0.0.1:9000",
-                    4 * blockBytes)) {
-                local.put("alpha", keys, payloads);
-                assertEquals(4, local.blocks(), "bounded to its budget: the 4 most recent blocks");
-                assertFalse(local.holds(keys.get(0)));
-                assertTrue(local.holds(keys.get(5)));
-                local.announce();
+            nodeA.put("alpha", keys, KvStoreClusterTest.blocks(LAYOUT, keys.size(), 4));
+            // the node holds the last four blocks in its own pool
+            nodeA.announce(new NodeHeartbeat("decode-0", "decode", "127.0.0.1:9000", 0, 0, 0, 0,
+                    keys.subList(2, 6).stream().map(k -> new NodeHeartbeat.Resident("alpha", k)).toList()), 10);
 
-                LookupResponse seen = awaitNodes(router, keys, 4);
-                for (int i = 0; i < keys.size(); i++) {
-                    var loc = seen.getLocations(i);
-                    assertEquals(Tier.TIER_HOST, loc.getTier(), "the store has every block too");
-                    assertEquals(i >= 2 ? List.of("decode-0") : List.of(), loc.getNodesList(), "block " + i);
-                }
-                assertEquals(List.of(), router.lookup("beta", keys).getLocations(5).getNodesList(),
-                        "another tenant does not see the node's blocks");
-
-                // a local hit needs no store; a miss comes from the store and stays
-                List<ByteBuffer> back = local.get("alpha", keys);
-                for (int i = 0; i < keys.size(); i++) {
-                    assertEquals(ByteBuffer.wrap(payloads.get(i)), back.get(i));
-                }
-                assertTrue(local.holds(keys.get(0)));
+            LookupResponse seen = awaitNodes(router, keys, 4);
+            for (int i = 0; i < keys.size(); i++) {
+                var loc = seen.getLocations(i);
+                assertEquals(Tier.TIER_HOST, loc.getTier(), "the store has every block too");
+                assertEquals(i >= 2 ? List.of("decode-0") : List.of(), loc.getNodesList(), "block " + i);
             }
-            // closing withdraws the heartbeat
+            assertEquals(List.of(), router.lookup("beta", keys).getLocations(5).getNodesList(),
+                    "another tenant does not see the node's blocks");
+            // a node going away withdraws its heartbeat
+            nodeA.withdraw("decode-0");
             assertEquals(0, awaitNodes(router, keys, 0).getLocations(5).getNodesCount());
         }
     }
