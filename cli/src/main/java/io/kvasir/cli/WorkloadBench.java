@@ -30,19 +30,21 @@ import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 final class WorkloadBench {
     static final String USAGE = """
             usage: kvasir bench workload [--mix documents|chat] [--modes no-cache,local-rr,local,store,store-rr] [--api grpc|http]
-                     [--rate R | --rates A,B,C] [--seed 1] [--tenants 2] [--slo-ttft 3s] [--slo-itl 500ms]
+                     [--rate 0.2|0.5 | --rates A,B,C] [--seed 1] [--tenants 2] [--slo-ttft 3s] [--slo-itl 500ms]
                      documents: [--customers 4] [--doc-tokens 2048] [--users 6] [--question-tokens 32]
                      chat:      [--conversations 8] [--turns 5] [--question-tokens 256] [--context-tokens 0]
                                 [--max-context 32768]
-                     [--output-tokens 16] [--model bench|long|builtin|PATH] [--decode-nodes 2] [--kv-blocks 320]
+                     [--output-tokens 16] [--model bench|long|builtin|PATH] [--decode-nodes 2] [--kv-blocks 224]
                      [--max-batch 16] [--threads 1] [--prefill-threads N] [--prefill-threshold 256] [--kv-host-budget 32m]
                      [--kv-ssd-budget 1g] [--processes] [--work-dir DIR] [--json] [--plot FILE.svg] [--save-requests FILE.jsonl]
               Modes: no-cache (no prefix reuse), local-rr (each decode node's pool, round-robin routing),
               local (the pools, KV-aware routing), store (pools + the store's host and SSD tiers, KV-aware),
               store-rr (the store, round-robin). Each decode node runs --threads, the prefill node (store
-              modes only) --prefill-threads (default: every core), so each mode can use the whole machine. Defaults fit this workload to a 2-core machine: the model
-              is a 133M-parameter Llama shape with random F16 weights (written once into ~/.cache/kvasir),
-              each node's pool holds less than the documents, the host tier less than their KV. --model long:
+              modes only) --prefill-threads (default: every core), so each mode can use the whole machine.
+              Defaults fit this workload to a 2-core machine: the model is a 133M-parameter Llama shape with
+              random F16 weights (written once into ~/.cache/kvasir); each node's pool holds 1.75 documents,
+              less than the two that KV-aware routing gives it; the host tier holds less than their KV;
+              documents arrive at 0.2 req/s, chat turns at 0.5. --model long:
               a 3M-parameter shape (hidden 256, 4 layers, GQA 4/2) with a 136K context, for 128K conversations.
               --processes: each role a process of its own (kv-store, decode nodes, prefill node, router), as
               an operator runs them; the JSON then gives each process's peak resident set.""";
@@ -117,7 +119,7 @@ final class WorkloadBench {
         }
         boolean chat = mix.equals("chat");
         List<Double> rates = new ArrayList<>();
-        for (String r : a.string("rates", a.string("rate", chat ? "0.5" : "0.4")).split(",")) {
+        for (String r : a.string("rates", a.string("rate", chat ? "0.5" : "0.2")).split(",")) {
             try {
                 double v = Double.parseDouble(r);
                 if (!(v > 0) || Double.isInfinite(v)) {
@@ -159,7 +161,7 @@ final class WorkloadBench {
             throw new Args.UsageException("bench workload: --api must be grpc or http, got '" + api + "'");
         }
         return new Config(mix, api, modes, rates, a.longValue("seed", 1), sizes, seconds(a, "slo-ttft", "3s"),
-                seconds(a, "slo-itl", "500ms"), modelPath, a.positive("decode-nodes", 2), a.positive("kv-blocks", 320),
+                seconds(a, "slo-itl", "500ms"), modelPath, a.positive("decode-nodes", 2), a.positive("kv-blocks", 224),
                 a.positive("max-batch", 16), a.positive("threads", 1),
                 a.positive("prefill-threads", VectorCpuBackend.defaultThreads()), a.positive("prefill-threshold", 256),
                 Sizes.parse("kv-host-budget", a.string("kv-host-budget", "32m")),
