@@ -28,7 +28,7 @@ class WorkloadBenchTest {
         // 4 documents of 640 tokens: ~2.6 MB of KV against a 1 MiB host tier, so some spill to SSD;
         // pools of 60 blocks hold one running request and little else
         var sizes = new WorkloadTrace.Sizes(4, 640, 3, 1, 1, 16, 6, 8192, 2);
-        var config = new WorkloadBench.Config("documents", "grpc", WorkloadBench.ALL_MODES, List.of(6.0), 7, sizes, 5, 1,
+        var config = new WorkloadBench.Config("documents", "grpc", WorkloadBench.ALL_MODES, List.of(3.0), 7, sizes, 5, 1,
                 BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work"), null, false);
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         Map<String, Object> result = WorkloadBench.run(config, new PrintStream(log, true));
