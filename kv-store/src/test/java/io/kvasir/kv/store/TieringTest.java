@@ -58,12 +58,12 @@ class TieringTest {
 
     @Test
     void ssdPastItsBudgetEvictsOldestAndStaysWithinIt(@TempDir Path ssdDir) throws Exception {
-        long ssdBudget = 2 * MIB;
+        long ssdBudget = MIB;
         try (TestCluster cluster = new TestCluster(1, c -> c.withBackupCount(0).withHostBudget(MIB)
                 .withSsd(ssdDir, ssdBudget))) {
             KvStoreMember member = cluster.member(0);
             KvStoreClient client = cluster.client();
-            List<BlockKey> keys = KvStoreClusterTest.keys("alpha", KvStoreClusterTest.prompt(16 * 400, 3));
+            List<BlockKey> keys = KvStoreClusterTest.keys("alpha", KvStoreClusterTest.prompt(16 * 200, 3));
             List<byte[]> payloads = KvStoreClusterTest.blocks(F16, keys.size(), 3);
             for (int from = 0; from < keys.size(); from += 20) {
                 client.put("alpha", keys.subList(from, from + 20), payloads.subList(from, from + 20));
@@ -72,7 +72,7 @@ class TieringTest {
             assertTrue(member.ssd().usedBytes() <= ssdBudget);
             var lookup = client.lookup("alpha", keys);
             int missing = (int) lookup.getLocationsList().stream().filter(l -> l.getTier() == Tier.TIER_MISSING).count();
-            assertTrue(missing > 0, "6+ MiB of blocks cannot all fit 1 MiB host + 2 MiB SSD");
+            assertTrue(missing > 0, "3+ MiB of blocks cannot all fit 1 MiB host + 1 MiB SSD");
             // what is gone is old: the first quarter lost more than the last quarter
             int q = keys.size() / 4;
             long lostEarly = lookup.getLocationsList().subList(0, q).stream()
