@@ -23,7 +23,8 @@ import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 
 /**
  * {@code kvasir bench workload}: one seeded trace replayed against each caching configuration in
- * turn, each a fresh cluster in this JVM (as {@code serve} runs), side by side: goodput under the
+ * turn, each a fresh cluster in this JVM (as {@code serve} runs) or, with {@code --processes}, of
+ * role processes (as an operator runs them), side by side: goodput under the
  * latency objectives, TTFT and inter-token percentiles, where the KV came from, and whether every
  * greedy answer equals the one computed without any cache.
  */
