@@ -52,7 +52,11 @@ final class ProcessCluster implements AutoCloseable {
             List<String> storeFlags) {
     }
 
+    /** This JVM's java, flags and classpath, and the CLI's main class: a role is that plus its arguments. */
+    private static final List<String> JAVA = javaCommand();
+
     private final List<Role> roles = new ArrayList<>();
+    private final HttpClient http = HttpClient.newHttpClient();
     private final Thread killOnExit = new Thread(this::kill, "process-cluster-kill");
     private final Role router;
 
@@ -111,7 +115,6 @@ final class ProcessCluster implements AutoCloseable {
     /** Block bytes the decode and prefill nodes have read from and written to the store, summed. */
     long[] storeBytes() {
         long[] sum = new long[2];
-        HttpClient http = HttpClient.newHttpClient();
         for (Role r : roles) {
             if (!r.name().startsWith("decode") && !r.name().equals("prefill")) {
                 continue;
@@ -172,6 +175,7 @@ final class ProcessCluster implements AutoCloseable {
         stop(clients);
         stop(roles.stream().filter(r -> r.name().equals("kv-store")).toList());
         roles.clear();
+        http.close();
         try {
             Runtime.getRuntime().removeShutdownHook(killOnExit);
         } catch (IllegalStateException e) {
@@ -197,7 +201,7 @@ final class ProcessCluster implements AutoCloseable {
         roles.forEach(r -> r.process().destroyForcibly());
     }
 
-    private Role start(String name, Path logDir, List<String> args) throws IOException {
+    private static List<String> javaCommand() {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
@@ -205,6 +209,11 @@ final class ProcessCluster implements AutoCloseable {
         command.add(String.join(File.pathSeparator, Arrays.stream(System.getProperty("java.class.path")
                 .split(File.pathSeparator)).map(p -> Path.of(p).toAbsolutePath().toString()).toList()));
         command.add(Kvasir.class.getName());
+        return List.copyOf(command);
+    }
+
+    private Role start(String name, Path logDir, List<String> args) throws IOException {
+        List<String> command = new ArrayList<>(JAVA);
         command.addAll(args);
         Path log = logDir.resolve(name + ".log");
         Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();

@@ -47,12 +47,16 @@ final class WorkloadCluster implements AutoCloseable {
         boolean store = mode.startsWith("store");
         Path work = Files.createDirectories(c.workDir());
         Path ssd = store ? Files.createTempDirectory(work, mode + "-ssd") : null;
-        DecodeRoutes.Routing routing = mode.endsWith("-rr") ? DecodeRoutes.Routing.ROUND_ROBIN
-                : DecodeRoutes.Routing.KV_AWARE;
+        var caching = new EmbeddedCluster.Caching(switch (mode) {
+            case "no-cache" -> EmbeddedCluster.PrefixCaching.NONE;
+            case "local", "local-rr" -> EmbeddedCluster.PrefixCaching.LOCAL;
+            default -> EmbeddedCluster.PrefixCaching.STORE;
+        }, mode.endsWith("-rr") ? DecodeRoutes.Routing.ROUND_ROBIN : DecodeRoutes.Routing.KV_AWARE, c.hostBudget(), ssd,
+                store ? c.ssdBudget() : 0);
         if (c.processes()) {
             Path logs = Files.createTempDirectory(work, mode + "-logs");
             try {
-                return new WorkloadCluster(null, new ProcessCluster(processSpec(c, mode, tenants, ssd, logs), logs), keys,
+                return new WorkloadCluster(null, new ProcessCluster(processSpec(c, caching, tenants, logs), logs), keys,
                         ssd, logs);
             } catch (IOException | InterruptedException | RuntimeException e) {
                 if (ssd != null) {
@@ -61,41 +65,37 @@ final class WorkloadCluster implements AutoCloseable {
                 throw e;
             }
         }
-        var caching = new EmbeddedCluster.Caching(switch (mode) {
-            case "no-cache" -> EmbeddedCluster.PrefixCaching.NONE;
-            case "local", "local-rr" -> EmbeddedCluster.PrefixCaching.LOCAL;
-            default -> EmbeddedCluster.PrefixCaching.STORE;
-        }, routing, c.hostBudget(), ssd, store ? c.ssdBudget() : 0);
         var o = new EmbeddedCluster.Options(c.model(), "127.0.0.1", 0, 0, 5901, c.maxBatch(), c.kvBlocks(), 16,
                 c.threads(), c.prefillThreshold(), c.decodeNodes(), new ApiKeys(tenants), TenantLimits.none(), 0,
                 caching, c.prefillThreads());
         return new WorkloadCluster(new EmbeddedCluster(o), null, keys, ssd, null);
     }
 
-    /** The same cluster as the roles' flags: what EmbeddedCluster wires for the mode, one process each. */
-    private static ProcessCluster.Spec processSpec(WorkloadBench.Config c, String mode, Map<String, Tenant> tenants, Path ssd,
-            Path logs) throws IOException {
+    /** The same caching and routing as the roles' flags: what EmbeddedCluster wires, one process each. */
+    private static ProcessCluster.Spec processSpec(WorkloadBench.Config c, EmbeddedCluster.Caching caching,
+            Map<String, Tenant> tenants, Path logs) throws IOException {
         Path apiKeys = logs.resolve("api-keys");
         StringBuilder lines = new StringBuilder();
         tenants.forEach((key, tenant) -> lines.append(key).append(' ').append(tenant.name()).append('\n'));
         Files.writeString(apiKeys, lines);
         String model = c.model().toAbsolutePath().toString();
-        List<String> store = new ArrayList<>(List.of("--host-budget", Long.toString(c.hostBudget())));
-        if (ssd != null) {
-            store.addAll(List.of("--ssd-dir", ssd.toString(), "--ssd-budget", Long.toString(c.ssdBudget())));
+        List<String> store = new ArrayList<>(List.of("--host-budget", Long.toString(caching.hostBudgetBytes())));
+        if (caching.ssdDir() != null) {
+            store.addAll(List.of("--ssd-dir", caching.ssdDir().toString(), "--ssd-budget",
+                    Long.toString(caching.ssdBudgetBytes())));
         }
         List<String> decode = new ArrayList<>(List.of("--model", model, "--max-batch", Integer.toString(c.maxBatch()),
                 "--kv-blocks", Integer.toString(c.kvBlocks()), "--threads", Integer.toString(c.threads())));
-        switch (mode) {
-            case "no-cache" -> decode.add("--no-prefix-cache");
-            case "local", "local-rr" -> decode.add("--no-kv-store");
-            default -> { }
+        switch (caching.prefix()) {
+            case NONE -> decode.add("--no-prefix-cache");
+            case LOCAL -> decode.add("--no-kv-store");
+            case STORE -> { }
         }
-        List<String> prefill = ssd == null ? null : List.of("--model", model, "--kv-blocks",
-                Integer.toString(c.kvBlocks()), "--threads", Integer.toString(c.prefillThreads()));
+        // a prefill node hands its KV over through the store, so only the store modes have one
+        List<String> prefill = caching.prefix() != EmbeddedCluster.PrefixCaching.STORE ? null : List.of("--model", model,
+                "--kv-blocks", Integer.toString(c.kvBlocks()), "--threads", Integer.toString(c.prefillThreads()));
         List<String> router = List.of("--model", model, "--api-keys", apiKeys.toString(), "--routing",
-                mode.endsWith("-rr") ? "round-robin" : "kv-aware", "--prefill-threshold",
-                Integer.toString(c.prefillThreshold()));
+                caching.routing().flag(), "--prefill-threshold", Integer.toString(c.prefillThreshold()));
         return new ProcessCluster.Spec(c.decodeNodes(), decode, prefill, router, store);
     }
 

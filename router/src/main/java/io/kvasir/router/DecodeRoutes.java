@@ -59,6 +59,11 @@ public final class DecodeRoutes implements AutoCloseable {
                         + value + "'");
             };
         }
+
+        /** Its flag value, as {@link #parse} reads it. */
+        public String flag() {
+            return this == KV_AWARE ? "kv-aware" : "round-robin";
+        }
     }
 
     private final Map<String, Route> routes = new ConcurrentHashMap<>();

@@ -224,7 +224,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
         }
         // as the router's prefill deadline: 10 minutes, plus 10 ms a prompt token (a token covers at
         // least one byte of text, so the text's bytes bound its tokens), so long prompts on slow hardware finish
-        long promptSize = g.getPromptTokensCount() + g.getPrompt().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        long promptSize = g.getPromptTokensCount() + g.getPromptBytes().size(); // UTF-8 bytes, no copy
         Iterator<GenerateResponse> it = api.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
                 .withDeadlineAfter(TimeUnit.MINUTES.toMillis(10) + 10 * promptSize, TimeUnit.MILLISECONDS)
                 .generate(g.build());
