@@ -135,7 +135,7 @@ final class EmbeddedCluster implements AutoCloseable {
             if (caching.prefix() == PrefixCaching.STORE) { // a prefill node hands its KV over through the store
                 VectorCpuBackend prefillBackend = started(new VectorCpuBackend(o.prefillThreads()));
                 Model prefillModel = started(Model.load(o.model(), prefillBackend));
-                PrefillEngine prefill = new PrefillEngine(prefillModel, cache, o.blockSize(), o.kvBlocks(), 64);
+                PrefillEngine prefill = started(new PrefillEngine(prefillModel, cache, o.blockSize(), o.kvBlocks(), 64));
                 Server prefillServer = serve(new PrefillGrpcService(prefill), PrefillServiceGrpc.SERVICE_NAME);
                 prefillChannels.add(channel(prefillServer.getPort()));
             }

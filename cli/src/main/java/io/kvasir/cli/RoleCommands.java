@@ -161,9 +161,7 @@ final class RoleCommands {
             health.enterTerminalState();
             metrics.close();
             server.shutdown();
-            if (engine instanceof CudaPrefillEngine onGpu) {
-                onGpu.close();
-            }
+            engine.close();
             node.close();
         });
     }

@@ -3,6 +3,7 @@ package io.kvasir.decode;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.proto.internal.v1.DecodeRequest;
 import io.kvasir.proto.internal.v1.DecodeResponse;
@@ -19,18 +20,18 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
     @Override
     public void decode(DecodeRequest request, StreamObserver<DecodeResponse> response) {
         ServerCallStreamObserver<DecodeResponse> out = (ServerCallStreamObserver<DecodeResponse>) response;
-        DecodeEngine.Handle handle;
+        EngineLoop.Handle handle;
         try {
             SamplingParams sampling = new SamplingParams(request.getTemperature(), request.getTopK(),
                     request.getTopP() == 0 ? 1 : request.getTopP(), request.getSeed());
             int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
             String tenant = request.getTenant().isEmpty() ? "default" : request.getTenant();
-            handle = engine.submit(new DecodeEngine.Request(tenant, prompt, request.getMaxTokens(), sampling,
+            handle = engine.submit(new EngineLoop.Request(tenant, prompt, request.getMaxTokens(), sampling,
                     request.getPrefilled() ? request.getFirstToken() : -1, request.getCachedPromptTokens(),
                     request.getIgnoreEos(), request.getCacheOwner().isEmpty() ? tenant : request.getCacheOwner(),
                     Math.max(1, request.getWeight()),
                     Math.clamp(request.getCachedSsdTokens(), 0, Math.max(0, request.getCachedPromptTokens()))),
-                    new DecodeEngine.Listener() {
+                    new EngineLoop.Listener() {
                         @Override
                         public void onToken(int token) {
                             if (!out.isCancelled()) {
@@ -39,7 +40,7 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
                         }
 
                         @Override
-                        public void onFinish(DecodeEngine.Finish f) {
+                        public void onFinish(EngineLoop.Finish f) {
                             if (out.isCancelled()) {
                                 return;
                             }

@@ -2,9 +2,10 @@ package io.kvasir.decode;
 
 import java.util.List;
 
+import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.kv.store.NodeHeartbeat;
 
-/** What a decode node runs sequences on: the CPU engine ({@link DecodeEngine}) or a GPU ({@link CudaDecodeEngine}). */
+/** What a decode node runs sequences on: the engine loop on the CPU ({@link DecodeEngine}) or a GPU ({@link CudaDecodeEngine}). */
 public interface Decoder extends AutoCloseable {
     /**
      * Queues a request; tokens go to {@code listener} as they are chosen.
@@ -12,7 +13,7 @@ public interface Decoder extends AutoCloseable {
      * @throws IllegalArgumentException bad input (the caller's INVALID_ARGUMENT)
      * @throws IllegalStateException    the engine is closed
      */
-    DecodeEngine.Handle submit(DecodeEngine.Request request, DecodeEngine.Listener listener);
+    EngineLoop.Handle submit(EngineLoop.Request request, EngineLoop.Listener listener);
 
     /** Sequences in the running batch. */
     int running();

@@ -13,6 +13,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
+import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.cuda.CudaDevice;
 import io.kvasir.engine.Generator;
 import io.kvasir.engine.Model;
@@ -59,8 +60,8 @@ class CudaDecodeEngineTest {
                         .tokens();
                 assertArrayEquals(expected, results.get(p).get(60, TimeUnit.SECONDS), "sequence " + p);
             }
-            CompletableFuture<DecodeEngine.Finish> finish = new CompletableFuture<>();
-            engine.submit(new DecodeEngine.Request("alpha", prompts.get(2), 4, SamplingParams.GREEDY),
+            CompletableFuture<EngineLoop.Finish> finish = new CompletableFuture<>();
+            engine.submit(new EngineLoop.Request("alpha", prompts.get(2), 4, SamplingParams.GREEDY),
                     listener(new ArrayList<>(), new CompletableFuture<>(), finish));
             assertEquals(32, finish.get(60, TimeUnit.SECONDS).cachedPromptTokens(), "the repeat's prefix is cached");
         } finally {
@@ -71,21 +72,21 @@ class CudaDecodeEngineTest {
     private static CompletableFuture<int[]> submit(CudaDecodeEngine engine, int[] prompt) {
         List<Integer> tokens = new ArrayList<>();
         CompletableFuture<int[]> done = new CompletableFuture<>();
-        engine.submit(new DecodeEngine.Request("alpha", prompt, 12, SamplingParams.GREEDY),
+        engine.submit(new EngineLoop.Request("alpha", prompt, 12, SamplingParams.GREEDY),
                 listener(tokens, done, new CompletableFuture<>()));
         return done;
     }
 
-    private static DecodeEngine.Listener listener(List<Integer> tokens, CompletableFuture<int[]> done,
-            CompletableFuture<DecodeEngine.Finish> finished) {
-        return new DecodeEngine.Listener() {
+    private static EngineLoop.Listener listener(List<Integer> tokens, CompletableFuture<int[]> done,
+            CompletableFuture<EngineLoop.Finish> finished) {
+        return new EngineLoop.Listener() {
             @Override
             public void onToken(int token) {
                 tokens.add(token);
             }
 
             @Override
-            public void onFinish(DecodeEngine.Finish finish) {
+            public void onFinish(EngineLoop.Finish finish) {
                 done.complete(tokens.stream().mapToInt(Integer::intValue).toArray());
                 finished.complete(finish);
             }

@@ -18,6 +18,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
+import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.engine.Generator;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
@@ -103,21 +104,21 @@ class DecodeEngineTest {
         table.release();
     }
 
-    record Outcome(int[] tokens, DecodeEngine.Finish finish) {
+    record Outcome(int[] tokens, EngineLoop.Finish finish) {
     }
 
     static CompletableFuture<Outcome> submit(DecodeEngine engine, String tenant, int[] prompt, int maxTokens,
             SamplingParams sampling) {
         CompletableFuture<Outcome> done = new CompletableFuture<>();
         List<Integer> tokens = new ArrayList<>();
-        engine.submit(new DecodeEngine.Request(tenant, prompt, maxTokens, sampling), new DecodeEngine.Listener() {
+        engine.submit(new EngineLoop.Request(tenant, prompt, maxTokens, sampling), new EngineLoop.Listener() {
             @Override
             public void onToken(int token) {
                 tokens.add(token);
             }
 
             @Override
-            public void onFinish(DecodeEngine.Finish finish) {
+            public void onFinish(EngineLoop.Finish finish) {
                 done.complete(new Outcome(tokens.stream().mapToInt(Integer::intValue).toArray(), finish));
             }
 
@@ -221,14 +222,14 @@ class DecodeEngineTest {
             List<CompletableFuture<Outcome>> three = new ArrayList<>();
             CompletableFuture<Outcome> done = new CompletableFuture<>();
             List<Integer> tokens = new ArrayList<>();
-            engine.submit(new DecodeEngine.Request("t", p, 12, SamplingParams.GREEDY), new DecodeEngine.Listener() {
+            engine.submit(new EngineLoop.Request("t", p, 12, SamplingParams.GREEDY), new EngineLoop.Listener() {
                 @Override
                 public void onToken(int token) {
                     tokens.add(token);
                 }
 
                 @Override
-                public void onFinish(DecodeEngine.Finish finish) {
+                public void onFinish(EngineLoop.Finish finish) {
                     for (int i = 0; i < 3; i++) {
                         three.add(submit(engine, "t", p, 12, SamplingParams.GREEDY));
                     }
@@ -314,32 +315,32 @@ class DecodeEngineTest {
     @Test
     void badRequestsAreRefusedAndCancellationFreesEverything() throws Exception {
         try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.NONE, BLOCK, 32, 4, 64)) {
-            var listener = new DecodeEngine.Listener() {
+            var listener = new EngineLoop.Listener() {
                 @Override
                 public void onToken(int token) {
                 }
 
                 @Override
-                public void onFinish(DecodeEngine.Finish finish) {
+                public void onFinish(EngineLoop.Finish finish) {
                 }
             };
             var e = assertThrows(IllegalArgumentException.class,
-                    () -> engine.submit(new DecodeEngine.Request("t", new int[0], 4, SamplingParams.GREEDY), listener));
+                    () -> engine.submit(new EngineLoop.Request("t", new int[0], 4, SamplingParams.GREEDY), listener));
             assertTrue(e.getMessage().contains("empty"));
             e = assertThrows(IllegalArgumentException.class, () -> engine.submit(
-                    new DecodeEngine.Request("t", new int[] {1, 99999}, 4, SamplingParams.GREEDY), listener));
+                    new EngineLoop.Request("t", new int[] {1, 99999}, 4, SamplingParams.GREEDY), listener));
             assertTrue(e.getMessage().contains("99999"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> engine.submit(
-                    new DecodeEngine.Request("t", prompt(10, 1), 0, SamplingParams.GREEDY), listener));
+                    new EngineLoop.Request("t", prompt(10, 1), 0, SamplingParams.GREEDY), listener));
             assertTrue(e.getMessage().contains("max_tokens"), e.getMessage());
             // near 2^31 the prompt + max_tokens would wrap negative in int and pass: refused instead
             e = assertThrows(IllegalArgumentException.class, () -> engine.submit(
-                    new DecodeEngine.Request("t", prompt(10, 1), Integer.MAX_VALUE - 5, SamplingParams.GREEDY), listener));
+                    new EngineLoop.Request("t", prompt(10, 1), Integer.MAX_VALUE - 5, SamplingParams.GREEDY), listener));
             assertTrue(e.getMessage().contains("exceeds the context length"), e.getMessage());
 
-            CompletableFuture<DecodeEngine.Finish> finished = new CompletableFuture<>();
-            DecodeEngine.Handle handle = engine.submit(new DecodeEngine.Request("t", prompt(30, 2), 400,
-                    SamplingParams.GREEDY), new DecodeEngine.Listener() {
+            CompletableFuture<EngineLoop.Finish> finished = new CompletableFuture<>();
+            EngineLoop.Handle handle = engine.submit(new EngineLoop.Request("t", prompt(30, 2), 400,
+                    SamplingParams.GREEDY), new EngineLoop.Listener() {
                         int seen;
 
                         @Override
@@ -348,12 +349,12 @@ class DecodeEngineTest {
                         }
 
                         @Override
-                        public void onFinish(DecodeEngine.Finish finish) {
+                        public void onFinish(EngineLoop.Finish finish) {
                             finished.complete(finish);
                         }
                     });
             handle.cancel(); // at once: even a warm loop cannot finish 400 tokens first
-            DecodeEngine.Finish f = finished.get(30, TimeUnit.SECONDS);
+            EngineLoop.Finish f = finished.get(30, TimeUnit.SECONDS);
             assertTrue(f.reason().equals("cancelled") || f.reason().equals("stop"), f.reason());
             Thread.sleep(50);
             assertEquals(engine.pool().maxBlocks(), engine.pool().numAvailable(), "cancelled: every block freed");

@@ -1,17 +1,21 @@
 package io.kvasir.engine;
 
-import io.kvasir.engine.kv.BlockTable;
-import io.kvasir.engine.kv.KvBlockPool;
-import io.kvasir.engine.model.ForwardBuffers;
-import io.kvasir.engine.model.LlamaModel;
-import io.kvasir.engine.sampling.Sampler;
-import io.kvasir.engine.sampling.SamplingParams;
 import java.util.Arrays;
+import java.util.List;
+import java.util.function.Function;
+
+import io.kvasir.engine.kv.BlockTable;
+import io.kvasir.engine.loop.CpuForward;
+import io.kvasir.engine.loop.EngineLoop;
+import io.kvasir.engine.loop.ForwardPass;
+import io.kvasir.engine.loop.PoolBlockManager;
+import io.kvasir.engine.model.LlamaModel;
+import io.kvasir.engine.sampling.SamplingParams;
 
 /**
- * Generates one sequence at a time: prefill the prompt in chunks, then decode token by token,
- * each step attending over the sequence's cached KV blocks. (Batching many sequences is the
- * decode node's step loop; this is the single-request path the CLI and tests use.)
+ * One sequence at a time on the caller's thread: the engine loop, stepped until the sequence ends,
+ * over a pool as long as the model's context and no cache. The path of {@code kvasir generate} and
+ * the exactness tests; nodes run the same loop on a thread of their own.
  */
 public final class Generator {
     /** Tokens per KV block: vLLM's default, and small enough that a short prompt fills a block. */
@@ -20,15 +24,16 @@ public final class Generator {
     public static final int DEFAULT_CHUNK = 64;
 
     private final Model model;
-    private final KvBlockPool pool;
-    private final ForwardBuffers buffers;
+    private final PromptLogits forward;
+    private final EngineLoop<BlockTable> loop;
 
     public Generator(Model model, int blockSize, int chunkTokens) {
         this.model = model;
         LlamaModel t = model.transformer();
         int maxBlocks = (t.config().contextLength() + blockSize - 1) / blockSize;
-        this.pool = t.newKvPool(blockSize, maxBlocks);
-        this.buffers = t.newBuffers(chunkTokens);
+        this.forward = new PromptLogits(new CpuForward<>(t, Function.identity(), chunkTokens, 1));
+        this.loop = new EngineLoop<>(new PoolBlockManager(t.newKvPool(blockSize, maxBlocks)), forward,
+                model.tokenizer()::isEndOfGeneration, t.config().contextLength(), 1, EngineLoop.Observer.NONE);
     }
 
     public Generator(Model model) {
@@ -42,52 +47,80 @@ public final class Generator {
     }
 
     /**
-     * @param prompt      token ids, validated against the vocabulary and the context length
-     * @param maxTokens   upper bound on generated tokens; generation also stops at end-of-generation
-     * @param keepLogits  copy the raw logits of the last prompt position into the result
+     * @param prompt     token ids, validated against the vocabulary and the context length
+     * @param maxTokens  upper bound on generated tokens (at least 1); generation also stops at
+     *                   end-of-generation and where the context ends
+     * @param keepLogits copy the raw logits of the last prompt position into the result
      */
     public Result generate(int[] prompt, int maxTokens, SamplingParams sampling, boolean keepLogits, TokenListener listener) {
-        LlamaModel t = model.transformer();
-        int context = t.config().contextLength();
-        RequestCheck.prompt(prompt, t.config().vocabSize(), context);
-        if (maxTokens < 0) { // 0: the prompt's logits only
-            throw new RequestCheck.Invalid("max_tokens", "must be >= 0, got " + maxTokens);
+        int context = model.transformer().config().contextLength();
+        RequestCheck.prompt(prompt, model.transformer().config().vocabSize(), context);
+        int[] out = new int[Math.max(0, Math.min(maxTokens, context - prompt.length))];
+        int[] n = {0};
+        String[] finish = {null};
+        RuntimeException[] failure = {null};
+        forward.keep = keepLogits;
+        forward.logits = null;
+        loop.submit(new EngineLoop.Request("local", prompt, out.length == 0 ? maxTokens : out.length, sampling),
+                new EngineLoop.Listener() {
+                    @Override
+                    public void onToken(int token) {
+                        out[n[0]++] = token;
+                        listener.onToken(token);
+                    }
+
+                    @Override
+                    public void onFinish(EngineLoop.Finish f) {
+                        finish[0] = f.reason();
+                    }
+
+                    @Override
+                    public void onError(RuntimeException e) {
+                        failure[0] = e;
+                    }
+                });
+        while (loop.step()) {
+            // until the sequence has left the loop
         }
-        BlockTable kv = new BlockTable(pool);
-        try {
-            t.forward(prompt, 0, prompt.length, kv, buffers);
-            float[] promptLogits = keepLogits ? buffers.logits.clone() : null;
-            Sampler sampler = new Sampler(sampling, t.config().vocabSize());
-            int[] out = new int[maxTokens];
-            int n = 0;
-            String finish = "length";
-            int[] one = new int[1];
-            while (n < maxTokens) {
-                int token = sampler.sample(buffers.logits);
-                out[n++] = token;
-                listener.onToken(token);
-                if (model.tokenizer().isEndOfGeneration(token)) {
-                    finish = "stop";
-                    break;
-                }
-                if (n == maxTokens) {
-                    break;
-                }
-                if (kv.numTokens() == context) {
-                    break; // context full: the model cannot see another token
-                }
-                one[0] = token;
-                t.forward(one, 0, 1, kv, buffers);
-            }
-            return new Result(prompt, Arrays.copyOf(out, n), promptLogits, finish);
-        } finally {
-            kv.release();
+        if (failure[0] != null) {
+            throw failure[0];
         }
+        return new Result(prompt, Arrays.copyOf(out, n[0]), forward.logits, finish[0]);
     }
 
     /**
      * @param finishReason {@code stop} (end-of-generation token) or {@code length}
      */
     public record Result(int[] promptTokens, int[] tokens, float[] lastPromptLogits, String finishReason) {
+    }
+
+    /** The CPU pass, keeping a copy of the prompt's last logits when asked. */
+    private static final class PromptLogits implements ForwardPass<BlockTable> {
+        private final ForwardPass<BlockTable> cpu;
+        boolean keep;
+        float[] logits;
+
+        PromptLogits(ForwardPass<BlockTable> cpu) {
+            this.cpu = cpu;
+        }
+
+        @Override
+        public int vocabSize() {
+            return cpu.vocabSize();
+        }
+
+        @Override
+        public float[] prefill(BlockTable kv, int[] prompt, int from) {
+            float[] last = cpu.prefill(kv, prompt, from);
+            if (keep) {
+                logits = last.clone();
+            }
+            return last;
+        }
+
+        @Override
+        public float[] step(List<BlockTable> kvs, int[] tokens) {
+            return cpu.step(kvs, tokens);
+        }
     }
 }

@@ -3,7 +3,7 @@ package io.kvasir.prefill;
 import io.kvasir.engine.sampling.SamplingParams;
 
 /** What a prefill node runs a prompt on: the CPU engine ({@link PrefillEngine}) or a GPU ({@link CudaPrefillEngine}). */
-public interface Prefiller {
+public interface Prefiller extends AutoCloseable {
     /**
      * @param storedBlocks    full blocks this call computed and stored
      * @param cachedSsdTokens of {@code cachedTokens}, those read from the store's SSD tier
@@ -21,4 +21,8 @@ public interface Prefiller {
 
     /** This node's metrics in Prometheus' text format. */
     String metricsText(String modelName);
+
+    /** Stops its engine loop; prompts in flight end with it. */
+    @Override
+    void close();
 }

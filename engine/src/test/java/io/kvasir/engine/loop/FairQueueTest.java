@@ -1,4 +1,4 @@
-package io.kvasir.decode;
+package io.kvasir.engine.loop;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

@@ -1,4 +1,4 @@
-package io.kvasir.decode;
+package io.kvasir.engine.loop;
 
 import java.util.ArrayDeque;
 import java.util.LinkedHashMap;

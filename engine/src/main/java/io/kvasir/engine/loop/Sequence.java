@@ -1,0 +1,98 @@
+package io.kvasir.engine.loop;
+
+import java.util.Arrays;
+import java.util.function.IntPredicate;
+
+import io.kvasir.engine.sampling.Sampler;
+
+/**
+ * A sequence in the loop: its request, its KV, its sampler, the tokens generated so far and how
+ * it ended. {@link #accept} records a token, tells the listener and decides whether it is done.
+ */
+final class Sequence<K> implements EngineLoop.Handle {
+    final EngineLoop.Request request;
+    final EngineLoop.Listener listener;
+    final K kv;
+    final Sampler sampler;
+    /** Its worst case: prompt + max tokens, in blocks. */
+    final int blocksNeeded;
+    final long submittedNanos = System.nanoTime();
+    long admittedNanos;
+    double queueSeconds;
+    private int[] generatedTokens = new int[16];
+    int generated;
+    int last;
+    int cachedTokens;
+    /** Of {@link #cachedTokens}: from this node's own pool, and from the store's SSD tier (the rest: its host tier). */
+    int cachedLocal;
+    int cachedSsd;
+    String finish;
+    boolean failed;
+    volatile boolean cancelled;
+    private final IntPredicate endOfGeneration;
+
+    Sequence(EngineLoop.Request request, EngineLoop.Listener listener, K kv, int vocab, int blocksNeeded,
+            IntPredicate endOfGeneration) {
+        this.request = request;
+        this.listener = listener;
+        this.kv = kv;
+        this.sampler = new Sampler(request.sampling(), vocab);
+        this.blocksNeeded = blocksNeeded;
+        this.endOfGeneration = endOfGeneration;
+    }
+
+    /**
+     * Counts the prompt tokens it did not compute. A request a prefill node ran reports that node's
+     * hits, unless this node's own pool held more of the prompt.
+     */
+    void countCached(BlockManager.Prefix found) {
+        boolean prefilled = request.firstToken() >= 0;
+        if (prefilled && request.cachedBefore() > found.local()) {
+            cachedTokens = request.cachedBefore();
+            cachedSsd = request.ssdBefore();
+        } else {
+            cachedTokens = prefilled ? found.local() : found.tokens();
+            cachedLocal = found.local();
+            cachedSsd = prefilled ? 0 : found.ssd();
+        }
+    }
+
+    void accept(int token) {
+        if (generated == generatedTokens.length) {
+            generatedTokens = Arrays.copyOf(generatedTokens, generated * 2);
+        }
+        generatedTokens[generated++] = token;
+        last = token;
+        listener.onToken(token);
+        if (!request.ignoreEos() && endOfGeneration.test(token)) {
+            finish = "stop";
+        } else if (generated >= request.maxTokens()) {
+            finish = "length";
+        }
+    }
+
+    void fail(RuntimeException e) {
+        failed = true;
+        finish = "error";
+        listener.onError(e);
+    }
+
+    /** Prompt then generated tokens: the ones whose KV is kept come first. */
+    int[] tokens() {
+        int[] prompt = request.prompt();
+        int[] all = Arrays.copyOf(prompt, prompt.length + generated);
+        System.arraycopy(generatedTokens, 0, all, prompt.length, generated);
+        return all;
+    }
+
+    /** The end as the listener hears it. */
+    EngineLoop.Finish finished() {
+        return new EngineLoop.Finish(finish, request.prompt().length, cachedTokens, generated, queueSeconds,
+                cachedLocal, cachedSsd);
+    }
+
+    @Override
+    public void cancel() {
+        cancelled = true;
+    }
+}
