@@ -23,6 +23,8 @@ rm -rf "$out/lib"
 (cd "$root/cuda" && mvn -B -q -ntp dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out/lib" \
   -DexcludeArtifactIds=tokenizers,api,jna,commons-compress,commons-io,commons-codec >/dev/null)
 cp "$root"/cuda/target/kvasir-cuda-*.jar "$out/lib/"
+# the checks themselves are test code (cuda/src/test): their classes travel beside the jars
+rm -rf "$out/checks" && cp -r "$root/cuda/target/test-classes" "$out/checks"
 # the F32/F16/Q8_0 test models (MLA and sliding-window ones are CPU-only for now)
 mkdir -p "$out/models" && cp "$root"/engine/src/test/resources/golden/{llama,qwen2}*.gguf "$out/models/"
 rm -rf "$out/jre"
@@ -37,7 +39,7 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so.1'; then
     [ -e "$d/libcuda.so.1" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" && break
   done
 fi
-exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Xss4m -cp "$here/lib/*" io.kvasir.cuda.GpuCheck \
+exec "$here/jre/bin/java" --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Xss4m -cp "$here/lib/*:$here/checks" io.kvasir.cuda.GpuCheck \
   "$@" "$here"/models/*.gguf
 RUN
 chmod +x "$out/run.sh"

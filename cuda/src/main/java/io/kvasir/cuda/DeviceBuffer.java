@@ -9,7 +9,7 @@ import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 
 /** Device memory of a fixed size, with copies to and from Java arrays. */
-public final class DeviceBuffer implements AutoCloseable {
+final class DeviceBuffer implements AutoCloseable {
     final CUdeviceptr ptr = new CUdeviceptr();
     private final long bytes;
 

@@ -4,7 +4,7 @@ package io.kvasir.engine.model;
  * Checkpoint tensor names of the Llama family, verbatim, for the two layouts Kvasir reads.
  * This is the only place those names appear.
  */
-public enum WeightNames {
+enum WeightNames {
     GGUF("token_embd.weight", "output_norm.weight", "output.weight", "blk.%d.",
             "attn_norm.weight", "attn_q.", "attn_k.", "attn_v.", "attn_output.weight",
             "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"),

@@ -37,7 +37,7 @@ import io.kvasir.kv.block.BlockKey;
  * <p>Writes go to a temporary file and are renamed into place, so a crash never leaves a partial
  * block under a real name.
  */
-public final class SsdTier {
+final class SsdTier {
     private static final Logger LOG = Logger.getLogger(SsdTier.class.getName());
     private static final String SUFFIX = ".arrow";
 

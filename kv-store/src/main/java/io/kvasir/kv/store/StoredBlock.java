@@ -7,7 +7,7 @@ import com.hazelcast.nio.ObjectDataOutput;
 import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
 
 /** A block in the host tier: the owning tenant and the encoded block (Arrow IPC bytes). */
-public final class StoredBlock implements IdentifiedDataSerializable {
+final class StoredBlock implements IdentifiedDataSerializable {
     private String tenant;
     private byte[] payload;
 
