@@ -164,7 +164,7 @@ final class EmbeddedCluster implements AutoCloseable {
             closing.add(() -> shutdown(apiServer));
             health.setStatus("", ServingStatus.SERVING);
             health.setStatus(GenerationServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
-            http = started(new OpenAiHttpApi(o.host(), o.httpPort(), modelId, channel(apiServer.getPort()),
+            http = started(new OpenAiHttpApi(o.host(), o.httpPort(), modelId, api,
                     first.chatTemplate() == null ? null : new ChatRenderer(first.chatTemplate()), o.apiKeys(), metrics));
         } catch (IOException e) {
             close();

@@ -241,10 +241,9 @@ final class RoleCommands {
             health.setStatus("", status);
             health.setStatus(GenerationServiceGrpc.SERVICE_NAME, status);
         }, 0, 1, java.util.concurrent.TimeUnit.SECONDS);
-        ManagedChannel self = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
         OpenAiHttpApi httpApi;
         try {
-            httpApi = new OpenAiHttpApi(a.string("host", "127.0.0.1"), a.integer("http-port", 8000), modelId, self,
+            httpApi = new OpenAiHttpApi(a.string("host", "127.0.0.1"), a.integer("http-port", 8000), modelId, api,
                     model.chatTemplate() == null ? null : new ChatRenderer(model.chatTemplate()), keys, metrics);
         } catch (Exception e) {
             throw new IllegalStateException("cannot start the HTTP API: " + e.getMessage(), e);
@@ -259,7 +258,6 @@ final class RoleCommands {
             } catch (Exception e) {
                 // going down anyway
             }
-            self.shutdownNow();
             server.shutdown();
             readiness.shutdownNow();
             nodes.forEach(ManagedChannel::shutdownNow);

@@ -164,4 +164,31 @@ class HttpApiTest {
         var ok = post("/v1/completions", "{\"model\": \"kvasir-builtin-v2\", \"prompt\": " + PROMPT + ", \"max_tokens\": 2}");
         assertEquals(200, ok.statusCode(), "still serving");
     }
+
+    @Test
+    void aClientThatHangsUpMidStreamStopsItsGeneration() throws Exception {
+        long before = generatedTokens();
+        String body = "{\"model\": \"kvasir-builtin-v2\", \"prompt\": " + PROMPT
+                + ", \"max_tokens\": 4000, \"ignore_eos\": true, \"stream\": true}";
+        try (var socket = new java.net.Socket("127.0.0.1", cluster.httpPort())) {
+            socket.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: " + body.length() + "\r\n\r\n" + body)
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            var in = new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream()));
+            for (String line = in.readLine(); line != null && !line.startsWith("data: "); line = in.readLine()) {
+                // status line and headers
+            }
+        } // hung up after the first token
+        for (int i = 0; i < 600 && cluster.engine().running() > 0; i++) {
+            Thread.sleep(50);
+        }
+        assertEquals(0, cluster.engine().running(), "the sequence left the batch");
+        long generated = generatedTokens() - before;
+        assertTrue(generated < 4000, "cancelled after " + generated + " of 4000 tokens");
+    }
+
+    private long generatedTokens() {
+        return cluster.engine().metricsText("m").lines().filter(l -> l.startsWith("vllm:generation_tokens_total"))
+                .mapToLong(l -> (long) Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
+    }
 }

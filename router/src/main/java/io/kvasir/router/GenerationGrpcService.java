@@ -3,6 +3,7 @@ package io.kvasir.router;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -52,6 +53,16 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateResponse> response) {
         ServerCallStreamObserver<GenerateResponse> out = (ServerCallStreamObserver<GenerateResponse>) response;
+        generate(TenantInterceptor.TENANT.get(), request, out, out::setOnCancelHandler);
+    }
+
+    /**
+     * {@code Generate} for a caller in this process (the HTTP API), already authenticated as
+     * {@code caller}: responses go to {@code out}, and {@code onCancel} receives what cancels the
+     * request (the caller runs it when its client goes away).
+     */
+    public void generate(Tenant caller, GenerateRequest request, StreamObserver<GenerateResponse> out,
+            Consumer<Runnable> onCancel) {
         ValidatedRequest v;
         try {
             v = ValidatedRequest.of(request, tokenizer, vocab, context);
@@ -62,7 +73,6 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             out.onError(Status.INVALID_ARGUMENT.withDescription("prompt: cannot tokenize: " + e.getMessage()).asException());
             return;
         }
-        Tenant caller = TenantInterceptor.TENANT.get();
         String tenant = caller.name();
         String cacheOwner = caller.cacheOwner(request.getCacheSalt());
         DecodeRequest.Builder d = DecodeRequest.newBuilder().setTenant(tenant).setCacheOwner(cacheOwner)
@@ -85,7 +95,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         PlacementPolicy.Plan plan = placement.plan(d.build());
         Relay relay = new Relay(plan, v, request.getRequestId(), out, startNanos,
                 tenant);
-        out.setOnCancelHandler(relay::cancel);
+        onCancel.accept(relay::cancel);
         relay.start();
     }
 
@@ -95,7 +105,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         private final String preferredNode;
         private final PlacementPolicy.Plan plan;
         private final String requestId;
-        private final ServerCallStreamObserver<GenerateResponse> out;
+        private final StreamObserver<GenerateResponse> out;
         private final StreamingDecoder text = new StreamingDecoder(tokenizer);
         private final StopMatcher stops;
         private final List<String> tried = new ArrayList<>();
@@ -109,7 +119,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         private volatile boolean done;
 
         Relay(PlacementPolicy.Plan plan, ValidatedRequest v, String requestId,
-                ServerCallStreamObserver<GenerateResponse> out, long startNanos, String tenant) {
+                StreamObserver<GenerateResponse> out, long startNanos, String tenant) {
             this.startNanos = startNanos;
             this.tenant = tenant;
             this.plan = plan;

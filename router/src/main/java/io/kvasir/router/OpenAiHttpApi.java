@@ -3,7 +3,6 @@ package io.kvasir.router;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.util.Iterator;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
@@ -22,22 +21,20 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 
-import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
 import io.grpc.Status;
+import io.grpc.StatusException;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.MetadataUtils;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerateResponse;
-import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.proto.v1.SamplingParams;
 
 /**
  * The OpenAI-compatible HTTP API ({@code /v1/completions}, {@code /v1/chat/completions},
  * {@code /v1/models}, {@code /health}),
- * served by Jetty. Each request is translated into the gRPC {@code Generate} and sent to this
- * router's own gRPC server, so both APIs share one request path (validation, placement, stop
- * strings); gRPC statuses become OpenAI error objects with the matching HTTP status.
+ * served by Jetty. Each request is authenticated here, translated into the gRPC {@code Generate}
+ * and handed to this router's {@link GenerationGrpcService} in process, so both APIs share one
+ * request path (validation, placement, stop strings) without a network hop; gRPC statuses become
+ * OpenAI error objects with the matching HTTP status.
  */
 public final class OpenAiHttpApi implements AutoCloseable {
     /** Largest request body accepted (a 128K-token prompt as text is well under this). */
@@ -47,22 +44,22 @@ public final class OpenAiHttpApi implements AutoCloseable {
 
     private final Server server;
     private final String modelId;
-    private final GenerationServiceGrpc.GenerationServiceBlockingStub api;
+    private final GenerationGrpcService router;
     private final ChatRenderer chat;
     private final ApiKeys keys;
     private final RouterMetrics metrics;
 
     /**
-     * @param grpc a channel to this router's own gRPC server
-     * @param chat the model's chat template, or null (then chat completions are refused)
+     * @param router this router's generation service
+     * @param chat   the model's chat template, or null (then chat completions are refused)
      */
-    public OpenAiHttpApi(String host, int port, String modelId, ManagedChannel grpc, ChatRenderer chat, ApiKeys keys,
-            RouterMetrics metrics) throws Exception {
+    public OpenAiHttpApi(String host, int port, String modelId, GenerationGrpcService router, ChatRenderer chat,
+            ApiKeys keys, RouterMetrics metrics) throws Exception {
         this.metrics = metrics;
         this.modelId = modelId;
         this.chat = chat;
         this.keys = keys;
-        this.api = GenerationServiceGrpc.newBlockingStub(grpc);
+        this.router = router;
         server = new Server();
         ServerConnector connector = new ServerConnector(server);
         connector.setHost(host);
@@ -212,22 +209,18 @@ public final class OpenAiHttpApi implements AutoCloseable {
         String id = (isChat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
 
-        // the gRPC side authenticates: pass the caller's credentials through unchanged
-        Metadata headers = new Metadata();
-        String tenant = request.getHeaders().get("x-kvasir-tenant");
-        if (tenant != null) {
-            headers.put(Metadata.Key.of("x-kvasir-tenant", Metadata.ASCII_STRING_MARSHALLER), tenant);
-        }
-        String authorization = request.getHeaders().get(HttpHeader.AUTHORIZATION);
-        if (authorization != null) {
-            headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), authorization);
+        Tenant caller;
+        try {
+            caller = TenantInterceptor.callerOf(keys, request.getHeaders().get(HttpHeader.AUTHORIZATION),
+                    request.getHeaders().get("x-kvasir-tenant"));
+        } catch (StatusException e) {
+            throw ApiError.from(e.getStatus());
         }
         // as the router's prefill deadline: 10 minutes, plus 10 ms a prompt token (a token covers at
         // least one byte of text, so the text's bytes bound its tokens), so long prompts on slow hardware finish
         long promptSize = g.getPromptTokensCount() + g.getPromptBytes().size(); // UTF-8 bytes, no copy
-        Iterator<GenerateResponse> it = api.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
-                .withDeadlineAfter(TimeUnit.MINUTES.toMillis(10) + 10 * promptSize, TimeUnit.MILLISECONDS)
-                .generate(g.build());
+        InProcessStream it = new InProcessStream(TimeUnit.MINUTES.toMillis(10) + 10 * promptSize);
+        router.generate(caller, g.build(), it, it::onCancel);
         try {
             if (!stream) {
                 StringBuilder out = new StringBuilder();
@@ -283,6 +276,8 @@ public final class OpenAiHttpApi implements AutoCloseable {
             String retry = e.getTrailers() == null ? null : e.getTrailers().get(GenerationGrpcService.RETRY_AFTER_MS);
             error.retryAfterMillis = retry == null ? 0 : Long.parseLong(retry);
             throw error;
+        } finally {
+            it.cancel(); // a client gone mid-stream (its write failed) stops its generation
         }
     }
 

@@ -7,6 +7,7 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
+import io.grpc.StatusException;
 
 /**
  * The caller's tenant. With API keys configured: from {@code authorization: Bearer <key>}, and a
@@ -35,24 +36,35 @@ public final class TenantInterceptor implements ServerInterceptor {
     public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
             ServerCallHandler<Q, R> next) {
         Tenant tenant;
-        if (keys.isOpen()) {
-            String named = headers.get(TENANT_HEADER);
-            if (named != null && !named.isBlank() && !Tenant.NAME.matcher(named).matches()) {
-                call.close(Status.INVALID_ARGUMENT.withDescription("x-kvasir-tenant: \"" + named
-                        + "\" must be 1 to 64 of A-Z a-z 0-9 . _ -"), new Metadata());
-                return new ServerCall.Listener<>() { };
-            }
-            tenant = Tenant.open(named == null || named.isBlank() ? "default" : named);
-        } else {
-            String auth = headers.get(AUTHORIZATION);
-            tenant = keys.tenantOfAuthorization(auth);
-            if (tenant == null) {
-                call.close(Status.UNAUTHENTICATED.withDescription(ApiKeys.bearerKey(auth) == null
-                        ? "missing API key (authorization: Bearer …)"
-                        : "invalid API key"), new Metadata());
-                return new ServerCall.Listener<>() { };
-            }
+        try {
+            tenant = callerOf(keys, headers.get(AUTHORIZATION), headers.get(TENANT_HEADER));
+        } catch (StatusException e) {
+            call.close(e.getStatus(), new Metadata());
+            return new ServerCall.Listener<>() { };
         }
         return Contexts.interceptCall(Context.current().withValue(TENANT, tenant), call, headers, next);
+    }
+
+    /**
+     * The caller's tenant from its {@code authorization} and {@code x-kvasir-tenant} headers (either
+     * may be null), as both APIs take it.
+     *
+     * @throws StatusException UNAUTHENTICATED without a valid key where keys are configured,
+     *                         INVALID_ARGUMENT for a malformed tenant name where they are not
+     */
+    public static Tenant callerOf(ApiKeys keys, String authorization, String tenantHeader) throws StatusException {
+        if (keys.isOpen()) {
+            if (tenantHeader != null && !tenantHeader.isBlank() && !Tenant.NAME.matcher(tenantHeader).matches()) {
+                throw Status.INVALID_ARGUMENT.withDescription("x-kvasir-tenant: \"" + tenantHeader
+                        + "\" must be 1 to 64 of A-Z a-z 0-9 . _ -").asException();
+            }
+            return Tenant.open(tenantHeader == null || tenantHeader.isBlank() ? "default" : tenantHeader);
+        }
+        Tenant tenant = keys.tenantOfAuthorization(authorization);
+        if (tenant == null) {
+            throw Status.UNAUTHENTICATED.withDescription(ApiKeys.bearerKey(authorization) == null
+                    ? "missing API key (authorization: Bearer …)" : "invalid API key").asException();
+        }
+        return tenant;
     }
 }
