@@ -26,7 +26,7 @@ cp "$root"/cuda/target/kvasir-cuda-*.jar "$out/lib/"
 # the checks themselves are test code (cuda/src/test): their classes travel beside the jars
 rm -rf "$out/checks" && cp -r "$root/cuda/target/test-classes" "$out/checks"
 # the F32/F16/Q8_0 test models (MLA and sliding-window ones are CPU-only for now)
-mkdir -p "$out/models" && cp "$root"/engine/src/test/resources/golden/{llama,qwen2}*.gguf "$out/models/"
+mkdir -p "$out/models" && cp "$root"/test-fixtures/src/main/resources/io/kvasir/testing/golden/{llama,qwen2}*.gguf "$out/models/"
 rm -rf "$out/jre"
 "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,jdk.unsupported,jdk.incubator.vector --strip-debug --no-man-pages \
   --no-header-files --compress zip-9 --output "$out/jre" >/dev/null 2>&1

@@ -8,7 +8,7 @@ PEER=${PEER:-$(cd "$(dirname "$0")/../../shared/peer" 2>/dev/null && pwd)} || tr
 [ -n "${PEER:-}" ] && [ -f "$PEER/make_gguf.py" ] || { echo "peer not found: set PEER=/path/to/shared/peer" >&2; exit 1; }
 PEER_HOME=${PEER_HOME:-$HOME/.cache/kvasir-peer}
 [ -f "$PEER_HOME/peer_logits.mjs" ] || "$PEER/install.sh"
-out=engine/src/test/resources/golden
+out=test-fixtures/src/main/resources/io/kvasir/testing/golden
 mkdir -p "$out"
 
 model() { # name, make_gguf.py flags...

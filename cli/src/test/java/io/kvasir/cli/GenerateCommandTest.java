@@ -1,5 +1,6 @@
 package io.kvasir.cli;
 
+import io.kvasir.testing.Golden;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -19,7 +20,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /** The {@code kvasir generate} contract that checks outside the project call. */
 class GenerateCommandTest {
-    private static final Path GOLDEN = Path.of("../engine/src/test/resources/golden").toAbsolutePath();
+    private static final Path GOLDEN = Golden.DIR;
     private static final String MODEL = GOLDEN.resolve("llama-wide.gguf").toString();
 
     @TempDir

@@ -1,5 +1,6 @@
 package io.kvasir.cli;
 
+import io.kvasir.testing.Prompts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -71,12 +72,7 @@ class ServeTest {
     }
 
     static int[] prompt(int n, int seed) {
-        int[] t = new int[n];
-        t[0] = 1;
-        for (int i = 1; i < n; i++) {
-            t[i] = 3 + (i * 7919 + seed * 31) % 370;
-        }
-        return t;
+        return Prompts.of(n, seed, 373);
     }
 
     record Reply(int[] tokens, String text, GenerateResponse last) {

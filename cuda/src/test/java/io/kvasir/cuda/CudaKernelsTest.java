@@ -1,5 +1,6 @@
 package io.kvasir.cuda;
 
+import io.kvasir.testing.Golden;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Assumptions;
@@ -23,7 +24,7 @@ class CudaKernelsTest {
     void modelsOnTheGpuGiveTheCpuEnginesLogitsAndGreedyTokens() {
         var missing = CudaDevice.unavailable();
         Assumptions.assumeTrue(missing.isEmpty(), () -> "skipped: " + missing.orElse(""));
-        java.nio.file.Path golden = java.nio.file.Path.of("..", "engine", "src", "test", "resources", "golden");
+        java.nio.file.Path golden = Golden.DIR;
         try (CudaDevice device = CudaDevice.open(0)) {
             for (String model : new String[] {"llama-gqa.gguf", "llama-gqa-f16.gguf", "llama-wide-q8_0.gguf", "qwen2-tiny.gguf"}) {
                 ModelCheck.Agreement r = ModelCheck.compare(device, golden.resolve(model), 24, 20);
@@ -38,8 +39,7 @@ class CudaKernelsTest {
         var missing = CudaDevice.unavailable();
         Assumptions.assumeTrue(missing.isEmpty(), () -> "skipped: " + missing.orElse(""));
         try (CudaDevice device = CudaDevice.open(0)) {
-            double diff = ModelCheck.tierRoundTrip(device, java.nio.file.Path.of("..", "engine", "src", "test", "resources",
-                    "golden", "llama-gqa.gguf"));
+            double diff = ModelCheck.tierRoundTrip(device, Golden.model("llama-gqa"));
             assertTrue(diff <= 1e-4, "a cached or re-imported prefix changes the logits by " + diff);
         }
     }

@@ -1,12 +1,13 @@
 package io.kvasir.decode;
 
+import io.kvasir.testing.LocalStore;
+import io.kvasir.testing.Golden;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -19,9 +20,6 @@ import io.kvasir.engine.Generator;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
-import io.kvasir.kv.client.KvStoreClient;
-import io.kvasir.kv.store.KvStoreMember;
-import io.kvasir.kv.store.StoreConfig;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.node.StorePrefixCache;
 
@@ -30,19 +28,15 @@ import io.kvasir.node.StorePrefixCache;
  * and a repeat finds its prompt cached. Skipped, with the reason, where no GPU is.
  */
 class CudaDecodeEngineTest {
-    static final Path MODEL = Path.of("..", "engine", "src", "test", "resources", "golden", "llama-gqa.gguf");
+    static final Path MODEL = Golden.model("llama-gqa");
 
     @Test
     void batchedSequencesOnTheGpuGiveTheCpuEnginesTokens() throws Exception {
         var missing = CudaDevice.unavailable();
         Assumptions.assumeTrue(missing.isEmpty(), () -> "skipped: " + missing.orElse(""));
-        String cluster = "cuda-decode-" + UUID.randomUUID();
-        KvStoreMember member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(5873, 0)
-                .withPeers(List.of("127.0.0.1:5873")).withBackupCount(0));
-        var a = member.hazelcast().getCluster().getLocalMember().getAddress();
-        try (KvStoreClient client = KvStoreClient.connect(cluster, List.of(a.getHost() + ":" + a.getPort()));
+        try (LocalStore store = LocalStore.start();
                 VectorCpuBackend backend = new VectorCpuBackend(2); Model model = Model.load(MODEL, backend);
-                StorePrefixCache cache = NodeCaches.storeCache(client, model, 16);
+                StorePrefixCache cache = NodeCaches.storeCache(store.client(), model, 16);
                 CudaDevice device = CudaDevice.open(0);
                 CudaDecodeEngine engine = new CudaDecodeEngine(device, model, cache, 16, 256, 8)) {
             List<int[]> prompts = new ArrayList<>();
@@ -64,8 +58,6 @@ class CudaDecodeEngineTest {
             engine.submit(new EngineLoop.Request("alpha", prompts.get(2), 4, SamplingParams.GREEDY),
                     listener(new ArrayList<>(), new CompletableFuture<>(), finish));
             assertEquals(32, finish.get(60, TimeUnit.SECONDS).cachedPromptTokens(), "the repeat's prefix is cached");
-        } finally {
-            member.kill();
         }
     }
 

@@ -1,5 +1,8 @@
 package io.kvasir.decode;
 
+import io.kvasir.testing.Prompts;
+import io.kvasir.testing.LocalStore;
+import io.kvasir.testing.Golden;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -9,7 +12,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -24,8 +26,6 @@ import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.kv.client.KvStoreClient;
-import io.kvasir.kv.store.KvStoreMember;
-import io.kvasir.kv.store.StoreConfig;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.node.PrefixCache;
 import io.kvasir.node.StorePrefixCache;
@@ -33,7 +33,7 @@ import io.kvasir.node.StorePrefixCache;
 /** The step loop on a real model, with a real KV-store member behind it. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DecodeEngineTest {
-    private static final Path MODEL = Path.of("../engine/src/test/resources/golden/llama-wide.gguf");
+    private static final Path MODEL = Golden.model("llama-wide");
     private static final int BLOCK = 16;
 
     private VectorCpuBackend backend;
@@ -41,7 +41,7 @@ class DecodeEngineTest {
     /** The reference: the same file on a backend of its own (a backend serves one loop at a time). */
     private VectorCpuBackend referenceBackend;
     private Model reference;
-    private KvStoreMember member;
+    private LocalStore store;
     private KvStoreClient client;
 
     @BeforeAll
@@ -50,17 +50,13 @@ class DecodeEngineTest {
         model = Model.load(MODEL, backend);
         referenceBackend = new VectorCpuBackend(1);
         reference = Model.load(MODEL, referenceBackend);
-        String cluster = "decode-test-" + UUID.randomUUID();
-        member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(5861, 0)
-                .withPeers(List.of("127.0.0.1:5861")).withBackupCount(0));
-        var a = member.hazelcast().getCluster().getLocalMember().getAddress();
-        client = KvStoreClient.connect(cluster, List.of(a.getHost() + ":" + a.getPort()));
+        store = LocalStore.start();
+        client = store.client();
     }
 
     @AfterAll
     void stop() {
-        client.close();
-        member.kill();
+        store.close();
         model.close();
         backend.close();
         reference.close();
@@ -68,12 +64,7 @@ class DecodeEngineTest {
     }
 
     static int[] prompt(int n, int seed) {
-        int[] t = new int[n];
-        t[0] = 1;
-        for (int i = 1; i < n; i++) {
-            t[i] = 3 + (i * 7919 + seed * 31) % 500;
-        }
-        return t;
+        return Prompts.of(n, seed, 503);
     }
 
     /** What the single-sequence engine generates: the reference for every batched run. */

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
-import io.kvasir.engine.testing.Golden;
+import io.kvasir.testing.Golden;
 import io.kvasir.engine.weights.GgufWriter;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

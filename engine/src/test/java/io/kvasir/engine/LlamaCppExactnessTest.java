@@ -7,7 +7,7 @@ import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.backend.reference.ReferenceBackend;
 import io.kvasir.engine.sampling.SamplingParams;
-import io.kvasir.engine.testing.Golden;
+import io.kvasir.testing.Golden;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 import io.kvasir.engine.backend.reference.ReferenceBackend;
-import io.kvasir.engine.testing.Golden;
+import io.kvasir.testing.Golden;
 import org.junit.jupiter.api.Test;
 
 class ModelFingerprintTest {

@@ -6,7 +6,7 @@ import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.model.ForwardBuffers;
 import io.kvasir.engine.model.LlamaModel;
-import io.kvasir.engine.testing.Golden;
+import io.kvasir.testing.Golden;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 

@@ -42,7 +42,7 @@ class ModuleSurfaceTest {
                             "CacheDType", "KvBlock"),
                     "client", List.of("KvStoreClient", "KvStoreException"),
                     "metrics", List.of("LatencyHistogram", "MetricsEndpoint", "PrometheusText"),
-                    "store", List.of("KvStoreMember", "NodeHeartbeat", "StoreConfig")),
+                    "store", List.of("BlockStore", "KvStoreMember", "NodeHeartbeat", "StoreConfig")),
             "io.kvasir.node", Map.of(
                     "", List.of("BlockKeyChain", "DeviceBlockManager", "DevicePrefix", "EngineBlocks",
                             "HostBlockManager", "NodeCaches", "PrefixCache", "StorePrefixCache")),

@@ -1,10 +1,11 @@
 package io.kvasir.prefill;
 
+import io.kvasir.testing.LocalStore;
+import io.kvasir.testing.Golden;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.nio.file.Path;
 import java.util.List;
-import java.util.UUID;
 
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -13,9 +14,6 @@ import io.kvasir.cuda.CudaDevice;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
-import io.kvasir.kv.client.KvStoreClient;
-import io.kvasir.kv.store.KvStoreMember;
-import io.kvasir.kv.store.StoreConfig;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.node.StorePrefixCache;
 
@@ -25,19 +23,15 @@ import io.kvasir.node.StorePrefixCache;
  * device tier. Skipped, with the reason, where no GPU is.
  */
 class CudaPrefillEngineTest {
-    static final Path MODEL = Path.of("..", "engine", "src", "test", "resources", "golden", "llama-gqa.gguf");
+    static final Path MODEL = Golden.model("llama-gqa");
 
     @Test
     void aGpuPrefillNodeStoresWhatTheCpuOneWouldAndChoosesTheSameToken() {
         var missing = CudaDevice.unavailable();
         Assumptions.assumeTrue(missing.isEmpty(), () -> "skipped: " + missing.orElse(""));
-        String cluster = "cuda-prefill-" + UUID.randomUUID();
-        KvStoreMember member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(5871, 0)
-                .withPeers(List.of("127.0.0.1:5871")).withBackupCount(0));
-        var a = member.hazelcast().getCluster().getLocalMember().getAddress();
-        try (KvStoreClient client = KvStoreClient.connect(cluster, List.of(a.getHost() + ":" + a.getPort()));
+        try (LocalStore store = LocalStore.start();
                 VectorCpuBackend backend = new VectorCpuBackend(2); Model model = Model.load(MODEL, backend);
-                StorePrefixCache cache = NodeCaches.storeCache(client, model, 16);
+                StorePrefixCache cache = NodeCaches.storeCache(store.client(), model, 16);
                 CudaDevice device = CudaDevice.open(0);
                 CudaPrefillEngine gpu = new CudaPrefillEngine(device, model, cache, 16, 64, 512)) {
             PrefillEngine cpu = new PrefillEngine(model, cache, 16, 64, 64);
@@ -54,8 +48,6 @@ class CudaPrefillEngineTest {
             Prefiller.Result again = gpu.prefill("alpha", prompt, SamplingParams.GREEDY);
             assertEquals(64, again.cachedTokens(), "the repeat's prefix comes from the device tier");
             assertEquals(onGpu.firstToken(), again.firstToken());
-        } finally {
-            member.kill();
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.kvasir.router;
 
+import java.time.InstantSource;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLongArray;
@@ -18,11 +19,18 @@ public final class TenantLimits {
     private final long tokensPerMinute;
     private final ConcurrentHashMap<String, AtomicInteger> inFlight = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, Minute> minutes = new ConcurrentHashMap<>();
+    private final InstantSource clock;
     private volatile KvQuotaGate kvQuota;
 
     public TenantLimits(int maxConcurrent, long tokensPerMinute) {
+        this(maxConcurrent, tokensPerMinute, InstantSource.system());
+    }
+
+    /** {@code clock}: what the rolling minute is measured by. */
+    public TenantLimits(int maxConcurrent, long tokensPerMinute, InstantSource clock) {
         this.maxConcurrent = maxConcurrent;
         this.tokensPerMinute = tokensPerMinute;
+        this.clock = clock;
     }
 
     public static TenantLimits none() {
@@ -48,7 +56,7 @@ public final class TenantLimits {
             }
         }
         if (tokensPerMinute > 0) {
-            long used = minutes.computeIfAbsent(tenant, t -> new Minute()).used();
+            long used = minutes.computeIfAbsent(tenant, t -> new Minute(clock)).used();
             if (used + promptTokens > tokensPerMinute) {
                 return new Refusal("tenant '" + tenant + "' used " + used + " of its " + tokensPerMinute
                         + " tokens per minute", 1000);
@@ -74,7 +82,7 @@ public final class TenantLimits {
             n.decrementAndGet();
         }
         if (tokensPerMinute > 0) {
-            minutes.computeIfAbsent(tenant, t -> new Minute()).add(completionTokens);
+            minutes.computeIfAbsent(tenant, t -> new Minute(clock)).add(completionTokens);
         }
     }
 
@@ -82,9 +90,14 @@ public final class TenantLimits {
     private static final class Minute {
         private final AtomicLongArray slots = new AtomicLongArray(60);
         private final AtomicLongArray stamps = new AtomicLongArray(60);
+        private final InstantSource clock;
+
+        Minute(InstantSource clock) {
+            this.clock = clock;
+        }
 
         void add(long tokens) {
-            long second = System.currentTimeMillis() / 1000;
+            long second = clock.millis() / 1000;
             int i = (int) (second % 60);
             if (stamps.getAndSet(i, second) != second) {
                 slots.set(i, 0);
@@ -93,7 +106,7 @@ public final class TenantLimits {
         }
 
         long used() {
-            long second = System.currentTimeMillis() / 1000, sum = 0;
+            long second = clock.millis() / 1000, sum = 0;
             for (int i = 0; i < 60; i++) {
                 if (second - stamps.get(i) < 60) {
                     sum += slots.get(i);

@@ -17,7 +17,7 @@ import io.kvasir.engine.backend.reference.ReferenceBackend;
 import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.kv.KvBlockPool;
 import io.kvasir.engine.tensor.WeightMatrix;
-import io.kvasir.engine.testing.Golden;
+import io.kvasir.testing.Golden;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;

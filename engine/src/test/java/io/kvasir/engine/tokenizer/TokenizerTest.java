@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonParser;
 import io.kvasir.engine.tensor.DType;
-import io.kvasir.engine.testing.Golden;
+import io.kvasir.testing.Golden;
 import io.kvasir.engine.testing.HfFolderWriter;
 import io.kvasir.engine.weights.GgufFile;
 import java.nio.file.Files;

@@ -1,18 +1,26 @@
-package io.kvasir.engine.testing;
+package io.kvasir.testing;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.file.FileSystem;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * The committed reference data made by {@code scripts/peer-refs.sh}: tiny random-weight GGUF
- * models and llama.cpp's outputs on them (F32 KV cache, flash attention off).
+ * models and llama.cpp's outputs on them (F32 KV cache, flash attention off). They are this
+ * module's resources: any module's test reaches them here, by name, wherever it runs from.
  */
 public final class Golden {
-    public static final Path DIR = Path.of("src/test/resources/golden").toAbsolutePath();
+    /** The directory of the models and references: the build's own, or a copy of the jar's. */
+    public static final Path DIR = locate();
 
     private Golden() {
     }
@@ -43,6 +51,32 @@ public final class Golden {
             return new Reference(refName, p, g, l);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    private static Path locate() {
+        try {
+            URI marker = Golden.class.getResource("golden/llama-gqa.json").toURI();
+            if (marker.getScheme().equals("file")) {
+                return Path.of(marker).getParent();
+            }
+            // from a jar (a module tested on its own, against the installed fixtures): copied out once,
+            // since models are mapped from files
+            Path dir = Files.createTempDirectory("kvasir-golden");
+            dir.toFile().deleteOnExit();
+            try (FileSystem jar = FileSystems.newFileSystem(marker, Map.of());
+                    Stream<Path> files = Files.list(jar.provider().getPath(marker).getParent())) {
+                for (Path f : (Iterable<Path>) files::iterator) {
+                    Path copy = dir.resolve(f.getFileName().toString());
+                    Files.copy(f, copy);
+                    copy.toFile().deleteOnExit();
+                }
+            }
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
         }
     }
 

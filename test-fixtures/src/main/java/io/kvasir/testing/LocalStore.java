@@ -1,0 +1,54 @@
+package io.kvasir.testing;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.util.List;
+import java.util.UUID;
+
+import io.kvasir.kv.client.KvStoreClient;
+import io.kvasir.kv.store.KvStoreMember;
+import io.kvasir.kv.store.StoreConfig;
+
+/** A one-member KV store on a free port, in a cluster of its own, with a client connected to it. */
+public final class LocalStore implements AutoCloseable {
+    private final KvStoreMember member;
+    private final KvStoreClient client;
+
+    private LocalStore(KvStoreMember member, KvStoreClient client) {
+        this.member = member;
+        this.client = client;
+    }
+
+    public static LocalStore start() {
+        int port = freePort();
+        String cluster = "test-" + UUID.randomUUID();
+        KvStoreMember member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(port, 0)
+                .withPeers(List.of("127.0.0.1:" + port)).withBackupCount(0));
+        var a = member.hazelcast().getCluster().getLocalMember().getAddress();
+        return new LocalStore(member, KvStoreClient.connect(cluster, List.of(a.getHost() + ":" + a.getPort())));
+    }
+
+    public KvStoreMember member() {
+        return member;
+    }
+
+    public KvStoreClient client() {
+        return client;
+    }
+
+    /** A port nothing listens on now. */
+    public static int freePort() {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        client.close();
+        member.kill();
+    }
+}
