@@ -1,7 +1,6 @@
 package io.kvasir.engine;
 
 import io.kvasir.engine.model.ModelConfig;
-import io.kvasir.engine.tensor.WeightMatrix;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -25,7 +24,7 @@ public final class ModelFingerprint {
         MessageDigest sha = sha256();
         ModelConfig c = model.transformer().config();
         update(sha, describe(c));
-        model.transformer().forEachWeight(w -> {
+        model.transformer().weights().forEachMatrix(w -> {
             update(sha, w.name() + "|" + w.dtype() + "|" + w.rows() + "x" + w.cols());
             long size = w.data().byteSize();
             for (long at : new long[] {0, size / 2, Math.max(0, size - SAMPLE_BYTES)}) {
@@ -62,11 +61,5 @@ public final class ModelFingerprint {
         } catch (NoSuchAlgorithmException e) {
             throw new AssertionError(e);
         }
-    }
-
-    /** Interface the transformer implements to list its matrices. */
-    @FunctionalInterface
-    public interface WeightVisitor {
-        void visit(WeightMatrix w);
     }
 }

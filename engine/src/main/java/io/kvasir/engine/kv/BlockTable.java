@@ -83,6 +83,28 @@ public final class BlockTable {
         numTokens = numBlocks * pool.blockSize();
     }
 
+    /** Writes the key and value of the token at {@code position} for {@code layer} (its block reserved). */
+    public void writeKv(int layer, int position, float[] k, int kOffset, float[] v, int vOffset) {
+        pool.writeKv(blockId(position / pool.blockSize()), layer, position % pool.blockSize(), k, kOffset, v, vOffset);
+    }
+
+    /** MLA: writes the cached row (latent then rope key) of the token at {@code position} for {@code layer}. */
+    public void writeRow(int layer, int position, float[] row, int offset) {
+        pool.writeRow(blockId(position / pool.blockSize()), layer, position % pool.blockSize(), row, offset);
+    }
+
+    /**
+     * Records that the token at {@code position} holds its K/V in every layer. Under a sliding window
+     * of {@code window} tokens, the blocks the next token can no longer see go back to the pool.
+     */
+    public void written(int position, int window) {
+        setNumTokens(Math.max(numTokens, position + 1));
+        if (window != Integer.MAX_VALUE) {
+            // the next token (at numTokens) sees back to numTokens - window + 1
+            releaseBefore(numTokens - window + 1);
+        }
+    }
+
     /** Records that positions below {@code numTokens} now hold K/V. */
     public void setNumTokens(int numTokens) {
         if (numTokens > numBlocks * pool.blockSize()) {

@@ -184,6 +184,24 @@ public final class KvBlockPool {
         }
     }
 
+    /**
+     * Writes one token's key and value for {@code layer} into {@code slot} of a block: the value as a
+     * row, the key spread across the block (keys are transposed within a block, as attention reads them).
+     */
+    public void writeKv(int blockId, int layer, int slot, float[] k, int kOffset, float[] v, int vOffset) {
+        float[] b = blocks[blockId];
+        int keys = keyOffset(layer, 0) + slot;
+        for (int d = 0; d < kvDim; d++) {
+            b[keys + d * blockSize] = k[kOffset + d];
+        }
+        System.arraycopy(v, vOffset, b, valueOffset(layer, slot), kvDim);
+    }
+
+    /** MLA pools: writes one token's row (latent then rope key) for {@code layer} into {@code slot} of a block. */
+    public void writeRow(int blockId, int layer, int slot, float[] row, int offset) {
+        System.arraycopy(row, offset, blocks[blockId], rowOffset(layer, slot), kvDim);
+    }
+
     /** MLA pools: where the row of {@code slot} in {@code layer} starts ({@code kvDim} floats). */
     public int rowOffset(int layer, int slot) {
         return (layer * blockSize + slot) * kvDim;

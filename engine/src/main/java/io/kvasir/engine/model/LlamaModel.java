@@ -3,32 +3,31 @@ package io.kvasir.engine.model;
 import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.kv.KvBlockPool;
-import io.kvasir.engine.tensor.WeightMatrix;
 
 /**
- * The Llama-family transformer (Llama 2/3, Mistral, Qwen2): pre-RMSNorm blocks with GQA attention
- * (RoPE, optional QKV bias) and a SwiGLU FFN. Immutable and shared; per-run state lives in
- * {@link ForwardBuffers} and the sequence's {@link BlockTable}.
+ * The Llama-family transformer (Llama 2/3, Mistral, Qwen2, DeepSeek-V2's MLA): pre-RMSNorm blocks,
+ * attention then a SwiGLU FFN, each added back into the residual stream. Immutable and shared;
+ * per-run state lives in {@link ForwardBuffers} and the sequences' {@link BlockTable}s.
  *
- * <p>Every chunk writes its K/V into the sequence's blocks first and then attends through the
- * block table, so prefill, decode and a prefix fetched from elsewhere all take the same path.
+ * <p>Where the families differ is visible in {@link #forward(Batch, ForwardBuffers)}: grouped-query
+ * attention (MHA and MQA are its cases) with Qwen2's q/k/v biases and a sliding window per layer,
+ * or MLA's latent attention ({@link MlaLayer}). Every chunk writes its K/V into the sequence's
+ * blocks first and then attends through the block table, so prefill, decode and a prefix fetched
+ * from elsewhere all take the same path.
  */
 public final class LlamaModel {
     private final ModelConfig config;
     private final LlamaWeights weights;
     private final Backend backend;
-    private final double[] ropeInvFreq; // (ropeDims/2) angle per position of each rotated pair
+    private final Rope rope;
+    private final MlaLayer mla; // null without MLA
 
     public LlamaModel(ModelConfig config, LlamaWeights weights, Backend backend) {
         this.config = config;
         this.weights = weights;
         this.backend = backend;
-        RopeConfig rope = config.rope();
-        ropeInvFreq = new double[rope.dims() / 2];
-        for (int i = 0; i < ropeInvFreq.length; i++) {
-            double f = Math.pow(rope.base(), -2.0 * i / rope.dims()) / rope.linearScale();
-            ropeInvFreq[i] = rope.freqFactors() == null ? f : f / rope.freqFactors()[i];
-        }
+        this.rope = new Rope(config.rope());
+        this.mla = config.mla() == null ? null : new MlaLayer(config, backend, rope);
     }
 
     public ModelConfig config() {
@@ -37,28 +36,6 @@ public final class LlamaModel {
 
     public LlamaWeights weights() {
         return weights;
-    }
-
-    /** Every weight matrix, in a fixed order (for fingerprints). */
-    public void forEachWeight(io.kvasir.engine.ModelFingerprint.WeightVisitor visitor) {
-        visitor.visit(weights.tokenEmbedding());
-        if (weights.output() != weights.tokenEmbedding()) {
-            visitor.visit(weights.output());
-        }
-        for (LlamaWeights.Layer l : weights.layers()) {
-            for (WeightMatrix w : new WeightMatrix[] {l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()}) {
-                if (w != null) visitor.visit(w);
-            }
-            if (l.mla() != null) {
-                LlamaWeights.Mla m = l.mla();
-                for (WeightMatrix w : new WeightMatrix[] {m.wqA(), m.wqB(), m.wKvA()}) {
-                    if (w != null) visitor.visit(w);
-                }
-                for (var list : java.util.Arrays.asList(m.kB(), m.kNope(), m.vB())) {
-                    if (list != null) list.forEach(visitor::visit);
-                }
-            }
-        }
     }
 
     /** Buffers for steps of up to {@code maxTokens} tokens, logits for one of them. */
@@ -127,43 +104,25 @@ public final class LlamaModel {
             batch.tables[t].reserve(batch.positions[t] + 1);
             backend.dequantizeRow(weights.tokenEmbedding(), batch.tokens[t], b.x, t * dim);
         }
-        prepareRope(batch, b);
+        rope.prepare(batch, b);
         for (int l = 0; l < c.numLayers(); l++) {
             LlamaWeights.Layer w = weights.layers().get(l);
-            if (w.mla() != null) {
-                rmsNorm(b.x, w.attnNorm(), b.xb, n);
-                latentAttention(batch, l, w, b);
-                backend.matmul(w.wo(), b.att, b.xb2, n);
-                backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
-                feedForward(w, b, n);
-                continue;
-            }
-            // attention: x += wo · attn(rope(wq·norm(x) + bq), rope(wk·norm(x) + bk), wv·norm(x) + bv)
+            // x += wo · attention(norm(x))
             rmsNorm(b.x, w.attnNorm(), b.xb, n);
-            backend.matmul(w.wq(), b.xb, b.q, n);
-            backend.matmul(w.wk(), b.xb, b.k, n);
-            backend.matmul(w.wv(), b.xb, b.v, n);
-            if (c.qkvBias()) {
-                addBias(b.q, w.bq(), n);
-                addBias(b.k, w.bk(), n);
-                addBias(b.v, w.bv(), n);
+            if (mla == null) {
+                groupedQueryAttention(batch, l, w, b);
+            } else {
+                mla.attend(batch, l, w, b);
             }
-            applyRope(b.q, c.numHeads(), n, b);
-            applyRope(b.k, c.numKvHeads(), n, b);
-            storeKv(batch, l, b);
-            b.attention.run(batch, l);
             backend.matmul(w.wo(), b.att, b.xb2, n);
             backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
-            feedForward(w, b, n);
+            // x += w_down · (silu(w_gate · norm(x)) * (w_up · norm(x)))
+            rmsNorm(b.x, w.ffnNorm(), b.xb, n);
+            backend.feedForward(w.wGate(), w.wUp(), w.wDown(), b.xb, b.hb, b.hb2, b.xb2, n);
+            backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
         }
-        int widestWindow = c.widestWindow();
         for (int t = 0; t < n; t++) {
-            BlockTable table = batch.tables[t];
-            table.setNumTokens(Math.max(table.numTokens(), batch.positions[t] + 1));
-            if (widestWindow != Integer.MAX_VALUE) {
-                // the next token (at numTokens) sees back to numTokens - window + 1: older blocks go back to the pool
-                table.releaseBefore(table.numTokens() - widestWindow + 1);
-            }
+            batch.tables[t].written(batch.positions[t], c.widestWindow());
         }
         // logits only where asked: output · norm(x[t])
         int rows = batch.numLogits;
@@ -173,97 +132,6 @@ public final class LlamaModel {
         if (rows > 0) {
             rmsNorm(b.xb2, weights.outputNorm(), b.xb, rows);
             backend.matmul(weights.output(), b.xb, b.logits, rows);
-        }
-    }
-
-    /** x += w_down · (silu(w_gate · norm(x)) * (w_up · norm(x))) */
-    private void feedForward(LlamaWeights.Layer w, ForwardBuffers b, int n) {
-        rmsNorm(b.x, w.ffnNorm(), b.xb, n);
-        backend.feedForward(w.wGate(), w.wUp(), w.wDown(), b.xb, b.hb, b.hb2, b.xb2, n);
-        backend.axpy(1f, b.xb2, 0, b.x, 0, n * config.dim());
-    }
-
-    /**
-     * MLA, from the normed input {@code b.xb} to the heads' values in {@code b.att}: queries (one
-     * matrix or the low-rank path), the latent and rope key of every token (cached, one row each),
-     * queries folded into latent space per head, attention over the rows, values expanded per head.
-     */
-    private void latentAttention(Batch batch, int layer, LlamaWeights.Layer w, ForwardBuffers b) {
-        MlaConfig m = config.mla();
-        LlamaWeights.Mla mw = w.mla();
-        int n = batch.size, heads = config.numHeads(), qk = m.qkHeadDim(), nope = m.qkNopeDim(), rope = m.qkRopeDim();
-        int rank = m.kvLoraRank(), width = m.latentWidth(), vDim = m.vHeadDim();
-        if (mw.wqA() != null) {
-            backend.matmul(mw.wqA(), b.xb, b.qa, n);
-            rmsNormRows(b.qa, m.qLoraRank(), m.qLoraRank(), mw.qANorm(), n);
-            backend.matmul(mw.wqB(), b.qa, b.q, n);
-        } else {
-            backend.matmul(w.wq(), b.xb, b.q, n);
-        }
-        backend.matmul(mw.wKvA(), b.xb, b.kva, n);
-        rmsNormRows(b.kva, width, rank, mw.kvANorm(), n);
-        rope(b.q, heads, qk, nope, n, b);
-        rope(b.kva, 1, width, rank, n, b);
-        for (int t = 0; t < n; t++) {
-            KvBlockPool pool = batch.tables[t].pool();
-            int pos = batch.positions[t], blockSize = pool.blockSize();
-            float[] block = pool.data(batch.tables[t].blockId(pos / blockSize));
-            System.arraycopy(b.kva, t * width, block, pool.rowOffset(layer, pos % blockSize), width);
-        }
-        for (int h = 0; h < heads; h++) {
-            // q_lat = W_UK^T · q_nope for head h of every token; the rope part rides along unchanged
-            for (int t = 0; t < n; t++) {
-                System.arraycopy(b.q, (t * heads + h) * qk, b.perHeadIn, t * nope, nope);
-            }
-            if (mw.kB() != null) {
-                backend.matmul(mw.kB().get(h), b.perHeadIn, b.perHeadOut, n);
-            } else {
-                multiplyTransposed(mw.kNope().get(h), b.perHeadIn, b.perHeadOut, n, b.mlaRow);
-            }
-            for (int t = 0; t < n; t++) {
-                int dst = (t * heads + h) * width;
-                System.arraycopy(b.perHeadOut, t * rank, b.qAbs, dst, rank);
-                System.arraycopy(b.q, (t * heads + h) * qk + nope, b.qAbs, dst + rank, rope);
-            }
-        }
-        b.latent.run(batch, layer);
-        for (int h = 0; h < heads; h++) {
-            // value of head h = W_UV · (attended latent)
-            for (int t = 0; t < n; t++) {
-                System.arraycopy(b.latentOut, (t * heads + h) * rank, b.perHeadIn, t * rank, rank);
-            }
-            backend.matmul(mw.vB().get(h), b.perHeadIn, b.perHeadOut, n);
-            for (int t = 0; t < n; t++) {
-                System.arraycopy(b.perHeadOut, t * vDim, b.att, (t * heads + h) * vDim, vDim);
-            }
-        }
-    }
-
-    /**
-     * {@code out[t] = Wᵀ·in[t]} for a (k, m) matrix W stored row-major: each row of W is widened once
-     * and added into every token's output, scaled by that token's input. Used where a checkpoint
-     * stores W_UK rather than its transpose (HF kv_b_proj): no transposed copy is ever made.
-     */
-    private void multiplyTransposed(WeightMatrix w, float[] in, float[] out, int n, float[] row) {
-        int k = w.rows(), m = w.cols();
-        java.util.Arrays.fill(out, 0, n * m, 0f);
-        for (int j = 0; j < k; j++) {
-            backend.dequantizeRow(w, j, row, 0);
-            for (int t = 0; t < n; t++) {
-                backend.axpy(in[t * k + j], row, 0, out, t * m, m);
-            }
-        }
-    }
-
-    /** In place: the first {@code len} floats of each of {@code n} rows (stride {@code stride}) RMS-normed and scaled. */
-    private void rmsNormRows(float[] x, int stride, int len, float[] weight, int n) {
-        for (int t = 0; t < n; t++) {
-            int o = t * stride;
-            float sumSq = backend.dot(x, o, x, o, len);
-            float scale = (float) (1.0 / Math.sqrt(sumSq / len + config.rmsNormEps()));
-            for (int i = 0; i < len; i++) {
-                x[o + i] = x[o + i] * scale * weight[i];
-            }
         }
     }
 
@@ -296,53 +164,28 @@ public final class LlamaModel {
         }
     }
 
-    private void prepareRope(Batch batch, ForwardBuffers b) {
-        int half = ropeInvFreq.length;
-        for (int t = 0; t < batch.size; t++) {
-            for (int i = 0; i < half; i++) {
-                double theta = batch.positions[t] * ropeInvFreq[i];
-                b.ropeCos[t * half + i] = (float) Math.cos(theta);
-                b.ropeSin[t * half + i] = (float) Math.sin(theta);
-            }
+    /**
+     * Grouped-query attention from the normed input {@code b.xb} to the heads' values in {@code b.att}
+     * (MHA: as many KV heads as query heads; MQA: one):
+     * {@code attn(rope(wq·x + bq), rope(wk·x + bk), wv·x + bv)}, the biases Qwen2's, the keys and
+     * values written into the sequences' blocks before attention reads them back (over the layer's
+     * sliding window where it has one).
+     */
+    private void groupedQueryAttention(Batch batch, int layer, LlamaWeights.Layer w, ForwardBuffers b) {
+        int n = batch.size, kvDim = config.kvDim();
+        backend.matmul(w.wq(), b.xb, b.q, n);
+        backend.matmul(w.wk(), b.xb, b.k, n);
+        backend.matmul(w.wv(), b.xb, b.v, n);
+        if (config.qkvBias()) {
+            addBias(b.q, w.bq(), n);
+            addBias(b.k, w.bk(), n);
+            addBias(b.v, w.bv(), n);
         }
-    }
-
-    /** Rotates the first rope dims of every head of {@code n} tokens laid out (n, numHeads, headDim). */
-    private void applyRope(float[] vec, int numHeads, int n, ForwardBuffers b) {
-        rope(vec, numHeads, config.headDim(), 0, n, b);
-    }
-
-    /** Rotates rope dims starting at {@code offset} of each of {@code count} vectors (stride {@code stride}) per token. */
-    private void rope(float[] vec, int count, int stride, int offset, int n, ForwardBuffers b) {
-        int half = ropeInvFreq.length;
-        boolean interleaved = config.rope().layout() == RopeLayout.INTERLEAVED;
+        rope.rotate(b.q, config.numHeads(), config.headDim(), 0, n, b);
+        rope.rotate(b.k, config.numKvHeads(), config.headDim(), 0, n, b);
         for (int t = 0; t < n; t++) {
-            for (int h = 0; h < count; h++) {
-                int base = (t * count + h) * stride + offset;
-                for (int i = 0; i < half; i++) {
-                    int i0 = interleaved ? base + 2 * i : base + i;
-                    int i1 = interleaved ? i0 + 1 : i0 + half;
-                    float cos = b.ropeCos[t * half + i], sin = b.ropeSin[t * half + i];
-                    float x0 = vec[i0], x1 = vec[i1];
-                    vec[i0] = x0 * cos - x1 * sin;
-                    vec[i1] = x0 * sin + x1 * cos;
-                }
-            }
+            batch.tables[t].writeKv(layer, batch.positions[t], b.k, t * kvDim, b.v, t * kvDim);
         }
+        b.attention.run(batch, layer);
     }
-
-    private void storeKv(Batch batch, int layer, ForwardBuffers b) {
-        int kvDim = config.kvDim();
-        for (int t = 0; t < batch.size; t++) {
-            KvBlockPool pool = batch.tables[t].pool();
-            int pos = batch.positions[t], blockSize = pool.blockSize();
-            float[] block = pool.data(batch.tables[t].blockId(pos / blockSize));
-            int slot = pos % blockSize, keys = pool.keyOffset(layer, 0) + slot;
-            for (int d = 0; d < kvDim; d++) {
-                block[keys + d * blockSize] = b.k[t * kvDim + d];
-            }
-            System.arraycopy(b.v, t * kvDim, block, pool.valueOffset(layer, slot), kvDim);
-        }
-    }
-
 }

@@ -44,6 +44,34 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
                       List<WeightMatrix> kB, List<WeightMatrix> kNope, List<WeightMatrix> vB) {
     }
 
+    /** Every weight matrix, in a fixed order: embedding, output (unless tied), then each layer's. */
+    public void forEachMatrix(java.util.function.Consumer<WeightMatrix> visitor) {
+        visitor.accept(tokenEmbedding);
+        if (output != tokenEmbedding) {
+            visitor.accept(output);
+        }
+        for (Layer l : layers) {
+            for (WeightMatrix w : new WeightMatrix[] {l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()}) {
+                if (w != null) {
+                    visitor.accept(w);
+                }
+            }
+            if (l.mla() != null) {
+                Mla m = l.mla();
+                for (WeightMatrix w : new WeightMatrix[] {m.wqA(), m.wqB(), m.wKvA()}) {
+                    if (w != null) {
+                        visitor.accept(w);
+                    }
+                }
+                for (List<WeightMatrix> perHead : java.util.Arrays.asList(m.kB(), m.kNope(), m.vB())) {
+                    if (perHead != null) {
+                        perHead.forEach(visitor);
+                    }
+                }
+            }
+        }
+    }
+
     /** Picks and shape-checks every tensor the config calls for; {@code source} names the file in errors. */
     public static LlamaWeights load(ModelConfig c, Map<String, TensorInfo> tensors, WeightNames names, String source) {
         var t = new Lookup(tensors, source);
