@@ -26,7 +26,7 @@ public final class DecodeEngine implements Decoder {
         LlamaModel transformer = model.transformer();
         boolean everyBlockReusable = transformer.config().widestWindow() == Integer.MAX_VALUE;
         this.blocks = new HostBlockManager(transformer.newKvPool(blockSize, maxBlocks), cache,
-                everyBlockReusable ? cache.chain() : null);
+                everyBlockReusable ? HostBlockManager.LocalTier.KEEP : HostBlockManager.LocalTier.NONE);
         this.metrics = new DecodeMetrics(maxBatch);
         this.loop = new EngineLoop<>(blocks, new CpuForward<>(transformer, HostBlockManager.Kv::table, prefillChunk, maxBatch),
                 model.tokenizer()::isEndOfGeneration, transformer.config().contextLength(), maxBatch, metrics)

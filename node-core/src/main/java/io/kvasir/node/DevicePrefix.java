@@ -46,7 +46,7 @@ public final class DevicePrefix {
         }
         BlockTable host = new BlockTable(staging);
         try {
-            PrefixCache.Loaded found = cache.load(owner, tokens, limit, host);
+            PrefixCache.Loaded found = cache.load(owner, keys, host);
             int loaded = found.tokens();
             int[] blocks = new int[loaded / blockSize];
             float[] k = new float[blockFloats];
@@ -66,6 +66,7 @@ public final class DevicePrefix {
      * then ends the sequence, caching all its full blocks on the device under their keys.
      */
     public void storeAndFinish(String owner, int[] tokens, CudaLlamaModel.Sequence seq, int from, int to) {
+        List<BlockKey> keys = cache.chain().keys(owner, tokens, to * blockSize);
         BlockTable host = new BlockTable(staging);
         try {
             host.reserve(to * blockSize);
@@ -74,10 +75,10 @@ public final class DevicePrefix {
                 staging.importBlock(host.blockId(b), 0, copy.k(), copy.v());
             }
             host.setNumTokens(to * blockSize);
-            cache.store(owner, tokens, host, from, to);
+            cache.store(owner, keys, host, from, to);
         } finally {
             host.release();
         }
-        seq.finish(cache.chain().keys(owner, tokens, to * blockSize));
+        seq.finish(keys);
     }
 }

@@ -52,9 +52,16 @@ public final class HostBlockManager implements BlockManager<HostBlockManager.Kv>
     private record LocalBlock(String owner, int blockId) {
     }
 
+    /** Whether finished sequences' blocks stay in the pool for later prompts (only where a block depends on its prefix alone). */
+    public enum LocalTier {
+        KEEP, NONE
+    }
+
     private final KvBlockPool pool;
     private final PrefixCache cache;
+    /** The keys blocks are cached under; null when the cache keeps nothing. */
     private final BlockKeyChain chain;
+    private final boolean keepLocal;
     private final int blockSize;
     /** The local tier, in access order; loop thread only ({@link #resident} is its published copy). */
     private final LinkedHashMap<BlockKey, LocalBlock> local = new LinkedHashMap<>(256, 0.75f, true);
@@ -67,11 +74,11 @@ public final class HostBlockManager implements BlockManager<HostBlockManager.Kv>
     /** Local blocks running sequences put there from their own reservation. */
     private int sharedByRunning;
 
-    /** {@code localTier}: the keys of the local tier, or null to keep none. */
-    public HostBlockManager(KvBlockPool pool, PrefixCache cache, BlockKeyChain localTier) {
+    public HostBlockManager(KvBlockPool pool, PrefixCache cache, LocalTier localTier) {
         this.pool = pool;
         this.cache = cache;
-        this.chain = localTier;
+        this.chain = cache.chain();
+        this.keepLocal = localTier == LocalTier.KEEP && chain != null;
         this.blockSize = pool.blockSize();
     }
 
@@ -131,7 +138,9 @@ public final class HostBlockManager implements BlockManager<HostBlockManager.Kv>
     @Override
     public Prefix loadPrefix(Kv kv, EngineLoop.Request request, int limit) {
         int fromLocal = kv.table.numTokens(); // shared at admission
-        PrefixCache.Loaded found = cache.load(request.cacheOwner(), request.prompt(), limit, kv.table);
+        List<BlockKey> keys = promptKeys(kv, request);
+        PrefixCache.Loaded found = cache.load(request.cacheOwner(), keys.subList(0, Math.min(keys.size(), limit / blockSize)),
+                kv.table);
         kv.storedFrom = found.tokens() / blockSize;
         localHitTokens = localHitTokens + fromLocal;
         return new Prefix(found.tokens(), fromLocal, found.fromSsd());
@@ -145,7 +154,7 @@ public final class HostBlockManager implements BlockManager<HostBlockManager.Kv>
      */
     @Override
     public void promptComputed(Kv kv, EngineLoop.Request request) {
-        if (chain == null) {
+        if (!keepLocal) {
             return;
         }
         List<BlockKey> keys = promptKeys(kv, request);
@@ -170,18 +179,19 @@ public final class HostBlockManager implements BlockManager<HostBlockManager.Kv>
     @Override
     public void finish(Kv kv, EngineLoop.Request request, int[] tokens, boolean keep) {
         int full = kv.table.numTokens() / blockSize;
-        if (keep) {
+        List<BlockKey> keys = keep && chain != null
+                ? chain.extend(request.cacheOwner(), promptKeys(kv, request), tokens, full * blockSize) : List.of();
+        if (keep && chain != null) {
             try {
-                cache.store(request.cacheOwner(), tokens, kv.table, kv.storedFrom, full);
+                cache.store(request.cacheOwner(), keys, kv.table, kv.storedFrom, full);
             } catch (RuntimeException e) {
                 LOG.log(Level.WARNING, "could not hand blocks to the prefix cache", e);
             }
         }
         sharedByRunning -= kv.shared; // from now on their holders, if any, pin them
-        if (chain == null || !keep) {
+        if (!keepLocal || !keep) {
             kv.table.release();
         } else {
-            List<BlockKey> keys = chain.extend(request.cacheOwner(), promptKeys(kv, request), tokens, full * blockSize);
             int[] ids = kv.table.detach();
             for (int b = 0; b < ids.length; b++) {
                 if (b < full && !local.containsKey(keys.get(b))) {
@@ -197,17 +207,18 @@ public final class HostBlockManager implements BlockManager<HostBlockManager.Kv>
         pinned = pinnedBlocks();
     }
 
-    /** The keys of the prompt's full blocks, hashed once per sequence. */
+    /** The keys of the prompt's full blocks, hashed once per sequence (none without a cache). */
     private List<BlockKey> promptKeys(Kv kv, EngineLoop.Request request) {
         if (kv.keys == null) {
-            kv.keys = chain.keys(request.cacheOwner(), request.prompt(), request.prompt().length);
+            kv.keys = chain == null ? List.of()
+                    : chain.keys(request.cacheOwner(), request.prompt(), request.prompt().length);
         }
         return kv.keys;
     }
 
     /** The local blocks holding the longest run of the prompt's leading full blocks. */
     private int[] localRun(Kv kv, EngineLoop.Request request) {
-        if (chain == null) {
+        if (!keepLocal) {
             return new int[0];
         }
         int[] prompt = request.prompt();

@@ -1,6 +1,9 @@
 package io.kvasir.node;
 
+import java.util.List;
+
 import io.kvasir.engine.kv.BlockTable;
+import io.kvasir.kv.block.BlockKey;
 
 /** Where a node finds prefixes computed before, and leaves the full blocks it computes. */
 public interface PrefixCache {
@@ -17,24 +20,24 @@ public interface PrefixCache {
     }
 
     /**
-     * Extends {@code table} (which holds only full blocks, maybe none) with the cached run of full
-     * blocks of {@code tokens[0, limit)} that follows them. Anything missing or unreadable ends the
-     * run: the caller computes the rest.
+     * Extends {@code table} (which holds only full blocks, maybe none) with the cached run of the
+     * blocks named by {@code keys} (a prompt's full blocks in order, from {@link #chain}) that follows
+     * them. Anything missing or unreadable ends the run: the caller computes the rest.
      */
-    Loaded load(String tenant, int[] tokens, int limit, BlockTable table);
+    Loaded load(String tenant, List<BlockKey> keys, BlockTable table);
 
-    /** Keeps blocks {@code [from, to)} of {@code table}, all full, which hold {@code tokens} from position 0. */
-    void store(String tenant, int[] tokens, BlockTable table, int from, int to);
+    /** Keeps blocks {@code [from, to)} of {@code table}, all full, under {@code keys.get(from)} … {@code keys.get(to - 1)}. */
+    void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to);
 
     /** No cache: every prompt is computed, nothing is kept. */
     PrefixCache NONE = new PrefixCache() {
         @Override
-        public Loaded load(String tenant, int[] tokens, int limit, BlockTable table) {
+        public Loaded load(String tenant, List<BlockKey> keys, BlockTable table) {
             return new Loaded(table.numTokens(), 0);
         }
 
         @Override
-        public void store(String tenant, int[] tokens, BlockTable table, int from, int to) {
+        public void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to) {
         }
     };
 
@@ -50,12 +53,12 @@ public interface PrefixCache {
             }
 
             @Override
-            public Loaded load(String tenant, int[] tokens, int limit, BlockTable table) {
+            public Loaded load(String tenant, List<BlockKey> keys, BlockTable table) {
                 return new Loaded(table.numTokens(), 0);
             }
 
             @Override
-            public void store(String tenant, int[] tokens, BlockTable table, int from, int to) {
+            public void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to) {
             }
         };
     }

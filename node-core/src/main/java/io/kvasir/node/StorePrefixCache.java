@@ -44,18 +44,13 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
         this.blockSize = blockSize;
     }
 
-    List<BlockKey> keys(String tenant, int[] tokens, int limit) {
-        return chain.keys(tenant, tokens, limit);
-    }
-
     @Override
     public BlockKeyChain chain() {
         return chain;
     }
 
     @Override
-    public Loaded load(String tenant, int[] tokens, int limit, BlockTable table) {
-        List<BlockKey> keys = keys(tenant, tokens, limit);
+    public Loaded load(String tenant, List<BlockKey> keys, BlockTable table) {
         int start = table.numBlocks();
         if (keys.size() <= start) {
             return new Loaded(table.numTokens(), 0);
@@ -98,11 +93,11 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
     }
 
     @Override
-    public void store(String tenant, int[] tokens, BlockTable table, int from, int to) {
+    public void store(String tenant, List<BlockKey> chainKeys, BlockTable table, int from, int to) {
         if (from >= to) {
             return;
         }
-        List<BlockKey> keys = keys(tenant, tokens, to * blockSize).subList(from, to);
+        List<BlockKey> keys = List.copyOf(chainKeys.subList(from, to));
         List<byte[]> payloads = new ArrayList<>(to - from);
         for (int b = from; b < to; b++) {
             byte[] payload = blocks.encode(table.pool(), table.blockId(b));
