@@ -33,8 +33,8 @@ public final class VectorCpuBackend implements Backend {
     private static final int TILED_MIN_TOKENS = 2;
     /**
      * From this many tokens on, vectors across tokens ({@link TokenVectorGemm}) beat vectors along k:
-     * a whole vector of tokens. Measured (Llama-1B Q8_0, 2 threads): prefill 59.9 -> 72.2 tok/s; a
-     * decode batch of 8 in half-empty token vectors fell 30.9 -> 25.4, so it keeps the k-vector tile.
+     * a whole vector of tokens (a fifth faster prefill on a 1B Q8_0 model); a decode batch of 8 would
+     * fill token vectors half and run slower, so it keeps the k-vector tile.
      */
     private static final int TOKEN_VECTOR_MIN_TOKENS = TokenVectorGemm.LANES;
     private final TokenVectorTask tokenVectorTask;
@@ -80,8 +80,7 @@ public final class VectorCpuBackend implements Backend {
             tiledTask.run(w, x, out, numTokens, w.rows() / TiledGemm.ROWS);
         } else {
             // F16 row dots widen halves in 3 ops instead of 11 by moving the exponent re-bias into x
-            // (F16Rows.dotPrescaled). Measured, 1B F16, batch-1 decode, back to back: 6.73 and 6.40
-            // tok/s against 6.07 and 6.09 with F16Rows.dot.
+            // (F16Rows.dotPrescaled): about 8% faster batch-1 decode of a 1B F16 model
             matmulTask.prescaledF16 = kernels.vector() && w.dtype() == DType.F16 && prescale(x, numTokens * w.cols());
             matmulTask.subnormals = matmulTask.prescaledF16 ? subnormals.computeIfAbsent(w, F16Subnormals::of) : null;
             matmulTask.run(w, x, out, numTokens, w.rows());
@@ -280,10 +279,8 @@ public final class VectorCpuBackend implements Backend {
     /**
      * From this width on, one token's row dots go 4 rows at a time ({@link Q8_0Rows#dot4},
      * {@link F16Rows#dotPrescaled4}), sharing each x load: a 32 KB x no longer stays in L1 beside
-     * the weight stream. Measured on 1.1 GB of matmuls (from DRAM), one token, GB/s of weights,
-     * k = 8192: Q8_0 14.4 → 23, F16 17.5 → 27; at k = 2048 four streams per core were slower
-     * (Q8_0 30 → 17, F16 30 → 26), hence the bound. Whole model, batch-1 Q8_0 decode back to back:
-     * 18.15/19.12 and 16.4/18.3 → 19.67/19.82 and 19.44/20.77 tok/s (min/median).
+     * the weight stream. From DRAM at k = 8192 that streams weights about 1.6× faster; at k = 2048,
+     * where x fits in L1 anyway, four streams per core are slower, hence the bound.
      */
     private static final int ROW_GROUP_MIN_COLS = 4096;
 
