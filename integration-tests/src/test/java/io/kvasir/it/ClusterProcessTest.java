@@ -28,6 +28,10 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.Generator;
 import io.kvasir.engine.Model;
+import io.kvasir.engine.ModelFingerprint;
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.client.KvStoreClient;
+import io.kvasir.node.BlockKeyChain;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.proto.v1.GenerateRequest;
@@ -36,7 +40,8 @@ import io.kvasir.proto.v1.GenerationServiceGrpc;
 
 /**
  * The cluster as an operator runs it: two kv-store members, a prefill node, a decode node and a
- * router, each its own {@code kvasir} process on loopback, used through the public API. The
+ * router, each its own {@code kvasir} process on loopback, used through the public API; at the end
+ * the decode node and then a store member are killed. The
  * router's threshold (64 uncached tokens) sends the 150-token prompt through the prefill node.
  */
 class ClusterProcessTest {
@@ -61,7 +66,7 @@ class ClusterProcessTest {
     }
 
     @Test
-    void separateProcessesGenerateLikeTheEngineReuseTheCacheAndFailCleanly(@TempDir Path dir) throws Exception {
+    void separateProcessesGenerateLikeTheEngineReuseTheCacheAndSurviveKills(@TempDir Path dir) throws Exception {
         Path model = BuiltinModel.ensure(dir);
         String cluster = "kvasir-it-" + UUID.randomUUID();
         String peers = "127.0.0.1:5941,127.0.0.1:5942";
@@ -134,10 +139,22 @@ class ClusterProcessTest {
                 stream.next();
                 decode.kill();
                 assertEndsCleanlyMidStream(stream);
+
+                // a store member killed (SIGKILL): the survivor holds every block the cluster stored
+                List<BlockKey> stored = new BlockKeyChain(ModelFingerprint.of(local), 16).keys("default", turn2, 160);
+                try (KvStoreClient store = KvStoreClient.connect(cluster, List.of(peers.split(",")))) {
+                    assertEquals(0, missing(store, stored), "blocks the cluster stored, of " + stored.size());
+                    store1.kill();
+                    assertEquals(0, missing(store, stored), "blocks lost with the killed member, of " + stored.size());
+                }
             } finally {
                 channel.shutdownNow();
             }
         }
+    }
+
+    private static long missing(KvStoreClient store, List<BlockKey> keys) throws Exception {
+        return store.get("default", keys).stream().filter(b -> b == null).count();
     }
 
     /** The rest of a stream whose decode node died: a clean UNAVAILABLE saying so, never a wrong token. */

@@ -137,9 +137,9 @@ class ContainerClusterTest {
                         }
                     }
                 });
-                Thread.sleep(1500);
+                awaitServed(served, 2); // the load runs before the stop, and goes on after it
                 DockerClientFactory.instance().client().stopContainerCmd(kv1.getContainerId()).withTimeout(60).exec();
-                Thread.sleep(3000);
+                awaitServed(served, served.get() + 2);
                 loading.set(false);
                 load.get(3, TimeUnit.MINUTES);
                 assertTrue(failures.isEmpty(), "requests failed while a member stopped: " + failures);
@@ -165,6 +165,12 @@ class ContainerClusterTest {
     private static String ip(GenericContainer<?> c, Network network) {
         return c.getContainerInfo().getNetworkSettings().getNetworks().values().stream()
                 .filter(n -> network.getId().equals(n.getNetworkID())).findFirst().orElseThrow().getIpAddress();
+    }
+
+    private static void awaitServed(AtomicInteger served, int atLeast) throws InterruptedException {
+        for (int i = 0; i < 600 && served.get() < atLeast; i++) {
+            Thread.sleep(50);
+        }
     }
 
     /** Blocks reach the store after a request ends: wait until every one is there. */
