@@ -125,6 +125,7 @@ final class KvBench {
         } finally {
             members.forEach(KvStoreMember::kill);
         }
+        double[] grpc = grpcBaseline((int) blockBytes, blocks, batch, reps, err);
         double[] tcp = tcpBaseline(reps, err);
         double[] memcpy = memcpy(reps);
 
@@ -134,6 +135,8 @@ final class KvBench {
         result.put("tcp_gbps", round2(median(tcp)));
         result.put("memcpy_gbps", round2(median(memcpy)));
         result.put("get_grpc_gbps", round2(median(getGrpc)));
+        result.put("grpc_gbps", round2(median(grpc)));
+        result.put("get_grpc_vs_grpc", round2(median(getGrpc) / median(grpc)));
         result.put("get_vs_tcp", round2(median(get) / median(tcp)));
         result.put("block_bytes", blockBytes);
         result.put("blocks", blocks);
@@ -148,6 +151,8 @@ final class KvBench {
                     100 * median(get) / median(tcp));
             out.printf("%-8s %10.2f   (%.0f%% of TCP; gRPC only)%n", "get-grpc", median(getGrpc),
                     100 * median(getGrpc) / median(tcp));
+            out.printf("%-8s %10.2f   (a bare gRPC stream of block-sized messages, no store: get-grpc is %.0f%% of it)%n",
+                    "grpc", median(grpc), 100 * median(getGrpc) / median(grpc));
             out.printf("%-8s %10.2f   (plain TCP stream, two processes, loopback)%n", "tcp", median(tcp));
             out.printf("%-8s %10.2f%n", "memcpy", median(memcpy));
         }
@@ -182,6 +187,26 @@ final class KvBench {
             t[i] = 3 + (i * 7919 + 13) % 32000;
         }
         return t;
+    }
+
+    /** The same bytes in the same batches through a bare gRPC stream ({@link GrpcStreamBaseline}); round 0 warms up. */
+    private static double[] grpcBaseline(int blockBytes, int blocks, int batch, int reps, PrintStream err) throws IOException {
+        double[] gbps = new double[reps];
+        try (GrpcStreamBaseline grpc = new GrpcStreamBaseline(blockBytes)) {
+            for (int r = 0; r < reps + 1; r++) {
+                long t0 = System.nanoTime();
+                long got = 0;
+                for (int from = 0; from < blocks; from += batch) {
+                    got += grpc.fetch(Math.min(batch, blocks - from));
+                }
+                long t1 = System.nanoTime();
+                if (r > 0) {
+                    gbps[r - 1] = got / ((t1 - t0) / 1e9) / 1e9;
+                    progress(err, String.format("  round %d: bare gRPC stream %.2f GB/s", r, gbps[r - 1]));
+                }
+            }
+        }
+        return gbps;
     }
 
     /** 1 GiB through a loopback socket into a second JVM, in 1 MiB writes. */
