@@ -233,11 +233,30 @@ public final class EngineLoop<K> implements AutoCloseable {
         }
     }
 
-    /** Schedule: the next waiting sequence, its worst case reserved; null when none fits now. */
+    /**
+     * Schedule: the next waiting sequence, its worst case reserved; null when none fits now. Sequences
+     * cancelled while they waited leave the queue here, never admitted or prefilled (they hold nothing).
+     */
     private Sequence<K> admitNext() {
+        List<Sequence<K>> cancelled = new ArrayList<>();
+        try {
+            return admitNext(cancelled);
+        } finally {
+            for (Sequence<K> s : cancelled) {
+                s.finish = "cancelled";
+                s.notifyFinished(s.finished()); // it never ran: nothing for the observer
+            }
+        }
+    }
+
+    private Sequence<K> admitNext(List<Sequence<K>> cancelled) {
         lock.lock();
         try {
             Sequence<K> next = waiting.peek();
+            while (next != null && next.cancelled) {
+                cancelled.add(waiting.poll());
+                next = waiting.peek();
+            }
             if (closed || next == null || running.size() >= maxBatch
                     || !blocks.reserve(next.kv, next.request, next.blocksNeeded)) {
                 return null;
@@ -310,7 +329,7 @@ public final class EngineLoop<K> implements AutoCloseable {
             if (!s.failed) {
                 Finish f = s.finished();
                 observer.finished(f, (System.nanoTime() - s.admittedNanos) / 1e9);
-                s.listener.onFinish(f);
+                s.notifyFinished(f);
             }
         }
     }

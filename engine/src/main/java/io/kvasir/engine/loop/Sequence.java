@@ -2,6 +2,8 @@ package io.kvasir.engine.loop;
 
 import java.util.Arrays;
 import java.util.function.IntPredicate;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 import io.kvasir.engine.sampling.Sampler;
 
@@ -10,6 +12,8 @@ import io.kvasir.engine.sampling.Sampler;
  * it ended. {@link #accept} records a token, tells the listener and decides whether it is done.
  */
 final class Sequence<K> implements EngineLoop.Handle {
+    private static final Logger LOG = Logger.getLogger(Sequence.class.getName());
+
     final EngineLoop.Request request;
     final EngineLoop.Listener listener;
     final K kv;
@@ -63,7 +67,13 @@ final class Sequence<K> implements EngineLoop.Handle {
         }
         generatedTokens[generated++] = token;
         last = token;
-        listener.onToken(token);
+        try {
+            listener.onToken(token);
+        } catch (RuntimeException e) {
+            // whoever listens cannot take more (its client is gone): this sequence ends, no other
+            LOG.log(Level.WARNING, "a sequence's listener failed; cancelling the sequence", e);
+            cancelled = true;
+        }
         if (!request.ignoreEos() && endOfGeneration.test(token)) {
             finish = "stop";
         } else if (generated >= request.maxTokens()) {
@@ -74,7 +84,20 @@ final class Sequence<K> implements EngineLoop.Handle {
     void fail(RuntimeException e) {
         failed = true;
         finish = "error";
-        listener.onError(e);
+        try {
+            listener.onError(e);
+        } catch (RuntimeException again) {
+            LOG.log(Level.WARNING, "a sequence's listener failed on its error", again);
+        }
+    }
+
+    /** Tells the listener how the sequence ended; a listener that fails here harms nothing else. */
+    void notifyFinished(EngineLoop.Finish f) {
+        try {
+            listener.onFinish(f);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "a sequence's listener failed on its end", e);
+        }
     }
 
     /** Prompt then generated tokens: the ones whose KV is kept come first. */
