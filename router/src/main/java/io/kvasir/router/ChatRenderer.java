@@ -15,14 +15,28 @@ import io.kvasir.engine.ChatTemplate;
  * transformers' {@code apply_chat_template} does: {@code messages}, {@code add_generation_prompt},
  * {@code bos_token}, {@code eos_token}, and {@code raise_exception} for the templates that check
  * roles. The tokenizer adds BOS itself, so a BOS the template writes first is dropped here.
+ *
+ * <p>Messages are data, never template: nested interpretation is off, so a message holding
+ * {@code {{ … }}} or {@code {% … %}} reaches the model as those characters, and the output, ranges
+ * and lists a render may build are bounded, so no conversation can make the router loop or swell.
  */
 public final class ChatRenderer {
+    /** Twice the largest request body: a template adds markers around messages, never megabytes. */
+    static final long MAX_OUTPUT_CHARS = 2L * OpenAiHttpApi.MAX_BODY_BYTES;
+    /** The longest range or list a template may build (a conversation's turns are far fewer). */
+    static final int MAX_RANGE = 10_000;
+
     private final ChatTemplate template;
     private final Jinjava jinja;
 
     public ChatRenderer(ChatTemplate template) {
         this.template = template;
-        this.jinja = new Jinjava(JinjavaConfig.newBuilder().withFailOnUnknownTokens(false).build());
+        this.jinja = new Jinjava(JinjavaConfig.newBuilder().withFailOnUnknownTokens(false)
+                .withNestedInterpretationEnabled(false)
+                .withMaxOutputSize(MAX_OUTPUT_CHARS)
+                .withRangeLimit(MAX_RANGE)
+                .withMaxListSize(MAX_RANGE)
+                .build());
         jinja.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatRenderer.class,
                 "raiseException", String.class));
     }
