@@ -27,6 +27,8 @@ import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.node.NodeCaches;
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.node.PrefixCache;
 import io.kvasir.node.StorePrefixCache;
 
@@ -349,6 +351,35 @@ class DecodeEngineTest {
             assertTrue(f.reason().equals("cancelled") || f.reason().equals("stop"), f.reason());
             Thread.sleep(50);
             assertEquals(engine.pool().maxBlocks(), engine.pool().numAvailable(), "cancelled: every block freed");
+        }
+    }
+
+    @Test
+    void aPrefixCacheThatFailsEndsOnlyItsOwnRequestAndFreesItsBlocks() throws Exception {
+        PrefixCache failsForBad = new PrefixCache() {
+            @Override
+            public Loaded load(String tenant, List<BlockKey> keys, BlockTable table) {
+                if (tenant.equals("bad")) {
+                    throw new IllegalStateException("a store that answers nonsense");
+                }
+                return new Loaded(table.numTokens(), 0);
+            }
+
+            @Override
+            public void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to) {
+            }
+        };
+        try (DecodeEngine engine = new DecodeEngine(model, failsForBad, BLOCK, 64, 4, 64)) {
+            var good = submit(engine, "good", prompt(30, 1), 40, SamplingParams.GREEDY);
+            var bad = submit(engine, "bad", prompt(30, 2), 40, SamplingParams.GREEDY);
+            var e = assertThrows(java.util.concurrent.ExecutionException.class, () -> bad.get(60, TimeUnit.SECONDS));
+            assertTrue(e.getCause().getMessage().contains("nonsense"), e.getCause().toString());
+            assertEquals("length", good.get(60, TimeUnit.SECONDS).finish().reason(), "the other request runs to its end");
+            for (int i = 0; i < 100 && engine.pool().numAvailable() < engine.pool().maxBlocks(); i++) {
+                Thread.sleep(20);
+            }
+            assertEquals(engine.pool().maxBlocks(), engine.pool().numAvailable(), "the failed request's blocks are free");
+            assertEquals(64, engine.freeBlocks(), "and its reservation returned");
         }
     }
 }
