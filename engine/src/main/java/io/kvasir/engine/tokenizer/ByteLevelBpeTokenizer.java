@@ -77,30 +77,72 @@ final class ByteLevelBpeTokenizer implements Tokenizer {
             out.add(whole);
             return;
         }
-        List<String> parts = new ArrayList<>();
-        for (int i = 0; i < word.length(); i++) {
-            parts.add(String.valueOf(word.charAt(i)));
-        }
-        while (parts.size() > 1) {
-            int best = -1, bestRank = Integer.MAX_VALUE;
-            for (int i = 0; i + 1 < parts.size(); i++) {
-                Integer rank = mergeRanks.get(parts.get(i) + " " + parts.get(i + 1));
-                if (rank != null && rank < bestRank) {
-                    bestRank = rank;
-                    best = i;
-                }
-            }
-            if (best < 0) {
-                break;
-            }
-            parts.set(best, parts.get(best) + parts.remove(best + 1));
-        }
-        for (String p : parts) {
+        for (String p : merge(word)) {
             Integer id = ids.get(p);
             if (id == null) {
                 throw new IllegalArgumentException("byte-level piece \"" + p + "\" has no token in the vocabulary");
             }
             out.add(id);
+        }
+    }
+
+    /**
+     * BPE on one pre-tokenized word: the adjacent pair of lowest merge rank merges (the leftmost of
+     * equals first) until no pair has a rank. The parts are a linked list and the candidate pairs a
+     * priority queue, so a word of n characters takes O(n log n), not the O(n²) of rescanning it
+     * after every merge (a long run of letters is one word). A queued pair that a merge has since
+     * changed is recognised by its parts' versions and skipped.
+     */
+    List<String> merge(String word) {
+        int n = word.length();
+        String[] part = new String[n];
+        int[] next = new int[n];
+        int[] prev = new int[n];
+        int[] version = new int[n];
+        for (int i = 0; i < n; i++) {
+            part[i] = String.valueOf(word.charAt(i));
+            next[i] = i + 1 < n ? i + 1 : -1;
+            prev[i] = i - 1;
+        }
+        // a candidate: (rank, left part's position, left's version, right's version, right's position),
+        // smallest rank first, then leftmost
+        java.util.PriorityQueue<long[]> pairs = new java.util.PriorityQueue<>(
+                (a, b) -> a[0] != b[0] ? Long.compare(a[0], b[0]) : Long.compare(a[1], b[1]));
+        for (int i = 0; i + 1 < n; i++) {
+            queue(pairs, part, version, i, i + 1);
+        }
+        while (!pairs.isEmpty()) {
+            long[] c = pairs.poll();
+            int left = (int) c[1];
+            int right = (int) c[4];
+            if (part[left] == null || next[left] != right || version[left] != c[2] || version[right] != c[3]) {
+                continue; // stale: one of its parts has merged since
+            }
+            part[left] = part[left] + part[right];
+            version[left]++;
+            part[right] = null;
+            next[left] = next[right];
+            if (next[right] >= 0) {
+                prev[next[right]] = left;
+            }
+            if (prev[left] >= 0) {
+                queue(pairs, part, version, prev[left], left);
+            }
+            if (next[left] >= 0) {
+                queue(pairs, part, version, left, next[left]);
+            }
+        }
+        List<String> parts = new ArrayList<>();
+        for (int i = 0; i >= 0 && i < n; i = next[i]) {
+            parts.add(part[i]);
+        }
+        return parts;
+    }
+
+    private void queue(java.util.PriorityQueue<long[]> pairs, String[] part, int[] version, int left, int right) {
+        Integer rank = mergeRanks.get(part[left] + " " + part[right]);
+        if (rank != null) {
+            pairs.add(new long[] {rank, left, version[left], version[right], right});
         }
     }
 

@@ -61,6 +61,56 @@ class TokenizerTest {
         }
     }
 
+    /**
+     * The merge loop (a priority queue over linked parts) against the plain definition it replaces:
+     * rescan the parts, merge the leftmost pair of lowest rank, repeat. Words built from the
+     * vocabulary's own merges, so long runs of mergeable pairs occur.
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "pre-tokenizer {0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"llama-bpe", "qwen2"})
+    void bpeMergesAsTheRescanningDefinitionDoes(String pre) throws Exception {
+        try (GgufFile gguf = GgufFile.open(Golden.model("bpe-" + pre))) {
+            var vocab = GgufVocabulary.read(gguf.metadata(), "test");
+            var tok = (ByteLevelBpeTokenizer) vocab.tokenizer("test");
+            java.util.Map<String, Integer> ranks = new java.util.HashMap<>();
+            for (int i = 0; i < vocab.merges().length; i++) {
+                ranks.putIfAbsent(vocab.merges()[i], i);
+            }
+            java.util.SplittableRandom random = new java.util.SplittableRandom(5);
+            for (int w = 0; w < 300; w++) {
+                StringBuilder word = new StringBuilder();
+                int pieces = 1 + random.nextInt(40);
+                for (int p = 0; p < pieces; p++) {
+                    String merge = vocab.merges()[random.nextInt(Math.min(vocab.merges().length, 400))];
+                    word.append(random.nextBoolean() ? merge.replace(" ", "") : merge.substring(0, merge.indexOf(' ')));
+                }
+                assertEquals(rescanning(word.toString(), ranks), tok.merge(word.toString()), "word " + word);
+            }
+        }
+    }
+
+    private static java.util.List<String> rescanning(String word, java.util.Map<String, Integer> ranks) {
+        java.util.List<String> parts = new java.util.ArrayList<>();
+        for (int i = 0; i < word.length(); i++) {
+            parts.add(String.valueOf(word.charAt(i)));
+        }
+        while (parts.size() > 1) {
+            int best = -1, bestRank = Integer.MAX_VALUE;
+            for (int i = 0; i + 1 < parts.size(); i++) {
+                Integer rank = ranks.get(parts.get(i) + " " + parts.get(i + 1));
+                if (rank != null && rank < bestRank) {
+                    bestRank = rank;
+                    best = i;
+                }
+            }
+            if (best < 0) {
+                break;
+            }
+            parts.set(best, parts.get(best) + parts.remove(best + 1));
+        }
+        return parts;
+    }
+
     @org.junit.jupiter.params.ParameterizedTest(name = "pre-tokenizer {0}")
     @org.junit.jupiter.params.provider.ValueSource(strings = {"llama-bpe", "qwen2"})
     void ggufByteLevelBpe_matchesLlamaCpp(String pre) throws Exception {
