@@ -151,6 +151,8 @@ class HttpApiTest {
                 {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"hi\", \"temperature\": -1}", "400", "sampling.temperature"},
                 {"{\"model\": \"kvasir-builtin-v2\"}", "400", "prompt"},
                 {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"" + "x".repeat(5 << 20) + "\"}", "413", null},
+                {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"hi\", \"top_k\": -7}", "400", "top_k"},
+                {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"hi\", \"stop\": [1, 2]}", "400", "stop"},
         };
         for (String[] c : cases) {
             var r = post("/v1/completions", c[0]);
@@ -161,6 +163,15 @@ class HttpApiTest {
                 assertEquals(c[2], error.get("param").getAsString(), r.body());
             }
         }
+        // a body that is not UTF-8 is the client's error too
+        byte[] latin1 = "{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"caf\u00e9\"}".getBytes(
+                java.nio.charset.StandardCharsets.ISO_8859_1);
+        var notUtf8 = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofByteArray(latin1)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(400, notUtf8.statusCode(), notUtf8.body());
+        assertTrue(json(notUtf8.body()).getAsJsonObject("error").get("message").getAsString().contains("UTF-8"),
+                notUtf8.body());
         var ok = post("/v1/completions", "{\"model\": \"kvasir-builtin-v2\", \"prompt\": " + PROMPT + ", \"max_tokens\": 2}");
         assertEquals(200, ok.statusCode(), "still serving");
     }

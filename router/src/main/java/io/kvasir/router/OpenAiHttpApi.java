@@ -139,7 +139,12 @@ public final class OpenAiHttpApi implements AutoCloseable {
             throw new ApiError(413, "invalid_request_error", null, "request body of " + declared + " bytes exceeds "
                     + MAX_BODY_BYTES);
         }
-        String text = Content.Source.asString(request, StandardCharsets.UTF_8);
+        String text;
+        try {
+            text = StandardCharsets.UTF_8.newDecoder().decode(Content.Source.asByteBuffer(request)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new ApiError(400, "invalid_request_error", null, "request body is not valid UTF-8: " + e.getMessage());
+        }
         if (text.length() > MAX_BODY_BYTES) {
             throw new ApiError(413, "invalid_request_error", null, "request body exceeds " + MAX_BODY_BYTES + " bytes");
         }
@@ -166,7 +171,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
                 .setSampling(SamplingParams.newBuilder()
                         .setTemperature((float) number(body, "temperature", 1.0))
                         .setTopP((float) number(body, "top_p", 1.0))
-                        .setTopK(Math.max(0, integer(body, "top_k", 0)))
+                        .setTopK(topK(body))
                         .setSeed(body.has("seed") && !body.get("seed").isJsonNull() ? integer(body, "seed", 0) : 0));
         JsonElement prompt = isChat ? new com.google.gson.JsonPrimitive(renderChat(body)) : body.get("prompt");
         if (prompt == null || prompt.isJsonNull()) {
@@ -191,10 +196,12 @@ public final class OpenAiHttpApi implements AutoCloseable {
         }
         JsonElement stop = body.get("stop");
         if (stop != null && !stop.isJsonNull()) {
-            if (stop.isJsonArray()) {
-                stop.getAsJsonArray().forEach(s -> g.addStop(s.getAsString()));
-            } else {
-                g.addStop(stop.getAsString());
+            for (JsonElement s : stop.isJsonArray() ? stop.getAsJsonArray() : java.util.List.of(stop)) {
+                if (!s.isJsonPrimitive() || !s.getAsJsonPrimitive().isString()) {
+                    throw new ApiError(400, "invalid_request_error", "stop", "stop must be a string or an array of "
+                            + "strings, got " + stop);
+                }
+                g.addStop(s.getAsString());
             }
         }
         boolean stream = body.has("stream") && bool(body, "stream");
@@ -405,6 +412,16 @@ public final class OpenAiHttpApi implements AutoCloseable {
             throw new ApiError(400, "invalid_request_error", field, field + " must be an integer, got " + e);
         }
         return e.getAsInt();
+    }
+
+    /** vLLM's top_k: -1 or 0 for no limit, else at least 1. */
+    private static int topK(JsonObject body) throws ApiError {
+        int k = integer(body, "top_k", 0);
+        if (k < -1) {
+            throw new ApiError(400, "invalid_request_error", "top_k", "top_k must be -1 or 0 (no limit) or at least 1, got "
+                    + k);
+        }
+        return Math.max(0, k);
     }
 
     private static double number(JsonObject o, String field, double fallback) throws ApiError {
