@@ -10,6 +10,12 @@ import io.kvasir.proto.v1.SamplingParams;
 /** A generation request checked field by field and tokenized: what the decode node is sent. */
 record ValidatedRequest(int[] promptTokens, int maxTokens, float temperature, float topP, int topK, long seed,
         List<String> stop) {
+    /**
+     * A token of real text covers a few bytes (long runs of spaces or symbols a few dozen): a prompt
+     * with more than this many bytes per token of the context cannot fit, and is refused before the
+     * tokenizer spends time on it.
+     */
+    static final int MAX_BYTES_PER_TOKEN = 64;
 
     static ValidatedRequest of(GenerateRequest r, Tokenizer tokenizer, int vocab, int context)
             throws InvalidRequestException {
@@ -20,6 +26,11 @@ record ValidatedRequest(int[] promptTokens, int maxTokens, float temperature, fl
         }
         int[] tokens;
         if (hasText) {
+            long bytes = r.getPromptBytes().size(); // UTF-8, not copied
+            if (bytes > (long) context * MAX_BYTES_PER_TOKEN) {
+                throw new InvalidRequestException("prompt", bytes + " bytes of text cannot fit the context length of "
+                        + context + " tokens");
+            }
             tokens = tokenizer.encode(r.getPrompt());
             if (tokens.length == 0) {
                 throw new InvalidRequestException("prompt", "tokenizes to nothing");

@@ -1,0 +1,50 @@
+package io.kvasir.router;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.junit.jupiter.api.Test;
+
+import io.kvasir.engine.tokenizer.Tokenizer;
+import io.kvasir.proto.v1.GenerateRequest;
+
+class ValidatedRequestTest {
+    /** One token per byte, counting its calls. */
+    private static final class ByteTokenizer implements Tokenizer {
+        final AtomicInteger calls = new AtomicInteger();
+
+        @Override
+        public int[] encode(String text) {
+            calls.incrementAndGet();
+            return text.chars().map(c -> c % 100).toArray();
+        }
+
+        @Override
+        public String decode(int[] tokens) {
+            return "";
+        }
+
+        @Override
+        public boolean isEndOfGeneration(int token) {
+            return false;
+        }
+    }
+
+    @Test
+    void aPromptTooLongForTheContextIsRefusedBeforeItIsTokenized() throws Exception {
+        ByteTokenizer tokenizer = new ByteTokenizer();
+        int context = 64;
+        var tooLong = GenerateRequest.newBuilder().setPrompt("x".repeat(context * ValidatedRequest.MAX_BYTES_PER_TOKEN + 1))
+                .setMaxTokens(1).build();
+        var e = assertThrows(InvalidRequestException.class, () -> ValidatedRequest.of(tooLong, tokenizer, 100, context));
+        assertTrue(e.getMessage().contains("cannot fit the context length of 64"), e.getMessage());
+        assertEquals(0, tokenizer.calls.get(), "the tokenizer never saw it");
+
+        var fits = GenerateRequest.newBuilder().setPrompt("abc").setMaxTokens(4).build();
+        assertArrayEquals(new int[] {97, 98, 99}, ValidatedRequest.of(fits, tokenizer, 100, context).promptTokens());
+    }
+}
