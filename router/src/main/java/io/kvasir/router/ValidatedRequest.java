@@ -16,6 +16,9 @@ record ValidatedRequest(int[] promptTokens, int maxTokens, float temperature, fl
      * tokenizer spends time on it.
      */
     static final int MAX_BYTES_PER_TOKEN = 64;
+    /** Stop strings are searched after every token: their number and length are bounded (OpenAI allows 4). */
+    static final int MAX_STOPS = 32;
+    static final int MAX_STOP_CHARS = 512;
 
     static ValidatedRequest of(GenerateRequest r, Tokenizer tokenizer, int vocab, int context)
             throws InvalidRequestException {
@@ -55,9 +58,16 @@ record ValidatedRequest(int[] promptTokens, int maxTokens, float temperature, fl
         if (s.getTopK() < 0) {
             throw new InvalidRequestException("sampling.top_k", "must be >= 0, got " + s.getTopK());
         }
+        if (r.getStopCount() > MAX_STOPS) {
+            throw new InvalidRequestException("stop", r.getStopCount() + " stop strings; at most " + MAX_STOPS);
+        }
         for (int i = 0; i < r.getStopCount(); i++) {
             if (r.getStop(i).isEmpty()) {
                 throw new InvalidRequestException("stop[" + i + "]", "is empty");
+            }
+            if (r.getStop(i).length() > MAX_STOP_CHARS) {
+                throw new InvalidRequestException("stop[" + i + "]", r.getStop(i).length() + " characters; at most "
+                        + MAX_STOP_CHARS);
             }
         }
         return new ValidatedRequest(tokens, r.getMaxTokens(), s.getTemperature(), topP, s.getTopK(), s.getSeed(),

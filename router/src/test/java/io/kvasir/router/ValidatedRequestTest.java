@@ -47,4 +47,21 @@ class ValidatedRequestTest {
         var fits = GenerateRequest.newBuilder().setPrompt("abc").setMaxTokens(4).build();
         assertArrayEquals(new int[] {97, 98, 99}, ValidatedRequest.of(fits, tokenizer, 100, context).promptTokens());
     }
+
+    @Test
+    void stopStringsAreBoundedInNumberAndLength() throws Exception {
+        ByteTokenizer tokenizer = new ByteTokenizer();
+        var many = GenerateRequest.newBuilder().setPrompt("abc").setMaxTokens(4);
+        for (int i = 0; i <= ValidatedRequest.MAX_STOPS; i++) {
+            many.addStop("s" + i);
+        }
+        var e = assertThrows(InvalidRequestException.class, () -> ValidatedRequest.of(many.build(), tokenizer, 100, 64));
+        assertTrue(e.getMessage().startsWith("stop:"), e.getMessage());
+        var longOne = GenerateRequest.newBuilder().setPrompt("abc").setMaxTokens(4)
+                .addStop("x".repeat(ValidatedRequest.MAX_STOP_CHARS + 1)).build();
+        e = assertThrows(InvalidRequestException.class, () -> ValidatedRequest.of(longOne, tokenizer, 100, 64));
+        assertTrue(e.getMessage().startsWith("stop[0]"), e.getMessage());
+        var fine = GenerateRequest.newBuilder().setPrompt("abc").setMaxTokens(4).addStop("\n\n").build();
+        assertEquals(1, ValidatedRequest.of(fine, tokenizer, 100, 64).stop().size());
+    }
 }
