@@ -23,7 +23,6 @@ import io.kvasir.node.StorePrefixCache;
 public final class CudaDecodeEngine implements Decoder {
     private final DeviceKvTier tier;
     private final CudaLlamaModel gpu;
-    private final DeviceBlockManager blocks;
     private final DecodeMetrics metrics;
     private final EngineLoop<DeviceBlockManager.Kv> loop;
 
@@ -38,35 +37,15 @@ public final class CudaDecodeEngine implements Decoder {
                 blockSize);
         DevicePrefix prefix = new DevicePrefix(tier, cache, model.transformer().newKvPool(blockSize, maxSequenceBlocks),
                 blockSize, c.numLayers() * blockSize * c.kvDim());
-        this.blocks = new DeviceBlockManager(gpu, prefix, blockSize, deviceBlocks);
+        DeviceBlockManager blocks = new DeviceBlockManager(gpu, prefix, blockSize, deviceBlocks);
         this.metrics = new DecodeMetrics(maxBatch);
         this.loop = new EngineLoop<>(blocks, new CudaForward<>(gpu, DeviceBlockManager.Kv::sequence, c.vocabSize()),
                 model.tokenizer()::isEndOfGeneration, c.contextLength(), maxBatch, metrics).start("cuda-decode-loop");
     }
 
     @Override
-    public EngineLoop.Handle submit(EngineLoop.Request request, EngineLoop.Listener listener) {
-        return loop.submit(request, listener);
-    }
-
-    @Override
-    public int running() {
-        return loop.running();
-    }
-
-    @Override
-    public int waiting() {
-        return loop.waiting();
-    }
-
-    @Override
-    public long freeBlocks() {
-        return blocks.freeBlocks();
-    }
-
-    @Override
-    public long totalBlocks() {
-        return blocks.totalBlocks();
+    public EngineLoop<DeviceBlockManager.Kv> loop() {
+        return loop;
     }
 
     /** Not announced yet: the device tier's blocks are in the store too, so routers still find the prefix. */

@@ -33,11 +33,6 @@ public final class DecodeEngine implements Decoder {
                 .start("decode-loop");
     }
 
-    @Override
-    public EngineLoop.Handle submit(EngineLoop.Request request, EngineLoop.Listener listener) {
-        return loop.submit(request, listener);
-    }
-
     public KvBlockPool pool() {
         return blocks.pool();
     }
@@ -48,23 +43,8 @@ public final class DecodeEngine implements Decoder {
     }
 
     @Override
-    public int running() {
-        return loop.running();
-    }
-
-    @Override
-    public int waiting() {
-        return loop.waiting();
-    }
-
-    @Override
-    public long freeBlocks() {
-        return blocks.freeBlocks();
-    }
-
-    @Override
-    public long totalBlocks() {
-        return blocks.totalBlocks();
+    public EngineLoop<HostBlockManager.Kv> loop() {
+        return loop;
     }
 
     @Override

@@ -7,24 +7,37 @@ import io.kvasir.kv.store.NodeHeartbeat;
 
 /** What a decode node runs sequences on: the engine loop on the CPU ({@link DecodeEngine}) or a GPU ({@link CudaDecodeEngine}). */
 public interface Decoder extends AutoCloseable {
+    /** The engine loop the node's sequences run in. */
+    EngineLoop<?> loop();
+
     /**
      * Queues a request; tokens go to {@code listener} as they are chosen.
      *
      * @throws IllegalArgumentException bad input (the caller's INVALID_ARGUMENT)
      * @throws IllegalStateException    the engine is closed
      */
-    EngineLoop.Handle submit(EngineLoop.Request request, EngineLoop.Listener listener);
+    default EngineLoop.Handle submit(EngineLoop.Request request, EngineLoop.Listener listener) {
+        return loop().submit(request, listener);
+    }
 
     /** Sequences in the running batch. */
-    int running();
+    default int running() {
+        return loop().running();
+    }
 
     /** Sequences waiting for room. */
-    int waiting();
+    default int waiting() {
+        return loop().waiting();
+    }
 
     /** KV blocks not reserved by a sequence. */
-    long freeBlocks();
+    default long freeBlocks() {
+        return loop().blocks().freeBlocks();
+    }
 
-    long totalBlocks();
+    default long totalBlocks() {
+        return loop().blocks().totalBlocks();
+    }
 
     /** Blocks of its local tier, for its heartbeat. */
     List<NodeHeartbeat.Resident> resident();

@@ -131,7 +131,7 @@ public final class HostBlockManager implements BlockManager<HostBlockManager.Kv>
         // every reservation fits beside the local tier (less the blocks running sequences put there,
         // which their reservations count already); blocks a sequence holds are never evicted
         evictLocalBeyond(pool.maxBlocks() - reserved + sharedByRunning);
-        pinned = pinnedBlocks();
+        pinned += newlyPinned; // eviction takes only unpinned blocks: no need to count them all again
         return true;
     }
 

@@ -83,9 +83,11 @@ public final class OpenAiHttpApi implements AutoCloseable {
         String path = Request.getPathInContext(request);
         String method = request.getMethod();
         try {
+            Tenant authenticated = null; // the key's tenant; null where the API runs open
             if (path.startsWith("/v1/") && !keys.isOpen()) {
                 String auth = request.getHeaders().get(HttpHeader.AUTHORIZATION);
-                if (keys.tenantOfAuthorization(auth) == null) {
+                authenticated = keys.tenantOfAuthorization(auth);
+                if (authenticated == null) {
                     throw new ApiError(401, "invalid_request_error", null, ApiKeys.bearerKey(auth) == null
                             ? "missing API key: send Authorization: Bearer <key>" : "incorrect API key provided",
                             "invalid_api_key");
@@ -110,9 +112,9 @@ public final class OpenAiHttpApi implements AutoCloseable {
                 list.add("data", data);
                 send(response, callback, 200, GSON.toJson(list));
             } else if (path.equals("/v1/completions") && method.equals("POST")) {
-                generate(request, response, callback, false);
+                generate(request, response, callback, false, authenticated);
             } else if (path.equals("/v1/chat/completions") && method.equals("POST")) {
-                generate(request, response, callback, true);
+                generate(request, response, callback, true, authenticated);
             } else if (path.startsWith("/v1/") || path.equals("/health")) {
                 boolean known = path.equals("/v1/completions") || path.equals("/v1/chat/completions")
                         || path.equals("/v1/models") || path.equals("/health");
@@ -132,7 +134,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
     }
 
     /** A completion, or with {@code isChat} a chat completion (messages rendered by the model's template). */
-    private void generate(Request request, Response response, Callback callback, boolean isChat)
+    private void generate(Request request, Response response, Callback callback, boolean isChat, Tenant authenticated)
             throws IOException, ApiError {
         long declared = request.getLength();
         if (declared > MAX_BODY_BYTES) {
@@ -216,12 +218,13 @@ public final class OpenAiHttpApi implements AutoCloseable {
         String id = (isChat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
 
-        Tenant caller;
-        try {
-            caller = TenantInterceptor.callerOf(keys, request.getHeaders().get(HttpHeader.AUTHORIZATION),
-                    request.getHeaders().get("x-kvasir-tenant"));
-        } catch (StatusException e) {
-            throw ApiError.from(e.getStatus());
+        Tenant caller = authenticated;
+        if (caller == null) { // open: the tenant the caller names, checked as the gRPC API checks it
+            try {
+                caller = TenantInterceptor.callerOf(keys, null, request.getHeaders().get("x-kvasir-tenant"));
+            } catch (StatusException e) {
+                throw ApiError.from(e.getStatus());
+            }
         }
         // as the router's prefill deadline: 10 minutes, plus 10 ms a prompt token (a token covers at
         // least one byte of text, so the text's bytes bound its tokens), so long prompts on slow hardware finish

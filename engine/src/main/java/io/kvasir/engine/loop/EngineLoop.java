@@ -238,37 +238,35 @@ public final class EngineLoop<K> implements AutoCloseable {
      * cancelled while they waited leave the queue here, never admitted or prefilled (they hold nothing).
      */
     private Sequence<K> admitNext() {
-        List<Sequence<K>> cancelled = new ArrayList<>();
+        List<Sequence<K>> cancelled = null; // rare: no list unless one is there
+        Sequence<K> admitted = null;
+        lock.lock();
         try {
-            return admitNext(cancelled);
+            Sequence<K> next = waiting.peek();
+            while (next != null && next.cancelled) {
+                if (cancelled == null) {
+                    cancelled = new ArrayList<>();
+                }
+                cancelled.add(waiting.poll());
+                next = waiting.peek();
+            }
+            if (!closed && next != null && running.size() < maxBatch
+                    && blocks.reserve(next.kv, next.request, next.blocksNeeded)) {
+                admitted = waiting.poll();
+                admitted.admittedNanos = System.nanoTime();
+                admitted.queueSeconds = (admitted.admittedNanos - admitted.submittedNanos) / 1e9;
+                observer.admitted(admitted.queueSeconds);
+            }
         } finally {
+            lock.unlock();
+        }
+        if (cancelled != null) {
             for (Sequence<K> s : cancelled) {
                 s.finish = "cancelled";
                 s.notifyFinished(s.finished()); // it never ran: nothing for the observer
             }
         }
-    }
-
-    private Sequence<K> admitNext(List<Sequence<K>> cancelled) {
-        lock.lock();
-        try {
-            Sequence<K> next = waiting.peek();
-            while (next != null && next.cancelled) {
-                cancelled.add(waiting.poll());
-                next = waiting.peek();
-            }
-            if (closed || next == null || running.size() >= maxBatch
-                    || !blocks.reserve(next.kv, next.request, next.blocksNeeded)) {
-                return null;
-            }
-            waiting.poll();
-            next.admittedNanos = System.nanoTime();
-            next.queueSeconds = (next.admittedNanos - next.submittedNanos) / 1e9;
-            observer.admitted(next.queueSeconds);
-            return next;
-        } finally {
-            lock.unlock();
-        }
+        return admitted;
     }
 
     /**

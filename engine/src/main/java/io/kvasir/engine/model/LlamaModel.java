@@ -144,15 +144,7 @@ public final class LlamaModel {
 
     /** {@code out[t] = x[t] / sqrt(mean(x[t]²) + eps) * weight}, per token. */
     private void rmsNorm(float[] x, float[] weight, float[] out, int n) {
-        int dim = config.dim();
-        for (int t = 0; t < n; t++) {
-            int o = t * dim;
-            float sumSq = backend.dot(x, o, x, o, dim);
-            float scale = (float) (1.0 / Math.sqrt(sumSq / dim + config.rmsNormEps()));
-            for (int i = 0; i < dim; i++) {
-                out[o + i] = x[o + i] * scale * weight[i];
-            }
-        }
+        RmsNorm.apply(backend, config.rmsNormEps(), x, config.dim(), config.dim(), weight, out, n);
     }
 
     private static void addBias(float[] y, float[] bias, int n) {

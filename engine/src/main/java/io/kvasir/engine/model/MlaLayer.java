@@ -32,14 +32,14 @@ final class MlaLayer {
         // q = wq·x, or wqB·norm(wqA·x)
         if (mw.wqA() != null) {
             backend.matmul(mw.wqA(), b.xb, b.qa, n);
-            rmsNormRows(b.qa, m.qLoraRank(), m.qLoraRank(), mw.qANorm(), n);
+            RmsNorm.apply(backend, config.rmsNormEps(), b.qa, m.qLoraRank(), m.qLoraRank(), mw.qANorm(), b.qa, n);
             backend.matmul(mw.wqB(), b.qa, b.q, n);
         } else {
             backend.matmul(w.wq(), b.xb, b.q, n);
         }
         // [c | k_pe] = wKvA·x, the latent normed, the rope key and the queries' rope parts rotated
         backend.matmul(mw.wKvA(), b.xb, b.kva, n);
-        rmsNormRows(b.kva, width, rank, mw.kvANorm(), n);
+        RmsNorm.apply(backend, config.rmsNormEps(), b.kva, width, rank, mw.kvANorm(), b.kva, n);
         rope.rotate(b.q, heads, qk, nope, n, b);
         rope.rotate(b.kva, 1, width, rank, n, b);
         for (int t = 0; t < n; t++) {
@@ -86,18 +86,6 @@ final class MlaLayer {
             backend.dequantizeRow(w, j, row, 0);
             for (int t = 0; t < n; t++) {
                 backend.axpy(in[t * k + j], row, 0, out, t * cols, cols);
-            }
-        }
-    }
-
-    /** In place: the first {@code len} floats of each of {@code n} rows (stride {@code stride}) RMS-normed and scaled. */
-    private void rmsNormRows(float[] x, int stride, int len, float[] weight, int n) {
-        for (int t = 0; t < n; t++) {
-            int o = t * stride;
-            float sumSq = backend.dot(x, o, x, o, len);
-            float scale = (float) (1.0 / Math.sqrt(sumSq / len + config.rmsNormEps()));
-            for (int i = 0; i < len; i++) {
-                x[o + i] = x[o + i] * scale * weight[i];
             }
         }
     }
