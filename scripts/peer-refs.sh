@@ -17,7 +17,7 @@ model() { # name, make_gguf.py flags...
 }
 ref() { # name, extra peer flags...
   local name=$1; shift
-  node "$PEER_HOME/peer_logits.mjs" "$out/$name.gguf" --flash off --kv-type F32 --steps 20 --json "$out/$name.tmp.json" "$@" >/dev/null
+  node "$PEER_HOME/peer_logits.mjs" "$out/$name.gguf" --flash off --kv-type "${KV_TYPE:-F32}" --steps 20 --json "$out/$name.tmp.json" "$@" >/dev/null
   # keep what the tests read: prompt, greedy tokens, last-prompt logits
   python3 - "$out/$name.tmp.json" "$out/$name${SUFFIX:-}.json" <<'PY'
 import json, sys
@@ -58,6 +58,8 @@ SUFFIX=-long ref ds2-tiny --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i
 SUFFIX=-long ref llama-wide --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
 # Llama-3 frequency scaling only touches slow-turning dimensions: it shows at long positions
 SUFFIX=-long ref llama3-rope --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(999)]))')"
+# an F16 KV cache (llama.cpp's default, and Kvasir's --kv-cache-dtype auto for these F32 models)
+for m in llama-gqa llama-wide qwen2-tiny ds2-tiny; do KV_TYPE=F16 SUFFIX=-kvf16 ref $m; done
 # llama.cpp's tokenization of a few strings (SentencePiece vocabulary with byte fallback)
 cp "$(dirname "$0")/peer/tokenize.mjs" "$PEER_HOME/"
 node "$PEER_HOME/tokenize.mjs" "$out/llama-wide.gguf" "the model" "Hello world, the cache!" "  two  spaces" \

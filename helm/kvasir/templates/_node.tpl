@@ -40,6 +40,7 @@ spec:
             - {{ .role }}
             - --model=$(KVASIR_MODEL)
             - --block-size=$(KVASIR_BLOCK_SIZE)
+            - --kv-cache-dtype=$(KVASIR_CACHE_DTYPE)
             - --cluster=$(KVASIR_CLUSTER)
             - --kv-peers=$(KVASIR_STORE_PEERS)
             - --host=0.0.0.0

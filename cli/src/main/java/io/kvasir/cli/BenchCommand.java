@@ -5,6 +5,7 @@ import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.kv.KvBlockPool;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.engine.model.Batch;
 import io.kvasir.engine.model.ForwardBuffers;
 import io.kvasir.engine.model.LlamaModel;
@@ -28,10 +29,12 @@ import java.util.Set;
 final class BenchCommand {
     static final String USAGE = """
             usage: kvasir bench engine --model PATH [--threads N] [--prompt-len 512] [--gen 64] [--reps 3]
-                                       [--batch 1] [--chunk 64] [--warmup 1] [--json]
-              --warmup 0 skips the warm-up round (for long prompts, where one round takes minutes).""";
+                                       [--batch 1] [--chunk 64] [--warmup 1] [--kv-cache-dtype auto] [--json]
+              --warmup 0 skips the warm-up round (for long prompts, where one round takes minutes).
+            """ + KvCacheTypes.USAGE;
 
-    private static final Set<String> VALUES = Set.of("model", "threads", "prompt-len", "gen", "reps", "batch", "chunk", "warmup");
+    private static final Set<String> VALUES = Set.of("model", "threads", "prompt-len", "gen", "reps", "batch", "chunk", "warmup",
+            "kv-cache-dtype");
     private static final Set<String> FLAGS = Set.of("json");
 
     private BenchCommand() {
@@ -82,7 +85,8 @@ final class BenchCommand {
             int[] prompt = new int[promptLen];
             prompt[0] = 1;
             for (int i = 0; i < promptLen - 1; i++) prompt[i + 1] = 3 + (int) ((i * 7919L + 13) % (vocab - 3));
-            var run = new Rounds(m, prompt, gen, batchSize, chunk);
+            KvCacheType kvType = KvCacheTypes.of("bench engine", a.string("kv-cache-dtype", "auto"), model);
+            var run = new Rounds(m, prompt, gen, batchSize, chunk, kvType);
             double[] prefill = new double[reps], decode = new double[reps];
             int[] firstTokens = null;
             boolean deterministic = true;
@@ -115,13 +119,14 @@ final class BenchCommand {
             result.put("deterministic_across_rounds", deterministic);
             result.put("first_tokens", Arrays.copyOf(firstTokens, Math.min(8, firstTokens.length)));
             result.put("cpu", cpuName());
-            // what one token costs in KV memory: the engine caches f32; the store ships f16
+            // what one token's K/V take in a block (the store, the wire, SSD); the heap pool holds them as f32
             long floatsPerToken = (long) m.config().numLayers() * m.config().cachedFloatsPerLayer();
             result.put("kv_attention", m.config().mla() == null ? "GQA " + m.config().numHeads() + "/"
                     + m.config().numKvHeads() : "MLA latent " + m.config().mla().kvLoraRank() + " + rope "
                     + m.config().mla().qkRopeDim());
+            result.put("kv_cache_dtype", kvType.id());
+            result.put("kv_bytes_per_token", floatsPerToken * kvType.bytes());
             result.put("kv_bytes_per_token_f32", floatsPerToken * 4);
-            result.put("kv_bytes_per_token_f16", floatsPerToken * 2);
             if (json) {
                 out.println(new GsonBuilder().disableHtmlEscaping().create().toJson(result));
             } else {
@@ -131,8 +136,8 @@ final class BenchCommand {
                 out.printf("%-22s %10s %10s%n", "tokens/s", "min", "median");
                 out.printf("%-22s %10.2f %10.2f%n", "prefill (" + promptLen + " tokens)", min(prefill), median(prefill));
                 out.printf("%-22s %10.2f %10.2f%n", "decode (" + gen + " steps)", min(decode), median(decode));
-                out.printf("KV per token: %s bytes f32 (%s bytes f16 as shipped), %s%n", result.get("kv_bytes_per_token_f32"),
-                        result.get("kv_bytes_per_token_f16"), result.get("kv_attention"));
+                out.printf("KV per token: %s bytes as %s (%s bytes as f32), %s%n", result.get("kv_bytes_per_token"),
+                        kvType.id(), result.get("kv_bytes_per_token_f32"), result.get("kv_attention"));
             }
         }
     }
@@ -150,14 +155,14 @@ final class BenchCommand {
         final int[] tokens; // sequence 0's generated tokens, to check determinism
         double prefillTps, decodeTps;
 
-        Rounds(LlamaModel model, int[] prompt, int gen, int batchSize, int chunk) {
+        Rounds(LlamaModel model, int[] prompt, int gen, int batchSize, int chunk, KvCacheType kvType) {
             this.model = model;
             this.prompt = prompt;
             this.gen = gen;
             this.batchSize = batchSize;
             int blockSize = io.kvasir.engine.Generator.DEFAULT_BLOCK_SIZE;
             int blocksPerSeq = (prompt.length + gen + blockSize) / blockSize;
-            this.pool = model.newKvPool(blockSize, blocksPerSeq * batchSize);
+            this.pool = model.newKvPool(blockSize, blocksPerSeq * batchSize, kvType);
             this.tables = new BlockTable[batchSize];
             for (int s = 0; s < batchSize; s++) tables[s] = new BlockTable(pool);
             this.prefillBuffers = model.newBuffers(Math.min(chunk, prompt.length));

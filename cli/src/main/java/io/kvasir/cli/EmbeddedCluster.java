@@ -20,6 +20,7 @@ import io.kvasir.decode.DecodeAnnouncer;
 import io.kvasir.decode.DecodeEngine;
 import io.kvasir.decode.DecodeGrpcService;
 import io.kvasir.engine.Model;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.store.KvStoreMember;
@@ -88,8 +89,12 @@ final class EmbeddedCluster implements AutoCloseable {
      * @param ssdDir          the store's SSD tier, or null for none
      */
     record Caching(PrefixCaching prefix, DecodeRoutes.Routing routing, long hostBudgetBytes, Path ssdDir,
-            long ssdBudgetBytes) {
+            long ssdBudgetBytes, String kvCacheDtype) {
         static final Caching DEFAULT = new Caching(PrefixCaching.STORE, DecodeRoutes.Routing.KV_AWARE, 1L << 30, null, 0);
+
+        Caching(PrefixCaching prefix, DecodeRoutes.Routing routing, long hostBudgetBytes, Path ssdDir, long ssdBudgetBytes) {
+            this(prefix, routing, hostBudgetBytes, ssdDir, ssdBudgetBytes, "auto");
+        }
     }
 
     /** One decode node: its own model mapping, step loop, gRPC server and heartbeat. */
@@ -122,9 +127,10 @@ final class EmbeddedCluster implements AutoCloseable {
             VectorCpuBackend firstBackend = started(new VectorCpuBackend(o.threads()));
             Model first = started(Model.load(o.model(), firstBackend));
             // one cache for every node: thread-safe, and one flush covers all their writes
-            cache = started(NodeCaches.storeCache(store, first, o.blockSize()));
+            KvCacheType kvType = KvCacheTypes.of("serve", caching.kvCacheDtype(), first);
+            cache = started(NodeCaches.storeCache(store, first, o.blockSize(), kvType));
             PrefixCache nodeCache = switch (caching.prefix()) {
-                case NONE -> PrefixCache.NONE;
+                case NONE -> PrefixCache.none(kvType);
                 case LOCAL -> PrefixCache.localOnly(cache.chain());
                 case STORE -> cache;
             };
@@ -149,7 +155,7 @@ final class EmbeddedCluster implements AutoCloseable {
             metrics.include(member.store()::metricsText);
             if (o.kvQuotaBytes() > 0) {
                 o.limits().withKvQuota(new KvQuotaGate(store, new EngineBlocks(config, ModelFingerprint.of(first),
-                        o.blockSize()).encodedBlockBytes()));
+                        o.blockSize(), kvType).encodedBlockBytes()));
             }
             GenerationGrpcService api = new GenerationGrpcService(first.tokenizer(), config.vocabSize(),
                     config.contextLength(), new DecodeRoutes(decodeNodes.stream().map(DecodeNode::channel).toList(),

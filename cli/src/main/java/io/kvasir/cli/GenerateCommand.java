@@ -27,15 +27,18 @@ final class GenerateCommand {
     static final String USAGE = """
             usage: kvasir generate (--model PATH | --server HOST:PORT) (--prompt TEXT | --prompt-tokens 1,5,9)
                                    [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
-                                   [--threads N] [--device cpu|cuda] [--json [--logits]] [--stop S] [--tenant T]
+                                   [--threads N] [--device cpu|cuda] [--kv-cache-dtype auto|f32|f16|bf16]
+                                   [--json [--logits]] [--stop S] [--tenant T]
               --server asks a running Kvasir (kvasir serve, or a router) over gRPC; --json then adds "usage".
               PATH is a GGUF file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
               --prompt-tokens takes token ids as they are (no BOS added); --prompt is tokenized (BOS added
               when the model asks for one). Temperature 0 (the default) is greedy. --device cuda runs the model
-              on the first GPU (Llama-family models; the kernels must have been built with nvcc).""";
+              on the first GPU (Llama-family models; the kernels must have been built with nvcc).
+            """ + KvCacheTypes.USAGE;
 
     private static final Set<String> VALUES = Set.of("model", "prompt", "prompt-tokens", "max-tokens",
-            "temperature", "top-k", "top-p", "seed", "threads", "server", "stop", "tenant", "device");
+            "temperature", "top-k", "top-p", "seed", "threads", "server", "stop", "tenant", "device",
+            "kv-cache-dtype");
     private static final Set<String> FLAGS = Set.of("json", "logits");
 
     private GenerateCommand() {
@@ -80,6 +83,9 @@ final class GenerateCommand {
             if (a.has("logits")) {
                 throw new Args.UsageException("generate: --logits is CPU-only");
             }
+            if (!a.string("kv-cache-dtype", "f32").equals("f32")) {
+                throw new Args.UsageException("generate: --device cuda keeps an f32 KV cache");
+            }
         }
 
         try (var backend = new VectorCpuBackend(threads);
@@ -106,7 +112,8 @@ final class GenerateCommand {
                     onDevice = gpu.toString();
                 }
             } else {
-                Generator.Result r = new Generator(model).generate(prompt, maxTokens, sampling, a.has("logits"), stream);
+                var kvType = KvCacheTypes.of("generate", a.string("kv-cache-dtype", "auto"), model);
+                Generator.Result r = new Generator(model, kvType).generate(prompt, maxTokens, sampling, a.has("logits"), stream);
                 tokens = r.tokens();
                 finishReason = r.finishReason();
                 logits = r.lastPromptLogits();

@@ -89,7 +89,7 @@ final class KvBench {
                 List<List<BlockKey>> rounds = new ArrayList<>();
                 for (int r = 0; r < reps + 1; r++) { // round 0 warms up
                     byte[] salt = ("bench-" + r).getBytes(StandardCharsets.UTF_8);
-                    List<BlockKey> keys = BlockKeys.chain(BlockKeys.root("bench", 1, salt), tokens(blocks * layout.tokens()),
+                    List<BlockKey> keys = BlockKeys.chain(BlockKeys.root("bench", 1, layout.dtype(), salt), tokens(blocks * layout.tokens()),
                             layout.tokens());
                     rounds.add(keys);
                     long t0 = System.nanoTime();

@@ -27,6 +27,7 @@ import io.kvasir.decode.DecodeGrpcService;
 import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.ModelFingerprint;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.metrics.MetricsEndpoint;
@@ -63,36 +64,39 @@ final class RoleCommands {
             usage: kvasir decode --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
                                  [--advertise H:P] [--cluster kvasir] [--max-batch 16] [--kv-blocks 2048]
                                  [--block-size 16] [--threads N] [--metrics-port 7502] [--device cpu|cuda]
-                                 [--no-prefix-cache | --no-kv-store]
+                                 [--no-prefix-cache | --no-kv-store] [--kv-cache-dtype auto]
               --no-kv-store: prefixes only from this node's own pool (the store still carries heartbeats);
               --no-prefix-cache: none at all. Both for CPU nodes.
               --advertise: the address routers dial (their --decode entry); default host:grpc-port
               (with --host 0.0.0.0, this machine's address); "auto:PORT" names this machine's address.
               Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics.
               A decode node: the step loop, prefixes from the KV store (Hazelcast addresses in --kv-peers),
-              kvasir.internal.v1.DecodeService on --grpc-port.""";
+              kvasir.internal.v1.DecodeService on --grpc-port.
+            """ + KvCacheTypes.USAGE;
     static final String ROUTER_USAGE = """
             usage: kvasir router --model PATH|builtin (--decode H:P,H:P | --kv-peers H:P,H:P) [--cluster kvasir] [--block-size 16]
                                  [--prefill H:P,… | dns:///NAME:P [--prefill-threshold 256]] [--grpc-port 50051] [--http-port 8000]
-                                 [--host 127.0.0.1] [--api-keys FILE] [--routing kv-aware|round-robin]
+                                 [--host 127.0.0.1] [--api-keys FILE] [--routing kv-aware|round-robin] [--kv-cache-dtype auto]
               With --kv-peers, each prompt goes to the decode node whose local tier holds most of it, and
               without --decode the decode nodes are those whose heartbeats are live in the store.
               The public API (kvasir.v1.GenerationService): validates, tokenizes with the model's tokenizer
               (its weights are mapped, never read), sends a prompt with at least --prefill-threshold uncached
-              tokens (per the KV store's index) to a prefill node first, then to the least busy decode node.""";
+              tokens (per the KV store's index) to a prefill node first, then to the least busy decode node.
+            """ + KvCacheTypes.USAGE;
     static final String PREFILL_USAGE = """
             usage: kvasir prefill --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
                                   [--cluster kvasir] [--kv-blocks 4096] [--block-size 16] [--threads N]
-                                  [--metrics-port 7602] [--device cpu|cuda]
+                                  [--metrics-port 7602] [--device cpu|cuda] [--kv-cache-dtype auto]
               A prefill node: computes what the KV store lacks of a prompt, stores its full blocks, returns
-              the first token (kvasir.internal.v1.PrefillService).""";
+              the first token (kvasir.internal.v1.PrefillService).
+            """ + KvCacheTypes.USAGE;
 
     private RoleCommands() {
     }
 
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("decode", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "max-batch",
-                "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device"),
+                "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device", "kv-cache-dtype"),
                 Set.of("no-prefix-cache", "no-kv-store"));
         if (a.has("no-prefix-cache") && a.has("no-kv-store")) {
             throw new Args.UsageException("decode: give at most one of --no-prefix-cache and --no-kv-store");
@@ -104,7 +108,7 @@ final class RoleCommands {
             throw new Args.UsageException("decode: --no-prefix-cache and --no-kv-store are for CPU decode nodes");
         }
         PrefixCache prefixes = storeCache ? node.cache()
-                : a.has("no-kv-store") ? PrefixCache.localOnly(node.cache().chain()) : PrefixCache.NONE;
+                : a.has("no-kv-store") ? PrefixCache.localOnly(node.cache().chain()) : PrefixCache.none(node.cache().type());
         // on a GPU, --kv-blocks sizes the device KV pool (running sequences and the device tier)
         Decoder engine = node.gpu() != null
                 ? new CudaDecodeEngine(node.gpu(), node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 2048),
@@ -138,7 +142,7 @@ final class RoleCommands {
 
     static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("prefill", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "kv-blocks",
-                "block-size", "threads", "metrics-port", "device"), Set.of());
+                "block-size", "threads", "metrics-port", "device", "kv-cache-dtype"), Set.of());
         Node node = Node.open("prefill", a);
         // on a GPU, --kv-blocks sizes the device KV tier (prompts stay within the model's context)
         Prefiller engine = node.gpu() != null
@@ -169,7 +173,7 @@ final class RoleCommands {
     static void router(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("router", argv, Set.of("model", "decode", "grpc-port", "host", "prefill", "kv-peers",
                 "cluster", "prefill-threshold", "block-size", "api-keys", "http-port", "max-concurrent-per-tenant",
-                "tokens-per-minute", "routing"), Set.of());
+                "tokens-per-minute", "routing", "kv-cache-dtype"), Set.of());
         DecodeRoutes.Routing routing;
         try {
             routing = DecodeRoutes.Routing.parse(a.string("routing", "kv-aware"));
@@ -190,6 +194,7 @@ final class RoleCommands {
         }
         Model model = Model.load(modelPath, new VectorCpuBackend(1));
         var config = model.transformer().config();
+        KvCacheType kvType = KvCacheTypes.of("router", a.string("kv-cache-dtype", "auto"), model);
         PlacementPolicy policy = PlacementPolicy.NONE;
         KvStoreClient store = null;
         List<ManagedChannel> prefillNodes = new ArrayList<>();
@@ -207,14 +212,14 @@ final class RoleCommands {
                             .usePlaintext().build());
                 }
             }
-            policy = new KvAwarePlacement(store, new BlockKeyChain(ModelFingerprint.of(model),
+            policy = new KvAwarePlacement(store, new BlockKeyChain(ModelFingerprint.of(model), kvType,
                     a.integer("block-size", 16)), prefillNodes, a.integer("prefill-threshold", 256));
         }
         TenantLimits limits = ServeCommand.limits(a);
         if (store != null) {
             // quotas are the store's (kv-store --quota); the router refuses at the door once one is full
             limits.withKvQuota(new KvQuotaGate(store, new EngineBlocks(config, ModelFingerprint.of(model),
-                    a.integer("block-size", 16)).encodedBlockBytes()));
+                    a.integer("block-size", 16), kvType).encodedBlockBytes()));
         }
         KvStoreClient storeToClose = store;
         NodeLoads loads = store == null ? null : new NodeLoads(store);
@@ -294,8 +299,14 @@ final class RoleCommands {
             KvStoreClient store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER), peers);
             VectorCpuBackend backend = new VectorCpuBackend(a.integer("threads", VectorCpuBackend.defaultThreads()));
             Model model = Model.load(modelPath, backend);
+            // a GPU keeps f32 K/V: its auto is f32
+            String dtype = a.string("kv-cache-dtype", device.equals("cuda") ? "f32" : "auto");
+            KvCacheType kvType = KvCacheTypes.of(role, dtype, model);
+            if (device.equals("cuda") && kvType != KvCacheType.F32) {
+                throw new Args.UsageException(role + ": --device cuda keeps an f32 KV cache, not --kv-cache-dtype " + dtype);
+            }
             return new Node(modelPath, peers, blockSize, store, backend, model,
-                    NodeCaches.storeCache(store, model, blockSize), device.equals("cuda") ? CudaDevice.open(0) : null);
+                    NodeCaches.storeCache(store, model, blockSize, kvType), device.equals("cuda") ? CudaDevice.open(0) : null);
         }
 
         @Override

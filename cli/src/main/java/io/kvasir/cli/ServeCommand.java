@@ -17,6 +17,7 @@ final class ServeCommand {
     static final String USAGE = """
             usage: kvasir serve [--model PATH] [--grpc-port 50051] [--http-port 8000] [--host 127.0.0.1] [--kv-port 5701]
                                 [--max-batch 16] [--kv-blocks 2048] [--block-size 16] [--threads N] [--cache-dir DIR]
+                                [--kv-cache-dtype auto]
                                 [--prefill-threshold 256] [--api-keys FILE] [--max-concurrent-per-tenant N]
                                 [--tokens-per-minute N] [--kv-quota-per-tenant SIZE] [--decode-nodes 1]
                                 [--routing kv-aware|round-robin] [--no-prefix-cache | --no-kv-store]
@@ -35,12 +36,13 @@ final class ServeCommand {
               Per-tenant limits (429 beyond): --max-concurrent-per-tenant, --tokens-per-minute,
               --kv-quota-per-tenant (bytes of KV in the store, e.g. 512m). /metrics on --http-port.
               API: kvasir.v1.GenerationService on --grpc-port (health and reflection too); the tenant
-              comes from the x-kvasir-tenant header. Try: bin/kvasir generate --server 127.0.0.1:50051 --prompt hi""";
+              comes from the x-kvasir-tenant header. Try: bin/kvasir generate --server 127.0.0.1:50051 --prompt hi
+            """ + KvCacheTypes.USAGE;
 
     private static final Set<String> VALUES = Set.of("model", "grpc-port", "http-port", "host", "kv-port", "max-batch", "kv-blocks",
             "block-size", "threads", "cache-dir", "prefill-threshold", "api-keys", "max-concurrent-per-tenant",
             "tokens-per-minute", "kv-quota-per-tenant", "decode-nodes", "routing", "kv-host-budget", "kv-ssd-dir",
-            "kv-ssd-budget");
+            "kv-ssd-budget", "kv-cache-dtype");
     private static final Set<String> FLAGS = Set.of("no-prefix-cache", "no-kv-store");
 
     private ServeCommand() {
@@ -85,7 +87,7 @@ final class ServeCommand {
         long host = Sizes.parse("kv-host-budget", a.string("kv-host-budget", "1g"));
         Path ssd = a.has("kv-ssd-dir") ? Path.of(a.string("kv-ssd-dir", null)) : null;
         long ssdBudget = ssd == null ? 0 : Sizes.parse("kv-ssd-budget", a.string("kv-ssd-budget", "10g"));
-        return new EmbeddedCluster.Caching(prefix, routing, host, ssd, ssdBudget);
+        return new EmbeddedCluster.Caching(prefix, routing, host, ssd, ssdBudget, a.string("kv-cache-dtype", "auto"));
     }
 
     /** Per-tenant limits (0 = none): over them a request gets 429 / RESOURCE_EXHAUSTED with a retry hint. */

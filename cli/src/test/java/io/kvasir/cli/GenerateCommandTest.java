@@ -47,12 +47,15 @@ class GenerateCommandTest {
         return out;
     }
 
-    @Test
-    void json_withPromptTokensAndLogits_matchesLlamaCpp() throws Exception {
-        JsonObject ref = JsonParser.parseString(Files.readString(GOLDEN.resolve("llama-wide.json"))).getAsJsonObject();
+    /** The default KV cache (f16 for this F32 model) against llama.cpp's default, f16; f32 against f32. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"auto,llama-wide-kvf16.json", "f32,llama-wide.json"})
+    void json_withPromptTokensAndLogits_matchesLlamaCpp(String kvCacheDtype, String reference) throws Exception {
+        JsonObject ref = JsonParser.parseString(Files.readString(GOLDEN.resolve(reference))).getAsJsonObject();
         StringBuilder prompt = new StringBuilder();
         for (var t : ref.getAsJsonArray("prompt")) prompt.append(prompt.isEmpty() ? "" : ",").append(t.getAsInt());
-        Run r = run("generate", "--model", MODEL, "--prompt-tokens", prompt.toString(), "--max-tokens", "20", "--json", "--logits");
+        Run r = run("generate", "--model", MODEL, "--prompt-tokens", prompt.toString(), "--max-tokens", "20", "--json",
+                "--logits", "--kv-cache-dtype", kvCacheDtype);
         assertEquals(0, r.exitCode(), r.err());
         JsonObject o = lastJsonLine(r.out());
         assertArrayEquals(ints(ref, "prompt"), ints(o, "prompt_tokens"));

@@ -36,7 +36,7 @@ class KvQuotaTest {
         Path model = BuiltinModel.ensure(cacheDir);
         int blockBytes;
         try (var backend = new VectorCpuBackend(1); Model m = Model.load(model, backend)) {
-            blockBytes = new EngineBlocks(m.transformer().config(), ModelFingerprint.of(m), 16).encodedBlockBytes();
+            blockBytes = new EngineBlocks(m.transformer().config(), ModelFingerprint.of(m), 16, m.transformer().kvCacheType("auto")).encodedBlockBytes();
         }
         long quota = blockBytes * 5L / 2; // two blocks fit, a third does not
         try (EmbeddedCluster cluster = new EmbeddedCluster(new EmbeddedCluster.Options(model, "127.0.0.1", 0, 0, 5897, 8,

@@ -98,7 +98,7 @@ class ServeTest {
     }
 
     int[] local(int[] prompt, int maxTokens, SamplingParams sampling) {
-        return new Generator(reference).generate(prompt, maxTokens, sampling, false, t -> { }).tokens();
+        return new Generator(reference, reference.transformer().kvCacheType("auto")).generate(prompt, maxTokens, sampling, false, t -> { }).tokens();
     }
 
     @Test

@@ -25,7 +25,7 @@ public final class DecodeEngine implements Decoder {
     public DecodeEngine(Model model, PrefixCache cache, int blockSize, int maxBlocks, int maxBatch, int prefillChunk) {
         LlamaModel transformer = model.transformer();
         boolean everyBlockReusable = transformer.config().widestWindow() == Integer.MAX_VALUE;
-        this.blocks = new HostBlockManager(transformer.newKvPool(blockSize, maxBlocks), cache,
+        this.blocks = new HostBlockManager(transformer.newKvPool(blockSize, maxBlocks, cache.type()), cache,
                 everyBlockReusable ? HostBlockManager.LocalTier.KEEP : HostBlockManager.LocalTier.NONE);
         this.metrics = new DecodeMetrics(maxBatch);
         this.loop = new EngineLoop<>(blocks, new CpuForward<>(transformer, HostBlockManager.Kv::table, prefillChunk, maxBatch),

@@ -20,6 +20,7 @@ import io.kvasir.engine.Generator;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.node.StorePrefixCache;
 
@@ -36,7 +37,7 @@ class CudaDecodeEngineTest {
         Assumptions.assumeTrue(missing.isEmpty(), () -> "skipped: " + missing.orElse(""));
         try (LocalStore store = LocalStore.start();
                 VectorCpuBackend backend = new VectorCpuBackend(2); Model model = Model.load(MODEL, backend);
-                StorePrefixCache cache = NodeCaches.storeCache(store.client(), model, 16);
+                StorePrefixCache cache = NodeCaches.storeCache(store.client(), model, 16, KvCacheType.F32);
                 CudaDevice device = CudaDevice.open(0);
                 CudaDecodeEngine engine = new CudaDecodeEngine(device, model, cache, 16, 256, 8)) {
             List<int[]> prompts = new ArrayList<>();

@@ -29,6 +29,7 @@ import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.kv.block.BlockKey;
 import io.kvasir.engine.kv.BlockTable;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.node.PrefixCache;
 import io.kvasir.node.StorePrefixCache;
 
@@ -125,7 +126,7 @@ class DecodeEngineTest {
 
     @Test
     void concurrentSequencesAreBatchedAndEachEqualsItsSingleSequenceRun() throws Exception {
-        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.NONE, BLOCK, 256, 8, 64)) {
+        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.none(KvCacheType.F32), BLOCK, 256, 8, 64)) {
             List<int[]> prompts = new ArrayList<>();
             List<CompletableFuture<Outcome>> outcomes = new ArrayList<>();
             for (int i = 0; i < 8; i++) {
@@ -151,7 +152,7 @@ class DecodeEngineTest {
     @Test
     void aRepeatedPromptLoadsItsPrefixFromTheStoreAndGivesTheSameTokens() throws Exception {
         int[] p = prompt(70, 42); // 4 full blocks + 6 tokens
-        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK);
+        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK, KvCacheType.F32);
                 DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 64, 4, 64)) {
             Outcome first = submit(engine, "alpha", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
             cache.flush();
@@ -171,7 +172,7 @@ class DecodeEngineTest {
     void finishedBlocksStayInTheLocalTierUntilTheirRoomIsNeeded() throws Exception {
         int[] p = prompt(70, 43);
         // 12 blocks: one 70+12-token sequence reserves 6, so the local tier must give way to the next
-        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK);
+        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK, KvCacheType.F32);
                 DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 12, 4, 64)) {
             Outcome first = submit(engine, "local", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
             assertEquals(5, engine.resident().size(), "5 full blocks (81 tokens computed) kept locally");
@@ -192,7 +193,7 @@ class DecodeEngineTest {
     void evictionTakesACachedPrefixFromItsTail() throws Exception {
         int[] a = prompt(70, 44); // 70 + 12 tokens: 5 full blocks stay in the local tier
         int[] b = prompt(120, 45); // 120 + 12 tokens reserve 9 of the 12 blocks: 2 of a's must go
-        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK);
+        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK, KvCacheType.F32);
                 DecodeEngine engine = new DecodeEngine(model, PrefixCache.localOnly(cache.chain()), BLOCK, 12, 4, 64)) {
             Outcome first = submit(engine, "tail", a, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
             submit(engine, "tail", b, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
@@ -209,7 +210,7 @@ class DecodeEngineTest {
         // 12 blocks: a 70+12-token sequence needs 6; copies of its 4 cached prompt blocks would let
         // two run at once, shared ones let three (2 own blocks each beside the 4 shared)
         try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.localOnly(
-                new io.kvasir.node.BlockKeyChain("share-test", BLOCK)), BLOCK, 12, 4, 64)) {
+                new io.kvasir.node.BlockKeyChain("share-test", KvCacheType.F32, BLOCK)), BLOCK, 12, 4, 64)) {
             // the three are submitted on the loop thread as the first one ends, so all three wait
             // for admission together, however fast the loop runs
             List<CompletableFuture<Outcome>> three = new ArrayList<>();
@@ -251,7 +252,7 @@ class DecodeEngineTest {
     void aPromptArrivingWhileItsTwinRunsSharesTheBlocksTheTwinComputed() throws Exception {
         int[] p = prompt(70, 43);
         try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.localOnly(
-                new io.kvasir.node.BlockKeyChain("twin-test", BLOCK)), BLOCK, 64, 4, 64)) {
+                new io.kvasir.node.BlockKeyChain("twin-test", KvCacheType.F32, BLOCK)), BLOCK, 64, 4, 64)) {
             var a = submit(engine, "t", p, 12, SamplingParams.GREEDY);
             var b = submit(engine, "t", p, 12, SamplingParams.GREEDY);
             Outcome first = a.get(60, TimeUnit.SECONDS), second = b.get(60, TimeUnit.SECONDS);
@@ -265,7 +266,7 @@ class DecodeEngineTest {
     @Test
     void aFloodingTenantDoesNotStarveAnother() throws Exception {
         // room for 2 sequences at a time; tenant "flood" queues 8, then "quiet" asks for 1
-        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.NONE, BLOCK, 256, 2, 64)) {
+        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.none(KvCacheType.F32), BLOCK, 256, 2, 64)) {
             List<Long> finishedAt = new java.util.concurrent.CopyOnWriteArrayList<>();
             List<CompletableFuture<Outcome>> flood = new ArrayList<>();
             for (int i = 0; i < 8; i++) {
@@ -288,7 +289,7 @@ class DecodeEngineTest {
     @Test
     void theNextTurnReusesBlocksMadeDuringDecode() throws Exception {
         int[] turn1 = prompt(20, 7);
-        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK);
+        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK, KvCacheType.F32);
                 DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 64, 4, 64)) {
             Outcome answer = submit(engine, "chat", turn1, 30, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
             cache.flush();
@@ -307,7 +308,7 @@ class DecodeEngineTest {
 
     @Test
     void badRequestsAreRefusedAndCancellationFreesEverything() throws Exception {
-        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.NONE, BLOCK, 32, 4, 64)) {
+        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.none(KvCacheType.F32), BLOCK, 32, 4, 64)) {
             var listener = new EngineLoop.Listener() {
                 @Override
                 public void onToken(int token) {

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.function.Function;
 
 import io.kvasir.engine.kv.BlockTable;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.engine.loop.CpuForward;
 import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.engine.loop.ForwardPass;
@@ -27,12 +28,22 @@ public final class Generator {
     private final PromptLogits forward;
     private final EngineLoop<BlockTable> loop;
 
+    /** Keeps K/V in f32, the engine's own precision. */
     public Generator(Model model, int blockSize, int chunkTokens) {
+        this(model, blockSize, chunkTokens, KvCacheType.F32);
+    }
+
+    /** Keeps K/V in {@code type}: the tokens a cluster serving at that type gives. */
+    public Generator(Model model, KvCacheType type) {
+        this(model, DEFAULT_BLOCK_SIZE, DEFAULT_CHUNK, type);
+    }
+
+    public Generator(Model model, int blockSize, int chunkTokens, KvCacheType type) {
         this.model = model;
         LlamaModel t = model.transformer();
         int maxBlocks = (t.config().contextLength() + blockSize - 1) / blockSize;
         this.forward = new PromptLogits(new CpuForward<>(t, Function.identity(), chunkTokens, 1));
-        this.loop = new EngineLoop<>(new PoolBlockManager(t.newKvPool(blockSize, maxBlocks)), forward,
+        this.loop = new EngineLoop<>(new PoolBlockManager(t.newKvPool(blockSize, maxBlocks, type)), forward,
                 model.tokenizer()::isEndOfGeneration, t.config().contextLength(), 1, EngineLoop.Observer.NONE);
     }
 

@@ -78,4 +78,25 @@ class LlamaCppExactnessTest {
             assertArrayEquals(expected, r.tokens(), "greedy tokens");
         }
     }
+
+    /**
+     * {@code --kv-cache-dtype f16} (auto for F32 models) against llama.cpp with its default F16 KV
+     * cache: the same greedy tokens; logits close, not equal, since llama.cpp also rounds the query
+     * and the attention weights to f16 in its f16 products, where Kvasir keeps them in f32.
+     */
+    @ParameterizedTest(name = "{0} with an f16 KV cache")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"llama-gqa", "llama-wide", "qwen2-tiny", "ds2-tiny"})
+    void withAnF16Cache_matchesLlamaCppsF16Cache(String model) {
+        Golden.Reference ref = Golden.reference(model + "-kvf16");
+        try (Backend backend = backend("vector"); Model m = Model.load(Golden.model(model), backend)) {
+            var r = new Generator(m, io.kvasir.engine.kv.KvCacheType.F16).generate(ref.prompt(), ref.greedy().length,
+                    SamplingParams.GREEDY, true, t -> {});
+            float diff = Golden.maxAbsDiff(r.lastPromptLogits(), ref.lastLogits());
+            float f32Gap = Golden.maxAbsDiff(Golden.reference(model).lastLogits(), ref.lastLogits());
+            System.out.printf("%s, f16 KV: max |logit diff| vs llama.cpp f16 KV = %.2e (llama.cpp f32 vs f16 KV: %.2e)%n",
+                    model, diff, f32Gap);
+            assertTrue(diff < TOLERANCE, "max |logit diff| " + diff);
+            assertArrayEquals(ref.greedy(), r.tokens(), "greedy tokens");
+        }
+    }
 }

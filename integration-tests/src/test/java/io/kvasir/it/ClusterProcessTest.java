@@ -96,7 +96,7 @@ class ClusterProcessTest {
                 var api = GenerationServiceGrpc.newBlockingStub(channel);
                 int[] p = prompt(150, 5);
                 Reply cold = call(api, p, 16);
-                assertArrayEquals(new Generator(local).generate(p, 16, SamplingParams.GREEDY, false, t -> { }).tokens(),
+                assertArrayEquals(new Generator(local, local.transformer().kvCacheType("auto")).generate(p, 16, SamplingParams.GREEDY, false, t -> { }).tokens(),
                         cold.tokens(), "the cluster's tokens are the single-process engine's");
                 assertEquals(0, cold.last().getUsage().getCachedPromptTokens());
 
@@ -141,7 +141,7 @@ class ClusterProcessTest {
                 assertEndsCleanlyMidStream(stream);
 
                 // a store member killed (SIGKILL): the survivor holds every block the cluster stored
-                List<BlockKey> stored = new BlockKeyChain(ModelFingerprint.of(local), 16).keys("default", turn2, 160);
+                List<BlockKey> stored = new BlockKeyChain(ModelFingerprint.of(local), local.transformer().kvCacheType("auto"), 16).keys("default", turn2, 160);
                 try (KvStoreClient store = KvStoreClient.connect(cluster, List.of(peers.split(",")))) {
                     assertEquals(0, missing(store, stored), "blocks the cluster stored, of " + stored.size());
                     store1.kill();

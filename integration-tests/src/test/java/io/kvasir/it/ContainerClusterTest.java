@@ -108,14 +108,14 @@ class ContainerClusterTest {
                 // same tokens as the single-process engine; the repeat comes from the cache
                 int[] p = ClusterProcessTest.prompt(150, 5);
                 var cold = ClusterProcessTest.call(api, p, 16);
-                assertArrayEquals(new Generator(local).generate(p, 16, SamplingParams.GREEDY, false, t -> { }).tokens(),
+                assertArrayEquals(new Generator(local, local.transformer().kvCacheType("auto")).generate(p, 16, SamplingParams.GREEDY, false, t -> { }).tokens(),
                         cold.tokens(), "the containers' tokens are the single-process engine's");
                 var warm = ClusterProcessTest.awaitCached(api, p, 16, 144);
                 assertEquals(144, warm.last().getUsage().getCachedPromptTokens());
                 assertArrayEquals(cold.tokens(), warm.tokens());
 
                 // a kv-store container stopped under load loses no block
-                BlockKeyChain chain = new BlockKeyChain(ModelFingerprint.of(local), 16);
+                BlockKeyChain chain = new BlockKeyChain(ModelFingerprint.of(local), local.transformer().kvCacheType("auto"), 16);
                 List<BlockKey> keys = new ArrayList<>();
                 for (int s = 10; s < 16; s++) {
                     int[] prompt = ClusterProcessTest.prompt(150, s);

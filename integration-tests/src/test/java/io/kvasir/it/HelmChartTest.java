@@ -113,6 +113,9 @@ class HelmChartTest {
         assertEquals(2, (Integer) at(decode, "spec.replicas"));
         assertTrue(args(decode).contains("--advertise=$(POD_IP):7501"), "announces the address routers dial");
         assertTrue(args(decode).contains("--device=cpu"));
+        assertTrue(args(decode).contains("--kv-cache-dtype=$(KVASIR_CACHE_DTYPE)") && args(router).contains(
+                "--kv-cache-dtype=$(KVASIR_CACHE_DTYPE)"), "one KV cache dtype on every role");
+        assertEquals("auto", at(m.get("ConfigMap", "prod-kvasir-config"), "data.KVASIR_CACHE_DTYPE"));
         assertEquals(Set.of(7501, 7502), containerPorts(decode));
         Map<String, Object> limits = at(container(decode), "resources.limits");
         assertFalse(limits.containsKey("nvidia.com/gpu"), "no GPU unless asked");
@@ -173,6 +176,8 @@ class HelmChartTest {
         assertEquals(4, (Integer) at(decode, "spec.replicas"));
         assertEquals(1, gpu(decode, "limits"));
         assertTrue(args(decode).contains("--device=cuda"));
+        assertEquals("f32", at(m.get("ConfigMap", "prod-kvasir-config"), "data.KVASIR_CACHE_DTYPE"),
+                "GPU nodes keep f32, so every role does");
         List<Map<String, Object>> mounts = at(container(decode), "volumeMounts");
         assertTrue(mounts.stream().anyMatch(v -> v.get("name").equals("model") && v.get("mountPath").equals("/models")));
         assertEquals("models", at(decode, "spec.template.spec.volumes.1.persistentVolumeClaim.claimName"));

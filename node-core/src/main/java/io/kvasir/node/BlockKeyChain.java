@@ -4,23 +4,25 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.block.BlockKeys;
 import io.kvasir.kv.block.BlockLayout;
+import io.kvasir.kv.block.CacheDType;
 
 /**
- * The block keys of one model's prompts: every role derives the same ones (router to look up, nodes
+ * The block keys of one model's prompts in one KV cache dtype: every role derives the same ones (router to look up, nodes
  * to load and store). The tenant's salt is its id: keys of different tenants never meet, and the
  * store refuses one tenant another's blocks besides.
  */
-public record BlockKeyChain(String modelFingerprint, int blockSize) {
+public record BlockKeyChain(String modelFingerprint, KvCacheType type, int blockSize) {
     /** Keys of the full blocks of {@code tokens[0, limit)}. */
     public List<BlockKey> keys(String tenant, int[] tokens, int limit) {
         return BlockKeys.chain(root(tenant), Arrays.copyOf(tokens, limit), blockSize);
     }
 
     private BlockKey root(String tenant) {
-        return BlockKeys.root(modelFingerprint, BlockLayout.VERSION, tenant.getBytes(StandardCharsets.UTF_8));
+        return BlockKeys.root(modelFingerprint, BlockLayout.VERSION, CacheDType.fromId(type.id()), tenant.getBytes(StandardCharsets.UTF_8));
     }
 
     /**

@@ -1,11 +1,14 @@
 package io.kvasir.node;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.List;
 
 import io.kvasir.cuda.CudaLlamaModel;
 import io.kvasir.cuda.DeviceKvTier;
 import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.kv.KvBlockPool;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.kv.block.BlockKey;
 
 /**
@@ -30,6 +33,10 @@ public final class DevicePrefix {
 
     /** {@code staging}: a host pool of the model's layout, big enough for one prompt's blocks. */
     public DevicePrefix(DeviceKvTier tier, StorePrefixCache cache, KvBlockPool staging, int blockSize, int blockFloats) {
+        if (cache.type() != KvCacheType.F32 || staging.type() != KvCacheType.F32) {
+            throw new IllegalArgumentException("a GPU node keeps its KV cache in f32 (--kv-cache-dtype f32 or auto), not "
+                    + cache.type().id());
+        }
         this.tier = tier;
         this.cache = cache;
         this.staging = staging;
@@ -49,11 +56,13 @@ public final class DevicePrefix {
             PrefixCache.Loaded found = cache.load(owner, keys, host);
             int loaded = found.tokens();
             int[] blocks = new int[loaded / blockSize];
-            float[] k = new float[blockFloats];
-            float[] v = new float[blockFloats];
+            ByteBuffer k = floats(blockFloats), v = floats(blockFloats);
+            float[] kf = new float[blockFloats], vf = new float[blockFloats];
             for (int b = 0; b < blocks.length; b++) {
-                staging.exportBlock(host.blockId(b), 0, k, v);
-                blocks[b] = tier.importBlock(keys.get(b), k, v);
+                staging.exportBlock(host.blockId(b), 0, k.clear(), v.clear());
+                k.asFloatBuffer().get(kf);
+                v.asFloatBuffer().get(vf);
+                blocks[b] = tier.importBlock(keys.get(b), kf, vf);
             }
             return new Loaded(blocks, loaded, false, found.fromSsd());
         } finally {
@@ -72,7 +81,10 @@ public final class DevicePrefix {
             host.reserve(to * blockSize);
             for (int b = from; b < to; b++) {
                 DeviceKvTier.Evicted copy = tier.export(seq.block(b));
-                staging.importBlock(host.blockId(b), 0, copy.k(), copy.v());
+                ByteBuffer k = floats(blockFloats), v = floats(blockFloats);
+                k.asFloatBuffer().put(copy.k());
+                v.asFloatBuffer().put(copy.v());
+                staging.importBlock(host.blockId(b), 0, k, v);
             }
             host.setNumTokens(to * blockSize);
             cache.store(owner, keys, host, from, to);
@@ -80,5 +92,9 @@ public final class DevicePrefix {
             host.release();
         }
         seq.finish(keys);
+    }
+
+    private static ByteBuffer floats(int n) {
+        return ByteBuffer.allocate(n * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
     }
 }

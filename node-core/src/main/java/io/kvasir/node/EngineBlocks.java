@@ -1,9 +1,9 @@
 package io.kvasir.node;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 import io.kvasir.engine.kv.KvBlockPool;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.engine.model.ModelConfig;
 import io.kvasir.kv.block.BlockCodec;
 import io.kvasir.kv.block.BlockFormatException;
@@ -12,22 +12,23 @@ import io.kvasir.kv.block.CacheDType;
 import io.kvasir.kv.block.KvBlock;
 
 /**
- * Engine blocks as KV-store blocks and back. Blocks travel as f32, the engine's own precision, so
- * a prefix fetched from the store continues a sequence exactly as if computed here (f16 would halve
- * the bytes at the cost of logits ~1e-3 away).
+ * Engine blocks as KV-store blocks and back. Blocks travel in the pool's {@link KvCacheType}, which
+ * holds exactly what the pool does, so a prefix fetched from the store continues a sequence exactly
+ * as if computed here. A block of another dtype, layout or model is a miss, never misread.
  */
 public final class EngineBlocks {
     private final String fingerprint;
     private final BlockLayout layout;
     private final int latentDim;
 
-    public EngineBlocks(ModelConfig config, String fingerprint, int blockSize) {
+    public EngineBlocks(ModelConfig config, String fingerprint, int blockSize, KvCacheType type) {
         this.fingerprint = fingerprint;
+        CacheDType dtype = CacheDType.fromId(type.id());
         if (config.mla() == null) {
-            layout = BlockLayout.attention(CacheDType.F32, blockSize, config.numLayers(), config.kvDim());
+            layout = BlockLayout.attention(dtype, blockSize, config.numLayers(), config.kvDim());
             latentDim = 0;
         } else {
-            layout = BlockLayout.mla(CacheDType.F32, blockSize, config.numLayers(), config.mla().kvLoraRank(),
+            layout = BlockLayout.mla(dtype, blockSize, config.numLayers(), config.mla().kvLoraRank(),
                     config.mla().qkRopeDim());
             latentDim = config.mla().kvLoraRank();
         }
@@ -39,31 +40,26 @@ public final class EngineBlocks {
 
     /** Bytes one block takes in the store (its Arrow IPC encoding): what a tenant's quota is charged per block. */
     public int encodedBlockBytes() {
-        return BlockCodec.encode(new KvBlock(fingerprint, layout, ByteBuffer.allocate((int) layout.columnBytes(0)),
-                ByteBuffer.allocate((int) layout.columnBytes(1)))).length;
+        return BlockCodec.encode(fingerprint, layout, (first, second) -> { }).length;
     }
 
     /** The Arrow IPC bytes of one engine block. Thread-safe: prefill and decode engines may share this. */
     byte[] encode(KvBlockPool pool, int blockId) {
-        float[] first = new float[(int) (layout.columnBytes(0) / 4)];
-        float[] second = new float[(int) (layout.columnBytes(1) / 4)];
-        pool.exportBlock(blockId, latentDim, first, second);
-        return BlockCodec.encode(new KvBlock(fingerprint, layout, floats(first), floats(second)));
+        requireType(pool);
+        return BlockCodec.encode(fingerprint, layout, (first, second) -> pool.exportBlock(blockId, latentDim, first, second));
     }
 
     /** Fills an engine block from store bytes, after checking they were made by this model in this layout. */
     void decodeInto(ByteBuffer bytes, KvBlockPool pool, int blockId) throws BlockFormatException {
+        requireType(pool);
         KvBlock block = BlockCodec.decodeFor(bytes, fingerprint, layout);
-        float[] first = new float[(int) (layout.columnBytes(0) / 4)];
-        float[] second = new float[(int) (layout.columnBytes(1) / 4)];
-        block.column(0).asFloatBuffer().get(first);
-        block.column(1).asFloatBuffer().get(second);
-        pool.importBlock(blockId, latentDim, first, second);
+        pool.importBlock(blockId, latentDim, block.column(0), block.column(1));
     }
 
-    private static ByteBuffer floats(float[] values) {
-        ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-        b.asFloatBuffer().put(values);
-        return b;
+    private void requireType(KvBlockPool pool) {
+        if (!pool.type().id().equals(layout.dtype().id())) {
+            throw new IllegalArgumentException("a pool of " + pool.type().id() + " blocks for a store of "
+                    + layout.dtype().id() + " blocks");
+        }
     }
 }

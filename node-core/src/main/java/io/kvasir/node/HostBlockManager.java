@@ -75,6 +75,10 @@ public final class HostBlockManager implements BlockManager<HostBlockManager.Kv>
     private int sharedByRunning;
 
     public HostBlockManager(KvBlockPool pool, PrefixCache cache, LocalTier localTier) {
+        if (pool.type() != cache.type()) {
+            throw new IllegalArgumentException("a pool of " + pool.type().id() + " blocks behind a cache of "
+                    + cache.type().id() + " blocks");
+        }
         this.pool = pool;
         this.cache = cache;
         this.chain = cache.chain();

@@ -2,6 +2,7 @@ package io.kvasir.node;
 
 import io.kvasir.engine.Model;
 import io.kvasir.engine.ModelFingerprint;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.kv.client.KvStoreClient;
 
 /** Wiring: the KV store as a node's prefix cache. */
@@ -9,10 +10,10 @@ public final class NodeCaches {
     private NodeCaches() {
     }
 
-    /** The KV store as the prefix cache of {@code model}, with blocks of {@code blockSize} tokens. */
-    public static StorePrefixCache storeCache(KvStoreClient store, Model model, int blockSize) {
+    /** The KV store as the prefix cache of {@code model}, with blocks of {@code blockSize} tokens of {@code type}. */
+    public static StorePrefixCache storeCache(KvStoreClient store, Model model, int blockSize, KvCacheType type) {
         String fingerprint = ModelFingerprint.of(model);
-        return new StorePrefixCache(store, new EngineBlocks(model.transformer().config(), fingerprint, blockSize),
-                fingerprint, blockSize);
+        return new StorePrefixCache(store, new EngineBlocks(model.transformer().config(), fingerprint, blockSize, type),
+                new BlockKeyChain(fingerprint, type, blockSize));
     }
 }

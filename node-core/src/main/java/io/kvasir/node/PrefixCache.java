@@ -3,6 +3,7 @@ package io.kvasir.node;
 import java.util.List;
 
 import io.kvasir.engine.kv.BlockTable;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.kv.block.BlockKey;
 
 /** Where a node finds prefixes computed before, and leaves the full blocks it computes. */
@@ -19,6 +20,11 @@ public interface PrefixCache {
         return null;
     }
 
+    /** The precision of the blocks this cache keeps: a node's pool keeps the same (f32 for a cache without keys). */
+    default KvCacheType type() {
+        return chain() == null ? KvCacheType.F32 : chain().type();
+    }
+
     /**
      * Extends {@code table} (which holds only full blocks, maybe none) with the cached run of the
      * blocks named by {@code keys} (a prompt's full blocks in order, from {@link #chain}) that follows
@@ -29,17 +35,24 @@ public interface PrefixCache {
     /** Keeps blocks {@code [from, to)} of {@code table}, all full, under {@code keys.get(from)} … {@code keys.get(to - 1)}. */
     void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to);
 
-    /** No cache: every prompt is computed, nothing is kept. */
-    PrefixCache NONE = new PrefixCache() {
-        @Override
-        public Loaded load(String tenant, List<BlockKey> keys, BlockTable table) {
-            return new Loaded(table.numTokens(), 0);
-        }
+    /** No cache: every prompt is computed (into a pool of {@code type}), nothing is kept. */
+    static PrefixCache none(KvCacheType type) {
+        return new PrefixCache() {
+            @Override
+            public KvCacheType type() {
+                return type;
+            }
 
-        @Override
-        public void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to) {
-        }
-    };
+            @Override
+            public Loaded load(String tenant, List<BlockKey> keys, BlockTable table) {
+                return new Loaded(table.numTokens(), 0);
+            }
+
+            @Override
+            public void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to) {
+            }
+        };
+    }
 
     /**
      * No store: a decode node keeps finished blocks in its own pool (its local tier, found by these

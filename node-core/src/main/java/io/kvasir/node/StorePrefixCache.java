@@ -37,11 +37,11 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
     private final LongAdder bytesRead = new LongAdder();
     private final LongAdder bytesWritten = new LongAdder();
 
-    public StorePrefixCache(KvStoreClient store, EngineBlocks blocks, String fingerprint, int blockSize) {
+    public StorePrefixCache(KvStoreClient store, EngineBlocks blocks, BlockKeyChain chain) {
         this.store = store;
         this.blocks = blocks;
-        this.chain = new BlockKeyChain(fingerprint, blockSize);
-        this.blockSize = blockSize;
+        this.chain = chain;
+        this.blockSize = chain.blockSize();
     }
 
     @Override

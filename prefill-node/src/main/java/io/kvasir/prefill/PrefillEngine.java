@@ -16,7 +16,7 @@ public final class PrefillEngine implements Prefiller {
     private final PrefillLoop<HostBlockManager.Kv> loop;
 
     public PrefillEngine(Model model, StorePrefixCache cache, int blockSize, int maxBlocks, int chunk) {
-        HostBlockManager blocks = new HostBlockManager(model.transformer().newKvPool(blockSize, maxBlocks), cache,
+        HostBlockManager blocks = new HostBlockManager(model.transformer().newKvPool(blockSize, maxBlocks, cache.type()), cache,
                 HostBlockManager.LocalTier.NONE);
         this.loop = new PrefillLoop<>(blocks, new CpuForward<>(model.transformer(), HostBlockManager.Kv::table, chunk, 1),
                 model, cache, "prefill-loop");

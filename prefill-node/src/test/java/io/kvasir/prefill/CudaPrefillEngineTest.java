@@ -14,6 +14,7 @@ import io.kvasir.cuda.CudaDevice;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.node.StorePrefixCache;
 
@@ -31,7 +32,7 @@ class CudaPrefillEngineTest {
         Assumptions.assumeTrue(missing.isEmpty(), () -> "skipped: " + missing.orElse(""));
         try (LocalStore store = LocalStore.start();
                 VectorCpuBackend backend = new VectorCpuBackend(2); Model model = Model.load(MODEL, backend);
-                StorePrefixCache cache = NodeCaches.storeCache(store.client(), model, 16);
+                StorePrefixCache cache = NodeCaches.storeCache(store.client(), model, 16, KvCacheType.F32);
                 CudaDevice device = CudaDevice.open(0);
                 CudaPrefillEngine gpu = new CudaPrefillEngine(device, model, cache, 16, 64, 512)) {
             PrefillEngine cpu = new PrefillEngine(model, cache, 16, 64, 64);

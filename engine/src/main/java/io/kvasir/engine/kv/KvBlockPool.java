@@ -1,5 +1,8 @@
 package io.kvasir.engine.kv;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
 /**
  * Fixed-size KV blocks: each holds the keys and values of {@code blockSize} consecutive tokens
  * for every layer, the unit the KV store ships and keeps. Per layer, a block holds its keys
@@ -13,6 +16,9 @@ package io.kvasir.engine.kv;
  * <p>MLA models ({@link #latent}) cache one row per token instead: the latent and the rope key,
  * {@code [slot][width]} per layer; attention reads keys and values from the same rows.
  *
+ * <p>Values are floats on the heap, each rounded to the pool's {@link KvCacheType} when written,
+ * so attention reads f32 while a block holds exactly what its type carries to the store and back.
+ *
  * <p>Blocks are allocated on first use and recycled through a free list; the pool never holds
  * more than {@code maxBlocks}. Not thread-safe: one step loop allocates and frees; forward passes
  * may read and write block contents from worker threads.
@@ -21,6 +27,7 @@ public final class KvBlockPool {
     private final int numLayers;
     private final int kvDim;
     private final boolean latent;
+    private final KvCacheType type;
     private final int floatsPerBlock;
     private final int blockSize;
     private final int maxBlocks;
@@ -31,16 +38,21 @@ public final class KvBlockPool {
     private int numFree;
     private int numCreated;
 
+    /** A pool of f32 blocks. */
     public KvBlockPool(int numLayers, int kvDim, int blockSize, int maxBlocks) {
-        this(numLayers, kvDim, blockSize, maxBlocks, false);
+        this(numLayers, kvDim, blockSize, maxBlocks, false, KvCacheType.F32);
     }
 
-    /** A pool of MLA blocks: per layer and slot one row of {@code width} floats (latent, then rope key). */
-    public static KvBlockPool latent(int numLayers, int width, int blockSize, int maxBlocks) {
-        return new KvBlockPool(numLayers, width, blockSize, maxBlocks, true);
+    public KvBlockPool(int numLayers, int kvDim, int blockSize, int maxBlocks, KvCacheType type) {
+        this(numLayers, kvDim, blockSize, maxBlocks, false, type);
     }
 
-    private KvBlockPool(int numLayers, int kvDim, int blockSize, int maxBlocks, boolean latent) {
+    /** A pool of MLA blocks: per layer and slot one row of {@code width} values (latent, then rope key). */
+    public static KvBlockPool latent(int numLayers, int width, int blockSize, int maxBlocks, KvCacheType type) {
+        return new KvBlockPool(numLayers, width, blockSize, maxBlocks, true, type);
+    }
+
+    private KvBlockPool(int numLayers, int kvDim, int blockSize, int maxBlocks, boolean latent, KvCacheType type) {
         if (numLayers <= 0 || kvDim <= 0 || blockSize <= 0 || maxBlocks <= 0) {
             throw new IllegalArgumentException("KV pool needs positive sizes: layers=%d kvDim=%d blockSize=%d maxBlocks=%d"
                     .formatted(numLayers, kvDim, blockSize, maxBlocks));
@@ -53,7 +65,13 @@ public final class KvBlockPool {
         this.freeIds = new int[maxBlocks];
         this.refs = new int[maxBlocks];
         this.latent = latent;
+        this.type = type;
         this.floatsPerBlock = numLayers * (latent ? 1 : 2) * blockSize * kvDim;
+    }
+
+    /** The precision every value written is rounded to; blocks travel in it. */
+    public KvCacheType type() {
+        return type;
     }
 
     /** Whether blocks hold MLA rows ({@link #rowOffset}) rather than keys and values. */
@@ -140,47 +158,57 @@ public final class KvBlockPool {
     }
 
     /**
-     * Copies a block out in the KV store's layout (token-major, {@code [layer][slot][width]}): keys
-     * into {@code first} and values into {@code second}, each {@code numLayers·blockSize·kvDim}; for
-     * MLA pools the latent ({@code latentDim} floats per slot) into {@code first} and the rope key
-     * (the rest of the row) into {@code second}.
+     * Copies a block out in the KV store's layout, token-major {@code [layer][slot][width]} in this
+     * pool's {@link #type()}, little-endian: keys into {@code first} and values into {@code second},
+     * each {@code numLayers·blockSize·kvDim} values; for MLA pools the latent ({@code latentDim} per
+     * slot) into {@code first} and the rope key (the rest of the row) into {@code second}. One pass:
+     * keys are transposed back to token-major as they are written.
      */
-    public void exportBlock(int blockId, int latentDim, float[] first, float[] second) {
+    public void exportBlock(int blockId, int latentDim, ByteBuffer first, ByteBuffer second) {
+        copyBlock(blockId, latentDim, first, second, true);
+    }
+
+    /** The inverse of {@link #exportBlock}: fills a block from the KV store's layout. */
+    public void importBlock(int blockId, int latentDim, ByteBuffer first, ByteBuffer second) {
+        copyBlock(blockId, latentDim, first, second, false);
+    }
+
+    private void copyBlock(int blockId, int latentDim, ByteBuffer first, ByteBuffer second, boolean out) {
         float[] b = blocks[blockId];
+        int size = type.bytes(), firstWidth = latent ? latentDim : kvDim, secondWidth = kvDim - (latent ? latentDim : 0);
+        requireBytes(first, (long) numLayers * blockSize * firstWidth * size);
+        requireBytes(second, (long) numLayers * blockSize * secondWidth * size);
         for (int layer = 0; layer < numLayers; layer++) {
             for (int slot = 0; slot < blockSize; slot++) {
-                if (latent) {
-                    int row = rowOffset(layer, slot), rope = kvDim - latentDim;
-                    System.arraycopy(b, row, first, (layer * blockSize + slot) * latentDim, latentDim);
-                    System.arraycopy(b, row + latentDim, second, (layer * blockSize + slot) * rope, rope);
-                } else {
-                    int out = (layer * blockSize + slot) * kvDim;
-                    for (int d = 0; d < kvDim; d++) {
-                        first[out + d] = b[keyOffset(layer, d) + slot];
+                int row = (layer * blockSize + slot);
+                for (int d = 0; d < firstWidth; d++) {
+                    int at = latent ? rowOffset(layer, slot) + d : keyOffset(layer, d) + slot;
+                    int pos = first.position() + (row * firstWidth + d) * size;
+                    if (out) {
+                        type.put(first, pos, b[at]);
+                    } else {
+                        b[at] = type.get(first, pos);
                     }
-                    System.arraycopy(b, valueOffset(layer, slot), second, out, kvDim);
+                }
+                int base = latent ? rowOffset(layer, slot) + latentDim : valueOffset(layer, slot);
+                for (int d = 0; d < secondWidth; d++) {
+                    int pos = second.position() + (row * secondWidth + d) * size;
+                    if (out) {
+                        type.put(second, pos, b[base + d]);
+                    } else {
+                        b[base + d] = type.get(second, pos);
+                    }
                 }
             }
         }
     }
 
-    /** The inverse of {@link #exportBlock}: fills a block from the KV store's layout. */
-    public void importBlock(int blockId, int latentDim, float[] first, float[] second) {
-        float[] b = blocks[blockId];
-        for (int layer = 0; layer < numLayers; layer++) {
-            for (int slot = 0; slot < blockSize; slot++) {
-                if (latent) {
-                    int row = rowOffset(layer, slot), rope = kvDim - latentDim;
-                    System.arraycopy(first, (layer * blockSize + slot) * latentDim, b, row, latentDim);
-                    System.arraycopy(second, (layer * blockSize + slot) * rope, b, row + latentDim, rope);
-                } else {
-                    int in = (layer * blockSize + slot) * kvDim;
-                    for (int d = 0; d < kvDim; d++) {
-                        b[keyOffset(layer, d) + slot] = first[in + d];
-                    }
-                    System.arraycopy(second, in, b, valueOffset(layer, slot), kvDim);
-                }
-            }
+    private static void requireBytes(ByteBuffer column, long bytes) {
+        if (column.remaining() != bytes) {
+            throw new IllegalArgumentException("a block column of " + bytes + " bytes, got " + column.remaining());
+        }
+        if (column.order() != ByteOrder.LITTLE_ENDIAN) {
+            throw new IllegalArgumentException("block columns are little-endian");
         }
     }
 
@@ -191,15 +219,20 @@ public final class KvBlockPool {
     public void writeKv(int blockId, int layer, int slot, float[] k, int kOffset, float[] v, int vOffset) {
         float[] b = blocks[blockId];
         int keys = keyOffset(layer, 0) + slot;
+        int values = valueOffset(layer, slot);
         for (int d = 0; d < kvDim; d++) {
-            b[keys + d * blockSize] = k[kOffset + d];
+            b[keys + d * blockSize] = type.round(k[kOffset + d]);
+            b[values + d] = type.round(v[vOffset + d]);
         }
-        System.arraycopy(v, vOffset, b, valueOffset(layer, slot), kvDim);
     }
 
     /** MLA pools: writes one token's row (latent then rope key) for {@code layer} into {@code slot} of a block. */
     public void writeRow(int blockId, int layer, int slot, float[] row, int offset) {
-        System.arraycopy(row, offset, blocks[blockId], rowOffset(layer, slot), kvDim);
+        float[] b = blocks[blockId];
+        int at = rowOffset(layer, slot);
+        for (int d = 0; d < kvDim; d++) {
+            b[at + d] = type.round(row[offset + d]);
+        }
     }
 
     /** MLA pools: where the row of {@code slot} in {@code layer} starts ({@code kvDim} floats). */

@@ -3,6 +3,7 @@ package io.kvasir.engine.model;
 import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.kv.KvBlockPool;
+import io.kvasir.engine.kv.KvCacheType;
 
 /**
  * The Llama-family transformer (Llama 2/3, Mistral, Qwen2, DeepSeek-V2's MLA): pre-RMSNorm blocks,
@@ -48,9 +49,19 @@ public final class LlamaModel {
         return new ForwardBuffers(config, maxTokens, maxLogitRows, backend);
     }
 
+    /** An f32 pool: the engine's own precision (the exactness suites run on it). */
     public KvBlockPool newKvPool(int blockSize, int maxBlocks) {
-        return config.mla() == null ? new KvBlockPool(config.numLayers(), config.kvDim(), blockSize, maxBlocks)
-                : KvBlockPool.latent(config.numLayers(), config.mla().latentWidth(), blockSize, maxBlocks);
+        return newKvPool(blockSize, maxBlocks, KvCacheType.F32);
+    }
+
+    public KvBlockPool newKvPool(int blockSize, int maxBlocks, KvCacheType type) {
+        return config.mla() == null ? new KvBlockPool(config.numLayers(), config.kvDim(), blockSize, maxBlocks, type)
+                : KvBlockPool.latent(config.numLayers(), config.mla().latentWidth(), blockSize, maxBlocks, type);
+    }
+
+    /** The KV cache type {@code id} names for this model ({@code auto}: see {@link KvCacheType#parse}). */
+    public KvCacheType kvCacheType(String id) {
+        return KvCacheType.parse(id, weights.layers().get(0).wo().dtype());
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.kvasir.engine.kv;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kvasir.engine.Model;
@@ -9,7 +10,9 @@ import io.kvasir.engine.model.LlamaModel;
 import io.kvasir.engine.model.ModelConfig;
 import io.kvasir.testing.Golden;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * Blocks leave the engine in the KV store's layout and come back into another pool: a sequence
@@ -18,8 +21,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class BlockExportTest {
     @ParameterizedTest
-    @ValueSource(strings = {"llama-gqa", "ds2-tiny"})
-    void exportedBlocksImportedElsewhereContinueTheSequenceExactly(String name) {
+    @CsvSource({"llama-gqa,F32", "llama-gqa,F16", "llama-gqa,BF16", "ds2-tiny,F32", "ds2-tiny,F16"})
+    void exportedBlocksImportedElsewhereContinueTheSequenceExactly(String name, KvCacheType type) {
         int blockSize = 8, prefix = 3 * blockSize;
         int[] tokens = new int[prefix + 5];
         for (int i = 0; i < tokens.length; i++) {
@@ -32,22 +35,24 @@ class BlockExportTest {
             int width = c.mla() == null ? c.kvDim() : latentDim;
             int secondWidth = c.mla() == null ? c.kvDim() : c.mla().qkRopeDim();
 
-            BlockTable original = new BlockTable(lm.newKvPool(blockSize, 8));
+            BlockTable original = new BlockTable(lm.newKvPool(blockSize, 8, type));
             ForwardBuffers buf = lm.newBuffers(16);
             lm.forward(tokens, 0, prefix, original, buf); // the same chunks as the resumed run: bit-equal sums
             lm.forward(tokens, prefix, tokens.length, original, buf);
             float[] expected = buf.logits.clone();
 
-            BlockTable computed = new BlockTable(lm.newKvPool(blockSize, 8));
+            BlockTable computed = new BlockTable(lm.newKvPool(blockSize, 8, type));
             lm.forward(tokens, 0, prefix, computed, buf);
-            KvBlockPool elsewhere = lm.newKvPool(blockSize, 8);
+            KvBlockPool elsewhere = lm.newKvPool(blockSize, 8, type);
             int[] ids = new int[prefix / blockSize];
-            float[] first = new float[c.numLayers() * blockSize * width];
-            float[] second = new float[c.numLayers() * blockSize * secondWidth];
             for (int b = 0; b < ids.length; b++) {
+                ByteBuffer first = column(c.numLayers() * blockSize * width * type.bytes());
+                ByteBuffer second = column(c.numLayers() * blockSize * secondWidth * type.bytes());
                 computed.pool().exportBlock(computed.blockId(b), latentDim, first, second);
                 ids[b] = elsewhere.allocate();
-                elsewhere.importBlock(ids[b], latentDim, first.clone(), second.clone());
+                elsewhere.importBlock(ids[b], latentDim, first, second);
+                assertArrayEquals(computed.pool().data(computed.blockId(b)), elsewhere.data(ids[b]),
+                        "block " + b + " after its trip through the store's layout in " + type);
             }
             BlockTable resumed = new BlockTable(elsewhere);
             resumed.adopt(ids);
@@ -57,5 +62,9 @@ class BlockExportTest {
             float diff = Golden.maxAbsDiff(expected, buf.logits);
             assertTrue(diff < 1e-5, "logits after importing the prefix differ by " + diff);
         }
+    }
+
+    private static ByteBuffer column(int bytes) {
+        return ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN);
     }
 }

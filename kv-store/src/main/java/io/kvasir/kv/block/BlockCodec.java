@@ -8,6 +8,7 @@ import java.nio.channels.Channels;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiConsumer;
 import java.util.zip.CRC32C;
 
 import org.apache.arrow.flatbuf.Message;
@@ -58,10 +59,20 @@ public final class BlockCodec {
 
     /** The block as Arrow IPC stream bytes. */
     public static byte[] encode(KvBlock block) {
-        BlockLayout layout = block.layout();
-        ByteBuffer first = block.column(0);
-        ByteBuffer second = block.column(1);
-        byte[] schema = schemaMessage(schema(layout, block.modelFingerprint(), checksum(first, second)));
+        return encode(block.modelFingerprint(), block.layout(), (first, second) -> {
+            first.put(block.column(0));
+            second.put(block.column(1));
+        });
+    }
+
+    /**
+     * A block as Arrow IPC stream bytes, its columns written by {@code fill} straight into the
+     * message (little-endian buffers of exactly {@link BlockLayout#columnBytes} each): the values
+     * are copied once, from wherever they live into the bytes that go on the wire.
+     */
+    public static byte[] encode(String model, BlockLayout layout, BiConsumer<ByteBuffer, ByteBuffer> fill) {
+        // the checksum has a fixed width, so the schema's length is known before the values are
+        byte[] schema = schemaMessage(schema(layout, model, checksum(ByteBuffer.allocate(0), ByteBuffer.allocate(0))));
         long firstBytes = layout.columnBytes(0);
         long secondBytes = layout.columnBytes(1);
         long secondOffset = padded(firstBytes);
@@ -73,11 +84,15 @@ public final class BlockCodec {
         }
         byte[] out = new byte[(int) total];
         ByteBuffer buf = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
-        buf.put(schema).put(batchHeader);
-        int body = buf.position();
-        buf.put(first);
-        buf.position(body + (int) secondOffset);
-        buf.put(second);
+        int body = schema.length + batchHeader.length;
+        ByteBuffer first = buf.slice(body, (int) firstBytes).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer second = buf.slice(body + (int) secondOffset, (int) secondBytes).order(ByteOrder.LITTLE_ENDIAN);
+        fill.accept(first.duplicate().order(ByteOrder.LITTLE_ENDIAN), second.duplicate().order(ByteOrder.LITTLE_ENDIAN));
+        byte[] finalSchema = schemaMessage(schema(layout, model, checksum(first, second)));
+        if (finalSchema.length != schema.length) {
+            throw new AssertionError("schema length changed with its checksum");
+        }
+        buf.put(finalSchema).put(batchHeader);
         buf.position(body + (int) bodyLength);
         buf.putInt(CONTINUATION).putInt(0); // end of stream
         return out;

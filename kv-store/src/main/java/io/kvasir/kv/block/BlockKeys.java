@@ -8,7 +8,7 @@ import java.util.List;
 
 /**
  * Block keys, the contract every node shares: a SHA-256 chain
- * {@code k0 = H(model fingerprint, layout version, tenant cache salt)},
+ * {@code k0 = H(model fingerprint, layout version, dtype, tenant cache salt)},
  * {@code k_i = H(k_{i-1}, token ids of block i)}.
  *
  * <p>Every input is length-prefixed, so no two different inputs hash the same bytes, and nothing
@@ -16,17 +16,21 @@ import java.util.List;
  * Keys are never truncated; a collision would need a SHA-256 collision.
  */
 public final class BlockKeys {
-    private static final byte[] DOMAIN = "kvasir.kv.block-key.v1".getBytes(StandardCharsets.UTF_8);
+    private static final byte[] DOMAIN = "kvasir.kv.block-key.v2".getBytes(StandardCharsets.UTF_8);
 
     private BlockKeys() {
     }
 
-    /** The chain's root for one model, block layout and tenant namespace. */
-    public static BlockKey root(String modelFingerprint, int layoutVersion, byte[] tenantSalt) {
+    /**
+     * The chain's root for one model, block layout, dtype and tenant namespace: nodes that keep
+     * different dtypes never share (or overwrite) each other's blocks.
+     */
+    public static BlockKey root(String modelFingerprint, int layoutVersion, CacheDType dtype, byte[] tenantSalt) {
         MessageDigest sha = sha256();
         putBytes(sha, DOMAIN);
         putBytes(sha, modelFingerprint.getBytes(StandardCharsets.UTF_8));
         putInt(sha, layoutVersion);
+        putBytes(sha, dtype.id().getBytes(StandardCharsets.UTF_8));
         putBytes(sha, tenantSalt);
         return BlockKey.wrap(sha.digest());
     }

@@ -71,7 +71,7 @@ class KvStoreClusterTest {
     }
 
     static List<BlockKey> keys(String tenant, int[] tokens) {
-        return BlockKeys.chain(BlockKeys.root(MODEL, BlockLayout.VERSION, tenant.getBytes(StandardCharsets.UTF_8)),
+        return BlockKeys.chain(BlockKeys.root(MODEL, BlockLayout.VERSION, CacheDType.F32, tenant.getBytes(StandardCharsets.UTF_8)),
                 tokens, 16);
     }
 

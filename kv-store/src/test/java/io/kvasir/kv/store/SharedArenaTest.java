@@ -21,6 +21,7 @@ import org.junit.jupiter.api.Test;
 
 import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.block.BlockKeys;
+import io.kvasir.kv.block.CacheDType;
 
 /** The member's shared-memory ring and index, read the way a reader on the host reads them: through a mapping of its own. */
 class SharedArenaTest {
@@ -158,7 +159,7 @@ class SharedArenaTest {
     }
 
     private static BlockKey key(int i) {
-        return BlockKeys.chain(BlockKeys.root("m", 1, ("t" + i).getBytes(StandardCharsets.UTF_8)), new int[16], 16)
+        return BlockKeys.chain(BlockKeys.root("m", 1, CacheDType.F32, ("t" + i).getBytes(StandardCharsets.UTF_8)), new int[16], 16)
                 .getFirst();
     }
 

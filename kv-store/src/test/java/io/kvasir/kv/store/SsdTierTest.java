@@ -25,7 +25,7 @@ class SsdTierTest {
     private static final BlockLayout LAYOUT = BlockLayout.attention(CacheDType.F16, 16, 2, 32);
 
     private static BlockKey key(int i) {
-        return BlockKeys.next(BlockKeys.root("m", 1, "t".getBytes(StandardCharsets.UTF_8)), new int[] {i}, 0, 1);
+        return BlockKeys.next(BlockKeys.root("m", 1, CacheDType.F32, "t".getBytes(StandardCharsets.UTF_8)), new int[] {i}, 0, 1);
     }
 
     private static byte[] block(int i) {

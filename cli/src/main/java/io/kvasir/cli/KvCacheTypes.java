@@ -1,0 +1,22 @@
+package io.kvasir.cli;
+
+import io.kvasir.engine.Model;
+import io.kvasir.engine.kv.KvCacheType;
+
+/** {@code --kv-cache-dtype auto|f32|f16|bf16}, the same on every command. */
+final class KvCacheTypes {
+    static final String USAGE = """
+              --kv-cache-dtype auto|f32|f16|bf16: the precision K/V are kept, shipped and stored in (auto: the
+              weights' dtype for F16/BF16 models, else f16; f32 on a GPU). Every role of a cluster needs the same.""";
+
+    private KvCacheTypes() {
+    }
+
+    static KvCacheType of(String command, String id, Model model) {
+        try {
+            return model.transformer().kvCacheType(id);
+        } catch (IllegalArgumentException e) {
+            throw new Args.UsageException(command + ": --kv-cache-dtype: " + e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,52 @@
+package io.kvasir.engine.kv;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.kvasir.engine.tensor.DType;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class KvCacheTypeTest {
+    @Test
+    void autoFollowsTheWeightsForHalfModelsAndIsF16Otherwise() {
+        assertEquals(KvCacheType.BF16, KvCacheType.parse("auto", DType.BF16));
+        assertEquals(KvCacheType.F16, KvCacheType.parse("auto", DType.F16));
+        assertEquals(KvCacheType.F16, KvCacheType.parse("auto", DType.F32));
+        assertEquals(KvCacheType.F16, KvCacheType.parse("auto", DType.Q8_0));
+        assertEquals(KvCacheType.F32, KvCacheType.parse("f32", DType.BF16));
+        var e = assertThrows(IllegalArgumentException.class, () -> KvCacheType.parse("fp16", DType.F32));
+        assertTrue(e.getMessage().contains("'fp16'"), e.getMessage());
+    }
+
+    @Test
+    void bf16RoundsToNearestEven() {
+        assertEquals(1f, KvCacheType.BF16.round(1f + 0x1p-8f)); // half an ulp: down to the even neighbour
+        assertEquals(1f + 0x1p-6f, KvCacheType.BF16.round(1f + 3 * 0x1p-8f)); // 1.5 ulp: up to the even one
+        assertEquals(-1f - 0x1p-7f, KvCacheType.BF16.round(-1f - 0x1p-7f - 0x1p-10f));
+        assertTrue(Float.isNaN(KvCacheType.BF16.round(Float.NaN)));
+        assertEquals(Float.POSITIVE_INFINITY, KvCacheType.BF16.round(Float.MAX_VALUE));
+    }
+
+    /** A rounded value survives its trip through a block's bytes bit for bit; rounding is idempotent. */
+    @Test
+    void roundedValuesTravelExactly() {
+        SplittableRandom rnd = new SplittableRandom(7);
+        ByteBuffer buf = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+        for (KvCacheType type : KvCacheType.values()) {
+            for (int i = 0; i < 100_000; i++) {
+                float x = (float) (rnd.nextGaussian() * Math.pow(2, rnd.nextInt(-30, 30)));
+                float r = type.round(x);
+                assertEquals(Float.floatToIntBits(r), Float.floatToIntBits(type.round(r)), type + " " + x);
+                type.put(buf, 0, r);
+                assertEquals(Float.floatToIntBits(r), Float.floatToIntBits(type.get(buf, 0)), type + " " + x);
+                float error = Math.abs(r - x) / Math.max(Math.abs(x), 0x1p-14f);
+                assertTrue(error <= (type == KvCacheType.BF16 ? 0x1p-8f : 0x1p-11f) || Float.isInfinite(r),
+                        type + " rounds " + x + " to " + r);
+            }
+        }
+    }
+}
