@@ -125,7 +125,7 @@ final class BenchCommand {
                     + m.config().numKvHeads() : "MLA latent " + m.config().mla().kvLoraRank() + " + rope "
                     + m.config().mla().qkRopeDim());
             result.put("kv_cache_dtype", kvType.id());
-            result.put("kv_bytes_per_token", floatsPerToken * kvType.bytes());
+            result.put("kv_bytes_per_token", run.pool.bytesPerToken());
             result.put("kv_bytes_per_token_f32", floatsPerToken * 4);
             if (json) {
                 out.println(new GsonBuilder().disableHtmlEscaping().create().toJson(result));

@@ -27,7 +27,7 @@ final class GenerateCommand {
     static final String USAGE = """
             usage: kvasir generate (--model PATH | --server HOST:PORT) (--prompt TEXT | --prompt-tokens 1,5,9)
                                    [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
-                                   [--threads N] [--device cpu|cuda] [--kv-cache-dtype auto|f32|f16|bf16]
+                                   [--threads N] [--device cpu|cuda] [--kv-cache-dtype auto|f32|f16|bf16|fp8|int8]
                                    [--json [--logits]] [--stop S] [--tenant T]
               --server asks a running Kvasir (kvasir serve, or a router) over gRPC; --json then adds "usage".
               PATH is a GGUF file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json).

@@ -53,8 +53,17 @@ final class KvBench {
         int batch = a.integer("batch", 32);
         int reps = a.integer("reps", 5);
         boolean json = a.has("json");
-        BlockLayout layout = BlockLayout.attention(CacheDType.fromId(a.string("dtype", "f16")),
-                a.integer("block-tokens", 16), a.integer("layers", 16), a.integer("kv-dim", 512));
+        int kvDim = a.positive("kv-dim", 512);
+        if (kvDim % 64 != 0) {
+            throw new Args.UsageException("bench kv: --kv-dim must be a multiple of 64 (heads of 64), got " + kvDim);
+        }
+        BlockLayout layout;
+        try {
+            layout = BlockLayout.attention(CacheDType.fromId(a.string("dtype", "f16")), a.integer("block-tokens", 16),
+                    a.integer("layers", 16), kvDim / 64, 64);
+        } catch (IllegalArgumentException e) {
+            throw new Args.UsageException("bench kv: " + e.getMessage());
+        }
         if (blocks <= 0 || batch <= 0 || reps <= 0) {
             throw new Args.UsageException("bench kv: --blocks, --batch and --reps must be > 0");
         }
@@ -174,11 +183,13 @@ final class KvBench {
 
     private static KvBlock randomBlock(BlockLayout layout, int seed) {
         java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
-        byte[] k = new byte[(int) layout.columnBytes(0)];
-        byte[] v = new byte[(int) layout.columnBytes(1)];
-        random.nextBytes(k);
-        random.nextBytes(v);
-        return new KvBlock("bench", layout, ByteBuffer.wrap(k), ByteBuffer.wrap(v));
+        List<ByteBuffer> columns = new java.util.ArrayList<>();
+        for (int c = 0; c < layout.columns(); c++) {
+            byte[] bytes = new byte[(int) layout.columnBytes(c)];
+            random.nextBytes(bytes);
+            columns.add(ByteBuffer.wrap(bytes));
+        }
+        return new KvBlock("bench", layout, columns);
     }
 
     private static int[] tokens(int n) {

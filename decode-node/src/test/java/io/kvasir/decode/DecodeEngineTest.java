@@ -72,7 +72,11 @@ class DecodeEngineTest {
 
     /** What the single-sequence engine generates: the reference for every batched run. */
     int[] alone(int[] prompt, int maxTokens, SamplingParams sampling) {
-        return new Generator(reference).generate(prompt, maxTokens, sampling, false, t -> { }).tokens();
+        return alone(prompt, maxTokens, sampling, KvCacheType.F32);
+    }
+
+    int[] alone(int[] prompt, int maxTokens, SamplingParams sampling, KvCacheType type) {
+        return new Generator(reference, type).generate(prompt, maxTokens, sampling, false, t -> { }).tokens();
     }
 
     /**
@@ -149,18 +153,23 @@ class DecodeEngineTest {
         }
     }
 
-    @Test
-    void aRepeatedPromptLoadsItsPrefixFromTheStoreAndGivesTheSameTokens() throws Exception {
+    /** In every KV cache dtype: blocks go through the store's codec and come back as they left. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(KvCacheType.class)
+    void aRepeatedPromptLoadsItsPrefixFromTheStoreAndGivesTheSameTokens(KvCacheType type) throws Exception {
         int[] p = prompt(70, 42); // 4 full blocks + 6 tokens
-        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK, KvCacheType.F32);
-                DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 64, 4, 64)) {
+        try (StorePrefixCache cache = NodeCaches.storeCache(client, model, BLOCK, type);
+                DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 64, 4, 64);
+                DecodeEngine elsewhere = new DecodeEngine(model, cache, BLOCK, 64, 4, 64)) {
             Outcome first = submit(engine, "alpha", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
             cache.flush();
-            Outcome second = submit(engine, "alpha", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            // another node: its pool and local tier are empty, so the prefix comes from the store
+            Outcome second = submit(elsewhere, "alpha", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
             assertEquals(0, first.finish().cachedPromptTokens());
             assertEquals(64, second.finish().cachedPromptTokens(), "all 4 full prompt blocks came from the store");
+            assertEquals(0, elsewhere.localHitTokens());
             assertArrayEquals(first.tokens(), second.tokens());
-            assertArrayEquals(alone(p, 12, SamplingParams.GREEDY), second.tokens());
+            assertArrayEquals(alone(p, 12, SamplingParams.GREEDY, type), second.tokens());
             // another tenant, same prompt: nothing shared
             Outcome other = submit(engine, "beta", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
             assertEquals(0, other.finish().cachedPromptTokens());

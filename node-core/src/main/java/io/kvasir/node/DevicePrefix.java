@@ -59,7 +59,7 @@ public final class DevicePrefix {
             ByteBuffer k = floats(blockFloats), v = floats(blockFloats);
             float[] kf = new float[blockFloats], vf = new float[blockFloats];
             for (int b = 0; b < blocks.length; b++) {
-                staging.exportBlock(host.blockId(b), 0, k.clear(), v.clear());
+                staging.exportBlock(host.blockId(b), k.clear(), v.clear());
                 k.asFloatBuffer().get(kf);
                 v.asFloatBuffer().get(vf);
                 blocks[b] = tier.importBlock(keys.get(b), kf, vf);
@@ -84,7 +84,7 @@ public final class DevicePrefix {
                 ByteBuffer k = floats(blockFloats), v = floats(blockFloats);
                 k.asFloatBuffer().put(copy.k());
                 v.asFloatBuffer().put(copy.v());
-                staging.importBlock(host.blockId(b), 0, k, v);
+                staging.importBlock(host.blockId(b), k, v);
             }
             host.setNumTokens(to * blockSize);
             cache.store(owner, keys, host, from, to);

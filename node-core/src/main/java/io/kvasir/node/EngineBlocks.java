@@ -19,19 +19,13 @@ import io.kvasir.kv.block.KvBlock;
 public final class EngineBlocks {
     private final String fingerprint;
     private final BlockLayout layout;
-    private final int latentDim;
 
     public EngineBlocks(ModelConfig config, String fingerprint, int blockSize, KvCacheType type) {
         this.fingerprint = fingerprint;
         CacheDType dtype = CacheDType.fromId(type.id());
-        if (config.mla() == null) {
-            layout = BlockLayout.attention(dtype, blockSize, config.numLayers(), config.kvDim());
-            latentDim = 0;
-        } else {
-            layout = BlockLayout.mla(dtype, blockSize, config.numLayers(), config.mla().kvLoraRank(),
-                    config.mla().qkRopeDim());
-            latentDim = config.mla().kvLoraRank();
-        }
+        layout = config.mla() == null
+                ? BlockLayout.attention(dtype, blockSize, config.numLayers(), config.numKvHeads(), config.headDim())
+                : BlockLayout.mla(dtype, blockSize, config.numLayers(), config.mla().kvLoraRank(), config.mla().qkRopeDim());
     }
 
     BlockLayout layout() {
@@ -40,20 +34,24 @@ public final class EngineBlocks {
 
     /** Bytes one block takes in the store (its Arrow IPC encoding): what a tenant's quota is charged per block. */
     public int encodedBlockBytes() {
-        return BlockCodec.encode(fingerprint, layout, (first, second) -> { }).length;
+        return BlockCodec.encode(fingerprint, layout, columns -> { }).length;
     }
 
     /** The Arrow IPC bytes of one engine block. Thread-safe: prefill and decode engines may share this. */
     byte[] encode(KvBlockPool pool, int blockId) {
         requireType(pool);
-        return BlockCodec.encode(fingerprint, layout, (first, second) -> pool.exportBlock(blockId, latentDim, first, second));
+        return BlockCodec.encode(fingerprint, layout, columns -> pool.exportBlock(blockId, columns));
     }
 
     /** Fills an engine block from store bytes, after checking they were made by this model in this layout. */
     void decodeInto(ByteBuffer bytes, KvBlockPool pool, int blockId) throws BlockFormatException {
         requireType(pool);
         KvBlock block = BlockCodec.decodeFor(bytes, fingerprint, layout);
-        pool.importBlock(blockId, latentDim, block.column(0), block.column(1));
+        ByteBuffer[] columns = new ByteBuffer[layout.columns()];
+        for (int c = 0; c < columns.length; c++) {
+            columns[c] = block.column(c);
+        }
+        pool.importBlock(blockId, columns);
     }
 
     private void requireType(KvBlockPool pool) {

@@ -18,6 +18,8 @@ import java.nio.ByteOrder;
  *
  * <p>Values are floats on the heap, each rounded to the pool's {@link KvCacheType} when written,
  * so attention reads f32 while a block holds exactly what its type carries to the store and back.
+ * Scaled types (fp8, int8) keep a scale per group beside the block: per token and layer, one per
+ * KV head of the key and of the value; for MLA one for the latent and one for the rope key.
  *
  * <p>Blocks are allocated on first use and recycled through a free list; the pool never holds
  * more than {@code maxBlocks}. Not thread-safe: one step loop allocates and frees; forward passes
@@ -28,10 +30,17 @@ public final class KvBlockPool {
     private final int kvDim;
     private final boolean latent;
     private final KvCacheType type;
+    /** The two parts of a token's row, as a block ships them: key and value, or latent and rope key. */
+    private final int[] partWidth;
+    /** Values per scale group in each part: the head dimension, or the whole part for MLA. */
+    private final int[] groupWidth;
+    private final int groupsPerPart;
     private final int floatsPerBlock;
+    private final int scalesPerBlock;
     private final int blockSize;
     private final int maxBlocks;
     private final float[][] blocks;
+    private final float[][] scales; // null for unscaled types
     private final int[] freeIds;
     /** Holders of each block (a sequence's table, a node's local tier); 0: free. */
     private final int[] refs;
@@ -40,20 +49,23 @@ public final class KvBlockPool {
 
     /** A pool of f32 blocks. */
     public KvBlockPool(int numLayers, int kvDim, int blockSize, int maxBlocks) {
-        this(numLayers, kvDim, blockSize, maxBlocks, false, KvCacheType.F32);
+        this(numLayers, kvDim, blockSize, maxBlocks, false, KvCacheType.F32, kvDim, kvDim);
     }
 
-    public KvBlockPool(int numLayers, int kvDim, int blockSize, int maxBlocks, KvCacheType type) {
-        this(numLayers, kvDim, blockSize, maxBlocks, false, type);
+    /** A pool of K/V blocks of {@code numKvHeads × headDim} values per token and layer each. */
+    public KvBlockPool(int numLayers, int numKvHeads, int headDim, int blockSize, int maxBlocks, KvCacheType type) {
+        this(numLayers, numKvHeads * headDim, blockSize, maxBlocks, false, type, headDim, headDim);
     }
 
-    /** A pool of MLA blocks: per layer and slot one row of {@code width} values (latent, then rope key). */
-    public static KvBlockPool latent(int numLayers, int width, int blockSize, int maxBlocks, KvCacheType type) {
-        return new KvBlockPool(numLayers, width, blockSize, maxBlocks, true, type);
+    /** A pool of MLA blocks: per layer and slot one row, the latent ({@code latentDim}) then the rope key. */
+    public static KvBlockPool latent(int numLayers, int latentDim, int ropeDim, int blockSize, int maxBlocks,
+            KvCacheType type) {
+        return new KvBlockPool(numLayers, latentDim + ropeDim, blockSize, maxBlocks, true, type, latentDim, ropeDim);
     }
 
-    private KvBlockPool(int numLayers, int kvDim, int blockSize, int maxBlocks, boolean latent, KvCacheType type) {
-        if (numLayers <= 0 || kvDim <= 0 || blockSize <= 0 || maxBlocks <= 0) {
+    private KvBlockPool(int numLayers, int kvDim, int blockSize, int maxBlocks, boolean latent, KvCacheType type,
+            int firstGroup, int secondGroup) {
+        if (numLayers <= 0 || kvDim <= 0 || blockSize <= 0 || maxBlocks <= 0 || firstGroup <= 0 || secondGroup <= 0) {
             throw new IllegalArgumentException("KV pool needs positive sizes: layers=%d kvDim=%d blockSize=%d maxBlocks=%d"
                     .formatted(numLayers, kvDim, blockSize, maxBlocks));
         }
@@ -66,12 +78,37 @@ public final class KvBlockPool {
         this.refs = new int[maxBlocks];
         this.latent = latent;
         this.type = type;
+        this.partWidth = latent ? new int[] {firstGroup, secondGroup} : new int[] {kvDim, kvDim};
+        this.groupWidth = new int[] {firstGroup, secondGroup};
+        if (partWidth[0] % firstGroup != 0) {
+            throw new IllegalArgumentException("KV width " + kvDim + " is not a whole number of heads of " + firstGroup);
+        }
+        this.groupsPerPart = partWidth[0] / firstGroup;
         this.floatsPerBlock = numLayers * (latent ? 1 : 2) * blockSize * kvDim;
+        this.scalesPerBlock = type.scaled() ? numLayers * blockSize * 2 * groupsPerPart : 0;
+        this.scales = type.scaled() ? new float[maxBlocks][] : null;
     }
 
     /** The precision every value written is rounded to; blocks travel in it. */
     public KvCacheType type() {
         return type;
+    }
+
+    /** Bytes one token's K/V (or MLA row) take in a block of this pool's type, scales included. */
+    public long bytesPerToken() {
+        return (long) numLayers * ((long) (partWidth[0] + partWidth[1]) * type.bytes()
+                + (type.scaled() ? 2L * groupsPerPart * Float.BYTES : 0));
+    }
+
+    /**
+     * The sizes of a block's columns in the store's layout, in bytes: the two parts' values, then
+     * for scaled types the two parts' scales ({@code [layer][slot][group]} f32).
+     */
+    public long[] columnBytes() {
+        long rows = (long) numLayers * blockSize;
+        long first = rows * partWidth[0] * type.bytes(), second = rows * partWidth[1] * type.bytes();
+        return type.scaled() ? new long[] {first, second, rows * groupsPerPart * 4, rows * groupsPerPart * 4}
+                : new long[] {first, second};
     }
 
     /** Whether blocks hold MLA rows ({@link #rowOffset}) rather than keys and values. */
@@ -111,6 +148,9 @@ public final class KvBlockPool {
         }
         int id = numCreated++;
         blocks[id] = new float[floatsPerBlock];
+        if (scales != null) {
+            scales[id] = new float[scalesPerBlock];
+        }
         refs[id] = 1;
         return id;
     }
@@ -158,58 +198,85 @@ public final class KvBlockPool {
     }
 
     /**
-     * Copies a block out in the KV store's layout, token-major {@code [layer][slot][width]} in this
-     * pool's {@link #type()}, little-endian: keys into {@code first} and values into {@code second},
-     * each {@code numLayers·blockSize·kvDim} values; for MLA pools the latent ({@code latentDim} per
-     * slot) into {@code first} and the rope key (the rest of the row) into {@code second}. One pass:
+     * Copies a block out in the KV store's layout, token-major {@code [layer][slot][width]}
+     * little-endian, one column per part (keys and values, or latents and rope keys) in this pool's
+     * {@link #type()}, then for scaled types the parts' scales (see {@link #columnBytes}). One pass:
      * keys are transposed back to token-major as they are written.
      */
-    public void exportBlock(int blockId, int latentDim, ByteBuffer first, ByteBuffer second) {
-        copyBlock(blockId, latentDim, first, second, true);
+    public void exportBlock(int blockId, ByteBuffer... columns) {
+        copyBlock(blockId, columns, true);
     }
 
     /** The inverse of {@link #exportBlock}: fills a block from the KV store's layout. */
-    public void importBlock(int blockId, int latentDim, ByteBuffer first, ByteBuffer second) {
-        copyBlock(blockId, latentDim, first, second, false);
+    public void importBlock(int blockId, ByteBuffer... columns) {
+        copyBlock(blockId, columns, false);
     }
 
-    private void copyBlock(int blockId, int latentDim, ByteBuffer first, ByteBuffer second, boolean out) {
+    private void copyBlock(int blockId, ByteBuffer[] columns, boolean out) {
+        long[] expected = columnBytes();
+        if (columns.length != expected.length) {
+            throw new IllegalArgumentException("a block of " + type.id() + " has " + expected.length + " columns, got "
+                    + columns.length);
+        }
+        for (int c = 0; c < columns.length; c++) {
+            if (columns[c].remaining() != expected[c] || columns[c].order() != ByteOrder.LITTLE_ENDIAN) {
+                throw new IllegalArgumentException("block column " + c + " needs " + expected[c]
+                        + " little-endian bytes, got " + columns[c].remaining() + " " + columns[c].order());
+            }
+        }
         float[] b = blocks[blockId];
-        int size = type.bytes(), firstWidth = latent ? latentDim : kvDim, secondWidth = kvDim - (latent ? latentDim : 0);
-        requireBytes(first, (long) numLayers * blockSize * firstWidth * size);
-        requireBytes(second, (long) numLayers * blockSize * secondWidth * size);
-        for (int layer = 0; layer < numLayers; layer++) {
-            for (int slot = 0; slot < blockSize; slot++) {
-                int row = (layer * blockSize + slot);
-                for (int d = 0; d < firstWidth; d++) {
-                    int at = latent ? rowOffset(layer, slot) + d : keyOffset(layer, d) + slot;
-                    int pos = first.position() + (row * firstWidth + d) * size;
-                    if (out) {
-                        type.put(first, pos, b[at]);
-                    } else {
-                        b[at] = type.get(first, pos);
+        float[] s = scales == null ? null : scales[blockId];
+        int size = type.bytes();
+        for (int part = 0; part < 2; part++) {
+            ByteBuffer values = columns[part];
+            int width = partWidth[part];
+            for (int layer = 0; layer < numLayers; layer++) {
+                for (int slot = 0; slot < blockSize; slot++) {
+                    int row = layer * blockSize + slot;
+                    if (s != null) { // scales before values: an import decodes with them
+                        ByteBuffer scaleColumn = columns[2 + part];
+                        for (int g = 0; g < groupsPerPart; g++) {
+                            int pos = scaleColumn.position() + (row * groupsPerPart + g) * Float.BYTES;
+                            if (out) {
+                                scaleColumn.putFloat(pos, s[scaleIndex(layer, slot, part, g)]);
+                            } else {
+                                s[scaleIndex(layer, slot, part, g)] = scaleColumn.getFloat(pos);
+                            }
+                        }
                     }
-                }
-                int base = latent ? rowOffset(layer, slot) + latentDim : valueOffset(layer, slot);
-                for (int d = 0; d < secondWidth; d++) {
-                    int pos = second.position() + (row * secondWidth + d) * size;
-                    if (out) {
-                        type.put(second, pos, b[base + d]);
-                    } else {
-                        b[base + d] = type.get(second, pos);
+                    for (int d = 0; d < width; d++) {
+                        int at = index(layer, slot, part, d);
+                        int pos = values.position() + (row * width + d) * size;
+                        if (s == null) {
+                            if (out) {
+                                type.put(values, pos, b[at]);
+                            } else {
+                                b[at] = type.get(values, pos);
+                            }
+                        } else {
+                            float scale = s[scaleIndex(layer, slot, part, d / groupWidth[part])];
+                            if (out) {
+                                values.put(pos, (byte) type.encode(b[at], scale));
+                            } else {
+                                b[at] = type.decode(values.get(pos) & 0xFF, scale);
+                            }
+                        }
                     }
                 }
             }
         }
     }
 
-    private static void requireBytes(ByteBuffer column, long bytes) {
-        if (column.remaining() != bytes) {
-            throw new IllegalArgumentException("a block column of " + bytes + " bytes, got " + column.remaining());
+    /** Where value {@code d} of a part of a slot's row lives in the block's floats. */
+    private int index(int layer, int slot, int part, int d) {
+        if (latent) {
+            return rowOffset(layer, slot) + (part == 0 ? d : partWidth[0] + d);
         }
-        if (column.order() != ByteOrder.LITTLE_ENDIAN) {
-            throw new IllegalArgumentException("block columns are little-endian");
-        }
+        return part == 0 ? keyOffset(layer, d) + slot : valueOffset(layer, slot) + d;
+    }
+
+    private int scaleIndex(int layer, int slot, int part, int group) {
+        return ((layer * blockSize + slot) * 2 + part) * groupsPerPart + group;
     }
 
     /**
@@ -217,21 +284,37 @@ public final class KvBlockPool {
      * row, the key spread across the block (keys are transposed within a block, as attention reads them).
      */
     public void writeKv(int blockId, int layer, int slot, float[] k, int kOffset, float[] v, int vOffset) {
-        float[] b = blocks[blockId];
-        int keys = keyOffset(layer, 0) + slot;
-        int values = valueOffset(layer, slot);
-        for (int d = 0; d < kvDim; d++) {
-            b[keys + d * blockSize] = type.round(k[kOffset + d]);
-            b[values + d] = type.round(v[vOffset + d]);
-        }
+        writePart(blockId, layer, slot, 0, k, kOffset);
+        writePart(blockId, layer, slot, 1, v, vOffset);
     }
 
     /** MLA pools: writes one token's row (latent then rope key) for {@code layer} into {@code slot} of a block. */
     public void writeRow(int blockId, int layer, int slot, float[] row, int offset) {
+        writePart(blockId, layer, slot, 0, row, offset);
+        writePart(blockId, layer, slot, 1, row, offset + partWidth[0]);
+    }
+
+    /** One part of a token's row, each value rounded to the type (scaled types: per group, the scale kept). */
+    private void writePart(int blockId, int layer, int slot, int part, float[] x, int offset) {
         float[] b = blocks[blockId];
-        int at = rowOffset(layer, slot);
-        for (int d = 0; d < kvDim; d++) {
-            b[at + d] = type.round(row[offset + d]);
+        if (!type.scaled()) {
+            for (int d = 0; d < partWidth[part]; d++) {
+                b[index(layer, slot, part, d)] = type.round(x[offset + d]);
+            }
+            return;
+        }
+        int width = groupWidth[part];
+        for (int g = 0; g < groupsPerPart; g++) {
+            int from = offset + g * width;
+            float amax = 0;
+            for (int i = 0; i < width; i++) {
+                amax = Math.max(amax, Math.abs(x[from + i]));
+            }
+            float scale = type.scaleFor(amax);
+            scales[blockId][scaleIndex(layer, slot, part, g)] = scale;
+            for (int i = 0; i < width; i++) {
+                b[index(layer, slot, part, g * width + i)] = type.decode(type.encode(x[from + i], scale), scale);
+            }
         }
     }
 

@@ -55,8 +55,10 @@ public final class LlamaModel {
     }
 
     public KvBlockPool newKvPool(int blockSize, int maxBlocks, KvCacheType type) {
-        return config.mla() == null ? new KvBlockPool(config.numLayers(), config.kvDim(), blockSize, maxBlocks, type)
-                : KvBlockPool.latent(config.numLayers(), config.mla().latentWidth(), blockSize, maxBlocks, type);
+        return config.mla() == null
+                ? new KvBlockPool(config.numLayers(), config.numKvHeads(), config.headDim(), blockSize, maxBlocks, type)
+                : KvBlockPool.latent(config.numLayers(), config.mla().kvLoraRank(), config.mla().qkRopeDim(), blockSize,
+                        maxBlocks, type);
     }
 
     /** The KV cache type {@code id} names for this model ({@code auto}: see {@link KvCacheType#parse}). */

@@ -31,18 +31,26 @@ class KvCacheQualityTest {
                 tokens[i] = 3 + (i * 7919 + 13) % (vocab - 3);
             }
             float[][] reference = logits(lm, tokens, KvCacheType.F32);
-            for (KvCacheType type : new KvCacheType[] {KvCacheType.F16, KvCacheType.BF16}) {
+            for (KvCacheType type : new KvCacheType[] {KvCacheType.F16, KvCacheType.BF16, KvCacheType.FP8, KvCacheType.INT8}) {
                 float[][] narrow = logits(lm, tokens, type);
                 int agree = 0;
                 double kl = 0;
+                float widestMissedMargin = 0; // f32's lead of its top token where the narrow cache chose another
                 for (int p = 0; p < POSITIONS; p++) {
-                    agree += Sampler.argmax(reference[p]) == Sampler.argmax(narrow[p]) ? 1 : 0;
+                    int top = Sampler.argmax(reference[p]), chosen = Sampler.argmax(narrow[p]);
+                    if (top == chosen) {
+                        agree++;
+                    } else {
+                        widestMissedMargin = Math.max(widestMissedMargin, reference[p][top] - reference[p][chosen]);
+                    }
                     kl += klDivergence(reference[p], narrow[p]);
                 }
                 double top1 = (double) agree / POSITIONS, meanKl = kl / POSITIONS;
-                System.out.printf("kv-cache quality %-14s %-4s top-1 %.4f  mean KL %.3e  (%d positions)%n", name,
-                        type.id(), top1, meanKl, POSITIONS);
-                assertTrue(top1 >= 0.98, name + " " + type.id() + " top-1 agreement " + top1);
+                System.out.printf("kv-cache quality %-14s %-4s top-1 %.4f  mean KL %.3e  (%d positions%s)%n", name,
+                        type.id(), top1, meanKl, POSITIONS, agree == POSITIONS ? ""
+                                : String.format(", misses where f32 led by at most %.4f", widestMissedMargin));
+                // fp8 keeps 3 mantissa bits: on the sharpest random model it flips near-ties
+                assertTrue(top1 >= (type == KvCacheType.FP8 ? 0.95 : 0.98), name + " " + type.id() + " top-1 " + top1);
                 assertTrue(meanKl <= 1e-3, name + " " + type.id() + " mean KL " + meanKl);
             }
         }

@@ -5,10 +5,11 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.Channels;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 import java.util.zip.CRC32C;
 
 import org.apache.arrow.flatbuf.Message;
@@ -31,9 +32,10 @@ import com.google.flatbuffers.FlatBufferBuilder;
  * Java's {@code ArrowStreamReader}) reads them.
  *
  * <p>The batch has one row per layer and two columns ({@code k}/{@code v}, or {@code latent}/{@code
- * rope_k} for MLA), each a fixed-size list of {@code tokens × width} values. The schema metadata
- * carries model fingerprint, layout version, kind, dtype, block size, layer count and a CRC32C of
- * both columns' values, which {@link #decode} verifies on every read.
+ * rope_k} for MLA), each a fixed-size list of {@code tokens × width} values; fp8 and int8 blocks add
+ * {@code k_scale}/{@code v_scale} (f32, {@code tokens × groups}). The schema metadata carries model
+ * fingerprint, layout version, kind, dtype, block size, layer count and a CRC32C of every column's
+ * values, which {@link #decode} verifies on every read.
  *
  * <p>Why hand-framed rather than {@code ArrowStreamWriter}/{@code Reader}: those copy every value
  * into Arrow-allocated buffers on both sides and write a validity bitmap although a block has no
@@ -59,9 +61,10 @@ public final class BlockCodec {
 
     /** The block as Arrow IPC stream bytes. */
     public static byte[] encode(KvBlock block) {
-        return encode(block.modelFingerprint(), block.layout(), (first, second) -> {
-            first.put(block.column(0));
-            second.put(block.column(1));
+        return encode(block.modelFingerprint(), block.layout(), columns -> {
+            for (int c = 0; c < columns.length; c++) {
+                columns[c].put(block.column(c));
+            }
         });
     }
 
@@ -70,14 +73,17 @@ public final class BlockCodec {
      * message (little-endian buffers of exactly {@link BlockLayout#columnBytes} each): the values
      * are copied once, from wherever they live into the bytes that go on the wire.
      */
-    public static byte[] encode(String model, BlockLayout layout, BiConsumer<ByteBuffer, ByteBuffer> fill) {
+    public static byte[] encode(String model, BlockLayout layout, Consumer<ByteBuffer[]> fill) {
+        int n = layout.columns();
         // the checksum has a fixed width, so the schema's length is known before the values are
-        byte[] schema = schemaMessage(schema(layout, model, checksum(ByteBuffer.allocate(0), ByteBuffer.allocate(0))));
-        long firstBytes = layout.columnBytes(0);
-        long secondBytes = layout.columnBytes(1);
-        long secondOffset = padded(firstBytes);
-        long bodyLength = secondOffset + padded(secondBytes);
-        byte[] batchHeader = recordBatchMessage(layout, firstBytes, secondOffset, secondBytes, bodyLength);
+        byte[] schema = schemaMessage(schema(layout, model, checksum()));
+        long[] offsets = new long[n];
+        long bodyLength = 0;
+        for (int c = 0; c < n; c++) {
+            offsets[c] = bodyLength;
+            bodyLength += padded(layout.columnBytes(c));
+        }
+        byte[] batchHeader = recordBatchMessage(layout, offsets, bodyLength);
         long total = schema.length + batchHeader.length + bodyLength + 8;
         if (total > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("block of " + total + " bytes is too large for one message");
@@ -85,10 +91,14 @@ public final class BlockCodec {
         byte[] out = new byte[(int) total];
         ByteBuffer buf = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
         int body = schema.length + batchHeader.length;
-        ByteBuffer first = buf.slice(body, (int) firstBytes).order(ByteOrder.LITTLE_ENDIAN);
-        ByteBuffer second = buf.slice(body + (int) secondOffset, (int) secondBytes).order(ByteOrder.LITTLE_ENDIAN);
-        fill.accept(first.duplicate().order(ByteOrder.LITTLE_ENDIAN), second.duplicate().order(ByteOrder.LITTLE_ENDIAN));
-        byte[] finalSchema = schemaMessage(schema(layout, model, checksum(first, second)));
+        ByteBuffer[] columns = new ByteBuffer[n];
+        ByteBuffer[] forFill = new ByteBuffer[n];
+        for (int c = 0; c < n; c++) {
+            columns[c] = buf.slice(body + (int) offsets[c], (int) layout.columnBytes(c)).order(ByteOrder.LITTLE_ENDIAN);
+            forFill[c] = columns[c].duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        }
+        fill.accept(forFill);
+        byte[] finalSchema = schemaMessage(schema(layout, model, checksum(columns)));
         if (finalSchema.length != schema.length) {
             throw new AssertionError("schema length changed with its checksum");
         }
@@ -128,14 +138,16 @@ public final class BlockCodec {
         }
         ByteBuffer body = in.slice(in.position(), (int) bodyLength).order(ByteOrder.LITTLE_ENDIAN);
         RecordBatch batch = (RecordBatch) batchMessage.header(new RecordBatch());
-        ByteBuffer first = column(batch, body, layout, 0);
-        ByteBuffer second = column(batch, body, layout, 1);
+        ByteBuffer[] columns = new ByteBuffer[layout.columns()];
+        for (int c = 0; c < columns.length; c++) {
+            columns[c] = column(batch, body, layout, c);
+        }
         String expected = meta.get(CHECKSUM);
-        String actual = checksum(first, second);
+        String actual = checksum(columns);
         if (!actual.equals(expected)) {
             throw new BlockFormatException("checksum mismatch: metadata says " + expected + ", values hash to " + actual);
         }
-        return new KvBlock(require(meta, MODEL), layout, first, second);
+        return new KvBlock(require(meta, MODEL), layout, List.of(columns));
     }
 
     /**
@@ -156,11 +168,6 @@ public final class BlockCodec {
     }
 
     static Schema schema(BlockLayout layout, String model, String checksum) {
-        ArrowType item = switch (layout.dtype()) {
-            case F32 -> new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE);
-            case F16 -> new ArrowType.FloatingPoint(FloatingPointPrecision.HALF);
-            case BF16 -> new ArrowType.Int(16, true);
-        };
         Map<String, String> meta = new HashMap<>();
         meta.put(MODEL, model);
         meta.put(LAYOUT_VERSION, Integer.toString(BlockLayout.VERSION));
@@ -169,9 +176,25 @@ public final class BlockCodec {
         meta.put(BLOCK_TOKENS, Integer.toString(layout.tokens()));
         meta.put(LAYERS, Integer.toString(layout.layers()));
         meta.put(CHECKSUM, checksum);
-        return new Schema(List.of(
-                listField(layout.kind().firstColumn(), layout.valuesPerLayer(0), item),
-                listField(layout.kind().secondColumn(), layout.valuesPerLayer(1), item)), meta);
+        List<Field> fields = new ArrayList<>();
+        for (int c = 0; c < layout.columns(); c++) {
+            fields.add(listField(layout.columnName(c), layout.valuesPerLayer(c), itemType(layout, c)));
+        }
+        return new Schema(fields, meta);
+    }
+
+    /** The Arrow type of a column's values: the dtype's (int bits where Arrow has none), f32 for scales. */
+    private static ArrowType itemType(BlockLayout layout, int column) {
+        if (column >= 2) {
+            return new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE);
+        }
+        return switch (layout.dtype()) {
+            case F32 -> new ArrowType.FloatingPoint(FloatingPointPrecision.SINGLE);
+            case F16 -> new ArrowType.FloatingPoint(FloatingPointPrecision.HALF);
+            case BF16 -> new ArrowType.Int(16, true);
+            case FP8 -> new ArrowType.Int(8, false);
+            case INT8 -> new ArrowType.Int(8, true);
+        };
     }
 
     private static Field listField(String name, int size, ArrowType item) {
@@ -190,22 +213,21 @@ public final class BlockCodec {
     }
 
     /** Record batch metadata: per column a list node and an item node; buffers list-validity, item-validity, values. */
-    private static byte[] recordBatchMessage(BlockLayout layout, long firstBytes, long secondOffset, long secondBytes,
-            long bodyLength) {
+    private static byte[] recordBatchMessage(BlockLayout layout, long[] offsets, long bodyLength) {
+        int n = layout.columns();
         FlatBufferBuilder fb = new FlatBufferBuilder(256);
-        RecordBatch.startNodesVector(fb, 4); // structs go in reverse order
-        org.apache.arrow.flatbuf.FieldNode.createFieldNode(fb, (long) layout.layers() * layout.valuesPerLayer(1), 0);
-        org.apache.arrow.flatbuf.FieldNode.createFieldNode(fb, layout.layers(), 0);
-        org.apache.arrow.flatbuf.FieldNode.createFieldNode(fb, (long) layout.layers() * layout.valuesPerLayer(0), 0);
-        org.apache.arrow.flatbuf.FieldNode.createFieldNode(fb, layout.layers(), 0);
+        RecordBatch.startNodesVector(fb, 2 * n); // structs go in reverse order
+        for (int c = n - 1; c >= 0; c--) {
+            org.apache.arrow.flatbuf.FieldNode.createFieldNode(fb, (long) layout.layers() * layout.valuesPerLayer(c), 0);
+            org.apache.arrow.flatbuf.FieldNode.createFieldNode(fb, layout.layers(), 0);
+        }
         int nodes = fb.endVector();
-        RecordBatch.startBuffersVector(fb, 6);
-        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, secondOffset, secondBytes);
-        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, secondOffset, 0);
-        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, secondOffset, 0);
-        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, 0, firstBytes);
-        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, 0, 0);
-        org.apache.arrow.flatbuf.Buffer.createBuffer(fb, 0, 0);
+        RecordBatch.startBuffersVector(fb, 3 * n);
+        for (int c = n - 1; c >= 0; c--) {
+            org.apache.arrow.flatbuf.Buffer.createBuffer(fb, offsets[c], layout.columnBytes(c));
+            org.apache.arrow.flatbuf.Buffer.createBuffer(fb, offsets[c], 0);
+            org.apache.arrow.flatbuf.Buffer.createBuffer(fb, offsets[c], 0);
+        }
         int buffers = fb.endVector();
         RecordBatch.startRecordBatch(fb);
         RecordBatch.addLength(fb, layout.layers());
@@ -257,11 +279,13 @@ public final class BlockCodec {
         if (batch.compression() != null) {
             throw new BlockFormatException("compressed record batches are not supported");
         }
-        if (batch.length() != layout.layers() || batch.nodesLength() != 4 || batch.buffersLength() != 6) {
+        int n = layout.columns();
+        if (batch.length() != layout.layers() || batch.nodesLength() != 2 * n || batch.buffersLength() != 3 * n) {
             throw new BlockFormatException("record batch has " + batch.length() + " rows, " + batch.nodesLength()
-                    + " nodes, " + batch.buffersLength() + " buffers; expected " + layout.layers() + ", 4, 6");
+                    + " nodes, " + batch.buffersLength() + " buffers; expected " + layout.layers() + ", " + 2 * n + ", "
+                    + 3 * n);
         }
-        String name = column == 0 ? layout.kind().firstColumn() : layout.kind().secondColumn();
+        String name = layout.columnName(column);
         long values = (long) layout.layers() * layout.valuesPerLayer(column);
         var listNode = batch.nodes(2 * column);
         var itemNode = batch.nodes(2 * column + 1);
@@ -303,14 +327,28 @@ public final class BlockCodec {
             throw new BlockFormatException("bad block metadata: " + tokens + " tokens, " + layers + " layers");
         }
         List<Field> fields = schema.getFields();
-        if (fields.size() != 2) {
-            throw new BlockFormatException("block schema has " + fields.size() + " columns, expected 2");
+        int expected = dtype.scaled() ? 4 : 2;
+        if (fields.size() != expected) {
+            throw new BlockFormatException("a " + dtype.id() + " block schema has " + fields.size() + " columns, expected "
+                    + expected);
         }
         int first = width(fields.get(0), kind.firstColumn(), dtype, tokens);
         int second = width(fields.get(1), kind.secondColumn(), dtype, tokens);
-        return new BlockLayout(kind, dtype, tokens, layers, first, second);
+        int groups = 1;
+        if (dtype.scaled()) {
+            groups = width(fields.get(2), kind.firstColumn() + "_scale", CacheDType.F32, tokens);
+            if (width(fields.get(3), kind.secondColumn() + "_scale", CacheDType.F32, tokens) != groups) {
+                throw new BlockFormatException("block scale columns disagree on their groups");
+            }
+        }
+        try {
+            return new BlockLayout(kind, dtype, tokens, layers, first, second, groups);
+        } catch (IllegalArgumentException e) {
+            throw new BlockFormatException("bad block shape: " + e.getMessage(), e);
+        }
     }
 
+    /** Values per token of a column, after checking its name and item type ({@code dtype}'s). */
     private static int width(Field field, String name, CacheDType dtype, int tokens) throws BlockFormatException {
         if (!field.getName().equals(name) || !(field.getType() instanceof ArrowType.FixedSizeList list)
                 || field.getChildren().size() != 1) {
@@ -322,6 +360,8 @@ public final class BlockCodec {
             case F32 -> item instanceof ArrowType.FloatingPoint f && f.getPrecision() == FloatingPointPrecision.SINGLE;
             case F16 -> item instanceof ArrowType.FloatingPoint f && f.getPrecision() == FloatingPointPrecision.HALF;
             case BF16 -> item instanceof ArrowType.Int i && i.getBitWidth() == 16;
+            case FP8 -> item instanceof ArrowType.Int i && i.getBitWidth() == 8 && !i.getIsSigned();
+            case INT8 -> item instanceof ArrowType.Int i && i.getBitWidth() == 8 && i.getIsSigned();
         };
         if (!itemMatches) {
             throw new BlockFormatException("block column '" + name + "' holds " + item + ", metadata says " + dtype.id());
@@ -341,10 +381,11 @@ public final class BlockCodec {
         return value;
     }
 
-    static String checksum(ByteBuffer first, ByteBuffer second) {
+    static String checksum(ByteBuffer... columns) {
         CRC32C crc = new CRC32C();
-        crc.update(first.duplicate());
-        crc.update(second.duplicate());
+        for (ByteBuffer c : columns) {
+            crc.update(c.duplicate());
+        }
         return String.format("crc32c:%08x", crc.getValue());
     }
 

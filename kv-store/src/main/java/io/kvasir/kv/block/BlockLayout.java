@@ -1,11 +1,14 @@
 package io.kvasir.kv.block;
 
 /**
- * Shape of one block: {@code tokens} consecutive tokens of all {@code layers}. Two columns, each
- * layer-major {@code [layer][token][width]}: K and V ({@code width} = KV heads × head dim, heads
- * outermost) for attention models, or the compressed latent and the shared rope key for MLA.
+ * Shape of one block: {@code tokens} consecutive tokens of all {@code layers}. Two value columns,
+ * each layer-major {@code [layer][token][width]}: K and V ({@code width} = KV heads × head dim,
+ * heads outermost) for attention models, or the compressed latent and the shared rope key for MLA.
+ * Scaled dtypes (fp8, int8) add a scale column per value column, {@code [layer][token][group]} f32:
+ * {@code groups} per token (KV heads; 1 for MLA's columns).
  */
-public record BlockLayout(Kind kind, CacheDType dtype, int tokens, int layers, int firstWidth, int secondWidth) {
+public record BlockLayout(Kind kind, CacheDType dtype, int tokens, int layers, int firstWidth, int secondWidth,
+        int groups) {
     /** Version of this layout; part of every block key and of every block's metadata. */
     public static final int VERSION = 1;
 
@@ -34,30 +37,64 @@ public record BlockLayout(Kind kind, CacheDType dtype, int tokens, int layers, i
         if (kind == null || dtype == null) {
             throw new IllegalArgumentException("block layout needs a kind and a dtype");
         }
-        if (tokens <= 0 || layers <= 0 || firstWidth <= 0 || secondWidth <= 0) {
+        if (tokens <= 0 || layers <= 0 || firstWidth <= 0 || secondWidth <= 0 || groups <= 0) {
             throw new IllegalArgumentException("block layout sizes must be positive: tokens=" + tokens + " layers="
-                    + layers + " widths=" + firstWidth + "/" + secondWidth);
+                    + layers + " widths=" + firstWidth + "/" + secondWidth + " groups=" + groups);
+        }
+        if (firstWidth % groups != 0 || secondWidth % groups != 0) {
+            throw new IllegalArgumentException("block widths " + firstWidth + "/" + secondWidth + " are not whole "
+                    + groups + " groups");
         }
     }
 
+    public BlockLayout(Kind kind, CacheDType dtype, int tokens, int layers, int firstWidth, int secondWidth) {
+        this(kind, dtype, tokens, layers, firstWidth, secondWidth, 1);
+    }
+
+    /** K/V of one scale group per token (for scaled dtypes; any grouping for the others). */
     public static BlockLayout attention(CacheDType dtype, int tokens, int layers, int kvDim) {
-        return new BlockLayout(Kind.ATTENTION, dtype, tokens, layers, kvDim, kvDim);
+        return new BlockLayout(Kind.ATTENTION, dtype, tokens, layers, kvDim, kvDim, 1);
+    }
+
+    /** K/V with a scale per KV head (for scaled dtypes). */
+    public static BlockLayout attention(CacheDType dtype, int tokens, int layers, int kvHeads, int headDim) {
+        return new BlockLayout(Kind.ATTENTION, dtype, tokens, layers, kvHeads * headDim, kvHeads * headDim,
+                dtype.scaled() ? kvHeads : 1);
     }
 
     public static BlockLayout mla(CacheDType dtype, int tokens, int layers, int latentDim, int ropeDim) {
-        return new BlockLayout(Kind.MLA, dtype, tokens, layers, latentDim, ropeDim);
+        return new BlockLayout(Kind.MLA, dtype, tokens, layers, latentDim, ropeDim, 1);
     }
 
-    /** Values of one layer in column 0 or 1. */
+    /** 2 value columns, and 2 scale columns for scaled dtypes. */
+    public int columns() {
+        return dtype.scaled() ? 4 : 2;
+    }
+
+    public String columnName(int column) {
+        String base = column % 2 == 0 ? kind.firstColumn() : kind.secondColumn();
+        return column < 2 ? base : base + "_scale";
+    }
+
+    /** Values of one layer in a column. */
     public int valuesPerLayer(int column) {
-        return tokens * (column == 0 ? firstWidth : secondWidth);
+        return tokens * (column >= 2 ? groups : column == 0 ? firstWidth : secondWidth);
+    }
+
+    /** Bytes per value of a column: the dtype's, or 4 for scales. */
+    public int valueBytes(int column) {
+        return column >= 2 ? Float.BYTES : dtype.bytes();
     }
 
     public long columnBytes(int column) {
-        return (long) layers * valuesPerLayer(column) * dtype.bytes();
+        return (long) layers * valuesPerLayer(column) * valueBytes(column);
     }
 
     public long payloadBytes() {
-        return columnBytes(0) + columnBytes(1);
+        long sum = 0;
+        for (int c = 0; c < columns(); c++) {
+            sum += columnBytes(c);
+        }
+        return sum;
     }
 }

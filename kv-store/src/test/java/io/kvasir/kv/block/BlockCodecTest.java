@@ -30,7 +30,10 @@ class BlockCodecTest {
                 BlockLayout.attention(CacheDType.F16, 16, 4, 64),
                 BlockLayout.attention(CacheDType.BF16, 8, 2, 24),
                 BlockLayout.mla(CacheDType.F32, 16, 3, 32, 8),
-                BlockLayout.mla(CacheDType.F16, 4, 5, 20, 6));
+                BlockLayout.mla(CacheDType.F16, 4, 5, 20, 6),
+                BlockLayout.attention(CacheDType.FP8, 16, 3, 4, 16),
+                BlockLayout.attention(CacheDType.INT8, 8, 2, 2, 24),
+                BlockLayout.mla(CacheDType.FP8, 16, 2, 32, 8));
     }
 
     @ParameterizedTest
@@ -41,10 +44,11 @@ class BlockCodecTest {
         KvBlock back = BlockCodec.decode(ByteBuffer.wrap(bytes));
         assertEquals(layout, back.layout());
         assertEquals("model-a", back.modelFingerprint());
-        assertEquals(block.column(0), back.column(0));
-        assertEquals(block.column(1), back.column(1));
+        for (int c = 0; c < layout.columns(); c++) {
+            assertEquals(block.column(c), back.column(c), layout.columnName(c));
+        }
         // overhead of the framing beyond the values themselves
-        assertTrue(bytes.length - layout.payloadBytes() < 1024, "framing of " + (bytes.length - layout.payloadBytes()));
+        assertTrue(bytes.length - layout.payloadBytes() < 512L * layout.columns(), "framing of " + (bytes.length - layout.payloadBytes()));
     }
 
     /** Arrow's own reader reads our bytes, value for value: the format is plain Arrow IPC. */
@@ -59,8 +63,10 @@ class BlockCodecTest {
             VectorSchemaRoot root = reader.getVectorSchemaRoot();
             assertEquals(layout.layers(), root.getRowCount());
             assertEquals(layout.dtype().id(), root.getSchema().getCustomMetadata().get(BlockCodec.DTYPE));
-            for (int c = 0; c < 2; c++) {
+            assertEquals(layout.columns(), root.getFieldVectors().size());
+            for (int c = 0; c < layout.columns(); c++) {
                 FixedSizeListVector list = (FixedSizeListVector) root.getVector(c);
+                assertEquals(layout.columnName(c), list.getName());
                 BaseFixedWidthVector items = (BaseFixedWidthVector) list.getDataVector();
                 assertEquals(0, items.getNullCount());
                 byte[] values = new byte[(int) layout.columnBytes(c)];

@@ -11,7 +11,11 @@ public final class TestBlocks {
 
     public static KvBlock random(String model, BlockLayout layout, long seed) {
         SplittableRandom random = new SplittableRandom(seed);
-        return new KvBlock(model, layout, fill(layout.columnBytes(0), random), fill(layout.columnBytes(1), random));
+        java.util.List<ByteBuffer> columns = new java.util.ArrayList<>();
+        for (int c = 0; c < layout.columns(); c++) {
+            columns.add(fill(layout.columnBytes(c), random));
+        }
+        return new KvBlock(model, layout, columns);
     }
 
     private static ByteBuffer fill(long bytes, SplittableRandom random) {
