@@ -39,13 +39,48 @@ final class GrpcStreamBaseline implements AutoCloseable {
 
     private final byte[] message;
     private final ExecutorService streamers = Executors.newVirtualThreadPerTaskExecutor();
-    private final Server server;
+    private final Server server; // null: a client of a server in another process
     private final ManagedChannel channel;
 
+    /** A server on loopback in this JVM, and a channel to it. */
     GrpcStreamBaseline(int messageBytes) throws IOException {
         this.message = new byte[messageBytes];
         new java.util.SplittableRandom(7).nextBytes(message);
-        server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+        server = serve("127.0.0.1", messageBytes);
+        channel = channel("127.0.0.1", server.getPort());
+    }
+
+    /** A channel to a server another process runs ({@link #main}). */
+    private GrpcStreamBaseline(String host, int port) {
+        this.message = null;
+        this.server = null;
+        this.channel = channel(host, port);
+    }
+
+    static GrpcStreamBaseline remote(String host, int port) {
+        return new GrpcStreamBaseline(host, port);
+    }
+
+    /**
+     * The server alone, as its own process ({@code HOST MESSAGE_BYTES}): prints its port, serves until
+     * killed. {@code bench kv} runs it in another network namespace.
+     */
+    public static void main(String[] args) throws Exception {
+        GrpcStreamBaseline b = new GrpcStreamBaseline(args[0], Integer.parseInt(args[1]), true);
+        System.out.println(b.server.getPort());
+        System.out.flush();
+        b.server.awaitTermination();
+    }
+
+    private GrpcStreamBaseline(String host, int messageBytes, boolean serverOnly) throws IOException {
+        this.message = new byte[messageBytes];
+        new java.util.SplittableRandom(7).nextBytes(message);
+        this.server = serve(host, messageBytes);
+        this.channel = null;
+    }
+
+    private Server serve(String host, int messageBytes) throws IOException {
+        return NettyServerBuilder.forAddress(new InetSocketAddress(host, 0))
                 .addService(ServerServiceDefinition.builder("kvasir.bench")
                         .addMethod(STREAM, ServerCalls.asyncServerStreamingCall((count, response) -> {
                             var out = (ServerCallStreamObserver<byte[]>) response;
@@ -56,7 +91,10 @@ final class GrpcStreamBaseline implements AutoCloseable {
                 .maxInboundMessageSize(messageBytes + (1 << 20))
                 .flowControlWindow(32 << 20)
                 .build().start();
-        channel = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext()
+    }
+
+    private static ManagedChannel channel(String host, int port) {
+        return NettyChannelBuilder.forAddress(host, port).usePlaintext()
                 .maxInboundMessageSize(256 << 20).flowControlWindow(32 << 20).build();
     }
 
@@ -83,8 +121,12 @@ final class GrpcStreamBaseline implements AutoCloseable {
 
     @Override
     public void close() {
-        channel.shutdownNow();
-        server.shutdownNow();
+        if (channel != null) {
+            channel.shutdownNow();
+        }
+        if (server != null) {
+            server.shutdownNow();
+        }
         streamers.shutdownNow();
     }
 

@@ -37,12 +37,14 @@ import io.kvasir.kv.store.StoreConfig;
 final class KvBench {
     static final String USAGE = """
             usage: kvasir bench kv [--blocks 256] [--batch 32] [--reps 5] [--layers 16] [--kv-dim 512]
-                                   [--block-tokens 16] [--dtype f16] [--json]
-              defaults: one block of the Llama-3.2-1B shape (16 layers, 8 KV heads x 64), f16: 512 KiB of values""";
+                                   [--block-tokens 16] [--dtype f16] [--no-namespace] [--json]
+              defaults: one block of the Llama-3.2-1B shape (16 layers, 8 KV heads x 64), f16: 512 KiB of values.
+              As root (Linux, iproute2), it also gets between two network namespaces joined by a veth pair:
+              a member in the other namespace, gRPC only ("between_namespaces"); --no-namespace skips that.""";
 
     private static final Set<String> VALUES = Set.of("blocks", "batch", "reps", "layers", "kv-dim", "block-tokens",
             "dtype");
-    private static final Set<String> FLAGS = Set.of("json");
+    private static final Set<String> FLAGS = Set.of("json", "no-namespace");
 
     private KvBench() {
     }
@@ -85,6 +87,7 @@ final class KvBench {
         List<String> peers = List.of("127.0.0.1:5901", "127.0.0.1:5902", "127.0.0.1:5903");
         // host budget: every round's blocks fit, and so do they in each member's same-host arena (a quarter)
         List<KvStoreMember> members = new ArrayList<>();
+        List<List<BlockKey>> rounds = new ArrayList<>();
         try {
             for (int m = 0; m < 3; m++) {
                 members.add(KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(5901 + m, 0)
@@ -95,7 +98,6 @@ final class KvBench {
                 // every round's puts first, then every round's gets: each phase in its steady state (in
                 // one JVM with the members, a get phase right after a put phase paid for growing the heap
                 // the put's blocks had filled: single rounds ranged 1.4-6 GB/s by where that fell)
-                List<List<BlockKey>> rounds = new ArrayList<>();
                 for (int r = 0; r < reps + 1; r++) { // round 0 warms up
                     byte[] salt = ("bench-" + r).getBytes(StandardCharsets.UTF_8);
                     List<BlockKey> keys = BlockKeys.chain(BlockKeys.root("bench", 1, layout.dtype(), salt), tokens(blocks * layout.tokens()),
@@ -137,6 +139,8 @@ final class KvBench {
         double[] grpc = grpcBaseline((int) blockBytes, blocks, batch, reps, err);
         double[] tcp = tcpBaseline(reps, err);
         double[] memcpy = memcpy(reps);
+        Map<String, Object> betweenHosts = a.has("no-namespace") ? Map.of("skipped", "--no-namespace")
+                : KvBenchBetweenHosts.run(payloads, rounds, batch, reps, err);
 
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("get_gbps", round2(median(get)));
@@ -151,6 +155,7 @@ final class KvBench {
         result.put("blocks", blocks);
         result.put("batch", batch);
         result.put("reps", reps);
+        result.put("between_namespaces", betweenHosts);
         if (json) {
             out.println(new Gson().toJson(result));
         } else {
@@ -164,11 +169,17 @@ final class KvBench {
                     "grpc", median(grpc), 100 * median(getGrpc) / median(grpc));
             out.printf("%-8s %10.2f   (plain TCP stream, two processes, loopback)%n", "tcp", median(tcp));
             out.printf("%-8s %10.2f%n", "memcpy", median(memcpy));
+            if (betweenHosts.containsKey("skipped")) {
+                out.println("between network namespaces: skipped (" + betweenHosts.get("skipped") + ")");
+            } else {
+                out.printf("between network namespaces (a veth pair): get-grpc %.2f, grpc %.2f, tcp %.2f GB/s%n",
+                        betweenHosts.get("get_grpc_gbps"), betweenHosts.get("grpc_gbps"), betweenHosts.get("tcp_gbps"));
+            }
         }
     }
 
     /** Gets every block in batches; the bytes received. */
-    private static long getAll(KvStoreClient client, List<BlockKey> keys, int blocks, int batch) throws Exception {
+    static long getAll(KvStoreClient client, List<BlockKey> keys, int blocks, int batch) throws Exception {
         long got = 0;
         for (int from = 0; from < blocks; from += batch) {
             for (ByteBuffer b : client.get("bench", keys.subList(from, Math.min(blocks, from + batch)))) {
@@ -202,19 +213,23 @@ final class KvBench {
 
     /** The same bytes in the same batches through a bare gRPC stream ({@link GrpcStreamBaseline}); round 0 warms up. */
     private static double[] grpcBaseline(int blockBytes, int blocks, int batch, int reps, PrintStream err) throws IOException {
-        double[] gbps = new double[reps];
         try (GrpcStreamBaseline grpc = new GrpcStreamBaseline(blockBytes)) {
-            for (int r = 0; r < reps + 1; r++) {
-                long t0 = System.nanoTime();
-                long got = 0;
-                for (int from = 0; from < blocks; from += batch) {
-                    got += grpc.fetch(Math.min(batch, blocks - from));
-                }
-                long t1 = System.nanoTime();
-                if (r > 0) {
-                    gbps[r - 1] = got / ((t1 - t0) / 1e9) / 1e9;
-                    progress(err, String.format("  round %d: bare gRPC stream %.2f GB/s", r, gbps[r - 1]));
-                }
+            return grpcRounds(grpc, blocks, batch, reps, err);
+        }
+    }
+
+    static double[] grpcRounds(GrpcStreamBaseline grpc, int blocks, int batch, int reps, PrintStream err) {
+        double[] gbps = new double[reps];
+        for (int r = 0; r < reps + 1; r++) {
+            long t0 = System.nanoTime();
+            long got = 0;
+            for (int from = 0; from < blocks; from += batch) {
+                got += grpc.fetch(Math.min(batch, blocks - from));
+            }
+            long t1 = System.nanoTime();
+            if (r > 0) {
+                gbps[r - 1] = got / ((t1 - t0) / 1e9) / 1e9;
+                progress(err, String.format("  round %d: bare gRPC stream %.2f GB/s", r, gbps[r - 1]));
             }
         }
         return gbps;
@@ -227,36 +242,40 @@ final class KvBench {
                 .redirectErrorStream(true).start();
         try {
             BufferedReader lines = new BufferedReader(new InputStreamReader(sink.getInputStream(), StandardCharsets.UTF_8));
-            int port = Integer.parseInt(lines.readLine().trim());
-            long bytes = 1L << 30;
-            ByteBuffer chunk = ByteBuffer.allocateDirect(1 << 20);
-            double[] gbps = new double[reps];
-            for (int r = 0; r < reps + 1; r++) {
-                try (SocketChannel ch = SocketChannel.open(new InetSocketAddress("127.0.0.1", port))) {
-                    long t0 = System.nanoTime();
-                    ch.write(ByteBuffer.allocate(8).putLong(0, bytes));
-                    for (long sent = 0; sent < bytes; sent += chunk.capacity()) {
-                        chunk.clear();
-                        while (chunk.hasRemaining()) {
-                            ch.write(chunk);
-                        }
-                    }
-                    ByteBuffer ack = ByteBuffer.allocate(1);
-                    while (ack.hasRemaining() && ch.read(ack) >= 0) {
-                        // waiting for the sink to have read everything
-                    }
-                    long t1 = System.nanoTime();
-                    if (r > 0) {
-                        gbps[r - 1] = bytes / ((t1 - t0) / 1e9) / 1e9;
-                        progress(err, String.format("  tcp round %d: %.2f GB/s", r, gbps[r - 1]));
-                    }
-                }
-            }
-            return gbps;
+            return tcpRounds("127.0.0.1", Integer.parseInt(lines.readLine().trim()), reps, err);
         } finally {
             sink.destroyForcibly();
             sink.waitFor();
         }
+    }
+
+    /** Rounds of 1 GiB to a {@link TcpSink} at {@code host:port}; round 0 warms up. */
+    static double[] tcpRounds(String host, int port, int reps, PrintStream err) throws IOException {
+        long bytes = 1L << 30;
+        ByteBuffer chunk = ByteBuffer.allocateDirect(1 << 20);
+        double[] gbps = new double[reps];
+        for (int r = 0; r < reps + 1; r++) {
+            try (SocketChannel ch = SocketChannel.open(new InetSocketAddress(host, port))) {
+                long t0 = System.nanoTime();
+                ch.write(ByteBuffer.allocate(8).putLong(0, bytes));
+                for (long sent = 0; sent < bytes; sent += chunk.capacity()) {
+                    chunk.clear();
+                    while (chunk.hasRemaining()) {
+                        ch.write(chunk);
+                    }
+                }
+                ByteBuffer ack = ByteBuffer.allocate(1);
+                while (ack.hasRemaining() && ch.read(ack) >= 0) {
+                    // waiting for the sink to have read everything
+                }
+                long t1 = System.nanoTime();
+                if (r > 0) {
+                    gbps[r - 1] = bytes / ((t1 - t0) / 1e9) / 1e9;
+                    progress(err, String.format("  tcp round %d: %.2f GB/s", r, gbps[r - 1]));
+                }
+            }
+        }
+        return gbps;
     }
 
     /** Copies of a 256 MiB heap array. */
@@ -276,17 +295,17 @@ final class KvBench {
         return gbps;
     }
 
-    private static void progress(PrintStream err, String line) {
+    static void progress(PrintStream err, String line) {
         err.println(line);
     }
 
-    private static double median(double[] v) {
+    static double median(double[] v) {
         double[] s = v.clone();
         Arrays.sort(s);
         return s[s.length / 2];
     }
 
-    private static double round2(double v) {
+    static double round2(double v) {
         return Math.round(v * 100) / 100.0;
     }
 }

@@ -8,7 +8,8 @@ import java.nio.channels.SocketChannel;
 
 /**
  * The other end of {@code bench kv}'s TCP baseline, run as its own process: accepts connections on
- * loopback, reads each to the end of a length-prefixed stream, answers one byte. Prints its port.
+ * loopback (or the address given), reads each to the end of a length-prefixed stream, answers one
+ * byte. Prints its port.
  */
 public final class TcpSink {
     private TcpSink() {
@@ -16,7 +17,7 @@ public final class TcpSink {
 
     public static void main(String[] args) throws IOException {
         try (ServerSocketChannel server = ServerSocketChannel.open()) {
-            server.bind(new InetSocketAddress("127.0.0.1", 0));
+            server.bind(new InetSocketAddress(args.length > 0 ? args[0] : "127.0.0.1", 0));
             System.out.println(((InetSocketAddress) server.getLocalAddress()).getPort());
             System.out.flush();
             ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);

@@ -1,0 +1,158 @@
+package io.kvasir.cli;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.function.Predicate;
+
+import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.client.KvStoreClient;
+
+/**
+ * {@code bench kv}'s gets between hosts: a kv-store member in another network namespace
+ * ({@link VethNamespace}), this JVM its client over gRPC only (the shared-memory path is off, as it
+ * is between pods on different nodes), and over the same link the bare gRPC stream and plain TCP.
+ * The member keeps no backup, so every block is on it and every get crosses the link.
+ */
+final class KvBenchBetweenHosts {
+    private static final int MEMBER_PORT = 5931;
+
+    private KvBenchBetweenHosts() {
+    }
+
+    /** The figures, or {@code {"skipped": reason}}. */
+    static Map<String, Object> run(List<byte[]> payloads, List<List<BlockKey>> rounds, int batch, int reps,
+            PrintStream err) throws Exception {
+        String unavailable = VethNamespace.unavailable();
+        if (unavailable != null) {
+            return Map.of("skipped", unavailable);
+        }
+        VethNamespace ns;
+        try {
+            ns = VethNamespace.create();
+        } catch (IOException e) {
+            return Map.of("skipped", e.getMessage());
+        }
+        List<Process> processes = new ArrayList<>();
+        try (ns) {
+            String peer = ns.peerAddress();
+            long total = 0;
+            for (byte[] p : payloads) {
+                total += p.length;
+            }
+            String cluster = "kvasir-bench-ns-" + UUID.randomUUID();
+            Started member = start(processes, ns.exec(java(Kvasir.class, "kv-store", "--name", "bench-ns", "--host", peer,
+                    "--port", Integer.toString(MEMBER_PORT), "--grpc-port", "0", "--metrics-port", "0", "--cluster",
+                    cluster, "--backup-count", "0", "--host-budget", Math.max(1L << 30, 2 * total) + "")),
+                    line -> line.startsWith("kv-store member "));
+            KvBench.progress(err, "  between namespaces: member at " + peer + " (pid " + member.process().pid() + ")");
+            double[] get = new double[reps];
+            try (KvStoreClient client = KvStoreClient.connect(cluster, List.of(peer + ":" + MEMBER_PORT))
+                    .withoutSharedMemory()) {
+                List<BlockKey> keys = rounds.getFirst();
+                for (int from = 0; from < payloads.size(); from += batch) {
+                    int to = Math.min(payloads.size(), from + batch);
+                    client.put("bench", keys.subList(from, to), payloads.subList(from, to));
+                }
+                for (int r = 0; r < reps + 1; r++) {
+                    long t0 = System.nanoTime();
+                    long got = KvBench.getAll(client, keys, payloads.size(), batch);
+                    long t1 = System.nanoTime();
+                    if (got != total) {
+                        throw new IllegalStateException("bench kv: got " + got + " bytes back from the namespace, put "
+                                + total);
+                    }
+                    if (r > 0) {
+                        get[r - 1] = total / ((t1 - t0) / 1e9) / 1e9;
+                        KvBench.progress(err, String.format("  round %d: get between namespaces %.2f GB/s", r, get[r - 1]));
+                    }
+                }
+            }
+            int blockBytes = payloads.getFirst().length;
+            Started grpcServer = start(processes, ns.exec(java(GrpcStreamBaseline.class, peer,
+                    Integer.toString(blockBytes))), line -> line.matches("\\d+"));
+            double[] grpc;
+            try (GrpcStreamBaseline remote = GrpcStreamBaseline.remote(peer, Integer.parseInt(grpcServer.line()))) {
+                grpc = KvBench.grpcRounds(remote, payloads.size(), batch, reps, err);
+            }
+            Started sink = start(processes, ns.exec(java(TcpSink.class, peer)), line -> line.matches("\\d+"));
+            double[] tcp = KvBench.tcpRounds(peer, Integer.parseInt(sink.line()), reps, err);
+
+            Map<String, Object> result = new LinkedHashMap<>();
+            result.put("get_grpc_gbps", KvBench.round2(KvBench.median(get)));
+            result.put("grpc_gbps", KvBench.round2(KvBench.median(grpc)));
+            result.put("tcp_gbps", KvBench.round2(KvBench.median(tcp)));
+            result.put("get_grpc_vs_grpc", KvBench.round2(KvBench.median(get) / KvBench.median(grpc)));
+            result.put("get_grpc_vs_tcp", KvBench.round2(KvBench.median(get) / KvBench.median(tcp)));
+            result.put("link", "veth pair into network namespace, " + peer);
+            return result;
+        } finally {
+            for (Process p : processes) {
+                p.destroyForcibly();
+                p.waitFor();
+            }
+        }
+    }
+
+    /** This JVM's java, flags and class path, running {@code main}'s class with {@code args}. */
+    private static List<String> java(Class<?> main, String... args) {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+        command.add("-cp");
+        command.add(String.join(File.pathSeparator, Arrays.stream(System.getProperty("java.class.path")
+                .split(File.pathSeparator)).map(p -> Path.of(p).toAbsolutePath().toString()).toList()));
+        command.add(main.getName());
+        command.addAll(List.of(args));
+        return command;
+    }
+
+    /** A process and the line it printed when ready. */
+    private record Started(Process process, String line) {
+    }
+
+    /** Starts a process and waits (60 s at most) for the line that says it is ready; its output keeps draining. */
+    private static Started start(List<Process> processes, List<String> command, Predicate<String> ready)
+            throws IOException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        processes.add(p);
+        BufferedReader lines = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        java.util.concurrent.CompletableFuture<String> line = new java.util.concurrent.CompletableFuture<>();
+        List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+        Thread.ofPlatform().daemon().name("bench-ns-output").start(() -> {
+            try {
+                for (String l; (l = lines.readLine()) != null; ) {
+                    seen.add(l);
+                    if (!line.isDone() && ready.test(l.trim())) {
+                        line.complete(l.trim());
+                    }
+                }
+            } catch (IOException e) {
+                // the process is gone
+            }
+            line.complete(null);
+        });
+        String found;
+        try {
+            found = line.get(60, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (Exception e) {
+            found = null;
+        }
+        if (found == null) {
+            throw new IOException(String.join(" ", command.subList(0, Math.min(6, command.size()))) + "… did not start: "
+                    + String.join(" | ", seen.subList(Math.max(0, seen.size() - 5), seen.size())));
+        }
+        return new Started(p, found);
+    }
+}
