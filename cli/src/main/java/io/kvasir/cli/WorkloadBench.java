@@ -38,6 +38,7 @@ final class WorkloadBench {
                      [--output-tokens 16] [--model bench|long|builtin|PATH] [--decode-nodes 2] [--kv-blocks 224]
                      [--max-batch 16] [--threads 1] [--prefill-threads N] [--prefill-threshold 256] [--kv-host-budget 32m]
                      [--kv-ssd-budget 1g] [--processes] [--work-dir DIR] [--json] [--plot FILE.svg] [--save-requests FILE.jsonl]
+                     [--kv-cache-dtype auto|f32|f16|bf16|fp8|int8]
               Modes: no-cache (no prefix reuse), local-rr (each decode node's pool, round-robin routing),
               local (the pools, KV-aware routing), store (pools + the store's host and SSD tiers, KV-aware),
               store-rr (the store, round-robin). Each decode node runs --threads, the prefill node (store
@@ -54,7 +55,7 @@ final class WorkloadBench {
             "slo-itl", "customers", "doc-tokens", "users", "question-tokens", "conversations", "turns", "max-context",
             "output-tokens", "model", "decode-nodes", "kv-blocks", "max-batch", "threads", "prefill-threshold",
             "kv-host-budget", "kv-ssd-budget", "work-dir", "plot", "cache-dir", "save-requests", "prefill-threads",
-            "context-tokens", "api");
+            "context-tokens", "api", "kv-cache-dtype");
     private static final Set<String> FLAGS = Set.of("json", "processes");
     static final List<String> ALL_MODES = List.of("no-cache", "local-rr", "local", "store", "store-rr");
 
@@ -85,7 +86,7 @@ final class WorkloadBench {
     record Config(String mix, String api, List<String> modes, List<Double> rates, long seed, WorkloadTrace.Sizes sizes,
             double sloTtft, double sloItl, Path model, int decodeNodes, int kvBlocks, int maxBatch, int threads,
             int prefillThreads, int prefillThreshold, long hostBudget, long ssdBudget, Path workDir, Path saveRequests,
-            boolean processes) {
+            boolean processes, String kvCacheDtype) {
     }
 
     static void run(List<String> argv, PrintStream out, PrintStream err) throws Exception {
@@ -167,7 +168,8 @@ final class WorkloadBench {
                 a.positive("prefill-threads", VectorCpuBackend.defaultThreads()), a.positive("prefill-threshold", 256),
                 Sizes.parse("kv-host-budget", a.string("kv-host-budget", "32m")),
                 Sizes.parse("kv-ssd-budget", a.string("kv-ssd-budget", "1g")), work,
-                a.has("save-requests") ? Path.of(a.string("save-requests", null)) : null, a.has("processes"));
+                a.has("save-requests") ? Path.of(a.string("save-requests", null)) : null, a.has("processes"),
+                a.string("kv-cache-dtype", "auto"));
     }
 
     /**
@@ -349,6 +351,7 @@ final class WorkloadBench {
         m.put("kv_host_budget", c.hostBudget());
         m.put("kv_ssd_budget", c.ssdBudget());
         m.put("processes", c.processes());
+        m.put("kv_cache_dtype", c.kvCacheDtype());
         return m;
     }
 

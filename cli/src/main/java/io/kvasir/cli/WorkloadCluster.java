@@ -52,7 +52,7 @@ final class WorkloadCluster implements AutoCloseable {
             case "local", "local-rr" -> EmbeddedCluster.PrefixCaching.LOCAL;
             default -> EmbeddedCluster.PrefixCaching.STORE;
         }, mode.endsWith("-rr") ? DecodeRoutes.Routing.ROUND_ROBIN : DecodeRoutes.Routing.KV_AWARE, c.hostBudget(), ssd,
-                store ? c.ssdBudget() : 0);
+                store ? c.ssdBudget() : 0, c.kvCacheDtype());
         if (c.processes()) {
             Path logs = Files.createTempDirectory(work, mode + "-logs");
             try {
@@ -85,7 +85,8 @@ final class WorkloadCluster implements AutoCloseable {
                     Long.toString(caching.ssdBudgetBytes())));
         }
         List<String> decode = new ArrayList<>(List.of("--model", model, "--max-batch", Integer.toString(c.maxBatch()),
-                "--kv-blocks", Integer.toString(c.kvBlocks()), "--threads", Integer.toString(c.threads())));
+                "--kv-blocks", Integer.toString(c.kvBlocks()), "--threads", Integer.toString(c.threads()),
+                "--kv-cache-dtype", c.kvCacheDtype()));
         switch (caching.prefix()) {
             case NONE -> decode.add("--no-prefix-cache");
             case LOCAL -> decode.add("--no-kv-store");
@@ -93,9 +94,11 @@ final class WorkloadCluster implements AutoCloseable {
         }
         // a prefill node hands its KV over through the store, so only the store modes have one
         List<String> prefill = caching.prefix() != EmbeddedCluster.PrefixCaching.STORE ? null : List.of("--model", model,
-                "--kv-blocks", Integer.toString(c.kvBlocks()), "--threads", Integer.toString(c.prefillThreads()));
+                "--kv-blocks", Integer.toString(c.kvBlocks()), "--threads", Integer.toString(c.prefillThreads()),
+                "--kv-cache-dtype", c.kvCacheDtype());
         List<String> router = List.of("--model", model, "--api-keys", apiKeys.toString(), "--routing",
-                caching.routing().flag(), "--prefill-threshold", Integer.toString(c.prefillThreshold()));
+                caching.routing().flag(), "--prefill-threshold", Integer.toString(c.prefillThreshold()),
+                "--kv-cache-dtype", c.kvCacheDtype());
         return new ProcessCluster.Spec(c.decodeNodes(), decode, prefill, router, store);
     }
 

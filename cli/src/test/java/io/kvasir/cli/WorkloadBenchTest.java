@@ -29,7 +29,7 @@ class WorkloadBenchTest {
         // pools of 60 blocks hold one running request and little else
         var sizes = new WorkloadTrace.Sizes(4, 640, 3, 1, 1, 16, 6, 8192, 2);
         var config = new WorkloadBench.Config("documents", "grpc", WorkloadBench.ALL_MODES, List.of(3.0), 7, sizes, 5, 1,
-                BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work"), null, false);
+                BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work"), null, false, "auto");
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         Map<String, Object> result = WorkloadBench.run(config, new PrintStream(log, true));
         String printed = log.toString();
@@ -56,7 +56,7 @@ class WorkloadBenchTest {
     void theHttpApiCarriesTheSameTraceWithItsTiers() throws Exception {
         var sizes = new WorkloadTrace.Sizes(2, 320, 3, 1, 1, 16, 6, 8192, 2);
         var config = new WorkloadBench.Config("documents", "http", List.of("no-cache", "store"), List.of(3.0), 5, sizes,
-                5, 1, BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work-http"), null, false);
+                5, 1, BuiltinModel.ensure(dir), 2, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work-http"), null, false, "auto");
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         Map<String, Object> result = WorkloadBench.run(config, new PrintStream(log, true));
         String printed = log.toString();
@@ -79,7 +79,7 @@ class WorkloadBenchTest {
         var sizes = new WorkloadTrace.Sizes(2, 320, 2, 1, 1, 16, 6, 8192, 2);
         var config = new WorkloadBench.Config("documents", "grpc", List.of("store"), List.of(3.0), 5, sizes, 5, 1,
                 BuiltinModel.ensure(dir), 1, 60, 8, 1, 1, 256, 1 << 20, 64 << 20, dir.resolve("work-processes"), null,
-                true);
+                true, "int8"); // every role a process, all passed the same quantized dtype
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         Map<String, Object> result = WorkloadBench.run(config, new PrintStream(log, true));
         String printed = log.toString();
