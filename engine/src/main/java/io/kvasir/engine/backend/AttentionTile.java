@@ -28,6 +28,7 @@ public final class AttentionTile {
     public final int[] from;
     public final int[] to;
     private float[] scores = new float[0];
+    private float[] block = new float[0];
     private int numRows;
 
     public AttentionTile(int maxRows, int headDim) {
@@ -62,6 +63,14 @@ public final class AttentionTile {
             scores = new float[needed];
         }
         return scores;
+    }
+
+    /** Scratch for one KV head's part of a block, widened from a 16-bit pool. */
+    public float[] block(int size) {
+        if (block.length < size) {
+            block = new float[size];
+        }
+        return block;
     }
 
     /** Row r's attention output, {@code out[r] / sum[r]}, into {@code dest[destOff ..]}. */

@@ -2,6 +2,10 @@ package io.kvasir.engine.kv;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Fixed-size KV blocks: each holds the keys and values of {@code blockSize} consecutive tokens
@@ -16,8 +20,10 @@ import java.nio.ByteOrder;
  * <p>MLA models ({@link #latent}) cache one row per token instead: the latent and the rope key,
  * {@code [slot][width]} per layer; attention reads keys and values from the same rows.
  *
- * <p>Values are floats on the heap, each rounded to the pool's {@link KvCacheType} when written,
- * so attention reads f32 while a block holds exactly what its type carries to the store and back.
+ * <p>Each value is rounded to the pool's {@link KvCacheType} when written, so a block holds exactly
+ * what its type carries to the store and back. f32 pools keep floats ({@link #data}); f16 and bf16
+ * pools keep the 16-bit values themselves, half the memory, which attention widens a block at a
+ * time ({@link #widen}); fp8 and int8 pools keep the decoded floats.
  * Scaled types (fp8, int8) keep a scale per group beside the block: per token and layer, one per
  * KV head of the key and of the value; for MLA one for the latent and one for the rope key.
  *
@@ -39,7 +45,8 @@ public final class KvBlockPool {
     private final int scalesPerBlock;
     private final int blockSize;
     private final int maxBlocks;
-    private final float[][] blocks;
+    private final float[][] blocks; // null for 16-bit pools
+    private final short[][] halves; // the blocks of 16-bit pools, else null
     private final float[][] scales; // null for unscaled types
     private final int[] freeIds;
     /** Holders of each block (a sequence's table, a node's local tier); 0: free. */
@@ -73,7 +80,9 @@ public final class KvBlockPool {
         this.kvDim = kvDim;
         this.blockSize = blockSize;
         this.maxBlocks = maxBlocks;
-        this.blocks = new float[maxBlocks][];
+        boolean sixteen = type == KvCacheType.F16 || type == KvCacheType.BF16;
+        this.blocks = sixteen ? null : new float[maxBlocks][];
+        this.halves = sixteen ? new short[maxBlocks][] : null;
         this.freeIds = new int[maxBlocks];
         this.refs = new int[maxBlocks];
         this.latent = latent;
@@ -147,7 +156,11 @@ public final class KvBlockPool {
             throw new KvCacheFullException("KV cache full: all " + maxBlocks + " blocks of " + blockSize + " tokens are in use");
         }
         int id = numCreated++;
-        blocks[id] = new float[floatsPerBlock];
+        if (halves != null) {
+            halves[id] = new short[floatsPerBlock];
+        } else {
+            blocks[id] = new float[floatsPerBlock];
+        }
         if (scales != null) {
             scales[id] = new float[scalesPerBlock];
         }
@@ -183,9 +196,58 @@ public final class KvBlockPool {
         }
     }
 
-    /** The floats of a block; index them with {@link #keyOffset} and {@link #valueOffset}. */
+    /**
+     * The floats of a block of a pool that keeps floats ({@link #keepsFloats}); index them with
+     * {@link #keyOffset} and {@link #valueOffset}.
+     */
     public float[] data(int blockId) {
+        if (blocks == null) {
+            throw new IllegalStateException("a " + type.id() + " pool keeps 16-bit values: read them through widen()");
+        }
         return blocks[blockId];
+    }
+
+    /** Whether blocks are float arrays ({@link #data}); otherwise attention reads them through {@link #widen}. */
+    public boolean keepsFloats() {
+        return blocks != null;
+    }
+
+    /** Values in one block (keys and values of every layer, or every layer's rows). */
+    public int valuesPerBlock() {
+        return floatsPerBlock;
+    }
+
+    /**
+     * Values {@code [from, from + length)} of a block as floats, into {@code out[outOffset ..]}: the
+     * same indices as {@link #data}'s. For a 16-bit pool, a loop the JIT turns into vector
+     * conversions (F16C's {@code vcvtph2ps} for f16, a shift for bf16).
+     */
+    public void widen(int blockId, int from, int length, float[] out, int outOffset) {
+        if (blocks != null) {
+            System.arraycopy(blocks[blockId], from, out, outOffset, length);
+        } else if (type == KvCacheType.F16) {
+            short[] h = halves[blockId];
+            for (int i = 0; i < length; i++) {
+                out[outOffset + i] = Float.float16ToFloat(h[from + i]);
+            }
+        } else {
+            widenBf16(halves[blockId], from, length, out, outOffset);
+        }
+    }
+
+    private static final VectorSpecies<Short> SHORTS = ShortVector.SPECIES_128;
+    private static final VectorSpecies<Integer> INTS = IntVector.SPECIES_256;
+
+    /** bf16 is f32's top half: shifted into place, 8 lanes at a time (the JIT leaves the scalar form unvectorised). */
+    private static void widenBf16(short[] h, int from, int length, float[] out, int outOffset) {
+        int i = 0;
+        for (int upper = SHORTS.loopBound(length); i < upper; i += SHORTS.length()) {
+            ((IntVector) ShortVector.fromArray(SHORTS, h, from + i).convertShape(VectorOperators.S2I, INTS, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(out, outOffset + i);
+        }
+        for (; i < length; i++) {
+            out[outOffset + i] = Float.intBitsToFloat(h[from + i] << 16);
+        }
     }
 
     /** Where key dimension {@code dim} of the block's slots starts: {@code blockSize} floats, one per slot. */
@@ -224,7 +286,8 @@ public final class KvBlockPool {
                         + " little-endian bytes, got " + columns[c].remaining() + " " + columns[c].order());
             }
         }
-        float[] b = blocks[blockId];
+        float[] b = blocks == null ? null : blocks[blockId];
+        short[] h = halves == null ? null : halves[blockId];
         float[] s = scales == null ? null : scales[blockId];
         int size = type.bytes();
         for (int part = 0; part < 2; part++) {
@@ -247,7 +310,13 @@ public final class KvBlockPool {
                     for (int d = 0; d < width; d++) {
                         int at = index(layer, slot, part, d);
                         int pos = values.position() + (row * width + d) * size;
-                        if (s == null) {
+                        if (h != null) { // the block's own bits
+                            if (out) {
+                                values.putShort(pos, h[at]);
+                            } else {
+                                h[at] = values.getShort(pos);
+                            }
+                        } else if (s == null) {
                             if (out) {
                                 type.put(values, pos, b[at]);
                             } else {
@@ -296,6 +365,13 @@ public final class KvBlockPool {
 
     /** One part of a token's row, each value rounded to the type (scaled types: per group, the scale kept). */
     private void writePart(int blockId, int layer, int slot, int part, float[] x, int offset) {
+        if (halves != null) {
+            short[] h = halves[blockId];
+            for (int d = 0; d < partWidth[part]; d++) {
+                h[index(layer, slot, part, d)] = type.bits16(x[offset + d]);
+            }
+            return;
+        }
         float[] b = blocks[blockId];
         if (!type.scaled()) {
             for (int d = 0; d < partWidth[part]; d++) {

@@ -114,6 +114,15 @@ public enum KvCacheType {
         return (this == INT8 ? (byte) code : FP8_VALUES[code & 0xFF]) * scale;
     }
 
+    /** The 16 bits of the nearest value of an f16 or bf16 type. */
+    short bits16(float x) {
+        return switch (this) {
+            case F16 -> Float.floatToFloat16(x);
+            case BF16 -> (short) bf16Bits(x);
+            default -> throw new IllegalStateException(id() + " is not a 16-bit type");
+        };
+    }
+
     /** Writes {@code x} (a value this type holds) at byte offset {@code at}, little-endian. */
     void put(ByteBuffer out, int at, float x) {
         switch (this) {

@@ -110,8 +110,19 @@ final class CausalAttention implements Backend.RangeBody {
             }
             int keys = pool.keyOffset(layer, kvHead * headDim), values = pool.valueOffset(layer, 0) + kvHead * headDim;
             for (int firstPosition = lowest / blockSize * blockSize; firstPosition < end; firstPosition += blockSize) {
-                backend.attendBlock(tile, pool.data(kv.blockId(firstPosition / blockSize)), keys, values, kvDim,
-                        blockSize, firstPosition, Math.min(blockSize, end - firstPosition));
+                int blockId = kv.blockId(firstPosition / blockSize), numSlots = Math.min(blockSize, end - firstPosition);
+                if (pool.keepsFloats()) {
+                    backend.attendBlock(tile, pool.data(blockId), keys, values, kvDim, blockSize, firstPosition, numSlots);
+                } else {
+                    // this head's keys ([dim][slot], contiguous) and values (a row per slot) as floats
+                    int keyFloats = headDim * blockSize;
+                    float[] widened = tile.block(keyFloats + blockSize * headDim);
+                    pool.widen(blockId, keys, keyFloats, widened, 0);
+                    for (int slot = 0; slot < numSlots; slot++) {
+                        pool.widen(blockId, values + slot * kvDim, headDim, widened, keyFloats + slot * headDim);
+                    }
+                    backend.attendBlock(tile, widened, 0, keyFloats, headDim, blockSize, firstPosition, numSlots);
+                }
             }
             for (int i = 0; i < length; i++) {
                 for (int g = 0; g < headsPerItem; g++) {

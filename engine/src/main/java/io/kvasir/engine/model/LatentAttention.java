@@ -25,6 +25,7 @@ final class LatentAttention implements Backend.RangeBody {
     private final float[] qAbs;      // (tokens, heads, rank + rope): folded query, then its rope part
     private final float[] latentOut; // (tokens, heads, rank): attended latent per head
     private final float[][][] scores; // (threads, headsPerItem, contextLength)
+    private final float[][] widened;   // (threads) one block's rows of a layer, from a 16-bit pool
 
     private Batch batch;
     private int layer;
@@ -41,6 +42,7 @@ final class LatentAttention implements Backend.RangeBody {
         this.qAbs = qAbs;
         this.latentOut = latentOut;
         this.scores = new float[backend.numThreads()][headsPerItem][c.contextLength()];
+        this.widened = new float[backend.numThreads()][0];
     }
 
     /** Attends every token of the batch over its sequence's cached rows up to its position. */
@@ -60,9 +62,9 @@ final class LatentAttention implements Backend.RangeBody {
             KvBlockPool pool = kv.pool();
             int blockSize = pool.blockSize();
             int numPositions = batch.positions[t] + 1;
-            int rows = pool.rowOffset(layer, 0);
+            int rows = pool.keepsFloats() ? pool.rowOffset(layer, 0) : 0;
             for (int first = 0; first < numPositions; first += blockSize) {
-                float[] block = pool.data(kv.blockId(first / blockSize));
+                float[] block = rowsOf(pool, kv.blockId(first / blockSize), chunk);
                 int numSlots = Math.min(blockSize, numPositions - first);
                 for (int g = 0; g < headsPerItem; g++) {
                     int qOff = (t * numHeads + firstHead + g) * width;
@@ -77,12 +79,25 @@ final class LatentAttention implements Backend.RangeBody {
             int outOff = (t * numHeads + firstHead) * rank;
             Arrays.fill(latentOut, outOff, outOff + headsPerItem * rank, 0f);
             for (int first = 0; first < numPositions; first += blockSize) {
-                float[] block = pool.data(kv.blockId(first / blockSize));
+                float[] block = rowsOf(pool, kv.blockId(first / blockSize), chunk);
                 int numSlots = Math.min(blockSize, numPositions - first);
                 for (int g = 0; g < headsPerItem; g++) {
                     backend.addWeightedRows(s[g], first, block, rows, width, numSlots, latentOut, outOff + g * rank, rank);
                 }
             }
         }
+    }
+
+    /** A block's floats: the pool's own array, or this layer's rows widened from a 16-bit pool (then from row 0). */
+    private float[] rowsOf(KvBlockPool pool, int blockId, int chunk) {
+        if (pool.keepsFloats()) {
+            return pool.data(blockId);
+        }
+        int n = pool.blockSize() * width;
+        if (widened[chunk].length < n) {
+            widened[chunk] = new float[n];
+        }
+        pool.widen(blockId, pool.rowOffset(layer, 0), n, widened[chunk], 0);
+        return widened[chunk];
     }
 }

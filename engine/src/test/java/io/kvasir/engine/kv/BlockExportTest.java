@@ -51,7 +51,7 @@ class BlockExportTest {
                 computed.pool().exportBlock(computed.blockId(b), columns);
                 ids[b] = elsewhere.allocate();
                 elsewhere.importBlock(ids[b], columns);
-                assertArrayEquals(computed.pool().data(computed.blockId(b)), elsewhere.data(ids[b]),
+                assertArrayEquals(floats(computed.pool(), computed.blockId(b)), floats(elsewhere, ids[b]),
                         "block " + b + " after its trip through the store's layout in " + type);
             }
             BlockTable resumed = new BlockTable(elsewhere);
@@ -66,5 +66,11 @@ class BlockExportTest {
 
     private static ByteBuffer column(int bytes) {
         return ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    private static float[] floats(KvBlockPool pool, int blockId) {
+        float[] out = new float[pool.valuesPerBlock()];
+        pool.widen(blockId, 0, out.length, out, 0);
+        return out;
     }
 }
