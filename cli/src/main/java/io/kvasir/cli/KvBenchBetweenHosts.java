@@ -1,15 +1,11 @@
 package io.kvasir.cli;
 
 import java.io.BufferedReader;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -105,15 +101,8 @@ final class KvBenchBetweenHosts {
         }
     }
 
-    /** This JVM's java, flags and class path, running {@code main}'s class with {@code args}. */
     private static List<String> java(Class<?> main, String... args) {
-        List<String> command = new ArrayList<>();
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
-        command.add("-cp");
-        command.add(String.join(File.pathSeparator, Arrays.stream(System.getProperty("java.class.path")
-                .split(File.pathSeparator)).map(p -> Path.of(p).toAbsolutePath().toString()).toList()));
-        command.add(main.getName());
+        List<String> command = new ArrayList<>(ProcessCluster.javaCommand(main));
         command.addAll(List.of(args));
         return command;
     }

@@ -53,7 +53,7 @@ final class ProcessCluster implements AutoCloseable {
     }
 
     /** This JVM's java, flags and classpath, and the CLI's main class: a role is that plus its arguments. */
-    private static final List<String> JAVA = javaCommand();
+    private static final List<String> JAVA = javaCommand(Kvasir.class);
 
     private final List<Role> roles = new ArrayList<>();
     private final HttpClient http = HttpClient.newHttpClient();
@@ -201,14 +201,15 @@ final class ProcessCluster implements AutoCloseable {
         roles.forEach(r -> r.process().destroyForcibly());
     }
 
-    private static List<String> javaCommand() {
+    /** This JVM's java, its flags and class path, running {@code main}'s class. */
+    static List<String> javaCommand(Class<?> main) {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
         command.add("-cp");
         command.add(String.join(File.pathSeparator, Arrays.stream(System.getProperty("java.class.path")
                 .split(File.pathSeparator)).map(p -> Path.of(p).toAbsolutePath().toString()).toList()));
-        command.add(Kvasir.class.getName());
+        command.add(main.getName());
         return List.copyOf(command);
     }
 

@@ -37,21 +37,7 @@ public interface PrefixCache {
 
     /** No cache: every prompt is computed (into a pool of {@code type}), nothing is kept. */
     static PrefixCache none(KvCacheType type) {
-        return new PrefixCache() {
-            @Override
-            public KvCacheType type() {
-                return type;
-            }
-
-            @Override
-            public Loaded load(String tenant, List<BlockKey> keys, BlockTable table) {
-                return new Loaded(table.numTokens(), 0);
-            }
-
-            @Override
-            public void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to) {
-            }
-        };
+        return new NoStore(null, type);
     }
 
     /**
@@ -59,20 +45,18 @@ public interface PrefixCache {
      * keys) and nothing else, as vLLM's automatic prefix caching does on each replica.
      */
     static PrefixCache localOnly(BlockKeyChain chain) {
-        return new PrefixCache() {
-            @Override
-            public BlockKeyChain chain() {
-                return chain;
-            }
+        return new NoStore(chain, chain.type());
+    }
 
-            @Override
-            public Loaded load(String tenant, List<BlockKey> keys, BlockTable table) {
-                return new Loaded(table.numTokens(), 0);
-            }
+    /** Loads nothing, stores nothing; with a chain, nodes still keep a local tier under its keys. */
+    record NoStore(BlockKeyChain chain, KvCacheType type) implements PrefixCache {
+        @Override
+        public Loaded load(String tenant, List<BlockKey> keys, BlockTable table) {
+            return new Loaded(table.numTokens(), 0);
+        }
 
-            @Override
-            public void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to) {
-            }
-        };
+        @Override
+        public void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to) {
+        }
     }
 }
