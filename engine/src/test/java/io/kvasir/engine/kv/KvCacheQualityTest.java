@@ -14,7 +14,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * What a narrower KV cache costs: on the golden models, 64 teacher-forced positions with the cache
  * in each type against the same positions with an f32 cache: top-1 agreement and mean KL divergence
- * of the next-token distributions. Prints the figures (the README's table comes from here).
+ * of the next-token distributions. Prints the figures (docs/exactness.md's table comes from here).
  */
 class KvCacheQualityTest {
     private static final int POSITIONS = 64;
