@@ -8,7 +8,6 @@ import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.block.BlockKeys;
 import io.kvasir.kv.block.BlockLayout;
-import io.kvasir.kv.block.CacheDType;
 
 /**
  * The block keys of one model's prompts in one KV cache dtype: every role derives the same ones (router to look up, nodes
@@ -22,7 +21,7 @@ public record BlockKeyChain(String modelFingerprint, KvCacheType type, int block
     }
 
     private BlockKey root(String tenant) {
-        return BlockKeys.root(modelFingerprint, BlockLayout.VERSION, CacheDType.fromId(type.id()), tenant.getBytes(StandardCharsets.UTF_8));
+        return BlockKeys.root(modelFingerprint, BlockLayout.VERSION, EngineBlocks.storeDtype(type), tenant.getBytes(StandardCharsets.UTF_8));
     }
 
     /**

@@ -79,9 +79,9 @@ public final class DevicePrefix {
         BlockTable host = new BlockTable(staging);
         try {
             host.reserve(to * blockSize);
+            ByteBuffer k = floats(blockFloats), v = floats(blockFloats);
             for (int b = from; b < to; b++) {
                 DeviceKvTier.Evicted copy = tier.export(seq.block(b));
-                ByteBuffer k = floats(blockFloats), v = floats(blockFloats);
                 k.asFloatBuffer().put(copy.k());
                 v.asFloatBuffer().put(copy.v());
                 staging.importBlock(host.blockId(b), k, v);

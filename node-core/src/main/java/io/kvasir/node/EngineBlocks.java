@@ -22,10 +22,15 @@ public final class EngineBlocks {
 
     public EngineBlocks(ModelConfig config, String fingerprint, int blockSize, KvCacheType type) {
         this.fingerprint = fingerprint;
-        CacheDType dtype = CacheDType.fromId(type.id());
+        CacheDType dtype = storeDtype(type);
         layout = config.mla() == null
                 ? BlockLayout.attention(dtype, blockSize, config.numLayers(), config.numKvHeads(), config.headDim())
                 : BlockLayout.mla(dtype, blockSize, config.numLayers(), config.mla().kvLoraRank(), config.mla().qkRopeDim());
+    }
+
+    /** The store's name for an engine's KV cache type (the store's module knows no engine types). */
+    static CacheDType storeDtype(KvCacheType type) {
+        return CacheDType.fromId(type.id());
     }
 
     BlockLayout layout() {

@@ -80,7 +80,7 @@ public final class KvBlockPool {
         this.kvDim = kvDim;
         this.blockSize = blockSize;
         this.maxBlocks = maxBlocks;
-        boolean sixteen = type == KvCacheType.F16 || type == KvCacheType.BF16;
+        boolean sixteen = type.bytes() == 2;
         this.blocks = sixteen ? null : new float[maxBlocks][];
         this.halves = sixteen ? new short[maxBlocks][] : null;
         this.freeIds = new int[maxBlocks];
@@ -105,8 +105,7 @@ public final class KvBlockPool {
 
     /** Bytes one token's K/V (or MLA row) take in a block of this pool's type, scales included. */
     public long bytesPerToken() {
-        return (long) numLayers * ((long) (partWidth[0] + partWidth[1]) * type.bytes()
-                + (type.scaled() ? 2L * groupsPerPart * Float.BYTES : 0));
+        return java.util.Arrays.stream(columnBytes()).sum() / blockSize;
     }
 
     /**
@@ -116,7 +115,8 @@ public final class KvBlockPool {
     public long[] columnBytes() {
         long rows = (long) numLayers * blockSize;
         long first = rows * partWidth[0] * type.bytes(), second = rows * partWidth[1] * type.bytes();
-        return type.scaled() ? new long[] {first, second, rows * groupsPerPart * 4, rows * groupsPerPart * 4}
+        long scales = rows * groupsPerPart * Float.BYTES;
+        return type.scaled() ? new long[] {first, second, scales, scales}
                 : new long[] {first, second};
     }
 
@@ -286,52 +286,55 @@ public final class KvBlockPool {
                         + " little-endian bytes, got " + columns[c].remaining() + " " + columns[c].order());
             }
         }
-        float[] b = blocks == null ? null : blocks[blockId];
-        short[] h = halves == null ? null : halves[blockId];
-        float[] s = scales == null ? null : scales[blockId];
-        int size = type.bytes();
         for (int part = 0; part < 2; part++) {
-            ByteBuffer values = columns[part];
-            int width = partWidth[part];
             for (int layer = 0; layer < numLayers; layer++) {
                 for (int slot = 0; slot < blockSize; slot++) {
-                    int row = layer * blockSize + slot;
-                    if (s != null) { // scales before values: an import decodes with them
-                        ByteBuffer scaleColumn = columns[2 + part];
-                        for (int g = 0; g < groupsPerPart; g++) {
-                            int pos = scaleColumn.position() + (row * groupsPerPart + g) * Float.BYTES;
-                            if (out) {
-                                scaleColumn.putFloat(pos, s[scaleIndex(layer, slot, part, g)]);
-                            } else {
-                                s[scaleIndex(layer, slot, part, g)] = scaleColumn.getFloat(pos);
-                            }
-                        }
+                    if (scales != null) { // scales before values: an import decodes with them
+                        copyScales(scales[blockId], columns[2 + part], part, layer, slot, out);
                     }
-                    for (int d = 0; d < width; d++) {
-                        int at = index(layer, slot, part, d);
-                        int pos = values.position() + (row * width + d) * size;
-                        if (h != null) { // the block's own bits
-                            if (out) {
-                                values.putShort(pos, h[at]);
-                            } else {
-                                h[at] = values.getShort(pos);
-                            }
-                        } else if (s == null) {
-                            if (out) {
-                                type.put(values, pos, b[at]);
-                            } else {
-                                b[at] = type.get(values, pos);
-                            }
-                        } else {
-                            float scale = s[scaleIndex(layer, slot, part, d / groupWidth[part])];
-                            if (out) {
-                                values.put(pos, (byte) type.encode(b[at], scale));
-                            } else {
-                                b[at] = type.decode(values.get(pos) & 0xFF, scale);
-                            }
-                        }
+                    int row = (layer * blockSize + slot) * partWidth[part];
+                    for (int d = 0; d < partWidth[part]; d++) {
+                        int scaleAt = scales == null ? -1 : scaleIndex(layer, slot, part, d / groupWidth[part]);
+                        copyValue(blockId, index(layer, slot, part, d), columns[part],
+                                columns[part].position() + (row + d) * type.bytes(), scaleAt, out);
                     }
                 }
+            }
+        }
+    }
+
+    private void copyScales(float[] s, ByteBuffer column, int part, int layer, int slot, boolean out) {
+        int row = layer * blockSize + slot;
+        for (int g = 0; g < groupsPerPart; g++) {
+            int pos = column.position() + (row * groupsPerPart + g) * Float.BYTES;
+            if (out) {
+                column.putFloat(pos, s[scaleIndex(layer, slot, part, g)]);
+            } else {
+                s[scaleIndex(layer, slot, part, g)] = column.getFloat(pos);
+            }
+        }
+    }
+
+    /** One value between a block and its column: 16-bit pools copy their bits, f32 pools the float, scaled types a code. */
+    private void copyValue(int blockId, int at, ByteBuffer column, int pos, int scaleAt, boolean out) {
+        if (halves != null) {
+            if (out) {
+                column.putShort(pos, halves[blockId][at]);
+            } else {
+                halves[blockId][at] = column.getShort(pos);
+            }
+        } else if (scales == null) {
+            if (out) {
+                column.putFloat(pos, blocks[blockId][at]);
+            } else {
+                blocks[blockId][at] = column.getFloat(pos);
+            }
+        } else {
+            float scale = scales[blockId][scaleAt];
+            if (out) {
+                column.put(pos, (byte) type.encode(blocks[blockId][at], scale));
+            } else {
+                blocks[blockId][at] = type.decode(column.get(pos) & 0xFF, scale);
             }
         }
     }
@@ -373,9 +376,9 @@ public final class KvBlockPool {
             return;
         }
         float[] b = blocks[blockId];
-        if (!type.scaled()) {
+        if (!type.scaled()) { // f32
             for (int d = 0; d < partWidth[part]; d++) {
-                b[index(layer, slot, part, d)] = type.round(x[offset + d]);
+                b[index(layer, slot, part, d)] = x[offset + d];
             }
             return;
         }

@@ -1,7 +1,6 @@
 package io.kvasir.engine.kv;
 
 import io.kvasir.engine.tensor.DType;
-import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.Locale;
 
@@ -70,8 +69,7 @@ public enum KvCacheType {
     public float round(float x) {
         return switch (this) {
             case F32 -> x;
-            case F16 -> Float.float16ToFloat(Float.floatToFloat16(x));
-            case BF16 -> Float.intBitsToFloat(bf16Bits(x) << 16);
+            case F16, BF16 -> widen16(bits16(x));
             case FP8, INT8 -> throw new IllegalStateException(id() + " values are rounded per group");
         };
     }
@@ -123,24 +121,9 @@ public enum KvCacheType {
         };
     }
 
-    /** Writes {@code x} (a value this type holds) at byte offset {@code at}, little-endian. */
-    void put(ByteBuffer out, int at, float x) {
-        switch (this) {
-            case F32 -> out.putFloat(at, x);
-            case F16 -> out.putShort(at, Float.floatToFloat16(x));
-            case BF16 -> out.putShort(at, (short) (Float.floatToRawIntBits(x) >>> 16));
-            case FP8, INT8 -> throw new IllegalStateException(id() + " values travel as codes");
-        }
-    }
-
-    /** Reads the value at byte offset {@code at}. */
-    float get(ByteBuffer in, int at) {
-        return switch (this) {
-            case F32 -> in.getFloat(at);
-            case F16 -> Float.float16ToFloat(in.getShort(at));
-            case BF16 -> Float.intBitsToFloat(in.getShort(at) << 16);
-            case FP8, INT8 -> throw new IllegalStateException(id() + " values travel as codes");
-        };
+    /** The value 16 bits of an f16 or bf16 type stand for (the pool widens whole runs of them itself). */
+    float widen16(short bits) {
+        return this == F16 ? Float.float16ToFloat(bits) : Float.intBitsToFloat(bits << 16);
     }
 
     private static int bf16Bits(float x) {
