@@ -53,13 +53,18 @@ final class BenchCommand {
             WorkloadBench.run(argv.subList(1, argv.size()), out, err);
             return;
         }
+        if (!argv.isEmpty() && argv.getFirst().equals("prefix")) {
+            PrefixBench.run(argv.subList(1, argv.size()), out, err);
+            return;
+        }
         if (!argv.isEmpty() && argv.getFirst().equals("kv")) {
             KvBench.run(argv.subList(1, argv.size()), out, err);
             return;
         }
         if (argv.isEmpty() || !argv.getFirst().equals("engine")) {
-            throw new Args.UsageException("bench: which benchmark? (engine, kv, serve, tenants, workload)\n" + USAGE + "\n"
-                    + KvBench.USAGE + "\n" + ServeBench.USAGE + "\n" + TenantBench.USAGE + "\n" + WorkloadBench.USAGE);
+            throw new Args.UsageException("bench: which benchmark? (engine, kv, prefix, serve, tenants, workload)\n" + USAGE
+                    + "\n" + KvBench.USAGE + "\n" + PrefixBench.USAGE + "\n" + ServeBench.USAGE + "\n" + TenantBench.USAGE
+                    + "\n" + WorkloadBench.USAGE);
         }
         Args a = Args.parse("bench engine", argv.subList(1, argv.size()), VALUES, FLAGS);
         Path modelPath = Path.of(a.required("model"));

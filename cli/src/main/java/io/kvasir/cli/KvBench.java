@@ -29,7 +29,7 @@ import io.kvasir.kv.store.KvStoreMember;
 import io.kvasir.kv.store.StoreConfig;
 
 /**
- * {@code kvasir bench kv}: a real 3-member store on loopback (backup count 1) in this process, the
+ * {@code kvasir bench kv}: a real 3-member store on loopback (backup count 1 by default) in this process, the
  * client nodes use, blocks the size of one block of the 1B model's KV; puts and gets them in
  * batches, and measures in the same run the two ceilings: a plain TCP stream between two processes
  * on loopback, and memcpy.
@@ -37,13 +37,14 @@ import io.kvasir.kv.store.StoreConfig;
 final class KvBench {
     static final String USAGE = """
             usage: kvasir bench kv [--blocks 256] [--batch 32] [--reps 5] [--layers 16] [--kv-dim 512]
-                                   [--block-tokens 16] [--dtype f16] [--no-namespace] [--json]
+                                   [--block-tokens 16] [--dtype f16] [--backup-count 1] [--no-namespace] [--json]
               defaults: one block of the Llama-3.2-1B shape (16 layers, 8 KV heads x 64), f16: 512 KiB of values.
               As root (Linux, iproute2), it also gets between two network namespaces joined by a veth pair:
-              a member in the other namespace, gRPC only ("between_namespaces"); --no-namespace skips that.""";
+              a member in the other namespace, gRPC only ("between_namespaces"); --no-namespace skips that.
+              --backup-count 0 shows what the synchronous backup costs a put.""";
 
     private static final Set<String> VALUES = Set.of("blocks", "batch", "reps", "layers", "kv-dim", "block-tokens",
-            "dtype");
+            "dtype", "backup-count");
     private static final Set<String> FLAGS = Set.of("json", "no-namespace");
 
     private KvBench() {
@@ -66,6 +67,10 @@ final class KvBench {
         } catch (IllegalArgumentException e) {
             throw new Args.UsageException("bench kv: " + e.getMessage());
         }
+        int backups = a.integer("backup-count", 1);
+        if (backups < 0 || backups > 2) {
+            throw new Args.UsageException("bench kv: --backup-count must be 0, 1 or 2 (3 members), got " + backups);
+        }
         if (blocks <= 0 || batch <= 0 || reps <= 0) {
             throw new Args.UsageException("bench kv: --blocks, --batch and --reps must be > 0");
         }
@@ -78,7 +83,7 @@ final class KvBench {
         long totalBytes = blockBytes * blocks;
         progress(err, "bench kv: " + blocks + " blocks of " + blockBytes + " bytes (" + layout.dtype().id() + ", "
                 + layout.layers() + " layers x " + layout.tokens() + " tokens x " + layout.firstWidth()
-                + "), batches of " + batch + ", 3 members, backup count 1");
+                + "), batches of " + batch + ", 3 members, backup count " + backups);
 
         double[] put = new double[reps];
         double[] get = new double[reps];
@@ -91,7 +96,8 @@ final class KvBench {
         try {
             for (int m = 0; m < 3; m++) {
                 members.add(KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(5901 + m, 0)
-                        .withPeers(peers).withHostBudget(Math.max(1L << 30, 4 * (reps + 1) * totalBytes))));
+                        .withPeers(peers).withBackupCount(backups)
+                        .withHostBudget(Math.max(1L << 30, 4 * (reps + 1) * totalBytes))));
             }
             try (KvStoreClient client = KvStoreClient.connect(cluster, peers);
                     KvStoreClient grpcOnly = KvStoreClient.connect(cluster, peers).withoutSharedMemory()) {
@@ -151,6 +157,7 @@ final class KvBench {
         result.put("grpc_gbps", round2(median(grpc)));
         result.put("get_grpc_vs_grpc", round2(median(getGrpc) / median(grpc)));
         result.put("get_vs_tcp", round2(median(get) / median(tcp)));
+        result.put("backup_count", backups);
         result.put("block_bytes", blockBytes);
         result.put("blocks", blocks);
         result.put("batch", batch);

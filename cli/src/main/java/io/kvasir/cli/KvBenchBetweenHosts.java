@@ -101,18 +101,18 @@ final class KvBenchBetweenHosts {
         }
     }
 
-    private static List<String> java(Class<?> main, String... args) {
+    static List<String> java(Class<?> main, String... args) {
         List<String> command = new ArrayList<>(ProcessCluster.javaCommand(main));
         command.addAll(List.of(args));
         return command;
     }
 
     /** A process and the line it printed when ready. */
-    private record Started(Process process, String line) {
+    record Started(Process process, String line) {
     }
 
     /** Starts a process and waits (60 s at most) for the line that says it is ready; its output keeps draining. */
-    private static Started start(List<Process> processes, List<String> command, Predicate<String> ready)
+    static Started start(List<Process> processes, List<String> command, Predicate<String> ready)
             throws IOException {
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         processes.add(p);
