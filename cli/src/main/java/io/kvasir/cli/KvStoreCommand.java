@@ -13,6 +13,8 @@ import java.util.concurrent.CountDownLatch;
 import io.kvasir.kv.metrics.MetricsEndpoint;
 import io.kvasir.kv.store.KvStoreMember;
 import io.kvasir.kv.store.StoreConfig;
+import io.kvasir.tls.Role;
+import io.kvasir.tls.Tls;
 
 /**
  * {@code kvasir kv-store}: runs one member of the KV store until the process is stopped (SIGTERM
@@ -36,10 +38,12 @@ final class KvStoreCommand {
               --max-block SIZE       largest block accepted (default 64MiB)
               --quota T=SIZE,...     per-tenant byte quotas
               --default-quota SIZE   quota of tenants not listed (default unlimited)
-              --metrics-port 7402    Prometheus metrics (kvasir_kv_*) on http://host:port/metrics""";
+              --metrics-port 7402    Prometheus metrics (kvasir_kv_*) on http://host:port/metrics
+            """ + TlsOptions.USAGE;
 
     private static final Set<String> VALUES = Set.of("name", "host", "port", "grpc-port", "peers", "k8s-dns", "cluster",
-            "backup-count", "host-budget", "ssd-dir", "ssd-budget", "max-block", "quota", "default-quota", "metrics-port");
+            "backup-count", "host-budget", "ssd-dir", "ssd-budget", "max-block", "quota", "default-quota", "metrics-port",
+            "tls-dir", "tls-cert", "tls-key", "tls-ca");
 
     private KvStoreCommand() {
     }
@@ -47,7 +51,8 @@ final class KvStoreCommand {
     static void run(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("kv-store", withEnvironment(argv), VALUES, Set.of());
         StoreConfig config = config(a);
-        KvStoreMember member = KvStoreMember.start(config);
+        Tls tls = TlsOptions.load("kv-store", a, Role.KV_STORE);
+        KvStoreMember member = KvStoreMember.start(config, tls);
         MetricsEndpoint metrics = RoleCommands.metrics(a, 7402, member.store()::metricsText);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -57,8 +62,9 @@ final class KvStoreCommand {
         }, "kv-store-shutdown"));
         var hz = member.hazelcast().getCluster().getLocalMember().getAddress();
         out.println("kv-store member " + member.name() + ": gRPC " + member.grpcAddress() + ", Hazelcast "
-                + hz.getHost() + ":" + hz.getPort() + ", metrics on port " + metrics.port() + ", cluster " + config.clusterName() + " ("
-                + member.hazelcast().getCluster().getMembers().size() + " members)");
+                + hz.getHost() + ":" + hz.getPort() + ", metrics on port " + metrics.port() + ", cluster "
+                + config.clusterName() + " (" + member.hazelcast().getCluster().getMembers().size() + " members), "
+                + (tls == null ? "plaintext" : "mutual TLS"));
         out.flush();
         stopped.await();
     }

@@ -16,8 +16,9 @@ public final class Kvasir {
               prefill    a prefill node: computes what the KV store lacks of a prompt, stores its blocks
               decode     a decode node: continuous batching, prefixes from the KV store
               kv-store   run a member of the KV store (Hazelcast host tier, SSD tier, gRPC data plane)
+              certs      a development CA and a certificate for every role (mutual TLS: --tls-dir)
               bench      benchmarks: 'bench engine' (prefill/decode tokens/s), 'bench kv' (store GB/s),
-                         'bench serve' (time to first token, cold and cached, through the API)
+                         'bench prefix' (TTFT with a cached prefix), 'bench serve' (TTFT through the API)
             Run 'kvasir <command> --help' for a command's options.""";
 
     private Kvasir() {
@@ -85,6 +86,13 @@ public final class Kvasir {
                         return 0;
                     }
                     RoleCommands.router(rest, out);
+                }
+                case "certs" -> {
+                    if (rest.contains("--help")) {
+                        out.println(CertsCommand.USAGE);
+                        return 0;
+                    }
+                    CertsCommand.run(rest, out);
                 }
                 case "kv-store" -> {
                     if (rest.contains("--help")) {

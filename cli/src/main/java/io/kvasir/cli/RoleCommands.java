@@ -3,7 +3,6 @@ package io.kvasir.cli;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -15,7 +14,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
@@ -57,6 +55,9 @@ import io.kvasir.router.GenerationGrpcService;
 import io.kvasir.router.PlacementPolicy;
 import io.kvasir.router.TenantInterceptor;
 import io.kvasir.router.TenantLimits;
+import io.kvasir.tls.Role;
+import io.kvasir.tls.RoleAuthorization;
+import io.kvasir.tls.Tls;
 
 /** {@code kvasir prefill}, {@code decode} and {@code router}: the roles of {@code serve}, one process each. */
 final class RoleCommands {
@@ -72,7 +73,7 @@ final class RoleCommands {
               Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics.
               A decode node: the step loop, prefixes from the KV store (Hazelcast addresses in --kv-peers),
               kvasir.internal.v1.DecodeService on --grpc-port.
-            """ + KvCacheTypes.USAGE;
+            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE;
     static final String ROUTER_USAGE = """
             usage: kvasir router --model PATH|builtin (--decode H:P,H:P | --kv-peers H:P,H:P) [--cluster kvasir] [--block-size 16]
                                  [--prefill H:P,… | dns:///NAME:P [--prefill-threshold 256]] [--grpc-port 50051] [--http-port 8000]
@@ -82,20 +83,20 @@ final class RoleCommands {
               The public API (kvasir.v1.GenerationService): validates, tokenizes with the model's tokenizer
               (its weights are mapped, never read), sends a prompt with at least --prefill-threshold uncached
               tokens (per the KV store's index) to a prefill node first, then to the least busy decode node.
-            """ + KvCacheTypes.USAGE;
+            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE;
     static final String PREFILL_USAGE = """
             usage: kvasir prefill --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
                                   [--cluster kvasir] [--kv-blocks 4096] [--block-size 16] [--threads N]
                                   [--metrics-port 7602] [--device cpu|cuda] [--kv-cache-dtype auto]
               A prefill node: computes what the KV store lacks of a prompt, stores its full blocks, returns
               the first token (kvasir.internal.v1.PrefillService).
-            """ + KvCacheTypes.USAGE;
+            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE;
 
     private RoleCommands() {
     }
 
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
-        Args a = Args.parse("decode", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "max-batch",
+        Args a = Args.parse("decode", argv, withTls("model", "kv-peers", "grpc-port", "host", "cluster", "max-batch",
                 "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device", "kv-cache-dtype"),
                 Set.of("no-prefix-cache", "no-kv-store"));
         if (a.has("no-prefix-cache") && a.has("no-kv-store")) {
@@ -116,8 +117,8 @@ final class RoleCommands {
                 : new DecodeEngine(node.model(), prefixes, node.blockSize(), a.integer("kv-blocks", 2048),
                         a.integer("max-batch", 16), 64);
         HealthStatusManager health = new HealthStatusManager();
-        Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
-                a.integer("grpc-port", 7501))).addService(new DecodeGrpcService(engine))
+        Server server = start(internal(TlsOptions.server(a.string("host", "127.0.0.1"), a.integer("grpc-port", 7501),
+                node.tls(), true), node.tls(), DecodeServiceGrpc.SERVICE_NAME).addService(new DecodeGrpcService(engine))
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(DecodeServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
@@ -128,7 +129,7 @@ final class RoleCommands {
         String modelName = modelName(node.modelPath());
         MetricsEndpoint metrics = metrics(a, 7502, () -> engine.metricsText(modelName) + node.cache().metricsText());
         out.println("kvasir decode: " + node.modelPath().getFileName() + " on port " + server.getPort() + " as " + id
-                + ", metrics on port " + metrics.port() + ", KV store " + node.peers());
+                + ", metrics on port " + metrics.port() + ", KV store " + node.peers() + node.security());
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
@@ -141,7 +142,7 @@ final class RoleCommands {
     }
 
     static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
-        Args a = Args.parse("prefill", argv, Set.of("model", "kv-peers", "grpc-port", "host", "cluster", "kv-blocks",
+        Args a = Args.parse("prefill", argv, withTls("model", "kv-peers", "grpc-port", "host", "cluster", "kv-blocks",
                 "block-size", "threads", "metrics-port", "device", "kv-cache-dtype"), Set.of());
         Node node = Node.open("prefill", a);
         // on a GPU, --kv-blocks sizes the device KV tier (prompts stay within the model's context)
@@ -150,8 +151,8 @@ final class RoleCommands {
                         node.model().transformer().config().contextLength())
                 : new PrefillEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 4096), 64);
         HealthStatusManager health = new HealthStatusManager();
-        Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
-                a.integer("grpc-port", 7601))).addService(new PrefillGrpcService(engine))
+        Server server = start(internal(TlsOptions.server(a.string("host", "127.0.0.1"), a.integer("grpc-port", 7601),
+                node.tls(), true), node.tls(), PrefillServiceGrpc.SERVICE_NAME).addService(new PrefillGrpcService(engine))
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(PrefillServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
@@ -159,7 +160,7 @@ final class RoleCommands {
         MetricsEndpoint metrics = metrics(a, 7602, () -> engine.metricsText(modelName) + node.cache().metricsText());
         out.println("kvasir prefill: " + node.modelPath().getFileName() + " on port " + server.getPort()
                 + ", metrics on port " + metrics.port() + ", KV store " + node.peers()
-                + (node.gpu() != null ? ", on " + node.gpu() : ""));
+                + (node.gpu() != null ? ", on " + node.gpu() : "") + node.security());
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
@@ -171,9 +172,10 @@ final class RoleCommands {
     }
 
     static void router(List<String> argv, PrintStream out) throws InterruptedException {
-        Args a = Args.parse("router", argv, Set.of("model", "decode", "grpc-port", "host", "prefill", "kv-peers",
+        Args a = Args.parse("router", argv, withTls("model", "decode", "grpc-port", "host", "prefill", "kv-peers",
                 "cluster", "prefill-threshold", "block-size", "api-keys", "http-port", "max-concurrent-per-tenant",
                 "tokens-per-minute", "routing", "kv-cache-dtype"), Set.of());
+        Tls tls = TlsOptions.load("router", a, Role.ROUTER);
         DecodeRoutes.Routing routing;
         try {
             routing = DecodeRoutes.Routing.parse(a.string("routing", "kv-aware"));
@@ -190,7 +192,7 @@ final class RoleCommands {
         List<String> ids = a.has("decode") ? Arrays.stream(a.required("decode").split(",")).map(String::trim).toList()
                 : List.of();
         for (String target : ids) {
-            nodes.add(NettyChannelBuilder.forTarget(target).usePlaintext().build());
+            nodes.add(TlsOptions.channel(target, tls, Role.DECODE).build());
         }
         Model model = Model.load(modelPath, new VectorCpuBackend(1));
         var config = model.transformer().config();
@@ -203,13 +205,13 @@ final class RoleCommands {
         }
         if (a.has("kv-peers")) {
             store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER),
-                    Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList());
+                    Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList(), tls);
             if (a.has("prefill")) {
                 for (String target : a.required("prefill").split(",")) {
                     // dns:///service:port spreads calls over every address the name resolves to
                     // (a headless Service's pods); a plain H:P is one node
-                    prefillNodes.add(NettyChannelBuilder.forTarget(target.trim()).defaultLoadBalancingPolicy("round_robin")
-                            .usePlaintext().build());
+                    prefillNodes.add(TlsOptions.channel(target.trim(), tls, Role.PREFILL)
+                            .defaultLoadBalancingPolicy("round_robin").build());
                 }
             }
             policy = new KvAwarePlacement(store, new BlockKeyChain(ModelFingerprint.of(model), kvType,
@@ -229,14 +231,15 @@ final class RoleCommands {
             metrics.watch(loads);
         }
         DecodeRoutes routes = nodes.isEmpty()
-                ? DecodeRoutes.discovered(loads, address -> NettyChannelBuilder.forTarget(address).usePlaintext().build())
+                ? DecodeRoutes.discovered(loads, address -> TlsOptions.channel(address, tls, Role.DECODE).build())
                 : new DecodeRoutes(nodes, ids, loads);
         routes.routing(routing);
         GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
                 config.contextLength(), routes, policy, metrics, limits);
         HealthStatusManager health = new HealthStatusManager();
-        Server server = start(NettyServerBuilder.forAddress(new InetSocketAddress(a.string("host", "127.0.0.1"),
-                a.integer("grpc-port", 50051))).addService(ServerInterceptors.intercept(api, new TenantInterceptor(keys)))
+        // the public API: TLS when configured, client certificates optional (API keys are the credential)
+        Server server = start(TlsOptions.server(a.string("host", "127.0.0.1"), a.integer("grpc-port", 50051), tls, false)
+                .addService(ServerInterceptors.intercept(api, new TenantInterceptor(keys)))
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
         // ready (for a Kubernetes readiness probe) while at least one decode node can take requests
         var readiness = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
@@ -254,7 +257,8 @@ final class RoleCommands {
             throw new IllegalStateException("cannot start the HTTP API: " + e.getMessage(), e);
         }
         out.println("kvasir router: on port " + server.getPort() + " (gRPC), HTTP on " + httpApi.port()
-                + ", decode nodes " + (a.has("decode") ? a.required("decode") : "from their heartbeats"));
+                + ", decode nodes " + (a.has("decode") ? a.required("decode") : "from their heartbeats")
+                + (tls == null ? ", plaintext" : ", TLS (mutual to nodes and the store)"));
         out.flush();
         awaitShutdown(() -> {
             health.enterTerminalState();
@@ -278,12 +282,24 @@ final class RoleCommands {
         });
     }
 
+    /** A role's options plus the TLS ones. */
+    private static Set<String> withTls(String... options) {
+        Set<String> all = new java.util.HashSet<>(Set.of(options));
+        all.addAll(TlsOptions.VALUES);
+        return all;
+    }
+
+    /** An internal server: under TLS, {@code service} takes calls from routers only (health from any role). */
+    private static NettyServerBuilder internal(NettyServerBuilder builder, Tls tls, String service) {
+        return tls == null ? builder : builder.intercept(new RoleAuthorization().allow(service, Role.ROUTER));
+    }
+
     /**
      * What a prefill or decode process opens: the store, its own backend, the model, the store as
      * prefix cache, and with {@code --device cuda} the GPU ({@code gpu} null on the CPU).
      */
     private record Node(Path modelPath, List<String> peers, int blockSize, KvStoreClient store, VectorCpuBackend backend,
-            Model model, StorePrefixCache cache, CudaDevice gpu) implements AutoCloseable {
+            Model model, StorePrefixCache cache, CudaDevice gpu, Tls tls) implements AutoCloseable {
         static Node open(String role, Args a) {
             String device = a.string("device", "cpu");
             if (device.equals("cuda")) {
@@ -296,7 +312,8 @@ final class RoleCommands {
             Path modelPath = RoleCommands.modelPath(a);
             List<String> peers = Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList();
             int blockSize = a.integer("block-size", 16);
-            KvStoreClient store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER), peers);
+            Tls tls = TlsOptions.load(role, a, Role.fromId(role));
+            KvStoreClient store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER), peers, tls);
             VectorCpuBackend backend = new VectorCpuBackend(a.integer("threads", VectorCpuBackend.defaultThreads()));
             Model model = Model.load(modelPath, backend);
             // a GPU keeps f32 K/V: its auto is f32
@@ -306,7 +323,13 @@ final class RoleCommands {
                 throw new Args.UsageException(role + ": --device cuda keeps an f32 KV cache, not --kv-cache-dtype " + dtype);
             }
             return new Node(modelPath, peers, blockSize, store, backend, model,
-                    NodeCaches.storeCache(store, model, blockSize, kvType), device.equals("cuda") ? CudaDevice.open(0) : null);
+                    NodeCaches.storeCache(store, model, blockSize, kvType), device.equals("cuda") ? CudaDevice.open(0) : null,
+                    tls);
+        }
+
+        /** How the node's services are reached, for its start-up line. */
+        String security() {
+            return tls == null ? ", plaintext" : ", mutual TLS (routers only)";
         }
 
         @Override

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
@@ -24,7 +25,8 @@ import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.Grpc;
+import io.grpc.TlsChannelCredentials;
 import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.Generator;
 import io.kvasir.engine.Model;
@@ -37,12 +39,24 @@ import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerateResponse;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
+import io.kvasir.proto.internal.v1.DecodeRequest;
+import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
+import io.kvasir.proto.internal.v1.PrefillRequest;
+import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
+import io.kvasir.proto.kv.v1.KvStoreGrpc;
+import io.kvasir.proto.kv.v1.LookupRequest;
+import io.kvasir.tls.DevCertificates;
+import io.kvasir.tls.Role;
+import io.kvasir.tls.Tls;
+import io.kvasir.tls.TlsFiles;
 
 /**
  * The cluster as an operator runs it: two kv-store members, a prefill node, a decode node and a
- * router, each its own {@code kvasir} process on loopback, used through the public API; at the end
- * the decode node and then a store member are killed. The
- * router's threshold (64 uncached tokens) sends the 150-token prompt through the prefill node.
+ * router, each its own {@code kvasir} process on loopback with mutual TLS between them (certificates
+ * from {@code kvasir certs}), used through the public API over TLS; internal services refuse every
+ * caller but the roles that need them; at the end the decode node and then a store member are
+ * killed. The router's threshold (64 uncached tokens) sends the 150-token prompt through the
+ * prefill node.
  */
 class ClusterProcessTest {
     record Reply(int[] tokens, GenerateResponse last) {
@@ -66,31 +80,40 @@ class ClusterProcessTest {
     }
 
     @Test
-    void separateProcessesGenerateLikeTheEngineReuseTheCacheAndSurviveKills(@TempDir Path dir) throws Exception {
+    void separateProcessesGenerateLikeTheEngineOverTlsReuseTheCacheAndSurviveKills(@TempDir Path dir) throws Exception {
         Path model = BuiltinModel.ensure(dir);
+        Path certs = dir.resolve("certs");
+        DevCertificates.write(certs, List.of(), Duration.ofDays(1));
+        String tlsDir = certs.toString();
         String cluster = "kvasir-it-" + UUID.randomUUID();
         String peers = "127.0.0.1:5941,127.0.0.1:5942";
         var kv0 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
-                cluster, "--name", "kv-0", "--port", "5941", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB", "--metrics-port", "0"));
+                cluster, "--name", "kv-0", "--port", "5941", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB", "--metrics-port", "0",
+                "--tls-dir", tlsDir));
         var kv1 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
-                cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB", "--metrics-port", "0"));
+                cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB", "--metrics-port", "0",
+                "--tls-dir", tlsDir));
         // the nodes start beside the members (their store clients retry until a member is up)
         var startingPrefill = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir prefill", "prefill",
                 "--model", model.toString(), "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1",
-                "--metrics-port", "0"));
+                "--metrics-port", "0", "--tls-dir", tlsDir));
         var startingDecode = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir decode", "decode",
                 "--model", model.toString(), "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1",
-                "--metrics-port", "0"));
-        try (KvasirProcess store0 = kv0.get(120, TimeUnit.SECONDS);
+                "--metrics-port", "0", "--tls-dir", tlsDir));
+        try (Tls asRouter = Tls.load(TlsFiles.inDir(certs, Role.ROUTER), Role.ROUTER);
+                KvasirProcess store0 = kv0.get(120, TimeUnit.SECONDS);
                 KvasirProcess store1 = kv1.get(120, TimeUnit.SECONDS);
                 KvasirProcess prefill = startingPrefill.get(120, TimeUnit.SECONDS);
                 KvasirProcess decode = startingDecode.get(120, TimeUnit.SECONDS);
                 KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
                         "--prefill", "127.0.0.1:" + prefill.port(), // decode nodes: found by their heartbeats
-                        "--kv-peers", peers, "--cluster", cluster, "--prefill-threshold", "64", "--grpc-port", "0", "--http-port", "0");
+                        "--kv-peers", peers, "--cluster", cluster, "--prefill-threshold", "64", "--grpc-port", "0", "--http-port", "0",
+                        "--tls-dir", tlsDir);
                 var backend = new VectorCpuBackend(1);
                 Model local = Model.load(model, backend)) {
-            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
+            // a public client: TLS trusting the cluster CA, no certificate of its own
+            ManagedChannel channel = Grpc.newChannelBuilder("127.0.0.1:" + router.port(), TlsChannelCredentials
+                    .newBuilder().trustManager(certs.resolve("ca.crt").toFile()).build()).build();
             try {
                 awaitServing(channel); // until the router has seen the decode node's heartbeat
                 var api = GenerationServiceGrpc.newBlockingStub(channel);
@@ -131,6 +154,11 @@ class ClusterProcessTest {
                 assertTrue(KvasirProcess.sample(routerMetrics, "vllm:request_queue_time_seconds_count") >= 3, routerMetrics);
                 assertTrue(routerMetrics.contains("vllm:kv_cache_usage_perc{"), routerMetrics);
 
+                // internal services take no caller but the roles that need them, and run nothing for the rest
+                double prompted = KvasirProcess.sample(prefill.scrape(), "vllm:prompt_tokens_total");
+                assertInternalServicesRefuseStrangers(certs, dir.resolve("other-ca"), prefill, decode, store0);
+                assertEquals(prompted, KvasirProcess.sample(prefill.scrape(), "vllm:prompt_tokens_total"));
+
                 // the decode node dies mid-stream: a clean error, never a wrong token
                 GenerateRequest.Builder longRun = GenerateRequest.newBuilder().setMaxTokens(6000);
                 Arrays.stream(prompt(40, 9)).forEach(longRun::addPromptTokens);
@@ -142,7 +170,7 @@ class ClusterProcessTest {
 
                 // a store member killed (SIGKILL): the survivor holds every block the cluster stored
                 List<BlockKey> stored = new BlockKeyChain(ModelFingerprint.of(local), local.transformer().kvCacheType("auto"), 16).keys("default", turn2, 160);
-                try (KvStoreClient store = KvStoreClient.connect(cluster, List.of(peers.split(",")))) {
+                try (KvStoreClient store = KvStoreClient.connect(cluster, List.of(peers.split(",")), asRouter)) {
                     assertEquals(0, missing(store, stored), "blocks the cluster stored, of " + stored.size());
                     store1.kill();
                     assertEquals(0, missing(store, stored), "blocks lost with the killed member, of " + stored.size());
@@ -150,6 +178,55 @@ class ClusterProcessTest {
             } finally {
                 channel.shutdownNow();
             }
+        }
+    }
+
+    /**
+     * Callers the prefill node, the decode node and a store member must refuse before any work: no
+     * client certificate, a certificate from another CA, the public client's certificate, and a
+     * decode node's certificate asserting a tenant to a prefill node.
+     */
+    private static void assertInternalServicesRefuseStrangers(Path certs, Path otherCa, KvasirProcess prefill,
+            KvasirProcess decode, KvasirProcess store) throws Exception {
+        DevCertificates.write(otherCa, List.of(), Duration.ofDays(1));
+        var anonymous = TlsChannelCredentials.newBuilder().trustManager(certs.resolve("ca.crt").toFile()).build();
+        var stranger = TlsChannelCredentials.newBuilder()
+                .keyManager(otherCa.resolve("router.crt").toFile(), otherCa.resolve("router.key").toFile())
+                .trustManager(certs.resolve("ca.crt").toFile()).build();
+        try (Tls client = Tls.load(TlsFiles.inDir(certs, Role.CLIENT), Role.CLIENT);
+                Tls decodeNode = Tls.load(TlsFiles.inDir(certs, Role.DECODE), Role.DECODE)) {
+            String prefillAt = "127.0.0.1:" + prefill.port();
+            String decodeAt = "127.0.0.1:" + decode.port();
+            for (var credentials : List.of(anonymous, stranger)) {
+                assertEquals(Status.Code.UNAVAILABLE, refusal(prefillAt, credentials, PrefillServiceGrpc::newBlockingStub,
+                        s -> s.prefill(PrefillRequest.newBuilder().setTenant("default").build())));
+                assertEquals(Status.Code.UNAVAILABLE, refusal(decodeAt, credentials, DecodeServiceGrpc::newBlockingStub,
+                        s -> s.decode(DecodeRequest.newBuilder().setTenant("default").build()).hasNext()));
+                assertEquals(Status.Code.UNAVAILABLE, refusal(store.grpcAddress(), credentials, KvStoreGrpc::newBlockingStub,
+                        s -> s.lookup(LookupRequest.newBuilder().setTenant("default").build())));
+            }
+            assertEquals(Status.Code.PERMISSION_DENIED, refusal(prefillAt, client.client(Role.PREFILL),
+                    PrefillServiceGrpc::newBlockingStub, s -> s.prefill(PrefillRequest.newBuilder().setTenant("default").build())));
+            assertEquals(Status.Code.PERMISSION_DENIED, refusal(decodeAt, client.client(Role.DECODE),
+                    DecodeServiceGrpc::newBlockingStub, s -> s.decode(DecodeRequest.newBuilder().setTenant("default").build())
+                            .hasNext()));
+            assertEquals(Status.Code.PERMISSION_DENIED, refusal(store.grpcAddress(), client.client(Role.KV_STORE),
+                    KvStoreGrpc::newBlockingStub, s -> s.lookup(LookupRequest.newBuilder().setTenant("default").build())));
+            assertEquals(Status.Code.PERMISSION_DENIED, refusal(prefillAt, decodeNode.client(Role.PREFILL),
+                    PrefillServiceGrpc::newBlockingStub, s -> s.prefill(PrefillRequest.newBuilder().setTenant("default").build())));
+        }
+    }
+
+    /** The status a call through a fresh channel with {@code credentials} fails with. */
+    private static <S extends io.grpc.stub.AbstractBlockingStub<S>> Status.Code refusal(String target,
+            io.grpc.ChannelCredentials credentials, java.util.function.Function<ManagedChannel, S> stub,
+            java.util.function.Consumer<S> call) {
+        ManagedChannel channel = Grpc.newChannelBuilder(target, credentials).build();
+        try {
+            return assertThrows(StatusRuntimeException.class,
+                    () -> call.accept(stub.apply(channel).withDeadlineAfter(20, TimeUnit.SECONDS))).getStatus().getCode();
+        } finally {
+            channel.shutdownNow();
         }
     }
 

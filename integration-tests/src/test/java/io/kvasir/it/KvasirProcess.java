@@ -59,6 +59,15 @@ final class KvasirProcess implements AutoCloseable {
         return Integer.parseInt(m.group(1));
     }
 
+    /** A kv-store member's gRPC address, from its ready line ("gRPC HOST:PORT,"). */
+    String grpcAddress() {
+        Matcher m = Pattern.compile("gRPC ([^,\\s]+),").matcher(readyLine);
+        if (!m.find()) {
+            throw new IllegalStateException("no gRPC address in: " + readyLine);
+        }
+        return m.group(1);
+    }
+
     /** The port its ready line gives after "metrics on port " (kv-store, prefill, decode) or "HTTP on " (router). */
     int metricsPort() {
         Matcher m = Pattern.compile("(?:metrics on port|HTTP on) (\\d+)").matcher(readyLine);

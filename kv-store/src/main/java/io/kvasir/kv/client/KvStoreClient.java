@@ -1,6 +1,8 @@
 package io.kvasir.kv.client;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.security.GeneralSecurityException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -48,6 +50,8 @@ import io.kvasir.proto.kv.v1.PutResponse;
 import io.kvasir.proto.kv.v1.StatsRequest;
 import io.kvasir.proto.kv.v1.StatsResponse;
 import io.kvasir.proto.kv.v1.Tier;
+import io.kvasir.tls.Role;
+import io.kvasir.tls.Tls;
 
 /**
  * What prefill and decode nodes use to reach the store. It joins the cluster as a Hazelcast client
@@ -66,6 +70,8 @@ public final class KvStoreClient implements AutoCloseable {
             .toBuilder(ProtoUtils.marshaller(GetRequest.getDefaultInstance()), new FetchedBlockMarshaller()).build();
 
     private final HazelcastInstance hz;
+    /** This process's TLS identity, or null: plaintext channels. */
+    private final Tls tls;
     private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
     private final ExecutorService calls = Executors.newVirtualThreadPerTaskExecutor();
     private final AtomicInteger roundRobin = new AtomicInteger();
@@ -78,12 +84,18 @@ public final class KvStoreClient implements AutoCloseable {
     });
     private volatile boolean useSharedMemory = true;
 
-    private KvStoreClient(HazelcastInstance hz) {
+    private KvStoreClient(HazelcastInstance hz, Tls tls) {
         this.hz = hz;
+        this.tls = tls;
     }
 
-    /** Connects through any of {@code hazelcastAddresses} ({@code host:port}). */
+    /** Connects through any of {@code hazelcastAddresses} ({@code host:port}); plaintext gRPC. */
     public static KvStoreClient connect(String clusterName, List<String> hazelcastAddresses) {
+        return connect(clusterName, hazelcastAddresses, null);
+    }
+
+    /** As {@link #connect(String, List)}, with mutual TLS to the members' gRPC data plane when {@code tls} is given. */
+    public static KvStoreClient connect(String clusterName, List<String> hazelcastAddresses, Tls tls) {
         Logger.getLogger("com.hazelcast").setLevel(java.util.logging.Level.WARNING);
         ClientConfig config = new ClientConfig();
         config.setClusterName(clusterName);
@@ -92,7 +104,7 @@ public final class KvStoreClient implements AutoCloseable {
         config.getNetworkConfig().setAddresses(new ArrayList<>(hazelcastAddresses));
         config.getConnectionStrategyConfig().getConnectionRetryConfig().setClusterConnectTimeoutMillis(30_000);
         KvSerialization.register(config.getSerializationConfig());
-        return new KvStoreClient(HazelcastClient.newHazelcastClient(config));
+        return new KvStoreClient(HazelcastClient.newHazelcastClient(config), tls);
     }
 
     /** Stores blocks (idempotent: a key already stored is left as it is). */
@@ -347,11 +359,21 @@ public final class KvStoreClient implements AutoCloseable {
     }
 
     private ManagedChannel channel(String address) {
-        return channels.computeIfAbsent(address, a -> NettyChannelBuilder.forTarget(a)
-                .usePlaintext()
+        return channels.computeIfAbsent(address, a -> builder(a)
                 .maxInboundMessageSize(256 << 20)
                 .flowControlWindow(32 << 20)
                 .build());
+    }
+
+    private NettyChannelBuilder builder(String address) {
+        if (tls == null) {
+            return NettyChannelBuilder.forTarget(address).usePlaintext();
+        }
+        try {
+            return NettyChannelBuilder.forTarget(address, tls.client(Role.KV_STORE));
+        } catch (IOException | GeneralSecurityException e) {
+            throw new IllegalStateException("TLS channel credentials: " + e.getMessage(), e);
+        }
     }
 
     private static void awaitAll(List<Future<?>> pending) throws KvStoreException {

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.security.GeneralSecurityException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -31,6 +32,9 @@ import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
+import io.kvasir.tls.Role;
+import io.kvasir.tls.RoleAuthorization;
+import io.kvasir.tls.Tls;
 
 /**
  * One kv-store member: a Hazelcast data member (host tier and index), this machine's SSD tier, and
@@ -62,7 +66,7 @@ public final class KvStoreMember implements AutoCloseable {
     private final SharedArena shared;
     private volatile BlockStore storeForSsd;
 
-    private KvStoreMember(StoreConfig config) throws IOException {
+    private KvStoreMember(StoreConfig config, Tls tls) throws IOException, GeneralSecurityException {
         int grpcPort = config.grpcPort() != 0 ? config.grpcPort() : freePort(config.host());
         grpcAddress = config.host() + ":" + grpcPort;
         String name = config.memberName() != null ? config.memberName() : grpcAddress;
@@ -95,7 +99,10 @@ public final class KvStoreMember implements AutoCloseable {
             store.announceSsd(ssd.rebuild());
         }
         service = new KvStoreService(store, shared);
-        server = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), grpcPort))
+        InetSocketAddress address = new InetSocketAddress(config.host(), grpcPort);
+        server = (tls == null ? NettyServerBuilder.forAddress(address)
+                : NettyServerBuilder.forAddress(address, tls.server(true)).intercept(new RoleAuthorization()
+                        .allow(KvStoreGrpc.SERVICE_NAME, Role.ROUTER, Role.PREFILL, Role.DECODE, Role.KV_STORE)))
                 .addService(service)
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance())
@@ -112,10 +119,20 @@ public final class KvStoreMember implements AutoCloseable {
     }
 
     public static KvStoreMember start(StoreConfig config) {
+        return start(config, null);
+    }
+
+    /**
+     * A member whose gRPC data plane takes only mutual-TLS calls from routers, nodes and other
+     * members when {@code tls} is given (null: plaintext).
+     */
+    public static KvStoreMember start(StoreConfig config, Tls tls) {
         try {
-            return new KvStoreMember(config);
+            return new KvStoreMember(config, tls);
         } catch (IOException e) {
             throw new UncheckedIOException("kv-store member could not start: " + e.getMessage(), e);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("kv-store member could not start: TLS: " + e.getMessage(), e);
         }
     }
 
