@@ -47,18 +47,47 @@ prometheus.io/path: /metrics
 
 {{/* gRPC health probes (Kubernetes' built-in gRPC probe; every role serves grpc.health.v1). */}}
 {{- define "kvasir.probes" -}}
+{{- /* the kubelet's gRPC probe speaks plaintext only: under TLS a probe can only see the port open */ -}}
+{{- $check := ternary (printf "tcpSocket: {port: %v}" .port) (printf "grpc: {port: %v}" .port) .tls -}}
 startupProbe:
-  grpc: {port: {{ .port }}}
+  {{ $check }}
   periodSeconds: 5
   failureThreshold: 60
 readinessProbe:
-  grpc: {port: {{ .port }}}
+  {{ $check }}
   periodSeconds: 5
   failureThreshold: 2
 livenessProbe:
-  grpc: {port: {{ .port }}}
+  {{ $check }}
   periodSeconds: 10
   failureThreshold: 6
+{{- end -}}
+
+{{/*
+TLS for one role (call with (dict "ctx" $ "role" "decode")): its Secret (cert-manager's layout:
+tls.crt, tls.key, ca.crt) mounted at /etc/kvasir/tls, and the flags that read it.
+*/}}
+{{- define "kvasir.tlsSecret" -}}
+{{- $key := ternary "kvStore" .role (eq .role "kv-store") -}}
+{{- get .ctx.Values.tls.secrets $key | default (printf "%s-%s-tls" (include "kvasir.fullname" .ctx) .role) -}}
+{{- end -}}
+{{- define "kvasir.tlsArgs" -}}
+{{- if .ctx.Values.tls.enabled -}}
+- --tls-cert=/etc/kvasir/tls/tls.crt
+- --tls-key=/etc/kvasir/tls/tls.key
+- --tls-ca=/etc/kvasir/tls/ca.crt
+{{- end -}}
+{{- end -}}
+{{- define "kvasir.tlsMount" -}}
+{{- if .ctx.Values.tls.enabled -}}
+- {name: tls, mountPath: /etc/kvasir/tls, readOnly: true}
+{{- end -}}
+{{- end -}}
+{{- define "kvasir.tlsVolume" -}}
+{{- if .ctx.Values.tls.enabled -}}
+- name: tls
+  secret: {secretName: {{ include "kvasir.tlsSecret" . }}}
+{{- end -}}
 {{- end -}}
 
 {{/* The model volume and mount, when one is given. */}}
@@ -88,4 +117,11 @@ livenessProbe:
 {{- $_ := set $res "requests" $requests -}}
 {{- end -}}
 {{- toYaml $res -}}
+{{- end -}}
+
+{{/* Pods of one role of this release as a NetworkPolicy peer (call with (dict "ctx" $ "role" "router")). */}}
+{{- define "kvasir.peer" -}}
+- podSelector:
+    matchLabels:
+      {{- include "kvasir.selector" . | nindent 6 }}
 {{- end -}}

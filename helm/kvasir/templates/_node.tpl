@@ -54,6 +54,7 @@ spec:
             {{- range .extraArgs }}
             - {{ . }}
             {{- end }}
+            {{- with include "kvasir.tlsArgs" (dict "ctx" $ "role" .role) }}{{ . | nindent 12 }}{{ end }}
           envFrom:
             - configMapRef:
                 name: {{ $name }}-config
@@ -65,15 +66,17 @@ spec:
           ports:
             - {name: grpc, containerPort: {{ $v.grpcPort }}}
             - {name: metrics, containerPort: {{ $v.metricsPort }}}
-          {{- include "kvasir.probes" (dict "port" $v.grpcPort) | nindent 10 }}
+          {{- include "kvasir.probes" (dict "port" $v.grpcPort "tls" $.Values.tls.enabled) | nindent 10 }}
           resources:
             {{- include "kvasir.resources" (dict "ctx" $ "role" $v) | nindent 12 }}
           volumeMounts:
             - {name: cache, mountPath: /tmp/kvasir}
             {{- with include "kvasir.modelMount" $ }}{{ . | nindent 12 }}{{ end }}
+            {{- with include "kvasir.tlsMount" (dict "ctx" $ "role" .role) }}{{ . | nindent 12 }}{{ end }}
       volumes:
         - {name: cache, emptyDir: {}}
         {{- with include "kvasir.modelVolume" $ }}{{ . | nindent 8 }}{{ end }}
+        {{- with include "kvasir.tlsVolume" (dict "ctx" $ "role" .role) }}{{ . | nindent 8 }}{{ end }}
       {{- with $v.nodeSelector }}
       nodeSelector: {{- toYaml . | nindent 8 }}
       {{- end }}

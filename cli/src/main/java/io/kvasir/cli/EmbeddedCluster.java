@@ -46,6 +46,7 @@ import io.kvasir.router.OpenAiHttpApi;
 import io.kvasir.router.RouterMetrics;
 import io.kvasir.router.TenantInterceptor;
 import io.kvasir.router.TenantLimits;
+import io.kvasir.tls.Tls;
 
 /**
  * Every role in one JVM, wired as the separate processes are: a kv-store member (Hazelcast, host
@@ -64,11 +65,18 @@ final class EmbeddedCluster implements AutoCloseable {
      */
     record Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
             int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits,
-            long kvQuotaBytes, Caching caching, int prefillThreads) {
+            long kvQuotaBytes, Caching caching, int prefillThreads, Tls publicTls) {
+        Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
+                int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits,
+                long kvQuotaBytes, Caching caching, int prefillThreads) {
+            this(model, host, grpcPort, httpPort, kvPort, maxBatch, kvBlocks, blockSize, threads, prefillThreshold,
+                    decodeNodes, apiKeys, limits, kvQuotaBytes, caching, prefillThreads, null);
+        }
+
         Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
                 int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits) {
             this(model, host, grpcPort, httpPort, kvPort, maxBatch, kvBlocks, blockSize, threads, prefillThreshold,
-                    decodeNodes, apiKeys, limits, 0, Caching.DEFAULT, threads);
+                    decodeNodes, apiKeys, limits, 0, Caching.DEFAULT, threads, null);
         }
     }
 
@@ -162,7 +170,8 @@ final class EmbeddedCluster implements AutoCloseable {
                             decodeNodes.stream().map(DecodeNode::id).toList(), loads).routing(caching.routing()), placement,
                     metrics, o.limits());
             HealthStatusManager health = new HealthStatusManager();
-            apiServer = NettyServerBuilder.forAddress(new InetSocketAddress(o.host(), o.grpcPort()))
+            // the public ports: TLS with --tls-dir (client certificates optional); the roles inside talk in-process
+            apiServer = TlsOptions.server(o.host(), o.grpcPort(), o.publicTls(), false)
                     .addService(ServerInterceptors.intercept(api, new TenantInterceptor(o.apiKeys())))
                     .addService(health.getHealthService())
                     .addService(ProtoReflectionServiceV1.newInstance())
@@ -171,7 +180,8 @@ final class EmbeddedCluster implements AutoCloseable {
             health.setStatus("", ServingStatus.SERVING);
             health.setStatus(GenerationServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
             http = started(new OpenAiHttpApi(o.host(), o.httpPort(), modelId, api,
-                    first.chatTemplate() == null ? null : new ChatRenderer(first.chatTemplate()), o.apiKeys(), metrics));
+                    first.chatTemplate() == null ? null : new ChatRenderer(first.chatTemplate()), o.apiKeys(), metrics,
+                    o.publicTls() == null ? null : o.publicTls().sslContext()));
         } catch (IOException e) {
             close();
             throw new UncheckedIOException("cannot start the gRPC servers: " + e.getMessage(), e);

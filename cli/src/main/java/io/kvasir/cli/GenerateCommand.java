@@ -28,8 +28,9 @@ final class GenerateCommand {
             usage: kvasir generate (--model PATH | --server HOST:PORT) (--prompt TEXT | --prompt-tokens 1,5,9)
                                    [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
                                    [--threads N] [--device cpu|cuda] [--kv-cache-dtype auto|f32|f16|bf16|fp8|int8]
-                                   [--json [--logits]] [--stop S] [--tenant T]
-              --server asks a running Kvasir (kvasir serve, or a router) over gRPC; --json then adds "usage".
+                                   [--json [--logits]] [--stop S] [--tenant T] [--tls-ca FILE]
+              --server asks a running Kvasir (kvasir serve, or a router) over gRPC; --json then adds "usage";
+              --tls-ca: over TLS, trusting that CA (the server's ca.crt).
               PATH is a GGUF file or a Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
               --prompt-tokens takes token ids as they are (no BOS added); --prompt is tokenized (BOS added
               when the model asks for one). Temperature 0 (the default) is greedy. --device cuda runs the model
@@ -38,7 +39,7 @@ final class GenerateCommand {
 
     private static final Set<String> VALUES = Set.of("model", "prompt", "prompt-tokens", "max-tokens",
             "temperature", "top-k", "top-p", "seed", "threads", "server", "stop", "tenant", "device",
-            "kv-cache-dtype");
+            "kv-cache-dtype", "tls-ca");
     private static final Set<String> FLAGS = Set.of("json", "logits");
 
     private GenerateCommand() {
@@ -53,8 +54,8 @@ final class GenerateCommand {
             RemoteGenerate.run(a, out);
             return;
         }
-        if (a.has("stop") || a.has("tenant")) {
-            throw new Args.UsageException("generate: --stop and --tenant need --server");
+        if (a.has("stop") || a.has("tenant") || a.has("tls-ca")) {
+            throw new Args.UsageException("generate: --stop, --tenant and --tls-ca need --server");
         }
         Path modelPath = Path.of(a.required("model"));
         if (a.has("prompt") == a.has("prompt-tokens")) {

@@ -8,6 +8,9 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -27,6 +30,10 @@ import io.kvasir.kv.block.KvBlock;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.store.KvStoreMember;
 import io.kvasir.kv.store.StoreConfig;
+import io.kvasir.tls.DevCertificates;
+import io.kvasir.tls.Role;
+import io.kvasir.tls.Tls;
+import io.kvasir.tls.TlsFiles;
 
 /**
  * {@code kvasir bench kv}: a real 3-member store on loopback (backup count 1 by default) in this process, the
@@ -37,15 +44,16 @@ import io.kvasir.kv.store.StoreConfig;
 final class KvBench {
     static final String USAGE = """
             usage: kvasir bench kv [--blocks 256] [--batch 32] [--reps 5] [--layers 16] [--kv-dim 512]
-                                   [--block-tokens 16] [--dtype f16] [--backup-count 1] [--no-namespace] [--json]
+                                   [--block-tokens 16] [--dtype f16] [--backup-count 1] [--tls] [--no-namespace] [--json]
               defaults: one block of the Llama-3.2-1B shape (16 layers, 8 KV heads x 64), f16: 512 KiB of values.
               As root (Linux, iproute2), it also gets between two network namespaces joined by a veth pair:
               a member in the other namespace, gRPC only ("between_namespaces"); --no-namespace skips that.
-              --backup-count 0 shows what the synchronous backup costs a put.""";
+              --backup-count 0 shows what the synchronous backup costs a put; --tls measures puts and gRPC gets again
+              with mutual TLS (a development CA), in the same run.""";
 
     private static final Set<String> VALUES = Set.of("blocks", "batch", "reps", "layers", "kv-dim", "block-tokens",
             "dtype", "backup-count");
-    private static final Set<String> FLAGS = Set.of("json", "no-namespace");
+    private static final Set<String> FLAGS = Set.of("json", "no-namespace", "tls");
 
     private KvBench() {
     }
@@ -80,35 +88,125 @@ final class KvBench {
             payloads.add(BlockCodec.encode(randomBlock(layout, i)));
         }
         long blockBytes = payloads.getFirst().length;
-        long totalBytes = blockBytes * blocks;
         progress(err, "bench kv: " + blocks + " blocks of " + blockBytes + " bytes (" + layout.dtype().id() + ", "
                 + layout.layers() + " layers x " + layout.tokens() + " tokens x " + layout.firstWidth()
                 + "), batches of " + batch + ", 3 members, backup count " + backups);
 
+        List<List<BlockKey>> rounds = new ArrayList<>();
+        for (int r = 0; r < reps + 1; r++) {
+            byte[] salt = ("bench-" + r).getBytes(StandardCharsets.UTF_8);
+            rounds.add(BlockKeys.chain(BlockKeys.root("bench", 1, layout.dtype(), salt), tokens(blocks * layout.tokens()),
+                    layout.tokens()));
+        }
+        StoreRounds plain = storeRounds(payloads, rounds, batch, backups, null, err);
+        StoreRounds withTls = null;
+        Path certs = null;
+        if (a.has("tls")) {
+            certs = Files.createTempDirectory("kvasir-bench-certs");
+            DevCertificates.write(certs, List.of(), Duration.ofDays(1));
+            progress(err, "bench kv: the same with mutual TLS between client and members");
+            withTls = storeRounds(payloads, rounds, batch, backups, certs, err);
+        }
+        double[] put = plain.put();
+        double[] get = plain.get();
+        double[] getGrpc = plain.getGrpc();
+        double[] grpc = grpcBaseline((int) blockBytes, blocks, batch, reps, err);
+        double[] tcp = tcpBaseline(reps, err);
+        double[] memcpy = memcpy(reps);
+        Map<String, Object> betweenHosts = a.has("no-namespace") ? Map.of("skipped", "--no-namespace")
+                : KvBenchBetweenHosts.run(payloads, rounds, batch, reps, certs, err);
+
+        Map<String, Object> result = new LinkedHashMap<>();
+        result.put("get_gbps", round2(median(get)));
+        result.put("put_gbps", round2(median(put)));
+        result.put("tcp_gbps", round2(median(tcp)));
+        result.put("memcpy_gbps", round2(median(memcpy)));
+        result.put("get_grpc_gbps", round2(median(getGrpc)));
+        result.put("grpc_gbps", round2(median(grpc)));
+        result.put("get_grpc_vs_grpc", round2(median(getGrpc) / median(grpc)));
+        result.put("get_vs_tcp", round2(median(get) / median(tcp)));
+        result.put("backup_count", backups);
+        result.put("block_bytes", blockBytes);
+        result.put("blocks", blocks);
+        result.put("batch", batch);
+        result.put("reps", reps);
+        if (withTls != null) {
+            Map<String, Object> tls = new LinkedHashMap<>();
+            tls.put("put_gbps", round2(median(withTls.put())));
+            tls.put("get_grpc_gbps", round2(median(withTls.getGrpc())));
+            tls.put("put_vs_plaintext", round2(median(withTls.put()) / median(put)));
+            tls.put("get_grpc_vs_plaintext", round2(median(withTls.getGrpc()) / median(getGrpc)));
+            result.put("tls", tls);
+        }
+        result.put("between_namespaces", betweenHosts);
+        if (json) {
+            out.println(new Gson().toJson(result));
+        } else {
+            out.printf("%-8s %10s%n", "", "GB/s (median)");
+            out.printf("%-8s %10.2f%n", "put", median(put));
+            out.printf("%-8s %10.2f   (%.0f%% of TCP; same host: shared memory)%n", "get", median(get),
+                    100 * median(get) / median(tcp));
+            out.printf("%-8s %10.2f   (%.0f%% of TCP; gRPC only)%n", "get-grpc", median(getGrpc),
+                    100 * median(getGrpc) / median(tcp));
+            out.printf("%-8s %10.2f   (a bare gRPC stream of block-sized messages, no store: get-grpc is %.0f%% of it)%n",
+                    "grpc", median(grpc), 100 * median(getGrpc) / median(grpc));
+            out.printf("%-8s %10.2f   (plain TCP stream, two processes, loopback)%n", "tcp", median(tcp));
+            out.printf("%-8s %10.2f%n", "memcpy", median(memcpy));
+            if (withTls != null) {
+                out.printf("with mutual TLS: put %.2f, get-grpc %.2f GB/s (%.0f%% and %.0f%% of plaintext)%n",
+                        median(withTls.put()), median(withTls.getGrpc()), 100 * median(withTls.put()) / median(put),
+                        100 * median(withTls.getGrpc()) / median(getGrpc));
+            }
+            if (betweenHosts.containsKey("skipped")) {
+                out.println("between network namespaces: skipped (" + betweenHosts.get("skipped") + ")");
+            } else {
+                out.printf("between network namespaces (a veth pair): get-grpc %.2f, grpc %.2f, tcp %.2f GB/s%n",
+                        betweenHosts.get("get_grpc_gbps"), betweenHosts.get("grpc_gbps"), betweenHosts.get("tcp_gbps"));
+            }
+        }
+    }
+
+    /** GB/s of each round after the warm-up: puts, gets (same-host path allowed) and gets through gRPC only. */
+    private record StoreRounds(double[] put, double[] get, double[] getGrpc) {
+    }
+
+    /**
+     * A 3-member store in this process (mutual TLS with the certificates in {@code certs}, or plaintext
+     * when null): every round's puts first, then every round's gets, each phase in its steady state (in
+     * one JVM with the members, a get phase right after a put phase paid for growing the heap the
+     * put's blocks had filled: single rounds ranged 1.4-6 GB/s by where that fell).
+     */
+    private static StoreRounds storeRounds(List<byte[]> payloads, List<List<BlockKey>> rounds, int batch, int backups,
+            Path certs, PrintStream err) throws Exception {
+        int reps = rounds.size() - 1;
+        int blocks = payloads.size();
+        long totalBytes = 0;
+        for (byte[] p : payloads) {
+            totalBytes += p.length;
+        }
         double[] put = new double[reps];
         double[] get = new double[reps];
         double[] getGrpc = new double[reps];
         String cluster = "kvasir-bench-" + UUID.randomUUID();
         List<String> peers = List.of("127.0.0.1:5901", "127.0.0.1:5902", "127.0.0.1:5903");
-        // host budget: every round's blocks fit, and so do they in each member's same-host arena (a quarter)
         List<KvStoreMember> members = new ArrayList<>();
-        List<List<BlockKey>> rounds = new ArrayList<>();
+        List<Tls> identities = new ArrayList<>();
         try {
+            Tls memberTls = certs == null ? null : Tls.load(TlsFiles.inDir(certs, Role.KV_STORE), Role.KV_STORE);
+            Tls clientTls = certs == null ? null : Tls.load(TlsFiles.inDir(certs, Role.DECODE), Role.DECODE);
+            if (certs != null) {
+                identities.addAll(List.of(memberTls, clientTls));
+            }
+            // host budget: every round's blocks fit, and so do they in each member's same-host arena (a quarter)
             for (int m = 0; m < 3; m++) {
                 members.add(KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(5901 + m, 0)
                         .withPeers(peers).withBackupCount(backups)
-                        .withHostBudget(Math.max(1L << 30, 4 * (reps + 1) * totalBytes))));
+                        .withHostBudget(Math.max(1L << 30, 4 * (reps + 1) * totalBytes)), memberTls));
             }
-            try (KvStoreClient client = KvStoreClient.connect(cluster, peers);
-                    KvStoreClient grpcOnly = KvStoreClient.connect(cluster, peers).withoutSharedMemory()) {
-                // every round's puts first, then every round's gets: each phase in its steady state (in
-                // one JVM with the members, a get phase right after a put phase paid for growing the heap
-                // the put's blocks had filled: single rounds ranged 1.4-6 GB/s by where that fell)
+            try (KvStoreClient client = KvStoreClient.connect(cluster, peers, clientTls);
+                    KvStoreClient grpcOnly = KvStoreClient.connect(cluster, peers, clientTls).withoutSharedMemory()) {
                 for (int r = 0; r < reps + 1; r++) { // round 0 warms up
-                    byte[] salt = ("bench-" + r).getBytes(StandardCharsets.UTF_8);
-                    List<BlockKey> keys = BlockKeys.chain(BlockKeys.root("bench", 1, layout.dtype(), salt), tokens(blocks * layout.tokens()),
-                            layout.tokens());
-                    rounds.add(keys);
+                    List<BlockKey> keys = rounds.get(r);
                     long t0 = System.nanoTime();
                     for (int from = 0; from < blocks; from += batch) {
                         int to = Math.min(blocks, from + batch);
@@ -141,48 +239,9 @@ final class KvBench {
             }
         } finally {
             members.forEach(KvStoreMember::kill);
+            identities.forEach(Tls::close);
         }
-        double[] grpc = grpcBaseline((int) blockBytes, blocks, batch, reps, err);
-        double[] tcp = tcpBaseline(reps, err);
-        double[] memcpy = memcpy(reps);
-        Map<String, Object> betweenHosts = a.has("no-namespace") ? Map.of("skipped", "--no-namespace")
-                : KvBenchBetweenHosts.run(payloads, rounds, batch, reps, err);
-
-        Map<String, Object> result = new LinkedHashMap<>();
-        result.put("get_gbps", round2(median(get)));
-        result.put("put_gbps", round2(median(put)));
-        result.put("tcp_gbps", round2(median(tcp)));
-        result.put("memcpy_gbps", round2(median(memcpy)));
-        result.put("get_grpc_gbps", round2(median(getGrpc)));
-        result.put("grpc_gbps", round2(median(grpc)));
-        result.put("get_grpc_vs_grpc", round2(median(getGrpc) / median(grpc)));
-        result.put("get_vs_tcp", round2(median(get) / median(tcp)));
-        result.put("backup_count", backups);
-        result.put("block_bytes", blockBytes);
-        result.put("blocks", blocks);
-        result.put("batch", batch);
-        result.put("reps", reps);
-        result.put("between_namespaces", betweenHosts);
-        if (json) {
-            out.println(new Gson().toJson(result));
-        } else {
-            out.printf("%-8s %10s%n", "", "GB/s (median)");
-            out.printf("%-8s %10.2f%n", "put", median(put));
-            out.printf("%-8s %10.2f   (%.0f%% of TCP; same host: shared memory)%n", "get", median(get),
-                    100 * median(get) / median(tcp));
-            out.printf("%-8s %10.2f   (%.0f%% of TCP; gRPC only)%n", "get-grpc", median(getGrpc),
-                    100 * median(getGrpc) / median(tcp));
-            out.printf("%-8s %10.2f   (a bare gRPC stream of block-sized messages, no store: get-grpc is %.0f%% of it)%n",
-                    "grpc", median(grpc), 100 * median(getGrpc) / median(grpc));
-            out.printf("%-8s %10.2f   (plain TCP stream, two processes, loopback)%n", "tcp", median(tcp));
-            out.printf("%-8s %10.2f%n", "memcpy", median(memcpy));
-            if (betweenHosts.containsKey("skipped")) {
-                out.println("between network namespaces: skipped (" + betweenHosts.get("skipped") + ")");
-            } else {
-                out.printf("between network namespaces (a veth pair): get-grpc %.2f, grpc %.2f, tcp %.2f GB/s%n",
-                        betweenHosts.get("get_grpc_gbps"), betweenHosts.get("grpc_gbps"), betweenHosts.get("tcp_gbps"));
-            }
-        }
+        return new StoreRounds(put, get, getGrpc);
     }
 
     /** Gets every block in batches; the bytes received. */

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -14,6 +15,9 @@ import java.util.function.Predicate;
 
 import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.client.KvStoreClient;
+import io.kvasir.tls.Role;
+import io.kvasir.tls.Tls;
+import io.kvasir.tls.TlsFiles;
 
 /**
  * {@code bench kv}'s gets between hosts: a kv-store member in another network namespace
@@ -27,8 +31,11 @@ final class KvBenchBetweenHosts {
     private KvBenchBetweenHosts() {
     }
 
-    /** The figures, or {@code {"skipped": reason}}. */
-    static Map<String, Object> run(List<byte[]> payloads, List<List<BlockKey>> rounds, int batch, int reps,
+    /**
+     * The figures, or {@code {"skipped": reason}}. With {@code certs} (a directory {@code kvasir certs}
+     * wrote), puts and gets are measured again through a second member that takes mutual TLS only.
+     */
+    static Map<String, Object> run(List<byte[]> payloads, List<List<BlockKey>> rounds, int batch, int reps, Path certs,
             PrintStream err) throws Exception {
         String unavailable = VethNamespace.unavailable();
         if (unavailable != null) {
@@ -43,38 +50,9 @@ final class KvBenchBetweenHosts {
         List<Process> processes = new ArrayList<>();
         try (ns) {
             String peer = ns.peerAddress();
-            long total = 0;
-            for (byte[] p : payloads) {
-                total += p.length;
-            }
-            String cluster = "kvasir-bench-ns-" + UUID.randomUUID();
-            Started member = start(processes, ns.exec(java(Kvasir.class, "kv-store", "--name", "bench-ns", "--host", peer,
-                    "--port", Integer.toString(MEMBER_PORT), "--grpc-port", "0", "--metrics-port", "0", "--cluster",
-                    cluster, "--backup-count", "0", "--host-budget", Math.max(1L << 30, 2 * total) + "")),
-                    line -> line.startsWith("kv-store member "));
-            KvBench.progress(err, "  between namespaces: member at " + peer + " (pid " + member.process().pid() + ")");
-            double[] get = new double[reps];
-            try (KvStoreClient client = KvStoreClient.connect(cluster, List.of(peer + ":" + MEMBER_PORT))
-                    .withoutSharedMemory()) {
-                List<BlockKey> keys = rounds.getFirst();
-                for (int from = 0; from < payloads.size(); from += batch) {
-                    int to = Math.min(payloads.size(), from + batch);
-                    client.put("bench", keys.subList(from, to), payloads.subList(from, to));
-                }
-                for (int r = 0; r < reps + 1; r++) {
-                    long t0 = System.nanoTime();
-                    long got = KvBench.getAll(client, keys, payloads.size(), batch);
-                    long t1 = System.nanoTime();
-                    if (got != total) {
-                        throw new IllegalStateException("bench kv: got " + got + " bytes back from the namespace, put "
-                                + total);
-                    }
-                    if (r > 0) {
-                        get[r - 1] = total / ((t1 - t0) / 1e9) / 1e9;
-                        KvBench.progress(err, String.format("  round %d: get between namespaces %.2f GB/s", r, get[r - 1]));
-                    }
-                }
-            }
+            Rounds plain = memberRounds(ns, processes, MEMBER_PORT, null, payloads, rounds.getFirst(), batch, reps, err);
+            Rounds tls = certs == null ? null
+                    : memberRounds(ns, processes, MEMBER_PORT + 1, certs, payloads, rounds.get(1), batch, reps, err);
             int blockBytes = payloads.getFirst().length;
             Started grpcServer = start(processes, ns.exec(java(GrpcStreamBaseline.class, peer,
                     Integer.toString(blockBytes))), line -> line.matches("\\d+"));
@@ -85,18 +63,83 @@ final class KvBenchBetweenHosts {
             Started sink = start(processes, ns.exec(java(TcpSink.class, peer)), line -> line.matches("\\d+"));
             double[] tcp = KvBench.tcpRounds(peer, Integer.parseInt(sink.line()), reps, err);
 
+            double get = KvBench.median(plain.get());
             Map<String, Object> result = new LinkedHashMap<>();
-            result.put("get_grpc_gbps", KvBench.round2(KvBench.median(get)));
+            result.put("get_grpc_gbps", KvBench.round2(get));
+            result.put("put_gbps", KvBench.round2(plain.put()));
             result.put("grpc_gbps", KvBench.round2(KvBench.median(grpc)));
             result.put("tcp_gbps", KvBench.round2(KvBench.median(tcp)));
-            result.put("get_grpc_vs_grpc", KvBench.round2(KvBench.median(get) / KvBench.median(grpc)));
-            result.put("get_grpc_vs_tcp", KvBench.round2(KvBench.median(get) / KvBench.median(tcp)));
+            result.put("get_grpc_vs_grpc", KvBench.round2(get / KvBench.median(grpc)));
+            result.put("get_grpc_vs_tcp", KvBench.round2(get / KvBench.median(tcp)));
+            if (tls != null) {
+                double tlsGet = KvBench.median(tls.get());
+                result.put("tls", Map.of("get_grpc_gbps", KvBench.round2(tlsGet), "put_gbps", KvBench.round2(tls.put()),
+                        "get_grpc_vs_plaintext", KvBench.round2(tlsGet / get),
+                        "put_vs_plaintext", KvBench.round2(tls.put() / plain.put())));
+            }
             result.put("link", "veth pair into network namespace, " + peer);
             return result;
         } finally {
             for (Process p : processes) {
                 p.destroyForcibly();
                 p.waitFor();
+            }
+        }
+    }
+
+    /** GB/s of one put of every block, and of each get round after the warm-up. */
+    private record Rounds(double put, double[] get) {
+    }
+
+    /**
+     * A member in the namespace (backup count 0, so every block is on it and every get crosses the
+     * link; mutual TLS with {@code certs}, or plaintext): every block put once, then got back in rounds.
+     */
+    private static Rounds memberRounds(VethNamespace ns, List<Process> processes, int port, Path certs,
+            List<byte[]> payloads, List<BlockKey> keys, int batch, int reps, PrintStream err) throws Exception {
+        String peer = ns.peerAddress();
+        long total = 0;
+        for (byte[] p : payloads) {
+            total += p.length;
+        }
+        String cluster = "kvasir-bench-ns-" + UUID.randomUUID();
+        List<String> command = new ArrayList<>(java(Kvasir.class, "kv-store", "--name", "bench-ns-" + port, "--host",
+                peer, "--port", Integer.toString(port), "--grpc-port", "0", "--metrics-port", "0", "--cluster", cluster,
+                "--backup-count", "0", "--host-budget", Math.max(1L << 30, 2 * total) + ""));
+        if (certs != null) {
+            command.addAll(List.of("--tls-dir", certs.toString()));
+        }
+        Started member = start(processes, ns.exec(command), line -> line.startsWith("kv-store member "));
+        KvBench.progress(err, "  between namespaces: member at " + peer + " (pid " + member.process().pid() + ")"
+                + (certs == null ? "" : ", mutual TLS"));
+        Tls tls = certs == null ? null : Tls.load(TlsFiles.inDir(certs, Role.DECODE), Role.DECODE);
+        double[] get = new double[reps];
+        try (KvStoreClient client = KvStoreClient.connect(cluster, List.of(peer + ":" + port), tls)
+                .withoutSharedMemory()) {
+            long t0 = System.nanoTime();
+            for (int from = 0; from < payloads.size(); from += batch) {
+                int to = Math.min(payloads.size(), from + batch);
+                client.put("bench", keys.subList(from, to), payloads.subList(from, to));
+            }
+            double put = total / ((System.nanoTime() - t0) / 1e9) / 1e9;
+            KvBench.progress(err, String.format("  put between namespaces %.2f GB/s", put));
+            for (int r = 0; r < reps + 1; r++) {
+                long t1 = System.nanoTime();
+                long got = KvBench.getAll(client, keys, payloads.size(), batch);
+                long t2 = System.nanoTime();
+                if (got != total) {
+                    throw new IllegalStateException("bench kv: got " + got + " bytes back from the namespace, put "
+                            + total);
+                }
+                if (r > 0) {
+                    get[r - 1] = total / ((t2 - t1) / 1e9) / 1e9;
+                    KvBench.progress(err, String.format("  round %d: get between namespaces %.2f GB/s", r, get[r - 1]));
+                }
+            }
+            return new Rounds(put, get);
+        } finally {
+            if (tls != null) {
+                tls.close();
             }
         }
     }

@@ -3,7 +3,9 @@ package io.kvasir.cli;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.ServerSocket;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -30,6 +32,10 @@ import io.kvasir.kv.store.StoreConfig;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.node.PrefixCache;
 import io.kvasir.node.StorePrefixCache;
+import io.kvasir.tls.DevCertificates;
+import io.kvasir.tls.Role;
+import io.kvasir.tls.Tls;
+import io.kvasir.tls.TlsFiles;
 
 /**
  * {@code kvasir bench prefix}: what a cached prefix is worth to time-to-first-token. One node computes
@@ -42,13 +48,14 @@ final class PrefixBench {
     static final String USAGE = """
             usage: kvasir bench prefix [--model bench|builtin|long|PATH] [--prefix-tokens 8192] [--new-tokens 256]
                                        [--reps 3] [--threads N] [--block-size 16] [--kv-cache-dtype auto]
-                                       [--no-namespace] [--json]
+                                       [--tls] [--no-namespace] [--json]
               TTFT of a prompt whose first --prefix-tokens are cached: fetched from the store (gRPC only), from the
-              node's local tier, and recomputed. As root the store member runs in another network namespace.""";
+              node's local tier, and recomputed. As root the store member runs in another network namespace.
+              --tls: each round also fetches the prefix from a second member over mutual TLS.""";
 
     private static final Set<String> VALUES = Set.of("model", "prefix-tokens", "new-tokens", "reps", "threads",
             "block-size", "kv-cache-dtype", "cache-dir");
-    private static final Set<String> FLAGS = Set.of("json", "no-namespace");
+    private static final Set<String> FLAGS = Set.of("json", "no-namespace", "tls");
     private static final String TENANT = "bench";
     /** Held so its level sticks: the store's client logs its routine start and stop. */
     private static final Logger HAZELCAST = Logger.getLogger("com.hazelcast");
@@ -86,10 +93,18 @@ final class PrefixBench {
             result.put("prefix_tokens", prefixTokens);
             result.put("new_tokens", newTokens);
             result.put("kv_cache_dtype", type.id());
-            try (StoreUnderTest store = StoreUnderTest.start(!a.has("no-namespace"), prefixTokens, err)) {
+            Path certs = null;
+            if (a.has("tls")) {
+                certs = Files.createTempDirectory("kvasir-bench-certs");
+                DevCertificates.write(certs, List.of(), Duration.ofDays(1));
+            }
+            try (StoreUnderTest store = StoreUnderTest.start(!a.has("no-namespace"), prefixTokens, null, 5951, err);
+                    StoreUnderTest tlsStore = certs == null ? null
+                            : StoreUnderTest.start(!a.has("no-namespace"), prefixTokens, certs, 5952, err)) {
                 HAZELCAST.setLevel(Level.SEVERE);
                 result.put("link", store.link());
-                result.putAll(measure(model, store.client(), type, blockSize, prefixTokens, newTokens, reps, err));
+                result.putAll(measure(model, store.client(), tlsStore == null ? null : tlsStore.client(), type,
+                        blockSize, prefixTokens, newTokens, reps, err));
             }
             if (a.has("json")) {
                 out.println(new Gson().toJson(result));
@@ -97,6 +112,9 @@ final class PrefixBench {
                 out.printf("TTFT of %d cached + %d new tokens (%s KV, store over %s), median of %d:%n", prefixTokens,
                         newTokens, type.id(), result.get("link"), reps);
                 out.printf("  prefix from the store   %8.0f ms%n", (double) result.get("ttft_store_ms"));
+                if (result.get("tls") instanceof Map<?, ?> tls) {
+                    out.printf("    ... with mutual TLS   %8.0f ms%n", (double) tls.get("ttft_store_ms"));
+                }
                 out.printf("  prefix from local tier  %8.0f ms%n", (double) result.get("ttft_local_ms"));
                 out.printf("  prefix recomputed       %8.0f ms%n", (double) result.get("ttft_recompute_ms"));
                 out.printf("  store / local %.2f, store / recompute %.2f; %d KV bytes fetched at %.2f GB/s%n",
@@ -106,8 +124,10 @@ final class PrefixBench {
         }
     }
 
-    private static Map<String, Object> measure(Model model, KvStoreClient client, KvCacheType type, int blockSize,
-            int prefixTokens, int newTokens, int reps, PrintStream err) throws Exception {
+    /** The rounds; with {@code tlsClient}, each also fetches the prefix from a second store over mutual TLS. */
+    private static Map<String, Object> measure(Model model, KvStoreClient client, KvStoreClient tlsClient,
+            KvCacheType type, int blockSize, int prefixTokens, int newTokens, int reps, PrintStream err)
+            throws Exception {
         int vocab = model.transformer().config().vocabSize();
         int[] prefix = tokens(prefixTokens, 0, vocab);
         // room for two sequences on the shared prefix: the local-tier run keeps the first one's blocks
@@ -115,14 +135,22 @@ final class PrefixBench {
         double[] store = new double[reps];
         double[] local = new double[reps];
         double[] recompute = new double[reps];
+        double[] overTls = new double[reps];
         int cached;
         long kvBytes;
         try (StorePrefixCache cache = NodeCaches.storeCache(client, model, blockSize, type);
+                StorePrefixCache tlsCache = tlsClient == null ? null : NodeCaches.storeCache(tlsClient, model, blockSize, type);
                 DecodeEngine writer = new DecodeEngine(model, cache, blockSize, blocks, 4, 64);
                 DecodeEngine uncached = new DecodeEngine(model, PrefixCache.none(type), blockSize, blocks, 4, 64)) {
             KvBench.progress(err, "bench prefix: computing and storing the " + prefixTokens + "-token prefix");
             ttft(writer, concat(prefix, tokens(newTokens, 1, vocab)), 0, "first");
             cache.flush();
+            if (tlsCache != null) {
+                try (DecodeEngine tlsWriter = new DecodeEngine(model, tlsCache, blockSize, blocks, 4, 64)) {
+                    ttft(tlsWriter, concat(prefix, tokens(newTokens, 1, vocab)), 0, "first over TLS");
+                }
+                tlsCache.flush();
+            }
             cached = prefixTokens / blockSize * blockSize;
             kvBytes = writer.pool().bytesPerToken() * cached;
             for (int r = 0; r <= reps; r++) { // round 0 warms up
@@ -134,7 +162,17 @@ final class PrefixBench {
                     fromStore = ttft(fresh, first, cached, "store");
                     fromLocal = ttft(fresh, second, cached, "local tier");
                 }
+                Run viaTls = null;
+                if (tlsCache != null) {
+                    try (DecodeEngine fresh = new DecodeEngine(model, tlsCache, blockSize, blocks, 4, 64)) {
+                        viaTls = ttft(fresh, first, cached, "store over TLS");
+                    }
+                }
                 Run computed = ttft(uncached, first, 0, "recompute");
+                if (viaTls != null && viaTls.token() != computed.token()) {
+                    throw new IllegalStateException("bench prefix: round " + r + " answered " + viaTls.token()
+                            + " with the prefix from the store over TLS but " + computed.token() + " recomputing it");
+                }
                 if (fromStore.token() != computed.token()) {
                     throw new IllegalStateException("bench prefix: round " + r + " answered " + fromStore.token()
                             + " with the prefix from the store but " + computed.token() + " recomputing it");
@@ -143,6 +181,7 @@ final class PrefixBench {
                     store[r - 1] = fromStore.ms();
                     local[r - 1] = fromLocal.ms();
                     recompute[r - 1] = computed.ms();
+                    overTls[r - 1] = viaTls == null ? Double.NaN : viaTls.ms();
                 }
                 KvBench.progress(err, String.format("  round %d%s: store %.0f ms, local %.0f ms, recompute %.0f ms", r,
                         r == 0 ? " (warm-up)" : "", fromStore.ms(), fromLocal.ms(), computed.ms()));
@@ -161,6 +200,10 @@ final class PrefixBench {
         m.put("store_vs_recompute", KvBench.round2(s / c));
         // what fetching added over the local tier, as a rate: the store path's cost per byte
         m.put("fetch_gbps", s > l ? KvBench.round2(kvBytes / ((s - l) / 1e3) / 1e9) : Double.NaN);
+        if (tlsClient != null) {
+            double t = KvBench.median(overTls);
+            m.put("tls", Map.of("ttft_store_ms", round1(t), "store_vs_plaintext", KvBench.round2(t / s)));
+        }
         m.put("reps", reps);
         return m;
     }
@@ -221,7 +264,8 @@ final class PrefixBench {
 
     /** A one-member store and a gRPC-only client of it: in another network namespace when possible, else in-process. */
     private record StoreUnderTest(KvStoreClient client, String link, AutoCloseable owner) implements AutoCloseable {
-        static StoreUnderTest start(boolean namespace, int prefixTokens, PrintStream err) throws Exception {
+        static StoreUnderTest start(boolean namespace, int prefixTokens, Path certs, int port, PrintStream err)
+                throws Exception {
             String cluster = "kvasir-bench-prefix-" + UUID.randomUUID();
             String budget = Long.toString(Math.max(1L << 30, 64L * 1024 * prefixTokens));
             String unavailable = namespace ? VethNamespace.unavailable() : "--no-namespace";
@@ -230,18 +274,26 @@ final class PrefixBench {
                 List<Process> processes = new ArrayList<>();
                 try {
                     String peer = ns.peerAddress();
-                    int port = 5951;
-                    KvBenchBetweenHosts.start(processes, ns.exec(KvBenchBetweenHosts.java(Kvasir.class, "kv-store",
+                    List<String> command = new ArrayList<>(KvBenchBetweenHosts.java(Kvasir.class, "kv-store",
                             "--name", "bench-prefix", "--host", peer, "--port", Integer.toString(port), "--grpc-port",
                             "0", "--metrics-port", "0", "--cluster", cluster, "--backup-count", "0", "--host-budget",
-                            budget)), line -> line.startsWith("kv-store member "));
-                    KvStoreClient client = KvStoreClient.connect(cluster, List.of(peer + ":" + port)).withoutSharedMemory();
+                            budget));
+                    if (certs != null) {
+                        command.addAll(List.of("--tls-dir", certs.toString()));
+                    }
+                    KvBenchBetweenHosts.start(processes, ns.exec(command), line -> line.startsWith("kv-store member "));
+                    Tls tls = identity(certs);
+                    KvStoreClient client = KvStoreClient.connect(cluster, List.of(peer + ":" + port), tls)
+                            .withoutSharedMemory();
                     return new StoreUnderTest(client, "veth pair into network namespace, " + peer, () -> {
                         for (Process p : processes) {
                             p.destroyForcibly();
                             p.waitFor();
                         }
                         ns.close();
+                        if (tls != null) {
+                            tls.close();
+                        }
                     });
                 } catch (IOException | RuntimeException e) {
                     processes.forEach(Process::destroyForcibly);
@@ -250,14 +302,28 @@ final class PrefixBench {
                 }
             }
             KvBench.progress(err, "bench prefix: store member in this process on loopback (" + unavailable + ")");
-            int port;
+            int free;
             try (ServerSocket s = new ServerSocket(0)) {
-                port = s.getLocalPort();
+                free = s.getLocalPort();
             }
-            KvStoreMember member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(port, 0)
-                    .withPeers(List.of("127.0.0.1:" + port)).withHostBudget(Long.parseLong(budget)));
-            KvStoreClient client = KvStoreClient.connect(cluster, List.of("127.0.0.1:" + port)).withoutSharedMemory();
-            return new StoreUnderTest(client, "loopback", member::kill);
+            Tls memberTls = certs == null ? null : Tls.load(TlsFiles.inDir(certs, Role.KV_STORE), Role.KV_STORE);
+            KvStoreMember member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(free, 0)
+                    .withPeers(List.of("127.0.0.1:" + free)).withHostBudget(Long.parseLong(budget)), memberTls);
+            Tls tls = identity(certs);
+            KvStoreClient client = KvStoreClient.connect(cluster, List.of("127.0.0.1:" + free), tls)
+                    .withoutSharedMemory();
+            return new StoreUnderTest(client, "loopback", () -> {
+                member.kill();
+                if (tls != null) {
+                    tls.close();
+                    memberTls.close();
+                }
+            });
+        }
+
+        /** The node's side of mutual TLS (a decode node's certificate), or null: plaintext. */
+        private static Tls identity(Path certs) throws Exception {
+            return certs == null ? null : Tls.load(TlsFiles.inDir(certs, Role.DECODE), Role.DECODE);
         }
 
         @Override

@@ -1,5 +1,7 @@
 package io.kvasir.cli;
 
+import java.io.File;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -10,9 +12,11 @@ import java.util.concurrent.TimeUnit;
 
 import com.google.gson.GsonBuilder;
 
+import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.StatusRuntimeException;
+import io.grpc.TlsChannelCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.MetadataUtils;
 import io.kvasir.proto.v1.GenerateRequest;
@@ -43,7 +47,7 @@ final class RemoteGenerate {
             r.addStop(a.string("stop", ""));
         }
         boolean json = a.has("json");
-        ManagedChannel channel = NettyChannelBuilder.forTarget(a.string("server", null)).usePlaintext().build();
+        ManagedChannel channel = channel(a);
         try {
             Metadata headers = new Metadata();
             headers.put(Metadata.Key.of("x-kvasir-tenant", Metadata.ASCII_STRING_MARSHALLER), a.string("tenant", "default"));
@@ -84,6 +88,24 @@ final class RemoteGenerate {
                     + (e.getStatus().getDescription() == null ? "" : ": " + e.getStatus().getDescription()));
         } finally {
             channel.shutdownNow();
+        }
+    }
+
+    /**
+     * To the server: TLS trusting {@code --tls-ca} (the server's CA; its certificate must name the host
+     * dialled), else plaintext.
+     */
+    private static ManagedChannel channel(Args a) {
+        String target = a.string("server", null);
+        String ca = a.string("tls-ca", System.getenv("KVASIR_TLS_CA"));
+        if (ca == null) {
+            return NettyChannelBuilder.forTarget(target).usePlaintext().build();
+        }
+        try {
+            return Grpc.newChannelBuilder(target, TlsChannelCredentials.newBuilder().trustManager(new File(ca)).build())
+                    .build();
+        } catch (IOException e) {
+            throw new Args.UsageException("generate: --tls-ca " + ca + ": " + e.getMessage());
         }
     }
 }

@@ -252,7 +252,7 @@ final class RoleCommands {
         OpenAiHttpApi httpApi;
         try {
             httpApi = new OpenAiHttpApi(a.string("host", "127.0.0.1"), a.integer("http-port", 8000), modelId, api,
-                    model.chatTemplate() == null ? null : new ChatRenderer(model.chatTemplate()), keys, metrics);
+                    model.chatTemplate() == null ? null : new ChatRenderer(model.chatTemplate()), keys, metrics, tls == null ? null : tls.sslContext());
         } catch (Exception e) {
             throw new IllegalStateException("cannot start the HTTP API: " + e.getMessage(), e);
         }

@@ -11,6 +11,7 @@ import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.router.ApiKeys;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.TenantLimits;
+import io.kvasir.tls.Role;
 
 /** {@code kvasir serve}: every role in one JVM (see {@link EmbeddedCluster}); runs until stopped. */
 final class ServeCommand {
@@ -37,12 +38,14 @@ final class ServeCommand {
               --kv-quota-per-tenant (bytes of KV in the store, e.g. 512m). /metrics on --http-port.
               API: kvasir.v1.GenerationService on --grpc-port (health and reflection too); the tenant
               comes from the x-kvasir-tenant header. Try: bin/kvasir generate --server 127.0.0.1:50051 --prompt hi
+              --tls-dir DIR (router.crt/router.key and ca.crt, as 'kvasir certs' writes them): TLS on both public
+              ports (gRPC and HTTPS); the roles inside this one process stay plaintext on loopback.
             """ + KvCacheTypes.USAGE;
 
     private static final Set<String> VALUES = Set.of("model", "grpc-port", "http-port", "host", "kv-port", "max-batch", "kv-blocks",
             "block-size", "threads", "cache-dir", "prefill-threshold", "api-keys", "max-concurrent-per-tenant",
             "tokens-per-minute", "kv-quota-per-tenant", "decode-nodes", "routing", "kv-host-budget", "kv-ssd-dir",
-            "kv-ssd-budget", "kv-cache-dtype");
+            "kv-ssd-budget", "kv-cache-dtype", "tls-dir", "tls-cert", "tls-key", "tls-ca");
     private static final Set<String> FLAGS = Set.of("no-prefix-cache", "no-kv-store");
 
     private ServeCommand() {
@@ -65,7 +68,7 @@ final class ServeCommand {
                 a.integer("block-size", 16), threads,
                 a.integer("prefill-threshold", 256), a.positive("decode-nodes", 1), apiKeys(a, err), limits(a),
                 a.has("kv-quota-per-tenant") ? Sizes.parse("kv-quota-per-tenant", a.string("kv-quota-per-tenant", "0")) : 0,
-                caching(a), threads);
+                caching(a), threads, TlsOptions.load("serve", a, Role.ROUTER));
     }
 
     /** --no-prefix-cache, --no-kv-store, --routing and the store's tiers. */
@@ -119,7 +122,8 @@ final class ServeCommand {
         }, "serve-shutdown"));
         out.println("kvasir serve: " + o.model().getFileName() + " on " + o.host() + ":" + cluster.apiPort()
                 + " (gRPC kvasir.v1.GenerationService) and " + o.host() + ":" + cluster.httpPort()
-                + " (HTTP, OpenAI-compatible), KV store member on port " + cluster.kvPort()
+                + " (HTTP, OpenAI-compatible), " + (o.publicTls() == null ? "plaintext" : "TLS")
+                + ", KV store member on port " + cluster.kvPort() + " (its roles talk plaintext inside this process)"
                 + "; Ctrl-C stops");
         out.flush();
         stopped.await();

@@ -18,8 +18,8 @@ import com.google.gson.Gson;
 
 /**
  * {@code bench prefix} on the built-in model: a fresh node really fetches the whole cached prefix
- * from a store member over gRPC, and answers with the token a node recomputing the prefix gives
- * (the bench fails otherwise).
+ * from a store member over gRPC, plaintext and mutual TLS, and answers with the token a node
+ * recomputing the prefix gives (the bench fails otherwise).
  */
 class PrefixBenchTest {
     @TempDir
@@ -29,7 +29,7 @@ class PrefixBenchTest {
     void aFreshNodeFetchesTheWholePrefixAndAnswersAsARecomputingOne() throws Exception {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         PrefixBench.run(List.of("--model", "builtin", "--cache-dir", dir.toString(), "--prefix-tokens", "200",
-                "--new-tokens", "24", "--reps", "1", "--kv-cache-dtype", "int8", "--no-namespace", "--json"),
+                "--new-tokens", "24", "--reps", "1", "--kv-cache-dtype", "int8", "--tls", "--no-namespace", "--json"),
                 new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(new ByteArrayOutputStream()));
         Map<?, ?> result = new Gson().fromJson(out.toString(StandardCharsets.UTF_8), Map.class);
         assertEquals(192.0, result.get("cached_tokens"), "12 whole blocks of 16 of the 200 prefix tokens");
@@ -39,6 +39,8 @@ class PrefixBenchTest {
         for (String key : List.of("ttft_store_ms", "ttft_local_ms", "ttft_recompute_ms")) {
             assertTrue((double) result.get(key) > 0, key + ": " + result);
         }
+        // the same prefix fetched from a member that takes mutual TLS only
+        assertTrue((double) ((Map<?, ?>) result.get("tls")).get("ttft_store_ms") > 0, result.toString());
     }
 
     @Test

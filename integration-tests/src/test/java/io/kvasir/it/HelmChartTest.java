@@ -3,6 +3,7 @@ package io.kvasir.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -196,6 +197,53 @@ class HelmChartTest {
         assertEquals("/models/llama.gguf", at(m.get("ConfigMap", "prod-kvasir-config"), "data.KVASIR_MODEL"));
     }
 
+
+    @Test
+    void tlsMountsEachRolesSecretAndCertManagerIssuesThemNetworkPoliciesFenceTheInternalPorts(@TempDir Path dir)
+            throws Exception {
+        Path values = dir.resolve("tls.yaml");
+        Files.writeString(values, """
+                tls:
+                  enabled: true
+                  secrets: {decode: my-decode-cert}
+                  certManager: {enabled: true, issuerRef: {kind: ClusterIssuer, name: kvasir-ca}, routerDnsNames: [llm.example.com]}
+                networkPolicy: {enabled: true}
+                """);
+        Manifests m = render(values);
+        Map<String, String> secrets = Map.of("Deployment/prod-kvasir-router", "prod-kvasir-router-tls",
+                "Deployment/prod-kvasir-prefill", "prod-kvasir-prefill-tls", "Deployment/prod-kvasir-decode", "my-decode-cert",
+                "StatefulSet/prod-kvasir-kv-store", "prod-kvasir-kv-store-tls");
+        for (var e : secrets.entrySet()) {
+            String[] kindName = e.getKey().split("/");
+            var workload = m.get(kindName[0], kindName[1]);
+            assertTrue(args(workload).containsAll(List.of("--tls-cert=/etc/kvasir/tls/tls.crt",
+                    "--tls-key=/etc/kvasir/tls/tls.key", "--tls-ca=/etc/kvasir/tls/ca.crt")), e.getKey() + ": " + args(workload));
+            List<Map<String, Object>> volumes = at(workload, "spec.template.spec.volumes");
+            assertTrue(volumes.stream().anyMatch(v -> v.get("name").equals("tls")
+                    && e.getValue().equals(at(v, "secret.secretName"))), e.getKey() + ": " + volumes);
+            List<Map<String, Object>> mounts = at(container(workload), "volumeMounts");
+            assertTrue(mounts.stream().anyMatch(v -> v.get("mountPath").equals("/etc/kvasir/tls")), e.getKey());
+            assertNotNull(at(container(workload), "readinessProbe.tcpSocket"), "the kubelet's gRPC probe has no TLS");
+        }
+        var router = m.get("Certificate", "prod-kvasir-router");
+        assertEquals(List.of("spiffe://kvasir/router"), at(router, "spec.uris"));
+        assertTrue(((List<?>) at(router, "spec.dnsNames")).contains("llm.example.com"));
+        assertEquals("PKCS8", at(router, "spec.privateKey.encoding"));
+        assertEquals("ClusterIssuer", at(router, "spec.issuerRef.kind"));
+        assertEquals(List.of("spiffe://kvasir/kv-store"), at(m.get("Certificate", "prod-kvasir-kv-store"), "spec.uris"));
+        assertEquals("my-decode-cert", at(m.get("Certificate", "prod-kvasir-decode"), "spec.secretName"));
+
+        // decode nodes: their gRPC port from routers only; the store's from this release's roles
+        var decode = m.get("NetworkPolicy", "prod-kvasir-decode");
+        assertEquals(7501, (Integer) at(decode, "spec.ingress.0.ports.0.port"));
+        List<Map<String, Object>> from = at(decode, "spec.ingress.0.from");
+        assertEquals(List.of("router"), from.stream().map(f -> ((Map<?, ?>) at(f, "podSelector.matchLabels"))
+                .get("app.kubernetes.io/component")).toList());
+        var store = m.get("NetworkPolicy", "prod-kvasir-kv-store");
+        List<Map<String, Object>> storeFrom = at(store, "spec.ingress.0.from");
+        assertEquals(4, storeFrom.size());
+        assertNull(at(m.get("NetworkPolicy", "prod-kvasir-router"), "spec.ingress.0.from"), "the public API is open");
+    }
 
     private static int gpu(Map<String, Object> workload, String kind) {
         Map<String, Object> r = at(container(workload), "resources." + kind);

@@ -54,6 +54,8 @@ class ModuleSurfaceTest {
                     "", List.of("ApiKeys", "ChatRenderer", "DecodeRoutes", "GenerationGrpcService", "KvAwarePlacement",
                             "KvQuotaGate", "NodeLoads", "OpenAiHttpApi", "PlacementPolicy", "RouterMetrics", "Tenant",
                             "TenantInterceptor", "TenantLimits")),
+            "io.kvasir.tls", Map.of(
+                    "", List.of("DevCertificates", "Role", "RoleAuthorization", "Tls", "TlsFiles")),
             "io.kvasir.cli", Map.of());
 
     /** The GPU backend is the engine's own, in a module of its own: it may use the engine's internals. */

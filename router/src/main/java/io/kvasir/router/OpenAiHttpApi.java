@@ -6,6 +6,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
+import javax.net.ssl.SSLContext;
+
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Handler;
@@ -52,19 +54,17 @@ public final class OpenAiHttpApi implements AutoCloseable {
     /**
      * @param router this router's generation service
      * @param chat   the model's chat template, or null (then chat completions are refused)
+     * @param tls    HTTPS with this context, or null: plain HTTP
      */
     public OpenAiHttpApi(String host, int port, String modelId, GenerationGrpcService router, ChatRenderer chat,
-            ApiKeys keys, RouterMetrics metrics) throws Exception {
+            ApiKeys keys, RouterMetrics metrics, SSLContext tls) throws Exception {
         this.metrics = metrics;
         this.modelId = modelId;
         this.chat = chat;
         this.keys = keys;
         this.router = router;
         server = new Server();
-        ServerConnector connector = new ServerConnector(server);
-        connector.setHost(host);
-        connector.setPort(port);
-        server.addConnector(connector);
+        server.addConnector(HttpConnectors.of(server, host, port, tls));
         server.setHandler(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) throws Exception {

@@ -20,6 +20,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
+import javax.net.ssl.KeyManager;
+import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
 
 import io.grpc.ChannelCredentials;
@@ -128,6 +130,16 @@ public final class Tls implements AutoCloseable {
                 .clientAuth(requireClientCertificate ? TlsServerCredentials.ClientAuth.REQUIRE
                         : TlsServerCredentials.ClientAuth.OPTIONAL)
                 .build();
+    }
+
+    /**
+     * A JDK SSL context serving this role's certificate (re-read with the files), for servers that are
+     * not gRPC: the router's HTTP API, where API keys are the credential and no client certificate is asked.
+     */
+    public SSLContext sslContext() throws GeneralSecurityException {
+        SSLContext context = SSLContext.getInstance("TLS");
+        context.init(new KeyManager[] {keys}, null, null);
+        return context;
     }
 
     /** A channel's credentials: this role's certificate, and a server that must hold one of {@code servers}. */
