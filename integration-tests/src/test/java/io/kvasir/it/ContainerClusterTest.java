@@ -25,9 +25,11 @@ import org.testcontainers.containers.GenericContainer;
 import org.testcontainers.containers.Network;
 import org.testcontainers.containers.wait.strategy.Wait;
 import org.testcontainers.lifecycle.Startables;
+import org.testcontainers.utility.MountableFile;
 
+import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.TlsChannelCredentials;
 import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.Generator;
 import io.kvasir.engine.Model;
@@ -40,11 +42,16 @@ import io.kvasir.node.BlockKeyChain;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerateResponse;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
+import io.kvasir.tls.DevCertificates;
+import io.kvasir.tls.Role;
+import io.kvasir.tls.Tls;
+import io.kvasir.tls.TlsFiles;
 
 /**
  * The cluster from the container image (scripts/build-image.sh) on one Docker network: two kv-store
- * members, a prefill node, a decode node and a router, each a container, used through the public
- * API from this JVM. Skipped, with the reason, only where no Docker engine answers.
+ * members, a prefill node, a decode node and a router, each a container, with mutual TLS between
+ * them (certificates from {@code kvasir certs}, found through KVASIR_TLS_DIR), used through the
+ * public API over TLS from this JVM. Skipped, with the reason, only where no Docker engine answers.
  */
 class ContainerClusterTest {
     static final String IMAGE = "kvasir:0.1.0";
@@ -60,6 +67,7 @@ class ContainerClusterTest {
         }
         Assumptions.assumeTrue(engine, "no Docker engine answers here (start dockerd; .ci/run does): "
                 + "the container suite is skipped");
+        DevCertificates.write(certs, List.of(), java.time.Duration.ofDays(1));
         // rebuilt every run, so the containers run the code under test (the jars of this build)
         Process build = new ProcessBuilder(Path.of("..", "scripts", "build-image.sh").toString())
                 .redirectErrorStream(true).start();
@@ -67,10 +75,22 @@ class ContainerClusterTest {
         assertEquals(0, build.waitFor(), "scripts/build-image.sh failed:\n" + log);
     }
 
+    /** Certificates from {@code kvasir certs}, copied into every container: the cluster runs with mutual TLS. */
+    @TempDir
+    static Path certs;
+
     private static GenericContainer<?> role(Network network, String alias, String ready, String... command) {
-        return new GenericContainer<>(IMAGE).withNetwork(network).withNetworkAliases(alias)
+        GenericContainer<?> c = new GenericContainer<>(IMAGE).withNetwork(network).withNetworkAliases(alias)
                 .withEnv("KVASIR_JAVA_OPTS", "-Xmx384m -XX:+UseSerialGC")
-                .withCommand(command)
+                .withEnv("KVASIR_TLS_DIR", "/etc/kvasir/tls");
+        try (var files = java.nio.file.Files.list(certs)) {
+            // readable by the image's unprivileged user (a test CA: nothing to protect)
+            files.forEach(f -> c.withCopyFileToContainer(MountableFile.forHostPath(f, 0644), "/etc/kvasir/tls/"
+                    + f.getFileName()));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return c.withCommand(command)
                 .waitingFor(Wait.forLogMessage(".*" + ready + ".*\\n", 1).withStartupTimeout(java.time.Duration.ofMinutes(3)));
     }
 
@@ -98,10 +118,11 @@ class ContainerClusterTest {
             kv0.start(); // the first member up, the second joins it (at once they would merge only later)
             // the rest at once: store clients retry until a member answers, gRPC channels connect on first use
             Startables.deepStart(Stream.of(kv1, prefill, decode, router)).join();
-            ManagedChannel channel = NettyChannelBuilder.forAddress(router.getHost(), router.getMappedPort(50051))
-                    .usePlaintext().build();
-            try (KvStoreClient store = KvStoreClient.connect("kvasir", List.of(ip(kv0, network) + ":5701",
-                    ip(kv1, network) + ":5701"))) {
+            ManagedChannel channel = Grpc.newChannelBuilder(router.getHost() + ":" + router.getMappedPort(50051),
+                    TlsChannelCredentials.newBuilder().trustManager(certs.resolve("ca.crt").toFile()).build()).build();
+            try (Tls asRouter = Tls.load(TlsFiles.inDir(certs, Role.ROUTER), Role.ROUTER);
+                    KvStoreClient store = KvStoreClient.connect("kvasir", List.of(ip(kv0, network) + ":5701",
+                    ip(kv1, network) + ":5701"), asRouter)) {
                 ClusterProcessTest.awaitServing(channel);
                 var api = GenerationServiceGrpc.newBlockingStub(channel);
 
