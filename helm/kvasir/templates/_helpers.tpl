@@ -42,6 +42,9 @@ app.kubernetes.io/component: {{ .role }}
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: /metrics
+{{- if .https }}
+prometheus.io/scheme: https
+{{- end }}
 {{- end -}}
 {{- end -}}
 
@@ -65,7 +68,7 @@ livenessProbe:
 
 {{/*
 TLS for one role (call with (dict "ctx" $ "role" "decode")): its Secret (cert-manager's layout:
-tls.crt, tls.key, ca.crt) mounted at /etc/kvasir/tls, and the flags that read it.
+tls.crt, tls.key, ca.crt) mounted at /etc/kvasir-tls, and the flags that read it.
 */}}
 {{- define "kvasir.tlsSecret" -}}
 {{- $key := ternary "kvStore" .role (eq .role "kv-store") -}}
@@ -73,14 +76,14 @@ tls.crt, tls.key, ca.crt) mounted at /etc/kvasir/tls, and the flags that read it
 {{- end -}}
 {{- define "kvasir.tlsArgs" -}}
 {{- if .ctx.Values.tls.enabled -}}
-- --tls-cert=/etc/kvasir/tls/tls.crt
-- --tls-key=/etc/kvasir/tls/tls.key
-- --tls-ca=/etc/kvasir/tls/ca.crt
+- --tls-cert=/etc/kvasir-tls/tls.crt
+- --tls-key=/etc/kvasir-tls/tls.key
+- --tls-ca=/etc/kvasir-tls/ca.crt
 {{- end -}}
 {{- end -}}
 {{- define "kvasir.tlsMount" -}}
 {{- if .ctx.Values.tls.enabled -}}
-- {name: tls, mountPath: /etc/kvasir/tls, readOnly: true}
+- {name: tls, mountPath: /etc/kvasir-tls, readOnly: true}
 {{- end -}}
 {{- end -}}
 {{- define "kvasir.tlsVolume" -}}
@@ -124,4 +127,18 @@ tls.crt, tls.key, ca.crt) mounted at /etc/kvasir/tls, and the flags that read it
 - podSelector:
     matchLabels:
       {{- include "kvasir.selector" . | nindent 6 }}
+{{- end -}}
+
+{{/* The cache secret (see values: cacheSecret) for routers and nodes: its volume, mount and flag. */}}
+{{- define "kvasir.cacheSecretArgs" -}}
+- --cache-secret=/etc/kvasir-secret/cache-secret
+{{- end -}}
+{{- define "kvasir.cacheSecretMount" -}}
+- {name: cache-secret, mountPath: /etc/kvasir-secret, readOnly: true}
+{{- end -}}
+{{- define "kvasir.cacheSecretVolume" -}}
+- name: cache-secret
+  secret:
+    secretName: {{ .Values.cacheSecret.existingSecret | default (printf "%s-cache-secret" (include "kvasir.fullname" .)) }}
+    items: [{key: cache-secret, path: cache-secret}]
 {{- end -}}

@@ -55,6 +55,7 @@ spec:
             - {{ . }}
             {{- end }}
             {{- with include "kvasir.tlsArgs" (dict "ctx" $ "role" .role) }}{{ . | nindent 12 }}{{ end }}
+            {{- include "kvasir.cacheSecretArgs" $ | nindent 12 }}
           envFrom:
             - configMapRef:
                 name: {{ $name }}-config
@@ -73,10 +74,12 @@ spec:
             - {name: cache, mountPath: /tmp/kvasir}
             {{- with include "kvasir.modelMount" $ }}{{ . | nindent 12 }}{{ end }}
             {{- with include "kvasir.tlsMount" (dict "ctx" $ "role" .role) }}{{ . | nindent 12 }}{{ end }}
+            {{- include "kvasir.cacheSecretMount" $ | nindent 12 }}
       volumes:
         - {name: cache, emptyDir: {}}
         {{- with include "kvasir.modelVolume" $ }}{{ . | nindent 8 }}{{ end }}
         {{- with include "kvasir.tlsVolume" (dict "ctx" $ "role" .role) }}{{ . | nindent 8 }}{{ end }}
+        {{- include "kvasir.cacheSecretVolume" $ | nindent 8 }}
       {{- with $v.nodeSelector }}
       nodeSelector: {{- toYaml . | nindent 8 }}
       {{- end }}

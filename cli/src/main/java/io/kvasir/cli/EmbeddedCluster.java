@@ -47,6 +47,7 @@ import io.kvasir.router.RouterMetrics;
 import io.kvasir.router.TenantInterceptor;
 import io.kvasir.router.TenantLimits;
 import io.kvasir.tls.Tls;
+import io.kvasir.node.CacheSalts;
 
 /**
  * Every role in one JVM, wired as the separate processes are: a kv-store member (Hazelcast, host
@@ -65,18 +66,18 @@ final class EmbeddedCluster implements AutoCloseable {
      */
     record Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
             int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits,
-            long kvQuotaBytes, Caching caching, int prefillThreads, Tls publicTls) {
+            long kvQuotaBytes, Caching caching, int prefillThreads, Tls publicTls, CacheSalts salts) {
         Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
                 int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits,
                 long kvQuotaBytes, Caching caching, int prefillThreads) {
             this(model, host, grpcPort, httpPort, kvPort, maxBatch, kvBlocks, blockSize, threads, prefillThreshold,
-                    decodeNodes, apiKeys, limits, kvQuotaBytes, caching, prefillThreads, null);
+                    decodeNodes, apiKeys, limits, kvQuotaBytes, caching, prefillThreads, null, CacheSalts.plain());
         }
 
         Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
                 int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits) {
             this(model, host, grpcPort, httpPort, kvPort, maxBatch, kvBlocks, blockSize, threads, prefillThreshold,
-                    decodeNodes, apiKeys, limits, 0, Caching.DEFAULT, threads, null);
+                    decodeNodes, apiKeys, limits, 0, Caching.DEFAULT, threads, null, CacheSalts.plain());
         }
     }
 
@@ -136,7 +137,7 @@ final class EmbeddedCluster implements AutoCloseable {
             Model first = started(Model.load(o.model(), firstBackend));
             // one cache for every node: thread-safe, and one flush covers all their writes
             KvCacheType kvType = KvCacheTypes.of("serve", caching.kvCacheDtype(), first);
-            cache = started(NodeCaches.storeCache(store, first, o.blockSize(), kvType));
+            cache = started(NodeCaches.storeCache(store, first, o.blockSize(), kvType, o.salts()));
             PrefixCache nodeCache = switch (caching.prefix()) {
                 case NONE -> PrefixCache.none(kvType);
                 case LOCAL -> PrefixCache.localOnly(cache.chain());

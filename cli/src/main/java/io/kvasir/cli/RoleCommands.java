@@ -31,6 +31,7 @@ import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.metrics.MetricsEndpoint;
 import io.kvasir.kv.store.StoreConfig;
 import io.kvasir.node.BlockKeyChain;
+import io.kvasir.node.CacheSalts;
 import io.kvasir.node.EngineBlocks;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.node.PrefixCache;
@@ -61,6 +62,11 @@ import io.kvasir.tls.Tls;
 
 /** {@code kvasir prefill}, {@code decode} and {@code router}: the roles of {@code serve}, one process each. */
 final class RoleCommands {
+    static final String CACHE_SECRET_USAGE = """
+              --cache-secret FILE: the cluster's secret (16+ bytes; env KVASIR_CACHE_SECRET): block keys are then
+              salted with HMAC-SHA-256(secret, tenant), so no one without it can derive a tenant's keys. The same
+              on every router, prefill and decode node.""";
+
     static final String DECODE_USAGE = """
             usage: kvasir decode --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
                                  [--advertise H:P] [--cluster kvasir] [--max-batch 16] [--kv-blocks 2048]
@@ -73,7 +79,7 @@ final class RoleCommands {
               Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics.
               A decode node: the step loop, prefixes from the KV store (Hazelcast addresses in --kv-peers),
               kvasir.internal.v1.DecodeService on --grpc-port.
-            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE;
+            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
     static final String ROUTER_USAGE = """
             usage: kvasir router --model PATH|builtin (--decode H:P,H:P | --kv-peers H:P,H:P) [--cluster kvasir] [--block-size 16]
                                  [--prefill H:P,… | dns:///NAME:P [--prefill-threshold 256]] [--grpc-port 50051] [--http-port 8000]
@@ -83,14 +89,14 @@ final class RoleCommands {
               The public API (kvasir.v1.GenerationService): validates, tokenizes with the model's tokenizer
               (its weights are mapped, never read), sends a prompt with at least --prefill-threshold uncached
               tokens (per the KV store's index) to a prefill node first, then to the least busy decode node.
-            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE;
+            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
     static final String PREFILL_USAGE = """
             usage: kvasir prefill --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
                                   [--cluster kvasir] [--kv-blocks 4096] [--block-size 16] [--threads N]
                                   [--metrics-port 7602] [--device cpu|cuda] [--kv-cache-dtype auto]
               A prefill node: computes what the KV store lacks of a prompt, stores its full blocks, returns
               the first token (kvasir.internal.v1.PrefillService).
-            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE;
+            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
 
     private RoleCommands() {
     }
@@ -215,7 +221,7 @@ final class RoleCommands {
                 }
             }
             policy = new KvAwarePlacement(store, new BlockKeyChain(ModelFingerprint.of(model), kvType,
-                    a.integer("block-size", 16)), prefillNodes, a.integer("prefill-threshold", 256));
+                    a.integer("block-size", 16), salts("router", a)), prefillNodes, a.integer("prefill-threshold", 256));
         }
         TenantLimits limits = ServeCommand.limits(a);
         if (store != null) {
@@ -282,11 +288,25 @@ final class RoleCommands {
         });
     }
 
-    /** A role's options plus the TLS ones. */
+    /** A role's options plus the TLS ones and --cache-secret. */
     private static Set<String> withTls(String... options) {
         Set<String> all = new java.util.HashSet<>(Set.of(options));
         all.addAll(TlsOptions.VALUES);
+        all.add("cache-secret");
         return all;
+    }
+
+    /** The block-key salts from --cache-secret (or KVASIR_CACHE_SECRET), or plain tenant names without one. */
+    static CacheSalts salts(String command, Args a) {
+        String file = a.string("cache-secret", System.getenv("KVASIR_CACHE_SECRET"));
+        if (file == null) {
+            return CacheSalts.plain();
+        }
+        try {
+            return CacheSalts.fromFile(Path.of(file));
+        } catch (IOException | IllegalArgumentException e) {
+            throw new Args.UsageException(command + ": --cache-secret: " + e.getMessage());
+        }
     }
 
     /** An internal server: under TLS, {@code service} takes calls from routers only (health from any role). */
@@ -323,7 +343,7 @@ final class RoleCommands {
                 throw new Args.UsageException(role + ": --device cuda keeps an f32 KV cache, not --kv-cache-dtype " + dtype);
             }
             return new Node(modelPath, peers, blockSize, store, backend, model,
-                    NodeCaches.storeCache(store, model, blockSize, kvType), device.equals("cuda") ? CudaDevice.open(0) : null,
+                    NodeCaches.storeCache(store, model, blockSize, kvType, salts(role, a)), device.equals("cuda") ? CudaDevice.open(0) : null,
                     tls);
         }
 

@@ -11,6 +11,7 @@ import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.router.ApiKeys;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.TenantLimits;
+import io.kvasir.node.CacheSalts;
 import io.kvasir.tls.Role;
 
 /** {@code kvasir serve}: every role in one JVM (see {@link EmbeddedCluster}); runs until stopped. */
@@ -40,12 +41,13 @@ final class ServeCommand {
               comes from the x-kvasir-tenant header. Try: bin/kvasir generate --server 127.0.0.1:50051 --prompt hi
               --tls-dir DIR (router.crt/router.key and ca.crt, as 'kvasir certs' writes them): TLS on both public
               ports (gRPC and HTTPS); the roles inside this one process stay plaintext on loopback.
+              Block keys are salted with a secret kept in --cache-dir (cache-secret, made on first use) or --cache-secret FILE.
             """ + KvCacheTypes.USAGE;
 
     private static final Set<String> VALUES = Set.of("model", "grpc-port", "http-port", "host", "kv-port", "max-batch", "kv-blocks",
             "block-size", "threads", "cache-dir", "prefill-threshold", "api-keys", "max-concurrent-per-tenant",
             "tokens-per-minute", "kv-quota-per-tenant", "decode-nodes", "routing", "kv-host-budget", "kv-ssd-dir",
-            "kv-ssd-budget", "kv-cache-dtype", "tls-dir", "tls-cert", "tls-key", "tls-ca");
+            "kv-ssd-budget", "kv-cache-dtype", "tls-dir", "tls-cert", "tls-key", "tls-ca", "cache-secret");
     private static final Set<String> FLAGS = Set.of("no-prefix-cache", "no-kv-store");
 
     private ServeCommand() {
@@ -54,10 +56,10 @@ final class ServeCommand {
     static EmbeddedCluster.Options options(List<String> argv, PrintStream err) {
         Args a = Args.parse("serve", argv, VALUES, FLAGS);
         Path model;
+        Path dir = Path.of(a.string("cache-dir", System.getProperty("user.home") + "/.cache/kvasir"));
         if (a.has("model")) {
             model = Path.of(a.string("model", null));
         } else {
-            Path dir = Path.of(a.string("cache-dir", System.getProperty("user.home") + "/.cache/kvasir"));
             model = BuiltinModel.ensure(dir);
             err.println("kvasir serve: no --model given; serving the built-in model (random weights, generated "
                     + "deterministically) from " + model);
@@ -68,7 +70,19 @@ final class ServeCommand {
                 a.integer("block-size", 16), threads,
                 a.integer("prefill-threshold", 256), a.positive("decode-nodes", 1), apiKeys(a, err), limits(a),
                 a.has("kv-quota-per-tenant") ? Sizes.parse("kv-quota-per-tenant", a.string("kv-quota-per-tenant", "0")) : 0,
-                caching(a), threads, TlsOptions.load("serve", a, Role.ROUTER));
+                caching(a), threads, TlsOptions.load("serve", a, Role.ROUTER), salts(a, dir));
+    }
+
+    /** --cache-secret FILE, else the secret in the cache directory (made on first use). */
+    private static CacheSalts salts(Args a, Path cacheDir) {
+        if (a.has("cache-secret") || System.getenv("KVASIR_CACHE_SECRET") != null) {
+            return RoleCommands.salts("serve", a);
+        }
+        try {
+            return CacheSalts.createIfAbsent(cacheDir.resolve("cache-secret"));
+        } catch (java.io.IOException | IllegalArgumentException e) {
+            throw new Args.UsageException("serve: the cache secret in " + cacheDir + ": " + e.getMessage());
+        }
     }
 
     /** --no-prefix-cache, --no-kv-store, --routing and the store's tiers. */

@@ -34,6 +34,7 @@ import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.kvasir.engine.BuiltinModel;
+import io.kvasir.node.CacheSalts;
 import io.kvasir.router.ApiKeys;
 import io.kvasir.router.TenantLimits;
 import io.kvasir.tls.DevCertificates;
@@ -57,7 +58,7 @@ class ServeTlsTest {
         try (Tls tls = Tls.load(TlsFiles.inDir(certs, Role.ROUTER), Role.ROUTER);
                 EmbeddedCluster cluster = new EmbeddedCluster(new EmbeddedCluster.Options(BuiltinModel.ensure(dir),
                         "127.0.0.1", 0, 0, 5893, 8, 256, 16, 1, 256, 1, ApiKeys.open(), TenantLimits.none(), 0,
-                        EmbeddedCluster.Caching.DEFAULT, 1, tls))) {
+                        EmbeddedCluster.Caching.DEFAULT, 1, tls, CacheSalts.keyed(new byte[32])))) {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             int code = Kvasir.run(new String[] {"generate", "--server", "127.0.0.1:" + cluster.apiPort(), "--tls-ca",
                 certs.resolve("ca.crt").toString(), "--prompt-tokens", "1,5,9", "--max-tokens", "3", "--json"},

@@ -34,6 +34,7 @@ import io.kvasir.engine.ModelFingerprint;
 import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.node.BlockKeyChain;
+import io.kvasir.node.CacheSalts;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.proto.v1.GenerateRequest;
@@ -85,6 +86,8 @@ class ClusterProcessTest {
         Path certs = dir.resolve("certs");
         DevCertificates.write(certs, List.of(), Duration.ofDays(1));
         String tlsDir = certs.toString();
+        Path secret = dir.resolve("cache-secret");
+        CacheSalts salts = CacheSalts.createIfAbsent(secret);
         String cluster = "kvasir-it-" + UUID.randomUUID();
         String peers = "127.0.0.1:5941,127.0.0.1:5942";
         var kv0 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
@@ -96,10 +99,10 @@ class ClusterProcessTest {
         // the nodes start beside the members (their store clients retry until a member is up)
         var startingPrefill = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir prefill", "prefill",
                 "--model", model.toString(), "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1",
-                "--metrics-port", "0", "--tls-dir", tlsDir));
+                "--metrics-port", "0", "--tls-dir", tlsDir, "--cache-secret", secret.toString()));
         var startingDecode = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir decode", "decode",
                 "--model", model.toString(), "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1",
-                "--metrics-port", "0", "--tls-dir", tlsDir));
+                "--metrics-port", "0", "--tls-dir", tlsDir, "--cache-secret", secret.toString()));
         try (Tls asRouter = Tls.load(TlsFiles.inDir(certs, Role.ROUTER), Role.ROUTER);
                 KvasirProcess store0 = kv0.get(120, TimeUnit.SECONDS);
                 KvasirProcess store1 = kv1.get(120, TimeUnit.SECONDS);
@@ -108,7 +111,7 @@ class ClusterProcessTest {
                 KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
                         "--prefill", "127.0.0.1:" + prefill.port(), // decode nodes: found by their heartbeats
                         "--kv-peers", peers, "--cluster", cluster, "--prefill-threshold", "64", "--grpc-port", "0", "--http-port", "0",
-                        "--tls-dir", tlsDir);
+                        "--tls-dir", tlsDir, "--cache-secret", secret.toString());
                 var backend = new VectorCpuBackend(1);
                 Model local = Model.load(model, backend)) {
             // a public client: TLS trusting the cluster CA, no certificate of its own
@@ -150,7 +153,7 @@ class ClusterProcessTest {
                     assertTrue(decodeMetrics.contains(name + "{"), name + " in\n" + decodeMetrics);
                 }
                 assertTrue(KvasirProcess.sample(decodeMetrics, "vllm:request_queue_time_seconds_count") >= 3, decodeMetrics);
-                String routerMetrics = router.scrape();
+                String routerMetrics = router.scrape(trusting(certs.resolve("ca.crt"))); // the router's HTTP port is HTTPS
                 assertTrue(KvasirProcess.sample(routerMetrics, "vllm:request_queue_time_seconds_count") >= 3, routerMetrics);
                 assertTrue(routerMetrics.contains("vllm:kv_cache_usage_perc{"), routerMetrics);
 
@@ -169,7 +172,9 @@ class ClusterProcessTest {
                 assertEndsCleanlyMidStream(stream);
 
                 // a store member killed (SIGKILL): the survivor holds every block the cluster stored
-                List<BlockKey> stored = new BlockKeyChain(ModelFingerprint.of(local), local.transformer().kvCacheType("auto"), 16).keys("default", turn2, 160);
+                // keys under the cluster's secret: had any role salted without it, these would be missing
+                List<BlockKey> stored = new BlockKeyChain(ModelFingerprint.of(local), local.transformer().kvCacheType("auto"), 16,
+                        salts).keys("default", turn2, 160);
                 try (KvStoreClient store = KvStoreClient.connect(cluster, List.of(peers.split(",")), asRouter)) {
                     assertEquals(0, missing(store, stored), "blocks the cluster stored, of " + stored.size());
                     store1.kill();
@@ -228,6 +233,20 @@ class ClusterProcessTest {
         } finally {
             channel.shutdownNow();
         }
+    }
+
+    /** An SSL context trusting the cluster's CA only. */
+    static javax.net.ssl.SSLContext trusting(Path ca) throws Exception {
+        java.security.KeyStore store = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType());
+        store.load(null, null);
+        try (var in = java.nio.file.Files.newInputStream(ca)) {
+            store.setCertificateEntry("ca", java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in));
+        }
+        var trust = javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+        trust.init(store);
+        var context = javax.net.ssl.SSLContext.getInstance("TLS");
+        context.init(null, trust.getTrustManagers(), null);
+        return context;
     }
 
     private static long missing(KvStoreClient store, List<BlockKey> keys) throws Exception {

@@ -82,10 +82,10 @@ class ContainerClusterTest {
     private static GenericContainer<?> role(Network network, String alias, String ready, String... command) {
         GenericContainer<?> c = new GenericContainer<>(IMAGE).withNetwork(network).withNetworkAliases(alias)
                 .withEnv("KVASIR_JAVA_OPTS", "-Xmx384m -XX:+UseSerialGC")
-                .withEnv("KVASIR_TLS_DIR", "/etc/kvasir/tls");
+                .withEnv("KVASIR_TLS_DIR", "/etc/kvasir-tls");
         try (var files = java.nio.file.Files.list(certs)) {
             // readable by the image's unprivileged user (a test CA: nothing to protect)
-            files.forEach(f -> c.withCopyFileToContainer(MountableFile.forHostPath(f, 0644), "/etc/kvasir/tls/"
+            files.forEach(f -> c.withCopyFileToContainer(MountableFile.forHostPath(f, 0644), "/etc/kvasir-tls/"
                     + f.getFileName()));
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);

@@ -79,9 +79,15 @@ final class KvasirProcess implements AutoCloseable {
 
     /** Its {@code /metrics} body. */
     String scrape() throws Exception {
-        try (var http = java.net.http.HttpClient.newHttpClient()) {
-            var r = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + metricsPort()
-                    + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        return scrape(null);
+    }
+
+    /** Its {@code /metrics} body over HTTPS, trusting {@code tls} (a router under TLS), or plain HTTP when null. */
+    String scrape(javax.net.ssl.SSLContext tls) throws Exception {
+        var client = tls == null ? java.net.http.HttpClient.newBuilder() : java.net.http.HttpClient.newBuilder().sslContext(tls);
+        try (var http = client.build()) {
+            var r = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create((tls == null ? "http" : "https")
+                    + "://localhost:" + metricsPort() + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
             if (r.statusCode() != 200) {
                 throw new IllegalStateException("/metrics answered " + r.statusCode());
             }

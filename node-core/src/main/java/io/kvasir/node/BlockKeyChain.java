@@ -1,6 +1,5 @@
 package io.kvasir.node;
 
-import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 
@@ -11,17 +10,22 @@ import io.kvasir.kv.block.BlockLayout;
 
 /**
  * The block keys of one model's prompts in one KV cache dtype: every role derives the same ones (router to look up, nodes
- * to load and store). The tenant's salt is its id: keys of different tenants never meet, and the
- * store refuses one tenant another's blocks besides.
+ * to load and store). Each cache owner (tenant) has its own salt ({@link CacheSalts}): keys of
+ * different tenants never meet, and the store refuses one tenant another's blocks besides.
  */
-public record BlockKeyChain(String modelFingerprint, KvCacheType type, int blockSize) {
+public record BlockKeyChain(String modelFingerprint, KvCacheType type, int blockSize, CacheSalts salts) {
+    /** Keys salted with owners' plain names (no cluster secret). */
+    public BlockKeyChain(String modelFingerprint, KvCacheType type, int blockSize) {
+        this(modelFingerprint, type, blockSize, CacheSalts.plain());
+    }
+
     /** Keys of the full blocks of {@code tokens[0, limit)}. */
     public List<BlockKey> keys(String tenant, int[] tokens, int limit) {
         return BlockKeys.chain(root(tenant), Arrays.copyOf(tokens, limit), blockSize);
     }
 
     private BlockKey root(String tenant) {
-        return BlockKeys.root(modelFingerprint, BlockLayout.VERSION, EngineBlocks.storeDtype(type), tenant.getBytes(StandardCharsets.UTF_8));
+        return BlockKeys.root(modelFingerprint, BlockLayout.VERSION, EngineBlocks.storeDtype(type), salts.of(tenant));
     }
 
     /**

@@ -12,8 +12,14 @@ public final class NodeCaches {
 
     /** The KV store as the prefix cache of {@code model}, with blocks of {@code blockSize} tokens of {@code type}. */
     public static StorePrefixCache storeCache(KvStoreClient store, Model model, int blockSize, KvCacheType type) {
+        return storeCache(store, model, blockSize, type, CacheSalts.plain());
+    }
+
+    /** As {@link #storeCache(KvStoreClient, Model, int, KvCacheType)}, with keys salted by {@code salts}. */
+    public static StorePrefixCache storeCache(KvStoreClient store, Model model, int blockSize, KvCacheType type,
+            CacheSalts salts) {
         String fingerprint = ModelFingerprint.of(model);
         return new StorePrefixCache(store, new EngineBlocks(model.transformer().config(), fingerprint, blockSize, type),
-                new BlockKeyChain(fingerprint, type, blockSize));
+                new BlockKeyChain(fingerprint, type, blockSize, salts));
     }
 }
