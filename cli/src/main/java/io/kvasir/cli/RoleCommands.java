@@ -102,8 +102,8 @@ final class RoleCommands {
     }
 
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
-        Args a = Args.parse("decode", argv, withTls("model", "kv-peers", "grpc-port", "host", "cluster", "max-batch",
-                "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device", "kv-cache-dtype"),
+        Args a = Args.parse("decode", argv, withSecurityOptions("model", "kv-peers", "grpc-port", "host", "cluster",
+                "max-batch", "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device", "kv-cache-dtype"),
                 Set.of("no-prefix-cache", "no-kv-store"));
         if (a.has("no-prefix-cache") && a.has("no-kv-store")) {
             throw new Args.UsageException("decode: give at most one of --no-prefix-cache and --no-kv-store");
@@ -148,8 +148,8 @@ final class RoleCommands {
     }
 
     static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
-        Args a = Args.parse("prefill", argv, withTls("model", "kv-peers", "grpc-port", "host", "cluster", "kv-blocks",
-                "block-size", "threads", "metrics-port", "device", "kv-cache-dtype"), Set.of());
+        Args a = Args.parse("prefill", argv, withSecurityOptions("model", "kv-peers", "grpc-port", "host", "cluster",
+                "kv-blocks", "block-size", "threads", "metrics-port", "device", "kv-cache-dtype"), Set.of());
         Node node = Node.open("prefill", a);
         // on a GPU, --kv-blocks sizes the device KV tier (prompts stay within the model's context)
         Prefiller engine = node.gpu() != null
@@ -178,8 +178,8 @@ final class RoleCommands {
     }
 
     static void router(List<String> argv, PrintStream out) throws InterruptedException {
-        Args a = Args.parse("router", argv, withTls("model", "decode", "grpc-port", "host", "prefill", "kv-peers",
-                "cluster", "prefill-threshold", "block-size", "api-keys", "http-port", "max-concurrent-per-tenant",
+        Args a = Args.parse("router", argv, withSecurityOptions("model", "decode", "grpc-port", "host", "prefill",
+                "kv-peers", "cluster", "prefill-threshold", "block-size", "api-keys", "http-port", "max-concurrent-per-tenant",
                 "tokens-per-minute", "routing", "kv-cache-dtype"), Set.of());
         Tls tls = TlsOptions.load("router", a, Role.ROUTER);
         DecodeRoutes.Routing routing;
@@ -289,7 +289,7 @@ final class RoleCommands {
     }
 
     /** A role's options plus the TLS ones and --cache-secret. */
-    private static Set<String> withTls(String... options) {
+    private static Set<String> withSecurityOptions(String... options) {
         Set<String> all = new java.util.HashSet<>(Set.of(options));
         all.addAll(TlsOptions.VALUES);
         all.add("cache-secret");

@@ -39,12 +39,15 @@ final class VethNamespace implements AutoCloseable {
         return null;
     }
 
+    private static final java.util.concurrent.atomic.AtomicInteger CREATED = new java.util.concurrent.atomic.AtomicInteger();
+
     /** Creates the namespace and the link: this side {@code 10.213.N.1}, the namespace's {@code .2}. */
     static VethNamespace create() throws IOException {
         long pid = ProcessHandle.current().pid();
-        String ns = "kvbench-" + pid;
-        String here = "kvb" + pid % 1_000_000 + "a", there = "kvb" + pid % 1_000_000 + "b";
-        String subnet = "10.213." + pid % 250 + ".";
+        int n = CREATED.getAndIncrement(); // a process may hold several at once
+        String ns = "kvbench-" + pid + "-" + n;
+        String here = "kvb" + pid % 100_000 + "n" + n + "a", there = "kvb" + pid % 100_000 + "n" + n + "b";
+        String subnet = "10.213." + (pid + 7L * n) % 250 + ".";
         VethNamespace v = new VethNamespace(ns, subnet + "1", subnet + "2");
         try {
             check(List.of("ip", "netns", "add", ns));

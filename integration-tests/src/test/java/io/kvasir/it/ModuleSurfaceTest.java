@@ -44,7 +44,7 @@ class ModuleSurfaceTest {
                     "metrics", List.of("LatencyHistogram", "MetricsEndpoint", "PrometheusText"),
                     "store", List.of("BlockStore", "KvStoreMember", "NodeHeartbeat", "StoreConfig")),
             "io.kvasir.node", Map.of(
-                    "", List.of("BlockKeyChain", "DeviceBlockManager", "DevicePrefix", "EngineBlocks",
+                    "", List.of("BlockKeyChain", "CacheSalts", "DeviceBlockManager", "DevicePrefix", "EngineBlocks",
                             "HostBlockManager", "NodeCaches", "PrefixCache", "StorePrefixCache")),
             "io.kvasir.prefill", Map.of(
                     "", List.of("CudaPrefillEngine", "PrefillEngine", "PrefillGrpcService", "Prefiller")),
