@@ -70,13 +70,7 @@ public final class Tls implements AutoCloseable {
 
     static Tls load(TlsFiles files, Role self, long reloadSeconds) throws IOException, GeneralSecurityException {
         files.check();
-        X509Certificate own = firstCertificate(files);
-        Role named = Role.of(own).orElseThrow(() -> new CertificateException(files.cert() + " names no Kvasir role "
-                + "(expected one subject alternative name URI " + self.uri() + ")"));
-        if (named != self) {
-            throw new CertificateException(files.cert() + " is a " + named.id() + " certificate (" + named.uri()
-                    + "), not " + self.id() + "'s");
-        }
+        requireRole(files, self);
         Tls tls = new Tls(self, files, reloadSeconds);
         try {
             tls.lastRead = modified(files);
@@ -100,6 +94,7 @@ public final class Tls implements AutoCloseable {
             if (Arrays.equals(now, lastRead)) {
                 return;
             }
+            requireRole(files, self); // a renewed certificate must still be this role's
             keys.updateIdentityCredentials(files.cert().toFile(), files.key().toFile());
             for (AdvancedTlsX509TrustManager trust : trusts) {
                 trust.updateTrustCredentials(files.ca().toFile());
@@ -157,6 +152,15 @@ public final class Tls implements AutoCloseable {
         trust.updateTrustCredentials(files.ca().toFile());
         trusts.add(trust);
         return trust;
+    }
+
+    private static void requireRole(TlsFiles files, Role self) throws IOException, CertificateException {
+        Role named = Role.of(firstCertificate(files)).orElseThrow(() -> new CertificateException(files.cert()
+                + " names no Kvasir role (expected one subject alternative name URI " + self.uri() + ")"));
+        if (named != self) {
+            throw new CertificateException(files.cert() + " is a " + named.id() + " certificate (" + named.uri()
+                    + "), not " + self.id() + "'s");
+        }
     }
 
     private static X509Certificate firstCertificate(TlsFiles files) throws IOException, CertificateException {
