@@ -113,8 +113,13 @@ final class KvBench {
         double[] grpc = grpcBaseline((int) blockBytes, blocks, batch, reps, err);
         double[] tcp = tcpBaseline(reps, err);
         double[] memcpy = memcpy(reps);
-        Map<String, Object> betweenHosts = a.has("no-namespace") ? Map.of("skipped", "--no-namespace")
-                : KvBenchBetweenHosts.run(payloads, rounds, batch, reps, certs, err);
+        Map<String, Object> betweenHosts;
+        try {
+            betweenHosts = a.has("no-namespace") ? Map.of("skipped", "--no-namespace")
+                    : KvBenchBetweenHosts.run(payloads, rounds, batch, reps, certs, err);
+        } finally {
+            PrefixBench.deleteTree(certs);
+        }
 
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("get_gbps", round2(median(get)));

@@ -105,6 +105,8 @@ final class PrefixBench {
                 result.put("link", store.link());
                 result.putAll(measure(model, store.client(), tlsStore == null ? null : tlsStore.client(), type,
                         blockSize, prefixTokens, newTokens, reps, err));
+            } finally {
+                deleteTree(certs);
             }
             if (a.has("json")) {
                 out.println(new Gson().toJson(result));
@@ -256,6 +258,18 @@ final class PrefixBench {
         int[] out = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, out, a.length, b.length);
         return out;
+    }
+
+    /** The throwaway development CA of a --tls run (its keys included). */
+    static void deleteTree(Path dir) throws IOException {
+        if (dir == null) {
+            return;
+        }
+        try (var paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
     }
 
     private static double round1(double v) {
