@@ -46,6 +46,7 @@ import io.kvasir.router.OpenAiHttpApi;
 import io.kvasir.router.RouterMetrics;
 import io.kvasir.router.TenantInterceptor;
 import io.kvasir.router.TenantLimits;
+import io.kvasir.tls.GrpcTransport;
 import io.kvasir.tls.Tls;
 import io.kvasir.node.CacheSalts;
 
@@ -172,7 +173,7 @@ final class EmbeddedCluster implements AutoCloseable {
                     metrics, o.limits());
             HealthStatusManager health = new HealthStatusManager();
             // the public ports: TLS with --tls-dir (client certificates optional); the roles inside talk in-process
-            apiServer = TlsOptions.server(o.host(), o.grpcPort(), o.publicTls(), false)
+            apiServer = GrpcTransport.publicServer(new InetSocketAddress(o.host(), o.grpcPort()), o.publicTls())
                     .addService(ServerInterceptors.intercept(api, new TenantInterceptor(o.apiKeys())))
                     .addService(health.getHealthService())
                     .addService(ProtoReflectionServiceV1.newInstance())

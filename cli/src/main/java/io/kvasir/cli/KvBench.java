@@ -8,9 +8,6 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -30,10 +27,8 @@ import io.kvasir.kv.block.KvBlock;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.store.KvStoreMember;
 import io.kvasir.kv.store.StoreConfig;
-import io.kvasir.tls.DevCertificates;
 import io.kvasir.tls.Role;
 import io.kvasir.tls.Tls;
-import io.kvasir.tls.TlsFiles;
 
 /**
  * {@code kvasir bench kv}: a real 3-member store on loopback (backup count 1 by default) in this process, the
@@ -100,10 +95,8 @@ final class KvBench {
         }
         StoreRounds plain = storeRounds(payloads, rounds, batch, backups, null, err);
         StoreRounds withTls = null;
-        Path certs = null;
-        if (a.has("tls")) {
-            certs = Files.createTempDirectory("kvasir-bench-certs");
-            DevCertificates.write(certs, List.of(), Duration.ofDays(1));
+        BenchCertificates certs = a.has("tls") ? BenchCertificates.create() : null;
+        if (certs != null) {
             progress(err, "bench kv: the same with mutual TLS between client and members");
             withTls = storeRounds(payloads, rounds, batch, backups, certs, err);
         }
@@ -118,7 +111,9 @@ final class KvBench {
             betweenHosts = a.has("no-namespace") ? Map.of("skipped", "--no-namespace")
                     : KvBenchBetweenHosts.run(payloads, rounds, batch, reps, certs, err);
         } finally {
-            PrefixBench.deleteTree(certs);
+            if (certs != null) {
+                certs.close();
+            }
         }
 
         Map<String, Object> result = new LinkedHashMap<>();
@@ -182,7 +177,7 @@ final class KvBench {
      * put's blocks had filled: single rounds ranged 1.4-6 GB/s by where that fell).
      */
     private static StoreRounds storeRounds(List<byte[]> payloads, List<List<BlockKey>> rounds, int batch, int backups,
-            Path certs, PrintStream err) throws Exception {
+            BenchCertificates certs, PrintStream err) throws Exception {
         int reps = rounds.size() - 1;
         int blocks = payloads.size();
         long totalBytes = 0;
@@ -197,8 +192,8 @@ final class KvBench {
         List<KvStoreMember> members = new ArrayList<>();
         List<Tls> identities = new ArrayList<>();
         try {
-            Tls memberTls = certs == null ? null : Tls.load(TlsFiles.inDir(certs, Role.KV_STORE), Role.KV_STORE);
-            Tls clientTls = certs == null ? null : Tls.load(TlsFiles.inDir(certs, Role.DECODE), Role.DECODE);
+            Tls memberTls = BenchCertificates.load(certs, Role.KV_STORE);
+            Tls clientTls = BenchCertificates.load(certs, Role.DECODE);
             if (certs != null) {
                 identities.addAll(List.of(memberTls, clientTls));
             }

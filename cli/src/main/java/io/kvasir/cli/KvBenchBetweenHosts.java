@@ -5,7 +5,6 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -17,7 +16,6 @@ import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.tls.Role;
 import io.kvasir.tls.Tls;
-import io.kvasir.tls.TlsFiles;
 
 /**
  * {@code bench kv}'s gets between hosts: a kv-store member in another network namespace
@@ -35,8 +33,8 @@ final class KvBenchBetweenHosts {
      * The figures, or {@code {"skipped": reason}}. With {@code certs} (a directory {@code kvasir certs}
      * wrote), puts and gets are measured again through a second member that takes mutual TLS only.
      */
-    static Map<String, Object> run(List<byte[]> payloads, List<List<BlockKey>> rounds, int batch, int reps, Path certs,
-            PrintStream err) throws Exception {
+    static Map<String, Object> run(List<byte[]> payloads, List<List<BlockKey>> rounds, int batch, int reps,
+            BenchCertificates certs, PrintStream err) throws Exception {
         String unavailable = VethNamespace.unavailable();
         if (unavailable != null) {
             return Map.of("skipped", unavailable);
@@ -95,7 +93,7 @@ final class KvBenchBetweenHosts {
      * A member in the namespace (backup count 0, so every block is on it and every get crosses the
      * link; mutual TLS with {@code certs}, or plaintext): every block put once, then got back in rounds.
      */
-    private static Rounds memberRounds(VethNamespace ns, List<Process> processes, int port, Path certs,
+    private static Rounds memberRounds(VethNamespace ns, List<Process> processes, int port, BenchCertificates certs,
             List<byte[]> payloads, List<BlockKey> keys, int batch, int reps, PrintStream err) throws Exception {
         String peer = ns.peerAddress();
         long total = 0;
@@ -103,16 +101,10 @@ final class KvBenchBetweenHosts {
             total += p.length;
         }
         String cluster = "kvasir-bench-ns-" + UUID.randomUUID();
-        List<String> command = new ArrayList<>(java(Kvasir.class, "kv-store", "--name", "bench-ns-" + port, "--host",
-                peer, "--port", Integer.toString(port), "--grpc-port", "0", "--metrics-port", "0", "--cluster", cluster,
-                "--backup-count", "0", "--host-budget", Math.max(1L << 30, 2 * total) + ""));
-        if (certs != null) {
-            command.addAll(List.of("--tls-dir", certs.toString()));
-        }
-        Started member = start(processes, ns.exec(command), line -> line.startsWith("kv-store member "));
+        Started member = startMember(ns, processes, port, cluster, Math.max(1L << 30, 2 * total), certs);
         KvBench.progress(err, "  between namespaces: member at " + peer + " (pid " + member.process().pid() + ")"
                 + (certs == null ? "" : ", mutual TLS"));
-        Tls tls = certs == null ? null : Tls.load(TlsFiles.inDir(certs, Role.DECODE), Role.DECODE);
+        Tls tls = BenchCertificates.load(certs, Role.DECODE);
         double[] get = new double[reps];
         try (KvStoreClient client = KvStoreClient.connect(cluster, List.of(peer + ":" + port), tls)
                 .withoutSharedMemory()) {
@@ -142,6 +134,21 @@ final class KvBenchBetweenHosts {
                 tls.close();
             }
         }
+    }
+
+    /**
+     * A kv-store member in {@code ns} on {@code port}, alone in {@code cluster} with backup count 0 (every
+     * block is on it, every get crosses the link); it takes mutual TLS only when {@code certs} is given.
+     */
+    static Started startMember(VethNamespace ns, List<Process> processes, int port, String cluster, long hostBudget,
+            BenchCertificates certs) throws IOException {
+        List<String> command = new ArrayList<>(java(Kvasir.class, "kv-store", "--name", "bench-ns-" + port, "--host",
+                ns.peerAddress(), "--port", Integer.toString(port), "--grpc-port", "0", "--metrics-port", "0",
+                "--cluster", cluster, "--backup-count", "0", "--host-budget", Long.toString(hostBudget)));
+        if (certs != null) {
+            command.addAll(List.of("--tls-dir", certs.dir().toString()));
+        }
+        return start(processes, ns.exec(command), line -> line.startsWith("kv-store member "));
     }
 
     static List<String> java(Class<?> main, String... args) {

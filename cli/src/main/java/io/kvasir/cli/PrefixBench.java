@@ -3,9 +3,7 @@ package io.kvasir.cli;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.ServerSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,10 +30,8 @@ import io.kvasir.kv.store.StoreConfig;
 import io.kvasir.node.NodeCaches;
 import io.kvasir.node.PrefixCache;
 import io.kvasir.node.StorePrefixCache;
-import io.kvasir.tls.DevCertificates;
 import io.kvasir.tls.Role;
 import io.kvasir.tls.Tls;
-import io.kvasir.tls.TlsFiles;
 
 /**
  * {@code kvasir bench prefix}: what a cached prefix is worth to time-to-first-token. One node computes
@@ -93,20 +89,14 @@ final class PrefixBench {
             result.put("prefix_tokens", prefixTokens);
             result.put("new_tokens", newTokens);
             result.put("kv_cache_dtype", type.id());
-            Path certs = null;
-            if (a.has("tls")) {
-                certs = Files.createTempDirectory("kvasir-bench-certs");
-                DevCertificates.write(certs, List.of(), Duration.ofDays(1));
-            }
-            try (StoreUnderTest store = StoreUnderTest.start(!a.has("no-namespace"), prefixTokens, null, 5951, err);
+            try (BenchCertificates certs = a.has("tls") ? BenchCertificates.create() : null;
+                    StoreUnderTest store = StoreUnderTest.start(!a.has("no-namespace"), prefixTokens, null, 5951, err);
                     StoreUnderTest tlsStore = certs == null ? null
                             : StoreUnderTest.start(!a.has("no-namespace"), prefixTokens, certs, 5952, err)) {
                 HAZELCAST.setLevel(Level.SEVERE);
                 result.put("link", store.link());
                 result.putAll(measure(model, store.client(), tlsStore == null ? null : tlsStore.client(), type,
                         blockSize, prefixTokens, newTokens, reps, err));
-            } finally {
-                deleteTree(certs);
             }
             if (a.has("json")) {
                 out.println(new Gson().toJson(result));
@@ -260,43 +250,25 @@ final class PrefixBench {
         return out;
     }
 
-    /** The throwaway development CA of a --tls run (its keys included). */
-    static void deleteTree(Path dir) throws IOException {
-        if (dir == null) {
-            return;
-        }
-        try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
-
     private static double round1(double v) {
         return Math.round(v * 10) / 10.0;
     }
 
     /** A one-member store and a gRPC-only client of it: in another network namespace when possible, else in-process. */
     private record StoreUnderTest(KvStoreClient client, String link, AutoCloseable owner) implements AutoCloseable {
-        static StoreUnderTest start(boolean namespace, int prefixTokens, Path certs, int port, PrintStream err)
+        static StoreUnderTest start(boolean namespace, int prefixTokens, BenchCertificates certs, int port,
+                PrintStream err)
                 throws Exception {
             String cluster = "kvasir-bench-prefix-" + UUID.randomUUID();
-            String budget = Long.toString(Math.max(1L << 30, 64L * 1024 * prefixTokens));
+            long budget = Math.max(1L << 30, 64L * 1024 * prefixTokens);
             String unavailable = namespace ? VethNamespace.unavailable() : "--no-namespace";
             if (unavailable == null) {
                 VethNamespace ns = VethNamespace.create();
                 List<Process> processes = new ArrayList<>();
                 try {
                     String peer = ns.peerAddress();
-                    List<String> command = new ArrayList<>(KvBenchBetweenHosts.java(Kvasir.class, "kv-store",
-                            "--name", "bench-prefix", "--host", peer, "--port", Integer.toString(port), "--grpc-port",
-                            "0", "--metrics-port", "0", "--cluster", cluster, "--backup-count", "0", "--host-budget",
-                            budget));
-                    if (certs != null) {
-                        command.addAll(List.of("--tls-dir", certs.toString()));
-                    }
-                    KvBenchBetweenHosts.start(processes, ns.exec(command), line -> line.startsWith("kv-store member "));
-                    Tls tls = identity(certs);
+                    KvBenchBetweenHosts.startMember(ns, processes, port, cluster, budget, certs);
+                    Tls tls = BenchCertificates.load(certs, Role.DECODE);
                     KvStoreClient client = KvStoreClient.connect(cluster, List.of(peer + ":" + port), tls)
                             .withoutSharedMemory();
                     return new StoreUnderTest(client, "veth pair into network namespace, " + peer, () -> {
@@ -320,10 +292,10 @@ final class PrefixBench {
             try (ServerSocket s = new ServerSocket(0)) {
                 free = s.getLocalPort();
             }
-            Tls memberTls = certs == null ? null : Tls.load(TlsFiles.inDir(certs, Role.KV_STORE), Role.KV_STORE);
+            Tls memberTls = BenchCertificates.load(certs, Role.KV_STORE);
             KvStoreMember member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(free, 0)
-                    .withPeers(List.of("127.0.0.1:" + free)).withHostBudget(Long.parseLong(budget)), memberTls);
-            Tls tls = identity(certs);
+                    .withPeers(List.of("127.0.0.1:" + free)).withHostBudget(budget), memberTls);
+            Tls tls = BenchCertificates.load(certs, Role.DECODE);
             KvStoreClient client = KvStoreClient.connect(cluster, List.of("127.0.0.1:" + free), tls)
                     .withoutSharedMemory();
             return new StoreUnderTest(client, "loopback", () -> {
@@ -333,11 +305,6 @@ final class PrefixBench {
                     memberTls.close();
                 }
             });
-        }
-
-        /** The node's side of mutual TLS (a decode node's certificate), or null: plaintext. */
-        private static Tls identity(Path certs) throws Exception {
-            return certs == null ? null : Tls.load(TlsFiles.inDir(certs, Role.DECODE), Role.DECODE);
         }
 
         @Override

@@ -3,6 +3,7 @@ package io.kvasir.cli;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -57,7 +58,7 @@ import io.kvasir.router.PlacementPolicy;
 import io.kvasir.router.TenantInterceptor;
 import io.kvasir.router.TenantLimits;
 import io.kvasir.tls.Role;
-import io.kvasir.tls.RoleAuthorization;
+import io.kvasir.tls.GrpcTransport;
 import io.kvasir.tls.Tls;
 
 /** {@code kvasir prefill}, {@code decode} and {@code router}: the roles of {@code serve}, one process each. */
@@ -123,8 +124,8 @@ final class RoleCommands {
                 : new DecodeEngine(node.model(), prefixes, node.blockSize(), a.integer("kv-blocks", 2048),
                         a.integer("max-batch", 16), 64);
         HealthStatusManager health = new HealthStatusManager();
-        Server server = start(internal(TlsOptions.server(a.string("host", "127.0.0.1"), a.integer("grpc-port", 7501),
-                node.tls(), true), node.tls(), DecodeServiceGrpc.SERVICE_NAME).addService(new DecodeGrpcService(engine))
+        Server server = start(GrpcTransport.internalServer(address(a, 7501), node.tls(), DecodeServiceGrpc.SERVICE_NAME,
+                Role.ROUTER).addService(new DecodeGrpcService(engine))
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(DecodeServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
@@ -157,8 +158,8 @@ final class RoleCommands {
                         node.model().transformer().config().contextLength())
                 : new PrefillEngine(node.model(), node.cache(), node.blockSize(), a.integer("kv-blocks", 4096), 64);
         HealthStatusManager health = new HealthStatusManager();
-        Server server = start(internal(TlsOptions.server(a.string("host", "127.0.0.1"), a.integer("grpc-port", 7601),
-                node.tls(), true), node.tls(), PrefillServiceGrpc.SERVICE_NAME).addService(new PrefillGrpcService(engine))
+        Server server = start(GrpcTransport.internalServer(address(a, 7601), node.tls(), PrefillServiceGrpc.SERVICE_NAME,
+                Role.ROUTER).addService(new PrefillGrpcService(engine))
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(PrefillServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
@@ -198,7 +199,7 @@ final class RoleCommands {
         List<String> ids = a.has("decode") ? Arrays.stream(a.required("decode").split(",")).map(String::trim).toList()
                 : List.of();
         for (String target : ids) {
-            nodes.add(TlsOptions.channel(target, tls, Role.DECODE).build());
+            nodes.add(GrpcTransport.channel(target, tls, Role.DECODE).build());
         }
         Model model = Model.load(modelPath, new VectorCpuBackend(1));
         var config = model.transformer().config();
@@ -216,7 +217,7 @@ final class RoleCommands {
                 for (String target : a.required("prefill").split(",")) {
                     // dns:///service:port spreads calls over every address the name resolves to
                     // (a headless Service's pods); a plain H:P is one node
-                    prefillNodes.add(TlsOptions.channel(target.trim(), tls, Role.PREFILL)
+                    prefillNodes.add(GrpcTransport.channel(target.trim(), tls, Role.PREFILL)
                             .defaultLoadBalancingPolicy("round_robin").build());
                 }
             }
@@ -237,14 +238,14 @@ final class RoleCommands {
             metrics.watch(loads);
         }
         DecodeRoutes routes = nodes.isEmpty()
-                ? DecodeRoutes.discovered(loads, address -> TlsOptions.channel(address, tls, Role.DECODE).build())
+                ? DecodeRoutes.discovered(loads, address -> GrpcTransport.channel(address, tls, Role.DECODE).build())
                 : new DecodeRoutes(nodes, ids, loads);
         routes.routing(routing);
         GenerationGrpcService api = new GenerationGrpcService(model.tokenizer(), config.vocabSize(),
                 config.contextLength(), routes, policy, metrics, limits);
         HealthStatusManager health = new HealthStatusManager();
         // the public API: TLS when configured, client certificates optional (API keys are the credential)
-        Server server = start(TlsOptions.server(a.string("host", "127.0.0.1"), a.integer("grpc-port", 50051), tls, false)
+        Server server = start(GrpcTransport.publicServer(address(a, 50051), tls)
                 .addService(ServerInterceptors.intercept(api, new TenantInterceptor(keys)))
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()));
         // ready (for a Kubernetes readiness probe) while at least one decode node can take requests
@@ -309,9 +310,9 @@ final class RoleCommands {
         }
     }
 
-    /** An internal server: under TLS, {@code service} takes calls from routers only (health from any role). */
-    private static NettyServerBuilder internal(NettyServerBuilder builder, Tls tls, String service) {
-        return tls == null ? builder : builder.intercept(new RoleAuthorization().allow(service, Role.ROUTER));
+    /** --host and --grpc-port. */
+    private static InetSocketAddress address(Args a, int defaultPort) {
+        return new InetSocketAddress(a.string("host", "127.0.0.1"), a.integer("grpc-port", defaultPort));
     }
 
     /**

@@ -1,22 +1,18 @@
 package io.kvasir.cli;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.util.Locale;
 import java.util.Set;
 
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.kvasir.tls.Role;
 import io.kvasir.tls.Tls;
 import io.kvasir.tls.TlsFiles;
 
 /**
  * {@code --tls-dir DIR}, or {@code --tls-cert}, {@code --tls-key} and {@code --tls-ca}, the same on
- * every role (and as {@code KVASIR_TLS_DIR}, {@code KVASIR_TLS_CERT}, … in the environment), and the
- * servers and channels built from them: TLS when given, plaintext otherwise.
+ * every role (and as {@code KVASIR_TLS_DIR}, {@code KVASIR_TLS_CERT}, … in the environment).
  */
 final class TlsOptions {
     static final Set<String> VALUES = Set.of("tls-dir", "tls-cert", "tls-key", "tls-ca");
@@ -56,31 +52,6 @@ final class TlsOptions {
             return Tls.load(files, role);
         } catch (IOException | GeneralSecurityException e) {
             throw new Args.UsageException(command + ": TLS: " + e.getMessage());
-        }
-    }
-
-    /** A server on {@code host:port}: with TLS (client certificates required or optional), else plaintext. */
-    static NettyServerBuilder server(String host, int port, Tls tls, boolean requireClientCertificate) {
-        InetSocketAddress address = new InetSocketAddress(host, port);
-        if (tls == null) {
-            return NettyServerBuilder.forAddress(address);
-        }
-        try {
-            return NettyServerBuilder.forAddress(address, tls.server(requireClientCertificate));
-        } catch (IOException | GeneralSecurityException e) {
-            throw new IllegalStateException("TLS server credentials: " + e.getMessage(), e);
-        }
-    }
-
-    /** A channel to a server of role {@code server}: mutual TLS when {@code tls} is given, else plaintext. */
-    static NettyChannelBuilder channel(String target, Tls tls, Role server) {
-        if (tls == null) {
-            return NettyChannelBuilder.forTarget(target).usePlaintext();
-        }
-        try {
-            return NettyChannelBuilder.forTarget(target, tls.client(server));
-        } catch (IOException | GeneralSecurityException e) {
-            throw new IllegalStateException("TLS channel credentials: " + e.getMessage(), e);
         }
     }
 

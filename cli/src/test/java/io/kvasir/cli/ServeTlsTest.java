@@ -5,24 +5,18 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
-import java.io.InputStream;
 import java.io.PrintStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyStore;
-import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLHandshakeException;
-import javax.net.ssl.TrustManagerFactory;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,6 +31,7 @@ import io.kvasir.engine.BuiltinModel;
 import io.kvasir.node.CacheSalts;
 import io.kvasir.router.ApiKeys;
 import io.kvasir.router.TenantLimits;
+import io.kvasir.testing.TrustedCa;
 import io.kvasir.tls.DevCertificates;
 import io.kvasir.tls.Role;
 import io.kvasir.tls.Tls;
@@ -67,7 +62,7 @@ class ServeTlsTest {
             assertTrue(out.toString(StandardCharsets.UTF_8).contains("\"completion_tokens\":3"),
                     out.toString(StandardCharsets.UTF_8));
 
-            HttpClient https = HttpClient.newBuilder().sslContext(trusting(certs.resolve("ca.crt"))).build();
+            HttpClient https = HttpClient.newBuilder().sslContext(TrustedCa.sslContext(certs.resolve("ca.crt"))).build();
             HttpResponse<String> models = https.send(HttpRequest.newBuilder(URI.create("https://localhost:"
                     + cluster.httpPort() + "/v1/models")).build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(200, models.statusCode(), models.body());
@@ -85,18 +80,5 @@ class ServeTlsTest {
                 plaintext.shutdownNow();
             }
         }
-    }
-
-    private static SSLContext trusting(Path ca) throws Exception {
-        KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
-        store.load(null, null);
-        try (InputStream in = Files.newInputStream(ca)) {
-            store.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
-        }
-        TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        trust.init(store);
-        SSLContext context = SSLContext.getInstance("TLS");
-        context.init(null, trust.getTrustManagers(), null);
-        return context;
     }
 }

@@ -1,6 +1,7 @@
 package io.kvasir.it;
 
 import io.kvasir.testing.Prompts;
+import io.kvasir.testing.TrustedCa;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -153,7 +154,7 @@ class ClusterProcessTest {
                     assertTrue(decodeMetrics.contains(name + "{"), name + " in\n" + decodeMetrics);
                 }
                 assertTrue(KvasirProcess.sample(decodeMetrics, "vllm:request_queue_time_seconds_count") >= 3, decodeMetrics);
-                String routerMetrics = router.scrape(trusting(certs.resolve("ca.crt"))); // the router's HTTP port is HTTPS
+                String routerMetrics = router.scrape(TrustedCa.sslContext(certs.resolve("ca.crt"))); // the router's HTTP port is HTTPS
                 assertTrue(KvasirProcess.sample(routerMetrics, "vllm:request_queue_time_seconds_count") >= 3, routerMetrics);
                 assertTrue(routerMetrics.contains("vllm:kv_cache_usage_perc{"), routerMetrics);
 
@@ -233,20 +234,6 @@ class ClusterProcessTest {
         } finally {
             channel.shutdownNow();
         }
-    }
-
-    /** An SSL context trusting the cluster's CA only. */
-    static javax.net.ssl.SSLContext trusting(Path ca) throws Exception {
-        java.security.KeyStore store = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType());
-        store.load(null, null);
-        try (var in = java.nio.file.Files.newInputStream(ca)) {
-            store.setCertificateEntry("ca", java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in));
-        }
-        var trust = javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
-        trust.init(store);
-        var context = javax.net.ssl.SSLContext.getInstance("TLS");
-        context.init(null, trust.getTrustManagers(), null);
-        return context;
     }
 
     private static long missing(KvStoreClient store, List<BlockKey> keys) throws Exception {

@@ -55,7 +55,7 @@ class ModuleSurfaceTest {
                             "KvQuotaGate", "NodeLoads", "OpenAiHttpApi", "PlacementPolicy", "RouterMetrics", "Tenant",
                             "TenantInterceptor", "TenantLimits")),
             "io.kvasir.tls", Map.of(
-                    "", List.of("DevCertificates", "Role", "RoleAuthorization", "Tls", "TlsFiles")),
+                    "", List.of("DevCertificates", "GrpcTransport", "Role", "RoleAuthorization", "Tls", "TlsFiles")),
             "io.kvasir.cli", Map.of());
 
     /** The GPU backend is the engine's own, in a module of its own: it may use the engine's internals. */

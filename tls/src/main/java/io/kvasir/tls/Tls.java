@@ -12,7 +12,9 @@ import java.security.cert.X509Certificate;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -51,6 +53,10 @@ public final class Tls implements AutoCloseable {
             Thread.ofPlatform().daemon().name("tls-reload").factory());
     /** Every trust manager handed out, re-read with the CA file. */
     private final List<AdvancedTlsX509TrustManager> trusts = new CopyOnWriteArrayList<>();
+    /** Callers' certificates, checked against the CA only (servers check roles per service). */
+    private AdvancedTlsX509TrustManager callers;
+    /** Channel credentials by the server roles they accept: one trust manager each, however many channels. */
+    private final Map<Set<Role>, ChannelCredentials> clients = new ConcurrentHashMap<>();
     /** Modification times of cert, key and CA at the last read. */
     private FileTime[] lastRead;
 
@@ -75,7 +81,7 @@ public final class Tls implements AutoCloseable {
         try {
             tls.lastRead = modified(files);
             tls.keys.updateIdentityCredentials(files.cert().toFile(), files.key().toFile());
-            tls.trust(null); // the CA file is read (and refused) now, not at the first call
+            tls.callers = tls.trust(null); // the CA file is read (and refused) now, not at the first call
         } catch (IOException | GeneralSecurityException | RuntimeException e) {
             tls.close();
             throw e;
@@ -120,8 +126,8 @@ public final class Tls implements AutoCloseable {
      * required (internal services) or optional (the router's public API, where API keys are the
      * credential). Which role may call which service is {@link RoleAuthorization}'s business.
      */
-    public ServerCredentials server(boolean requireClientCertificate) throws IOException, GeneralSecurityException {
-        return TlsServerCredentials.newBuilder().keyManager(keys).trustManager(trust(null))
+    public ServerCredentials server(boolean requireClientCertificate) {
+        return TlsServerCredentials.newBuilder().keyManager(keys).trustManager(callers)
                 .clientAuth(requireClientCertificate ? TlsServerCredentials.ClientAuth.REQUIRE
                         : TlsServerCredentials.ClientAuth.OPTIONAL)
                 .build();
@@ -139,8 +145,14 @@ public final class Tls implements AutoCloseable {
 
     /** A channel's credentials: this role's certificate, and a server that must hold one of {@code servers}. */
     public ChannelCredentials client(Role server, Role... more) throws IOException, GeneralSecurityException {
-        return TlsChannelCredentials.newBuilder().keyManager(keys).trustManager(trust(EnumSet.of(server, more)))
-                .build();
+        Set<Role> roles = EnumSet.of(server, more);
+        ChannelCredentials credentials = clients.get(roles);
+        if (credentials == null) {
+            credentials = TlsChannelCredentials.newBuilder().keyManager(keys).trustManager(trust(roles)).build();
+            ChannelCredentials raced = clients.putIfAbsent(roles, credentials);
+            credentials = raced != null ? raced : credentials;
+        }
+        return credentials;
     }
 
     /** The CA's certificates, re-read when the file changes; peers must also name one of {@code roles} (null: any). */

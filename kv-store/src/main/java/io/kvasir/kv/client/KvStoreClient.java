@@ -1,8 +1,6 @@
 package io.kvasir.kv.client;
 
-import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.security.GeneralSecurityException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -34,7 +32,6 @@ import io.grpc.protobuf.ProtoUtils;
 import io.grpc.stub.ClientCalls;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
@@ -52,6 +49,7 @@ import io.kvasir.proto.kv.v1.PutResponse;
 import io.kvasir.proto.kv.v1.StatsRequest;
 import io.kvasir.proto.kv.v1.StatsResponse;
 import io.kvasir.proto.kv.v1.Tier;
+import io.kvasir.tls.GrpcTransport;
 import io.kvasir.tls.Role;
 import io.kvasir.tls.Tls;
 
@@ -384,21 +382,10 @@ public final class KvStoreClient implements AutoCloseable {
     }
 
     private ManagedChannel channel(String address) {
-        return channels.computeIfAbsent(address, a -> builder(a)
+        return channels.computeIfAbsent(address, a -> GrpcTransport.channel(a, tls, Role.KV_STORE)
                 .maxInboundMessageSize(256 << 20)
                 .flowControlWindow(32 << 20)
                 .build());
-    }
-
-    private NettyChannelBuilder builder(String address) {
-        if (tls == null) {
-            return NettyChannelBuilder.forTarget(address).usePlaintext();
-        }
-        try {
-            return NettyChannelBuilder.forTarget(address, tls.client(Role.KV_STORE));
-        } catch (IOException | GeneralSecurityException e) {
-            throw new IllegalStateException("TLS channel credentials: " + e.getMessage(), e);
-        }
     }
 
     private static void awaitAll(List<Future<?>> pending) throws KvStoreException {

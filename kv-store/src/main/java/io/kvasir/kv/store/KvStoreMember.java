@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.security.GeneralSecurityException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -27,13 +26,12 @@ import com.hazelcast.map.listener.EntryEvictedListener;
 import com.hazelcast.query.Predicates;
 
 import io.grpc.Server;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
 import io.kvasir.tls.Role;
-import io.kvasir.tls.RoleAuthorization;
+import io.kvasir.tls.GrpcTransport;
 import io.kvasir.tls.Tls;
 
 /**
@@ -66,7 +64,7 @@ public final class KvStoreMember implements AutoCloseable {
     private final SharedArena shared;
     private volatile BlockStore storeForSsd;
 
-    private KvStoreMember(StoreConfig config, Tls tls) throws IOException, GeneralSecurityException {
+    private KvStoreMember(StoreConfig config, Tls tls) throws IOException {
         int grpcPort = config.grpcPort() != 0 ? config.grpcPort() : freePort(config.host());
         grpcAddress = config.host() + ":" + grpcPort;
         String name = config.memberName() != null ? config.memberName() : grpcAddress;
@@ -99,10 +97,8 @@ public final class KvStoreMember implements AutoCloseable {
             store.announceSsd(ssd.rebuild());
         }
         service = new KvStoreService(store, shared);
-        InetSocketAddress address = new InetSocketAddress(config.host(), grpcPort);
-        server = (tls == null ? NettyServerBuilder.forAddress(address)
-                : NettyServerBuilder.forAddress(address, tls.server(true)).intercept(new RoleAuthorization()
-                        .allow(KvStoreGrpc.SERVICE_NAME, Role.ROUTER, Role.PREFILL, Role.DECODE, Role.KV_STORE)))
+        server = GrpcTransport.internalServer(new InetSocketAddress(config.host(), grpcPort), tls,
+                        KvStoreGrpc.SERVICE_NAME, Role.ROUTER, Role.PREFILL, Role.DECODE, Role.KV_STORE)
                 .addService(service)
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance())
@@ -131,8 +127,6 @@ public final class KvStoreMember implements AutoCloseable {
             return new KvStoreMember(config, tls);
         } catch (IOException e) {
             throw new UncheckedIOException("kv-store member could not start: " + e.getMessage(), e);
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("kv-store member could not start: TLS: " + e.getMessage(), e);
         }
     }
 

@@ -1,0 +1,49 @@
+package io.kvasir.tls;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.security.GeneralSecurityException;
+
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+
+/**
+ * Every role's gRPC servers and channels: mutual TLS when the process has a {@link Tls}, plaintext
+ * when it has none (null).
+ */
+public final class GrpcTransport {
+    private GrpcTransport() {
+    }
+
+    /** A public server: TLS with client certificates optional (API keys are the credential there). */
+    public static NettyServerBuilder publicServer(InetSocketAddress address, Tls tls) {
+        return tls == null ? NettyServerBuilder.forAddress(address)
+                : NettyServerBuilder.forAddress(address, tls.server(false));
+    }
+
+    /**
+     * An internal server: under TLS, client certificates are required and {@code service} takes
+     * calls from {@code caller} (and {@code more}) only; health and reflection from any Kvasir role.
+     */
+    public static NettyServerBuilder internalServer(InetSocketAddress address, Tls tls, String service, Role caller,
+            Role... more) {
+        return tls == null ? NettyServerBuilder.forAddress(address)
+                : NettyServerBuilder.forAddress(address, tls.server(true))
+                        .intercept(new RoleAuthorization().allow(service, caller, more));
+    }
+
+    /** A channel to a server that must hold a certificate of role {@code server}. */
+    public static NettyChannelBuilder channel(String target, Tls tls, Role server) {
+        if (tls == null) {
+            return NettyChannelBuilder.forTarget(target).usePlaintext();
+        }
+        try {
+            return NettyChannelBuilder.forTarget(target, tls.client(server));
+        } catch (IOException e) {
+            throw new UncheckedIOException("TLS channel credentials: " + e.getMessage(), e);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("TLS channel credentials: " + e.getMessage(), e);
+        }
+    }
+}
