@@ -8,6 +8,8 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
@@ -15,6 +17,9 @@ import java.util.logging.Logger;
 
 import com.hazelcast.cluster.Member;
 import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.internal.serialization.Data;
+import com.hazelcast.internal.serialization.SerializationService;
+import com.hazelcast.spi.impl.SerializationServiceSupport;
 import com.hazelcast.map.IMap;
 
 import io.grpc.Status;
@@ -63,6 +68,7 @@ public final class BlockStore {
     /** Evicted blocks not yet on disk, by key. */
     private final ConcurrentHashMap<String, StoredBlock> spilling = new ConcurrentHashMap<>();
     private final KvStoreMetrics metrics = new KvStoreMetrics();
+    private final SerializationService serialization;
 
     BlockStore(HazelcastInstance hz, String memberName, SsdTier ssd, StoreConfig config, SharedArena arena) {
         this.hz = hz;
@@ -74,18 +80,27 @@ public final class BlockStore {
         this.index = hz.getMap(INDEX);
         this.quotas = new TenantQuotas(hz, config::quotaOf);
         this.nodes = new NodeDirectory(hz);
+        this.serialization = ((SerializationServiceSupport) hz).getSerializationService();
     }
 
     /** Validates and stores one block. */
     public void put(String tenant, BlockKey key, byte[] payload) throws StatusException {
+        put(tenant, key, ByteBuffer.wrap(payload));
+    }
+
+    /** Validates and stores one block, copying {@code payload} once (into the map's serialized form). */
+    public void put(String tenant, BlockKey key, ByteBuffer payload) throws StatusException {
         requireTenant(tenant);
-        if (payload.length > config.maxBlockBytes()) {
+        int length = payload.remaining();
+        if (length > config.maxBlockBytes()) {
             metrics.rejected.increment();
-            throw invalid("block " + key.hex() + ": payload of " + payload.length + " bytes exceeds this member's "
+            throw invalid("block " + key.hex() + ": payload of " + length + " bytes exceeds this member's "
                     + "limit of " + config.maxBlockBytes());
         }
+        Data serialized = StoredBlock.serialized(serialization, tenant, payload);
+        ByteBuffer stored = StoredBlock.payloadOf(serialized, length);
         try {
-            BlockCodec.decode(ByteBuffer.wrap(payload));
+            BlockCodec.decode(stored);
         } catch (BlockFormatException e) {
             metrics.rejected.increment();
             throw invalid("block " + key.hex() + " is not a valid KV block: " + e.getMessage());
@@ -98,20 +113,32 @@ public final class BlockStore {
         if (existing != null && !existing.tenant().equals(tenant)) {
             return; // a key is a tenant's own: never overwrite another tenant's block, never say it exists
         }
-        if (existing == null && !quotas.fits(tenant, payload.length)) {
+        if (existing == null && !quotas.fits(tenant, length)) {
             metrics.rejected.increment();
             throw Status.RESOURCE_EXHAUSTED.withDescription("tenant '" + tenant + "' would exceed its KV quota of "
                     + quotas.quota(tenant) + " bytes (holds " + quotas.used(tenant) + ")").asException();
         }
-        blocks.set(hex, new StoredBlock(tenant, payload));
+        // the block and its index entry are written (and backed up) at once, not one after the other
+        CompletableFuture<Void> block = setSerialized(hex, serialized);
         index.set(hex, new BlockLocation(Tier.TIER_HOST, "", tenant));
+        try {
+            block.join();
+        } catch (CompletionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : e;
+        }
         if (existing == null) {
-            quotas.add(tenant, payload.length);
+            quotas.add(tenant, length);
         }
         metrics.puts.increment();
         if (arena != null) {
-            arena.add(key, tenant, payload); // just prefilled: the likeliest block to be read next
+            arena.add(key, tenant, stored); // just prefilled: the likeliest block to be read next
         }
+    }
+
+    /** A map given serialized bytes stores them as they are (the map is typed for what they decode to). */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private CompletableFuture<Void> setSerialized(String hex, Data block) {
+        return ((IMap) blocks).setAsync(hex, block).toCompletableFuture();
     }
 
     /** Receives the answers of {@link #get(String, List, Sink)} in request order. */

@@ -1,11 +1,15 @@
 package io.kvasir.kv.store;
 
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
@@ -34,12 +38,15 @@ import io.kvasir.proto.kv.v1.Tier;
 final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
     /** Most keys one Get or Lookup may name (a 1M-token prompt in 16-token blocks is 65536). */
     static final int MAX_KEYS = 1 << 16;
+    /** Blocks one Put stream stores at once (see {@link PipelinedPut}). */
+    static final int PUTS_IN_FLIGHT = 8;
     /** Bytes a stream may queue in the transport before the sender waits. */
     static final int IN_FLIGHT_BYTES = 8 << 20;
 
     private final BlockStore store;
     private final SharedArena shared;
-    private final ExecutorService streamers = Executors.newVirtualThreadPerTaskExecutor();
+    /** Get streams and the puts of Put streams run here, off gRPC's threads. */
+    private final ExecutorService work = Executors.newVirtualThreadPerTaskExecutor();
 
     /** {@code shared}: this member's shared-memory arena, or null (GetShared then answers UNIMPLEMENTED). */
     KvStoreService(BlockStore store, SharedArena shared) {
@@ -48,49 +55,89 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
     }
 
     void shutdown() {
-        streamers.shutdownNow();
+        work.shutdownNow();
     }
 
     @Override
     public StreamObserver<PutRequest> put(StreamObserver<PutResponse> response) {
-        return new StreamObserver<>() {
-            private final long started = System.nanoTime();
-            private int stored;
-            private long bytes;
-            private boolean failed;
+        return new PipelinedPut(response);
+    }
 
-            @Override
-            public void onNext(PutRequest request) {
-                if (failed) {
-                    return;
-                }
-                try {
-                    store.put(request.getTenant(), key(request.getKey(), stored), request.getPayload().toByteArray());
-                    stored++;
-                    bytes += request.getPayload().size();
-                } catch (StatusException e) {
-                    failed = true;
-                    response.onError(e);
-                } catch (RuntimeException e) {
-                    failed = true;
-                    response.onError(unexpected(e));
-                }
-            }
+    /**
+     * One Put stream. A block's put waits on Hazelcast round trips (the index, the map and their
+     * synchronous backups), so the stream keeps several blocks' puts running at once instead of
+     * storing one block per message; the answer waits for all of them.
+     */
+    private final class PipelinedPut implements StreamObserver<PutRequest> {
+        private final StreamObserver<PutResponse> response;
+        private final ArrayDeque<Future<Integer>> running = new ArrayDeque<>();
+        private final long started = System.nanoTime();
+        private int stored;
+        private long bytes;
+        private boolean failed;
 
-            @Override
-            public void onError(Throwable t) {
-                failed = true; // the client went away; what arrived is stored
-            }
+        PipelinedPut(StreamObserver<PutResponse> response) {
+            this.response = response;
+        }
 
-            @Override
-            public void onCompleted() {
-                store.metrics().transferred(true, bytes, System.nanoTime() - started);
-                if (!failed) {
-                    response.onNext(PutResponse.newBuilder().setStored(stored).setBytes(bytes).build());
-                    response.onCompleted();
-                }
+        @Override
+        public void onNext(PutRequest request) {
+            if (failed) {
+                return;
             }
-        };
+            try {
+                BlockKey key = key(request.getKey(), stored + running.size());
+                String tenant = request.getTenant();
+                ByteBuffer payload = request.getPayload().asReadOnlyByteBuffer();
+                running.add(work.submit(() -> {
+                    store.put(tenant, key, payload);
+                    return payload.remaining();
+                }));
+                while (running.size() > PUTS_IN_FLIGHT && !failed) {
+                    finishOldest();
+                }
+            } catch (StatusException e) {
+                fail(e);
+            }
+        }
+
+        private void finishOldest() {
+            try {
+                bytes += running.remove().get();
+                stored++;
+            } catch (ExecutionException e) {
+                fail(e.getCause() instanceof StatusException s ? s
+                        : e.getCause() instanceof RuntimeException r ? unexpected(r)
+                        : Status.INTERNAL.withCause(e.getCause()).asException());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                fail(Status.CANCELLED.withDescription("member shutting down").asException());
+            }
+        }
+
+        private void fail(StatusException e) {
+            if (!failed) {
+                failed = true;
+                response.onError(e);
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            failed = true; // the client went away; what arrived is stored
+        }
+
+        @Override
+        public void onCompleted() {
+            while (!running.isEmpty() && !failed) {
+                finishOldest();
+            }
+            store.metrics().transferred(true, bytes, System.nanoTime() - started);
+            if (!failed) {
+                response.onNext(PutResponse.newBuilder().setStored(stored).setBytes(bytes).build());
+                response.onCompleted();
+            }
+        }
     }
 
     @Override
@@ -98,7 +145,7 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
         ServerCallStreamObserver<GetResponse> out = (ServerCallStreamObserver<GetResponse>) response;
         ReadyGate gate = new ReadyGate(out);
         // stream from a thread of our own: the call's executor must stay free to deliver onReady
-        streamers.execute(() -> stream(request, out, gate));
+        work.execute(() -> stream(request, out, gate));
     }
 
     private void stream(GetRequest request, ServerCallStreamObserver<GetResponse> out, ReadyGate gate) {

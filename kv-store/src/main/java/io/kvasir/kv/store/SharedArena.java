@@ -168,25 +168,31 @@ public final class SharedArena implements AutoCloseable {
 
     /** Copies a block into the ring and indexes it; null when it is too large (over a quarter of the ring). */
     Slot add(BlockKey key, String tenant, byte[] payload) {
-        if (payload.length > capacity / 4) {
+        return add(key, tenant, ByteBuffer.wrap(payload));
+    }
+
+    /** {@link #add(BlockKey, String, byte[])} from a buffer's remaining bytes. */
+    Slot add(BlockKey key, String tenant, ByteBuffer payload) {
+        int length = payload.remaining();
+        if (length > capacity / 4) {
             return null;
         }
         long start;
         synchronized (this) {
             start = head;
-            if (start % capacity + payload.length > capacity) {
+            if (start % capacity + length > capacity) {
                 start = (start / capacity + 1) * capacity; // blocks never wrap: skip the ring's tail
             }
-            head = start + payload.length;
+            head = start + length;
             LONG.setVolatile(memory, RECLAIMED, head);
             VarHandle.fullFence(); // readers must see the new mark before any byte of the new block
         }
-        MemorySegment.copy(payload, 0, memory, ValueLayout.JAVA_BYTE, ring + start % capacity, payload.length);
+        MemorySegment.copy(MemorySegment.ofBuffer(payload), 0, memory, ring + start % capacity, length);
         if (reclaimed(memory) > start + capacity) {
             return null; // lapped while copying (a tiny ring, a huge burst): never index it
         }
-        index(key.toBytes(), start, payload.length, tenantHash(tenant));
-        return new Slot(start, payload.length);
+        index(key.toBytes(), start, length, tenantHash(tenant));
+        return new Slot(start, length);
     }
 
     /** Writes the index entry, in the key's probe window: its own old slot, an unused one, or one whose block is gone. */

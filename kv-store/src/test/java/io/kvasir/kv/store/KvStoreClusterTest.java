@@ -103,6 +103,25 @@ class KvStoreClusterTest {
     }
 
     @Test
+    void aBlockSerializedByHandIsWhatHazelcastWouldWriteAndReads() throws Exception {
+        var serialization = ((com.hazelcast.spi.impl.SerializationServiceSupport) cluster.member(0).hazelcast())
+                .getSerializationService();
+        for (String tenant : List.of("alpha", "t\u00e9nant-\u4e2d", "x".repeat(128))) {
+            for (int size : new int[] {0, 1, 4097, 600_000}) {
+                byte[] payload = new byte[size];
+                new java.util.SplittableRandom(size).nextBytes(payload);
+                var mine = StoredBlock.serialized(serialization, tenant, ByteBuffer.wrap(payload));
+                assertArrayEquals(serialization.toData(new StoredBlock(tenant, payload)).toByteArray(),
+                        mine.toByteArray(), tenant + ", " + size + " bytes");
+                StoredBlock back = serialization.toObject(mine);
+                assertEquals(tenant, back.tenant());
+                assertArrayEquals(payload, back.payload());
+                assertEquals(ByteBuffer.wrap(payload), StoredBlock.payloadOf(mine, size));
+            }
+        }
+    }
+
+    @Test
     void aReaderOnTheMembersHostGetsTheSameBytesThroughSharedMemoryAsThroughGrpc() throws Exception {
         List<BlockKey> keys = keys("alpha", prompt(16 * 20, 4242));
         List<byte[]> payloads = blocks(F16, keys.size() - 2, 4242);
