@@ -26,12 +26,12 @@ app.kubernetes.io/component: {{ .role }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
-{{/* The kv-store members' stable DNS names (StatefulSet pods behind the headless Service), for clients. */}}
-{{- define "kvasir.kvPeers" -}}
+{{/* The kv-store members' gRPC addresses (StatefulSet pods behind the headless Service): how routers and nodes reach the store. */}}
+{{- define "kvasir.kvStore" -}}
 {{- $name := include "kvasir.fullname" . -}}
 {{- $peers := list -}}
 {{- range $i := until (int .Values.kvStore.replicas) -}}
-{{- $peers = append $peers (printf "%s-kv-store-%d.%s-kv-store-headless.%s.svc:%d" $name $i $name $.Release.Namespace (int $.Values.kvStore.hazelcastPort)) -}}
+{{- $peers = append $peers (printf "%s-kv-store-%d.%s-kv-store-headless.%s.svc:%d" $name $i $name $.Release.Namespace (int $.Values.kvStore.grpcPort)) -}}
 {{- end -}}
 {{- join "," $peers -}}
 {{- end -}}

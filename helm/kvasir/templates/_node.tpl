@@ -41,8 +41,7 @@ spec:
             - --model=$(KVASIR_MODEL)
             - --block-size=$(KVASIR_BLOCK_SIZE)
             - --kv-cache-dtype=$(KVASIR_CACHE_DTYPE)
-            - --cluster=$(KVASIR_CLUSTER)
-            - --kv-peers=$(KVASIR_STORE_PEERS)
+            - --kv-store=$(KVASIR_STORE)
             - --host=0.0.0.0
             - --grpc-port={{ $v.grpcPort }}
             - --metrics-port={{ $v.metricsPort }}

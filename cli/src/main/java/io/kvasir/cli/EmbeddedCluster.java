@@ -132,8 +132,7 @@ final class EmbeddedCluster implements AutoCloseable {
                     .withPeers(List.of()).withBackupCount(0).withMemberName("serve-kv")
                     .withHostBudget(caching.hostBudgetBytes()).withSsd(caching.ssdDir(), caching.ssdBudgetBytes())
                     .withQuotas(java.util.Map.of(), o.kvQuotaBytes() > 0 ? o.kvQuotaBytes() : Long.MAX_VALUE)));
-            var hz = member.hazelcast().getCluster().getLocalMember().getAddress();
-            store = started(KvStoreClient.connect(cluster, List.of(hz.getHost() + ":" + hz.getPort())));
+            store = started(KvStoreClient.connect(List.of(member.grpcAddress())));
             VectorCpuBackend firstBackend = started(new VectorCpuBackend(o.threads()));
             Model first = started(Model.load(o.model(), firstBackend));
             // one cache for every node: thread-safe, and one flush covers all their writes

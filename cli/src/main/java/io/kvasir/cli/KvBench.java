@@ -203,8 +203,9 @@ final class KvBench {
                         .withPeers(peers).withBackupCount(backups)
                         .withHostBudget(Math.max(1L << 30, 4 * (reps + 1) * totalBytes)), memberTls));
             }
-            try (KvStoreClient client = KvStoreClient.connect(cluster, peers, clientTls);
-                    KvStoreClient grpcOnly = KvStoreClient.connect(cluster, peers, clientTls).withoutSharedMemory()) {
+            List<String> store = members.stream().map(KvStoreMember::grpcAddress).toList();
+            try (KvStoreClient client = KvStoreClient.connect(store, clientTls);
+                    KvStoreClient grpcOnly = KvStoreClient.connect(store, clientTls).withoutSharedMemory()) {
                 for (int r = 0; r < reps + 1; r++) { // round 0 warms up
                     List<BlockKey> keys = rounds.get(r);
                     long t0 = System.nanoTime();

@@ -106,7 +106,7 @@ final class KvBenchBetweenHosts {
                 + (certs == null ? "" : ", mutual TLS"));
         Tls tls = BenchCertificates.load(certs, Role.DECODE);
         double[] get = new double[reps];
-        try (KvStoreClient client = KvStoreClient.connect(cluster, List.of(peer + ":" + port), tls)
+        try (KvStoreClient client = KvStoreClient.connect(List.of(member.grpcAddress()), tls)
                 .withoutSharedMemory()) {
             long t0 = System.nanoTime();
             for (int from = 0; from < payloads.size(); from += batch) {
@@ -159,6 +159,15 @@ final class KvBenchBetweenHosts {
 
     /** A process and the line it printed when ready. */
     record Started(Process process, String line) {
+        /** The gRPC address a kv-store member's ready line names ("kv-store member NAME: gRPC H:P, ..."). */
+        String grpcAddress() {
+            int at = line.indexOf("gRPC ");
+            int end = line.indexOf(',', at);
+            if (at < 0 || end < 0) {
+                throw new IllegalStateException("no gRPC address in the member's line: " + line);
+            }
+            return line.substring(at + 5, end);
+        }
     }
 
     /** Starts a process and waits (60 s at most) for the line that says it is ready; its output keeps draining. */

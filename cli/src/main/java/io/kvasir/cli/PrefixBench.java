@@ -267,9 +267,9 @@ final class PrefixBench {
                 List<Process> processes = new ArrayList<>();
                 try {
                     String peer = ns.peerAddress();
-                    KvBenchBetweenHosts.startMember(ns, processes, port, cluster, budget, certs);
+                    var member = KvBenchBetweenHosts.startMember(ns, processes, port, cluster, budget, certs);
                     Tls tls = BenchCertificates.load(certs, Role.DECODE);
-                    KvStoreClient client = KvStoreClient.connect(cluster, List.of(peer + ":" + port), tls)
+                    KvStoreClient client = KvStoreClient.connect(List.of(member.grpcAddress()), tls)
                             .withoutSharedMemory();
                     return new StoreUnderTest(client, "veth pair into network namespace, " + peer, () -> {
                         for (Process p : processes) {
@@ -296,7 +296,7 @@ final class PrefixBench {
             KvStoreMember member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(free, 0)
                     .withPeers(List.of("127.0.0.1:" + free)).withHostBudget(budget), memberTls);
             Tls tls = BenchCertificates.load(certs, Role.DECODE);
-            KvStoreClient client = KvStoreClient.connect(cluster, List.of("127.0.0.1:" + free), tls)
+            KvStoreClient client = KvStoreClient.connect(List.of(member.grpcAddress()), tls)
                     .withoutSharedMemory();
             return new StoreUnderTest(client, "loopback", () -> {
                 member.kill();

@@ -68,19 +68,20 @@ final class ProcessCluster implements AutoCloseable {
             // every port chosen here, so that every role starts at once (clients retry until the
             // store member is up): on a small machine the JVMs' start-up is most of the wait
             int storePort = freePort();
-            String peers = "127.0.0.1:" + storePort;
-            List<String> node = List.of("--kv-peers", peers, "--cluster", cluster, "--metrics-port", "0");
+            int storeGrpcPort = freePort();
+            String store = "127.0.0.1:" + storeGrpcPort;
+            List<String> node = List.of("--kv-store", store, "--metrics-port", "0");
             List<String> decodeIds = new ArrayList<>();
             start("kv-store", logDir, concat(List.of("kv-store", "--name", "bench-kv", "--cluster", cluster, "--port",
-                    Integer.toString(storePort), "--grpc-port", "0", "--metrics-port", "0", "--backup-count",
-                    "0"), spec.storeFlags()));
+                    Integer.toString(storePort), "--grpc-port", Integer.toString(storeGrpcPort), "--metrics-port", "0",
+                    "--backup-count", "0"), spec.storeFlags()));
             for (int n = 0; n < spec.decodeNodes(); n++) {
                 int port = freePort();
                 decodeIds.add("127.0.0.1:" + port);
                 start("decode-" + n, logDir, concat(List.of("decode", "--grpc-port", Integer.toString(port)), node,
                         spec.decodeFlags()));
             }
-            List<String> routerArgs = concat(List.of("router", "--kv-peers", peers, "--cluster", cluster, "--decode",
+            List<String> routerArgs = concat(List.of("router", "--kv-store", store, "--decode",
                     String.join(",", decodeIds), "--grpc-port", "0", "--http-port", "0"), spec.routerFlags());
             if (spec.prefillFlags() != null) {
                 int port = freePort();

@@ -30,7 +30,6 @@ import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.metrics.MetricsEndpoint;
-import io.kvasir.kv.store.StoreConfig;
 import io.kvasir.node.BlockKeyChain;
 import io.kvasir.node.CacheSalts;
 import io.kvasir.node.EngineBlocks;
@@ -69,8 +68,8 @@ final class RoleCommands {
               on every router, prefill and decode node.""";
 
     static final String DECODE_USAGE = """
-            usage: kvasir decode --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
-                                 [--advertise H:P] [--cluster kvasir] [--max-batch 16] [--kv-blocks 2048]
+            usage: kvasir decode --model PATH|builtin --kv-store H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
+                                 [--advertise H:P] [--max-batch 16] [--kv-blocks 2048]
                                  [--block-size 16] [--threads N] [--metrics-port 7502] [--device cpu|cuda]
                                  [--no-prefix-cache | --no-kv-store] [--kv-cache-dtype auto]
               --no-kv-store: prefixes only from this node's own pool (the store still carries heartbeats);
@@ -78,22 +77,22 @@ final class RoleCommands {
               --advertise: the address routers dial (their --decode entry); default host:grpc-port
               (with --host 0.0.0.0, this machine's address); "auto:PORT" names this machine's address.
               Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics.
-              A decode node: the step loop, prefixes from the KV store (Hazelcast addresses in --kv-peers),
+              A decode node: the step loop, prefixes from the KV store (members' gRPC addresses in --kv-store),
               kvasir.internal.v1.DecodeService on --grpc-port.
             """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
     static final String ROUTER_USAGE = """
-            usage: kvasir router --model PATH|builtin (--decode H:P,H:P | --kv-peers H:P,H:P) [--cluster kvasir] [--block-size 16]
+            usage: kvasir router --model PATH|builtin (--decode H:P,H:P | --kv-store H:P,H:P) [--block-size 16]
                                  [--prefill H:P,… | dns:///NAME:P [--prefill-threshold 256]] [--grpc-port 50051] [--http-port 8000]
                                  [--host 127.0.0.1] [--api-keys FILE] [--routing kv-aware|round-robin] [--kv-cache-dtype auto]
-              With --kv-peers, each prompt goes to the decode node whose local tier holds most of it, and
+              With --kv-store, each prompt goes to the decode node whose local tier holds most of it, and
               without --decode the decode nodes are those whose heartbeats are live in the store.
               The public API (kvasir.v1.GenerationService): validates, tokenizes with the model's tokenizer
               (its weights are mapped, never read), sends a prompt with at least --prefill-threshold uncached
               tokens (per the KV store's index) to a prefill node first, then to the least busy decode node.
             """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
     static final String PREFILL_USAGE = """
-            usage: kvasir prefill --model PATH|builtin --kv-peers H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
-                                  [--cluster kvasir] [--kv-blocks 4096] [--block-size 16] [--threads N]
+            usage: kvasir prefill --model PATH|builtin --kv-store H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
+                                  [--kv-blocks 4096] [--block-size 16] [--threads N]
                                   [--metrics-port 7602] [--device cpu|cuda] [--kv-cache-dtype auto]
               A prefill node: computes what the KV store lacks of a prompt, stores its full blocks, returns
               the first token (kvasir.internal.v1.PrefillService).
@@ -103,7 +102,7 @@ final class RoleCommands {
     }
 
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
-        Args a = Args.parse("decode", argv, withSecurityOptions("model", "kv-peers", "grpc-port", "host", "cluster",
+        Args a = Args.parse("decode", argv, withSecurityOptions("model", "kv-store", "grpc-port", "host",
                 "max-batch", "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device", "kv-cache-dtype"),
                 Set.of("no-prefix-cache", "no-kv-store"));
         if (a.has("no-prefix-cache") && a.has("no-kv-store")) {
@@ -149,7 +148,7 @@ final class RoleCommands {
     }
 
     static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
-        Args a = Args.parse("prefill", argv, withSecurityOptions("model", "kv-peers", "grpc-port", "host", "cluster",
+        Args a = Args.parse("prefill", argv, withSecurityOptions("model", "kv-store", "grpc-port", "host",
                 "kv-blocks", "block-size", "threads", "metrics-port", "device", "kv-cache-dtype"), Set.of());
         Node node = Node.open("prefill", a);
         // on a GPU, --kv-blocks sizes the device KV tier (prompts stay within the model's context)
@@ -180,7 +179,7 @@ final class RoleCommands {
 
     static void router(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("router", argv, withSecurityOptions("model", "decode", "grpc-port", "host", "prefill",
-                "kv-peers", "cluster", "prefill-threshold", "block-size", "api-keys", "http-port", "max-concurrent-per-tenant",
+                "kv-store", "prefill-threshold", "block-size", "api-keys", "http-port", "max-concurrent-per-tenant",
                 "tokens-per-minute", "routing", "kv-cache-dtype"), Set.of());
         Tls tls = TlsOptions.load("router", a, Role.ROUTER);
         DecodeRoutes.Routing routing;
@@ -191,8 +190,8 @@ final class RoleCommands {
         }
         ApiKeys keys = ServeCommand.apiKeys(a, System.err);
         Path modelPath = modelPath(a);
-        if (!a.has("decode") && !a.has("kv-peers")) {
-            throw new Args.UsageException("router: give --decode H:P,… or --kv-peers (decode nodes are then found by "
+        if (!a.has("decode") && !a.has("kv-store")) {
+            throw new Args.UsageException("router: give --decode H:P,… or --kv-store (decode nodes are then found by "
                     + "their heartbeats)");
         }
         List<ManagedChannel> nodes = new ArrayList<>();
@@ -207,12 +206,12 @@ final class RoleCommands {
         PlacementPolicy policy = PlacementPolicy.NONE;
         KvStoreClient store = null;
         List<ManagedChannel> prefillNodes = new ArrayList<>();
-        if (a.has("prefill") && !a.has("kv-peers")) {
-            throw new Args.UsageException("router: --prefill needs --kv-peers (the store's index decides what to prefill)");
+        if (a.has("prefill") && !a.has("kv-store")) {
+            throw new Args.UsageException("router: --prefill needs --kv-store (the store's index decides what to prefill)");
         }
-        if (a.has("kv-peers")) {
-            store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER),
-                    Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList(), tls);
+        if (a.has("kv-store")) {
+            store = KvStoreClient.connect(
+                    Arrays.stream(a.required("kv-store").split(",")).map(String::trim).toList(), tls);
             if (a.has("prefill")) {
                 for (String target : a.required("prefill").split(",")) {
                     // dns:///service:port spreads calls over every address the name resolves to
@@ -331,10 +330,10 @@ final class RoleCommands {
                 throw new Args.UsageException(role + ": --device must be cpu or cuda, got \"" + device + "\"");
             }
             Path modelPath = RoleCommands.modelPath(a);
-            List<String> peers = Arrays.stream(a.required("kv-peers").split(",")).map(String::trim).toList();
+            List<String> peers = Arrays.stream(a.required("kv-store").split(",")).map(String::trim).toList();
             int blockSize = a.integer("block-size", 16);
             Tls tls = TlsOptions.load(role, a, Role.fromId(role));
-            KvStoreClient store = KvStoreClient.connect(a.string("cluster", StoreConfig.DEFAULT_CLUSTER), peers, tls);
+            KvStoreClient store = KvStoreClient.connect(peers, tls);
             VectorCpuBackend backend = new VectorCpuBackend(a.integer("threads", VectorCpuBackend.defaultThreads()));
             Model model = Model.load(modelPath, backend);
             // a GPU keeps f32 K/V: its auto is f32

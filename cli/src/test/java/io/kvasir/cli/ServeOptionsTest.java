@@ -64,7 +64,7 @@ class ServeOptionsTest {
                 "--decode", "127.0.0.1:1", "--routing", "random"), quiet));
         assertTrue(e.getMessage().contains("--routing") && e.getMessage().contains("random"), e.getMessage());
         e = assertThrows(Args.UsageException.class, () -> RoleCommands.decode(List.of("--model", "builtin",
-                "--kv-peers", "127.0.0.1:1", "--no-prefix-cache", "--no-kv-store"), quiet));
+                "--kv-store", "127.0.0.1:1", "--no-prefix-cache", "--no-kv-store"), quiet));
         assertTrue(e.getMessage().contains("--no-prefix-cache"), e.getMessage());
     }
 }

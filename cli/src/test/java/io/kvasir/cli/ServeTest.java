@@ -227,7 +227,9 @@ class ServeTest {
         }
         assertTrue(holder >= 0, "a decode node kept p's blocks");
         long[] hits = nodes.stream().mapToLong(n -> n.engine().localHitTokens()).toArray();
-        nodes.forEach(n -> n.announcer().announce()); // heartbeats now, not in 2 s
+        for (var n : nodes) {
+            n.announcer().announce(); // heartbeats now, not in 2 s
+        }
         Reply again = call(tokensRequest(p, 8, b -> b));
         assertEquals(112, again.last().getUsage().getCachedPromptTokens());
         for (int i = 0; i < nodes.size(); i++) {

@@ -7,6 +7,7 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 import io.kvasir.kv.client.KvStoreClient;
+import io.kvasir.kv.client.KvStoreException;
 import io.kvasir.kv.store.NodeHeartbeat;
 
 /**
@@ -33,7 +34,7 @@ public final class DecodeAnnouncer implements AutoCloseable {
     }
 
     /** Publishes now (also done every few seconds). */
-    public void announce() {
+    public void announce() throws KvStoreException {
         store.announce(new NodeHeartbeat(nodeId, "decode", nodeId, engine.freeBlocks(), engine.totalBlocks(),
                 engine.running(), engine.waiting(), engine.resident()), TTL_SECONDS);
     }
@@ -41,7 +42,7 @@ public final class DecodeAnnouncer implements AutoCloseable {
     private void announceQuietly() {
         try {
             announce();
-        } catch (RuntimeException e) {
+        } catch (KvStoreException | RuntimeException e) {
             LOG.log(Level.FINE, "heartbeat failed; retrying", e);
         }
     }
@@ -51,7 +52,7 @@ public final class DecodeAnnouncer implements AutoCloseable {
         timer.shutdownNow();
         try {
             store.withdraw(nodeId);
-        } catch (RuntimeException e) {
+        } catch (KvStoreException | RuntimeException e) {
             LOG.log(Level.FINE, "could not withdraw the heartbeat", e);
         }
     }

@@ -45,7 +45,10 @@ import io.kvasir.proto.internal.v1.DecodeRequest;
 import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 import io.kvasir.proto.internal.v1.PrefillRequest;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
+import io.kvasir.proto.kv.v1.AnnounceRequest;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
+import io.kvasir.proto.kv.v1.NodeStatus;
+import io.kvasir.proto.kv.v1.NodesRequest;
 import io.kvasir.proto.kv.v1.LookupRequest;
 import io.kvasir.tls.DevCertificates;
 import io.kvasir.tls.Role;
@@ -91,18 +94,22 @@ class ClusterProcessTest {
         CacheSalts salts = CacheSalts.createIfAbsent(secret);
         String cluster = "kvasir-it-" + UUID.randomUUID();
         String peers = "127.0.0.1:5941,127.0.0.1:5942";
+        int grpc0 = freePort();
+        int grpc1 = freePort();
+        // the nodes and the router know the store by its members' gRPC addresses only: Hazelcast is the members'
+        String storeAt = "127.0.0.1:" + grpc0 + ",127.0.0.1:" + grpc1;
         var kv0 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
-                cluster, "--name", "kv-0", "--port", "5941", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB", "--metrics-port", "0",
-                "--tls-dir", tlsDir));
+                cluster, "--name", "kv-0", "--port", "5941", "--grpc-port", Integer.toString(grpc0), "--peers", peers,
+                "--host-budget", "128MiB", "--metrics-port", "0", "--tls-dir", tlsDir));
         var kv1 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
-                cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", "0", "--peers", peers, "--host-budget", "128MiB", "--metrics-port", "0",
-                "--tls-dir", tlsDir));
+                cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", Integer.toString(grpc1), "--peers", peers,
+                "--host-budget", "128MiB", "--metrics-port", "0", "--tls-dir", tlsDir));
         // the nodes start beside the members (their store clients retry until a member is up)
         var startingPrefill = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir prefill", "prefill",
-                "--model", model.toString(), "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1",
+                "--model", model.toString(), "--kv-store", storeAt, "--grpc-port", "0", "--threads", "1",
                 "--metrics-port", "0", "--tls-dir", tlsDir, "--cache-secret", secret.toString()));
         var startingDecode = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir decode", "decode",
-                "--model", model.toString(), "--kv-peers", peers, "--cluster", cluster, "--grpc-port", "0", "--threads", "1",
+                "--model", model.toString(), "--kv-store", storeAt, "--grpc-port", "0", "--threads", "1",
                 "--metrics-port", "0", "--tls-dir", tlsDir, "--cache-secret", secret.toString()));
         try (Tls asRouter = Tls.load(TlsFiles.inDir(certs, Role.ROUTER), Role.ROUTER);
                 KvasirProcess store0 = kv0.get(120, TimeUnit.SECONDS);
@@ -111,7 +118,7 @@ class ClusterProcessTest {
                 KvasirProcess decode = startingDecode.get(120, TimeUnit.SECONDS);
                 KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
                         "--prefill", "127.0.0.1:" + prefill.port(), // decode nodes: found by their heartbeats
-                        "--kv-peers", peers, "--cluster", cluster, "--prefill-threshold", "64", "--grpc-port", "0", "--http-port", "0",
+                        "--kv-store", storeAt, "--prefill-threshold", "64", "--grpc-port", "0", "--http-port", "0",
                         "--tls-dir", tlsDir, "--cache-secret", secret.toString());
                 var backend = new VectorCpuBackend(1);
                 Model local = Model.load(model, backend)) {
@@ -176,7 +183,7 @@ class ClusterProcessTest {
                 // keys under the cluster's secret: had any role salted without it, these would be missing
                 List<BlockKey> stored = new BlockKeyChain(ModelFingerprint.of(local), local.transformer().kvCacheType("auto"), 16,
                         salts).keys("default", turn2, 160);
-                try (KvStoreClient store = KvStoreClient.connect(cluster, List.of(peers.split(",")), asRouter)) {
+                try (KvStoreClient store = KvStoreClient.connect(List.of(storeAt.split(",")), asRouter)) {
                     assertEquals(0, missing(store, stored), "blocks the cluster stored, of " + stored.size());
                     store1.kill();
                     assertEquals(0, missing(store, stored), "blocks lost with the killed member, of " + stored.size());
@@ -200,7 +207,8 @@ class ClusterProcessTest {
                 .keyManager(otherCa.resolve("router.crt").toFile(), otherCa.resolve("router.key").toFile())
                 .trustManager(certs.resolve("ca.crt").toFile()).build();
         try (Tls client = Tls.load(TlsFiles.inDir(certs, Role.CLIENT), Role.CLIENT);
-                Tls decodeNode = Tls.load(TlsFiles.inDir(certs, Role.DECODE), Role.DECODE)) {
+                Tls decodeNode = Tls.load(TlsFiles.inDir(certs, Role.DECODE), Role.DECODE);
+                Tls router = Tls.load(TlsFiles.inDir(certs, Role.ROUTER), Role.ROUTER)) {
             String prefillAt = "127.0.0.1:" + prefill.port();
             String decodeAt = "127.0.0.1:" + decode.port();
             for (var credentials : List.of(anonymous, stranger)) {
@@ -220,6 +228,13 @@ class ClusterProcessTest {
                     KvStoreGrpc::newBlockingStub, s -> s.lookup(LookupRequest.newBuilder().setTenant("default").build())));
             assertEquals(Status.Code.PERMISSION_DENIED, refusal(prefillAt, decodeNode.client(Role.PREFILL),
                     PrefillServiceGrpc::newBlockingStub, s -> s.prefill(PrefillRequest.newBuilder().setTenant("default").build())));
+            // heartbeats draw prompts: only decode nodes publish them; they list every node's blocks: only routers read them
+            assertEquals(Status.Code.PERMISSION_DENIED, refusal(store.grpcAddress(), router.client(Role.KV_STORE),
+                    KvStoreGrpc::newBlockingStub, s -> s.announce(AnnounceRequest.newBuilder().setTtlSeconds(10)
+                            .setNode(NodeStatus.newBuilder().setNodeId("127.0.0.1:1").setRole("decode")
+                                    .setAddress("127.0.0.1:1")).build())));
+            assertEquals(Status.Code.PERMISSION_DENIED, refusal(store.grpcAddress(), decodeNode.client(Role.KV_STORE),
+                    KvStoreGrpc::newBlockingStub, s -> s.nodes(NodesRequest.getDefaultInstance())));
         }
     }
 
@@ -233,6 +248,12 @@ class ClusterProcessTest {
                     () -> call.accept(stub.apply(channel).withDeadlineAfter(20, TimeUnit.SECONDS))).getStatus().getCode();
         } finally {
             channel.shutdownNow();
+        }
+    }
+
+    private static int freePort() throws java.io.IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            return s.getLocalPort();
         }
     }
 

@@ -56,6 +56,8 @@ import io.kvasir.tls.TlsFiles;
 class ContainerClusterTest {
     static final String IMAGE = "kvasir:0.1.0";
     static final String PEERS = "kv-0:5701,kv-1:5701";
+    /** The store as routers and nodes know it: the members' gRPC addresses (Hazelcast is the members' alone). */
+    private static final String STORE = "kv-0:7401,kv-1:7401";
 
     @BeforeAll
     static void engineAndImage() throws Exception {
@@ -106,12 +108,12 @@ class ContainerClusterTest {
                 GenericContainer<?> kv0 = kvStore(network, "kv-0");
                 GenericContainer<?> kv1 = kvStore(network, "kv-1");
                 GenericContainer<?> prefill = role(network, "prefill", "kvasir prefill:", "prefill", "--model", "builtin",
-                        "--kv-peers", PEERS, "--host", "0.0.0.0", "--grpc-port", "7601", "--threads", "1");
+                        "--kv-store", STORE, "--host", "0.0.0.0", "--grpc-port", "7601", "--threads", "1");
                 GenericContainer<?> decode = role(network, "decode", "kvasir decode:", "decode", "--model", "builtin",
-                        "--kv-peers", PEERS, "--host", "0.0.0.0", "--grpc-port", "7501", "--advertise", "auto:7501",
+                        "--kv-store", STORE, "--host", "0.0.0.0", "--grpc-port", "7501", "--advertise", "auto:7501",
                         "--threads", "1");
                 GenericContainer<?> router = role(network, "router", "kvasir router:", "router", "--model", "builtin",
-                        "--kv-peers", PEERS, "--prefill", "prefill:7601", "--prefill-threshold", "64", "--host", "0.0.0.0",
+                        "--kv-store", STORE, "--prefill", "prefill:7601", "--prefill-threshold", "64", "--host", "0.0.0.0",
                         "--grpc-port", "50051", "--http-port", "8000").withExposedPorts(50051, 8000);
                 var backend = new VectorCpuBackend(1);
                 Model local = Model.load(BuiltinModel.ensure(dir), backend)) {
@@ -121,8 +123,8 @@ class ContainerClusterTest {
             ManagedChannel channel = Grpc.newChannelBuilder(router.getHost() + ":" + router.getMappedPort(50051),
                     TlsChannelCredentials.newBuilder().trustManager(certs.resolve("ca.crt").toFile()).build()).build();
             try (Tls asRouter = Tls.load(TlsFiles.inDir(certs, Role.ROUTER), Role.ROUTER);
-                    KvStoreClient store = KvStoreClient.connect("kvasir", List.of(ip(kv0, network) + ":5701",
-                    ip(kv1, network) + ":5701"), asRouter)) {
+                    KvStoreClient store = KvStoreClient.connect(List.of(ip(kv0, network) + ":7401",
+                    ip(kv1, network) + ":7401"), asRouter)) {
                 ClusterProcessTest.awaitServing(channel);
                 var api = GenerationServiceGrpc.newBlockingStub(channel);
 

@@ -101,7 +101,7 @@ class HelmChartTest {
         assertEquals(Set.of(50051, 8000), containerPorts(router));
         assertEquals(50051, (Integer) at(container(router), "readinessProbe.grpc.port"), "readiness on gRPC health");
         assertEquals(50051, (Integer) at(container(router), "livenessProbe.grpc.port"));
-        assertTrue(args(router).contains("--kv-peers=$(KVASIR_STORE_PEERS)"), "decode nodes found via the store: "
+        assertTrue(args(router).contains("--kv-store=$(KVASIR_STORE)"), "decode nodes found via the store: "
                 + args(router));
         assertTrue(args(router).contains("--prefill=dns:///prod-kvasir-prefill-headless.llm.svc:7601"), args(router).toString());
         assertFalse(args(router).stream().anyMatch(a -> a.startsWith("--api-keys")), "no keys: open");
@@ -139,10 +139,11 @@ class HelmChartTest {
         assertEquals(Boolean.TRUE, at(headless, "spec.publishNotReadyAddresses"), "members must see each other before ready");
         assertEquals(Set.of(5701, 7401, 7402), servicePorts(headless));
 
-        String peers = at(m.get("ConfigMap", "prod-kvasir-config"), "data.KVASIR_STORE_PEERS");
-        assertEquals("prod-kvasir-kv-store-0.prod-kvasir-kv-store-headless.llm.svc:5701,"
-                + "prod-kvasir-kv-store-1.prod-kvasir-kv-store-headless.llm.svc:5701,"
-                + "prod-kvasir-kv-store-2.prod-kvasir-kv-store-headless.llm.svc:5701", peers);
+        // routers and nodes reach the store by its members' gRPC addresses, never Hazelcast
+        String store = at(m.get("ConfigMap", "prod-kvasir-config"), "data.KVASIR_STORE");
+        assertEquals("prod-kvasir-kv-store-0.prod-kvasir-kv-store-headless.llm.svc:7401,"
+                + "prod-kvasir-kv-store-1.prod-kvasir-kv-store-headless.llm.svc:7401,"
+                + "prod-kvasir-kv-store-2.prod-kvasir-kv-store-headless.llm.svc:7401", store);
         assertEquals(List.of("PodDisruptionBudget/prod-kvasir-decode", "PodDisruptionBudget/prod-kvasir-kv-store",
                 "PodDisruptionBudget/prod-kvasir-prefill", "PodDisruptionBudget/prod-kvasir-router"),
                 m.kinds("PodDisruptionBudget").stream().sorted().toList());
@@ -233,14 +234,20 @@ class HelmChartTest {
         assertEquals(List.of("spiffe://kvasir/kv-store"), at(m.get("Certificate", "prod-kvasir-kv-store"), "spec.uris"));
         assertEquals("my-decode-cert", at(m.get("Certificate", "prod-kvasir-decode"), "spec.secretName"));
 
-        // decode nodes: their gRPC port from routers only; the store's from this release's roles
+        // decode nodes: their gRPC port from routers only; the store's gRPC from this release's roles,
+        // its Hazelcast port from the other members only
         var decode = m.get("NetworkPolicy", "prod-kvasir-decode");
         assertEquals(7501, (Integer) at(decode, "spec.ingress.0.ports.0.port"));
         List<Map<String, Object>> from = at(decode, "spec.ingress.0.from");
         assertEquals(List.of("router"), from.stream().map(f -> ((Map<?, ?>) at(f, "podSelector.matchLabels"))
                 .get("app.kubernetes.io/component")).toList());
-        var store = m.get("NetworkPolicy", "prod-kvasir-kv-store");
-        List<Map<String, Object>> storeFrom = at(store, "spec.ingress.0.from");
+        var storePolicy = m.get("NetworkPolicy", "prod-kvasir-kv-store");
+        assertEquals(5701, (Integer) at(storePolicy, "spec.ingress.0.ports.0.port"));
+        List<Map<String, Object>> hazelcastFrom = at(storePolicy, "spec.ingress.0.from");
+        assertEquals(List.of("kv-store"), hazelcastFrom.stream().map(f -> ((Map<?, ?>) at(f, "podSelector.matchLabels"))
+                .get("app.kubernetes.io/component")).toList());
+        assertEquals(7401, (Integer) at(storePolicy, "spec.ingress.1.ports.0.port"));
+        List<Map<String, Object>> storeFrom = at(storePolicy, "spec.ingress.1.from");
         assertEquals(4, storeFrom.size());
         assertNull(at(m.get("NetworkPolicy", "prod-kvasir-router"), "spec.ingress.0.from"), "the public API is open");
 

@@ -10,6 +10,7 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 import io.kvasir.kv.client.KvStoreClient;
+import io.kvasir.kv.client.KvStoreException;
 import io.kvasir.kv.store.NodeHeartbeat;
 
 /**
@@ -67,7 +68,7 @@ public final class NodeLoads implements AutoCloseable {
             if (listener != null) {
                 listener.accept(loads);
             }
-        } catch (RuntimeException e) {
+        } catch (KvStoreException | RuntimeException e) {
             LOG.log(Level.FINE, "could not read node heartbeats", e);
         }
     }

@@ -25,8 +25,7 @@ public final class LocalStore implements AutoCloseable {
         String cluster = "test-" + UUID.randomUUID();
         KvStoreMember member = KvStoreMember.start(StoreConfig.local().withCluster(cluster).withPorts(port, 0)
                 .withPeers(List.of("127.0.0.1:" + port)).withBackupCount(0));
-        var a = member.hazelcast().getCluster().getLocalMember().getAddress();
-        return new LocalStore(member, KvStoreClient.connect(cluster, List.of(a.getHost() + ":" + a.getPort())));
+        return new LocalStore(member, KvStoreClient.connect(List.of(member.grpcAddress())));
     }
 
     public KvStoreMember member() {

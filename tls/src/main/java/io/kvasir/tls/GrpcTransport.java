@@ -28,9 +28,13 @@ public final class GrpcTransport {
      */
     public static NettyServerBuilder internalServer(InetSocketAddress address, Tls tls, String service, Role caller,
             Role... more) {
+        return internalServer(address, tls, new RoleAuthorization().allow(service, caller, more));
+    }
+
+    /** An internal server whose callers {@code rules} authorizes (under TLS; plaintext checks nothing). */
+    public static NettyServerBuilder internalServer(InetSocketAddress address, Tls tls, RoleAuthorization rules) {
         return tls == null ? NettyServerBuilder.forAddress(address)
-                : NettyServerBuilder.forAddress(address, tls.server(true))
-                        .intercept(new RoleAuthorization().allow(service, caller, more));
+                : NettyServerBuilder.forAddress(address, tls.server(true)).intercept(rules);
     }
 
     /** A channel to a server that must hold a certificate of role {@code server}. */

@@ -24,7 +24,8 @@ import io.grpc.Status;
  * Which roles may call which service of a server, by the role the caller's certificate names.
  * A refusal ends the call before its handler sees a message: {@code UNAUTHENTICATED} without a
  * client certificate, {@code PERMISSION_DENIED} for a role that may not call the service (or a
- * certificate that names none). Services not named (health, reflection) take any Kvasir role.
+ * certificate that names none). A rule for a method overrides its service's. Services not named
+ * (health, reflection) take any Kvasir role.
  */
 public final class RoleAuthorization implements ServerInterceptor {
     /** The caller's role, in the context of an authorized call. */
@@ -32,9 +33,12 @@ public final class RoleAuthorization implements ServerInterceptor {
 
     private final Map<String, Set<Role>> byService = new HashMap<>();
 
-    /** {@code service} (its full gRPC name) may be called by {@code roles} only. */
-    public RoleAuthorization allow(String service, Role role, Role... more) {
-        byService.put(service, EnumSet.of(role, more));
+    /**
+     * {@code serviceOrMethod} (a service's full gRPC name, or a method's, {@code service/Method}) may
+     * be called by {@code roles} only.
+     */
+    public RoleAuthorization allow(String serviceOrMethod, Role role, Role... more) {
+        byService.put(serviceOrMethod, EnumSet.of(role, more));
         return this;
     }
 
@@ -54,8 +58,9 @@ public final class RoleAuthorization implements ServerInterceptor {
         } catch (SSLPeerUnverifiedException e) {
             return refuse(call, Status.UNAUTHENTICATED.withDescription("a client certificate from the cluster CA is required"));
         }
-        String service = call.getMethodDescriptor().getServiceName();
-        Set<Role> allowed = byService.getOrDefault(service, EnumSet.complementOf(EnumSet.of(Role.CLIENT)));
+        Set<Role> allowed = byService.getOrDefault(call.getMethodDescriptor().getFullMethodName(),
+                byService.getOrDefault(call.getMethodDescriptor().getServiceName(),
+                        EnumSet.complementOf(EnumSet.of(Role.CLIENT))));
         if (role.isEmpty() || !allowed.contains(role.get())) {
             return refuse(call, Status.PERMISSION_DENIED.withDescription((role.isEmpty() ? "a certificate naming no Kvasir role"
                     : "role " + role.get().id()) + " may not call " + call.getMethodDescriptor().getFullMethodName()));

@@ -13,16 +13,13 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Logger;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
-import com.hazelcast.client.HazelcastClient;
-import com.hazelcast.client.config.ClientConfig;
-import com.hazelcast.cluster.Member;
-import com.hazelcast.core.HazelcastInstance;
 
 import io.grpc.CallOptions;
 import io.grpc.ClientCall;
@@ -36,45 +33,54 @@ import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
 import io.kvasir.kv.block.BlockKey;
-import io.kvasir.kv.store.BlockStore;
-import io.kvasir.kv.store.KvSerialization;
-import io.kvasir.kv.store.NodeDirectory;
 import io.kvasir.kv.store.NodeHeartbeat;
+import io.kvasir.proto.kv.v1.AnnounceRequest;
 import io.kvasir.proto.kv.v1.GetRequest;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
 import io.kvasir.proto.kv.v1.LookupRequest;
 import io.kvasir.proto.kv.v1.LookupResponse;
+import io.kvasir.proto.kv.v1.NodeStatus;
+import io.kvasir.proto.kv.v1.NodesRequest;
+import io.kvasir.proto.kv.v1.NodesResponse;
 import io.kvasir.proto.kv.v1.PutRequest;
 import io.kvasir.proto.kv.v1.PutResponse;
 import io.kvasir.proto.kv.v1.StatsRequest;
 import io.kvasir.proto.kv.v1.StatsResponse;
+import io.kvasir.proto.kv.v1.StoreMember;
 import io.kvasir.proto.kv.v1.Tier;
 import io.kvasir.tls.GrpcTransport;
 import io.kvasir.tls.Role;
 import io.kvasir.tls.Tls;
 
 /**
- * What prefill and decode nodes use to reach the store. It joins the cluster as a Hazelcast client
- * (not a data member) only to know the members and the partition table, and moves blocks over each
- * member's gRPC data plane: every key goes to the member that owns its partition, so the member
- * answers from local memory; keys of different owners travel in parallel. When the owner cannot be
+ * What routers, prefill and decode nodes use to reach the store, through the members' gRPC API
+ * only (the members' Hazelcast cluster is private to them). It learns the members and the
+ * partition table from any member ({@code Topology}, refreshed every few seconds and after a
+ * failed call), and sends every key to the member that owns its partition, so the member answers
+ * from local memory; keys of different owners travel in parallel. When the owner cannot be
  * reached, the same keys go to the next member, which reads through the cluster: slower, still right.
  */
 public final class KvStoreClient implements AutoCloseable {
     private static final long DEADLINE_SECONDS = 60;
     private static final int ATTEMPTS = 4;
-    private static final String GRPC = BlockStore.GRPC_ATTRIBUTE;
-    private static final String SHARED_MEMORY = BlockStore.SHARED_MEMORY_ATTRIBUTE;
     /** The store's Get, with responses read by {@link FetchedBlockMarshaller} (one copy per block). */
     private static final MethodDescriptor<GetRequest, FetchedBlockMarshaller.Fetched> GET = KvStoreGrpc.getGetMethod()
             .toBuilder(ProtoUtils.marshaller(GetRequest.getDefaultInstance()), new FetchedBlockMarshaller()).build();
 
-    private final HazelcastInstance hz;
+    /** How often the members and partition table are asked for again. */
+    private static final long TOPOLOGY_REFRESH_SECONDS = 2;
+    /** How long {@link #connect} waits for a first member to answer (members may still be starting). */
+    private static final long CONNECT_SECONDS = 30;
+
+    private final StoreTopologyView topology;
+    private final ScheduledExecutorService refresher = Executors.newSingleThreadScheduledExecutor(
+            Thread.ofPlatform().daemon().name("kv-topology").factory());
     /** This process's TLS identity, or null: plaintext channels. */
     private final Tls tls;
     private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
     private final ExecutorService calls = Executors.newVirtualThreadPerTaskExecutor();
     private final AtomicInteger roundRobin = new AtomicInteger();
+    private final AtomicBoolean refreshing = new AtomicBoolean();
     private final SharedMemoryReader shared = new SharedMemoryReader();
     private final ArenaGets arenaGets = new ArenaGets(shared, this::channel, calls, member -> {
         String attribute = sharedMemoryOf(member);
@@ -84,27 +90,40 @@ public final class KvStoreClient implements AutoCloseable {
     });
     private volatile boolean useSharedMemory = true;
 
-    private KvStoreClient(HazelcastInstance hz, Tls tls) {
-        this.hz = hz;
+    private KvStoreClient(List<String> storeAddresses, Tls tls) {
         this.tls = tls;
+        this.topology = new StoreTopologyView(storeAddresses, this::channel);
     }
 
-    /** Connects through any of {@code hazelcastAddresses} ({@code host:port}); plaintext gRPC. */
-    public static KvStoreClient connect(String clusterName, List<String> hazelcastAddresses) {
-        return connect(clusterName, hazelcastAddresses, null);
+    /** Connects through any of {@code storeAddresses} (members' gRPC {@code host:port}); plaintext. */
+    public static KvStoreClient connect(List<String> storeAddresses) {
+        return connect(storeAddresses, null);
     }
 
-    /** As {@link #connect(String, List)}, with mutual TLS to the members' gRPC data plane when {@code tls} is given. */
-    public static KvStoreClient connect(String clusterName, List<String> hazelcastAddresses, Tls tls) {
-        Logger.getLogger("com.hazelcast").setLevel(java.util.logging.Level.WARNING);
-        ClientConfig config = new ClientConfig();
-        config.setClusterName(clusterName);
-        config.setProperty("hazelcast.logging.type", "jdk");
-        config.setProperty("hazelcast.phone.home.enabled", "false");
-        config.getNetworkConfig().setAddresses(new ArrayList<>(hazelcastAddresses));
-        config.getConnectionStrategyConfig().getConnectionRetryConfig().setClusterConnectTimeoutMillis(30_000);
-        KvSerialization.register(config.getSerializationConfig());
-        return new KvStoreClient(HazelcastClient.newHazelcastClient(config), tls);
+    /**
+     * As {@link #connect(List)}, with mutual TLS to the members when {@code tls} is given. Waits up
+     * to 30 s for a first member to answer; {@link IllegalStateException} if none does.
+     */
+    public static KvStoreClient connect(List<String> storeAddresses, Tls tls) {
+        KvStoreClient client = new KvStoreClient(storeAddresses, tls);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(CONNECT_SECONDS);
+        while (!client.topology.refresh()) {
+            if (System.nanoTime() > deadline) {
+                client.close();
+                throw new IllegalStateException("no kv-store member answered at " + String.join(",", storeAddresses)
+                        + " within " + CONNECT_SECONDS + " s");
+            }
+            try {
+                Thread.sleep(250);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                client.close();
+                throw new IllegalStateException("interrupted while connecting to the kv-store", e);
+            }
+        }
+        client.refresher.scheduleWithFixedDelay(client.topology::refresh, TOPOLOGY_REFRESH_SECONDS,
+                TOPOLOGY_REFRESH_SECONDS, TimeUnit.SECONDS);
+        return client;
     }
 
     /** Stores blocks (idempotent: a key already stored is left as it is). */
@@ -180,8 +199,7 @@ public final class KvStoreClient implements AutoCloseable {
     /** Stats of every member, by gRPC address. */
     public Map<String, StatsResponse> stats() throws KvStoreException {
         Map<String, StatsResponse> out = new LinkedHashMap<>();
-        for (Member m : hz.getCluster().getMembers()) {
-            String address = m.getAttribute(GRPC);
+        for (String address : members()) {
             try {
                 out.put(address, stub(channel(address)).stats(StatsRequest.getDefaultInstance()));
             } catch (StatusRuntimeException e) {
@@ -200,28 +218,34 @@ public final class KvStoreClient implements AutoCloseable {
     }
 
     /** Publishes a node's heartbeat; it disappears after {@code ttlSeconds} unless published again. */
-    public void announce(NodeHeartbeat heartbeat, long ttlSeconds) {
-        hz.<String, NodeHeartbeat>getReplicatedMap(NodeDirectory.HEARTBEATS).put(heartbeat.nodeId(), heartbeat,
-                ttlSeconds, TimeUnit.SECONDS);
+    public void announce(NodeHeartbeat heartbeat, long ttlSeconds) throws KvStoreException {
+        AnnounceRequest request = AnnounceRequest.newBuilder().setNode(heartbeat.toProto())
+                .setTtlSeconds((int) ttlSeconds).build();
+        withFallback(anyMember(), "heartbeat of " + heartbeat.nodeId(), channel -> stub(channel).announce(request));
     }
 
     /** Removes a node's heartbeat at once (a node shutting down cleanly). */
-    public void withdraw(String nodeId) {
-        hz.getReplicatedMap(NodeDirectory.HEARTBEATS).remove(nodeId);
+    public void withdraw(String nodeId) throws KvStoreException {
+        AnnounceRequest request = AnnounceRequest.newBuilder().setWithdraw(true)
+                .setNode(NodeStatus.newBuilder().setNodeId(nodeId)).build();
+        withFallback(anyMember(), "withdrawal of " + nodeId, channel -> stub(channel).announce(request));
     }
 
     /** Heartbeats of the live nodes. */
-    public List<NodeHeartbeat> nodes() {
-        return new ArrayList<>(hz.<String, NodeHeartbeat>getReplicatedMap(NodeDirectory.HEARTBEATS).values());
+    public List<NodeHeartbeat> nodes() throws KvStoreException {
+        NodesResponse[] answer = new NodesResponse[1];
+        withFallback(anyMember(), "node heartbeats",
+                channel -> answer[0] = stub(channel).nodes(NodesRequest.getDefaultInstance()));
+        List<NodeHeartbeat> out = new ArrayList<>();
+        for (NodeStatus s : answer[0].getNodesList()) {
+            out.add(NodeHeartbeat.fromProto(s));
+        }
+        return out;
     }
 
     /** gRPC addresses of the members this client knows. */
     public List<String> members() {
-        List<String> out = new ArrayList<>();
-        for (Member m : hz.getCluster().getMembers()) {
-            out.add(m.getAttribute(GRPC));
-        }
-        return out;
+        return topology.addresses();
     }
 
     private interface Call {
@@ -241,6 +265,7 @@ public final class KvStoreClient implements AutoCloseable {
                 if (!retryable(last.getCode())) {
                     throw new KvStoreException(last, what + " on " + target);
                 }
+                refreshSoon();
                 target = otherMember(target);
             }
         }
@@ -329,13 +354,24 @@ public final class KvStoreClient implements AutoCloseable {
 
     /** The member's shared-memory attribute when this process can use it, else null. */
     private String sharedMemoryOf(String grpcAddress) {
-        for (Member m : hz.getCluster().getMembers()) {
-            if (grpcAddress != null && grpcAddress.equals(m.getAttribute(GRPC))) {
-                String attribute = m.getAttribute(SHARED_MEMORY);
-                return shared.reaches(attribute) ? attribute : null;
-            }
+        StoreMember m = grpcAddress == null ? null : topology.current().member(grpcAddress);
+        if (m == null || m.getSharedMemory().isEmpty()) {
+            return null;
         }
-        return null;
+        return shared.reaches(m.getSharedMemory()) ? m.getSharedMemory() : null;
+    }
+
+    /** After a failed call: the member may be gone, ask for the members and owners again (once at a time). */
+    private void refreshSoon() {
+        if (refreshing.compareAndSet(false, true)) {
+            calls.execute(() -> {
+                try {
+                    topology.refresh();
+                } finally {
+                    refreshing.set(false);
+                }
+            });
+        }
     }
 
     /**
@@ -358,9 +394,10 @@ public final class KvStoreClient implements AutoCloseable {
 
     private Map<String, List<Integer>> groupByOwner(List<BlockKey> keys) {
         Map<String, List<Integer>> groups = new LinkedHashMap<>();
+        StoreTopologyView.Snapshot table = topology.current();
         for (int i = 0; i < keys.size(); i++) {
-            Member owner = hz.getPartitionService().getPartition(keys.get(i).hex()).getOwner();
-            String address = owner == null ? anyMember() : owner.getAttribute(GRPC);
+            String owner = table.ownerOf(keys.get(i).hex());
+            String address = owner == null ? anyMember() : owner;
             groups.computeIfAbsent(address, a -> new ArrayList<>()).add(i);
         }
         return groups;
@@ -411,10 +448,10 @@ public final class KvStoreClient implements AutoCloseable {
 
     @Override
     public void close() {
+        refresher.shutdownNow();
         calls.shutdownNow();
         shared.close();
         channels.values().forEach(ManagedChannel::shutdownNow);
-        hz.shutdown();
     }
 
     /** A client-streaming Put with flow control: the sender waits while the transport is full. */

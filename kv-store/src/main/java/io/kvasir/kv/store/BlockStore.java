@@ -400,6 +400,15 @@ public final class BlockStore {
         return quotas.all();
     }
 
+    /** The live nodes' heartbeats, published through any member. */
+    NodeDirectory nodes() {
+        return nodes;
+    }
+
+    HazelcastInstance hazelcast() {
+        return hz;
+    }
+
     public String memberName() {
         return memberName;
     }

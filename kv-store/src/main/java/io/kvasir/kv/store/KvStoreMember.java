@@ -31,6 +31,7 @@ import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
 import io.kvasir.tls.Role;
+import io.kvasir.tls.RoleAuthorization;
 import io.kvasir.tls.GrpcTransport;
 import io.kvasir.tls.Tls;
 
@@ -97,8 +98,13 @@ public final class KvStoreMember implements AutoCloseable {
             store.announceSsd(ssd.rebuild());
         }
         service = new KvStoreService(store, shared);
-        server = GrpcTransport.internalServer(new InetSocketAddress(config.host(), grpcPort), tls,
-                        KvStoreGrpc.SERVICE_NAME, Role.ROUTER, Role.PREFILL, Role.DECODE, Role.KV_STORE)
+        // only decode nodes publish heartbeats, and only routers (and members) read them: a forged
+        // heartbeat would draw prompts, and heartbeats list every node's cached blocks
+        RoleAuthorization callers = new RoleAuthorization()
+                .allow(KvStoreGrpc.SERVICE_NAME, Role.ROUTER, Role.PREFILL, Role.DECODE, Role.KV_STORE)
+                .allow(KvStoreGrpc.getAnnounceMethod().getFullMethodName(), Role.DECODE)
+                .allow(KvStoreGrpc.getNodesMethod().getFullMethodName(), Role.ROUTER, Role.KV_STORE);
+        server = GrpcTransport.internalServer(new InetSocketAddress(config.host(), grpcPort), tls, callers)
                 .addService(service)
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance())

@@ -20,6 +20,8 @@ import io.grpc.StatusException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.kvasir.kv.block.BlockKey;
+import io.kvasir.proto.kv.v1.AnnounceRequest;
+import io.kvasir.proto.kv.v1.AnnounceResponse;
 import io.kvasir.proto.kv.v1.BlockLocation;
 import io.kvasir.proto.kv.v1.GetRequest;
 import io.kvasir.proto.kv.v1.GetResponse;
@@ -28,11 +30,15 @@ import io.kvasir.proto.kv.v1.SharedBlock;
 import io.kvasir.proto.kv.v1.KvStoreGrpc;
 import io.kvasir.proto.kv.v1.LookupRequest;
 import io.kvasir.proto.kv.v1.LookupResponse;
+import io.kvasir.proto.kv.v1.NodesRequest;
+import io.kvasir.proto.kv.v1.NodesResponse;
 import io.kvasir.proto.kv.v1.PutRequest;
 import io.kvasir.proto.kv.v1.PutResponse;
 import io.kvasir.proto.kv.v1.StatsRequest;
 import io.kvasir.proto.kv.v1.StatsResponse;
 import io.kvasir.proto.kv.v1.Tier;
+import io.kvasir.proto.kv.v1.TopologyRequest;
+import io.kvasir.proto.kv.v1.TopologyResponse;
 
 /** The gRPC data plane of one member: translates requests to {@link BlockStore} calls, errors to statuses. */
 final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
@@ -279,6 +285,58 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
         }
         response.onNext(b.build());
         response.onCompleted();
+    }
+
+    @Override
+    public void topology(TopologyRequest request, StreamObserver<TopologyResponse> response) {
+        try {
+            response.onNext(StoreTopology.of(store.hazelcast()));
+            response.onCompleted();
+        } catch (RuntimeException e) {
+            response.onError(unexpected(e));
+        }
+    }
+
+    /** Heartbeats live at most this long without being announced again. */
+    static final int MAX_TTL_SECONDS = 60;
+
+    @Override
+    public void announce(AnnounceRequest request, StreamObserver<AnnounceResponse> response) {
+        try {
+            if (request.getWithdraw()) {
+                store.nodes().withdraw(request.getNode().getNodeId());
+            } else {
+                if (request.getTtlSeconds() < 1 || request.getTtlSeconds() > MAX_TTL_SECONDS) {
+                    throw BlockStore.invalid("ttl_seconds must be 1 to " + MAX_TTL_SECONDS + ", got "
+                            + Integer.toUnsignedString(request.getTtlSeconds()));
+                }
+                NodeHeartbeat heartbeat;
+                try {
+                    heartbeat = NodeHeartbeat.fromProto(request.getNode());
+                } catch (IllegalArgumentException e) {
+                    throw BlockStore.invalid("heartbeat: " + e.getMessage());
+                }
+                store.nodes().announce(heartbeat, request.getTtlSeconds());
+            }
+            response.onNext(AnnounceResponse.getDefaultInstance());
+            response.onCompleted();
+        } catch (StatusException e) {
+            response.onError(e);
+        } catch (RuntimeException e) {
+            response.onError(unexpected(e));
+        }
+    }
+
+    @Override
+    public void nodes(NodesRequest request, StreamObserver<NodesResponse> response) {
+        try {
+            NodesResponse.Builder b = NodesResponse.newBuilder();
+            store.nodes().all().forEach(h -> b.addNodes(h.toProto()));
+            response.onNext(b.build());
+            response.onCompleted();
+        } catch (RuntimeException e) {
+            response.onError(unexpected(e));
+        }
     }
 
     /** A member going down answers UNAVAILABLE (clients retry elsewhere); anything else is INTERNAL. */

@@ -65,6 +65,20 @@ public final class NodeDirectory {
         });
     }
 
+    /** Publishes a node's heartbeat for {@code ttlSeconds}. */
+    void announce(NodeHeartbeat heartbeat, long ttlSeconds) {
+        heartbeats.put(heartbeat.nodeId(), heartbeat, ttlSeconds, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
+    void withdraw(String nodeId) {
+        heartbeats.remove(nodeId);
+    }
+
+    /** The live nodes' heartbeats. */
+    List<NodeHeartbeat> all() {
+        return new ArrayList<>(heartbeats.values());
+    }
+
     /** Nodes whose local tier holds the tenant's block, in no particular order. */
     public List<String> holders(String tenant, BlockKey key) {
         Map<NodeHeartbeat.Resident, List<String>> view = holders;

@@ -1,6 +1,8 @@
 package io.kvasir.kv.store;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 
@@ -10,7 +12,12 @@ import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.block.BlockLayout;
 import io.kvasir.kv.block.CacheDType;
 import io.kvasir.kv.client.KvStoreClient;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.kvasir.proto.kv.v1.AnnounceRequest;
+import io.kvasir.proto.kv.v1.KvStoreGrpc;
 import io.kvasir.proto.kv.v1.LookupResponse;
+import io.kvasir.proto.kv.v1.NodeStatus;
 import io.kvasir.proto.kv.v1.Tier;
 
 /** Nodes' local tiers: bounded, announced, and visible to lookups until the node goes away. */
@@ -54,6 +61,46 @@ class NodeTierTest {
             assertEquals(List.of("prefill-3"), seen.getLocations(0).getNodesList());
             assertEquals(1, seen.getCachedPrefixBlocks());
             assertEquals("127.0.0.1:9100", client.nodes().get(0).address());
+        }
+    }
+
+    @Test
+    void aMalformedHeartbeatIsRefusedNamingItsFieldAndTheMemberKeepsServing() throws Exception {
+        try (TestCluster cluster = new TestCluster(1, c -> c)) {
+            KvStoreClient client = cluster.client();
+            var stub = KvStoreGrpc.newBlockingStub(io.grpc.ManagedChannelBuilder
+                    .forTarget(cluster.member(0).grpcAddress()).usePlaintext().build());
+            NodeStatus good = new NodeHeartbeat("decode-1", "decode", "127.0.0.1:9200", 1, 2, 0, 0, List.of()).toProto();
+            record Bad(String field, AnnounceRequest request) {
+            }
+            for (Bad bad : List.of(
+                    new Bad("ttl_seconds", AnnounceRequest.newBuilder().setNode(good).setTtlSeconds(0).build()),
+                    new Bad("ttl_seconds", AnnounceRequest.newBuilder().setNode(good).setTtlSeconds(-1).build()),
+                    new Bad("node_id", AnnounceRequest.newBuilder().setTtlSeconds(5)
+                            .setNode(good.toBuilder().setNodeId("")).build()),
+                    new Bad("resident_keys", AnnounceRequest.newBuilder().setTtlSeconds(5)
+                            .setNode(good.toBuilder().addResidentTenants("alpha")).build()),
+                    new Bad("running", AnnounceRequest.newBuilder().setTtlSeconds(5)
+                            .setNode(good.toBuilder().setRunning(-5)).build()))) {
+                var e = assertThrows(StatusRuntimeException.class, () -> stub.announce(bad.request()));
+                assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), bad.field());
+                assertTrue(e.getStatus().getDescription().contains(bad.field()), e.getStatus().getDescription());
+            }
+            assertEquals(List.of(), client.nodes(), "nothing was announced");
+            stub.announce(AnnounceRequest.newBuilder().setNode(good).setTtlSeconds(5).build());
+            assertEquals("127.0.0.1:9200", client.nodes().get(0).address());
+        }
+    }
+
+    @Test
+    void theClientSendsEveryKeyToTheOwnerTheMembersName() throws Exception {
+        try (TestCluster cluster = new TestCluster(2, c -> c)) {
+            var partitions = cluster.member(0).hazelcast().getPartitionService();
+            int count = partitions.getPartitions().size();
+            for (BlockKey key : KvStoreClusterTest.keys("alpha", KvStoreClusterTest.prompt(16 * 500, 9))) {
+                assertEquals(partitions.getPartition(key.hex()).getPartitionId(),
+                        io.kvasir.kv.client.KvStoreClientAccess.partitionOf(key.hex(), count), key.hex());
+            }
         }
     }
 

@@ -56,11 +56,7 @@ public final class TestCluster implements AutoCloseable {
     }
 
     public KvStoreClient client() {
-        List<String> live = members.stream().map(m -> {
-            var a = m.hazelcast().getCluster().getLocalMember().getAddress();
-            return a.getHost() + ":" + a.getPort();
-        }).toList();
-        KvStoreClient c = KvStoreClient.connect(name, live);
+        KvStoreClient c = KvStoreClient.connect(members.stream().map(KvStoreMember::grpcAddress).toList());
         clients.add(c);
         return c;
     }

@@ -1,0 +1,11 @@
+package io.kvasir.kv.client;
+
+/** Package-private parts of the client, for the store's tests in another package. */
+public final class KvStoreClientAccess {
+    private KvStoreClientAccess() {
+    }
+
+    public static int partitionOf(String hexKey, int partitions) {
+        return StoreTopologyView.partitionOf(hexKey, partitions);
+    }
+}
