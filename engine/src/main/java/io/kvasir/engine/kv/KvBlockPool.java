@@ -2,9 +2,12 @@ package io.kvasir.engine.kv;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -21,11 +24,11 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code [slot][width]} per layer; attention reads keys and values from the same rows.
  *
  * <p>Each value is rounded to the pool's {@link KvCacheType} when written, so a block holds exactly
- * what its type carries to the store and back. f32 pools keep floats ({@link #data}); f16 and bf16
- * pools keep the 16-bit values themselves, half the memory, which attention widens a block at a
- * time ({@link #widen}); fp8 and int8 pools keep the decoded floats.
- * Scaled types (fp8, int8) keep a scale per group beside the block: per token and layer, one per
- * KV head of the key and of the value; for MLA one for the latent and one for the rope key.
+ * what its type carries to the store and back. f32 pools keep floats ({@link #data}); the others
+ * keep what a block carries, which attention widens to floats a head of a block at a time
+ * ({@link #widen}): f16 and bf16 pools their 16-bit values (half the memory), fp8 and int8 pools
+ * their 8-bit codes (a quarter) and a scale per group beside the block: per token and layer, one
+ * per KV head of the key and of the value; for MLA one for the latent and one for the rope key.
  *
  * <p>Blocks are allocated on first use and recycled through a free list; the pool never holds
  * more than {@code maxBlocks}. Not thread-safe: one step loop allocates and frees; forward passes
@@ -45,9 +48,10 @@ public final class KvBlockPool {
     private final int scalesPerBlock;
     private final int blockSize;
     private final int maxBlocks;
-    private final float[][] blocks; // null for 16-bit pools
+    private final float[][] blocks; // the blocks of f32 pools, else null
     private final short[][] halves; // the blocks of 16-bit pools, else null
-    private final float[][] scales; // null for unscaled types
+    private final byte[][] codes; // the blocks of 8-bit pools, else null
+    private final float[][] scales; // the scales of 8-bit pools, else null
     private final int[] freeIds;
     /** Holders of each block (a sequence's table, a node's local tier); 0: free. */
     private final int[] refs;
@@ -80,9 +84,9 @@ public final class KvBlockPool {
         this.kvDim = kvDim;
         this.blockSize = blockSize;
         this.maxBlocks = maxBlocks;
-        boolean sixteen = type.bytes() == 2;
-        this.blocks = sixteen ? null : new float[maxBlocks][];
-        this.halves = sixteen ? new short[maxBlocks][] : null;
+        this.blocks = type == KvCacheType.F32 ? new float[maxBlocks][] : null;
+        this.halves = type.bytes() == 2 ? new short[maxBlocks][] : null;
+        this.codes = type.scaled() ? new byte[maxBlocks][] : null;
         this.freeIds = new int[maxBlocks];
         this.refs = new int[maxBlocks];
         this.latent = latent;
@@ -158,6 +162,8 @@ public final class KvBlockPool {
         int id = numCreated++;
         if (halves != null) {
             halves[id] = new short[floatsPerBlock];
+        } else if (codes != null) {
+            codes[id] = new byte[floatsPerBlock];
         } else {
             blocks[id] = new float[floatsPerBlock];
         }
@@ -202,7 +208,8 @@ public final class KvBlockPool {
      */
     public float[] data(int blockId) {
         if (blocks == null) {
-            throw new IllegalStateException("a " + type.id() + " pool keeps 16-bit values: read them through widen()");
+            throw new IllegalStateException("a " + type.id() + " pool keeps " + type.bytes() * 8
+                    + "-bit values: read them through widen()");
         }
         return blocks[blockId];
     }
@@ -220,11 +227,14 @@ public final class KvBlockPool {
     /**
      * Values {@code [from, from + length)} of a block as floats, into {@code out[outOffset ..]}: the
      * same indices as {@link #data}'s. For a 16-bit pool, a loop the JIT turns into vector
-     * conversions (F16C's {@code vcvtph2ps} for f16, a shift for bf16).
+     * conversions (F16C's {@code vcvtph2ps} for f16, a shift for bf16); for an 8-bit pool, each code
+     * times its group's scale.
      */
     public void widen(int blockId, int from, int length, float[] out, int outOffset) {
         if (blocks != null) {
             System.arraycopy(blocks[blockId], from, out, outOffset, length);
+        } else if (codes != null) {
+            widenScaled(blockId, from, length, out, outOffset);
         } else if (type == KvCacheType.F16) {
             short[] h = halves[blockId];
             for (int i = 0; i < length; i++) {
@@ -248,6 +258,80 @@ public final class KvBlockPool {
         for (; i < length; i++) {
             out[outOffset + i] = Float.intBitsToFloat(h[from + i] << 16);
         }
+    }
+
+    /**
+     * 8-bit pools, a run at a time: a run of a key row ({@code blockSize} slots of one dimension, a
+     * scale per slot), of a value row's head, or of an MLA row's part (one scale each).
+     */
+    private void widenScaled(int blockId, int from, int length, float[] out, int outOffset) {
+        byte[] c = codes[blockId];
+        float[] s = scales[blockId];
+        int end = from + length;
+        int keysPerLayer = blockSize * kvDim;
+        for (int i = from; i < end;) {
+            int o = outOffset + (i - from);
+            int runEnd;
+            if (latent) {
+                int row = i / kvDim, d = i % kvDim, part = d < partWidth[0] ? 0 : 1;
+                runEnd = Math.min(end, row * kvDim + (part == 0 ? partWidth[0] : kvDim));
+                decode(c, i, runEnd - i, s, scaleIndex(row / blockSize, row % blockSize, part, 0), false, out, o);
+            } else {
+                int layer = i / (2 * keysPerLayer), r = i % (2 * keysPerLayer);
+                if (r < keysPerLayer) { // keys, [dim][slot]: the scale changes with the slot
+                    int dim = r / blockSize, slot = r % blockSize;
+                    runEnd = Math.min(end, i + blockSize - slot);
+                    decode(c, i, runEnd - i, s, scaleIndex(layer, slot, 0, dim / groupWidth[0]), true, out, o);
+                } else { // values, [slot][dim]: one scale per head
+                    int slot = (r - keysPerLayer) / kvDim, d = (r - keysPerLayer) % kvDim, head = d / groupWidth[1];
+                    runEnd = Math.min(end, i + (head + 1) * groupWidth[1] - d);
+                    decode(c, i, runEnd - i, s, scaleIndex(layer, slot, 1, head), false, out, o);
+                }
+            }
+            i = runEnd;
+        }
+    }
+
+    private static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Byte> CODES = VectorSpecies.of(byte.class,
+            VectorShape.forBitSize(FLOATS.length() * Byte.SIZE));
+    private static final VectorSpecies<Integer> CODE_BITS = VectorSpecies.of(int.class, FLOATS.vectorShape());
+
+    /**
+     * {@code length} codes from {@code c[from]} times their scales: {@code scales[scale + k]} for
+     * code k where {@code perCode} (a head's keys across slots), else {@code scales[scale]} for all.
+     */
+    private void decode(byte[] c, int from, int length, float[] scales, int scale, boolean perCode, float[] out,
+            int outOffset) {
+        FloatVector one = FloatVector.broadcast(FLOATS, scales[scale]);
+        int k = 0;
+        for (int upper = FLOATS.loopBound(length); k < upper; k += FLOATS.length()) {
+            FloatVector s = perCode ? FloatVector.fromArray(FLOATS, scales, scale + k) : one;
+            unscaled(c, from + k).mul(s).intoArray(out, outOffset + k);
+        }
+        for (; k < length; k++) {
+            out[outOffset + k] = type.unscaled(c[from + k]) * scales[perCode ? scale + k : scale];
+        }
+    }
+
+    /**
+     * A vector of codes' values before their scale. int8 converts; E4M3 is assembled as f32 bits
+     * (exponent rebiased from 7 to 127, mantissa moved up), subnormals as {@code m · 2^-9}, and
+     * its two NaN codes as NaN: what {@link KvCacheType}'s table holds, without a gather.
+     */
+    private FloatVector unscaled(byte[] c, int at) {
+        ByteVector codes = ByteVector.fromArray(CODES, c, at);
+        if (type == KvCacheType.INT8) {
+            return (FloatVector) codes.convertShape(VectorOperators.B2F, FLOATS, 0);
+        }
+        IntVector x = ((IntVector) codes.convertShape(VectorOperators.B2I, CODE_BITS, 0)).and(0xFF);
+        IntVector e = x.lanewise(VectorOperators.LSHR, 3).and(0xF), m = x.and(7);
+        IntVector sign = x.and(0x80).lanewise(VectorOperators.LSHL, 24);
+        IntVector normal = e.add(120).lanewise(VectorOperators.LSHL, 23).or(m.lanewise(VectorOperators.LSHL, 20));
+        IntVector subnormal = ((FloatVector) m.convertShape(VectorOperators.I2F, FLOATS, 0)).mul(0x1p-9f)
+                .reinterpretAsInts();
+        FloatVector v = normal.blend(subnormal, e.compare(VectorOperators.EQ, 0)).or(sign).reinterpretAsFloats();
+        return v.blend(Float.NaN, x.and(0x7F).compare(VectorOperators.EQ, 0x7F).cast(FLOATS));
     }
 
     /** Where key dimension {@code dim} of the block's slots starts: {@code blockSize} floats, one per slot. */
@@ -289,14 +373,13 @@ public final class KvBlockPool {
         for (int part = 0; part < 2; part++) {
             for (int layer = 0; layer < numLayers; layer++) {
                 for (int slot = 0; slot < blockSize; slot++) {
-                    if (scales != null) { // scales before values: an import decodes with them
+                    if (scales != null) {
                         copyScales(scales[blockId], columns[2 + part], part, layer, slot, out);
                     }
                     int row = (layer * blockSize + slot) * partWidth[part];
                     for (int d = 0; d < partWidth[part]; d++) {
-                        int scaleAt = scales == null ? -1 : scaleIndex(layer, slot, part, d / groupWidth[part]);
                         copyValue(blockId, index(layer, slot, part, d), columns[part],
-                                columns[part].position() + (row + d) * type.bytes(), scaleAt, out);
+                                columns[part].position() + (row + d) * type.bytes(), out);
                     }
                 }
             }
@@ -315,8 +398,8 @@ public final class KvBlockPool {
         }
     }
 
-    /** One value between a block and its column: 16-bit pools copy their bits, f32 pools the float, scaled types a code. */
-    private void copyValue(int blockId, int at, ByteBuffer column, int pos, int scaleAt, boolean out) {
+    /** One value between a block and its column: each pool copies what it keeps (a float, 16 bits, a code). */
+    private void copyValue(int blockId, int at, ByteBuffer column, int pos, boolean out) {
         if (halves != null) {
             if (out) {
                 column.putShort(pos, halves[blockId][at]);
@@ -329,13 +412,10 @@ public final class KvBlockPool {
             } else {
                 blocks[blockId][at] = column.getFloat(pos);
             }
+        } else if (out) {
+            column.put(pos, codes[blockId][at]);
         } else {
-            float scale = scales[blockId][scaleAt];
-            if (out) {
-                column.put(pos, (byte) type.encode(blocks[blockId][at], scale));
-            } else {
-                blocks[blockId][at] = type.decode(column.get(pos) & 0xFF, scale);
-            }
+            codes[blockId][at] = column.get(pos);
         }
     }
 
@@ -347,8 +427,9 @@ public final class KvBlockPool {
         return part == 0 ? keyOffset(layer, d) + slot : valueOffset(layer, slot) + d;
     }
 
+    /** Slot-minor, so the scales of a head's keys across a block's slots lie side by side, as keys do. */
     private int scaleIndex(int layer, int slot, int part, int group) {
-        return ((layer * blockSize + slot) * 2 + part) * groupsPerPart + group;
+        return ((layer * 2 + part) * groupsPerPart + group) * blockSize + slot;
     }
 
     /**
@@ -375,13 +456,14 @@ public final class KvBlockPool {
             }
             return;
         }
-        float[] b = blocks[blockId];
         if (!type.scaled()) { // f32
+            float[] b = blocks[blockId];
             for (int d = 0; d < partWidth[part]; d++) {
                 b[index(layer, slot, part, d)] = x[offset + d];
             }
             return;
         }
+        byte[] c = codes[blockId];
         int width = groupWidth[part];
         for (int g = 0; g < groupsPerPart; g++) {
             int from = offset + g * width;
@@ -392,7 +474,7 @@ public final class KvBlockPool {
             float scale = type.scaleFor(amax);
             scales[blockId][scaleIndex(layer, slot, part, g)] = scale;
             for (int i = 0; i < width; i++) {
-                b[index(layer, slot, part, g * width + i)] = type.decode(type.encode(x[from + i], scale), scale);
+                c[index(layer, slot, part, g * width + i)] = (byte) type.encode(x[from + i], scale);
             }
         }
     }

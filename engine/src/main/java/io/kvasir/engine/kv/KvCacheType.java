@@ -109,7 +109,12 @@ public enum KvCacheType {
 
     /** The value a code stands for, at {@code scale}. */
     float decode(int code, float scale) {
-        return (this == INT8 ? (byte) code : FP8_VALUES[code & 0xFF]) * scale;
+        return unscaled((byte) code) * scale;
+    }
+
+    /** An 8-bit code's value before its scale. */
+    float unscaled(byte code) {
+        return this == INT8 ? code : FP8_VALUES[code & 0xFF];
     }
 
     /** The 16 bits of the nearest value of an f16 or bf16 type. */
