@@ -25,7 +25,7 @@ spec:
         {{- include "kvasir.selector" (dict "ctx" $ "role" .role) | nindent 8 }}
       annotations:
         checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") $ | sha256sum }}
-        {{- with include "kvasir.scrapeAnnotations" (dict "ctx" $ "port" $v.metricsPort) }}{{ . | nindent 8 }}{{ end }}
+        {{- with include "kvasir.scrapeAnnotations" (dict "ctx" $ "port" $v.metricsPort "https" $.Values.tls.enabled) }}{{ . | nindent 8 }}{{ end }}
     spec:
       {{- with $.Values.imagePullSecrets }}
       imagePullSecrets: {{- toYaml . | nindent 8 }}

@@ -38,7 +38,7 @@ final class KvStoreCommand {
               --max-block SIZE       largest block accepted (default 64MiB)
               --quota T=SIZE,...     per-tenant byte quotas
               --default-quota SIZE   quota of tenants not listed (default unlimited)
-              --metrics-port 7402    Prometheus metrics (kvasir_kv_*) on http://host:port/metrics
+              --metrics-port 7402    Prometheus metrics (kvasir_kv_*) on http://host:port/metrics (https under TLS)
             """ + TlsOptions.USAGE;
 
     private static final Set<String> VALUES = Set.of("name", "host", "port", "grpc-port", "peers", "k8s-dns", "cluster",
@@ -53,7 +53,7 @@ final class KvStoreCommand {
         StoreConfig config = config(a);
         Tls tls = TlsOptions.load("kv-store", a, Role.KV_STORE);
         KvStoreMember member = KvStoreMember.start(config, tls);
-        MetricsEndpoint metrics = RoleCommands.metrics(a, 7402, member.store()::metricsText);
+        MetricsEndpoint metrics = RoleCommands.metrics(a, 7402, member.store()::metricsText, tls);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             metrics.close();

@@ -76,7 +76,7 @@ final class RoleCommands {
               --no-prefix-cache: none at all. Both for CPU nodes.
               --advertise: the address routers dial (their --decode entry); default host:grpc-port
               (with --host 0.0.0.0, this machine's address); "auto:PORT" names this machine's address.
-              Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics.
+              Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics (https under TLS).
               A decode node: the step loop, prefixes from the KV store (members' gRPC addresses in --kv-store),
               kvasir.internal.v1.DecodeService on --grpc-port.
             """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
@@ -133,7 +133,8 @@ final class RoleCommands {
                 : Hosts.resolve(Hosts.advertisable(a.string("host", "127.0.0.1"))) + ":" + server.getPort();
         DecodeAnnouncer announcer = new DecodeAnnouncer(node.store(), id, engine);
         String modelName = modelName(node.modelPath());
-        MetricsEndpoint metrics = metrics(a, 7502, () -> engine.metricsText(modelName) + node.cache().metricsText());
+        MetricsEndpoint metrics = metrics(a, 7502, () -> engine.metricsText(modelName) + node.cache().metricsText(),
+                node.tls());
         out.println("kvasir decode: " + node.modelPath().getFileName() + " on port " + server.getPort() + " as " + id
                 + ", metrics on port " + metrics.port() + ", KV store " + node.peers() + node.security());
         out.flush();
@@ -163,7 +164,8 @@ final class RoleCommands {
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(PrefillServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
         String modelName = modelName(node.modelPath());
-        MetricsEndpoint metrics = metrics(a, 7602, () -> engine.metricsText(modelName) + node.cache().metricsText());
+        MetricsEndpoint metrics = metrics(a, 7602, () -> engine.metricsText(modelName) + node.cache().metricsText(),
+                node.tls());
         out.println("kvasir prefill: " + node.modelPath().getFileName() + " on port " + server.getPort()
                 + ", metrics on port " + metrics.port() + ", KV store " + node.peers()
                 + (node.gpu() != null ? ", on " + node.gpu() : "") + node.security());
@@ -384,10 +386,16 @@ final class RoleCommands {
         return modelPath.getFileName().toString().replaceFirst("\\.gguf$", "");
     }
 
-    /** {@code /metrics} on {@code --metrics-port} (default {@code port}; 0 picks a free one). */
-    static MetricsEndpoint metrics(Args a, int port, java.util.function.Supplier<String> text) {
+    /**
+     * {@code /metrics} on {@code --metrics-port} (default {@code port}; 0 picks a free one): HTTPS
+     * with the role's certificate under TLS.
+     */
+    static MetricsEndpoint metrics(Args a, int port, java.util.function.Supplier<String> text, Tls tls) {
         try {
-            return new MetricsEndpoint(Hosts.resolve(a.string("host", "127.0.0.1")), a.integer("metrics-port", port), text);
+            return new MetricsEndpoint(Hosts.resolve(a.string("host", "127.0.0.1")), a.integer("metrics-port", port), text,
+                    tls == null ? null : tls.sslContext());
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException("cannot serve /metrics over TLS: " + e.getMessage(), e);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot serve /metrics on port " + a.integer("metrics-port", port) + ": "
                     + e.getMessage(), e);

@@ -146,29 +146,31 @@ class ClusterProcessTest {
                 Reply next = awaitCached(api, turn2, 8, 160);
                 assertEquals(160, next.last().getUsage().getCachedPromptTokens(), "150 + 15 computed tokens: 10 blocks");
 
-                // every role answers /metrics, with what it did
-                String storeMetrics = store0.scrape() + store1.scrape();
+                // every role answers /metrics, with what it did: over HTTPS with its certificate, never in the clear
+                var ca = TrustedCa.sslContext(certs.resolve("ca.crt"));
+                assertThrows(Exception.class, () -> store0.scrape(), "plain HTTP to a member's metrics under TLS");
+                String storeMetrics = store0.scrape(ca) + store1.scrape(ca);
                 assertTrue(storeMetrics.contains("kvasir_kv_transfer_bytes_total{member=\"kv-0\",direction=\"put\"}"),
                         storeMetrics);
-                double puts = KvasirProcess.sample(store0.scrape(), "kvasir_kv_puts_total")
-                        + KvasirProcess.sample(store1.scrape(), "kvasir_kv_puts_total");
+                double puts = KvasirProcess.sample(store0.scrape(ca), "kvasir_kv_puts_total")
+                        + KvasirProcess.sample(store1.scrape(ca), "kvasir_kv_puts_total");
                 assertTrue(puts >= 10, "the members stored the blocks: " + puts);
-                String prefillMetrics = prefill.scrape();
+                String prefillMetrics = prefill.scrape(ca);
                 assertTrue(KvasirProcess.sample(prefillMetrics, "vllm:prompt_tokens_total") >= 150, prefillMetrics);
-                String decodeMetrics = decode.scrape();
+                String decodeMetrics = decode.scrape(ca);
                 for (String name : new String[] {"vllm:num_requests_running", "vllm:num_requests_waiting",
                     "vllm:kv_cache_usage_perc", "vllm:generation_tokens_total"}) {
                     assertTrue(decodeMetrics.contains(name + "{"), name + " in\n" + decodeMetrics);
                 }
                 assertTrue(KvasirProcess.sample(decodeMetrics, "vllm:request_queue_time_seconds_count") >= 3, decodeMetrics);
-                String routerMetrics = router.scrape(TrustedCa.sslContext(certs.resolve("ca.crt"))); // the router's HTTP port is HTTPS
+                String routerMetrics = router.scrape(ca); // the router's HTTP port is HTTPS
                 assertTrue(KvasirProcess.sample(routerMetrics, "vllm:request_queue_time_seconds_count") >= 3, routerMetrics);
                 assertTrue(routerMetrics.contains("vllm:kv_cache_usage_perc{"), routerMetrics);
 
                 // internal services take no caller but the roles that need them, and run nothing for the rest
-                double prompted = KvasirProcess.sample(prefill.scrape(), "vllm:prompt_tokens_total");
+                double prompted = KvasirProcess.sample(prefill.scrape(ca), "vllm:prompt_tokens_total");
                 assertInternalServicesRefuseStrangers(certs, dir.resolve("other-ca"), prefill, decode, store0);
-                assertEquals(prompted, KvasirProcess.sample(prefill.scrape(), "vllm:prompt_tokens_total"));
+                assertEquals(prompted, KvasirProcess.sample(prefill.scrape(ca), "vllm:prompt_tokens_total"));
 
                 // the decode node dies mid-stream: a clean error, never a wrong token
                 GenerateRequest.Builder longRun = GenerateRequest.newBuilder().setMaxTokens(6000);

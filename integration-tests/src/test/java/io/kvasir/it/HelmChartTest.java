@@ -209,6 +209,7 @@ class HelmChartTest {
                   secrets: {decode: my-decode-cert}
                   certManager: {enabled: true, issuerRef: {kind: ClusterIssuer, name: kvasir-ca}, routerDnsNames: [llm.example.com]}
                 networkPolicy: {enabled: true}
+                metrics: {serviceMonitor: {enabled: true}}
                 """);
         Manifests m = render(values);
         Map<String, String> secrets = Map.of("Deployment/prod-kvasir-router", "prod-kvasir-router-tls",
@@ -225,6 +226,16 @@ class HelmChartTest {
             List<Map<String, Object>> mounts = at(container(workload), "volumeMounts");
             assertTrue(mounts.stream().anyMatch(v -> v.get("mountPath").equals("/etc/kvasir-tls")), e.getKey());
             assertNotNull(at(container(workload), "readinessProbe.tcpSocket"), "the kubelet's gRPC probe has no TLS");
+            Map<String, String> annotations = at(workload, "spec.template.metadata.annotations");
+            assertEquals("https", annotations.get("prometheus.io/scheme"), e.getKey() + ": metrics over HTTPS");
+        }
+        // every role's metrics over HTTPS: the Prometheus Operator trusts the role's CA and checks its certificate's name
+        for (String role : List.of("router", "prefill", "decode", "kv-store")) {
+            var monitor = m.get("ServiceMonitor", "prod-kvasir-" + role);
+            assertEquals("https", at(monitor, "spec.endpoints.0.scheme"), role);
+            assertEquals("prod-kvasir-" + role, at(monitor, "spec.endpoints.0.tlsConfig.serverName"), role);
+            assertTrue(((List<?>) at(m.get("Certificate", "prod-kvasir-" + role), "spec.dnsNames"))
+                    .contains("prod-kvasir-" + role), role + ": the name the scrape checks is in the certificate");
         }
         var router = m.get("Certificate", "prod-kvasir-router");
         assertEquals(List.of("spiffe://kvasir/router"), at(router, "spec.uris"));

@@ -82,7 +82,7 @@ final class KvasirProcess implements AutoCloseable {
         return scrape(null);
     }
 
-    /** Its {@code /metrics} body over HTTPS, trusting {@code tls} (a router under TLS), or plain HTTP when null. */
+    /** Its {@code /metrics} body over HTTPS, trusting {@code tls} (any role under TLS), or plain HTTP when null. */
     String scrape(javax.net.ssl.SSLContext tls) throws Exception {
         var client = tls == null ? java.net.http.HttpClient.newBuilder() : java.net.http.HttpClient.newBuilder().sslContext(tls);
         try (var http = client.build()) {

@@ -7,12 +7,17 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 
+import javax.net.ssl.SSLContext;
+
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
 
 /**
  * {@code GET /metrics} for a role without an HTTP API of its own (kv-store, prefill and decode
- * nodes): the JDK's HTTP server, one virtual thread per scrape. The router serves its metrics on
- * its OpenAI port instead, as vLLM does.
+ * nodes): the JDK's HTTP server, one virtual thread per scrape; HTTPS with the role's own
+ * certificate when the cluster runs TLS (no client certificate asked: Prometheus scrapes with the
+ * cluster CA only). The router serves its metrics on its OpenAI port instead, as vLLM does.
  */
 public final class MetricsEndpoint implements AutoCloseable {
     static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -20,7 +25,19 @@ public final class MetricsEndpoint implements AutoCloseable {
     private final HttpServer server;
 
     public MetricsEndpoint(String host, int port, Supplier<String> metrics) throws IOException {
-        server = HttpServer.create(new InetSocketAddress(host, port), 16);
+        this(host, port, metrics, null);
+    }
+
+    /** HTTPS with {@code tls} (its key manager re-reads renewed certificates); plain HTTP when null. */
+    public MetricsEndpoint(String host, int port, Supplier<String> metrics, SSLContext tls) throws IOException {
+        InetSocketAddress address = new InetSocketAddress(host, port);
+        if (tls == null) {
+            server = HttpServer.create(address, 16);
+        } else {
+            HttpsServer https = HttpsServer.create(address, 16);
+            https.setHttpsConfigurator(new HttpsConfigurator(tls));
+            server = https;
+        }
         server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
         server.createContext("/metrics", exchange -> {
             try (exchange) {
