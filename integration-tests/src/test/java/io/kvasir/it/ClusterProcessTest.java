@@ -4,6 +4,7 @@ import io.kvasir.testing.Prompts;
 import io.kvasir.testing.TrustedCa;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -13,6 +14,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -145,6 +147,13 @@ class ClusterProcessTest {
                 }
                 Reply next = awaitCached(api, turn2, 8, 160);
                 assertEquals(160, next.last().getUsage().getCachedPromptTokens(), "150 + 15 computed tokens: 10 blocks");
+
+                // Hazelcast is the members' own: the router and the nodes hold no connection to its ports
+                for (KvasirProcess role : List.of(router, prefill, decode)) {
+                    Set<Integer> ports = role.remotePorts();
+                    assertFalse(ports.contains(5941) || ports.contains(5942), "Hazelcast connections: " + ports);
+                    assertTrue(ports.contains(grpc0) || ports.contains(grpc1), "the store through gRPC: " + ports);
+                }
 
                 // every role answers /metrics, with what it did: over HTTPS with its certificate, never in the clear
                 var ca = TrustedCa.sslContext(certs.resolve("ca.crt"));

@@ -101,6 +101,38 @@ final class KvasirProcess implements AutoCloseable {
                 l.substring(l.lastIndexOf(' ') + 1))).findFirst().orElse(Double.NaN);
     }
 
+    /**
+     * The remote ports of this process's open TCP connections (IPv4 and IPv6), read from Linux's
+     * /proc: which sockets the process holds, and where each one leads.
+     */
+    java.util.Set<Integer> remotePorts() throws java.io.IOException {
+        java.util.Set<String> inodes = new java.util.HashSet<>();
+        try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc", Long.toString(process.pid()), "fd"))) {
+            for (var fd : fds.toList()) {
+                try {
+                    String link = java.nio.file.Files.readSymbolicLink(fd).toString();
+                    if (link.startsWith("socket:[")) {
+                        inodes.add(link.substring(8, link.length() - 1));
+                    }
+                } catch (java.io.IOException e) {
+                    // closed meanwhile
+                }
+            }
+        }
+        java.util.Set<Integer> ports = new java.util.TreeSet<>();
+        for (String table : new String[] {"tcp", "tcp6"}) {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc", Long.toString(process.pid()),
+                    "net", table))) {
+                String[] f = line.trim().split("\\s+");
+                // sl local_address rem_address st ... inode (the 10th field); state 01: established
+                if (f.length > 9 && f[3].equals("01") && inodes.contains(f[9])) {
+                    ports.add(Integer.parseInt(f[2].substring(f[2].indexOf(':') + 1), 16));
+                }
+            }
+        }
+        return ports;
+    }
+
     void kill() throws InterruptedException {
         process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
     }

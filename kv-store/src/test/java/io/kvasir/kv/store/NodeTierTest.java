@@ -93,8 +93,17 @@ class NodeTierTest {
     }
 
     @Test
-    void theClientSendsEveryKeyToTheOwnerTheMembersName() throws Exception {
+    void theClientSendsEveryKeyToTheOwnerTheMembersNameWithoutJoiningHazelcast() throws Exception {
         try (TestCluster cluster = new TestCluster(2, c -> c)) {
+            KvStoreClient client = cluster.client();
+            List<BlockKey> stored = KvStoreClusterTest.keys("alpha", KvStoreClusterTest.prompt(16 * 32, 2));
+            client.put("alpha", stored, KvStoreClusterTest.blocks(LAYOUT, stored.size(), 2));
+            assertEquals(stored.size(), client.get("alpha", stored).stream().filter(b -> b != null).count());
+            client.nodes();
+            for (KvStoreMember m : cluster.members()) {
+                assertEquals(0, m.hazelcast().getClientService().getConnectedClients().size(), "Hazelcast clients");
+                assertTrue(m.store().stats().get("puts") > 0, "each member got its own keys: " + m.name());
+            }
             var partitions = cluster.member(0).hazelcast().getPartitionService();
             int count = partitions.getPartitions().size();
             for (BlockKey key : KvStoreClusterTest.keys("alpha", KvStoreClusterTest.prompt(16 * 500, 9))) {
