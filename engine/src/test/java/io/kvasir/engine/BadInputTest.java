@@ -130,4 +130,60 @@ class BadInputTest {
         assertContains(messageOf(ModelFormatException.class, () -> Model.load(folder, backend)),
                 "model.safetensors", "tensor w", "I8");
     }
+
+    /** A GGUF file of metadata only, written by hand: {@code entries} fills in the key/value bytes. */
+    private Path rawGguf(String name, long tensorCount, int kvCount, java.util.function.Consumer<ByteBuffer> entries)
+            throws Exception {
+        ByteBuffer b = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(0x46554747).putInt(3).putLong(tensorCount).putLong(kvCount);
+        entries.accept(b);
+        Path file = tmp.resolve(name);
+        Files.write(file, Arrays.copyOf(b.array(), b.position() + 64));
+        return file;
+    }
+
+    private static void key(ByteBuffer b, String key, int type) {
+        byte[] k = key.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        b.putLong(k.length).put(k).putInt(type);
+    }
+
+    @Test
+    void untrustedGgufHeadersAreRefusedBeforeTheyDivideRecurseOrAllocate() throws Exception {
+        Path zero = rawGguf("align0.gguf", 0, 1, b -> {
+            key(b, "general.alignment", 4);
+            b.putInt(0);
+        });
+        assertContains(messageOf(ModelFormatException.class, () -> io.kvasir.engine.weights.GgufFile.open(zero)),
+                zero.toString(), "general.alignment 0");
+        Path nested = rawGguf("nested.gguf", 0, 1, b -> {
+            key(b, "deep", 9);
+            while (b.remaining() > 16) {
+                b.putInt(9).putLong(1); // an array holding one array holding one array …
+            }
+        });
+        assertContains(messageOf(ModelFormatException.class, () -> io.kvasir.engine.weights.GgufFile.open(nested)),
+                nested.toString(), "deep", "nests arrays deeper");
+        Path many = rawGguf("many.gguf", 0, 1, b -> {
+            key(b, "names", 9);
+            b.putInt(8).putLong(60); // fewer than the file has bytes, but 60 strings need 480 bytes at least
+        });
+        assertContains(messageOf(ModelFormatException.class, () -> io.kvasir.engine.weights.GgufFile.open(many)),
+                many.toString(), "names length 60 cannot fit");
+        Path tensors = rawGguf("tensors.gguf", 50, 0, b -> { }); // under the file's size, but 50 infos need 1400 bytes
+        assertContains(messageOf(ModelFormatException.class, () -> io.kvasir.engine.weights.GgufFile.open(tensors)),
+                tensors.toString(), "tensor_count 50 cannot fit");
+    }
+
+    @Test
+    void aShardNameThatLeavesTheModelFolderIsRefused() throws Exception {
+        Path folder = Files.createDirectories(tmp.resolve("sharded"));
+        Files.writeString(folder.resolve("config.json"), "{\"architectures\":[\"LlamaForCausalLM\"]}");
+        Files.write(tmp.resolve("outside.safetensors"), new byte[64]);
+        for (String shard : new String[] {"../outside.safetensors", "/etc/passwd", "sub/../../outside.safetensors"}) {
+            Files.writeString(folder.resolve("model.safetensors.index.json"),
+                    "{\"weight_map\": {\"w\": \"" + shard + "\"}}");
+            assertContains(messageOf(ModelFormatException.class, () -> Model.load(folder, backend)),
+                    "model.safetensors.index.json", shard, "not a .safetensors file in the model's folder");
+        }
+    }
 }

@@ -30,6 +30,10 @@ public final class GgufFile implements AutoCloseable {
     private static final int MAGIC = 0x46554747; // "GGUF" little-endian
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /** llama.cpp writes 32; anything past a page or two is a broken file. */
+    private static final long MAX_ALIGNMENT = 1 << 16;
+    /** Arrays of arrays this deep, at most (llama.cpp writes none; recursion must not overflow the stack). */
+    private static final int MAX_ARRAY_DEPTH = 4;
 
     private final Path path;
     private final Arena arena;
@@ -65,8 +69,13 @@ public final class GgufFile implements AutoCloseable {
                 metadata.put(key, r.value(r.u32(key + " type"), key));
             }
             long alignment = metadata.get("general.alignment") instanceof Number n ? n.longValue() : 32;
+            if (alignment <= 0 || alignment > MAX_ALIGNMENT || Long.bitCount(alignment) != 1) {
+                throw new ModelFormatException(path + ": general.alignment " + alignment
+                        + " is not a power of two from 1 to " + MAX_ALIGNMENT);
+            }
             record Raw(String name, long[] shape, int type, long offset) {}
-            Raw[] raws = new Raw[Math.toIntExact(tensorCount)];
+            // a tensor's info takes at least 28 bytes (empty name, one dim): never allocate for more than fit
+            Raw[] raws = new Raw[r.fitting(tensorCount, 28, "tensor_count")];
             for (int i = 0; i < raws.length; i++) {
                 String name = r.string("tensor name #" + i);
                 int nDims = r.u32(name + " n_dims");
@@ -155,6 +164,19 @@ public final class GgufFile implements AutoCloseable {
             return v;
         }
 
+        /**
+         * {@code count} items of at least {@code minBytes} each, as an array length: refused (naming
+         * {@code what}) when the rest of the file cannot hold them, before anything is allocated.
+         */
+        int fitting(long count, int minBytes, String what) {
+            long room = (file.byteSize() - pos) / minBytes;
+            if (count > room || count > Integer.MAX_VALUE - 8) {
+                throw new ModelFormatException(path + ": " + what + " " + count + " cannot fit in the "
+                        + (file.byteSize() - pos) + " bytes left of the file");
+            }
+            return (int) count;
+        }
+
         /** A u64 count that must be plausible for the file's size. */
         long count(String what) {
             long v = u64(what);
@@ -172,6 +194,17 @@ public final class GgufFile implements AutoCloseable {
             return new String(bytes, StandardCharsets.UTF_8);
         }
 
+        /** The fewest bytes a value of a metadata type takes (an unknown type fails when read). */
+        private static int minBytes(int type) {
+            return switch (type) {
+                case 0, 1, 7 -> 1;
+                case 2, 3 -> 2;
+                case 4, 5, 6 -> 4;
+                case 9 -> 12; // element type and length
+                default -> 8; // 64-bit values; a string's length
+            };
+        }
+
         Object value(int type, String key) {
             return switch (type) {
                 case 0, 1 -> { need(1, key); yield (int) file.get(ValueLayout.JAVA_BYTE, pos++); }
@@ -180,16 +213,19 @@ public final class GgufFile implements AutoCloseable {
                 case 6 -> Float.intBitsToFloat(u32(key));
                 case 7 -> { need(1, key); yield file.get(ValueLayout.JAVA_BYTE, pos++) != 0; }
                 case 8 -> string(key);
-                case 9 -> array(key);
+                case 9 -> array(key, 1);
                 case 10, 11 -> u64(key);
                 case 12 -> Double.longBitsToDouble(u64(key));
                 default -> throw new ModelFormatException(path + ": metadata " + key + " has unknown value type " + type);
             };
         }
 
-        private Object array(String key) {
+        private Object array(String key, int depth) {
             int elemType = u32(key + " element type");
-            int n = Math.toIntExact(count(key + " length"));
+            if (elemType == 9 && depth >= MAX_ARRAY_DEPTH) {
+                throw new ModelFormatException(path + ": metadata " + key + " nests arrays deeper than " + MAX_ARRAY_DEPTH);
+            }
+            int n = fitting(count(key + " length"), minBytes(elemType), key + " length");
             switch (elemType) {
                 case 8 -> {
                     String[] out = new String[n];
@@ -204,6 +240,11 @@ public final class GgufFile implements AutoCloseable {
                 case 4, 5 -> {
                     int[] out = new int[n];
                     for (int i = 0; i < n; i++) out[i] = u32(key);
+                    return out;
+                }
+                case 9 -> {
+                    Object[] out = new Object[n];
+                    for (int i = 0; i < n; i++) out[i] = array(key + "[" + i + "]", depth + 1);
                     return out;
                 }
                 default -> {

@@ -78,8 +78,14 @@ public final class SafetensorsFolder implements AutoCloseable {
                 var names = new TreeSet<String>();
                 weightMap.entrySet().forEach(e -> names.add(e.getValue().getAsString()));
                 List<Path> files = new ArrayList<>();
+                Path root = folder.toAbsolutePath().normalize();
                 for (String name : names) {
-                    Path p = folder.resolve(name);
+                    Path p = root.resolve(name).normalize();
+                    // a shard is a file in the model's folder: never a path that climbs out of it
+                    if (!p.getParent().equals(root) || !p.getFileName().toString().endsWith(".safetensors")) {
+                        throw new ModelFormatException(index + ": shard name " + name
+                                + " is not a .safetensors file in the model's folder");
+                    }
                     if (!Files.exists(p)) {
                         throw new ModelFormatException(index + ": names shard " + name + ", which does not exist");
                     }
