@@ -249,7 +249,7 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
 
     @Override
     public void lookup(LookupRequest request, StreamObserver<LookupResponse> response) {
-        try {
+        answer(response, () -> {
             List<BlockStore.Location> locations = store.lookup(request.getTenant(), keys(request.getKeysList()));
             LookupResponse.Builder b = LookupResponse.newBuilder();
             int prefix = 0;
@@ -262,13 +262,8 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
                 b.addLocations(BlockLocation.newBuilder().setTier(loc.tier()).setMember(loc.member())
                         .addAllNodes(loc.nodes()));
             }
-            response.onNext(b.setCachedPrefixBlocks(prefix).build());
-            response.onCompleted();
-        } catch (StatusException e) {
-            response.onError(e);
-        } catch (RuntimeException e) {
-            response.onError(unexpected(e));
-        }
+            return b.setCachedPrefixBlocks(prefix).build();
+        });
     }
 
     @Override
@@ -289,12 +284,7 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
 
     @Override
     public void topology(TopologyRequest request, StreamObserver<TopologyResponse> response) {
-        try {
-            response.onNext(StoreTopology.of(store.hazelcast()));
-            response.onCompleted();
-        } catch (RuntimeException e) {
-            response.onError(unexpected(e));
-        }
+        answer(response, () -> StoreTopology.of(store.hazelcast()));
     }
 
     /** Heartbeats live at most this long without being announced again. */
@@ -302,7 +292,7 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
 
     @Override
     public void announce(AnnounceRequest request, StreamObserver<AnnounceResponse> response) {
-        try {
+        answer(response, () -> {
             if (request.getWithdraw()) {
                 store.nodes().withdraw(request.getNode().getNodeId());
             } else {
@@ -318,25 +308,37 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
                 }
                 store.nodes().announce(heartbeat, request.getTtlSeconds());
             }
-            response.onNext(AnnounceResponse.getDefaultInstance());
-            response.onCompleted();
-        } catch (StatusException e) {
-            response.onError(e);
-        } catch (RuntimeException e) {
-            response.onError(unexpected(e));
-        }
+            return AnnounceResponse.getDefaultInstance();
+        });
     }
 
     @Override
     public void nodes(NodesRequest request, StreamObserver<NodesResponse> response) {
-        try {
+        answer(response, () -> {
             NodesResponse.Builder b = NodesResponse.newBuilder();
             store.nodes().all().forEach(h -> b.addNodes(h.toProto()));
-            response.onNext(b.build());
-            response.onCompleted();
+            return b.build();
+        });
+    }
+
+    /** A unary call's answer, or its error as a status: bad input as given, anything unexpected per {@link #unexpected}. */
+    private interface Answer<T> {
+        T get() throws StatusException;
+    }
+
+    private static <T> void answer(StreamObserver<T> response, Answer<T> answer) {
+        T value;
+        try {
+            value = answer.get();
+        } catch (StatusException e) {
+            response.onError(e);
+            return;
         } catch (RuntimeException e) {
             response.onError(unexpected(e));
+            return;
         }
+        response.onNext(value);
+        response.onCompleted();
     }
 
     /** A member going down answers UNAVAILABLE (clients retry elsewhere); anything else is INTERNAL. */
