@@ -111,7 +111,7 @@ public final class KvStoreClient implements AutoCloseable {
             if (System.nanoTime() > deadline) {
                 client.close();
                 throw new IllegalStateException("no kv-store member answered at " + String.join(",", storeAddresses)
-                        + " within " + CONNECT_SECONDS + " s");
+                        + " within " + CONNECT_SECONDS + " s (last: " + client.topology.lastFailure() + ")");
             }
             try {
                 Thread.sleep(250);

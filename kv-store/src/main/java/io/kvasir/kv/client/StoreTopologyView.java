@@ -59,6 +59,7 @@ final class StoreTopologyView {
     private final List<String> seeds;
     private final Function<String, ManagedChannel> channels;
     private volatile Snapshot current = Snapshot.EMPTY;
+    private volatile String lastFailure = "none tried";
 
     StoreTopologyView(List<String> seeds, Function<String, ManagedChannel> channels) {
         if (seeds.isEmpty()) {
@@ -96,9 +97,14 @@ final class StoreTopologyView {
                 last = e;
             }
         }
-        StatusRuntimeException failure = last;
-        LOG.log(Level.FINE, () -> "no kv-store member answered Topology: " + failure);
+        lastFailure = String.valueOf(last == null ? null : last.getStatus());
+        LOG.log(Level.FINE, () -> "no kv-store member answered Topology: " + lastFailure);
         return false;
+    }
+
+    /** Why the last {@link #refresh} found no member (a status), for the error a caller reports. */
+    String lastFailure() {
+        return lastFailure;
     }
 
     /** gRPC addresses of the members, or the seeds while none is known. */
