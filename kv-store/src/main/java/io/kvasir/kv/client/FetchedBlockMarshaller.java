@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 
 import com.google.protobuf.UnsafeByteOperations;
 
+import io.grpc.KnownLength;
 import io.grpc.MethodDescriptor;
 import io.kvasir.proto.kv.v1.GetResponse;
 import io.kvasir.proto.kv.v1.Tier;
@@ -20,6 +21,9 @@ import io.kvasir.proto.kv.v1.Tier;
  * read by hand (fields 1 key, 2 found, 3 tier, 4 payload; unknown fields skipped).
  */
 final class FetchedBlockMarshaller implements MethodDescriptor.Marshaller<FetchedBlockMarshaller.Fetched> {
+    /** The client's channels take messages up to this size. */
+    static final int MAX_MESSAGE_BYTES = 256 << 20;
+
     /** One streamed answer: {@code payload} is null when the block was not found. */
     record Fetched(byte[] key, boolean found, Tier tier, ByteBuffer payload) {
     }
@@ -85,9 +89,17 @@ final class FetchedBlockMarshaller implements MethodDescriptor.Marshaller<Fetche
         throw new IOException("varint longer than 10 bytes");
     }
 
+    /**
+     * A length-delimited field's bytes. gRPC hands a received (uncompressed) message over as a
+     * stream that knows how many bytes it still holds ({@link KnownLength}), so a length that claims
+     * more is refused before anything is allocated: a peer cannot make this process allocate
+     * gigabytes with a few bytes. Any other stream is held to the largest message a channel takes.
+     */
     private static byte[] bytes(InputStream in, int length) throws IOException {
-        if (length < 0) {
-            throw new IOException("negative length " + length);
+        long holds = in instanceof KnownLength ? in.available() : MAX_MESSAGE_BYTES;
+        if (length < 0 || length > holds) {
+            throw new IOException("a field claims " + Integer.toUnsignedString(length) + " bytes; the message holds "
+                    + holds + " more");
         }
         byte[] out = new byte[length];
         int off = 0;

@@ -420,7 +420,7 @@ public final class KvStoreClient implements AutoCloseable {
 
     private ManagedChannel channel(String address) {
         return channels.computeIfAbsent(address, a -> GrpcTransport.channel(a, tls, Role.KV_STORE)
-                .maxInboundMessageSize(256 << 20)
+                .maxInboundMessageSize(FetchedBlockMarshaller.MAX_MESSAGE_BYTES)
                 .flowControlWindow(32 << 20)
                 .build());
     }
