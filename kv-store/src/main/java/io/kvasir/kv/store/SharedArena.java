@@ -233,7 +233,11 @@ public final class SharedArena implements AutoCloseable {
     /** A copy of the block at {@code position} (from the member's answer), or null when overwritten. */
     public static ByteBuffer copyOut(MemorySegment arena, long position, long length) {
         long capacity = arena.get(ValueLayout.JAVA_LONG, CAPACITY);
-        if (length <= 0 || length > capacity || reclaimed(arena) > position + capacity) {
+        // the position comes from the member's answer: one that is not a block's place in the ring
+        // (negative, or running past the ring's end, where no block lies) is a miss, never a read
+        // outside the ring
+        if (length <= 0 || length > capacity || position < 0 || position % capacity + length > capacity
+                || reclaimed(arena) > position + capacity) {
             return null;
         }
         byte[] copy = new byte[(int) length];

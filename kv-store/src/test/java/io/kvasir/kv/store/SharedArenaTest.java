@@ -38,6 +38,11 @@ class SharedArenaTest {
             assertEquals(ByteBuffer.wrap(block(2)), read(reader, key(2), "alpha"));
             assertEquals(ByteBuffer.wrap(block(1)), SharedArena.copyOut(reader, a.position(), a.length()));
             assertNull(read(reader, key(1), "beta"), "a tenant finds only its own blocks");
+            // positions a member's answer could carry that are no block's place: misses, never reads outside the ring
+            long capacity = arena.capacity();
+            assertNull(SharedArena.copyOut(reader, -1, a.length()), "a negative position");
+            assertNull(SharedArena.copyOut(reader, capacity - 10, 100), "a block never runs past the ring's end");
+            assertNull(SharedArena.copyOut(reader, Long.MAX_VALUE - 5, 100), "a position past any the ring had");
             assertNull(read(reader, key(99), "alpha"), "never written");
             assertEquals(a, arena.find(key(1), "alpha"));
             assertNull(arena.find(key(1), "beta"));
