@@ -14,6 +14,8 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,17 +31,24 @@ import io.kvasir.kv.block.BlockKey;
 
 /**
  * The SSD tier of one member: one file per block, holding exactly the block's Arrow IPC bytes, named
- * {@code <key hex>.<tenant hex>.arrow} under a two-hex-digit fan-out directory. Bounded by a byte
+ * {@code <key hex>.<tenant hex>.arrow} under a two-hex-digit fan-out directory. A tenant whose hex
+ * name would make the file's name too long for file systems (255 bytes) is named by
+ * {@code h<SHA-256 of its name, hex>} instead, its name kept once in {@code tenants/<that hash>}. Bounded by a byte
  * budget, least recently used out first. A file whose block fails to decode (bad checksum,
  * truncated) is a miss and is deleted. Reopening a directory rebuilds the tier from its files,
  * oldest modification first.
  *
  * <p>Writes go to a temporary file and are renamed into place, so a crash never leaves a partial
- * block under a real name.
+ * block under a real name; a failed write removes its temporary file, and a rebuild sweeps those a
+ * crash left.
  */
 final class SsdTier {
     private static final Logger LOG = Logger.getLogger(SsdTier.class.getName());
     private static final String SUFFIX = ".arrow";
+    private static final String TEMPORARY = ".tmp";
+    /** The longest tenant part of a file name: 255 bytes less the key's 64 hex digits and the dots and suffix. */
+    private static final int MAX_TENANT_PART = 255 - 2 * BlockKey.BYTES - 1 - SUFFIX.length() - 4;
+    private static final String TENANTS = "tenants";
 
     /** Told about every block that leaves the tier (budget, corruption), so the index can forget it. */
     public interface RemovalListener {
@@ -77,7 +86,10 @@ final class SsdTier {
     public synchronized List<Entry> rebuild() {
         List<Path> files;
         try (Stream<Path> walk = Files.walk(dir, 2)) {
-            files = walk.filter(p -> p.getFileName().toString().endsWith(SUFFIX)).sorted(Comparator.comparing(
+            List<Path> all = walk.filter(Files::isRegularFile).toList();
+            all.stream().filter(p -> p.getFileName().toString().contains(TEMPORARY))
+                    .forEach(SsdTier::delete); // a write a crash cut short
+            files = all.stream().filter(p -> p.getFileName().toString().endsWith(SUFFIX)).sorted(Comparator.comparing(
                     SsdTier::modified)).toList();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot scan SSD tier directory " + dir, e);
@@ -108,19 +120,15 @@ final class SsdTier {
         }
         Path file = fileOf(key, tenant);
         Files.createDirectories(file.getParent());
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp" + Thread.currentThread().threadId());
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer buf = ByteBuffer.wrap(payload);
-            while (buf.hasRemaining()) {
-                ch.write(buf);
+        String part = tenantPart(tenant);
+        if (part.startsWith("h")) {
+            Path name = dir.resolve(TENANTS).resolve(part.substring(1));
+            if (!Files.exists(name)) {
+                Files.createDirectories(name.getParent());
+                writeAtomically(name, tenant.getBytes(StandardCharsets.UTF_8));
             }
         }
-        try {
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-        }
+        writeAtomically(file, payload);
         List<Entry> evicted;
         synchronized (this) {
             if (entries.put(key, new Entry(key, tenant, payload.length)) == null) {
@@ -129,6 +137,28 @@ final class SsdTier {
             evicted = takeOverBudget();
         }
         evicted.forEach(this::deleteAndTell); // outside the lock: the listener talks to the cluster
+    }
+
+    /** Writes {@code bytes} to a temporary file renamed into place; a failure leaves neither behind. */
+    private static void writeAtomically(Path file, byte[] bytes) throws IOException {
+        Path tmp = file.resolveSibling(file.getFileName() + TEMPORARY + Thread.currentThread().threadId());
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                ByteBuffer buf = ByteBuffer.wrap(bytes);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+            }
+            try {
+                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException | RuntimeException e) {
+            delete(tmp);
+            throw e;
+        }
     }
 
     /** Reads and verifies a block; a missing or corrupt file is empty (and a corrupt one is deleted). */
@@ -175,8 +205,21 @@ final class SsdTier {
     /** Path of a block's file (tests corrupt it on purpose). */
     public Path fileOf(BlockKey key, String tenant) {
         String hex = key.hex();
-        return dir.resolve(hex.substring(0, 2)).resolve(hex + "." + HexFormat.of().formatHex(
-                tenant.getBytes(StandardCharsets.UTF_8)) + SUFFIX);
+        return dir.resolve(hex.substring(0, 2)).resolve(hex + "." + tenantPart(tenant) + SUFFIX);
+    }
+
+    /** The tenant's part of a file name: its name in hex, or {@code h} and a hash of it when that is too long. */
+    private static String tenantPart(String tenant) {
+        byte[] name = tenant.getBytes(StandardCharsets.UTF_8);
+        String hex = HexFormat.of().formatHex(name);
+        if (hex.length() <= MAX_TENANT_PART) {
+            return hex; // hex digits only: a part that starts with "h" is always a hash
+        }
+        try {
+            return "h" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(name));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
+        }
     }
 
     private void drop(Entry entry, String why) {
@@ -220,7 +263,7 @@ final class SsdTier {
         }
     }
 
-    private static Entry parse(Path file) {
+    private Entry parse(Path file) {
         String name = file.getFileName().toString();
         String[] parts = name.substring(0, name.length() - SUFFIX.length()).split("\\.");
         if (parts.length != 2 || parts[0].length() != 2 * BlockKey.BYTES) {
@@ -228,7 +271,9 @@ final class SsdTier {
         }
         try {
             BlockKey key = BlockKey.fromHex(parts[0]);
-            String tenant = new String(HexFormat.of().parseHex(parts[1]), StandardCharsets.UTF_8);
+            String tenant = parts[1].startsWith("h")
+                    ? Files.readString(dir.resolve(TENANTS).resolve(parts[1].substring(1)), StandardCharsets.UTF_8)
+                    : new String(HexFormat.of().parseHex(parts[1]), StandardCharsets.UTF_8);
             return new Entry(key, tenant, Files.size(file));
         } catch (IllegalArgumentException | IOException e) {
             return null;

@@ -105,4 +105,39 @@ class SsdTierTest {
         assertFalse(smaller.contains(key(1)));
         assertTrue(smaller.contains(key(3)), "the newest files stay");
     }
+
+    @Test
+    void aTenantWithALongNameKeepsItsBlocksAcrossARestart(@TempDir Path dir) throws Exception {
+        String longName = "\u00e9".repeat(128); // 128 characters, 256 bytes of UTF-8: 512 hex digits
+        SsdTier ssd = new SsdTier(dir, 1 << 20, (k, t, b) -> { });
+        ssd.write(key(1), longName, block(1));
+        ssd.write(key(2), "short", block(2));
+        assertTrue(ssd.fileOf(key(1), longName).getFileName().toString().length() <= 255);
+        assertEquals(longName, ssd.read(key(1)).orElseThrow().tenant());
+
+        SsdTier reopened = new SsdTier(dir, 1 << 20, (k, t, b) -> { });
+        assertEquals(2, reopened.rebuild().size());
+        assertEquals(longName, reopened.read(key(1)).orElseThrow().tenant());
+        assertArrayEquals(block(1), reopened.read(key(1)).orElseThrow().payload());
+        assertEquals("short", reopened.read(key(2)).orElseThrow().tenant());
+    }
+
+    @Test
+    void aFailedWriteLeavesNoTemporaryFileAndARebuildSweepsThoseACrashLeft(@TempDir Path dir) throws Exception {
+        SsdTier ssd = new SsdTier(dir, 1 << 20, (k, t, b) -> { });
+        Path target = ssd.fileOf(key(1), "tenant");
+        Files.createDirectories(target); // a directory where the block's file belongs: the rename fails
+        Files.writeString(target.resolve("x"), "x");
+        org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class, () -> ssd.write(key(1), "tenant", block(1)));
+        try (var files = Files.list(target.getParent())) {
+            assertEquals(List.of(target), files.toList(), "no temporary file left");
+        }
+        assertFalse(ssd.contains(key(1)));
+
+        Path crashed = ssd.fileOf(key(2), "tenant").resolveSibling("leftover.arrow.tmp17");
+        Files.createDirectories(crashed.getParent());
+        Files.write(crashed, block(2));
+        new SsdTier(dir, 1 << 20, (k, t, b) -> { }).rebuild();
+        assertFalse(Files.exists(crashed), "a crash's temporary file is swept at start");
+    }
 }
