@@ -227,7 +227,13 @@ final class EmbeddedCluster implements AutoCloseable {
         return resource;
     }
 
-    int apiPort() {
+    /** Whether /metrics names tenants (the router's kvasir_tenant_*, the member's kvasir_kv_tenant_bytes); off by default. */
+    void labelTenants(boolean on) {
+        metrics.labelTenants(on);
+        member.store().labelTenants(on);
+    }
+
+        int apiPort() {
         return apiServer.getPort();
     }
 

@@ -39,6 +39,7 @@ final class KvStoreCommand {
               --quota T=SIZE,...     per-tenant byte quotas
               --default-quota SIZE   quota of tenants not listed (default unlimited)
               --metrics-port 7402    Prometheus metrics (kvasir_kv_*) on http://host:port/metrics (https under TLS)
+              --metrics-tenants      name tenants in kvasir_kv_tenant_bytes (off: /metrics takes no credential)
             """ + TlsOptions.USAGE;
 
     private static final Set<String> VALUES = Set.of("name", "host", "port", "grpc-port", "peers", "k8s-dns", "cluster",
@@ -49,10 +50,11 @@ final class KvStoreCommand {
     }
 
     static void run(List<String> argv, PrintStream out) throws InterruptedException {
-        Args a = Args.parse("kv-store", withEnvironment(argv), VALUES, Set.of());
+        Args a = Args.parse("kv-store", withEnvironment(argv), VALUES, Set.of("metrics-tenants"));
         StoreConfig config = config(a);
         Tls tls = TlsOptions.load("kv-store", a, Role.KV_STORE);
         KvStoreMember member = KvStoreMember.start(config, tls);
+        member.store().labelTenants(a.has("metrics-tenants"));
         MetricsEndpoint metrics = RoleCommands.metrics(a, 7402, member.store()::metricsText, tls);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

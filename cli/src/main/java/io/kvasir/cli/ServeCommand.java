@@ -36,7 +36,9 @@ final class ServeCommand {
               --api-keys FILE (lines `key tenant [weight=N] [shared=NS+NS]`) or env KVASIR_API_KEYS=key=tenant,…:
               callers must send Authorization: Bearer <key>; without either, serve runs open and says so.
               Per-tenant limits (429 beyond): --max-concurrent-per-tenant, --tokens-per-minute,
-              --kv-quota-per-tenant (bytes of KV in the store, e.g. 512m). /metrics on --http-port.
+              --kv-quota-per-tenant (bytes of KV in the store, e.g. 512m). /metrics on --http-port; with
+              --metrics-tenants it names tenants (kvasir_tenant_*, kvasir_kv_tenant_bytes): off by default,
+              since /metrics takes no credential.
               API: kvasir.v1.GenerationService on --grpc-port (health and reflection too); the tenant
               comes from the x-kvasir-tenant header. Try: bin/kvasir generate --server 127.0.0.1:50051 --prompt hi
               --tls-dir DIR (router.crt/router.key and ca.crt, as 'kvasir certs' writes them): TLS on both public
@@ -48,7 +50,7 @@ final class ServeCommand {
             "block-size", "threads", "cache-dir", "prefill-threshold", "api-keys", "max-concurrent-per-tenant",
             "tokens-per-minute", "kv-quota-per-tenant", "decode-nodes", "routing", "kv-host-budget", "kv-ssd-dir",
             "kv-ssd-budget", "kv-cache-dtype", "tls-dir", "tls-cert", "tls-key", "tls-ca", "cache-secret");
-    private static final Set<String> FLAGS = Set.of("no-prefix-cache", "no-kv-store");
+    private static final Set<String> FLAGS = Set.of("no-prefix-cache", "no-kv-store", "metrics-tenants");
 
     private ServeCommand() {
     }
@@ -129,6 +131,7 @@ final class ServeCommand {
     static void run(List<String> argv, PrintStream out, PrintStream err) throws InterruptedException {
         EmbeddedCluster.Options o = options(argv, err);
         EmbeddedCluster cluster = new EmbeddedCluster(o);
+        cluster.labelTenants(Args.parse("serve", argv, VALUES, FLAGS).has("metrics-tenants"));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             cluster.close();

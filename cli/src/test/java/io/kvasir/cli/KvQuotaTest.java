@@ -1,6 +1,7 @@
 package io.kvasir.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.URI;
@@ -64,6 +65,11 @@ class KvQuotaTest {
             assertEquals(200, complete(cluster, "key-b").statusCode(), "beta's quota is its own");
 
             String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + cluster.httpPort()
+                    + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+            assertFalse(metrics.contains("tenant=\""), "tenant names only when asked for: " + metrics);
+            assertTrue(metrics.contains("kvasir_kv_puts_total"), metrics);
+            cluster.labelTenants(true);
+            metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + cluster.httpPort()
                     + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
             assertEquals(2.0 * blockBytes, sample(metrics, "kvasir_kv_tenant_bytes{tenant=\"alpha\"}"), metrics);
             assertTrue(sample(metrics, "kvasir_tenant_refused_total{tenant=\"alpha\"}") >= 1, metrics);

@@ -50,6 +50,7 @@ class TenantsTest {
                 Tenant.of("alpha"), "key-b", Tenant.of("beta"), "key-c1", new Tenant("gamma", 1, Set.of("public"), false),
                 "key-d1", new Tenant("delta", 2, Set.of("public", "docs"), false))),
                 new TenantLimits(1, 0)));
+        cluster.labelTenants(true); // the tests read per-tenant counters
         channel = NettyChannelBuilder.forAddress("127.0.0.1", cluster.apiPort()).usePlaintext().build();
     }
 

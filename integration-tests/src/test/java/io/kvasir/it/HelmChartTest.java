@@ -192,6 +192,7 @@ class HelmChartTest {
         var router = m.get("Deployment", "prod-kvasir-router");
         assertTrue(args(router).contains("--api-keys=/etc/kvasir/api-keys"));
         assertTrue(args(router).contains("--max-concurrent-per-tenant=8"));
+        assertFalse(args(router).contains("--metrics-tenants"), "tenant names stay out of metrics unless asked for");
         assertEquals("prod-kvasir-api-keys", at(router, "spec.template.spec.volumes.0.secret.secretName"));
         assertTrue(args(m.get("StatefulSet", "prod-kvasir-kv-store")).contains("--quota=alpha=8GiB,beta=2GiB"));
         assertEquals(4, m.kinds("ServiceMonitor").size());

@@ -34,9 +34,19 @@ public final class RouterMetrics {
     private final Map<String, AtomicLong[]> perTenant = new ConcurrentHashMap<>();
     private volatile NodeLoads nodes;
     private volatile Supplier<String> extra = () -> "";
+    private volatile boolean tenantLabels;
 
     public RouterMetrics(String model) {
         this.model = model;
+    }
+
+    /**
+     * Whether the per-tenant families ({@code kvasir_tenant_*}) are exported. Off by default:
+     * {@code /metrics} takes no credential, and tenant names are not for everyone who can reach it.
+     */
+    public RouterMetrics labelTenants(boolean on) {
+        this.tenantLabels = on;
+        return this;
     }
 
     /** Reports the decode nodes' own heartbeat figures too. */
@@ -128,6 +138,9 @@ public final class RouterMetrics {
                     "gauge", "node", sequences);
             out.labelled("kvasir_node_free_kv_blocks", "Free KV blocks on a decode node (its heartbeat)", "gauge", "node",
                     freeBlocks);
+        }
+        if (!tenantLabels) {
+            return out + extra.get();
         }
         String[] names = {"kvasir_tenant_requests_total", "kvasir_tenant_prompt_tokens_total",
             "kvasir_tenant_cached_prompt_tokens_total", "kvasir_tenant_generation_tokens_total"};

@@ -381,6 +381,11 @@ public final class BlockStore {
         return s;
     }
 
+    /** Whether this member's metrics name tenants (their bytes in the store); off by default. */
+    public void labelTenants(boolean on) {
+        metrics.tenantLabels = on;
+    }
+
     /** This member's {@code kvasir_kv_*} metrics in Prometheus' text format. */
     public String metricsText() {
         return metrics.render(this);

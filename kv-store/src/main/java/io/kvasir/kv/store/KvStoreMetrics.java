@@ -11,6 +11,8 @@ import io.kvasir.kv.metrics.PrometheusText;
  * tier and misses, evictions per tier, and the bytes and seconds its data plane moved each way.
  */
 final class KvStoreMetrics {
+    /** Whether {@code kvasir_kv_tenant_bytes} names tenants (off by default: /metrics takes no credential). */
+    volatile boolean tenantLabels;
     final LongAdder gets = new LongAdder();
     final LongAdder hostHits = new LongAdder();
     final LongAdder ssdHits = new LongAdder();
@@ -62,8 +64,10 @@ final class KvStoreMetrics {
         out.family("kvasir_kv_transfer_seconds_total", "Seconds spent in data-plane streams", "counter")
                 .sample("kvasir_kv_transfer_seconds_total", m + ",direction=\"put\"}", putNanos.sum() / 1e9)
                 .sample("kvasir_kv_transfer_seconds_total", m + ",direction=\"get\"}", getNanos.sum() / 1e9);
-        out.labelled("kvasir_kv_tenant_bytes", "Bytes each tenant holds in the store (cluster-wide)", "gauge", "tenant",
-                new LinkedHashMap<>(store.tenantBytes()));
+        if (tenantLabels) {
+            out.labelled("kvasir_kv_tenant_bytes", "Bytes each tenant holds in the store (cluster-wide)", "gauge",
+                    "tenant", new LinkedHashMap<>(store.tenantBytes()));
+        }
         return out.toString();
     }
 }
