@@ -104,6 +104,8 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
                 }
             } catch (StatusException e) {
                 fail(e);
+            } catch (RuntimeException e) {
+                fail(unexpected(e)); // the member is shutting down (its executor refuses work)
             }
         }
 
@@ -151,7 +153,11 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
         ServerCallStreamObserver<GetResponse> out = (ServerCallStreamObserver<GetResponse>) response;
         ReadyGate gate = new ReadyGate(out);
         // stream from a thread of our own: the call's executor must stay free to deliver onReady
-        work.execute(() -> stream(request, out, gate));
+        try {
+            work.execute(() -> stream(request, out, gate));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            out.onError(unexpected(e)); // shutting down: UNAVAILABLE, the client asks another member
+        }
     }
 
     private void stream(GetRequest request, ServerCallStreamObserver<GetResponse> out, ReadyGate gate) {
@@ -343,7 +349,7 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
 
     /** A member going down answers UNAVAILABLE (clients retry elsewhere); anything else is INTERNAL. */
     private static StatusException unexpected(RuntimeException e) {
-        if (e instanceof HazelcastInstanceNotActiveException) {
+        if (e instanceof HazelcastInstanceNotActiveException || e instanceof java.util.concurrent.RejectedExecutionException) {
             return Status.UNAVAILABLE.withDescription("kv-store member is shutting down").withCause(e).asException();
         }
         return Status.INTERNAL.withDescription("kv-store member failed: " + e).withCause(e).asException();
