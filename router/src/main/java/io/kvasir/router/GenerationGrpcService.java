@@ -242,6 +242,10 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         @Override
         public void onCompleted() {
             routes.ended(node);
+            if (!done) { // the node ended the stream without a finish reason: a clean error, never an open call
+                finishWithError(Status.UNAVAILABLE.withDescription("decode node ended the stream after " + completion
+                        + " tokens without finishing it; the request can be sent again"));
+            }
         }
     }
 }
