@@ -2,21 +2,16 @@ package io.kvasir.kv.client;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
@@ -46,53 +41,36 @@ import io.kvasir.proto.kv.v1.PutRequest;
 import io.kvasir.proto.kv.v1.PutResponse;
 import io.kvasir.proto.kv.v1.StatsRequest;
 import io.kvasir.proto.kv.v1.StatsResponse;
-import io.kvasir.proto.kv.v1.StoreMember;
 import io.kvasir.proto.kv.v1.Tier;
-import io.kvasir.tls.GrpcTransport;
-import io.kvasir.tls.Role;
 import io.kvasir.tls.Tls;
 
 /**
  * What routers, prefill and decode nodes use to reach the store, through the members' gRPC API
- * only (the members' Hazelcast cluster is private to them). It learns the members and the
- * partition table from any member ({@code Topology}, refreshed every few seconds and after a
- * failed call), and sends every key to the member that owns its partition, so the member answers
+ * only (the members' Hazelcast cluster is private to them). {@link StoreMembers} knows the members
+ * and the partition table; every key goes to the member that owns its partition, so the member answers
  * from local memory; keys of different owners travel in parallel. When the owner cannot be
  * reached, the same keys go to the next member, which reads through the cluster: slower, still right.
  */
 public final class KvStoreClient implements AutoCloseable {
     private static final long DEADLINE_SECONDS = 60;
-    private static final int ATTEMPTS = 4;
     /** The store's Get, with responses read by {@link FetchedBlockMarshaller} (one copy per block). */
     private static final MethodDescriptor<GetRequest, FetchedBlockMarshaller.Fetched> GET = KvStoreGrpc.getGetMethod()
             .toBuilder(ProtoUtils.marshaller(GetRequest.getDefaultInstance()), new FetchedBlockMarshaller()).build();
 
-    /** How often the members and partition table are asked for again. */
-    private static final long TOPOLOGY_REFRESH_SECONDS = 2;
-    /** How long {@link #connect} waits for a first member to answer (members may still be starting). */
-    private static final long CONNECT_SECONDS = 30;
-
-    private final StoreTopologyView topology;
-    private final ScheduledExecutorService refresher = Executors.newSingleThreadScheduledExecutor(
-            Thread.ofPlatform().daemon().name("kv-topology").factory());
-    /** This process's TLS identity, or null: plaintext channels. */
-    private final Tls tls;
-    private final Map<String, ManagedChannel> channels = new ConcurrentHashMap<>();
+    private final StoreMembers members;
     private final ExecutorService calls = Executors.newVirtualThreadPerTaskExecutor();
-    private final AtomicInteger roundRobin = new AtomicInteger();
-    private final AtomicBoolean refreshing = new AtomicBoolean();
     private final SharedMemoryReader shared = new SharedMemoryReader();
-    private final ArenaGets arenaGets = new ArenaGets(shared, this::channel, calls, member -> {
-        String attribute = sharedMemoryOf(member);
-        if (attribute != null) {
-            shared.forget(attribute);
-        }
-    });
+    private final ArenaGets arenaGets;
     private volatile boolean useSharedMemory = true;
 
     private KvStoreClient(List<String> storeAddresses, Tls tls) {
-        this.tls = tls;
-        this.topology = new StoreTopologyView(storeAddresses, this::channel);
+        this.members = new StoreMembers(storeAddresses, tls);
+        this.arenaGets = new ArenaGets(shared, members::channel, calls, member -> {
+            String attribute = sharedMemoryOf(member);
+            if (attribute != null) {
+                shared.forget(attribute);
+            }
+        });
     }
 
     /** Connects through any of {@code storeAddresses} (members' gRPC {@code host:port}); plaintext. */
@@ -106,23 +84,12 @@ public final class KvStoreClient implements AutoCloseable {
      */
     public static KvStoreClient connect(List<String> storeAddresses, Tls tls) {
         KvStoreClient client = new KvStoreClient(storeAddresses, tls);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(CONNECT_SECONDS);
-        while (!client.topology.refresh()) {
-            if (System.nanoTime() > deadline) {
-                client.close();
-                throw new IllegalStateException("no kv-store member answered at " + String.join(",", storeAddresses)
-                        + " within " + CONNECT_SECONDS + " s (last: " + client.topology.lastFailure() + ")");
-            }
-            try {
-                Thread.sleep(250);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                client.close();
-                throw new IllegalStateException("interrupted while connecting to the kv-store", e);
-            }
+        try {
+            client.members.awaitFirst();
+        } catch (RuntimeException e) {
+            client.close();
+            throw e;
         }
-        client.refresher.scheduleWithFixedDelay(client.topology::refresh, TOPOLOGY_REFRESH_SECONDS,
-                TOPOLOGY_REFRESH_SECONDS, TimeUnit.SECONDS);
         return client;
     }
 
@@ -131,11 +98,11 @@ public final class KvStoreClient implements AutoCloseable {
         if (keys.size() != payloads.size()) {
             throw new IllegalArgumentException(keys.size() + " keys but " + payloads.size() + " payloads");
         }
-        Map<String, List<Integer>> byOwner = groupByOwner(keys);
+        Map<String, List<Integer>> byOwner = members.byOwner(keys);
         List<Future<?>> pending = new ArrayList<>();
         for (var group : byOwner.entrySet()) {
             pending.add(calls.submit(() -> {
-                withFallback(group.getKey(), "put of " + group.getValue().size() + " blocks",
+                members.withFallback(group.getKey(), "put of " + group.getValue().size() + " blocks",
                         channel -> putOn(channel, tenant, keys, payloads, group.getValue()));
                 return null;
             }));
@@ -157,7 +124,7 @@ public final class KvStoreClient implements AutoCloseable {
         Map<String, List<Integer>> viaGrpc = new LinkedHashMap<>();
         Map<String, List<Integer>> viaArena = new LinkedHashMap<>();
         Map<String, String> arenaFiles = new HashMap<>();
-        for (var group : groupByOwner(keys).entrySet()) {
+        for (var group : members.byOwner(keys).entrySet()) {
             String sharedMemory = useSharedMemory ? sharedMemoryOf(group.getKey()) : null;
             if (sharedMemory != null) {
                 arenaFiles.put(group.getKey(), SharedMemoryReader.arenaFile(sharedMemory));
@@ -171,7 +138,7 @@ public final class KvStoreClient implements AutoCloseable {
         List<Future<?>> pending = new ArrayList<>();
         for (var group : viaGrpc.entrySet()) {
             pending.add(calls.submit(() -> {
-                withFallback(group.getKey(), "get of " + group.getValue().size() + " blocks",
+                members.withFallback(group.getKey(), "get of " + group.getValue().size() + " blocks",
                         channel -> getOn(channel, tenant, keys, group.getValue(), out, tiers));
                 return null;
             }));
@@ -191,7 +158,7 @@ public final class KvStoreClient implements AutoCloseable {
         keys.forEach(k -> request.addKeys(ByteString.copyFrom(k.toBytes())));
         LookupRequest built = request.build();
         LookupResponse[] answer = new LookupResponse[1];
-        withFallback(anyMember(), "lookup of " + keys.size() + " keys",
+        members.withFallback(members.any(), "lookup of " + keys.size() + " keys",
                 channel -> answer[0] = stub(channel).lookup(built));
         return answer[0];
     }
@@ -201,7 +168,7 @@ public final class KvStoreClient implements AutoCloseable {
         Map<String, StatsResponse> out = new LinkedHashMap<>();
         for (String address : members()) {
             try {
-                out.put(address, stub(channel(address)).stats(StatsRequest.getDefaultInstance()));
+                out.put(address, stub(members.channel(address)).stats(StatsRequest.getDefaultInstance()));
             } catch (StatusRuntimeException e) {
                 throw new KvStoreException(e.getStatus(), "stats of " + address);
             }
@@ -213,7 +180,7 @@ public final class KvStoreClient implements AutoCloseable {
     public StatsResponse tenantUsage(String tenant) throws KvStoreException {
         StatsRequest request = StatsRequest.newBuilder().setTenant(tenant).build();
         StatsResponse[] answer = new StatsResponse[1];
-        withFallback(anyMember(), "KV usage of tenant '" + tenant + "'", channel -> answer[0] = stub(channel).stats(request));
+        members.withFallback(members.any(), "KV usage of tenant '" + tenant + "'", channel -> answer[0] = stub(channel).stats(request));
         return answer[0];
     }
 
@@ -221,20 +188,20 @@ public final class KvStoreClient implements AutoCloseable {
     public void announce(NodeHeartbeat heartbeat, long ttlSeconds) throws KvStoreException {
         AnnounceRequest request = AnnounceRequest.newBuilder().setNode(heartbeat.toProto())
                 .setTtlSeconds((int) ttlSeconds).build();
-        withFallback(anyMember(), "heartbeat of " + heartbeat.nodeId(), channel -> stub(channel).announce(request));
+        members.withFallback(members.any(), "heartbeat of " + heartbeat.nodeId(), channel -> stub(channel).announce(request));
     }
 
     /** Removes a node's heartbeat at once (a node shutting down cleanly). */
     public void withdraw(String nodeId) throws KvStoreException {
         AnnounceRequest request = AnnounceRequest.newBuilder().setWithdraw(true)
                 .setNode(NodeStatus.newBuilder().setNodeId(nodeId)).build();
-        withFallback(anyMember(), "withdrawal of " + nodeId, channel -> stub(channel).announce(request));
+        members.withFallback(members.any(), "withdrawal of " + nodeId, channel -> stub(channel).announce(request));
     }
 
     /** Heartbeats of the live nodes. */
     public List<NodeHeartbeat> nodes() throws KvStoreException {
         NodesResponse[] answer = new NodesResponse[1];
-        withFallback(anyMember(), "node heartbeats",
+        members.withFallback(members.any(), "node heartbeats",
                 channel -> answer[0] = stub(channel).nodes(NodesRequest.getDefaultInstance()));
         List<NodeHeartbeat> out = new ArrayList<>();
         for (NodeStatus s : answer[0].getNodesList()) {
@@ -245,37 +212,7 @@ public final class KvStoreClient implements AutoCloseable {
 
     /** gRPC addresses of the members this client knows. */
     public List<String> members() {
-        return topology.addresses();
-    }
-
-    private interface Call {
-        void run(ManagedChannel channel) throws StatusRuntimeException;
-    }
-
-    /** Tries the preferred member, then the others in turn; bad input is never retried. */
-    private void withFallback(String preferred, String what, Call call) throws KvStoreException {
-        Status last = Status.UNAVAILABLE.withDescription("no kv-store member reachable");
-        String target = preferred;
-        for (int attempt = 0; attempt < ATTEMPTS && target != null; attempt++) {
-            try {
-                call.run(channel(target));
-                return;
-            } catch (StatusRuntimeException e) {
-                last = e.getStatus();
-                if (!retryable(last.getCode())) {
-                    throw new KvStoreException(last, what + " on " + target);
-                }
-                refreshSoon();
-                target = otherMember(target);
-            }
-        }
-        throw new KvStoreException(last, what + " after " + ATTEMPTS + " attempts");
-    }
-
-    private static boolean retryable(Status.Code code) {
-        return code == Status.Code.UNAVAILABLE || code == Status.Code.DEADLINE_EXCEEDED
-                || code == Status.Code.CANCELLED || code == Status.Code.UNKNOWN || code == Status.Code.INTERNAL
-                || code == Status.Code.ABORTED;
+        return members.addresses();
     }
 
     private void putOn(ManagedChannel channel, String tenant, List<BlockKey> keys, List<byte[]> payloads,
@@ -354,24 +291,8 @@ public final class KvStoreClient implements AutoCloseable {
 
     /** The member's shared-memory attribute when this process can use it, else null. */
     private String sharedMemoryOf(String grpcAddress) {
-        StoreMember m = grpcAddress == null ? null : topology.current().member(grpcAddress);
-        if (m == null || m.getSharedMemory().isEmpty()) {
-            return null;
-        }
-        return shared.reaches(m.getSharedMemory()) ? m.getSharedMemory() : null;
-    }
-
-    /** After a failed call: the member may be gone, ask for the members and owners again (once at a time). */
-    private void refreshSoon() {
-        if (refreshing.compareAndSet(false, true)) {
-            calls.execute(() -> {
-                try {
-                    topology.refresh();
-                } finally {
-                    refreshing.set(false);
-                }
-            });
-        }
+        String attribute = members.sharedMemoryOf(grpcAddress);
+        return attribute != null && shared.reaches(attribute) ? attribute : null;
     }
 
     /**
@@ -390,39 +311,6 @@ public final class KvStoreClient implements AutoCloseable {
 
     private KvStoreGrpc.KvStoreBlockingStub stub(ManagedChannel channel) {
         return KvStoreGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS);
-    }
-
-    private Map<String, List<Integer>> groupByOwner(List<BlockKey> keys) {
-        Map<String, List<Integer>> groups = new LinkedHashMap<>();
-        StoreTopologyView.Snapshot table = topology.current();
-        for (int i = 0; i < keys.size(); i++) {
-            String owner = table.ownerOf(keys.get(i).hex());
-            String address = owner == null ? anyMember() : owner;
-            groups.computeIfAbsent(address, a -> new ArrayList<>()).add(i);
-        }
-        return groups;
-    }
-
-    private String anyMember() {
-        List<String> members = members();
-        return members.isEmpty() ? null : members.get(Math.floorMod(roundRobin.getAndIncrement(), members.size()));
-    }
-
-    private String otherMember(String failed) {
-        List<String> members = new ArrayList<>(members());
-        members.remove(failed);
-        if (members.isEmpty()) {
-            return failed; // the only one: try again (it may be restarting)
-        }
-        Collections.rotate(members, roundRobin.getAndIncrement());
-        return members.get(0);
-    }
-
-    private ManagedChannel channel(String address) {
-        return channels.computeIfAbsent(address, a -> GrpcTransport.channel(a, tls, Role.KV_STORE)
-                .maxInboundMessageSize(FetchedBlockMarshaller.MAX_MESSAGE_BYTES)
-                .flowControlWindow(32 << 20)
-                .build());
     }
 
     private static void awaitAll(List<Future<?>> pending) throws KvStoreException {
@@ -448,10 +336,9 @@ public final class KvStoreClient implements AutoCloseable {
 
     @Override
     public void close() {
-        refresher.shutdownNow();
         calls.shutdownNow();
         shared.close();
-        channels.values().forEach(ManagedChannel::shutdownNow);
+        members.close();
     }
 
     /** A client-streaming Put with flow control: the sender waits while the transport is full. */

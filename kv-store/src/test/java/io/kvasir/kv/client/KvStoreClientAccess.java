@@ -6,6 +6,6 @@ public final class KvStoreClientAccess {
     }
 
     public static int partitionOf(String hexKey, int partitions) {
-        return StoreTopologyView.partitionOf(hexKey, partitions);
+        return StoreMembers.partitionOf(hexKey, partitions);
     }
 }
