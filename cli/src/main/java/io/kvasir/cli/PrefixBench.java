@@ -53,7 +53,7 @@ final class PrefixBench {
             "block-size", "kv-cache-dtype", "cache-dir");
     private static final Set<String> FLAGS = Set.of("json", "no-namespace", "tls");
     private static final String TENANT = "bench";
-    /** Held so its level sticks: the store's client logs its routine start and stop. */
+    /** Held so its level sticks: an in-process store member warns as it is killed at the end. */
     private static final Logger HAZELCAST = Logger.getLogger("com.hazelcast");
 
     private PrefixBench() {

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 import com.hazelcast.core.EntryEvent;
 import com.hazelcast.core.EntryListener;
@@ -67,7 +68,7 @@ public final class NodeDirectory {
 
     /** Publishes a node's heartbeat for {@code ttlSeconds}. */
     void announce(NodeHeartbeat heartbeat, long ttlSeconds) {
-        heartbeats.put(heartbeat.nodeId(), heartbeat, ttlSeconds, java.util.concurrent.TimeUnit.SECONDS);
+        heartbeats.put(heartbeat.nodeId(), heartbeat, ttlSeconds, TimeUnit.SECONDS);
     }
 
     void withdraw(String nodeId) {

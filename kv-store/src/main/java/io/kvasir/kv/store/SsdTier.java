@@ -46,8 +46,11 @@ final class SsdTier {
     private static final Logger LOG = Logger.getLogger(SsdTier.class.getName());
     private static final String SUFFIX = ".arrow";
     private static final String TEMPORARY = ".tmp";
-    /** The longest tenant part of a file name: 255 bytes less the key's 64 hex digits and the dots and suffix. */
-    private static final int MAX_TENANT_PART = 255 - 2 * BlockKey.BYTES - 1 - SUFFIX.length() - 4;
+    /**
+     * The longest tenant part of a file name: 255 bytes less the key's 64 hex digits, the dot, the
+     * suffix, and what a temporary file adds (".tmp" and a thread id of up to 19 digits).
+     */
+    private static final int MAX_TENANT_PART = 255 - 2 * BlockKey.BYTES - 1 - SUFFIX.length() - TEMPORARY.length() - 19;
     private static final String TENANTS = "tenants";
 
     /** Told about every block that leaves the tier (budget, corruption), so the index can forget it. */
