@@ -177,6 +177,76 @@ class DecodeEngineTest {
         }
     }
 
+    /**
+     * A node far from the members (no shared memory) takes the prefix layer by layer, computing on
+     * the first layers while the rest arrive, and answers as if it had computed it, in every dtype.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(KvCacheType.class)
+    void aPrefixFetchedLayerByLayerGivesTheSameTokens(KvCacheType type) throws Exception {
+        int[] p = prompt(90, 7); // 5 full blocks + 10 tokens
+        try (KvStoreClient far = KvStoreClient.connect(List.of(store.member().grpcAddress())).withoutSharedMemory();
+                StorePrefixCache cache = NodeCaches.storeCache(far, model, BLOCK, type);
+                DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 64, 4, 64);
+                DecodeEngine elsewhere = new DecodeEngine(model, cache, BLOCK, 64, 4, 64)) {
+            Outcome first = submit(engine, "alpha", p, 10, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            cache.flush();
+            Outcome second = submit(elsewhere, "alpha", p, 10, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            assertEquals(80, second.finish().cachedPromptTokens(), "all 5 full prompt blocks came from the store");
+            assertEquals(1, cache.loadsByLayer(), "layer by layer");
+            assertArrayEquals(alone(p, 10, SamplingParams.GREEDY, type), second.tokens());
+            assertArrayEquals(first.tokens(), second.tokens());
+            assertEquals(elsewhere.pool().maxBlocks() - elsewhere.localBlocks(), elsewhere.pool().numAvailable(),
+                    "only the local tier holds blocks");
+        }
+    }
+
+    /**
+     * Layers that never arrive cost time, never tokens: the node drops what it loaded and computed on
+     * it and computes the prompt itself. Here the first layer "arrives" as garbage and the second fails.
+     */
+    @Test
+    void aPrefixWhoseLaterLayersNeverArriveIsComputedInstead() throws Exception {
+        int[] p = prompt(50, 9); // 3 full blocks + 2 tokens
+        PrefixCache losesLayers = new PrefixCache() {
+            @Override
+            public Loaded load(String tenant, List<BlockKey> keys, BlockTable table) {
+                throw new AssertionError("loads layer by layer");
+            }
+
+            @Override
+            public Loaded loadByLayer(String tenant, List<BlockKey> keys, BlockTable table) {
+                int[] ids = new int[3];
+                for (int i = 0; i < ids.length; i++) {
+                    ids[i] = table.pool().allocate();
+                    table.pool().writeKv(ids[i], 0, 0, new float[table.pool().kvDim()], 0,
+                            new float[table.pool().kvDim()], 0); // not what the prompt gives
+                }
+                var arrivals = new io.kvasir.engine.kv.LayerArrivals(1);
+                table.adoptArriving(ids, arrivals);
+                Thread.ofPlatform().start(() -> {
+                    try {
+                        Thread.sleep(50);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    arrivals.failed("the member went away");
+                });
+                return new Loaded(table.numTokens(), 0);
+            }
+
+            @Override
+            public void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to) {
+            }
+        };
+        try (DecodeEngine engine = new DecodeEngine(model, losesLayers, BLOCK, 64, 4, 64)) {
+            Outcome o = submit(engine, "t", p, 12, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);
+            assertEquals(0, o.finish().cachedPromptTokens(), "nothing counted as cached");
+            assertArrayEquals(alone(p, 12, SamplingParams.GREEDY), o.tokens());
+            assertEquals(engine.pool().maxBlocks(), engine.pool().numAvailable(), "every block back in the pool");
+        }
+    }
+
     @Test
     void finishedBlocksStayInTheLocalTierUntilTheirRoomIsNeeded() throws Exception {
         int[] p = prompt(70, 43);

@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 
 import io.kvasir.engine.kv.KvBlockPool;
 import io.kvasir.engine.kv.KvCacheType;
+import io.kvasir.engine.kv.LayerArrivals;
 import io.kvasir.engine.model.ModelConfig;
 import io.kvasir.kv.block.BlockCodec;
 import io.kvasir.kv.block.BlockFormatException;
@@ -19,9 +20,12 @@ import io.kvasir.kv.block.KvBlock;
 public final class EngineBlocks {
     private final String fingerprint;
     private final BlockLayout layout;
+    /** Whether blocks may arrive layer by layer: not under sliding windows, which free blocks mid-pass. */
+    private final boolean byLayer;
 
     public EngineBlocks(ModelConfig config, String fingerprint, int blockSize, KvCacheType type) {
         this.fingerprint = fingerprint;
+        this.byLayer = config.numLayers() > 1 && config.widestWindow() == Integer.MAX_VALUE;
         CacheDType dtype = storeDtype(type);
         layout = config.mla() == null
                 ? BlockLayout.attention(dtype, blockSize, config.numLayers(), config.numKvHeads(), config.headDim())
@@ -57,6 +61,26 @@ public final class EngineBlocks {
             columns[c] = block.column(c);
         }
         pool.importBlock(blockId, columns);
+    }
+
+    /** Whether a prefix may be loaded layer by layer while the forward pass runs (see {@link LayerArrivals}). */
+    boolean loadsByLayer() {
+        return byLayer;
+    }
+
+    /** A slice of a store block holding layers {@code [first, first + count)}, checked as {@link #decodeInto} checks blocks. */
+    KvBlock decodeLayers(ByteBuffer bytes, int first, int count) throws BlockFormatException {
+        return BlockCodec.decodeFor(bytes, fingerprint, layout.slice(first, count));
+    }
+
+    /** Writes a slice from {@link #decodeLayers} into its layers of an engine block. */
+    void importLayers(KvBlock slice, KvBlockPool pool, int blockId) {
+        requireType(pool);
+        ByteBuffer[] columns = new ByteBuffer[layout.columns()];
+        for (int c = 0; c < columns.length; c++) {
+            columns[c] = slice.column(c);
+        }
+        pool.importLayers(blockId, slice.layout().firstLayer(), slice.layout().layers(), columns);
     }
 
     private void requireType(KvBlockPool pool) {

@@ -143,7 +143,7 @@ public final class HostBlockManager implements BlockManager<HostBlockManager.Kv>
     public Prefix loadPrefix(Kv kv, EngineLoop.Request request, int limit) {
         int fromLocal = kv.table.numTokens(); // shared at admission
         List<BlockKey> keys = promptKeys(kv, request);
-        PrefixCache.Loaded found = cache.load(request.cacheOwner(), keys.subList(0, Math.min(keys.size(), limit / blockSize)),
+        PrefixCache.Loaded found = cache.loadByLayer(request.cacheOwner(), keys.subList(0, Math.min(keys.size(), limit / blockSize)),
                 kv.table);
         kv.storedFrom = found.tokens() / blockSize;
         localHitTokens = localHitTokens + fromLocal;
@@ -157,7 +157,16 @@ public final class HostBlockManager implements BlockManager<HostBlockManager.Kv>
      * reservations until it ends.
      */
     @Override
+    public Prefix forgetLoadedPrefix(Kv kv, EngineLoop.Request request) {
+        kv.table.truncate(kv.localBlocks);
+        kv.storedFrom = kv.localBlocks; // the recomputed blocks go to the store again: it may have lost them
+        int tokens = kv.table.numTokens();
+        return new Prefix(tokens, tokens, 0);
+    }
+
+    @Override
     public void promptComputed(Kv kv, EngineLoop.Request request) {
+        kv.table.awaitAllLayers(); // the pass may have read none of a prefix (a whole prompt cached)
         if (!keepLocal) {
             return;
         }

@@ -32,6 +32,15 @@ public interface PrefixCache {
      */
     Loaded load(String tenant, List<BlockKey> keys, BlockTable table);
 
+    /**
+     * As {@link #load}, but layers of the blocks may still be arriving on return: the table waits for
+     * each as the forward pass reads it ({@link BlockTable#awaitLayer}). Loads whole blocks unless
+     * the cache can do better.
+     */
+    default Loaded loadByLayer(String tenant, List<BlockKey> keys, BlockTable table) {
+        return load(tenant, keys, table);
+    }
+
     /** Keeps blocks {@code [from, to)} of {@code table}, all full, under {@code keys.get(from)} … {@code keys.get(to - 1)}. */
     void store(String tenant, List<BlockKey> keys, BlockTable table, int from, int to);
 

@@ -12,8 +12,10 @@ import java.util.logging.Logger;
 
 import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.kv.KvBlockPool;
+import io.kvasir.engine.kv.LayerArrivals;
 import io.kvasir.kv.block.BlockFormatException;
 import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.block.KvBlock;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.client.KvStoreException;
 import io.kvasir.proto.kv.v1.Tier;
@@ -21,7 +23,8 @@ import io.kvasir.proto.kv.v1.Tier;
 /**
  * The KV store as a decode node's prefix cache. Keys follow the shared contract (model
  * fingerprint, layout version, tenant salt, then the token chain), so any node finds what any other
- * stored. Loads block the step loop (one lookup, one batched get); stores are encoded on the
+ * stored. Loads block the step loop for one lookup and one batched get; {@link #loadByLayer} only
+ * for the first layer, the rest arriving while the forward pass runs. Stores are encoded on the
  * caller's thread (the blocks may be freed right after) and sent from a background thread.
  */
 public final class StorePrefixCache implements PrefixCache, AutoCloseable {
@@ -33,9 +36,14 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
     private final int blockSize;
     private final ExecutorService writer = Executors.newSingleThreadExecutor(
             Thread.ofPlatform().daemon().name("kv-writer").factory());
+    /** Fetches the later layers of loads by layer. */
+    private final ExecutorService reader = Executors.newSingleThreadExecutor(
+            Thread.ofPlatform().daemon().name("kv-reader").factory());
+    private volatile boolean byLayer = true;
     private final Phaser pendingWrites = new Phaser(1);
     private final LongAdder bytesRead = new LongAdder();
     private final LongAdder bytesWritten = new LongAdder();
+    private final LongAdder loadsByLayer = new LongAdder();
 
     public StorePrefixCache(KvStoreClient store, EngineBlocks blocks, BlockKeyChain chain) {
         this.store = store;
@@ -92,6 +100,125 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
         }
     }
 
+    /**
+     * As {@link #load}, but only the first layer of each block is in place on return: the rest follow
+     * in a few gets on a thread of this cache's while the forward pass computes, and the table waits
+     * for each layer as the pass reaches it. Where the members share this host's memory, or the model
+     * cannot take a prefix layer by layer, loads whole blocks.
+     */
+    @Override
+    public Loaded loadByLayer(String tenant, List<BlockKey> keys, BlockTable table) {
+        int start = table.numBlocks();
+        if (!byLayer || !blocks.loadsByLayer() || keys.size() <= start || store.readsSharedMemory(keys.get(start))) {
+            return load(tenant, keys, table);
+        }
+        try {
+            int cached = store.lookup(tenant, keys).getCachedPrefixBlocks();
+            if (cached <= start) {
+                return new Loaded(table.numTokens(), 0);
+            }
+            KvBlockPool pool = table.pool();
+            int[] groups = layerGroups(pool.numLayers());
+            List<BlockKey> wanted = keys.subList(start, cached);
+            Tier[] tiers = new Tier[wanted.size()];
+            List<ByteBuffer> found = store.getLayers(tenant, wanted, tiers, 0, groups[1]);
+            List<Integer> ids = new ArrayList<>();
+            int fromSsd = 0;
+            for (ByteBuffer bytes : found) {
+                if (bytes == null || pool.numAvailable() == 0) {
+                    break;
+                }
+                int size = bytes.remaining();
+                int id = pool.allocate();
+                try {
+                    blocks.importLayers(blocks.decodeLayers(bytes, 0, groups[1]), pool, id);
+                } catch (BlockFormatException e) {
+                    pool.free(id);
+                    LOG.warning("unusable block from the store (recomputing from here): " + e.getMessage());
+                    break;
+                }
+                if (tiers[ids.size()] == Tier.TIER_SSD) {
+                    fromSsd += blockSize;
+                }
+                bytesRead.add(size);
+                ids.add(id);
+            }
+            int[] run = ids.stream().mapToInt(Integer::intValue).toArray();
+            if (run.length == 0) {
+                return new Loaded(table.numTokens(), 0);
+            }
+            LayerArrivals arrivals = new LayerArrivals(groups[1]);
+            table.adoptArriving(run, arrivals);
+            List<BlockKey> runKeys = List.copyOf(wanted.subList(0, run.length));
+            loadsByLayer.increment();
+            reader.execute(() -> fetchLaterLayers(tenant, runKeys, pool, run, groups, arrivals));
+            return new Loaded(table.numTokens(), fromSsd);
+        } catch (KvStoreException e) {
+            LOG.log(Level.WARNING, "KV store unavailable for a prefix lookup; computing the prompt", e);
+            return new Loaded(table.numTokens(), 0);
+        }
+    }
+
+    /**
+     * Where a load by layer splits a model's layers: the first alone, so the forward pass starts as
+     * soon as possible, then the rest in up to three gets (each get reads and slices every block on
+     * its member again, so more of them cost the members more than the overlap gains).
+     */
+    static int[] layerGroups(int layers) {
+        int rest = layers - 1;
+        int gets = Math.min(3, rest);
+        int[] bounds = new int[gets + 2];
+        bounds[1] = 1;
+        for (int g = 1; g <= gets; g++) {
+            bounds[g + 1] = 1 + rest * g / gets;
+        }
+        return bounds;
+    }
+
+    /** Layers {@code groups[1]} onwards of the blocks {@code ids} hold, group by group, into the pool. */
+    private void fetchLaterLayers(String tenant, List<BlockKey> keys, KvBlockPool pool, int[] ids, int[] groups,
+            LayerArrivals arrivals) {
+        try {
+            for (int g = 1; g + 1 < groups.length; g++) {
+                int from = groups[g];
+                int count = groups[g + 1] - from;
+                List<ByteBuffer> got = store.getLayers(tenant, keys, new Tier[keys.size()], from, count);
+                KvBlock[] slices = new KvBlock[ids.length];
+                for (int i = 0; i < ids.length; i++) {
+                    if (got.get(i) == null) {
+                        arrivals.failed("block " + i + " of the prefix left the store before its layers " + from + "+");
+                        return;
+                    }
+                    bytesRead.add(got.get(i).remaining());
+                    slices[i] = blocks.decodeLayers(got.get(i), from, count);
+                }
+                boolean filled = arrivals.fill(() -> {
+                    for (int i = 0; i < ids.length; i++) {
+                        blocks.importLayers(slices[i], pool, ids[i]);
+                    }
+                });
+                if (!filled) {
+                    return;
+                }
+                arrivals.arrived(from + count);
+            }
+        } catch (KvStoreException | BlockFormatException | RuntimeException e) {
+            LOG.log(Level.WARNING, "a prefix's later layers did not arrive; the node computes the prompt", e);
+            arrivals.failed(e.getMessage());
+        }
+    }
+
+    /** Loads that took a prefix layer by layer so far. */
+    public long loadsByLayer() {
+        return loadsByLayer.sum();
+    }
+
+    /** Loads whole blocks in {@link #loadByLayer} too (benchmarks compare the two). */
+    public StorePrefixCache loadingWholeBlocks() {
+        byLayer = false;
+        return this;
+    }
+
     @Override
     public void store(String tenant, List<BlockKey> chainKeys, BlockTable table, int from, int to) {
         if (from >= to) {
@@ -140,5 +267,6 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
     public void close() {
         flush();
         writer.shutdown();
+        reader.shutdown();
     }
 }

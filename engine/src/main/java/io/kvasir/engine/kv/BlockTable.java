@@ -13,6 +13,8 @@ public final class BlockTable {
     private int numBlocks;
     private int numTokens;
     private int firstLiveBlock; // blocks below were released (sliding window)
+    /** Layers of adopted blocks still arriving; null when every layer is in place. */
+    private LayerArrivals arriving;
 
     public BlockTable(KvBlockPool pool) {
         this.pool = pool;
@@ -83,6 +85,57 @@ public final class BlockTable {
         numTokens = numBlocks * pool.blockSize();
     }
 
+    /**
+     * {@link #adopt}s blocks of which only some layers hold their K/V yet: {@code arrivals} tells when the
+     * rest do, and the forward pass waits for each layer ({@link #awaitLayer}) before it reads it.
+     */
+    public void adoptArriving(int[] blockIds, LayerArrivals arrivals) {
+        adopt(blockIds);
+        arriving = arrivals;
+    }
+
+    /**
+     * Returns once {@code layer} of every block holds its K/V.
+     *
+     * @throws PrefixLostException an adopted block's layer will never arrive
+     */
+    public void awaitLayer(int layer) {
+        if (arriving != null) {
+            arriving.await(layer);
+            if (layer == pool.numLayers() - 1) {
+                arriving = null;
+            }
+        }
+    }
+
+    /** {@link #awaitLayer} for every layer. */
+    public void awaitAllLayers() {
+        awaitLayer(pool.numLayers() - 1);
+    }
+
+    /**
+     * Keeps only the first {@code blocks} blocks (all full) and returns the rest to the pool, with
+     * anything still arriving for them: a load that failed halfway, whose prompt is computed again.
+     */
+    public void truncate(int blocks) {
+        abandonArrivals();
+        int keep = firstLiveBlock > 0 ? 0 : Math.min(blocks, numBlocks); // some released behind a window: from 0
+        for (int i = Math.max(keep, firstLiveBlock); i < numBlocks; i++) {
+            pool.free(blockIds[i]);
+        }
+        firstLiveBlock = 0;
+        numBlocks = keep;
+        numTokens = keep * pool.blockSize();
+    }
+
+    /** Stops a load still filling this table's blocks before they go back to the pool. */
+    private void abandonArrivals() {
+        if (arriving != null) {
+            arriving.abandon();
+            arriving = null;
+        }
+    }
+
     /** Writes the key and value of the token at {@code position} for {@code layer} (its block reserved). */
     public void writeKv(int layer, int position, float[] k, int kOffset, float[] v, int vOffset) {
         pool.writeKv(blockId(position / pool.blockSize()), layer, position % pool.blockSize(), k, kOffset, v, vOffset);
@@ -118,6 +171,7 @@ public final class BlockTable {
      * table (a decode node keeps finished blocks as its local tier). Not for windowed tables.
      */
     public int[] detach() {
+        abandonArrivals();
         if (firstLiveBlock > 0) {
             throw new IllegalStateException("blocks below " + firstLiveBlock + " were already released");
         }
@@ -129,6 +183,7 @@ public final class BlockTable {
 
     /** Returns every block to the pool. */
     public void release() {
+        abandonArrivals();
         for (int i = firstLiveBlock; i < numBlocks; i++) {
             pool.free(blockIds[i]);
         }

@@ -117,7 +117,12 @@ public final class KvBlockPool {
      * for scaled types the two parts' scales ({@code [layer][slot][group]} f32).
      */
     public long[] columnBytes() {
-        long rows = (long) numLayers * blockSize;
+        return columnBytes(numLayers);
+    }
+
+    /** {@link #columnBytes()} of {@code layers} layers of a block. */
+    private long[] columnBytes(int layers) {
+        long rows = (long) layers * blockSize;
         long first = rows * partWidth[0] * type.bytes(), second = rows * partWidth[1] * type.bytes();
         long scales = rows * groupsPerPart * Float.BYTES;
         return type.scaled() ? new long[] {first, second, scales, scales}
@@ -350,16 +355,28 @@ public final class KvBlockPool {
      * keys are transposed back to token-major as they are written.
      */
     public void exportBlock(int blockId, ByteBuffer... columns) {
-        copyBlock(blockId, columns, true);
+        copyBlock(blockId, 0, numLayers, columns, true);
     }
 
     /** The inverse of {@link #exportBlock}: fills a block from the KV store's layout. */
     public void importBlock(int blockId, ByteBuffer... columns) {
-        copyBlock(blockId, columns, false);
+        copyBlock(blockId, 0, numLayers, columns, false);
     }
 
-    private void copyBlock(int blockId, ByteBuffer[] columns, boolean out) {
-        long[] expected = columnBytes();
+    /**
+     * {@link #importBlock} for layers {@code [firstLayer, firstLayer + layers)} only, from columns that
+     * hold just those layers. Another thread may read the block's other layers meanwhile.
+     */
+    public void importLayers(int blockId, int firstLayer, int layers, ByteBuffer... columns) {
+        if (firstLayer < 0 || layers <= 0 || firstLayer > numLayers - layers) {
+            throw new IllegalArgumentException("layers [" + firstLayer + ", " + ((long) firstLayer + layers)
+                    + ") are outside a block of " + numLayers);
+        }
+        copyBlock(blockId, firstLayer, layers, columns, false);
+    }
+
+    private void copyBlock(int blockId, int firstLayer, int layers, ByteBuffer[] columns, boolean out) {
+        long[] expected = columnBytes(layers);
         if (columns.length != expected.length) {
             throw new IllegalArgumentException("a block of " + type.id() + " has " + expected.length + " columns, got "
                     + columns.length);
@@ -371,12 +388,13 @@ public final class KvBlockPool {
             }
         }
         for (int part = 0; part < 2; part++) {
-            for (int layer = 0; layer < numLayers; layer++) {
+            for (int layer = firstLayer; layer < firstLayer + layers; layer++) {
                 for (int slot = 0; slot < blockSize; slot++) {
+                    int columnRow = (layer - firstLayer) * blockSize + slot;
                     if (scales != null) {
-                        copyScales(scales[blockId], columns[2 + part], part, layer, slot, out);
+                        copyScales(scales[blockId], columns[2 + part], part, layer, slot, columnRow, out);
                     }
-                    int row = (layer * blockSize + slot) * partWidth[part];
+                    int row = columnRow * partWidth[part];
                     for (int d = 0; d < partWidth[part]; d++) {
                         copyValue(blockId, index(layer, slot, part, d), columns[part],
                                 columns[part].position() + (row + d) * type.bytes(), out);
@@ -386,8 +404,7 @@ public final class KvBlockPool {
         }
     }
 
-    private void copyScales(float[] s, ByteBuffer column, int part, int layer, int slot, boolean out) {
-        int row = layer * blockSize + slot;
+    private void copyScales(float[] s, ByteBuffer column, int part, int layer, int slot, int row, boolean out) {
         for (int g = 0; g < groupsPerPart; g++) {
             int pos = column.position() + (row * groupsPerPart + g) * Float.BYTES;
             if (out) {

@@ -40,7 +40,19 @@ public interface BlockManager<K> {
     /** Extends {@code kv} with the cached run of full blocks of {@code tokens[0, limit)} of the prompt. */
     Prefix loadPrefix(K kv, EngineLoop.Request request, int limit);
 
-    /** The prompt's KV is computed: its full blocks may be shared with sequences that arrive now. */
+    /**
+     * A prefix {@link #loadPrefix} left arriving layer by layer will not all arrive (the forward pass
+     * or {@link #promptComputed} threw {@link io.kvasir.engine.kv.PrefixLostException}): drops it and
+     * whatever was computed after it, keeping what this node held before; the caller computes the rest.
+     */
+    default Prefix forgetLoadedPrefix(K kv, EngineLoop.Request request) {
+        throw new IllegalStateException("this block manager loads prefixes whole");
+    }
+
+    /**
+     * The prompt's KV is computed: its full blocks may be shared with sequences that arrive now. A
+     * prefix still arriving is awaited here (the forward pass may not have read all of it).
+     */
     default void promptComputed(K kv, EngineLoop.Request request) {
     }
 

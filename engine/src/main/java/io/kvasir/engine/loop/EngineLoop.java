@@ -10,6 +10,7 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 import io.kvasir.engine.RequestCheck;
+import io.kvasir.engine.kv.PrefixLostException;
 import io.kvasir.engine.sampling.SamplingParams;
 
 /**
@@ -278,16 +279,31 @@ public final class EngineLoop<K> implements AutoCloseable {
         int[] prompt = s.request.prompt();
         boolean prefilled = s.request.firstToken() >= 0;
         BlockManager.Prefix found = blocks.loadPrefix(s.kv, s.request, prefilled ? prompt.length : prompt.length - 1);
+        float[] logits;
+        try {
+            logits = computePrompt(s, found);
+        } catch (PrefixLostException e) {
+            // the cache may cost time, never tokens: what arrived is dropped and the prompt computed
+            LOG.warning("a cached prefix stopped arriving (" + e.getMessage() + "); computing the prompt");
+            found = blocks.forgetLoadedPrefix(s.kv, s.request);
+            logits = computePrompt(s, found);
+        }
         s.countCached(found);
         observer.prefilled(prompt.length, s.cachedTokens);
-        float[] logits = found.tokens() < prompt.length ? forward.prefill(s.kv, prompt, found.tokens()) : null;
-        blocks.promptComputed(s.kv, s.request);
         if (prefilled) {
             s.sampler.skip();
             s.accept(s.request.firstToken());
         } else {
             s.accept(s.sampler.sample(logits, 0));
         }
+    }
+
+    /** The prompt after its cached prefix; the logits of its last token (null when all of it was cached). */
+    private float[] computePrompt(Sequence<K> s, BlockManager.Prefix found) {
+        int[] prompt = s.request.prompt();
+        float[] logits = found.tokens() < prompt.length ? forward.prefill(s.kv, prompt, found.tokens()) : null;
+        blocks.promptComputed(s.kv, s.request);
+        return logits;
     }
 
     /** Run: one token for every running sequence, in one forward pass. */

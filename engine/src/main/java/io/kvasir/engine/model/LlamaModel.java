@@ -120,6 +120,9 @@ public final class LlamaModel {
         rope.prepare(batch, b);
         for (int l = 0; l < c.numLayers(); l++) {
             LlamaWeights.Layer w = weights.layers().get(l);
+            for (int t = 0; t < n; t++) {
+                batch.tables[t].awaitLayer(l); // a prefix still arriving: this layer of it is in place
+            }
             // x += wo · attention(norm(x))
             rmsNorm(b.x, w.attnNorm(), b.xb, n);
             if (mla == null) {

@@ -1,14 +1,15 @@
 package io.kvasir.kv.block;
 
 /**
- * Shape of one block: {@code tokens} consecutive tokens of all {@code layers}. Two value columns,
+ * Shape of one block: {@code tokens} consecutive tokens of {@code layers} layers from {@code firstLayer}
+ * (all of a model's layers, or a slice of them sent ahead of the rest). Two value columns,
  * each layer-major {@code [layer][token][width]}: K and V ({@code width} = KV heads × head dim,
  * heads outermost) for attention models, or the compressed latent and the shared rope key for MLA.
  * Scaled dtypes (fp8, int8) add a scale column per value column, {@code [layer][token][group]} f32:
  * {@code groups} per token (KV heads; 1 for MLA's columns).
  */
 public record BlockLayout(Kind kind, CacheDType dtype, int tokens, int layers, int firstWidth, int secondWidth,
-        int groups) {
+        int groups, int firstLayer) {
     /** Version of this layout; part of every block key and of every block's metadata. */
     public static final int VERSION = 1;
 
@@ -37,9 +38,10 @@ public record BlockLayout(Kind kind, CacheDType dtype, int tokens, int layers, i
         if (kind == null || dtype == null) {
             throw new IllegalArgumentException("block layout needs a kind and a dtype");
         }
-        if (tokens <= 0 || layers <= 0 || firstWidth <= 0 || secondWidth <= 0 || groups <= 0) {
+        if (tokens <= 0 || layers <= 0 || firstWidth <= 0 || secondWidth <= 0 || groups <= 0 || firstLayer < 0) {
             throw new IllegalArgumentException("block layout sizes must be positive: tokens=" + tokens + " layers="
-                    + layers + " widths=" + firstWidth + "/" + secondWidth + " groups=" + groups);
+                    + layers + " widths=" + firstWidth + "/" + secondWidth + " groups=" + groups + " first layer="
+                    + firstLayer);
         }
         if (firstWidth % groups != 0 || secondWidth % groups != 0) {
             throw new IllegalArgumentException("block widths " + firstWidth + "/" + secondWidth + " are not whole "
@@ -47,8 +49,22 @@ public record BlockLayout(Kind kind, CacheDType dtype, int tokens, int layers, i
         }
     }
 
+    public BlockLayout(Kind kind, CacheDType dtype, int tokens, int layers, int firstWidth, int secondWidth,
+            int groups) {
+        this(kind, dtype, tokens, layers, firstWidth, secondWidth, groups, 0);
+    }
+
     public BlockLayout(Kind kind, CacheDType dtype, int tokens, int layers, int firstWidth, int secondWidth) {
         this(kind, dtype, tokens, layers, firstWidth, secondWidth, 1);
+    }
+
+    /** Layers {@code [from, from + count)} of blocks of this layout (counted within it). */
+    public BlockLayout slice(int from, int count) {
+        if (from < 0 || count <= 0 || from > layers - count) {
+            throw new IllegalArgumentException("layers [" + from + ", " + ((long) from + count) + ") are outside a block of "
+                    + layers + " layers");
+        }
+        return new BlockLayout(kind, dtype, tokens, count, firstWidth, secondWidth, groups, firstLayer + from);
     }
 
     /** K/V of one scale group per token (for scaled dtypes; any grouping for the others). */

@@ -135,21 +135,45 @@ public final class KvStoreClient implements AutoCloseable {
             arenaGets.get(tenant, keys, viaArena, arenaFiles, out, tiers).forEach((member, rest) ->
                     viaGrpc.computeIfAbsent(member, m -> new ArrayList<>()).addAll(rest));
         }
-        List<Future<?>> pending = new ArrayList<>();
-        for (var group : viaGrpc.entrySet()) {
-            pending.add(calls.submit(() -> {
-                members.withFallback(group.getKey(), "get of " + group.getValue().size() + " blocks",
-                        channel -> getOn(channel, tenant, keys, group.getValue(), out, tiers));
-                return null;
-            }));
-        }
-        awaitAll(pending);
+        getVia(viaGrpc, GetRequest.newBuilder().setTenant(tenant), keys, out, tiers);
         for (int i = 0; i < out.length; i++) {
             if (out[i] != null && tiers[i] == null) {
                 tiers[i] = Tier.TIER_HOST; // a member's shared-memory ring holds recent host-tier blocks
             }
         }
         return java.util.Arrays.asList(out);
+    }
+
+    /**
+     * Layers {@code [firstLayer, firstLayer + layerCount)} of the blocks of {@code keys}, in order, each
+     * a block of its own (see {@code BlockCodec#sliceLayers}); null where the store has none. Always
+     * through gRPC: a reader takes a prefix layer by layer where it is far from the members.
+     */
+    public List<ByteBuffer> getLayers(String tenant, List<BlockKey> keys, Tier[] tiers, int firstLayer, int layerCount)
+            throws KvStoreException {
+        ByteBuffer[] out = new ByteBuffer[keys.size()];
+        getVia(members.byOwner(keys), GetRequest.newBuilder().setTenant(tenant).setFirstLayer(firstLayer)
+                .setLayerCount(layerCount), keys, out, tiers);
+        return java.util.Arrays.asList(out);
+    }
+
+    /** Whether this client reads {@code key}'s block through its owner's shared memory (a member on this host). */
+    public boolean readsSharedMemory(BlockKey key) {
+        return useSharedMemory && sharedMemoryOf(members.byOwner(List.of(key)).keySet().iterator().next()) != null;
+    }
+
+    /** Gets {@code keys} through gRPC from the members that {@code byMember} names, all at once. */
+    private void getVia(Map<String, List<Integer>> byMember, GetRequest.Builder request, List<BlockKey> keys,
+            ByteBuffer[] out, Tier[] tiers) throws KvStoreException {
+        List<Future<?>> pending = new ArrayList<>();
+        for (var group : byMember.entrySet()) {
+            pending.add(calls.submit(() -> {
+                members.withFallback(group.getKey(), "get of " + group.getValue().size() + " blocks",
+                        channel -> getOn(channel, request.clone(), keys, group.getValue(), out, tiers));
+                return null;
+            }));
+        }
+        awaitAll(pending);
     }
 
     /** Where each block lives and how many leading blocks are cached, from any member. */
@@ -237,7 +261,8 @@ public final class KvStoreClient implements AutoCloseable {
         }
     }
 
-    private void getOn(ManagedChannel channel, String tenant, List<BlockKey> keys, List<Integer> indices,
+    /** Gets the blocks of {@code keys} at {@code indices} still missing from {@code out}, with {@code request}'s tenant and layers. */
+    private void getOn(ManagedChannel channel, GetRequest.Builder request, List<BlockKey> keys, List<Integer> indices,
             ByteBuffer[] out, Tier[] tiers) {
         // only what is still missing: a retry after a broken stream asks for the rest
         List<Integer> wanted = new ArrayList<>();
@@ -246,7 +271,6 @@ public final class KvStoreClient implements AutoCloseable {
                 wanted.add(i);
             }
         }
-        GetRequest.Builder request = GetRequest.newBuilder().setTenant(tenant);
         Map<BlockKey, List<Integer>> positions = new HashMap<>();
         for (int i : wanted) {
             request.addKeys(UnsafeByteOperations.unsafeWrap(keys.get(i).toBytes()));

@@ -10,6 +10,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.logging.Logger;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
@@ -17,8 +18,11 @@ import com.hazelcast.core.HazelcastInstanceNotActiveException;
 
 import io.grpc.Status;
 import io.grpc.StatusException;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.kvasir.kv.block.BlockCodec;
+import io.kvasir.kv.block.BlockFormatException;
 import io.kvasir.kv.block.BlockKey;
 import io.kvasir.proto.kv.v1.AnnounceRequest;
 import io.kvasir.proto.kv.v1.AnnounceResponse;
@@ -42,6 +46,7 @@ import io.kvasir.proto.kv.v1.TopologyResponse;
 
 /** The gRPC data plane of one member: translates requests to {@link BlockStore} calls, errors to statuses. */
 final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
+    private static final Logger LOG = Logger.getLogger(KvStoreService.class.getName());
     /** Most keys one Get or Lookup may name (a 1M-token prompt in 16-token blocks is 65536). */
     static final int MAX_KEYS = 1 << 16;
     /** Blocks one Put stream stores at once (see {@link PipelinedPut}). */
@@ -165,16 +170,24 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
         long[] bytes = {0};
         try {
             List<BlockKey> keys = keys(request.getKeysList());
+            int firstLayer = request.getFirstLayer();
+            int layerCount = request.getLayerCount();
+            if (firstLayer < 0 || layerCount < 0) {
+                throw Status.INVALID_ARGUMENT.withDescription("first_layer " + Integer.toUnsignedString(firstLayer)
+                        + " and layer_count " + Integer.toUnsignedString(layerCount) + " must be below 2^31").asException();
+            }
             store.get(request.getTenant(), keys, f -> {
                 gate.awaitReady();
                 if (out.isCancelled()) {
                     throw new InterruptedException("cancelled by the client");
                 }
+                byte[] payload = layerCount == 0 || f.payload() == null ? f.payload()
+                        : layers(f.payload(), firstLayer, layerCount);
                 GetResponse.Builder b = GetResponse.newBuilder().setKey(UnsafeByteOperations.unsafeWrap(f.key().toBytes()))
-                        .setFound(f.payload() != null).setTier(f.tier());
-                if (f.payload() != null) {
-                    b.setPayload(UnsafeByteOperations.unsafeWrap(f.payload())); // no copy: the array is ours
-                    bytes[0] += f.payload().length;
+                        .setFound(payload != null).setTier(payload != null ? f.tier() : Tier.TIER_MISSING);
+                if (payload != null) {
+                    b.setPayload(UnsafeByteOperations.unsafeWrap(payload)); // no copy: the array is ours
+                    bytes[0] += payload.length;
                 }
                 out.onNext(b.build());
             });
@@ -182,11 +195,29 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
             store.metrics().transferred(false, bytes[0], System.nanoTime() - started);
         } catch (StatusException e) {
             out.onError(e);
+        } catch (StatusRuntimeException e) {
+            out.onError(e.getStatus().asException());
         } catch (RuntimeException e) {
             out.onError(unexpected(e));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             out.onError(Status.CANCELLED.withDescription("member shutting down").asException());
+        }
+    }
+
+    /**
+     * Layers of a stored block as a block of their own; null (a miss) if the stored bytes do not
+     * parse, which the put and the SSD read would have caught.
+     */
+    private static byte[] layers(byte[] block, int first, int count) {
+        try {
+            return BlockCodec.sliceLayers(ByteBuffer.wrap(block), first, count);
+        } catch (BlockFormatException e) {
+            LOG.warning("a stored block does not parse (answered as a miss): " + e.getMessage());
+            return null;
+        } catch (IllegalArgumentException e) {
+            throw Status.INVALID_ARGUMENT.withDescription("first_layer/layer_count: " + e.getMessage())
+                    .asRuntimeException();
         }
     }
 

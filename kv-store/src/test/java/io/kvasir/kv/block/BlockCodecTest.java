@@ -51,6 +51,33 @@ class BlockCodecTest {
         assertTrue(bytes.length - layout.payloadBytes() < 512L * layout.columns(), "framing of " + (bytes.length - layout.payloadBytes()));
     }
 
+    /** A slice of layers is a block of its own: those layers' values, its first layer named, checked on its own. */
+    @ParameterizedTest
+    @MethodSource("layouts")
+    void aSliceOfLayersHoldsExactlyThoseLayers(BlockLayout layout) throws Exception {
+        KvBlock block = TestBlocks.random("model-a", layout, 5);
+        ByteBuffer whole = ByteBuffer.wrap(BlockCodec.encode(block));
+        int from = layout.layers() - 1;
+        byte[] bytes = BlockCodec.sliceLayers(whole, from, 1);
+        KvBlock slice = BlockCodec.decodeFor(ByteBuffer.wrap(bytes), "model-a", layout.slice(from, 1));
+        assertEquals(from, slice.layout().firstLayer());
+        for (int c = 0; c < layout.columns(); c++) {
+            int perLayer = layout.valuesPerLayer(c) * layout.valueBytes(c);
+            assertEquals(block.column(c).slice(from * perLayer, perLayer), slice.column(c), layout.columnName(c));
+        }
+        // never taken for a whole block, nor for other layers
+        assertThrows(BlockFormatException.class, () -> BlockCodec.decodeFor(ByteBuffer.wrap(bytes), "model-a", layout));
+        if (from > 0) {
+            assertThrows(BlockFormatException.class,
+                    () -> BlockCodec.decodeFor(ByteBuffer.wrap(bytes), "model-a", layout.slice(0, 1)));
+        }
+        assertEquals(Integer.toString(from), BlockCodec.decode(ByteBuffer.wrap(bytes)).layout().firstLayer() + "");
+        assertThrows(IllegalArgumentException.class, () -> BlockCodec.sliceLayers(whole, from, 2));
+        assertThrows(IllegalArgumentException.class, () -> BlockCodec.sliceLayers(whole, -1, 1));
+        bytes[bytes.length - 20] ^= 1;
+        assertThrows(BlockFormatException.class, () -> BlockCodec.decode(ByteBuffer.wrap(bytes)));
+    }
+
     /** Arrow's own reader reads our bytes, value for value: the format is plain Arrow IPC. */
     @ParameterizedTest
     @MethodSource("layouts")

@@ -103,6 +103,26 @@ class KvStoreClusterTest {
     }
 
     @Test
+    void aGetOfLayersAnswersEachBlocksSliceOfThem() throws Exception {
+        BlockLayout layout = BlockLayout.attention(CacheDType.F16, 16, 5, 64);
+        List<BlockKey> keys = keys("alpha", prompt(16 * 6, 9191));
+        List<byte[]> payloads = blocks(layout, keys.size(), 7700);
+        client.put("alpha", keys.subList(0, 5), payloads.subList(0, 5)); // the last one is missing
+        Tier[] tiers = new Tier[keys.size()];
+        List<ByteBuffer> back = client.getLayers("alpha", keys, tiers, 1, 3);
+        for (int i = 0; i < 5; i++) {
+            assertEquals(ByteBuffer.wrap(BlockCodec.sliceLayers(ByteBuffer.wrap(payloads.get(i)), 1, 3)), back.get(i));
+            BlockCodec.decodeFor(back.get(i), MODEL, layout.slice(1, 3));
+            assertEquals(Tier.TIER_HOST, tiers[i]);
+        }
+        assertEquals(null, back.get(5));
+        var e = assertThrows(KvStoreException.class, () -> client.getLayers("alpha", keys, new Tier[6], 3, 3));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.code());
+        assertTrue(e.getMessage().contains("outside a block of 5 layers"), e.getMessage());
+        assertEquals(ByteBuffer.wrap(payloads.get(0)), client.get("alpha", keys).get(0), "the member serves on");
+    }
+
+    @Test
     void aBlockSerializedByHandIsWhatHazelcastWouldWriteAndReads() throws Exception {
         var serialization = ((com.hazelcast.spi.impl.SerializationServiceSupport) cluster.member(0).hazelcast())
                 .getSerializationService();
