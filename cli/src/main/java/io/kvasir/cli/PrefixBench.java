@@ -36,17 +36,19 @@ import io.kvasir.tls.Tls;
 /**
  * {@code kvasir bench prefix}: what a cached prefix is worth to time-to-first-token. One node computes
  * a long prefix and stores its KV; then, per round, a prompt of that prefix plus new tokens is answered
- * three ways: by a fresh node that fetches the prefix from the store over gRPC (shared memory off, the
- * path between hosts; the member in another network namespace when this process may create one), by
- * that node again with the prefix now in its local tier, and by a node with no cache at all.
+ * four ways: by a fresh node that fetches the prefix from the store over gRPC (shared memory off, the
+ * path between hosts; the member in another network namespace when this process may create one) as
+ * whole blocks, by another that fetches it layer by layer ({@code --kv-load by-layer}: computing while
+ * later layers arrive), by the first node again with the prefix now in its local tier, and by a node
+ * with no cache at all.
  */
 final class PrefixBench {
     static final String USAGE = """
             usage: kvasir bench prefix [--model bench|builtin|long|PATH] [--prefix-tokens 8192] [--new-tokens 256]
                                        [--reps 3] [--threads N] [--block-size 16] [--kv-cache-dtype auto]
                                        [--tls] [--no-namespace] [--json]
-              TTFT of a prompt whose first --prefix-tokens are cached: fetched from the store (gRPC only), from the
-              node's local tier, and recomputed. As root the store member runs in another network namespace.
+              TTFT of a prompt whose first --prefix-tokens are cached: fetched from the store (gRPC only) as whole
+              blocks and layer by layer, from the node's local tier, and recomputed. As root the store member runs in another network namespace.
               --tls: each round also fetches the prefix from a second member over mutual TLS.""";
 
     private static final Set<String> VALUES = Set.of("model", "prefix-tokens", "new-tokens", "reps", "threads",
@@ -104,14 +106,15 @@ final class PrefixBench {
                 out.printf("TTFT of %d cached + %d new tokens (%s KV, store over %s), median of %d:%n", prefixTokens,
                         newTokens, type.id(), result.get("link"), reps);
                 out.printf("  prefix from the store   %8.0f ms%n", (double) result.get("ttft_store_ms"));
+                out.printf("    ... layer by layer    %8.0f ms%n", (double) result.get("ttft_store_by_layer_ms"));
                 if (result.get("tls") instanceof Map<?, ?> tls) {
                     out.printf("    ... with mutual TLS   %8.0f ms%n", (double) tls.get("ttft_store_ms"));
                 }
                 out.printf("  prefix from local tier  %8.0f ms%n", (double) result.get("ttft_local_ms"));
                 out.printf("  prefix recomputed       %8.0f ms%n", (double) result.get("ttft_recompute_ms"));
-                out.printf("  store / local %.2f, store / recompute %.2f; %d KV bytes fetched at %.2f GB/s%n",
-                        result.get("store_vs_local"), result.get("store_vs_recompute"), result.get("prefix_kv_bytes"),
-                        result.get("fetch_gbps"));
+                out.printf("  store / local %.2f (by layer %.2f), store / recompute %.2f; %d KV bytes fetched at %.2f"
+                        + " GB/s%n", result.get("store_vs_local"), result.get("by_layer_vs_local"),
+                        result.get("store_vs_recompute"), result.get("prefix_kv_bytes"), result.get("fetch_gbps"));
             }
         }
     }
@@ -125,12 +128,14 @@ final class PrefixBench {
         // room for two sequences on the shared prefix: the local-tier run keeps the first one's blocks
         int blocks = 2 * ((prefixTokens + 2 * newTokens) / blockSize + 4);
         double[] store = new double[reps];
+        double[] byLayer = new double[reps];
         double[] local = new double[reps];
         double[] recompute = new double[reps];
         double[] overTls = new double[reps];
         int cached;
         long kvBytes;
         try (StorePrefixCache cache = NodeCaches.storeCache(client, model, blockSize, type);
+                StorePrefixCache layerCache = NodeCaches.storeCache(client, model, blockSize, type).loadingByLayer();
                 StorePrefixCache tlsCache = tlsClient == null ? null : NodeCaches.storeCache(tlsClient, model, blockSize, type);
                 DecodeEngine writer = new DecodeEngine(model, cache, blockSize, blocks, 4, 64);
                 DecodeEngine uncached = new DecodeEngine(model, PrefixCache.none(type), blockSize, blocks, 4, 64)) {
@@ -148,11 +153,21 @@ final class PrefixBench {
             for (int r = 0; r <= reps; r++) { // round 0 warms up
                 int[] first = concat(prefix, tokens(newTokens, 2 + 2 * r, vocab));
                 int[] second = concat(prefix, tokens(newTokens, 3 + 2 * r, vocab));
-                Run fromStore;
-                Run fromLocal;
-                try (DecodeEngine fresh = new DecodeEngine(model, cache, blockSize, blocks, 4, 64)) {
-                    fromStore = ttft(fresh, first, cached, "store");
-                    fromLocal = ttft(fresh, second, cached, "local tier");
+                Run fromStore = null;
+                Run fromLocal = null;
+                Run layered = null;
+                for (int order = 0; order < 2; order++) { // alternate which path goes first
+                    if ((order + r) % 2 == 0) {
+                        try (DecodeEngine fresh = new DecodeEngine(model, new LoadOnly(cache), blockSize, blocks, 4, 64)) {
+                            fromStore = ttft(fresh, first, cached, "store");
+                            fromLocal = ttft(fresh, second, cached, "local tier");
+                        }
+                    } else {
+                        try (DecodeEngine fresh = new DecodeEngine(model, new LoadOnly(layerCache), blockSize, blocks, 4,
+                                64)) {
+                            layered = ttft(fresh, first, cached, "store, layer by layer");
+                        }
+                    }
                 }
                 Run viaTls = null;
                 if (tlsCache != null) {
@@ -165,18 +180,21 @@ final class PrefixBench {
                     throw new IllegalStateException("bench prefix: round " + r + " answered " + viaTls.token()
                             + " with the prefix from the store over TLS but " + computed.token() + " recomputing it");
                 }
-                if (fromStore.token() != computed.token()) {
+                if (fromStore.token() != computed.token() || layered.token() != computed.token()) {
                     throw new IllegalStateException("bench prefix: round " + r + " answered " + fromStore.token()
-                            + " with the prefix from the store but " + computed.token() + " recomputing it");
+                            + " (by layer: " + layered.token() + ") with the prefix from the store but "
+                            + computed.token() + " recomputing it");
                 }
                 if (r > 0) {
                     store[r - 1] = fromStore.ms();
+                    byLayer[r - 1] = layered.ms();
                     local[r - 1] = fromLocal.ms();
                     recompute[r - 1] = computed.ms();
                     overTls[r - 1] = viaTls == null ? Double.NaN : viaTls.ms();
                 }
-                KvBench.progress(err, String.format("  round %d%s: store %.0f ms, local %.0f ms, recompute %.0f ms", r,
-                        r == 0 ? " (warm-up)" : "", fromStore.ms(), fromLocal.ms(), computed.ms()));
+                KvBench.progress(err, String.format(
+                        "  round %d%s: store %.0f ms (by layer %.0f ms), local %.0f ms, recompute %.0f ms", r,
+                        r == 0 ? " (warm-up)" : "", fromStore.ms(), layered.ms(), fromLocal.ms(), computed.ms()));
             }
         }
         double s = KvBench.median(store);
@@ -186,18 +204,45 @@ final class PrefixBench {
         m.put("cached_tokens", cached);
         m.put("prefix_kv_bytes", kvBytes);
         m.put("ttft_store_ms", round1(s));
+        double b = KvBench.median(byLayer);
+        m.put("ttft_store_by_layer_ms", round1(b));
         m.put("ttft_local_ms", round1(l));
         m.put("ttft_recompute_ms", round1(c));
         m.put("store_vs_local", KvBench.round2(s / l));
+        m.put("by_layer_vs_local", KvBench.round2(b / l));
         m.put("store_vs_recompute", KvBench.round2(s / c));
         // what fetching added over the local tier, as a rate: the store path's cost per byte
-        m.put("fetch_gbps", s > l ? KvBench.round2(kvBytes / ((s - l) / 1e3) / 1e9) : Double.NaN);
+        m.put("fetch_gbps", s > l ? KvBench.round2(kvBytes / ((s - l) / 1e3) / 1e9) : null);
         if (tlsClient != null) {
             double t = KvBench.median(overTls);
             m.put("tls", Map.of("ttft_store_ms", round1(t), "store_vs_plaintext", KvBench.round2(t / s)));
         }
         m.put("reps", reps);
         return m;
+    }
+
+    /** The store for loads only: every run after the first must find exactly the prefix, not another run's blocks. */
+    private record LoadOnly(StorePrefixCache cache) implements PrefixCache {
+        @Override
+        public io.kvasir.node.BlockKeyChain chain() {
+            return cache.chain();
+        }
+
+        @Override
+        public Loaded load(String tenant, List<io.kvasir.kv.block.BlockKey> keys, io.kvasir.engine.kv.BlockTable table) {
+            return cache.load(tenant, keys, table);
+        }
+
+        @Override
+        public Loaded loadByLayer(String tenant, List<io.kvasir.kv.block.BlockKey> keys,
+                io.kvasir.engine.kv.BlockTable table) {
+            return cache.loadByLayer(tenant, keys, table);
+        }
+
+        @Override
+        public void store(String tenant, List<io.kvasir.kv.block.BlockKey> keys, io.kvasir.engine.kv.BlockTable table,
+                int from, int to) {
+        }
     }
 
     /** One answer: milliseconds from submit to the first token, and that token. */

@@ -67,11 +67,15 @@ final class RoleCommands {
               salted with HMAC-SHA-256(secret, tenant), so no one without it can derive a tenant's keys. The same
               on every router, prefill and decode node.""";
 
+    static final String KV_LOAD_USAGE = """
+              --kv-load by-layer (CPU nodes): a prefix fetched from the store over gRPC arrives layer by layer while
+              the prompt's first layers compute; whole (the default) fetches it first. See docs/kv-store.md.""";
+
     static final String DECODE_USAGE = """
             usage: kvasir decode --model PATH|builtin --kv-store H:P,H:P [--grpc-port 7501] [--host 127.0.0.1]
                                  [--advertise H:P] [--max-batch 16] [--kv-blocks 2048]
                                  [--block-size 16] [--threads N] [--metrics-port 7502] [--device cpu|cuda]
-                                 [--no-prefix-cache | --no-kv-store] [--kv-cache-dtype auto]
+                                 [--no-prefix-cache | --no-kv-store] [--kv-cache-dtype auto] [--kv-load whole]
               --no-kv-store: prefixes only from this node's own pool (the store still carries heartbeats);
               --no-prefix-cache: none at all. Both for CPU nodes.
               --advertise: the address routers dial (their --decode entry); default host:grpc-port
@@ -79,7 +83,7 @@ final class RoleCommands {
               Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics (https under TLS).
               A decode node: the step loop, prefixes from the KV store (members' gRPC addresses in --kv-store),
               kvasir.internal.v1.DecodeService on --grpc-port.
-            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
+            """ + KV_LOAD_USAGE + "\n" + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
     static final String ROUTER_USAGE = """
             usage: kvasir router --model PATH|builtin (--decode H:P,H:P | --kv-store H:P,H:P) [--block-size 16]
                                  [--prefill H:P,… | dns:///NAME:P [--prefill-threshold 256]] [--grpc-port 50051] [--http-port 8000]
@@ -96,17 +100,18 @@ final class RoleCommands {
     static final String PREFILL_USAGE = """
             usage: kvasir prefill --model PATH|builtin --kv-store H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
                                   [--kv-blocks 4096] [--block-size 16] [--threads N]
-                                  [--metrics-port 7602] [--device cpu|cuda] [--kv-cache-dtype auto]
+                                  [--metrics-port 7602] [--device cpu|cuda] [--kv-cache-dtype auto] [--kv-load whole]
               A prefill node: computes what the KV store lacks of a prompt, stores its full blocks, returns
               the first token (kvasir.internal.v1.PrefillService).
-            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
+            """ + KV_LOAD_USAGE + "\n" + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
 
     private RoleCommands() {
     }
 
     static void decode(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("decode", argv, withSecurityOptions("model", "kv-store", "grpc-port", "host",
-                "max-batch", "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device", "kv-cache-dtype"),
+                "max-batch", "kv-blocks", "block-size", "threads", "advertise", "metrics-port", "device", "kv-cache-dtype",
+                "kv-load"),
                 Set.of("no-prefix-cache", "no-kv-store"));
         if (a.has("no-prefix-cache") && a.has("no-kv-store")) {
             throw new Args.UsageException("decode: give at most one of --no-prefix-cache and --no-kv-store");
@@ -153,7 +158,7 @@ final class RoleCommands {
 
     static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("prefill", argv, withSecurityOptions("model", "kv-store", "grpc-port", "host",
-                "kv-blocks", "block-size", "threads", "metrics-port", "device", "kv-cache-dtype"), Set.of());
+                "kv-blocks", "block-size", "threads", "metrics-port", "device", "kv-cache-dtype", "kv-load"), Set.of());
         Node node = Node.open("prefill", a);
         // on a GPU, --kv-blocks sizes the device KV tier (prompts stay within the model's context)
         Prefiller engine = node.gpu() != null
@@ -334,6 +339,12 @@ final class RoleCommands {
             } else if (!device.equals("cpu")) {
                 throw new Args.UsageException(role + ": --device must be cpu or cuda, got \"" + device + "\"");
             }
+            String load = a.string("kv-load", "whole");
+            boolean byLayer = load.equals("by-layer") && device.equals("cpu");
+            if (!byLayer && !load.equals("whole")) {
+                throw new Args.UsageException(role + ": --kv-load must be whole or by-layer (CPU nodes), got \"" + load
+                        + "\"" + (device.equals("cuda") ? " with --device cuda" : ""));
+            }
             Path modelPath = RoleCommands.modelPath(a);
             List<String> peers = Arrays.stream(a.required("kv-store").split(",")).map(String::trim).toList();
             int blockSize = a.integer("block-size", 16);
@@ -347,9 +358,12 @@ final class RoleCommands {
             if (device.equals("cuda") && kvType != KvCacheType.F32) {
                 throw new Args.UsageException(role + ": --device cuda keeps an f32 KV cache, not --kv-cache-dtype " + dtype);
             }
-            return new Node(modelPath, peers, blockSize, store, backend, model,
-                    NodeCaches.storeCache(store, model, blockSize, kvType, salts(role, a)), device.equals("cuda") ? CudaDevice.open(0) : null,
-                    tls);
+            StorePrefixCache cache = NodeCaches.storeCache(store, model, blockSize, kvType, salts(role, a));
+            if (byLayer) {
+                cache.loadingByLayer();
+            }
+            return new Node(modelPath, peers, blockSize, store, backend, model, cache,
+                    device.equals("cuda") ? CudaDevice.open(0) : null, tls);
         }
 
         /** How the node's services are reached, for its start-up line. */

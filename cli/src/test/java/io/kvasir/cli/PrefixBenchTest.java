@@ -18,8 +18,8 @@ import com.google.gson.Gson;
 
 /**
  * {@code bench prefix} on the built-in model: a fresh node really fetches the whole cached prefix
- * from a store member over gRPC, plaintext and mutual TLS, and answers with the token a node
- * recomputing the prefix gives (the bench fails otherwise).
+ * from a store member over gRPC, as whole blocks and layer by layer, plaintext and mutual TLS, and
+ * answers with the token a node recomputing the prefix gives (the bench fails otherwise).
  */
 class PrefixBenchTest {
     @TempDir
@@ -36,7 +36,7 @@ class PrefixBenchTest {
         assertEquals("int8", result.get("kv_cache_dtype"));
         assertEquals("loopback", result.get("link"));
         assertTrue((double) result.get("prefix_kv_bytes") > 0);
-        for (String key : List.of("ttft_store_ms", "ttft_local_ms", "ttft_recompute_ms")) {
+        for (String key : List.of("ttft_store_ms", "ttft_store_by_layer_ms", "ttft_local_ms", "ttft_recompute_ms")) {
             assertTrue((double) result.get(key) > 0, key + ": " + result);
         }
         // the same prefix fetched from a member that takes mutual TLS only

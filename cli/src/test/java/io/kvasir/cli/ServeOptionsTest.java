@@ -66,5 +66,8 @@ class ServeOptionsTest {
         e = assertThrows(Args.UsageException.class, () -> RoleCommands.decode(List.of("--model", "builtin",
                 "--kv-store", "127.0.0.1:1", "--no-prefix-cache", "--no-kv-store"), quiet));
         assertTrue(e.getMessage().contains("--no-prefix-cache"), e.getMessage());
+        e = assertThrows(Args.UsageException.class, () -> RoleCommands.prefill(List.of("--model", "builtin",
+                "--kv-store", "127.0.0.1:1", "--kv-load", "layerwise"), quiet));
+        assertTrue(e.getMessage().contains("--kv-load") && e.getMessage().contains("layerwise"), e.getMessage());
     }
 }

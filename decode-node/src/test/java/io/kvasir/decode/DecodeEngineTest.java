@@ -186,7 +186,7 @@ class DecodeEngineTest {
     void aPrefixFetchedLayerByLayerGivesTheSameTokens(KvCacheType type) throws Exception {
         int[] p = prompt(90, 7); // 5 full blocks + 10 tokens
         try (KvStoreClient far = KvStoreClient.connect(List.of(store.member().grpcAddress())).withoutSharedMemory();
-                StorePrefixCache cache = NodeCaches.storeCache(far, model, BLOCK, type);
+                StorePrefixCache cache = NodeCaches.storeCache(far, model, BLOCK, type).loadingByLayer();
                 DecodeEngine engine = new DecodeEngine(model, cache, BLOCK, 64, 4, 64);
                 DecodeEngine elsewhere = new DecodeEngine(model, cache, BLOCK, 64, 4, 64)) {
             Outcome first = submit(engine, "alpha", p, 10, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS);

@@ -28,7 +28,7 @@ class ModuleSurfaceTest {
                     "", List.of("BuiltinModel", "ChatTemplate", "Generator", "Model", "ModelFingerprint",
                             "ModelFormatException", "RequestCheck"),
                     "loop", List.of("BlockManager", "CpuForward", "EngineLoop", "ForwardPass"),
-                    "kv", List.of("BlockTable", "KvBlockPool", "KvCacheFullException", "KvCacheType"),
+                    "kv", List.of("BlockTable", "KvBlockPool", "KvCacheFullException", "KvCacheType", "LayerArrivals"),
                     "model", List.of("Batch", "ForwardBuffers", "LlamaModel", "MlaConfig", "ModelConfig"),
                     "sampling", List.of("Sampler", "SamplingParams"),
                     "tokenizer", List.of("StreamingDecoder", "Tokenizer"),

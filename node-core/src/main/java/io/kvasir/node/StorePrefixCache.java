@@ -39,7 +39,7 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
     /** Fetches the later layers of loads by layer. */
     private final ExecutorService reader = Executors.newSingleThreadExecutor(
             Thread.ofPlatform().daemon().name("kv-reader").factory());
-    private volatile boolean byLayer = true;
+    private volatile boolean byLayer;
     private final Phaser pendingWrites = new Phaser(1);
     private final LongAdder bytesRead = new LongAdder();
     private final LongAdder bytesWritten = new LongAdder();
@@ -101,10 +101,10 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
     }
 
     /**
-     * As {@link #load}, but only the first layer of each block is in place on return: the rest follow
-     * in a few gets on a thread of this cache's while the forward pass computes, and the table waits
-     * for each layer as the pass reaches it. Where the members share this host's memory, or the model
-     * cannot take a prefix layer by layer, loads whole blocks.
+     * After {@link #loadingByLayer}: as {@link #load}, but only the first layer of each block is in place
+     * on return; the rest follow in a few gets on a thread of this cache's while the forward pass
+     * computes, and the table waits for each layer as the pass reaches it. Where the members share
+     * this host's memory, or the model cannot take a prefix layer by layer, loads whole blocks.
      */
     @Override
     public Loaded loadByLayer(String tenant, List<BlockKey> keys, BlockTable table) {
@@ -213,9 +213,14 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
         return loadsByLayer.sum();
     }
 
-    /** Loads whole blocks in {@link #loadByLayer} too (benchmarks compare the two). */
-    public StorePrefixCache loadingWholeBlocks() {
-        byLayer = false;
+    /**
+     * Makes {@link #loadByLayer} load by layer (it loads whole blocks otherwise). It pays where the
+     * fetch waits on the network and the forward pass on cores the fetch does not need; on a host
+     * whose cores the fetch shares it costs more than it hides: each later get reads every block on
+     * its member again (see docs/kv-store.md).
+     */
+    public StorePrefixCache loadingByLayer() {
+        byLayer = true;
         return this;
     }
 
