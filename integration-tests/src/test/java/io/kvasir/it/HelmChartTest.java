@@ -163,7 +163,8 @@ class HelmChartTest {
                   keys:
                     - {key: sk-a, tenant: alpha, weight: 3, shared: [public, docs]}
                     - {key: sk-b, tenant: beta}
-                  maxConcurrentRequests: 8
+                  maxConcurrentRequests: 7
+                  tokensPerMinute: 100000
                   kvQuota: {alpha: 8GiB, beta: 2GiB}
                 metrics: {serviceMonitor: {enabled: true}}
                 """);
@@ -191,7 +192,9 @@ class HelmChartTest {
                 keys.lines().map(String::strip).filter(l -> !l.isEmpty()).toList());
         var router = m.get("Deployment", "prod-kvasir-router");
         assertTrue(args(router).contains("--api-keys=/etc/kvasir/api-keys"));
-        assertTrue(args(router).contains("--max-concurrent-per-tenant=8"));
+        // the cluster's limits, shared by the two routers (each counts on its own)
+        assertTrue(args(router).contains("--max-concurrent-per-tenant=4"), args(router).toString());
+        assertTrue(args(router).contains("--tokens-per-minute=50000"), args(router).toString());
         assertFalse(args(router).contains("--metrics-tenants"), "tenant names stay out of metrics unless asked for");
         assertEquals("prod-kvasir-api-keys", at(router, "spec.template.spec.volumes.0.secret.secretName"));
         assertTrue(args(m.get("StatefulSet", "prod-kvasir-kv-store")).contains("--quota=alpha=8GiB,beta=2GiB"));

@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -27,6 +29,8 @@ import io.kvasir.proto.v1.Usage;
  * {@code UNAVAILABLE} (its tokens so far were right, and a resend is safe), never a spliced stream.
  */
 public final class GenerationGrpcService extends GenerationServiceGrpc.GenerationServiceImplBase {
+    private static final Logger LOG = Logger.getLogger(GenerationGrpcService.class.getName());
+
     private final Tokenizer tokenizer;
     private final int vocab;
     private final int context;
@@ -82,19 +86,30 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         for (int t : v.promptTokens()) {
             d.addPromptTokens(t);
         }
-        TenantLimits.Refusal refused = limits.admit(tenant, cacheOwner, v.promptTokens().length);
-        if (refused != null) {
+        TenantLimits.Admission admission = limits.admit(tenant, cacheOwner, v.promptTokens().length);
+        if (admission instanceof TenantLimits.Refusal refused) {
             metrics.refused(tenant);
             io.grpc.Metadata trailers = new io.grpc.Metadata();
             trailers.put(RETRY_AFTER_MS, Long.toString(refused.retryAfterMillis()));
             out.onError(Status.RESOURCE_EXHAUSTED.withDescription(refused.reason()).asException(trailers));
             return;
         }
+        TenantLimits.Permit permit = (TenantLimits.Permit) admission;
         long startNanos = System.nanoTime();
         metrics.started();
-        PlacementPolicy.Plan plan = placement.plan(d.build());
-        Relay relay = new Relay(plan, v, request.getRequestId(), out, startNanos,
-                tenant);
+        PlacementPolicy.Plan plan;
+        try {
+            plan = placement.plan(d.build());
+        } catch (RuntimeException e) {
+            // the tenant's place goes back, and the client hears why: nothing is left holding it
+            LOG.log(Level.WARNING, "placing a request failed", e);
+            metrics.failed();
+            permit.release(0);
+            out.onError(Status.UNAVAILABLE.withDescription("the router could not place the request: " + e)
+                    .asException());
+            return;
+        }
+        Relay relay = new Relay(plan, v, request.getRequestId(), out, startNanos, tenant, permit);
         onCancel.accept(relay::cancel);
         relay.start();
     }
@@ -115,13 +130,15 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         private boolean sentAny;
         private final long startNanos;
         private final String tenant;
+        private final TenantLimits.Permit permit;
         private long lastTokenNanos;
         private volatile boolean done;
 
         Relay(PlacementPolicy.Plan plan, ValidatedRequest v, String requestId,
-                StreamObserver<GenerateResponse> out, long startNanos, String tenant) {
+                StreamObserver<GenerateResponse> out, long startNanos, String tenant, TenantLimits.Permit permit) {
             this.startNanos = startNanos;
             this.tenant = tenant;
+            this.permit = permit;
             this.plan = plan;
             this.request = plan.request();
             this.preferredNode = plan.decodeNode();
@@ -131,22 +148,27 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         }
 
         void start() {
-            node = routes.pick(tried, preferredNode);
-            if (node == null) {
-                finishWithError(Status.UNAVAILABLE.withDescription("no decode node could take the request (tried "
-                        + tried.size() + ")"));
-                return;
+            try {
+                node = routes.pick(tried, preferredNode);
+                if (node == null) {
+                    finishWithError(Status.UNAVAILABLE.withDescription("no decode node could take the request (tried "
+                            + tried.size() + ")"));
+                    return;
+                }
+                tried.add(node.id());
+                routes.started(node);
+                placement.routed(plan, node.id());
+                DecodeServiceGrpc.newStub(node.channel()).decode(request, this);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "starting a request on a decode node failed", e);
+                finishWithError(Status.UNAVAILABLE.withDescription("the router could not start the request: " + e));
             }
-            tried.add(node.id());
-            routes.started(node);
-            placement.routed(plan, node.id());
-            DecodeServiceGrpc.newStub(node.channel()).decode(request, this);
         }
 
         void cancel() {
             if (!done) {
                 metrics.failed();
-                limits.release(tenant, completion);
+                permit.release(completion);
             }
             done = true;
             ClientCallStreamObserver<DecodeRequest> c = call.get();
@@ -203,7 +225,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             }
             metrics.finished(tenant, reason, (System.nanoTime() - startNanos) / 1e9,
                     promptTokens > 0 ? promptTokens : request.getPromptTokensCount(), cached, completion);
-            limits.release(tenant, completion);
+            permit.release(completion);
             String rest = stops.add(text.flush()) + stops.flush();
             out.onNext(GenerateResponse.newBuilder().setText(rest).setFinishReason(reason).setRequestId(requestId)
                     .addAllPromptTokenIds(request.getPromptTokensList())
@@ -235,7 +257,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         private void finishWithError(Status s) {
             done = true;
             metrics.failed();
-            limits.release(tenant, completion);
+            permit.release(completion);
             out.onError(s.asException());
         }
 

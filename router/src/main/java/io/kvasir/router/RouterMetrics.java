@@ -32,6 +32,10 @@ public final class RouterMetrics {
     private final Map<String, AtomicLong> finished = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> refused = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong[]> perTenant = new ConcurrentHashMap<>();
+    /** Tenants with series of their own; the rest are counted together. */
+    static final int MAX_TENANT_SERIES = 1000;
+    /** The label of tenants beyond {@link #MAX_TENANT_SERIES} (not a valid tenant name, so never a real one's). */
+    static final String OTHER_TENANTS = "(other)";
     private volatile NodeLoads nodes;
     private volatile Supplier<String> extra = () -> "";
     private volatile boolean tenantLabels;
@@ -79,7 +83,17 @@ public final class RouterMetrics {
     }
 
     void refused(String tenant) {
-        refused.computeIfAbsent(tenant, t -> new AtomicLong()).incrementAndGet();
+        if (tenantLabels) {
+            refused.computeIfAbsent(series(refused, tenant), t -> new AtomicLong()).incrementAndGet();
+        }
+    }
+
+    /**
+     * The label a tenant's counts go under: its name, or {@link #OTHER_TENANTS} once {@code table}
+     * holds {@link #MAX_TENANT_SERIES} (counters cannot be dropped, so tenant names must not grow them).
+     */
+    private static String series(Map<String, ?> table, String tenant) {
+        return table.containsKey(tenant) || table.size() < MAX_TENANT_SERIES ? tenant : OTHER_TENANTS;
     }
 
     void finished(String tenant, String reason, double seconds, int prompt, int cached, int completion) {
@@ -90,8 +104,11 @@ public final class RouterMetrics {
         prefixQueries.addAndGet(prompt);
         prefixHits.addAndGet(cached);
         finished.computeIfAbsent(reason, r -> new AtomicLong()).incrementAndGet();
-        AtomicLong[] t = perTenant.computeIfAbsent(tenant, x -> new AtomicLong[] {new AtomicLong(), new AtomicLong(),
-                new AtomicLong(), new AtomicLong()});
+        if (!tenantLabels) {
+            return;
+        }
+        AtomicLong[] t = perTenant.computeIfAbsent(series(perTenant, tenant), x -> new AtomicLong[] {new AtomicLong(),
+                new AtomicLong(), new AtomicLong(), new AtomicLong()});
         t[0].incrementAndGet();
         t[1].addAndGet(prompt);
         t[2].addAndGet(cached);

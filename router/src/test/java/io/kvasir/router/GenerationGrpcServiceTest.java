@@ -93,4 +93,40 @@ class GenerationGrpcServiceTest {
             node.shutdownNow();
         }
     }
+
+    /** Placement failing after admission (the store's index unreachable, a bug) ends the call and frees the tenant's place. */
+    @Test
+    void aPlacementThatThrowsEndsTheCallAndGivesTheTenantsPlaceBack() throws Exception {
+        TenantLimits limits = new TenantLimits(1, 0);
+        PlacementPolicy broken = request -> {
+            throw new IllegalStateException("index unreachable");
+        };
+        ManagedChannel unused = NettyChannelBuilder.forAddress("127.0.0.1", 1).usePlaintext().build();
+        var service = new GenerationGrpcService(LETTERS, 26, 64, new DecodeRoutes(List.of(unused), List.of("node")),
+                broken, new RouterMetrics("m"), limits);
+        for (int round = 0; round < 2; round++) { // with the place leaked, the second would be RESOURCE_EXHAUSTED
+            CompletableFuture<Throwable> ended = new CompletableFuture<>();
+            service.generate(Tenant.of("alpha"), GenerateRequest.newBuilder().addPromptTokens(1).setMaxTokens(8).build(),
+                    new StreamObserver<>() {
+                        @Override
+                        public void onNext(GenerateResponse r) {
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            ended.complete(t);
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            ended.complete(null);
+                        }
+                    }, cancel -> { });
+            Status s = Status.fromThrowable(ended.get(20, TimeUnit.SECONDS));
+            assertEquals(Status.Code.UNAVAILABLE, s.getCode(), s.toString());
+            assertTrue(s.getDescription().contains("index unreachable"), s.getDescription());
+        }
+        assertEquals(0, limits.inFlight("alpha"));
+        unused.shutdownNow();
+    }
 }
