@@ -10,22 +10,25 @@ import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
 import io.kvasir.proto.kv.v1.Tier;
 
 /**
- * An index entry: which tier holds a block, on which member, for which tenant. Kept in a Hazelcast
- * map beside the blocks (same key, so the same partition and owner); lookups read only this.
+ * An index entry: which tier holds a block, on which member, for which tenant, and its bytes (what
+ * the tenant's quota is charged). Kept in a Hazelcast map beside the blocks (same key, so the same
+ * partition and owner); lookups read only this.
  */
 public final class BlockLocation implements IdentifiedDataSerializable {
     private int tier;
     private String member;
     private String tenant;
+    private long bytes;
 
     public BlockLocation() {
         // for Hazelcast
     }
 
-    public BlockLocation(Tier tier, String member, String tenant) {
+    public BlockLocation(Tier tier, String member, String tenant, long bytes) {
         this.tier = tier.getNumber();
         this.member = member;
         this.tenant = tenant;
+        this.bytes = bytes;
     }
 
     public Tier tier() {
@@ -38,6 +41,10 @@ public final class BlockLocation implements IdentifiedDataSerializable {
 
     public String tenant() {
         return tenant;
+    }
+
+    public long bytes() {
+        return bytes;
     }
 
     @Override
@@ -55,6 +62,7 @@ public final class BlockLocation implements IdentifiedDataSerializable {
         out.writeInt(tier);
         out.writeString(member);
         out.writeString(tenant);
+        out.writeLong(bytes);
     }
 
     @Override
@@ -62,16 +70,18 @@ public final class BlockLocation implements IdentifiedDataSerializable {
         tier = in.readInt();
         member = in.readString();
         tenant = in.readString();
+        bytes = in.readLong();
     }
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof BlockLocation l && l.tier == tier && l.member.equals(member) && l.tenant.equals(tenant);
+        return o instanceof BlockLocation l && l.tier == tier && l.member.equals(member) && l.tenant.equals(tenant)
+                && l.bytes == bytes;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(tier, member, tenant);
+        return Objects.hash(tier, member, tenant, bytes);
     }
 
     @Override

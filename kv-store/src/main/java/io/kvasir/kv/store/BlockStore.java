@@ -120,7 +120,7 @@ public final class BlockStore {
         }
         // the block and its index entry are written (and backed up) at once, not one after the other
         CompletableFuture<Void> block = setSerialized(hex, serialized);
-        index.set(hex, new BlockLocation(Tier.TIER_HOST, "", tenant));
+        index.set(hex, new BlockLocation(Tier.TIER_HOST, "", tenant, length));
         try {
             block.join();
         } catch (CompletionException e) {
@@ -232,13 +232,13 @@ public final class BlockStore {
             if (ssd != null) {
                 try {
                     ssd.write(BlockKey.fromHex(hex), block.tenant(), block.payload());
-                    index.set(hex, new BlockLocation(Tier.TIER_SSD, memberName, block.tenant()));
+                    index.set(hex, new BlockLocation(Tier.TIER_SSD, memberName, block.tenant(), block.payload().length));
                     return;
                 } catch (IOException | RuntimeException e) {
                     LOG.log(Level.WARNING, "cannot write block " + hex + " to the SSD tier; dropping it", e);
                 }
             }
-            if (index.remove(hex, new BlockLocation(Tier.TIER_HOST, "", block.tenant()))) {
+            if (index.remove(hex, new BlockLocation(Tier.TIER_HOST, "", block.tenant(), block.payload().length))) {
                 quotas.add(block.tenant(), -block.payload().length);
             }
         } finally {
@@ -249,15 +249,30 @@ public final class BlockStore {
     /** A block left this member's SSD tier (budget or corruption): forget it unless it is back in host memory. */
     void leftSsd(BlockKey key, String tenant, long bytes) {
         metrics.ssdEvictions.increment();
-        if (index.remove(key.hex(), new BlockLocation(Tier.TIER_SSD, memberName, tenant))) {
+        if (index.remove(key.hex(), new BlockLocation(Tier.TIER_SSD, memberName, tenant, bytes))) {
             quotas.add(tenant, -bytes);
+        }
+    }
+
+    /** Whether a block Hazelcast evicted here is still on its way to this member's SSD. */
+    boolean spilling(String hex) {
+        return spilling.containsKey(hex);
+    }
+
+    /** Sets the tenant's byte count to {@code bytes}, as counted from the index (see {@link IndexSweep}). */
+    void correctTenantBytes(String tenant, long bytes) {
+        long off = bytes - quotas.used(tenant);
+        if (off != 0) {
+            LOG.info("tenant '" + tenant + "': " + quotas.used(tenant) + " bytes counted, " + bytes + " in the index");
+            quotas.add(tenant, off);
         }
     }
 
     /** After a restart: re-announce blocks found on this member's SSD. */
     void announceSsd(List<SsdTier.Entry> entries) {
         for (SsdTier.Entry e : entries) {
-            if (index.putIfAbsent(e.key().hex(), new BlockLocation(Tier.TIER_SSD, memberName, e.tenant())) == null) {
+            if (index.putIfAbsent(e.key().hex(), new BlockLocation(Tier.TIER_SSD, memberName, e.tenant(), e.bytes()))
+                    == null) {
                 quotas.add(e.tenant(), e.bytes());
             }
         }
@@ -285,7 +300,7 @@ public final class BlockStore {
         metrics.ssdHits.increment();
         // promote: back into host memory, where the next reader finds it
         blocks.set(key.hex(), new StoredBlock(tenant, payload));
-        index.set(key.hex(), new BlockLocation(Tier.TIER_HOST, "", tenant));
+        index.set(key.hex(), new BlockLocation(Tier.TIER_HOST, "", tenant, payload.length));
         return payload;
     }
 

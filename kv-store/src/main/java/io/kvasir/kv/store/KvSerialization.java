@@ -13,6 +13,7 @@ public final class KvSerialization {
     static final int BLOCK_LOCATION = 2;
     static final int READ_SSD_TASK = 3;
     static final int NODE_HEARTBEAT = 4;
+    static final int LOCAL_TENANT_BYTES = 5;
 
     private KvSerialization() {
     }
@@ -27,6 +28,7 @@ public final class KvSerialization {
             case BLOCK_LOCATION -> new BlockLocation();
             case READ_SSD_TASK -> new ReadSsdTask();
             case NODE_HEARTBEAT -> new NodeHeartbeat();
+            case LOCAL_TENANT_BYTES -> new IndexSweep.LocalTenantBytes();
             default -> null;
         };
     }

@@ -64,6 +64,7 @@ public final class KvStoreMember implements AutoCloseable {
     private final String grpcAddress;
     private final SharedArena shared;
     private volatile BlockStore storeForSsd;
+    private final IndexSweep sweep;
 
     private KvStoreMember(StoreConfig config, Tls tls) throws IOException {
         int grpcPort = config.grpcPort() != 0 ? config.grpcPort() : freePort(config.host());
@@ -87,6 +88,7 @@ public final class KvStoreMember implements AutoCloseable {
             hz.getUserContext().put(ReadSsdTask.SSD_CONTEXT_KEY, ssd);
         }
         store = new BlockStore(hz, name, ssd, config, shared);
+        sweep = new IndexSweep(store);
         storeForSsd = store;
         IMap<String, StoredBlock> blocks = hz.getMap(BlockStore.BLOCKS);
         blocks.addLocalEntryListener((EntryEvictedListener<String, StoredBlock>) event -> {
@@ -209,6 +211,11 @@ public final class KvStoreMember implements AutoCloseable {
         return hz;
     }
 
+    /** Index sweeps after departures this member has run (tests wait on them). */
+    int indexSweeps() {
+        return sweep.sweeps();
+    }
+
     /** Stops serving, hands partitions over, leaves the cluster. */
     @Override
     public void close() {
@@ -223,6 +230,7 @@ public final class KvStoreMember implements AutoCloseable {
             server.shutdownNow();
         }
         service.shutdown();
+        sweep.close();
         spills.shutdown();
         try {
             spills.awaitTermination(10, TimeUnit.SECONDS);
@@ -239,6 +247,7 @@ public final class KvStoreMember implements AutoCloseable {
     public void kill() {
         server.shutdownNow();
         service.shutdown();
+        sweep.close();
         spills.shutdownNow();
         hz.getLifecycleService().terminate();
         if (shared != null) {

@@ -19,7 +19,7 @@ public final class TestCluster implements AutoCloseable {
     public TestCluster(int size, UnaryOperator<StoreConfig> tweak) {
         this.tweak = tweak;
         for (int i = 0; i < size; i++) {
-            startMember(null);
+            startMember((String) null);
         }
     }
 
@@ -42,7 +42,12 @@ public final class TestCluster implements AutoCloseable {
     }
 
     public KvStoreMember startMember(String memberName) {
-        KvStoreMember m = KvStoreMember.start(config(memberName));
+        return startMember(config(memberName));
+    }
+
+    /** A member of this cluster with a configuration of its own (from {@link #config}). */
+    public KvStoreMember startMember(StoreConfig config) {
+        KvStoreMember m = KvStoreMember.start(config);
         members.add(m);
         return m;
     }

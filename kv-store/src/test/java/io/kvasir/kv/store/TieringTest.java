@@ -159,6 +159,46 @@ class TieringTest {
         }
     }
 
+    /**
+     * A member lost for good takes its disk along: the survivors stop naming its blocks in the index
+     * (lookups promised them, gets missed them) and stop charging their bytes to the tenant.
+     */
+    @Test
+    void aMemberLostForGoodLeavesNoEntriesOrBytesBehind(@TempDir Path ssdDir) throws Exception {
+        try (TestCluster cluster = new TestCluster(1, c -> c.withBackupCount(1).withHostBudget(MIB))) {
+            KvStoreMember withDisk = cluster.startMember(cluster.config("kv-disk").withSsd(ssdDir, 64 * MIB));
+            KvStoreClient client = cluster.client();
+            List<BlockKey> keys = KvStoreClusterTest.keys("alpha", KvStoreClusterTest.prompt(16 * 200, 31));
+            List<byte[]> payloads = KvStoreClusterTest.blocks(F16, keys.size(), 31);
+            client.put("alpha", keys, payloads);
+            awaitSpills(withDisk);
+            long onDisk = client.lookup("alpha", keys).getLocationsList().stream()
+                    .filter(l -> l.getTier() == Tier.TIER_SSD && l.getMember().equals("kv-disk")).count();
+            assertTrue(onDisk > 0, "some blocks went to kv-disk's SSD");
+
+            cluster.remove(withDisk);
+            withDisk.kill();
+            KvStoreMember survivor = cluster.member(0);
+            for (int i = 0; i < 300 && survivor.indexSweeps() == 0; i++) {
+                Thread.sleep(100);
+            }
+            assertTrue(survivor.indexSweeps() > 0, "the survivor swept the index");
+            var lookup = client.lookup("alpha", keys);
+            List<ByteBuffer> back = client.get("alpha", keys);
+            long held = 0;
+            for (int i = 0; i < keys.size(); i++) {
+                var loc = lookup.getLocations(i);
+                assertFalse(loc.getMember().equals("kv-disk"), "block " + i + " still said to be on kv-disk");
+                if (loc.getTier() != Tier.TIER_MISSING) {
+                    assertEquals(ByteBuffer.wrap(payloads.get(i)), back.get(i), "block " + i + " is where the index says");
+                    held += payloads.get(i).length;
+                }
+            }
+            assertEquals(held, client.tenantUsage("alpha").getTenantBytes(),
+                    "alpha is charged for what the store still holds, not for what went with kv-disk");
+        }
+    }
+
     /** Spills run on the member's spill thread after Hazelcast evicts: wait until they have settled. */
     static void awaitSpills(KvStoreMember member) throws InterruptedException {
         long last = -1;
