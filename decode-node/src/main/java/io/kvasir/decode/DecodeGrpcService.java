@@ -1,9 +1,11 @@
 package io.kvasir.decode;
 
+import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.kvasir.engine.loop.EngineLoop;
+import io.kvasir.engine.loop.QueueFullException;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.proto.internal.v1.DecodeRequest;
 import io.kvasir.proto.internal.v1.DecodeResponse;
@@ -11,6 +13,10 @@ import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 
 /** The decode node's gRPC face: one call per sequence, tokens streamed as the step loop makes them. */
 public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImplBase {
+    /** When a refused request (RESOURCE_EXHAUSTED) may be tried again, in milliseconds. */
+    public static final Metadata.Key<String> RETRY_AFTER_MS = Metadata.Key.of("retry-after-ms",
+            Metadata.ASCII_STRING_MARSHALLER);
+
     private final Decoder engine;
 
     public DecodeGrpcService(Decoder engine) {
@@ -61,6 +67,11 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
                     });
         } catch (IllegalArgumentException e) {
             out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asException());
+            return;
+        } catch (QueueFullException e) {
+            Metadata trailers = new Metadata();
+            trailers.put(RETRY_AFTER_MS, "1000");
+            out.onError(Status.RESOURCE_EXHAUSTED.withDescription(e.getMessage()).asException(trailers));
             return;
         } catch (IllegalStateException e) {
             out.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).asException());

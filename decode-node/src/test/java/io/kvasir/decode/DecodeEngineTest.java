@@ -247,6 +247,28 @@ class DecodeEngineTest {
         }
     }
 
+    /** A flood waits in a bounded queue: beyond it a request is refused at once, and the node serves on. */
+    @Test
+    void requestsBeyondTheWaitingBoundAreRefusedAndTheNodeServesOn() throws Exception {
+        try (DecodeEngine engine = new DecodeEngine(model, PrefixCache.none(KvCacheType.F32), BLOCK, 64, 1, 64)) {
+            engine.loop().limitWaiting(2);
+            var running = submit(engine, "t", prompt(10, 1), 60, SamplingParams.GREEDY);
+            for (int i = 0; i < 500 && engine.running() == 0; i++) {
+                Thread.sleep(10);
+            }
+            var waiting1 = submit(engine, "t", prompt(10, 2), 4, SamplingParams.GREEDY);
+            var waiting2 = submit(engine, "t", prompt(10, 3), 4, SamplingParams.GREEDY);
+            var e = assertThrows(io.kvasir.engine.loop.QueueFullException.class,
+                    () -> submit(engine, "t", prompt(10, 4), 4, SamplingParams.GREEDY));
+            assertTrue(e.getMessage().contains("2 requests wait"), e.getMessage());
+            assertEquals(60, running.get(60, TimeUnit.SECONDS).tokens().length);
+            assertEquals(4, waiting1.get(60, TimeUnit.SECONDS).tokens().length);
+            assertEquals(4, waiting2.get(60, TimeUnit.SECONDS).tokens().length);
+            assertArrayEquals(alone(prompt(10, 4), 4, SamplingParams.GREEDY),
+                    submit(engine, "t", prompt(10, 4), 4, SamplingParams.GREEDY).get(60, TimeUnit.SECONDS).tokens());
+        }
+    }
+
     @Test
     void finishedBlocksStayInTheLocalTierUntilTheirRoomIsNeeded() throws Exception {
         int[] p = prompt(70, 43);

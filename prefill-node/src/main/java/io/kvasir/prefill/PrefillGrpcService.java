@@ -1,5 +1,7 @@
 package io.kvasir.prefill;
 
+import java.util.concurrent.Semaphore;
+
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.kvasir.engine.sampling.SamplingParams;
@@ -7,16 +9,43 @@ import io.kvasir.proto.internal.v1.PrefillRequest;
 import io.kvasir.proto.internal.v1.PrefillResponse;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 
-/** The prefill node's gRPC face. */
+/**
+ * The prefill node's gRPC face. Each call holds a handler thread until its prompt is done (prompts
+ * run one at a time), so at most {@link #MAX_PROMPTS} may be queued or running; beyond, a call is
+ * refused at once with RESOURCE_EXHAUSTED and the router has the decode node prefill instead.
+ */
 public final class PrefillGrpcService extends PrefillServiceGrpc.PrefillServiceImplBase {
+    static final int MAX_PROMPTS = 64;
+
     private final Prefiller engine;
+    private final int maxPrompts;
+    private final Semaphore prompts;
 
     public PrefillGrpcService(Prefiller engine) {
+        this(engine, MAX_PROMPTS);
+    }
+
+    PrefillGrpcService(Prefiller engine, int maxPrompts) {
         this.engine = engine;
+        this.maxPrompts = maxPrompts;
+        this.prompts = new Semaphore(maxPrompts);
     }
 
     @Override
     public void prefill(PrefillRequest request, StreamObserver<PrefillResponse> response) {
+        if (!prompts.tryAcquire()) {
+            response.onError(Status.RESOURCE_EXHAUSTED.withDescription("this prefill node has " + maxPrompts
+                    + " prompts queued or running, its limit").asException());
+            return;
+        }
+        try {
+            prefillOne(request, response);
+        } finally {
+            prompts.release();
+        }
+    }
+
+    private void prefillOne(PrefillRequest request, StreamObserver<PrefillResponse> response) {
         Prefiller.Result r;
         try {
             SamplingParams sampling = new SamplingParams(request.getTemperature(), request.getTopK(),
@@ -30,6 +59,9 @@ public final class PrefillGrpcService extends PrefillServiceGrpc.PrefillServiceI
             r = engine.prefill(request.getTenant().isEmpty() ? "default" : request.getTenant(), prompt, sampling);
         } catch (IllegalArgumentException e) {
             response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asException());
+            return;
+        } catch (RuntimeException e) { // the engine's own failure (closed, a bug): the router prefills elsewhere
+            response.onError(Status.UNAVAILABLE.withDescription("prefill failed: " + e).asException());
             return;
         }
         response.onNext(PrefillResponse.newBuilder().setFirstToken(r.firstToken()).setCachedPromptTokens(r.cachedTokens())

@@ -243,10 +243,16 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
                 return;
             }
             Status s = Status.fromThrowable(t);
+            boolean busy = s.getCode() == Status.Code.RESOURCE_EXHAUSTED;
             if (s.getCode() == Status.Code.INVALID_ARGUMENT) {
                 finishWithError(s);
-            } else if (!sentAny && s.getCode() == Status.Code.UNAVAILABLE && tried.size() < routes.size()) {
+            } else if (!sentAny && (busy || s.getCode() == Status.Code.UNAVAILABLE) && tried.size() < routes.size()) {
                 start(); // nothing reached the client yet: another node starts the sequence afresh
+            } else if (busy && !sentAny) { // every node's queue is full: the client hears when to try again
+                io.grpc.Metadata trailers = new io.grpc.Metadata();
+                trailers.put(RETRY_AFTER_MS, "1000");
+                finishWithError(Status.RESOURCE_EXHAUSTED.withDescription("every decode node is full: "
+                        + s.getDescription()), trailers);
             } else {
                 finishWithError(Status.UNAVAILABLE.withDescription("decode node failed " + (sentAny ? "mid-stream after "
                         + completion + " tokens; the request can be sent again" : "") + ": " + s.getCode() + " "
@@ -255,10 +261,14 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         }
 
         private void finishWithError(Status s) {
+            finishWithError(s, new io.grpc.Metadata());
+        }
+
+        private void finishWithError(Status s, io.grpc.Metadata trailers) {
             done = true;
             metrics.failed();
             permit.release(completion);
-            out.onError(s.asException());
+            out.onError(s.asException(trailers));
         }
 
         @Override

@@ -94,6 +94,70 @@ class GenerationGrpcServiceTest {
         }
     }
 
+    /** A decode node whose queue is full is passed over; with every node full the client hears when to retry. */
+    @Test
+    void fullDecodeNodesArePassedOverThenTheClientIsToldToRetry() throws Exception {
+        List<Server> nodes = new java.util.ArrayList<>();
+        List<ManagedChannel> channels = new java.util.ArrayList<>();
+        boolean[] fullNow = {true, false};
+        for (int n = 0; n < 2; n++) {
+            int node = n;
+            nodes.add(NettyServerBuilder.forPort(0).addService(new DecodeServiceGrpc.DecodeServiceImplBase() {
+                @Override
+                public void decode(DecodeRequest request, StreamObserver<DecodeResponse> response) {
+                    if (fullNow[node]) {
+                        response.onError(Status.RESOURCE_EXHAUSTED.withDescription("queue full").asException());
+                        return;
+                    }
+                    response.onNext(DecodeResponse.newBuilder().addTokenIds(7).build());
+                    response.onNext(DecodeResponse.newBuilder().setFinishReason("length").setPromptTokens(1)
+                            .setCompletionTokens(1).build());
+                    response.onCompleted();
+                }
+            }).build().start());
+            channels.add(NettyChannelBuilder.forAddress("127.0.0.1", nodes.get(n).getPort()).usePlaintext().build());
+        }
+        try {
+            TenantLimits limits = new TenantLimits(1, 0);
+            var service = new GenerationGrpcService(LETTERS, 26, 64, new DecodeRoutes(channels, List.of("a", "b")),
+                    PlacementPolicy.NONE, new RouterMetrics("m"), limits);
+            StringBuilder text = new StringBuilder();
+            assertEquals(null, call(service, text), "node b took it");
+            assertEquals("h", text.toString());
+            fullNow[1] = true;
+            Throwable t = call(service, new StringBuilder());
+            assertEquals(Status.Code.RESOURCE_EXHAUSTED, Status.fromThrowable(t).getCode());
+            assertEquals("1000", Status.trailersFromThrowable(t).get(GenerationGrpcService.RETRY_AFTER_MS));
+            assertEquals(0, limits.inFlight("alpha"));
+        } finally {
+            channels.forEach(ManagedChannel::shutdownNow);
+            nodes.forEach(Server::shutdownNow);
+        }
+    }
+
+    /** One Generate through {@code service} as tenant alpha: null when it completed, else its error. */
+    private static Throwable call(GenerationGrpcService service, StringBuilder text) throws Exception {
+        CompletableFuture<Throwable> ended = new CompletableFuture<>();
+        service.generate(Tenant.of("alpha"), GenerateRequest.newBuilder().addPromptTokens(1).setMaxTokens(8).build(),
+                new StreamObserver<>() {
+                    @Override
+                    public void onNext(GenerateResponse r) {
+                        text.append(r.getText());
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        ended.complete(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        ended.complete(null);
+                    }
+                }, cancel -> { });
+        return ended.get(20, TimeUnit.SECONDS);
+    }
+
     /** Placement failing after admission (the store's index unreachable, a bug) ends the call and frees the tenant's place. */
     @Test
     void aPlacementThatThrowsEndsTheCallAndGivesTheTenantsPlaceBack() throws Exception {

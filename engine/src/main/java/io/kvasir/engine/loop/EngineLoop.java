@@ -120,7 +120,11 @@ public final class EngineLoop<K> implements AutoCloseable {
     private final int vocab;
     private final int context;
     private final int maxBatch;
+    /** Requests that may wait for admission at once; beyond, {@link #submit} refuses (a flood costs no memory). */
+    public static final int DEFAULT_MAX_WAITING = 1024;
+
     private Thread thread;
+    private volatile int maxWaiting = DEFAULT_MAX_WAITING;
     private volatile int runningCount;
     private volatile boolean closed;
 
@@ -136,6 +140,15 @@ public final class EngineLoop<K> implements AutoCloseable {
         this.maxBatch = maxBatch;
     }
 
+    /** At most {@code max} requests wait for admission at once (default {@link #DEFAULT_MAX_WAITING}). */
+    public EngineLoop<K> limitWaiting(int max) {
+        if (max < 1) {
+            throw new IllegalArgumentException("max waiting must be at least 1, got " + max);
+        }
+        this.maxWaiting = max;
+        return this;
+    }
+
     /** Runs {@link #step} on a thread of its own until {@link #close}. */
     public EngineLoop<K> start(String threadName) {
         thread = Thread.ofPlatform().name(threadName).daemon().start(this::run);
@@ -148,6 +161,7 @@ public final class EngineLoop<K> implements AutoCloseable {
      * @throws IllegalArgumentException empty prompt, token outside the vocabulary, max tokens below 1,
      *                                  or prompt + max tokens beyond the context or this node's KV
      * @throws IllegalStateException    the loop is closed
+     * @throws QueueFullException       {@link #limitWaiting} requests wait already
      */
     public Handle submit(Request request, Listener listener) {
         RequestCheck.prompt(request.prompt(), vocab, context);
@@ -166,6 +180,9 @@ public final class EngineLoop<K> implements AutoCloseable {
         try {
             if (closed) {
                 throw new IllegalStateException("engine loop is closed");
+            }
+            if (waiting.size() >= maxWaiting) {
+                throw new QueueFullException(waiting.size() + " requests wait for room on this node, its limit");
             }
             waiting.add(seq);
             work.signal();

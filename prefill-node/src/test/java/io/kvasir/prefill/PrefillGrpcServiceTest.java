@@ -1,0 +1,76 @@
+package io.kvasir.prefill;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Test;
+
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.proto.internal.v1.PrefillRequest;
+import io.kvasir.proto.internal.v1.PrefillResponse;
+
+/** Calls waiting on a prefill node are bounded: beyond the bound, refused at once, not queued on a thread each. */
+class PrefillGrpcServiceTest {
+    @Test
+    void promptsBeyondTheBoundAreRefusedAtOnce() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        Prefiller slow = new Prefiller() {
+            @Override
+            public Result prefill(String tenant, int[] prompt, SamplingParams sampling) {
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return new Result(5, 0, 1, 0);
+            }
+
+            @Override
+            public String metricsText(String modelName) {
+                return "";
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        PrefillGrpcService service = new PrefillGrpcService(slow, 2);
+        CompletableFuture<Throwable> first = call(service);
+        CompletableFuture<Throwable> second = call(service);
+        Thread.sleep(100); // both hold their places
+        Throwable refused = call(service).get(5, TimeUnit.SECONDS);
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, Status.fromThrowable(refused).getCode());
+        release.countDown();
+        assertNull(first.get(5, TimeUnit.SECONDS));
+        assertNull(second.get(5, TimeUnit.SECONDS));
+        assertNull(call(service).get(5, TimeUnit.SECONDS), "places free again");
+    }
+
+    /** A prefill on a thread of its own (gRPC's handler thread): null when it answered, else its error. */
+    private static CompletableFuture<Throwable> call(PrefillGrpcService service) {
+        CompletableFuture<Throwable> ended = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> service.prefill(PrefillRequest.newBuilder().addPromptTokens(1).build(),
+                new StreamObserver<>() {
+                    @Override
+                    public void onNext(PrefillResponse r) {
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        ended.complete(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        ended.complete(null);
+                    }
+                }));
+        return ended;
+    }
+}
