@@ -2,6 +2,7 @@ package io.kvasir.router;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import java.util.logging.Level;
@@ -114,6 +115,16 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         relay.start();
     }
 
+    /**
+     * How long a decode node may take over a request before the router gives up on it: a node that
+     * hangs must not hold the client and the tenant's place for good. Generous, as for prefill: ten
+     * minutes (a long wait for room on a busy node), plus 10 ms per prompt token and 1 s per token
+     * to generate (a CPU node's slowest step).
+     */
+    static long decodeDeadlineMillis(DecodeRequest request) {
+        return TimeUnit.MINUTES.toMillis(10) + 10L * request.getPromptTokensCount() + 1000L * request.getMaxTokens();
+    }
+
     /** One request's relay from a decode node to the client, through retries. */
     private final class Relay implements ClientResponseObserver<DecodeRequest, DecodeResponse> {
         private final DecodeRequest request;
@@ -158,7 +169,8 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
                 tried.add(node.id());
                 routes.started(node);
                 placement.routed(plan, node.id());
-                DecodeServiceGrpc.newStub(node.channel()).decode(request, this);
+                DecodeServiceGrpc.newStub(node.channel()).withDeadlineAfter(decodeDeadlineMillis(request),
+                        TimeUnit.MILLISECONDS).decode(request, this);
             } catch (RuntimeException e) {
                 LOG.log(Level.WARNING, "starting a request on a decode node failed", e);
                 finishWithError(Status.UNAVAILABLE.withDescription("the router could not start the request: " + e));

@@ -83,9 +83,7 @@ public final class RouterMetrics {
     }
 
     void refused(String tenant) {
-        if (tenantLabels) {
-            refused.computeIfAbsent(series(refused, tenant), t -> new AtomicLong()).incrementAndGet();
-        }
+        refused.computeIfAbsent(series(refused, tenant), t -> new AtomicLong()).incrementAndGet();
     }
 
     /**
@@ -104,9 +102,6 @@ public final class RouterMetrics {
         prefixQueries.addAndGet(prompt);
         prefixHits.addAndGet(cached);
         finished.computeIfAbsent(reason, r -> new AtomicLong()).incrementAndGet();
-        if (!tenantLabels) {
-            return;
-        }
         AtomicLong[] t = perTenant.computeIfAbsent(series(perTenant, tenant), x -> new AtomicLong[] {new AtomicLong(),
                 new AtomicLong(), new AtomicLong(), new AtomicLong()});
         t[0].incrementAndGet();

@@ -68,8 +68,8 @@ class NodeTierTest {
     void aMalformedHeartbeatIsRefusedNamingItsFieldAndTheMemberKeepsServing() throws Exception {
         try (TestCluster cluster = new TestCluster(1, c -> c)) {
             KvStoreClient client = cluster.client();
-            var stub = KvStoreGrpc.newBlockingStub(io.grpc.ManagedChannelBuilder
-                    .forTarget(cluster.member(0).grpcAddress()).usePlaintext().build());
+            var channel = io.grpc.ManagedChannelBuilder.forTarget(cluster.member(0).grpcAddress()).usePlaintext().build();
+            var stub = KvStoreGrpc.newBlockingStub(channel);
             NodeStatus good = new NodeHeartbeat("decode-1", "decode", "127.0.0.1:9200", 1, 2, 0, 0, List.of()).toProto();
             record Bad(String field, AnnounceRequest request) {
             }
@@ -89,6 +89,7 @@ class NodeTierTest {
             assertEquals(List.of(), client.nodes(), "nothing was announced");
             stub.announce(AnnounceRequest.newBuilder().setNode(good).setTtlSeconds(5).build());
             assertEquals("127.0.0.1:9200", client.nodes().get(0).address());
+            channel.shutdownNow();
         }
     }
 
