@@ -137,6 +137,16 @@ public final class BlockCodec {
     }
 
     private static KvBlock decode(ByteBuffer bytes, boolean verify) throws BlockFormatException {
+        try {
+            return parse(bytes, verify);
+        } catch (IndexOutOfBoundsException | java.nio.BufferUnderflowException | IllegalArgumentException
+                | IllegalStateException | NegativeArraySizeException | ArithmeticException e) {
+            // a flatbuffer's offsets are the sender's: reading a malformed one runs off its bytes
+            throw new BlockFormatException("malformed Arrow message: " + e, e);
+        }
+    }
+
+    private static KvBlock parse(ByteBuffer bytes, boolean verify) throws BlockFormatException {
         ByteBuffer in = bytes.slice().order(ByteOrder.LITTLE_ENDIAN);
         Message schemaMessage = nextMessage(in, "schema");
         if (schemaMessage.headerType() != MessageHeader.Schema) {
