@@ -27,7 +27,7 @@ class ModuleSurfaceTest {
             "io.kvasir.engine", Map.of(
                     "", List.of("BuiltinModel", "ChatTemplate", "Generator", "Model", "ModelFingerprint",
                             "ModelFormatException", "RequestCheck"),
-                    "loop", List.of("BlockManager", "CpuForward", "EngineLoop", "ForwardPass"),
+                    "loop", List.of("BlockManager", "CpuForward", "EngineLoop", "ForwardPass", "QueueFullException"),
                     "kv", List.of("BlockTable", "KvBlockPool", "KvCacheFullException", "KvCacheType", "LayerArrivals"),
                     "model", List.of("Batch", "ForwardBuffers", "LlamaModel", "MlaConfig", "ModelConfig"),
                     "sampling", List.of("Sampler", "SamplingParams"),

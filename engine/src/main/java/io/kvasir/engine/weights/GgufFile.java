@@ -96,7 +96,12 @@ public final class GgufFile implements AutoCloseable {
                     throw new ModelFormatException("%s: tensor %s has type %s (%d), which Kvasir does not run (supported: F32, F16, BF16, Q8_0)"
                             .formatted(path, raw.name, GgmlType.nameOf(raw.type), raw.type));
                 }
-                var info = new TensorInfo(raw.name, dtype, raw.shape, MemorySegment.NULL);
+                TensorInfo info;
+                try {
+                    info = new TensorInfo(raw.name, dtype, raw.shape, MemorySegment.NULL);
+                } catch (IllegalArgumentException e) {
+                    throw new ModelFormatException(path + ": " + e.getMessage(), e);
+                }
                 long bytes = dtype.bytesFor(info.numElements());
                 long start = dataStart + raw.offset;
                 if (raw.offset < 0 || start + bytes > file.byteSize()) {

@@ -1,5 +1,6 @@
 package io.kvasir.engine.weights;
 
+import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.kvasir.engine.ModelFormatException;
@@ -124,37 +125,52 @@ public final class SafetensorsFolder implements AutoCloseable {
             } catch (RuntimeException e) {
                 throw new ModelFormatException(file + ": safetensors header is not a JSON object: " + e.getMessage(), e);
             }
-            long dataStart = 8 + headerLen;
             for (var e : header.entrySet()) {
                 if (e.getKey().equals("__metadata__")) continue;
-                String name = e.getKey();
-                JsonObject t = e.getValue().getAsJsonObject();
-                String dt = t.get("dtype").getAsString();
-                DType dtype = switch (dt) {
-                    case "F32" -> DType.F32;
-                    case "F16" -> DType.F16;
-                    case "BF16" -> DType.BF16;
-                    default -> throw new ModelFormatException("%s: tensor %s has dtype %s, which Kvasir does not run (supported: F32, F16, BF16)"
-                            .formatted(file, name, dt));
-                };
-                var shapeJson = t.getAsJsonArray("shape");
-                long[] shape = new long[shapeJson.size()];
-                for (int i = 0; i < shape.length; i++) shape[i] = shapeJson.get(i).getAsLong();
-                var offsets = t.getAsJsonArray("data_offsets");
-                long begin = offsets.get(0).getAsLong(), end = offsets.get(1).getAsLong();
-                var info = new TensorInfo(name, dtype, shape, MemorySegment.NULL);
-                if (begin < 0 || end - begin != dtype.bytesFor(info.numElements())) {
-                    throw new ModelFormatException("%s: tensor %s: data_offsets [%d, %d] do not hold shape %s of %s"
-                            .formatted(file, name, begin, end, info.shapeString(), dtype));
+                try {
+                    readTensor(file, e.getKey(), e.getValue(), seg, size, 8 + headerLen, out);
+                } catch (ModelFormatException x) {
+                    throw x;
+                } catch (RuntimeException x) { // a field missing or of the wrong JSON type, a bad shape
+                    throw new ModelFormatException("%s: tensor %s: malformed header entry %s: %s"
+                            .formatted(file, e.getKey(), abbreviate(e.getValue().toString()), x.getMessage()), x);
                 }
-                if (dataStart + end > size) {
-                    throw new ModelFormatException("%s: truncated: tensor %s needs bytes up to %d, the file has %d"
-                            .formatted(file, name, dataStart + end, size));
-                }
-                out.put(name, new TensorInfo(name, dtype, shape, seg.asSlice(dataStart + begin, end - begin)));
             }
         } catch (IOException e) {
             throw new ModelFormatException(file + ": cannot read: " + e.getMessage(), e);
         }
+    }
+
+    private static String abbreviate(String json) {
+        return json.length() <= 200 ? json : json.substring(0, 200) + "…";
+    }
+
+    /** One entry of a file's header, checked against the file: its bytes lie inside it and hold its shape. */
+    private static void readTensor(Path file, String name, JsonElement entry, MemorySegment seg, long size,
+            long dataStart, Map<String, TensorInfo> out) {
+        JsonObject t = entry.getAsJsonObject();
+        String dt = t.get("dtype").getAsString();
+        DType dtype = switch (dt) {
+            case "F32" -> DType.F32;
+            case "F16" -> DType.F16;
+            case "BF16" -> DType.BF16;
+            default -> throw new ModelFormatException("%s: tensor %s has dtype %s, which Kvasir does not run (supported: F32, F16, BF16)"
+                    .formatted(file, name, dt));
+        };
+        var shapeJson = t.getAsJsonArray("shape");
+        long[] shape = new long[shapeJson.size()];
+        for (int i = 0; i < shape.length; i++) shape[i] = shapeJson.get(i).getAsLong();
+        var offsets = t.getAsJsonArray("data_offsets");
+        long begin = offsets.get(0).getAsLong(), end = offsets.get(1).getAsLong();
+        var info = new TensorInfo(name, dtype, shape, MemorySegment.NULL);
+        if (begin < 0 || end - begin != dtype.bytesFor(info.numElements())) {
+            throw new ModelFormatException("%s: tensor %s: data_offsets [%d, %d] do not hold shape %s of %s"
+                    .formatted(file, name, begin, end, info.shapeString(), dtype));
+        }
+        if (end > size - dataStart) {
+            throw new ModelFormatException("%s: truncated: tensor %s needs bytes up to %d, the file has %d"
+                    .formatted(file, name, dataStart + end, size));
+        }
+        out.put(name, new TensorInfo(name, dtype, shape, seg.asSlice(dataStart + begin, end - begin)));
     }
 }
