@@ -77,7 +77,7 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
         var t = new Lookup(tensors, source);
         WeightMatrix embedding = t.matrix(names.tokenEmbedding, c.vocabSize(), c.dim());
         WeightMatrix output = c.tiedEmbeddings() ? embedding : t.matrix(names.output, c.vocabSize(), c.dim());
-        List<Layer> layers = new ArrayList<>(c.numLayers());
+        List<Layer> layers = new ArrayList<>(); // not sized by the file: a layer count it states is checked tensor by tensor
         for (int i = 0; i < c.numLayers(); i++) {
             if (c.mla() != null) {
                 layers.add(mlaLayer(c, t, names, i));
