@@ -70,30 +70,9 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
             }
             Tier[] tiers = new Tier[cached - start];
             List<ByteBuffer> found = store.get(tenant, keys.subList(start, cached), tiers);
-            KvBlockPool pool = table.pool();
-            List<Integer> ids = new ArrayList<>();
-            int fromSsd = 0;
-            for (ByteBuffer bytes : found) {
-                if (bytes == null || pool.numAvailable() == 0) {
-                    break;
-                }
-                int id = pool.allocate();
-                int size = bytes.remaining();
-                try {
-                    blocks.decodeInto(bytes, pool, id);
-                } catch (BlockFormatException e) {
-                    pool.free(id);
-                    LOG.warning("unusable block from the store (recomputing from here): " + e.getMessage());
-                    break;
-                }
-                if (tiers[ids.size()] == Tier.TIER_SSD) {
-                    fromSsd += blockSize;
-                }
-                bytesRead.add(size);
-                ids.add(id);
-            }
-            table.adopt(ids.stream().mapToInt(Integer::intValue).toArray());
-            return new Loaded(table.numTokens(), fromSsd);
+            Run run = decodeRun(found, tiers, table.pool(), blocks::decodeInto);
+            table.adopt(run.ids());
+            return new Loaded(table.numTokens(), run.fromSsd());
         } catch (KvStoreException e) {
             LOG.log(Level.WARNING, "KV store unavailable for a prefix lookup; computing the prompt", e);
             return new Loaded(table.numTokens(), 0);
@@ -121,42 +100,62 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
             int[] groups = layerGroups(pool.numLayers());
             List<BlockKey> wanted = keys.subList(start, cached);
             Tier[] tiers = new Tier[wanted.size()];
-            List<ByteBuffer> found = store.getLayers(tenant, wanted, tiers, 0, groups[1]);
-            List<Integer> ids = new ArrayList<>();
-            int fromSsd = 0;
-            for (ByteBuffer bytes : found) {
-                if (bytes == null || pool.numAvailable() == 0) {
-                    break;
-                }
-                int size = bytes.remaining();
-                int id = pool.allocate();
-                try {
-                    blocks.importLayers(blocks.decodeLayers(bytes, 0, groups[1]), pool, id);
-                } catch (BlockFormatException e) {
-                    pool.free(id);
-                    LOG.warning("unusable block from the store (recomputing from here): " + e.getMessage());
-                    break;
-                }
-                if (tiers[ids.size()] == Tier.TIER_SSD) {
-                    fromSsd += blockSize;
-                }
-                bytesRead.add(size);
-                ids.add(id);
-            }
-            int[] run = ids.stream().mapToInt(Integer::intValue).toArray();
+            int firstLayers = groups[1];
+            List<ByteBuffer> found = store.getLayers(tenant, wanted, tiers, 0, firstLayers);
+            Run decoded = decodeRun(found, tiers, pool,
+                    (bytes, into, id) -> blocks.importLayers(blocks.decodeLayers(bytes, 0, firstLayers), into, id));
+            int[] run = decoded.ids();
             if (run.length == 0) {
                 return new Loaded(table.numTokens(), 0);
             }
-            LayerArrivals arrivals = new LayerArrivals(groups[1]);
+            LayerArrivals arrivals = new LayerArrivals(firstLayers);
             table.adoptArriving(run, arrivals);
             List<BlockKey> runKeys = List.copyOf(wanted.subList(0, run.length));
             loadsByLayer.increment();
             reader.execute(() -> fetchLaterLayers(tenant, runKeys, pool, run, groups, arrivals));
-            return new Loaded(table.numTokens(), fromSsd);
+            return new Loaded(table.numTokens(), decoded.fromSsd());
         } catch (KvStoreException e) {
             LOG.log(Level.WARNING, "KV store unavailable for a prefix lookup; computing the prompt", e);
             return new Loaded(table.numTokens(), 0);
         }
+    }
+
+    /** Fills an engine block from store bytes. */
+    private interface BlockDecoder {
+        void decode(ByteBuffer bytes, KvBlockPool pool, int blockId) throws BlockFormatException;
+    }
+
+    /** What a get put into the pool: new blocks in order, and the tokens among them that came from the SSD tier. */
+    private record Run(int[] ids, int fromSsd) {
+    }
+
+    /**
+     * Decodes the blocks a get found into newly allocated pool blocks, in order, up to the first that
+     * is missing, unusable or has no room: the rest of the prompt is computed.
+     */
+    private Run decodeRun(List<ByteBuffer> found, Tier[] tiers, KvBlockPool pool, BlockDecoder decoder) {
+        List<Integer> ids = new ArrayList<>();
+        int fromSsd = 0;
+        for (ByteBuffer bytes : found) {
+            if (bytes == null || pool.numAvailable() == 0) {
+                break;
+            }
+            int size = bytes.remaining();
+            int id = pool.allocate();
+            try {
+                decoder.decode(bytes, pool, id);
+            } catch (BlockFormatException e) {
+                pool.free(id);
+                LOG.warning("unusable block from the store (recomputing from here): " + e.getMessage());
+                break;
+            }
+            if (tiers[ids.size()] == Tier.TIER_SSD) {
+                fromSsd += blockSize;
+            }
+            bytesRead.add(size);
+            ids.add(id);
+        }
+        return new Run(ids.stream().mapToInt(Integer::intValue).toArray(), fromSsd);
     }
 
     /**

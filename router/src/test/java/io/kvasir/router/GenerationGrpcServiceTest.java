@@ -62,26 +62,8 @@ class GenerationGrpcServiceTest {
             var service = new GenerationGrpcService(LETTERS, 26, 64, new DecodeRoutes(List.of(channel), List.of("node")),
                     PlacementPolicy.NONE, new RouterMetrics("m"), limits);
             for (int round = 0; round < 2; round++) { // the tenant's one slot is free again after each
-                CompletableFuture<Throwable> ended = new CompletableFuture<>();
                 StringBuilder text = new StringBuilder();
-                service.generate(Tenant.of("alpha"), GenerateRequest.newBuilder().addPromptTokens(1).setMaxTokens(8)
-                        .build(), new StreamObserver<>() {
-                            @Override
-                            public void onNext(GenerateResponse r) {
-                                text.append(r.getText());
-                            }
-
-                            @Override
-                            public void onError(Throwable t) {
-                                ended.complete(t);
-                            }
-
-                            @Override
-                            public void onCompleted() {
-                                ended.complete(null);
-                            }
-                        }, cancel -> { });
-                Throwable t = ended.get(20, TimeUnit.SECONDS);
+                Throwable t = call(service, text);
                 assertNotNull(t, "a stream without a finish reason is an error, not a success");
                 Status s = Status.fromThrowable(t);
                 assertEquals(Status.Code.UNAVAILABLE, s.getCode());
@@ -169,24 +151,7 @@ class GenerationGrpcServiceTest {
         var service = new GenerationGrpcService(LETTERS, 26, 64, new DecodeRoutes(List.of(unused), List.of("node")),
                 broken, new RouterMetrics("m"), limits);
         for (int round = 0; round < 2; round++) { // with the place leaked, the second would be RESOURCE_EXHAUSTED
-            CompletableFuture<Throwable> ended = new CompletableFuture<>();
-            service.generate(Tenant.of("alpha"), GenerateRequest.newBuilder().addPromptTokens(1).setMaxTokens(8).build(),
-                    new StreamObserver<>() {
-                        @Override
-                        public void onNext(GenerateResponse r) {
-                        }
-
-                        @Override
-                        public void onError(Throwable t) {
-                            ended.complete(t);
-                        }
-
-                        @Override
-                        public void onCompleted() {
-                            ended.complete(null);
-                        }
-                    }, cancel -> { });
-            Status s = Status.fromThrowable(ended.get(20, TimeUnit.SECONDS));
+            Status s = Status.fromThrowable(call(service, new StringBuilder()));
             assertEquals(Status.Code.UNAVAILABLE, s.getCode(), s.toString());
             assertTrue(s.getDescription().contains("index unreachable"), s.getDescription());
         }
