@@ -19,16 +19,13 @@ import org.eclipse.jetty.util.Callback;
 
 import com.google.gson.Gson;
 import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 
 import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.StatusRuntimeException;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerateResponse;
-import io.kvasir.proto.v1.SamplingParams;
 
 /**
  * The OpenAI-compatible HTTP API ({@code /v1/completions}, {@code /v1/chat/completions},
@@ -141,80 +138,10 @@ public final class OpenAiHttpApi implements AutoCloseable {
             throw new ApiError(413, "invalid_request_error", null, "request body of " + declared + " bytes exceeds "
                     + MAX_BODY_BYTES);
         }
-        String text;
-        try {
-            text = StandardCharsets.UTF_8.newDecoder().decode(Content.Source.asByteBuffer(request)).toString();
-        } catch (java.nio.charset.CharacterCodingException e) {
-            throw new ApiError(400, "invalid_request_error", null, "request body is not valid UTF-8: " + e.getMessage());
-        }
-        if (text.length() > MAX_BODY_BYTES) {
-            throw new ApiError(413, "invalid_request_error", null, "request body exceeds " + MAX_BODY_BYTES + " bytes");
-        }
-        JsonObject body;
-        try {
-            JsonElement parsed = JsonParser.parseString(text);
-            if (!parsed.isJsonObject()) {
-                throw new IllegalStateException("not a JSON object");
-            }
-            body = parsed.getAsJsonObject();
-        } catch (RuntimeException e) {
-            throw new ApiError(400, "invalid_request_error", null, "malformed JSON body: " + e.getMessage());
-        }
-        String model = string(body, "model", null);
-        if (model == null) {
-            throw new ApiError(400, "invalid_request_error", "model", "model is required");
-        }
-        if (!model.equals(modelId)) {
-            throw new ApiError(404, "invalid_request_error", "model", "the model `" + model + "` does not exist",
-                    "model_not_found");
-        }
-        GenerateRequest.Builder g = GenerateRequest.newBuilder()
-                .setMaxTokens(integer(body, "max_tokens", 16))
-                .setSampling(SamplingParams.newBuilder()
-                        .setTemperature((float) number(body, "temperature", 1.0))
-                        .setTopP((float) number(body, "top_p", 1.0))
-                        .setTopK(topK(body))
-                        .setSeed(body.has("seed") && !body.get("seed").isJsonNull() ? integer(body, "seed", 0) : 0));
-        JsonElement prompt = isChat ? new com.google.gson.JsonPrimitive(renderChat(body)) : body.get("prompt");
-        if (prompt == null || prompt.isJsonNull()) {
-            throw new ApiError(400, "invalid_request_error", "prompt", "prompt is required");
-        } else if (prompt.isJsonPrimitive() && prompt.getAsJsonPrimitive().isString()) {
-            g.setPrompt(prompt.getAsString());
-        } else if (prompt.isJsonArray()) {
-            JsonArray a = prompt.getAsJsonArray();
-            if (a.size() == 1 && a.get(0).isJsonPrimitive() && a.get(0).getAsJsonPrimitive().isString()) {
-                g.setPrompt(a.get(0).getAsString());
-            } else {
-                for (JsonElement t : a) {
-                    if (!t.isJsonPrimitive() || !t.getAsJsonPrimitive().isNumber()) {
-                        throw new ApiError(400, "invalid_request_error", "prompt",
-                                "prompt must be a string, or an array of token ids (one prompt per request)");
-                    }
-                    g.addPromptTokens(t.getAsInt());
-                }
-            }
-        } else {
-            throw new ApiError(400, "invalid_request_error", "prompt", "prompt must be a string or an array of token ids");
-        }
-        JsonElement stop = body.get("stop");
-        if (stop != null && !stop.isJsonNull()) {
-            for (JsonElement s : stop.isJsonArray() ? stop.getAsJsonArray() : java.util.List.of(stop)) {
-                if (!s.isJsonPrimitive() || !s.getAsJsonPrimitive().isString()) {
-                    throw new ApiError(400, "invalid_request_error", "stop", "stop must be a string or an array of "
-                            + "strings, got " + stop);
-                }
-                g.addStop(s.getAsString());
-            }
-        }
-        boolean stream = body.has("stream") && bool(body, "stream");
-        // vLLM's field: completions carry the ids of the tokens they hold
-        boolean tokenIds = !isChat && body.has("return_token_ids") && bool(body, "return_token_ids");
-        if (body.has("ignore_eos") && bool(body, "ignore_eos")) {
-            g.setIgnoreEos(true);
-        }
-        if (body.has("cache_salt") && !body.get("cache_salt").isJsonNull()) {
-            g.setCacheSalt(string(body, "cache_salt", "")); // vLLM's field; the router decides what it may name
-        }
+        OpenAiRequest parsed = OpenAiRequest.parse(Content.Source.asByteBuffer(request), isChat, modelId, chat);
+        GenerateRequest.Builder g = parsed.generate();
+        boolean stream = parsed.stream();
+        boolean tokenIds = parsed.tokenIds();
         String id = (isChat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
 
@@ -291,50 +218,6 @@ public final class OpenAiHttpApi implements AutoCloseable {
         }
     }
 
-    /** The messages as one prompt, through the model's chat template. */
-    private String renderChat(JsonObject body) throws ApiError {
-        if (chat == null) {
-            throw new ApiError(400, "invalid_request_error", "messages", "model `" + modelId + "` has no chat template; "
-                    + "use /v1/completions");
-        }
-        JsonElement messages = body.get("messages");
-        if (messages == null || !messages.isJsonArray() || messages.getAsJsonArray().isEmpty()) {
-            throw new ApiError(400, "invalid_request_error", "messages", "messages must be a non-empty array");
-        }
-        java.util.List<java.util.Map<String, Object>> list = new java.util.ArrayList<>();
-        for (JsonElement m : messages.getAsJsonArray()) {
-            if (!m.isJsonObject() || !m.getAsJsonObject().has("role")) {
-                throw new ApiError(400, "invalid_request_error", "messages", "each message needs a role and content");
-            }
-            JsonObject o = m.getAsJsonObject();
-            JsonElement content = o.get("content");
-            String text;
-            if (content == null || content.isJsonNull()) {
-                text = "";
-            } else if (content.isJsonPrimitive()) {
-                text = content.getAsString();
-            } else if (content.isJsonArray()) { // [{"type": "text", "text": ...}, …]
-                StringBuilder sb = new StringBuilder();
-                for (JsonElement part : content.getAsJsonArray()) {
-                    if (part.isJsonObject() && "text".equals(string(part.getAsJsonObject(), "type", ""))) {
-                        sb.append(string(part.getAsJsonObject(), "text", ""));
-                    } else {
-                        throw new ApiError(400, "invalid_request_error", "messages", "only text content is supported");
-                    }
-                }
-                text = sb.toString();
-            } else {
-                throw new ApiError(400, "invalid_request_error", "messages", "content must be a string or text parts");
-            }
-            list.add(java.util.Map.of("role", string(o, "role", "user"), "content", text));
-        }
-        try {
-            return chat.render(list);
-        } catch (IllegalArgumentException e) {
-            throw new ApiError(400, "invalid_request_error", "messages", e.getMessage());
-        }
-    }
-
     private JsonObject chatCompletion(String id, long created, String text, String finish, GenerateResponse last,
             boolean chunk, boolean firstChunk) {
         JsonObject message = new JsonObject();
@@ -392,58 +275,6 @@ public final class OpenAiHttpApi implements AutoCloseable {
         response.setStatus(status);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
         Content.Sink.write(response, true, json, callback);
-    }
-
-    private static String string(JsonObject o, String field, String fallback) throws ApiError {
-        JsonElement e = o.get(field);
-        if (e == null || e.isJsonNull()) {
-            return fallback;
-        }
-        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
-            throw new ApiError(400, "invalid_request_error", field, field + " must be a string, got " + e);
-        }
-        return e.getAsString();
-    }
-
-    private static int integer(JsonObject o, String field, int fallback) throws ApiError {
-        JsonElement e = o.get(field);
-        if (e == null || e.isJsonNull()) {
-            return fallback;
-        }
-        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber() || e.getAsDouble() != Math.rint(e.getAsDouble())
-                || Math.abs(e.getAsDouble()) > Integer.MAX_VALUE) {
-            throw new ApiError(400, "invalid_request_error", field, field + " must be an integer, got " + e);
-        }
-        return e.getAsInt();
-    }
-
-    /** vLLM's top_k: -1 or 0 for no limit, else at least 1. */
-    private static int topK(JsonObject body) throws ApiError {
-        int k = integer(body, "top_k", 0);
-        if (k < -1) {
-            throw new ApiError(400, "invalid_request_error", "top_k", "top_k must be -1 or 0 (no limit) or at least 1, got "
-                    + k);
-        }
-        return Math.max(0, k);
-    }
-
-    private static double number(JsonObject o, String field, double fallback) throws ApiError {
-        JsonElement e = o.get(field);
-        if (e == null || e.isJsonNull()) {
-            return fallback;
-        }
-        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
-            throw new ApiError(400, "invalid_request_error", field, field + " must be a number, got " + e);
-        }
-        return e.getAsDouble();
-    }
-
-    private static boolean bool(JsonObject o, String field) throws ApiError {
-        JsonElement e = o.get(field);
-        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) {
-            throw new ApiError(400, "invalid_request_error", field, field + " must be true or false, got " + e);
-        }
-        return e.getAsBoolean();
     }
 
     @Override
