@@ -1,5 +1,7 @@
 package io.kvasir.prefill;
 
+import java.util.function.Consumer;
+
 import io.kvasir.cuda.CudaDevice;
 import io.kvasir.cuda.CudaForward;
 import io.kvasir.cuda.CudaKernels;
@@ -39,8 +41,8 @@ public final class CudaPrefillEngine implements Prefiller {
     }
 
     @Override
-    public Result prefill(String tenant, int[] prompt, SamplingParams sampling) {
-        return loop.prefill(tenant, prompt, sampling);
+    public Result prefill(String tenant, int[] prompt, SamplingParams sampling, Consumer<Runnable> onCancel) {
+        return loop.prefill(tenant, prompt, sampling, onCancel);
     }
 
     @Override

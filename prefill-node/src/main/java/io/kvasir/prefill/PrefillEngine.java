@@ -1,5 +1,7 @@
 package io.kvasir.prefill;
 
+import java.util.function.Consumer;
+
 import io.kvasir.engine.Model;
 import io.kvasir.engine.loop.CpuForward;
 import io.kvasir.engine.sampling.SamplingParams;
@@ -24,8 +26,8 @@ public final class PrefillEngine implements Prefiller {
 
     /** @throws IllegalArgumentException an empty prompt, a token outside the vocabulary, a prompt beyond the context or this node's KV */
     @Override
-    public Result prefill(String tenant, int[] prompt, SamplingParams sampling) {
-        return loop.prefill(tenant, prompt, sampling);
+    public Result prefill(String tenant, int[] prompt, SamplingParams sampling, Consumer<Runnable> onCancel) {
+        return loop.prefill(tenant, prompt, sampling, onCancel);
     }
 
     @Override

@@ -1,7 +1,9 @@
 package io.kvasir.prefill;
 
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.Semaphore;
 
+import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.kvasir.engine.sampling.SamplingParams;
@@ -56,7 +58,13 @@ public final class PrefillGrpcService extends PrefillServiceGrpc.PrefillServiceI
                     throw new IllegalArgumentException("prompt_tokens[" + i + "] = " + prompt[i] + " is negative");
                 }
             }
-            r = engine.prefill(request.getTenant().isEmpty() ? "default" : request.getTenant(), prompt, sampling);
+            // the call's context is cancelled the moment its caller goes away (a deadline, a disconnect),
+            // even while this handler thread waits on the engine: then the prompt is dropped or stopped
+            Context call = Context.current();
+            r = engine.prefill(request.getTenant().isEmpty() ? "default" : request.getTenant(), prompt, sampling,
+                    cancel -> call.addListener(cancelled -> cancel.run(), Runnable::run));
+        } catch (CancellationException e) {
+            return; // nobody is waiting for the answer
         } catch (IllegalArgumentException e) {
             response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asException());
             return;

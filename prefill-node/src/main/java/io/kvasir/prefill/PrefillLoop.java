@@ -1,7 +1,9 @@
 package io.kvasir.prefill;
 
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletionException;
+import java.util.function.Consumer;
 
 import io.kvasir.engine.Model;
 import io.kvasir.engine.loop.BlockManager;
@@ -30,36 +32,41 @@ final class PrefillLoop<K> implements AutoCloseable {
                 model.transformer().config().contextLength(), 1, metrics).start(threadName);
     }
 
-    Prefiller.Result prefill(String tenant, int[] prompt, SamplingParams sampling) {
+    Prefiller.Result prefill(String tenant, int[] prompt, SamplingParams sampling, Consumer<Runnable> onCancel) {
         if ((prompt.length + blockSize) / blockSize > loop.blocks().totalBlocks()) {
             throw new IllegalArgumentException("prompt of " + prompt.length + " tokens needs more KV blocks than this node's "
                     + loop.blocks().totalBlocks());
         }
         CompletableFuture<EngineLoop.Finish> done = new CompletableFuture<>();
         int[] first = {-1};
-        loop.submit(new EngineLoop.Request(tenant, prompt, 1, sampling, -1, 0, true), new EngineLoop.Listener() {
-            @Override
-            public void onToken(int token) {
-                first[0] = token;
-            }
+        EngineLoop.Handle handle = loop.submit(new EngineLoop.Request(tenant, prompt, 1, sampling, -1, 0, true),
+                new EngineLoop.Listener() {
+                    @Override
+                    public void onToken(int token) {
+                        first[0] = token;
+                    }
 
-            @Override
-            public void onFinish(EngineLoop.Finish finish) {
-                // on the loop's thread, so the next prompt starts only once these blocks are in the store
-                cache.flush();
-                done.complete(finish);
-            }
+                    @Override
+                    public void onFinish(EngineLoop.Finish finish) {
+                        // on the loop's thread, so the next prompt starts only once these blocks are in the store
+                        cache.flush();
+                        done.complete(finish);
+                    }
 
-            @Override
-            public void onError(RuntimeException e) {
-                done.completeExceptionally(e);
-            }
-        });
+                    @Override
+                    public void onError(RuntimeException e) {
+                        done.completeExceptionally(e);
+                    }
+                });
+        onCancel.accept(handle::cancel);
         EngineLoop.Finish finish;
         try {
             finish = done.join();
         } catch (CompletionException e) {
             throw e.getCause() instanceof RuntimeException r ? r : e;
+        }
+        if (finish.reason().equals("cancelled")) {
+            throw new CancellationException("the prompt's caller went away");
         }
         return new Prefiller.Result(first[0], finish.cachedPromptTokens(), PrefillMetrics.storedBlocks(finish, blockSize),
                 finish.cachedSsdTokens());

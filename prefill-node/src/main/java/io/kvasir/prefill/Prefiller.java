@@ -1,5 +1,7 @@
 package io.kvasir.prefill;
 
+import java.util.function.Consumer;
+
 import io.kvasir.engine.sampling.SamplingParams;
 
 /** What a prefill node runs a prompt on: the CPU engine ({@link PrefillEngine}) or a GPU ({@link CudaPrefillEngine}). */
@@ -17,7 +19,16 @@ public interface Prefiller extends AutoCloseable {
      *
      * @throws IllegalArgumentException an empty prompt, a token outside the vocabulary, a prompt too long
      */
-    Result prefill(String tenant, int[] prompt, SamplingParams sampling);
+    default Result prefill(String tenant, int[] prompt, SamplingParams sampling) {
+        return prefill(tenant, prompt, sampling, cancel -> { });
+    }
+
+    /**
+     * As {@link #prefill(String, int[], SamplingParams)}; {@code onCancel} receives what stops the
+     * prompt (the caller runs it when its client goes away): a prompt still waiting is dropped, one
+     * running stops after its pass, and the call then throws {@link java.util.concurrent.CancellationException}.
+     */
+    Result prefill(String tenant, int[] prompt, SamplingParams sampling, Consumer<Runnable> onCancel);
 
     /** This node's metrics in Prometheus' text format. */
     String metricsText(String modelName);

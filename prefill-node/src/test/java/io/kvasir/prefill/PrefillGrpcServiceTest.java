@@ -22,7 +22,8 @@ class PrefillGrpcServiceTest {
         CountDownLatch release = new CountDownLatch(1);
         Prefiller slow = new Prefiller() {
             @Override
-            public Result prefill(String tenant, int[] prompt, SamplingParams sampling) {
+            public Result prefill(String tenant, int[] prompt, SamplingParams sampling,
+                    java.util.function.Consumer<Runnable> onCancel) {
                 try {
                     release.await();
                 } catch (InterruptedException e) {
@@ -50,6 +51,53 @@ class PrefillGrpcServiceTest {
         assertNull(first.get(5, TimeUnit.SECONDS));
         assertNull(second.get(5, TimeUnit.SECONDS));
         assertNull(call(service).get(5, TimeUnit.SECONDS), "places free again");
+    }
+
+    /** A caller that goes away (here its deadline passes) stops its prompt, though the handler thread is blocked on it. */
+    @Test
+    void aCallerThatGoesAwayCancelsItsPrompt() throws Exception {
+        CountDownLatch started = new CountDownLatch(1);
+        CountDownLatch cancelled = new CountDownLatch(1);
+        Prefiller waitsForCancel = new Prefiller() {
+            @Override
+            public Result prefill(String tenant, int[] prompt, SamplingParams sampling,
+                    java.util.function.Consumer<Runnable> onCancel) {
+                onCancel.accept(cancelled::countDown);
+                started.countDown();
+                try {
+                    cancelled.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                throw new java.util.concurrent.CancellationException("cancelled");
+            }
+
+            @Override
+            public String metricsText(String modelName) {
+                return "";
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        io.grpc.Server server = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forPort(0)
+                .addService(new PrefillGrpcService(waitsForCancel)).build().start();
+        io.grpc.ManagedChannel channel = io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder
+                .forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
+        try {
+            var e = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class,
+                    () -> io.kvasir.proto.internal.v1.PrefillServiceGrpc.newBlockingStub(channel)
+                            .withDeadlineAfter(2, TimeUnit.SECONDS)
+                            .prefill(PrefillRequest.newBuilder().addPromptTokens(1).build()));
+            assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
+            org.junit.jupiter.api.Assertions.assertTrue(started.await(1, TimeUnit.SECONDS), "the prompt ran");
+            org.junit.jupiter.api.Assertions.assertTrue(cancelled.await(5, TimeUnit.SECONDS),
+                    "the prompt was cancelled while the handler waited on it");
+        } finally {
+            channel.shutdownNow();
+            server.shutdownNow();
+        }
     }
 
     /** A prefill on a thread of its own (gRPC's handler thread): null when it answered, else its error. */
