@@ -1,0 +1,178 @@
+package io.kvasir.it;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.kvasir.engine.BuiltinModel;
+import io.kvasir.engine.Generator;
+import io.kvasir.engine.Model;
+import io.kvasir.engine.backend.cpu.VectorCpuBackend;
+import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.proto.v1.GenerateRequest;
+import io.kvasir.proto.v1.GenerateResponse;
+import io.kvasir.proto.v1.GenerationServiceGrpc;
+
+/**
+ * Chaos under load, every role its own process: a kv-store member, two decode nodes and a router
+ * on loopback. Four clients stream requests whose greedy answers are known while a decode node is
+ * SIGKILLed, started again, and the other one SIGKILLed. No stream ever carries a wrong token:
+ * each completes with the right tokens, or fails before its first token with a retryable status, or
+ * after it with UNAVAILABLE, the tokens before the failure right. Afterwards the surviving node's
+ * pool holds no reservation (nothing leaked) and the cluster answers as before.
+ */
+class ChaosProcessTest {
+    private static final int PROMPTS = 6;
+    private static final int TOKENS = 10;
+
+    /** How streams ended. */
+    private static final class Outcomes {
+        final AtomicInteger completed = new AtomicInteger();
+        final AtomicInteger failedBeforeFirstToken = new AtomicInteger();
+        final AtomicInteger failedMidStream = new AtomicInteger();
+        final ConcurrentLinkedQueue<String> wrong = new ConcurrentLinkedQueue<>();
+
+        int streams() {
+            return completed.get() + failedBeforeFirstToken.get() + failedMidStream.get() + wrong.size();
+        }
+
+        @Override
+        public String toString() {
+            return streams() + " streams: " + completed + " completed, " + failedBeforeFirstToken
+                    + " failed before their first token, " + failedMidStream + " failed mid-stream, " + wrong.size()
+                    + " wrong";
+        }
+    }
+
+    @Test
+    void killingDecodeNodesUnderLoadNeverCostsAWrongToken(@TempDir Path dir) throws Exception {
+        Path model = BuiltinModel.ensure(dir);
+        int[][] prompts = new int[PROMPTS][];
+        int[][] expected = new int[PROMPTS][];
+        try (var backend = new VectorCpuBackend(1); Model local = Model.load(model, backend)) {
+            for (int i = 0; i < PROMPTS; i++) {
+                prompts[i] = ClusterProcessTest.prompt(20 + 7 * i, 100 + i);
+                expected[i] = new Generator(local, local.transformer().kvCacheType("auto"))
+                        .generate(prompts[i], TOKENS, SamplingParams.GREEDY, false, t -> { }).tokens();
+            }
+        }
+        int hazelcast = 5961;
+        int grpc = ClusterProcessTest.freePort();
+        String storeAt = "127.0.0.1:" + grpc;
+        String[] decodeArgs = {"decode", "--model", model.toString(), "--kv-store", storeAt, "--grpc-port", "0",
+            "--threads", "1", "--metrics-port", "0", "--kv-blocks", "256"};
+        var startingStore = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store",
+                "--cluster", "kvasir-chaos-" + UUID.randomUUID(), "--name", "kv-0", "--port", Integer.toString(hazelcast),
+                "--grpc-port", Integer.toString(grpc), "--peers", "127.0.0.1:" + hazelcast, "--host-budget", "128MiB",
+                "--metrics-port", "0"));
+        var startingA = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir decode", decodeArgs));
+        var startingB = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir decode", decodeArgs));
+        List<KvasirProcess> started = new ArrayList<>();
+        try (KvasirProcess store = startingStore.get(120, TimeUnit.SECONDS);
+                KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
+                        "--kv-store", storeAt, "--grpc-port", "0", "--http-port", "0")) {
+            KvasirProcess a = startingA.get(120, TimeUnit.SECONDS);
+            KvasirProcess b = startingB.get(120, TimeUnit.SECONDS);
+            started.addAll(List.of(a, b));
+            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
+            try {
+                ClusterProcessTest.awaitServing(channel);
+                var api = GenerationServiceGrpc.newBlockingStub(channel);
+                Outcomes outcomes = new Outcomes();
+                AtomicBoolean running = new AtomicBoolean(true);
+                List<Thread> clients = new ArrayList<>();
+                for (int c = 0; c < 4; c++) {
+                    int client = c;
+                    clients.add(Thread.ofPlatform().start(() -> {
+                        for (int n = 0; running.get(); n++) {
+                            int p = (client + n) % PROMPTS;
+                            stream(api, prompts[p], expected[p], outcomes);
+                        }
+                    }));
+                }
+                Thread.sleep(4000);
+                b.kill(); // SIGKILL, streams in flight on it
+                Thread.sleep(4000);
+                KvasirProcess b2 = KvasirProcess.start("kvasir decode", decodeArgs); // back, under a new address
+                started.add(b2);
+                Thread.sleep(4000);
+                a.kill();
+                Thread.sleep(4000);
+                running.set(false);
+                for (Thread t : clients) {
+                    t.join(120_000);
+                }
+                System.out.println("chaos: 2 decode nodes killed, 1 restarted; " + outcomes);
+                assertEquals(List.of(), List.copyOf(outcomes.wrong), outcomes.toString());
+                assertTrue(outcomes.completed.get() > 0, outcomes.toString());
+
+                // nothing leaked: once the load is gone, the surviving node's pool holds no reservation
+                double usage = Double.NaN;
+                for (int i = 0; i < 50 && !(usage == 0); i++) {
+                    usage = KvasirProcess.sample(b2.scrape(), "vllm:kv_cache_usage_perc");
+                    Thread.sleep(200);
+                }
+                assertEquals(0.0, usage, "KV reserved on the surviving node after the load");
+                for (int p = 0; p < PROMPTS; p++) { // and the cluster serves as before
+                    assertArrayEquals(expected[p], ClusterProcessTest.call(api, prompts[p], TOKENS).tokens());
+                }
+            } finally {
+                channel.shutdownNow();
+            }
+        } finally {
+            for (KvasirProcess p : started) {
+                p.kill();
+            }
+        }
+    }
+
+    /** One request, its outcome filed: only a right answer, or a clean failure, is not wrong. */
+    private static void stream(GenerationServiceGrpc.GenerationServiceBlockingStub api, int[] prompt, int[] expected,
+            Outcomes outcomes) {
+        GenerateRequest.Builder request = GenerateRequest.newBuilder().setMaxTokens(TOKENS);
+        Arrays.stream(prompt).forEach(request::addPromptTokens);
+        List<Integer> got = new ArrayList<>();
+        try {
+            Iterator<GenerateResponse> it = api.withDeadlineAfter(60, TimeUnit.SECONDS).generate(request.build());
+            while (it.hasNext()) {
+                got.addAll(it.next().getTokenIdsList());
+            }
+            if (!Arrays.equals(expected, got.stream().mapToInt(Integer::intValue).toArray())) {
+                outcomes.wrong.add("completed with " + got + ", expected " + Arrays.toString(expected));
+            } else {
+                outcomes.completed.incrementAndGet();
+            }
+        } catch (StatusRuntimeException e) {
+            Status.Code code = e.getStatus().getCode();
+            int[] prefix = got.stream().mapToInt(Integer::intValue).toArray();
+            if (!Arrays.equals(prefix, Arrays.copyOf(expected, Math.min(prefix.length, expected.length)))) {
+                outcomes.wrong.add("failed (" + code + ") after " + got + ", expected " + Arrays.toString(expected));
+            } else if (got.isEmpty() && (code == Status.Code.UNAVAILABLE || code == Status.Code.RESOURCE_EXHAUSTED)) {
+                outcomes.failedBeforeFirstToken.incrementAndGet();
+            } else if (!got.isEmpty() && code == Status.Code.UNAVAILABLE) {
+                outcomes.failedMidStream.incrementAndGet();
+            } else {
+                outcomes.wrong.add("failed with " + e.getStatus() + " after " + got.size() + " tokens");
+            }
+        }
+    }
+}
