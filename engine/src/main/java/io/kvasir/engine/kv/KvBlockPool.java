@@ -363,14 +363,10 @@ public final class KvBlockPool {
         copyBlock(blockId, 0, numLayers, columns, false);
     }
 
-    /**
-     * {@link #importBlock} for layers {@code [firstLayer, firstLayer + layers)} only, from columns that
-     * hold just those layers. Another thread may read the block's other layers meanwhile.
-     */
+    /** {@link #importBlock} of layers {@code [firstLayer, firstLayer + layers)} only (others may be read meanwhile). */
     public void importLayers(int blockId, int firstLayer, int layers, ByteBuffer... columns) {
         if (firstLayer < 0 || layers <= 0 || firstLayer > numLayers - layers) {
-            throw new IllegalArgumentException("layers [" + firstLayer + ", " + ((long) firstLayer + layers)
-                    + ") are outside a block of " + numLayers);
+            throw new IllegalArgumentException("layers " + firstLayer + "+" + layers + " outside a block of " + numLayers);
         }
         copyBlock(blockId, firstLayer, layers, columns, false);
     }
