@@ -33,9 +33,11 @@ import io.kvasir.proto.v1.GenerateResponse;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 
 /**
- * Chaos under load, every role its own process: a kv-store member, two decode nodes and a router
- * on loopback. Four clients stream requests whose greedy answers are known while a decode node is
- * SIGKILLed, started again, and the other one SIGKILLed. No stream ever carries a wrong token:
+ * Chaos under load, every role its own process: two kv-store members (one backup), a prefill node,
+ * two decode nodes and a router on loopback, the router sending every prompt through the prefill
+ * node. Four clients stream requests whose greedy answers are known while a decode node is
+ * SIGKILLed and started again, a store member and the prefill node are SIGKILLed, and then the
+ * other decode node. No stream ever carries a wrong token:
  * each completes with the right tokens, or fails before its first token with a retryable status, or
  * after it with UNAVAILABLE, the tokens before the failure right. Afterwards the surviving node's
  * pool holds no reservation (nothing leaked) and the cluster answers as before.
@@ -75,24 +77,30 @@ class ChaosProcessTest {
                         .generate(prompts[i], TOKENS, SamplingParams.GREEDY, false, t -> { }).tokens();
             }
         }
-        int hazelcast = 5961;
-        int grpc = ClusterProcessTest.freePort();
-        String storeAt = "127.0.0.1:" + grpc;
+        int grpc0 = ClusterProcessTest.freePort();
+        int grpc1 = ClusterProcessTest.freePort();
+        String storeAt = "127.0.0.1:" + grpc0 + ",127.0.0.1:" + grpc1;
+        String cluster = "kvasir-chaos-" + UUID.randomUUID();
         String[] decodeArgs = {"decode", "--model", model.toString(), "--kv-store", storeAt, "--grpc-port", "0",
             "--threads", "1", "--metrics-port", "0", "--kv-blocks", "256"};
-        var startingStore = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store",
-                "--cluster", "kvasir-chaos-" + UUID.randomUUID(), "--name", "kv-0", "--port", Integer.toString(hazelcast),
-                "--grpc-port", Integer.toString(grpc), "--peers", "127.0.0.1:" + hazelcast, "--host-budget", "128MiB",
+        var startingStore0 = CompletableFuture.supplyAsync(() -> member(cluster, 0, grpc0));
+        var startingStore1 = CompletableFuture.supplyAsync(() -> member(cluster, 1, grpc1));
+        var startingPrefill = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir prefill", "prefill",
+                "--model", model.toString(), "--kv-store", storeAt, "--grpc-port", "0", "--threads", "1",
                 "--metrics-port", "0"));
         var startingA = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir decode", decodeArgs));
         var startingB = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir decode", decodeArgs));
         List<KvasirProcess> started = new ArrayList<>();
-        try (KvasirProcess store = startingStore.get(120, TimeUnit.SECONDS);
-                KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
-                        "--kv-store", storeAt, "--grpc-port", "0", "--http-port", "0")) {
+        try (KvasirProcess store0 = startingStore0.get(120, TimeUnit.SECONDS)) {
+            KvasirProcess store1 = startingStore1.get(120, TimeUnit.SECONDS);
+            KvasirProcess prefill = startingPrefill.get(120, TimeUnit.SECONDS);
             KvasirProcess a = startingA.get(120, TimeUnit.SECONDS);
             KvasirProcess b = startingB.get(120, TimeUnit.SECONDS);
-            started.addAll(List.of(a, b));
+            started.addAll(List.of(store1, prefill, a, b));
+            KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
+                    "--kv-store", storeAt, "--prefill", "127.0.0.1:" + prefill.port(), "--prefill-threshold", "16",
+                    "--grpc-port", "0", "--http-port", "0");
+            started.add(router);
             ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
             try {
                 ClusterProcessTest.awaitServing(channel);
@@ -114,14 +122,19 @@ class ChaosProcessTest {
                 Thread.sleep(4000);
                 KvasirProcess b2 = KvasirProcess.start("kvasir decode", decodeArgs); // back, under a new address
                 started.add(b2);
-                Thread.sleep(4000);
+                Thread.sleep(3000);
+                store1.kill(); // its blocks have a backup on the other member
+                Thread.sleep(3000);
+                prefill.kill(); // the decode nodes prefill instead
+                Thread.sleep(3000);
                 a.kill();
                 Thread.sleep(4000);
                 running.set(false);
                 for (Thread t : clients) {
                     t.join(120_000);
                 }
-                System.out.println("chaos: 2 decode nodes killed, 1 restarted; " + outcomes);
+                System.out.println("chaos: 2 decode nodes killed (1 restarted), a store member and the prefill node "
+                        + "killed; " + outcomes);
                 assertEquals(List.of(), List.copyOf(outcomes.wrong), outcomes.toString());
                 assertTrue(outcomes.completed.get() > 0, outcomes.toString());
 
@@ -143,6 +156,12 @@ class ChaosProcessTest {
                 p.kill();
             }
         }
+    }
+
+    private static KvasirProcess member(String cluster, int i, int grpcPort) {
+        return KvasirProcess.start("kv-store member", "kv-store", "--cluster", cluster, "--name", "kv-" + i, "--port",
+                Integer.toString(5961 + i), "--grpc-port", Integer.toString(grpcPort), "--peers",
+                "127.0.0.1:5961,127.0.0.1:5962", "--host-budget", "128MiB", "--metrics-port", "0");
     }
 
     /** One request, its outcome filed: only a right answer, or a clean failure, is not wrong. */
