@@ -34,10 +34,11 @@ import io.kvasir.proto.v1.GenerationServiceGrpc;
 
 /**
  * Chaos under load, every role its own process: two kv-store members (one backup), a prefill node,
- * two decode nodes and a router on loopback, the router sending every prompt through the prefill
- * node. Four clients stream requests whose greedy answers are known while a decode node is
- * SIGKILLed and started again, a store member and the prefill node are SIGKILLed, and then the
- * other decode node. No stream ever carries a wrong token:
+ * two decode nodes and two routers on loopback, the routers sending uncached prompts through the
+ * prefill node. Four clients (two per router, moving to the other router when theirs refuses them)
+ * stream requests whose greedy answers are known while a decode node is SIGKILLed and started
+ * again, then a store member, the prefill node, a router and the other decode node are SIGKILLed.
+ * No stream ever carries a wrong token:
  * each completes with the right tokens, or fails before its first token with a retryable status, or
  * after it with UNAVAILABLE, the tokens before the failure right. Afterwards the surviving node's
  * pool holds no reservation (nothing leaked) and the cluster answers as before.
@@ -97,23 +98,33 @@ class ChaosProcessTest {
             KvasirProcess a = startingA.get(120, TimeUnit.SECONDS);
             KvasirProcess b = startingB.get(120, TimeUnit.SECONDS);
             started.addAll(List.of(store1, prefill, a, b));
-            KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
-                    "--kv-store", storeAt, "--prefill", "127.0.0.1:" + prefill.port(), "--prefill-threshold", "16",
-                    "--grpc-port", "0", "--http-port", "0");
-            started.add(router);
-            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", router.port()).usePlaintext().build();
+            String[] routerArgs = {"router", "--model", model.toString(), "--kv-store", storeAt, "--prefill",
+                "127.0.0.1:" + prefill.port(), "--prefill-threshold", "16", "--grpc-port", "0", "--http-port", "0"};
+            var startingRouter = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir router", routerArgs));
+            KvasirProcess router0 = KvasirProcess.start("kvasir router", routerArgs);
+            KvasirProcess router1 = startingRouter.get(120, TimeUnit.SECONDS);
+            started.addAll(List.of(router0, router1));
+            List<ManagedChannel> channels = List.of(
+                    NettyChannelBuilder.forAddress("127.0.0.1", router0.port()).usePlaintext().build(),
+                    NettyChannelBuilder.forAddress("127.0.0.1", router1.port()).usePlaintext().build());
             try {
-                ClusterProcessTest.awaitServing(channel);
-                var api = GenerationServiceGrpc.newBlockingStub(channel);
+                List<GenerationServiceGrpc.GenerationServiceBlockingStub> apis = new ArrayList<>();
+                for (ManagedChannel channel : channels) {
+                    ClusterProcessTest.awaitServing(channel);
+                    apis.add(GenerationServiceGrpc.newBlockingStub(channel));
+                }
                 Outcomes outcomes = new Outcomes();
                 AtomicBoolean running = new AtomicBoolean(true);
                 List<Thread> clients = new ArrayList<>();
                 for (int c = 0; c < 4; c++) {
                     int client = c;
                     clients.add(Thread.ofPlatform().start(() -> {
+                        int router = client % 2;
                         for (int n = 0; running.get(); n++) {
                             int p = (client + n) % PROMPTS;
-                            stream(api, prompts[p], expected[p], outcomes);
+                            if (!stream(apis.get(router), prompts[p], expected[p], outcomes)) {
+                                router = 1 - router; // refused before any token: as a client would, try the other
+                            }
                         }
                     }));
                 }
@@ -127,14 +138,16 @@ class ChaosProcessTest {
                 Thread.sleep(3000);
                 prefill.kill(); // the decode nodes prefill instead
                 Thread.sleep(3000);
+                router0.kill(); // its clients' streams end; they move to the other router
+                Thread.sleep(3000);
                 a.kill();
                 Thread.sleep(4000);
                 running.set(false);
                 for (Thread t : clients) {
                     t.join(120_000);
                 }
-                System.out.println("chaos: 2 decode nodes killed (1 restarted), a store member and the prefill node "
-                        + "killed; " + outcomes);
+                System.out.println("chaos: 2 decode nodes killed (1 restarted), a store member, the prefill node and "
+                        + "a router killed; " + outcomes);
                 assertEquals(List.of(), List.copyOf(outcomes.wrong), outcomes.toString());
                 assertTrue(outcomes.completed.get() > 0, outcomes.toString());
 
@@ -146,10 +159,10 @@ class ChaosProcessTest {
                 }
                 assertEquals(0.0, usage, "KV reserved on the surviving node after the load");
                 for (int p = 0; p < PROMPTS; p++) { // and the cluster serves as before
-                    assertArrayEquals(expected[p], ClusterProcessTest.call(api, prompts[p], TOKENS).tokens());
+                    assertArrayEquals(expected[p], ClusterProcessTest.call(apis.get(1), prompts[p], TOKENS).tokens());
                 }
             } finally {
-                channel.shutdownNow();
+                channels.forEach(ManagedChannel::shutdownNow);
             }
         } finally {
             for (KvasirProcess p : started) {
@@ -164,8 +177,11 @@ class ChaosProcessTest {
                 "127.0.0.1:5961,127.0.0.1:5962", "--host-budget", "128MiB", "--metrics-port", "0");
     }
 
-    /** One request, its outcome filed: only a right answer, or a clean failure, is not wrong. */
-    private static void stream(GenerationServiceGrpc.GenerationServiceBlockingStub api, int[] prompt, int[] expected,
+    /**
+     * One request, its outcome filed: only a right answer, or a clean failure, is not wrong. False
+     * when it failed before its first token (the client then tries elsewhere).
+     */
+    private static boolean stream(GenerationServiceGrpc.GenerationServiceBlockingStub api, int[] prompt, int[] expected,
             Outcomes outcomes) {
         GenerateRequest.Builder request = GenerateRequest.newBuilder().setMaxTokens(TOKENS);
         Arrays.stream(prompt).forEach(request::addPromptTokens);
@@ -180,6 +196,7 @@ class ChaosProcessTest {
             } else {
                 outcomes.completed.incrementAndGet();
             }
+            return true;
         } catch (StatusRuntimeException e) {
             Status.Code code = e.getStatus().getCode();
             int[] prefix = got.stream().mapToInt(Integer::intValue).toArray();
@@ -192,6 +209,7 @@ class ChaosProcessTest {
             } else {
                 outcomes.wrong.add("failed with " + e.getStatus() + " after " + got.size() + " tokens");
             }
+            return !got.isEmpty();
         }
     }
 }
