@@ -54,13 +54,7 @@ public final class EngineBlocks {
 
     /** Fills an engine block from store bytes, after checking they were made by this model in this layout. */
     void decodeInto(ByteBuffer bytes, KvBlockPool pool, int blockId) throws BlockFormatException {
-        requireType(pool);
-        KvBlock block = BlockCodec.decodeFor(bytes, fingerprint, layout);
-        ByteBuffer[] columns = new ByteBuffer[layout.columns()];
-        for (int c = 0; c < columns.length; c++) {
-            columns[c] = block.column(c);
-        }
-        pool.importBlock(blockId, columns);
+        importLayers(decodeLayers(bytes, 0, layout.layers()), pool, blockId); // all of them: the whole layout
     }
 
     /** Whether a prefix may be loaded layer by layer while the forward pass runs (see {@link LayerArrivals}). */

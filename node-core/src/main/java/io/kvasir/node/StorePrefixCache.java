@@ -59,24 +59,7 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
 
     @Override
     public Loaded load(String tenant, List<BlockKey> keys, BlockTable table) {
-        int start = table.numBlocks();
-        if (keys.size() <= start) {
-            return new Loaded(table.numTokens(), 0);
-        }
-        try {
-            int cached = store.lookup(tenant, keys).getCachedPrefixBlocks();
-            if (cached <= start) {
-                return new Loaded(table.numTokens(), 0);
-            }
-            Tier[] tiers = new Tier[cached - start];
-            List<ByteBuffer> found = store.get(tenant, keys.subList(start, cached), tiers);
-            Run run = decodeRun(found, tiers, table.pool(), blocks::decodeInto);
-            table.adopt(run.ids());
-            return new Loaded(table.numTokens(), run.fromSsd());
-        } catch (KvStoreException e) {
-            LOG.log(Level.WARNING, "KV store unavailable for a prefix lookup; computing the prompt", e);
-            return new Loaded(table.numTokens(), 0);
-        }
+        return load(tenant, keys, table, false);
     }
 
     /**
@@ -88,36 +71,55 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
     @Override
     public Loaded loadByLayer(String tenant, List<BlockKey> keys, BlockTable table) {
         int start = table.numBlocks();
-        if (!byLayer || !blocks.loadsByLayer() || keys.size() <= start || store.readsSharedMemory(keys.get(start))) {
-            return load(tenant, keys, table);
+        return load(tenant, keys, table, byLayer && blocks.loadsByLayer() && keys.size() > start
+                && !store.readsSharedMemory(keys.get(start)));
+    }
+
+    /** The cached run of {@code keys} after the blocks {@code table} holds, whole or (layered) by layer. */
+    private Loaded load(String tenant, List<BlockKey> keys, BlockTable table, boolean layered) {
+        int start = table.numBlocks();
+        if (keys.size() <= start) {
+            return new Loaded(table.numTokens(), 0);
         }
         try {
             int cached = store.lookup(tenant, keys).getCachedPrefixBlocks();
             if (cached <= start) {
                 return new Loaded(table.numTokens(), 0);
             }
-            KvBlockPool pool = table.pool();
-            int[] groups = layerGroups(pool.numLayers());
             List<BlockKey> wanted = keys.subList(start, cached);
-            Tier[] tiers = new Tier[wanted.size()];
-            int firstLayers = groups[1];
-            List<ByteBuffer> found = store.getLayers(tenant, wanted, tiers, 0, firstLayers);
-            Run decoded = decodeRun(found, tiers, pool,
-                    (bytes, into, id) -> blocks.importLayers(blocks.decodeLayers(bytes, 0, firstLayers), into, id));
-            int[] run = decoded.ids();
-            if (run.length == 0) {
-                return new Loaded(table.numTokens(), 0);
-            }
-            LayerArrivals arrivals = new LayerArrivals(firstLayers);
-            table.adoptArriving(run, arrivals);
-            List<BlockKey> runKeys = List.copyOf(wanted.subList(0, run.length));
-            loadsByLayer.increment();
-            reader.execute(() -> fetchLaterLayers(tenant, runKeys, pool, run, groups, arrivals));
-            return new Loaded(table.numTokens(), decoded.fromSsd());
+            Run run = layered ? startByLayer(tenant, wanted, table) : whole(tenant, wanted, table);
+            return new Loaded(table.numTokens(), run.fromSsd());
         } catch (KvStoreException e) {
             LOG.log(Level.WARNING, "KV store unavailable for a prefix lookup; computing the prompt", e);
             return new Loaded(table.numTokens(), 0);
         }
+    }
+
+    /** {@code wanted}'s blocks, whole, into the table. */
+    private Run whole(String tenant, List<BlockKey> wanted, BlockTable table) throws KvStoreException {
+        Tier[] tiers = new Tier[wanted.size()];
+        Run run = decodeRun(store.get(tenant, wanted, tiers), tiers, table.pool(), blocks::decodeInto);
+        table.adopt(run.ids());
+        return run;
+    }
+
+    /** {@code wanted}'s blocks into the table with their first layer; the rest fetched in the background. */
+    private Run startByLayer(String tenant, List<BlockKey> wanted, BlockTable table) throws KvStoreException {
+        KvBlockPool pool = table.pool();
+        int[] groups = layerGroups(pool.numLayers());
+        int firstLayers = groups[1];
+        Tier[] tiers = new Tier[wanted.size()];
+        Run run = decodeRun(store.getLayers(tenant, wanted, tiers, 0, firstLayers), tiers, pool,
+                (bytes, into, id) -> blocks.importLayers(blocks.decodeLayers(bytes, 0, firstLayers), into, id));
+        int[] ids = run.ids();
+        if (ids.length > 0) {
+            LayerArrivals arrivals = new LayerArrivals(firstLayers);
+            table.adoptArriving(ids, arrivals);
+            List<BlockKey> runKeys = List.copyOf(wanted.subList(0, ids.length));
+            loadsByLayer.increment();
+            reader.execute(() -> fetchLaterLayers(tenant, runKeys, pool, ids, groups, arrivals));
+        }
+        return run;
     }
 
     /** Fills an engine block from store bytes. */
