@@ -7,6 +7,7 @@ import io.grpc.stub.StreamObserver;
 import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.engine.loop.QueueFullException;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.kv.block.TenantNames;
 import io.kvasir.proto.internal.v1.DecodeRequest;
 import io.kvasir.proto.internal.v1.DecodeResponse;
 import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
@@ -31,10 +32,12 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
             SamplingParams sampling = new SamplingParams(request.getTemperature(), request.getTopK(),
                     request.getTopP() == 0 ? 1 : request.getTopP(), request.getSeed());
             int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
-            String tenant = request.getTenant().isEmpty() ? "default" : request.getTenant();
+            String tenant = TenantNames.require("tenant", request.getTenant().isEmpty() ? "default" : request.getTenant());
+            String cacheOwner = request.getCacheOwner().isEmpty() ? tenant
+                    : TenantNames.require("cache_owner", request.getCacheOwner());
             handle = engine.submit(new EngineLoop.Request(tenant, prompt, request.getMaxTokens(), sampling,
                     request.getPrefilled() ? request.getFirstToken() : -1, request.getCachedPromptTokens(),
-                    request.getIgnoreEos(), request.getCacheOwner().isEmpty() ? tenant : request.getCacheOwner(),
+                    request.getIgnoreEos(), cacheOwner,
                     Math.max(1, request.getWeight()),
                     Math.clamp(request.getCachedSsdTokens(), 0, Math.max(0, request.getCachedPromptTokens()))),
                     new EngineLoop.Listener() {

@@ -39,7 +39,7 @@ class ModuleSurfaceTest {
                             "DeviceKvTier")),
             "io.kvasir.kv", Map.of(
                     "block", List.of("BlockCodec", "BlockFormatException", "BlockKey", "BlockKeys", "BlockLayout",
-                            "CacheDType", "KvBlock"),
+                            "CacheDType", "KvBlock", "TenantNames"),
                     "client", List.of("KvStoreClient", "KvStoreException"),
                     "metrics", List.of("LatencyHistogram", "MetricsEndpoint", "PrometheusText"),
                     "store", List.of("BlockStore", "KvStoreMember", "NodeHeartbeat", "StoreConfig")),

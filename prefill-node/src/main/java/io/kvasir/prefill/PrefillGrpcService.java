@@ -7,6 +7,7 @@ import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.kv.block.TenantNames;
 import io.kvasir.proto.internal.v1.PrefillRequest;
 import io.kvasir.proto.internal.v1.PrefillResponse;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
@@ -61,7 +62,8 @@ public final class PrefillGrpcService extends PrefillServiceGrpc.PrefillServiceI
             // the call's context is cancelled the moment its caller goes away (a deadline, a disconnect),
             // even while this handler thread waits on the engine: then the prompt is dropped or stopped
             Context call = Context.current();
-            r = engine.prefill(request.getTenant().isEmpty() ? "default" : request.getTenant(), prompt, sampling,
+            String tenant = TenantNames.require("tenant", request.getTenant().isEmpty() ? "default" : request.getTenant());
+            r = engine.prefill(tenant, prompt, sampling,
                     cancel -> call.addListener(cancelled -> cancel.run(), Runnable::run));
         } catch (CancellationException e) {
             return; // nobody is waiting for the answer

@@ -2,6 +2,7 @@ package io.kvasir.prefill;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -100,10 +101,45 @@ class PrefillGrpcServiceTest {
         }
     }
 
+    /** Like the decode node (found by {@code DecodeRequestFuzzTest}): a tenant the store refuses never reaches the engine. */
+    @Test
+    void aTenantTheStoreWouldRefuseIsRefusedHere() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger prefilled = new java.util.concurrent.atomic.AtomicInteger();
+        Prefiller counting = new Prefiller() {
+            @Override
+            public Result prefill(String tenant, int[] prompt, SamplingParams sampling,
+                    java.util.function.Consumer<Runnable> onCancel) {
+                prefilled.incrementAndGet();
+                return new Result(5, 0, 0, 0);
+            }
+
+            @Override
+            public String metricsText(String modelName) {
+                return "";
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        PrefillGrpcService service = new PrefillGrpcService(counting, 2);
+        Throwable refused = call(service, "t".repeat(129)).get(5, TimeUnit.SECONDS);
+        assertEquals(Status.Code.INVALID_ARGUMENT, Status.fromThrowable(refused).getCode());
+        assertTrue(Status.fromThrowable(refused).getDescription().startsWith("tenant must be"));
+        assertEquals(0, prefilled.get());
+        assertNull(call(service, "acme").get(5, TimeUnit.SECONDS));
+        assertEquals(1, prefilled.get());
+    }
+
     /** A prefill on a thread of its own (gRPC's handler thread): null when it answered, else its error. */
     private static CompletableFuture<Throwable> call(PrefillGrpcService service) {
+        return call(service, "");
+    }
+
+    private static CompletableFuture<Throwable> call(PrefillGrpcService service, String tenant) {
         CompletableFuture<Throwable> ended = new CompletableFuture<>();
-        Thread.ofPlatform().daemon().start(() -> service.prefill(PrefillRequest.newBuilder().addPromptTokens(1).build(),
+        Thread.ofPlatform().daemon().start(() -> service.prefill(
+                PrefillRequest.newBuilder().setTenant(tenant).addPromptTokens(1).build(),
                 new StreamObserver<>() {
                     @Override
                     public void onNext(PrefillResponse r) {

@@ -27,6 +27,7 @@ import io.grpc.StatusException;
 import io.kvasir.kv.block.BlockCodec;
 import io.kvasir.kv.block.BlockFormatException;
 import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.block.TenantNames;
 import io.kvasir.proto.kv.v1.Tier;
 
 /**
@@ -434,8 +435,9 @@ public final class BlockStore {
     }
 
     private static void requireTenant(String tenant) throws StatusException {
-        if (tenant == null || tenant.isBlank() || tenant.length() > 128) {
-            throw invalid("tenant must be 1 to 128 characters, got '" + tenant + "'");
+        String problem = TenantNames.problem("tenant", tenant);
+        if (problem != null) {
+            throw invalid(problem);
         }
     }
 

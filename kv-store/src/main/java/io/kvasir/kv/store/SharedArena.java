@@ -223,7 +223,7 @@ public final class SharedArena implements AutoCloseable {
      * out of {@code arena} (the whole arena file, mapped by the reader), or null when it is not there or was overwritten before or during the copy.
      */
     public static ByteBuffer read(MemorySegment arena, BlockKey key, long tenantHash) {
-        if (arena.byteSize() < HEADER || (long) LONG.getVolatile(arena, 0L) != MAGIC) {
+        if (!wellFormed(arena)) {
             return null;
         }
         long[] found = lookup(arena, key.toBytes(), tenantHash);
@@ -232,11 +232,14 @@ public final class SharedArena implements AutoCloseable {
 
     /** A copy of the block at {@code position} (from the member's answer), or null when overwritten. */
     public static ByteBuffer copyOut(MemorySegment arena, long position, long length) {
+        if (!wellFormed(arena)) {
+            return null;
+        }
         long capacity = arena.get(ValueLayout.JAVA_LONG, CAPACITY);
         // the position comes from the member's answer: one that is not a block's place in the ring
         // (negative, or running past the ring's end, where no block lies) is a miss, never a read
         // outside the ring
-        if (length <= 0 || length > capacity || position < 0 || position % capacity + length > capacity
+        if (length <= 0 || length > capacity || length > Integer.MAX_VALUE - 8 || position < 0 || position % capacity + length > capacity
                 || reclaimed(arena) > position + capacity) {
             return null;
         }
@@ -244,6 +247,21 @@ public final class SharedArena implements AutoCloseable {
         MemorySegment.copy(arena, ValueLayout.JAVA_BYTE, ring(arena) + position % capacity, copy, 0, (int) length);
         VarHandle.loadLoadFence(); // the copy's reads happen before the check below
         return reclaimed(arena) <= position + capacity ? ByteBuffer.wrap(copy) : null;
+    }
+
+    /**
+     * Whether the header describes an arena that fits its mapping: a reader trusts no field it has
+     * not checked (a member that died mid-setup, a flipped bit), and an arena that fails is a miss.
+     */
+    private static boolean wellFormed(MemorySegment arena) {
+        if (arena.byteSize() < HEADER || (long) LONG.getVolatile(arena, 0L) != MAGIC) {
+            return false;
+        }
+        long slots = arena.get(ValueLayout.JAVA_LONG, SLOTS);
+        long ring = ring(arena);
+        long capacity = arena.get(ValueLayout.JAVA_LONG, CAPACITY);
+        return slots > 0 && Long.bitCount(slots) == 1 && slots <= (arena.byteSize() - HEADER) / SLOT_BYTES
+                && ring >= HEADER + slots * SLOT_BYTES && capacity > 0 && ring <= arena.byteSize() - capacity;
     }
 
     /** {position, length} of the tenant's live entry for {@code key}, or null. */
