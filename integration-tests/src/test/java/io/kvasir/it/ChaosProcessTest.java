@@ -6,30 +6,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Iterator;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import io.grpc.ManagedChannel;
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.Generator;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
-import io.kvasir.proto.v1.GenerateRequest;
-import io.kvasir.proto.v1.GenerateResponse;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 
 /**
@@ -46,25 +37,6 @@ import io.kvasir.proto.v1.GenerationServiceGrpc;
 class ChaosProcessTest {
     private static final int PROMPTS = 6;
     private static final int TOKENS = 10;
-
-    /** How streams ended. */
-    private static final class Outcomes {
-        final AtomicInteger completed = new AtomicInteger();
-        final AtomicInteger failedBeforeFirstToken = new AtomicInteger();
-        final AtomicInteger failedMidStream = new AtomicInteger();
-        final ConcurrentLinkedQueue<String> wrong = new ConcurrentLinkedQueue<>();
-
-        int streams() {
-            return completed.get() + failedBeforeFirstToken.get() + failedMidStream.get() + wrong.size();
-        }
-
-        @Override
-        public String toString() {
-            return streams() + " streams: " + completed + " completed, " + failedBeforeFirstToken
-                    + " failed before their first token, " + failedMidStream + " failed mid-stream, " + wrong.size()
-                    + " wrong";
-        }
-    }
 
     @Test
     void killingDecodeNodesUnderLoadNeverCostsAWrongToken(@TempDir Path dir) throws Exception {
@@ -113,21 +85,7 @@ class ChaosProcessTest {
                     ClusterProcessTest.awaitServing(channel);
                     apis.add(GenerationServiceGrpc.newBlockingStub(channel));
                 }
-                Outcomes outcomes = new Outcomes();
-                AtomicBoolean running = new AtomicBoolean(true);
-                List<Thread> clients = new ArrayList<>();
-                for (int c = 0; c < 4; c++) {
-                    int client = c;
-                    clients.add(Thread.ofPlatform().start(() -> {
-                        int router = client % 2;
-                        for (int n = 0; running.get(); n++) {
-                            int p = (client + n) % PROMPTS;
-                            if (!stream(apis.get(router), prompts[p], expected[p], outcomes)) {
-                                router = 1 - router; // refused before any token: as a client would, try the other
-                            }
-                        }
-                    }));
-                }
+                ChaosLoad load = new ChaosLoad(apis, prompts, expected, 4);
                 Thread.sleep(4000);
                 b.kill(); // SIGKILL, streams in flight on it
                 Thread.sleep(4000);
@@ -142,14 +100,11 @@ class ChaosProcessTest {
                 Thread.sleep(3000);
                 a.kill();
                 Thread.sleep(4000);
-                running.set(false);
-                for (Thread t : clients) {
-                    t.join(120_000);
-                }
+                load.close();
                 System.out.println("chaos: 2 decode nodes killed (1 restarted), a store member, the prefill node and "
-                        + "a router killed; " + outcomes);
-                assertEquals(List.of(), List.copyOf(outcomes.wrong), outcomes.toString());
-                assertTrue(outcomes.completed.get() > 0, outcomes.toString());
+                        + "a router killed; " + load);
+                assertEquals(List.of(), List.copyOf(load.wrong), load.toString());
+                assertTrue(load.completed.get() > 0, load.toString());
 
                 // nothing leaked: once the load is gone, the surviving node's pool holds no reservation
                 double usage = Double.NaN;
@@ -175,41 +130,5 @@ class ChaosProcessTest {
         return KvasirProcess.start("kv-store member", "kv-store", "--cluster", cluster, "--name", "kv-" + i, "--port",
                 Integer.toString(5961 + i), "--grpc-port", Integer.toString(grpcPort), "--peers",
                 "127.0.0.1:5961,127.0.0.1:5962", "--host-budget", "128MiB", "--metrics-port", "0");
-    }
-
-    /**
-     * One request, its outcome filed: only a right answer, or a clean failure, is not wrong. False
-     * when it failed before its first token (the client then tries elsewhere).
-     */
-    private static boolean stream(GenerationServiceGrpc.GenerationServiceBlockingStub api, int[] prompt, int[] expected,
-            Outcomes outcomes) {
-        GenerateRequest.Builder request = GenerateRequest.newBuilder().setMaxTokens(TOKENS);
-        Arrays.stream(prompt).forEach(request::addPromptTokens);
-        List<Integer> got = new ArrayList<>();
-        try {
-            Iterator<GenerateResponse> it = api.withDeadlineAfter(60, TimeUnit.SECONDS).generate(request.build());
-            while (it.hasNext()) {
-                got.addAll(it.next().getTokenIdsList());
-            }
-            if (!Arrays.equals(expected, got.stream().mapToInt(Integer::intValue).toArray())) {
-                outcomes.wrong.add("completed with " + got + ", expected " + Arrays.toString(expected));
-            } else {
-                outcomes.completed.incrementAndGet();
-            }
-            return true;
-        } catch (StatusRuntimeException e) {
-            Status.Code code = e.getStatus().getCode();
-            int[] prefix = got.stream().mapToInt(Integer::intValue).toArray();
-            if (!Arrays.equals(prefix, Arrays.copyOf(expected, Math.min(prefix.length, expected.length)))) {
-                outcomes.wrong.add("failed (" + code + ") after " + got + ", expected " + Arrays.toString(expected));
-            } else if (got.isEmpty() && (code == Status.Code.UNAVAILABLE || code == Status.Code.RESOURCE_EXHAUSTED)) {
-                outcomes.failedBeforeFirstToken.incrementAndGet();
-            } else if (!got.isEmpty() && code == Status.Code.UNAVAILABLE) {
-                outcomes.failedMidStream.incrementAndGet();
-            } else {
-                outcomes.wrong.add("failed with " + e.getStatus() + " after " + got.size() + " tokens");
-            }
-            return !got.isEmpty();
-        }
     }
 }

@@ -4,16 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Assumptions;
@@ -36,7 +33,11 @@ import io.kvasir.engine.Model;
 import io.kvasir.engine.ModelFingerprint;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.kv.block.BlockCodec;
 import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.block.BlockKeys;
+import io.kvasir.kv.block.BlockLayout;
+import io.kvasir.kv.block.CacheDType;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.node.BlockKeyChain;
 import io.kvasir.proto.v1.GenerateRequest;
@@ -49,7 +50,7 @@ import io.kvasir.tls.TlsFiles;
 
 /**
  * The cluster from the container image (scripts/build-image.sh) on one Docker network: two kv-store
- * members, a prefill node, a decode node and a router, each a container, with mutual TLS between
+ * members, a prefill node, two decode nodes and two routers, each a container, with mutual TLS between
  * them (certificates from {@code kvasir certs}, found through KVASIR_TLS_DIR), used through the
  * public API over TLS from this JVM. Skipped, with the reason, only where no Docker engine answers.
  */
@@ -96,104 +97,183 @@ class ContainerClusterTest {
                 .waitingFor(Wait.forLogMessage(".*" + ready + ".*\\n", 1).withStartupTimeout(java.time.Duration.ofMinutes(3)));
     }
 
-    private static GenericContainer<?> kvStore(Network network, String name) {
-        return role(network, name, "kv-store member " + name, "kv-store", "--name", name, "--host", "auto",
-                "--port", "5701", "--grpc-port", "7401", "--metrics-port", "7402", "--peers", PEERS,
-                "--backup-count", "1", "--host-budget", "128MiB");
+    private static GenericContainer<?> kvStore(Network network, String name, String hostBudget, String... more) {
+        List<String> args = new ArrayList<>(List.of("kv-store", "--name", name, "--host", "auto", "--port", "5701",
+                "--grpc-port", "7401", "--metrics-port", "7402", "--peers", PEERS, "--backup-count", "1",
+                "--host-budget", hostBudget));
+        args.addAll(List.of(more));
+        return role(network, name, "kv-store member " + name, args.toArray(String[]::new));
     }
 
+    private static GenericContainer<?> decode(Network network, String name) {
+        return role(network, name, "kvasir decode:", "decode", "--model", "builtin", "--kv-store", STORE,
+                "--host", "0.0.0.0", "--grpc-port", "7501", "--advertise", "auto:7501", "--threads", "1");
+    }
+
+    private static GenericContainer<?> router(Network network, String name) {
+        return role(network, name, "kvasir router:", "router", "--model", "builtin", "--kv-store", STORE,
+                "--prefill", "prefill:7601", "--prefill-threshold", "16", "--host", "0.0.0.0", "--grpc-port", "50051",
+                "--http-port", "8000").withExposedPorts(50051, 8000);
+    }
+
+    /**
+     * The cluster from the image, exact and cached; then chaos under load: four clients stream
+     * prompts with known greedy answers through two routers while the second member's SSD (a 1 MiB
+     * tmpfs behind a 64 MiB budget) fills up, and a decode node, that member, the prefill node and a
+     * router are SIGKILLed (the decode and prefill nodes started again). No stream carries a wrong
+     * token, no block held in host memory (so backed up) is lost, no KV stays reserved, and the
+     * cluster answers as before; a decode node killed mid-stream ends the stream cleanly.
+     */
     @Test
-    void theImageRunsTheClusterExactlyAndSurvivesLosingAStoreMemberAndADecodeNode(@TempDir Path dir) throws Exception {
+    void theImageRunsTheClusterExactlyAndSurvivesChaosUnderLoad(@TempDir Path dir) throws Exception {
         try (Network network = Network.newNetwork();
-                GenericContainer<?> kv0 = kvStore(network, "kv-0");
-                GenericContainer<?> kv1 = kvStore(network, "kv-1");
+                GenericContainer<?> kv0 = kvStore(network, "kv-0", "128MiB");
+                GenericContainer<?> kv1 = kvStore(network, "kv-1", "1MiB", "--ssd-dir", "/ssd", "--ssd-budget", "64MiB")
+                        .withTmpFs(Map.of("/ssd", "rw,size=1m,mode=1777"));
                 GenericContainer<?> prefill = role(network, "prefill", "kvasir prefill:", "prefill", "--model", "builtin",
                         "--kv-store", STORE, "--host", "0.0.0.0", "--grpc-port", "7601", "--threads", "1");
-                GenericContainer<?> decode = role(network, "decode", "kvasir decode:", "decode", "--model", "builtin",
-                        "--kv-store", STORE, "--host", "0.0.0.0", "--grpc-port", "7501", "--advertise", "auto:7501",
-                        "--threads", "1");
-                GenericContainer<?> router = role(network, "router", "kvasir router:", "router", "--model", "builtin",
-                        "--kv-store", STORE, "--prefill", "prefill:7601", "--prefill-threshold", "64", "--host", "0.0.0.0",
-                        "--grpc-port", "50051", "--http-port", "8000").withExposedPorts(50051, 8000);
+                GenericContainer<?> decode0 = decode(network, "decode-0").withExposedPorts(7502);
+                GenericContainer<?> decode1 = decode(network, "decode-1");
+                GenericContainer<?> router0 = router(network, "router-0");
+                GenericContainer<?> router1 = router(network, "router-1");
                 var backend = new VectorCpuBackend(1);
                 Model local = Model.load(BuiltinModel.ensure(dir), backend)) {
             kv0.start(); // the first member up, the second joins it (at once they would merge only later)
             // the rest at once: store clients retry until a member answers, gRPC channels connect on first use
-            Startables.deepStart(Stream.of(kv1, prefill, decode, router)).join();
-            ManagedChannel channel = Grpc.newChannelBuilder(router.getHost() + ":" + router.getMappedPort(50051),
-                    TlsChannelCredentials.newBuilder().trustManager(certs.resolve("ca.crt").toFile()).build()).build();
+            Startables.deepStart(Stream.of(kv1, prefill, decode0, decode1, router0, router1)).join();
+            List<ManagedChannel> channels = List.of(channel(router0), channel(router1));
             try (Tls asRouter = Tls.load(TlsFiles.inDir(certs, Role.ROUTER), Role.ROUTER);
                     KvStoreClient store = KvStoreClient.connect(List.of(ip(kv0, network) + ":7401",
                     ip(kv1, network) + ":7401"), asRouter)) {
-                ClusterProcessTest.awaitServing(channel);
-                var api = GenerationServiceGrpc.newBlockingStub(channel);
+                List<GenerationServiceGrpc.GenerationServiceBlockingStub> apis = new ArrayList<>();
+                for (ManagedChannel channel : channels) {
+                    ClusterProcessTest.awaitServing(channel);
+                    apis.add(GenerationServiceGrpc.newBlockingStub(channel));
+                }
+                var api = apis.get(1);
 
                 // same tokens as the single-process engine; the repeat comes from the cache
                 int[] p = ClusterProcessTest.prompt(150, 5);
                 var cold = ClusterProcessTest.call(api, p, 16);
-                assertArrayEquals(new Generator(local, local.transformer().kvCacheType("auto")).generate(p, 16, SamplingParams.GREEDY, false, t -> { }).tokens(),
-                        cold.tokens(), "the containers' tokens are the single-process engine's");
+                assertArrayEquals(greedy(local, p, 16), cold.tokens(), "the containers' tokens are the single-process engine's");
                 var warm = ClusterProcessTest.awaitCached(api, p, 16, 144);
                 assertEquals(144, warm.last().getUsage().getCachedPromptTokens());
                 assertArrayEquals(cold.tokens(), warm.tokens());
 
-                // a kv-store container stopped under load loses no block
                 BlockKeyChain chain = new BlockKeyChain(ModelFingerprint.of(local), local.transformer().kvCacheType("auto"), 16);
                 List<BlockKey> keys = new ArrayList<>();
-                for (int s = 10; s < 16; s++) {
-                    int[] prompt = ClusterProcessTest.prompt(150, s);
-                    ClusterProcessTest.call(api, prompt, 4);
-                    keys.addAll(chain.keys("default", prompt, 144));
+                int[][] prompts = new int[6][];
+                int[][] expected = new int[6][];
+                for (int i = 0; i < prompts.length; i++) {
+                    prompts[i] = ClusterProcessTest.prompt(40 + 20 * i, 10 + i);
+                    expected[i] = greedy(local, prompts[i], 8);
+                    ClusterProcessTest.call(api, prompts[i], 8);
+                    keys.addAll(chain.keys("default", prompts[i], prompts[i].length / 16 * 16));
                 }
                 awaitAllStored(store, keys);
-                AtomicBoolean loading = new AtomicBoolean(true);
-                AtomicInteger served = new AtomicInteger();
-                List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
-                var load = CompletableFuture.runAsync(() -> {
-                    for (int s = 100; loading.get(); s++) {
-                        try {
-                            ClusterProcessTest.call(api, ClusterProcessTest.prompt(90, s), 4);
-                            store.get("default", keys);
-                            served.incrementAndGet();
-                        } catch (RuntimeException | io.kvasir.kv.client.KvStoreException e) {
-                            failures.add(e);
-                        }
-                    }
-                });
-                awaitServed(served, 2); // the load runs before the stop, and goes on after it
-                DockerClientFactory.instance().client().stopContainerCmd(kv1.getContainerId()).withTimeout(60).exec();
-                awaitServed(served, served.get() + 2);
-                loading.set(false);
-                load.get(3, TimeUnit.MINUTES);
-                assertTrue(failures.isEmpty(), "requests failed while a member stopped: " + failures);
-                assertTrue(served.get() >= 2, "the load ran: " + served.get());
-                List<ByteBuffer> after = store.get("default", keys);
-                long missing = after.stream().filter(b -> b == null).count();
-                assertEquals(0, missing, "blocks lost with the stopped member, of " + keys.size());
 
-                // the decode container killed mid-stream: a clean UNAVAILABLE, never a wrong token
+                ChaosLoad load = new ChaosLoad(apis, prompts, expected, 4);
+                load.awaitStreams(4);
+                fill(store, 800); // 7 MiB: half on kv-1, whose host tier spills it onto a 1 MiB SSD
+                load.awaitStreams(4);
+                kill(decode1);
+                load.awaitStreams(4);
+                restart(decode1);
+                load.awaitStreams(4);
+                // blocks in host memory have a backup on the other member: none may be lost with kv-1
+                List<BlockKey> inHost = new ArrayList<>();
+                var tiers = store.lookup("default", keys).getLocationsList();
+                for (int i = 0; i < keys.size(); i++) {
+                    if (tiers.get(i).getTier() == io.kvasir.proto.kv.v1.Tier.TIER_HOST) {
+                        inHost.add(keys.get(i));
+                    }
+                }
+                String kv1Log = kv1.getLogs();
+                kill(kv1);
+                load.awaitStreams(4);
+                kill(prefill);
+                load.awaitStreams(4);
+                restart(prefill);
+                load.awaitStreams(4);
+                kill(router0); // its clients' streams end; they move to the other router
+                load.awaitStreams(4);
+                load.close();
+                System.out.println("container chaos: kv-1's SSD filled, decode-1, kv-1, prefill and router-0 "
+                        + "SIGKILLed (decode-1 and prefill restarted); " + load + "; " + inHost.size()
+                        + " blocks in host memory before kv-1 was killed");
+                assertTrue(kv1Log.contains("No space left on device"), "kv-1's SSD never filled up");
+                assertEquals(List.of(), List.copyOf(load.wrong), load.toString());
+                assertTrue(load.completed.get() > 0, load.toString());
+                assertTrue(!inHost.isEmpty(), "no block was in host memory before kv-1 was killed");
+                long lost = store.get("default", inHost).stream().filter(b -> b == null).count();
+                assertEquals(0, lost, "blocks held in host memory lost with kv-1, of " + inHost.size());
+
+                double usage = Double.NaN; // nothing leaked: once the load is gone, no KV stays reserved
+                for (int i = 0; i < 50 && !(usage == 0); i++) {
+                    usage = KvasirProcess.sample(scrape(decode0, 7502), "vllm:kv_cache_usage_perc");
+                    Thread.sleep(200);
+                }
+                assertEquals(0.0, usage, "KV reserved on decode-0 after the load");
+                for (int i = 0; i < prompts.length; i++) { // and the cluster answers as before
+                    assertArrayEquals(expected[i], ClusterProcessTest.call(api, prompts[i], 8).tokens());
+                }
+
+                // the decode nodes killed mid-stream: a clean UNAVAILABLE, never a wrong token
                 GenerateRequest.Builder longRun = GenerateRequest.newBuilder().setMaxTokens(6000).setIgnoreEos(true);
                 Arrays.stream(ClusterProcessTest.prompt(40, 9)).forEach(longRun::addPromptTokens);
                 Iterator<GenerateResponse> stream = api.withDeadlineAfter(120, TimeUnit.SECONDS).generate(longRun.build());
                 assertTrue(stream.hasNext());
                 stream.next();
-                DockerClientFactory.instance().client().killContainerCmd(decode.getContainerId()).exec();
+                kill(decode0);
+                kill(decode1);
                 ClusterProcessTest.assertEndsCleanlyMidStream(stream);
             } finally {
-                channel.shutdownNow();
+                channels.forEach(ManagedChannel::shutdownNow);
             }
+        }
+    }
+
+    private static int[] greedy(Model local, int[] prompt, int tokens) {
+        return new Generator(local, local.transformer().kvCacheType("auto"))
+                .generate(prompt, tokens, SamplingParams.GREEDY, false, t -> { }).tokens();
+    }
+
+    private static ManagedChannel channel(GenericContainer<?> router) throws java.io.IOException {
+        return Grpc.newChannelBuilder(router.getHost() + ":" + router.getMappedPort(50051),
+                TlsChannelCredentials.newBuilder().trustManager(certs.resolve("ca.crt").toFile()).build()).build();
+    }
+
+    private static void kill(GenericContainer<?> c) {
+        DockerClientFactory.instance().client().killContainerCmd(c.getContainerId()).exec(); // SIGKILL
+    }
+
+    private static void restart(GenericContainer<?> c) {
+        DockerClientFactory.instance().client().startContainerCmd(c.getContainerId()).exec();
+    }
+
+    /** {@code n} blocks of tenant "filler" (the builtin model's layout), put in batches. */
+    private static void fill(KvStoreClient store, int n) throws Exception {
+        byte[] block = BlockCodec.encode("filler", BlockLayout.attention(CacheDType.F16, 16, 4, 2, 16), columns -> { });
+        BlockKey root = BlockKeys.root("filler", 1, CacheDType.F16, new byte[16]);
+        List<BlockKey> keys = BlockKeys.chain(root, new int[16 * n], 16);
+        for (int from = 0; from < n; from += 32) {
+            List<BlockKey> batch = keys.subList(from, Math.min(n, from + 32));
+            store.put("filler", batch, java.util.Collections.nCopies(batch.size(), block));
+        }
+    }
+
+    /** A role's {@code /metrics} over HTTPS, as Prometheus scrapes it: trusting the cluster's CA, no certificate of its own. */
+    private static String scrape(GenericContainer<?> c, int port) throws Exception {
+        var ca = io.kvasir.testing.TrustedCa.sslContext(certs.resolve("ca.crt"));
+        try (var http = java.net.http.HttpClient.newBuilder().sslContext(ca).build()) {
+            return http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("https://localhost:"
+                    + c.getMappedPort(port) + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body();
         }
     }
 
     private static String ip(GenericContainer<?> c, Network network) {
         return c.getContainerInfo().getNetworkSettings().getNetworks().values().stream()
                 .filter(n -> network.getId().equals(n.getNetworkID())).findFirst().orElseThrow().getIpAddress();
-    }
-
-    private static void awaitServed(AtomicInteger served, int atLeast) throws InterruptedException {
-        for (int i = 0; i < 600 && served.get() < atLeast; i++) {
-            Thread.sleep(50);
-        }
     }
 
     /** Blocks reach the store after a request ends: wait until every one is there. */

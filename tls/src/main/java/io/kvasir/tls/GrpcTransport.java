@@ -7,6 +7,7 @@ import java.security.GeneralSecurityException;
 
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.netty.shaded.io.netty.channel.ChannelOption;
 
 /**
  * Every role's gRPC servers and channels: mutual TLS when the process has a {@link Tls}, plaintext
@@ -37,13 +38,22 @@ public final class GrpcTransport {
                 : NettyServerBuilder.forAddress(address, tls.server(true)).intercept(rules);
     }
 
+    /**
+     * How long an internal channel waits for a TCP connection. Inside a cluster one takes well under
+     * a millisecond; a peer that died with its address (a killed pod or container) answers nothing,
+     * and Netty's default of 30 s would hold every call to it that long before the caller moves on.
+     */
+    static final int CONNECT_TIMEOUT_MS = 2000;
+
     /** A channel to a server that must hold a certificate of role {@code server}. */
     public static NettyChannelBuilder channel(String target, Tls tls, Role server) {
         if (tls == null) {
-            return NettyChannelBuilder.forTarget(target).usePlaintext();
+            return NettyChannelBuilder.forTarget(target).usePlaintext()
+                    .withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS);
         }
         try {
-            return NettyChannelBuilder.forTarget(target, tls.client(server));
+            return NettyChannelBuilder.forTarget(target, tls.client(server))
+                    .withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS);
         } catch (IOException e) {
             throw new UncheckedIOException("TLS channel credentials: " + e.getMessage(), e);
         } catch (GeneralSecurityException e) {
