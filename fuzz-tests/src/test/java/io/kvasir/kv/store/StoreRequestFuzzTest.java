@@ -43,13 +43,14 @@ import io.kvasir.testing.LocalStore;
 
 /**
  * A KV-store member's gRPC API as any caller on the network may call it: puts of good, damaged
- * and made-up blocks under any tenant and key, gets of any keys and layer ranges, lookups, stats
- * and heartbeats, all against a real member. Every call is answered within a deadline: done, or
+ * and made-up blocks under any tenant and key, gets (streamed and shared-memory) of any keys and layer
+ * ranges, lookups, stats and heartbeats, all against a real member. Every call is answered within a deadline: done, or
  * refused with INVALID_ARGUMENT or RESOURCE_EXHAUSTED and a message; a block a get finds decodes
  * and is one it was asked for; afterwards the member stores and returns a block as before.
  */
 class StoreRequestFuzzTest {
-    private static final Set<Status.Code> REFUSALS = Set.of(Status.Code.INVALID_ARGUMENT, Status.Code.RESOURCE_EXHAUSTED);
+    private static final Set<Status.Code> REFUSALS = Set.of(Status.Code.INVALID_ARGUMENT, Status.Code.RESOURCE_EXHAUSTED,
+            Status.Code.UNIMPLEMENTED); // a shared get, where the member has no arena
     private static final String[] TENANTS = {"alpha", "beta"};
     private static final List<ByteString> KEYS = new ArrayList<>();
     private static final List<byte[]> BLOCKS = new ArrayList<>();
@@ -99,7 +100,7 @@ class StoreRequestFuzzTest {
 
     @FuzzTest(maxExecutions = 10_000)
     void callsAreAnsweredOrRefused(FuzzedDataProvider data) throws Exception {
-        int call = data.consumeInt(0, 4);
+        int call = data.consumeInt(0, 5);
         try {
             switch (call) {
                 case 0 -> {
@@ -129,6 +130,14 @@ class StoreRequestFuzzTest {
                 }
                 case 2 -> stub().lookup(LookupRequest.newBuilder().setTenant(tenant(data)).addAllKeys(keys(data)).build());
                 case 3 -> stub().stats(StatsRequest.newBuilder().setTenant(tenant(data)).build());
+                case 4 -> {
+                    GetRequest request = GetRequest.newBuilder().setTenant(tenant(data)).addAllKeys(keys(data))
+                            .setFirstLayer(data.consumeInt()).setLayerCount(data.consumeInt()).build();
+                    var shared = stub().getShared(request);
+                    if (shared.getBlocksCount() > request.getKeysCount()) {
+                        throw new AssertionError("a shared get answered more blocks than it was asked for");
+                    }
+                }
                 default -> stub().announce(AnnounceRequest.newBuilder().setTtlSeconds(data.consumeInt())
                         .setWithdraw(data.consumeBoolean()).setNode(NodeStatus.newBuilder().setNodeId(data.consumeString(80))
                                 .setRole(data.consumeString(20)).setAddress(data.consumeString(80))
