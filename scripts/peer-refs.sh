@@ -50,6 +50,27 @@ python3 "$(dirname "$0")/peer/gguf_set_keys.py" "$out/ds2-sharp.gguf" "$out/ds2-
   deepseek2.rope.scaling.original_context_length=u32:32 deepseek2.rope.scaling.yarn_log_multiplier=f32:0.0707
 rm "$out/ds2-sharp.gguf"
 
+# ggml's 4- to 6-bit formats, one file each, and a Q4_K_M-style mix of two of them (same master
+# weights); widths are multiples of 256 so that K-quant rows hold their own blocks, not fallbacks
+QUANTS="q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k"
+for t in $QUANTS; do
+  model quant-$t --n-embd 256 --n-head 4 --n-head-kv 2 --n-layer 1 --n-ff 256 --w-std 0.06 --seed 21 --type $t
+done
+python3 "$(dirname "$0")/peer/gguf_mix.py" "$out/quant-q4_k.gguf" "$out/quant-q6_k.gguf" "$out/quant-mix.gguf" \
+  ffn_down attn_v output.weight
+for m in $(printf 'quant-%s ' $QUANTS) quant-mix; do
+  ref $m
+  # the float64 reference dequantizing the same bytes (llama.cpp also rounds activations to 8 bits)
+  python3 "$PEER/ref_forward.py" "$out/$m.gguf" --json "$out/$m.tmp.json" >/dev/null
+  python3 - "$out/$m.tmp.json" "$out/$m-f64.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+json.dump({"prompt": d["prompt"], "greedy": d["greedy"], "lastLogits": [float("%.9g" % x) for x in d["lastLogits"]]},
+          open(sys.argv[2], "w"))
+PY
+  rm "$out/$m.tmp.json"
+done
+
 for m in llama-gqa llama-mha llama-mqa llama-wide llama3-rope qwen2-tiny qwen2-mqa llama-wide-f16 llama-wide-q8_0 \
          ds2-tiny ds2-qlora ds2-kvb; do ref $m; done
 ref ds2-yarn --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"

@@ -26,6 +26,29 @@ public final class TestTensors {
         return new WeightMatrix("test", dtype, rows, cols, seg);
     }
 
+    /**
+     * Random blocks of one of ggml's 4- to 6-bit formats: any bytes are a valid block, except that
+     * the F16 scales (and minima) are set to small finite values.
+     */
+    public static WeightMatrix randomBlocks(Arena arena, DType dtype, int rows, int cols, Random random) {
+        MemorySegment seg = arena.allocate(rows * dtype.bytesFor(cols));
+        byte[] bytes = new byte[(int) seg.byteSize()];
+        random.nextBytes(bytes);
+        MemorySegment.copy(bytes, 0, seg, ValueLayout.JAVA_BYTE, 0, bytes.length);
+        int[] halves = switch (dtype) {
+            case Q4_0, Q5_0 -> new int[] {0};
+            case Q4_1, Q5_1, Q4_K, Q5_K -> new int[] {0, 2};
+            case Q6_K -> new int[] {208};
+            default -> throw new IllegalArgumentException(dtype + " is not a 4- to 6-bit format");
+        };
+        for (long block = 0; block < seg.byteSize(); block += dtype.blockBytes) {
+            for (int at : halves) {
+                seg.set(I16, block + at, Float.floatToFloat16(0.002f + 0.02f * random.nextFloat()));
+            }
+        }
+        return new WeightMatrix("test", dtype, rows, cols, seg);
+    }
+
     /** Writes row-major {@code values} (rows of {@code cols}) into {@code seg} in {@code dtype}. */
     public static void encode(float[] values, DType dtype, int cols, MemorySegment seg) {
         switch (dtype) {

@@ -3,6 +3,7 @@ package io.kvasir.engine.backend.reference;
 import io.kvasir.engine.backend.AttentionTile;
 import io.kvasir.engine.backend.Backend;
 import io.kvasir.engine.tensor.DType;
+import io.kvasir.engine.tensor.QuantizedBlocks;
 import io.kvasir.engine.tensor.WeightMatrix;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -26,6 +27,8 @@ public final class ReferenceBackend implements Backend {
                 float d = Float.float16ToFloat(s.get(I16, block));
                 yield d * s.get(ValueLayout.JAVA_BYTE, block + 2 + i % 32);
             }
+            default -> QuantizedBlocks.element(w.dtype(), s, base + (long) (i / w.dtype().blockSize) * w.dtype().blockBytes,
+                    i % w.dtype().blockSize);
         };
     }
 

@@ -23,6 +23,24 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class RowKernelTest {
 
+    /** ggml's 4- to 6-bit formats: random blocks, the fast paths against the reference's per-element reading. */
+    @ParameterizedTest(name = "{0} on the {1} path")
+    @CsvSource({"Q4_0,VECTOR", "Q4_0,SCALAR", "Q4_1,VECTOR", "Q4_1,SCALAR", "Q5_0,VECTOR", "Q5_0,SCALAR",
+            "Q5_1,VECTOR", "Q5_1,SCALAR", "Q4_K,VECTOR", "Q4_K,SCALAR", "Q5_K,VECTOR", "Q5_K,SCALAR",
+            "Q6_K,VECTOR", "Q6_K,SCALAR"})
+    void lowBitMatmul_matchesReference(DType dtype, VectorCpuBackend.Path path) {
+        var random = new Random(7);
+        int cols = 2 * dtype.blockSize;
+        try (Arena arena = Arena.ofShared(); var backend = new VectorCpuBackend(2, path)) {
+            WeightMatrix w = TestTensors.randomBlocks(arena, dtype, 13, cols, random);
+            assertMatmulMatchesReference(backend, w, 3, random);
+            float[] row = new float[cols], refRow = new float[cols];
+            backend.dequantizeRow(w, 5, row, 0);
+            new ReferenceBackend().dequantizeRow(w, 5, refRow, 0);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(refRow, row);
+        }
+    }
+
     @ParameterizedTest(name = "{0} on the {1} path")
     @CsvSource({"F32,VECTOR", "F32,SCALAR", "F16,VECTOR", "F16,SCALAR", "BF16,VECTOR", "BF16,SCALAR", "Q8_0,VECTOR", "Q8_0,SCALAR"})
     void matmul_matchesReference(DType dtype, VectorCpuBackend.Path path) {
