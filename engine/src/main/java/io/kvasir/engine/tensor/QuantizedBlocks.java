@@ -66,8 +66,8 @@ public final class QuantizedBlocks {
                 float d = half(seg, block), dmin = half(seg, block + 2);
                 long scales = block + 4, qh = block + 16, qs = block + (five ? 48 : 16);
                 for (int c = 0; c < 4; c++) {
-                    float d1 = d * scale(seg, scales, 2 * c), m1 = dmin * min(seg, scales, 2 * c);
-                    float d2 = d * scale(seg, scales, 2 * c + 1), m2 = dmin * min(seg, scales, 2 * c + 1);
+                    float d1 = d * kScale(seg, scales, 2 * c), m1 = dmin * kMin(seg, scales, 2 * c);
+                    float d2 = d * kScale(seg, scales, 2 * c + 1), m2 = dmin * kMin(seg, scales, 2 * c + 1);
                     for (int l = 0; l < 32; l++) {
                         int q = Byte.toUnsignedInt(seg.get(ValueLayout.JAVA_BYTE, qs + 32 * c + l));
                         int h = five ? Byte.toUnsignedInt(seg.get(ValueLayout.JAVA_BYTE, qh + l)) : 0;
@@ -117,7 +117,7 @@ public final class QuantizedBlocks {
         if (t == DType.Q5_K) {
             q += ((seg.get(ValueLayout.JAVA_BYTE, block + 16 + l) >> sub) & 1) * 16;
         }
-        return d * scale(seg, block + 4, sub) * q - dmin * min(seg, block + 4, sub);
+        return d * kScale(seg, block + 4, sub) * q - dmin * kMin(seg, block + 4, sub);
     }
 
     private static float q6k(MemorySegment seg, long block, int i) {
@@ -129,13 +129,13 @@ public final class QuantizedBlocks {
         return d * seg.get(ValueLayout.JAVA_BYTE, block + 192 + 8 * n + 2 * k + l / 16) * (q - 32);
     }
 
-    /** 6-bit scale of sub-block {@code j} (ggml's get_scale_min_k4). */
-    private static int scale(MemorySegment seg, long scales, int j) {
+    /** Q4_K's and Q5_K's 6-bit scale of sub-block {@code j} from the 12 bytes at {@code scales} (ggml's get_scale_min_k4). */
+    public static int kScale(MemorySegment seg, long scales, int j) {
         return j < 4 ? u8(seg, scales + j) & 63 : (u8(seg, scales + j + 4) & 0xF) | (u8(seg, scales + j - 4) >> 6) << 4;
     }
 
-    /** 6-bit min of sub-block {@code j} (ggml's get_scale_min_k4). */
-    private static int min(MemorySegment seg, long scales, int j) {
+    /** Q4_K's and Q5_K's 6-bit min of sub-block {@code j} (ggml's get_scale_min_k4). */
+    public static int kMin(MemorySegment seg, long scales, int j) {
         return j < 4 ? u8(seg, scales + j + 4) & 63 : (u8(seg, scales + j + 4) >> 4) | (u8(seg, scales + j) >> 6) << 4;
     }
 

@@ -8,9 +8,9 @@ import io.kvasir.engine.tensor.DType;
 import io.kvasir.engine.tensor.QuantizedBlocks;
 
 /**
- * Rows of ggml's 4- to 6-bit formats (Q4_0 … Q6_K): each block is widened to floats by
- * {@link QuantizedBlocks} into a per-thread scratch, then dotted with x. The vector path runs the
- * dot's multiply-adds on vectors; the widening is scalar in both.
+ * Rows of ggml's 4- to 6-bit formats (Q4_0 … Q6_K). Q4_0, Q4_K and Q6_K dots on 512-bit vectors
+ * widen in registers ({@link LowBitDots}); otherwise each block is widened to floats by
+ * {@link QuantizedBlocks} into a per-thread scratch, then dotted with x (on vectors on the vector path).
  */
 final class LowBitRows {
     /** One block of the widest format (256 values), per worker thread. */
@@ -20,6 +20,20 @@ final class LowBitRows {
     }
 
     static float dot(DType t, MemorySegment seg, long off, float[] x, int xOff, int n) {
+        if (LowBitDots.supported()) {
+            switch (t) {
+                case Q4_0 -> {
+                    return LowBitDots.q4_0(seg, off, x, xOff, n);
+                }
+                case Q4_K -> {
+                    return LowBitDots.q4_k(seg, off, x, xOff, n);
+                }
+                case Q6_K -> {
+                    return LowBitDots.q6_k(seg, off, x, xOff, n);
+                }
+                default -> { }
+            }
+        }
         float[] block = BLOCK.get();
         var sp = Vectors.F;
         FloatVector acc0 = FloatVector.zero(sp), acc1 = acc0;
@@ -47,7 +61,24 @@ final class LowBitRows {
         return sum;
     }
 
-    static void dequantize(DType t, MemorySegment seg, long off, float[] out, int outOff, int n) {
+    static void dequantize(DType t, MemorySegment seg, long off, float[] out, int outOff, int n, boolean vector) {
+        if (vector && LowBitDots.supported()) {
+            switch (t) {
+                case Q4_0 -> {
+                    LowBitDots.q4_0Into(seg, off, out, outOff, n);
+                    return;
+                }
+                case Q4_K -> {
+                    LowBitDots.q4_kInto(seg, off, out, outOff, n);
+                    return;
+                }
+                case Q6_K -> {
+                    LowBitDots.q6_kInto(seg, off, out, outOff, n);
+                    return;
+                }
+                default -> { }
+            }
+        }
         QuantizedBlocks.dequantize(t, seg, off, out, outOff, n);
     }
 }

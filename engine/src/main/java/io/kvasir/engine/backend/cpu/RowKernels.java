@@ -26,7 +26,7 @@ record RowKernels(boolean vector) {
             case F16 -> { if (vector) F16Rows.dequantizeVector(seg, rowOffset, out, outOff, n); else F16Rows.dequantize(seg, rowOffset, out, outOff, n); }
             case BF16 -> { if (vector) Bf16Rows.dequantizeVector(seg, rowOffset, out, outOff, n); else Bf16Rows.dequantize(seg, rowOffset, out, outOff, n); }
             case Q8_0 -> { if (vector) Q8_0Rows.dequantizeVector(seg, rowOffset, out, outOff, n); else Q8_0Rows.dequantize(seg, rowOffset, out, outOff, n); }
-            case Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K -> LowBitRows.dequantize(w.dtype(), seg, rowOffset, out, outOff, n);
+            case Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K -> LowBitRows.dequantize(w.dtype(), seg, rowOffset, out, outOff, n, vector);
         }
     }
 }
