@@ -35,7 +35,7 @@ final class LowBitDots {
             ByteVector q = ByteVector.fromMemorySegment(Vectors.B, seg, blk + 2, ByteOrder.LITTLE_ENDIAN);
             FloatVector x0 = FloatVector.fromArray(Vectors.F, x, xe), x1 = FloatVector.fromArray(Vectors.F, x, xe + 16);
             FloatVector qx = widen(q.and((byte) 0x0F)).mul(x0);
-            qx = widen(q.lanewise(VectorOperators.ASHR, 4).and((byte) 0x0F)).fma(x1, qx);
+            qx = widen(shr(q, 4).and((byte) 0x0F)).fma(x1, qx);
             float d = Float.float16ToFloat(seg.get(I16, blk));
             acc = qx.fma(FloatVector.broadcast(Vectors.F, d), acc);
             xs = x0.add(x1).fma(FloatVector.broadcast(Vectors.F, -8 * d), xs);
@@ -57,7 +57,7 @@ final class LowBitDots {
                     ByteVector q = ByteVector.fromMemorySegment(Vectors.B, seg, blk + 16 + 32 * c + 16 * h, ByteOrder.LITTLE_ENDIAN);
                     int xe = xOff + 256 * b + 64 * c + 16 * h;
                     FloatVector lo = widen(q.and((byte) 0x0F)).fma(d1, -m1);
-                    FloatVector hi = widen(q.lanewise(VectorOperators.ASHR, 4).and((byte) 0x0F)).fma(d2, -m2);
+                    FloatVector hi = widen(shr(q, 4).and((byte) 0x0F)).fma(d2, -m2);
                     acc0 = lo.fma(FloatVector.fromArray(Vectors.F, x, xe), acc0);
                     acc1 = hi.fma(FloatVector.fromArray(Vectors.F, x, xe + 32), acc1);
                 }
@@ -66,29 +66,29 @@ final class LowBitDots {
         return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
     }
 
-    /** Q6_K {@code {ql[128], qh[64], scales[16] int8, d}}: per sub-block of 16, w = (d·sc)·(q − 32). */
+    /**
+     * Q6_K {@code {ql[128], qh[64], scales[16] int8, d}}: per sub-block of 16, w = (d·sc)·(q − 32).
+     * One loop body for the four 32-weight parts of each 128 (C2 leaves a body that big boxed when
+     * it is written out four times).
+     */
     static float q6_k(MemorySegment seg, long off, float[] x, int xOff, int n) {
-        FloatVector acc0 = FloatVector.zero(Vectors.F), acc1 = acc0;
+        FloatVector acc = FloatVector.zero(Vectors.F);
         for (int b = 0; b < n / 256; b++) {
             long blk = off + 210L * b;
             float d = Float.float16ToFloat(seg.get(I16, blk + 208));
             for (int half = 0; half < 2; half++) {
-                long ql = blk + 64 * half, qh = blk + 128 + 32 * half, sc = blk + 192 + 8 * half;
                 for (int h = 0; h < 2; h++) {
-                    ByteVector l0 = ByteVector.fromMemorySegment(Vectors.B, seg, ql + 16 * h, ByteOrder.LITTLE_ENDIAN);
-                    ByteVector l1 = ByteVector.fromMemorySegment(Vectors.B, seg, ql + 32 + 16 * h, ByteOrder.LITTLE_ENDIAN);
-                    ByteVector hb = ByteVector.fromMemorySegment(Vectors.B, seg, qh + 16 * h, ByteOrder.LITTLE_ENDIAN);
-                    int xe = xOff + 256 * b + 128 * half + 16 * h;
-                    acc0 = part(l0.and((byte) 0x0F), hb, 0, d * seg.get(ValueLayout.JAVA_BYTE, sc + h), x, xe, acc0);
-                    acc1 = part(l1.and((byte) 0x0F), hb, 2, d * seg.get(ValueLayout.JAVA_BYTE, sc + 2 + h), x, xe + 32, acc1);
-                    acc0 = part(l0.lanewise(VectorOperators.ASHR, 4).and((byte) 0x0F), hb, 4,
-                            d * seg.get(ValueLayout.JAVA_BYTE, sc + 4 + h), x, xe + 64, acc0);
-                    acc1 = part(l1.lanewise(VectorOperators.ASHR, 4).and((byte) 0x0F), hb, 6,
-                            d * seg.get(ValueLayout.JAVA_BYTE, sc + 6 + h), x, xe + 96, acc1);
+                    ByteVector hb = ByteVector.fromMemorySegment(Vectors.B, seg, blk + 128 + 32 * half + 16 * h, ByteOrder.LITTLE_ENDIAN);
+                    for (int k = 0; k < 4; k++) {
+                        float scale = d * q6Scale(seg, blk, half, h, k);
+                        // (q − 32)·scale in one rounding, as the product below and the panels' sub-then-mul
+                        FloatVector w = widen(q6Quants(seg, blk, half, h, k, hb)).fma(scale, -32 * scale);
+                        acc = w.fma(FloatVector.fromArray(Vectors.F, x, xOff + 256 * b + 128 * half + 32 * k + 16 * h), acc);
+                    }
                 }
             }
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 
     /** Q4_0 rows widened into {@code out} (prefill's weight panels), the same values as {@link #q4_0}'s. */
@@ -98,7 +98,7 @@ final class LowBitDots {
             float d = Float.float16ToFloat(seg.get(I16, blk));
             ByteVector q = ByteVector.fromMemorySegment(Vectors.B, seg, blk + 2, ByteOrder.LITTLE_ENDIAN);
             widen(q.and((byte) 0x0F)).sub(8f).mul(d).intoArray(out, outOff + 32 * b);
-            widen(q.lanewise(VectorOperators.ASHR, 4).and((byte) 0x0F)).sub(8f).mul(d).intoArray(out, outOff + 32 * b + 16);
+            widen(shr(q, 4).and((byte) 0x0F)).sub(8f).mul(d).intoArray(out, outOff + 32 * b + 16);
         }
     }
 
@@ -115,7 +115,7 @@ final class LowBitDots {
                     ByteVector q = ByteVector.fromMemorySegment(Vectors.B, seg, blk + 16 + 32 * c + 16 * h, ByteOrder.LITTLE_ENDIAN);
                     int at = outOff + 256 * b + 64 * c + 16 * h;
                     widen(q.and((byte) 0x0F)).fma(d1, -m1).intoArray(out, at);
-                    widen(q.lanewise(VectorOperators.ASHR, 4).and((byte) 0x0F)).fma(d2, -m2).intoArray(out, at + 32);
+                    widen(shr(q, 4).and((byte) 0x0F)).fma(d2, -m2).intoArray(out, at + 32);
                 }
             }
         }
@@ -127,33 +127,43 @@ final class LowBitDots {
             long blk = off + 210L * b;
             float d = Float.float16ToFloat(seg.get(I16, blk + 208));
             for (int half = 0; half < 2; half++) {
-                long ql = blk + 64 * half, qh = blk + 128 + 32 * half, sc = blk + 192 + 8 * half;
                 for (int h = 0; h < 2; h++) {
-                    ByteVector l0 = ByteVector.fromMemorySegment(Vectors.B, seg, ql + 16 * h, ByteOrder.LITTLE_ENDIAN);
-                    ByteVector l1 = ByteVector.fromMemorySegment(Vectors.B, seg, ql + 32 + 16 * h, ByteOrder.LITTLE_ENDIAN);
-                    ByteVector hb = ByteVector.fromMemorySegment(Vectors.B, seg, qh + 16 * h, ByteOrder.LITTLE_ENDIAN);
-                    int at = outOff + 256 * b + 128 * half + 16 * h;
-                    weights(l0.and((byte) 0x0F), hb, 0, d * seg.get(ValueLayout.JAVA_BYTE, sc + h)).intoArray(out, at);
-                    weights(l1.and((byte) 0x0F), hb, 2, d * seg.get(ValueLayout.JAVA_BYTE, sc + 2 + h)).intoArray(out, at + 32);
-                    weights(l0.lanewise(VectorOperators.ASHR, 4).and((byte) 0x0F), hb, 4,
-                            d * seg.get(ValueLayout.JAVA_BYTE, sc + 4 + h)).intoArray(out, at + 64);
-                    weights(l1.lanewise(VectorOperators.ASHR, 4).and((byte) 0x0F), hb, 6,
-                            d * seg.get(ValueLayout.JAVA_BYTE, sc + 6 + h)).intoArray(out, at + 96);
+                    ByteVector hb = ByteVector.fromMemorySegment(Vectors.B, seg, blk + 128 + 32 * half + 16 * h, ByteOrder.LITTLE_ENDIAN);
+                    for (int k = 0; k < 4; k++) {
+                        widen(q6Quants(seg, blk, half, h, k, hb)).sub(32f).mul(d * q6Scale(seg, blk, half, h, k)).intoArray(out, outOff + 256 * b + 128 * half + 32 * k + 16 * h);
+                    }
                 }
             }
         }
     }
 
-    /** 16 Q6_K weights: low nibbles {@code low}, two high bits from {@code hb} at {@code shift}, times {@code scale}. */
-    private static FloatVector part(ByteVector low, ByteVector hb, int shift, float scale, float[] x, int xe,
-            FloatVector acc) {
-        return weights(low, hb, shift, scale).fma(FloatVector.fromArray(Vectors.F, x, xe), acc);
+    /**
+     * 16 Q6_K quants (0..63): part {@code k} (0..3) of the 128 weights of {@code half}, lanes
+     * {@code 16h..16h+15}; low 4 bits from ql (low nibbles for parts 0 and 1, high for 2 and 3;
+     * parts 1 and 3 from the second 32 bytes), high 2 from {@code hb} at bit 2k.
+     */
+    private static ByteVector q6Quants(MemorySegment seg, long blk, int half, int h, int k, ByteVector hb) {
+        ByteVector l = ByteVector.fromMemorySegment(Vectors.B, seg, blk + 64 * half + 32 * (k & 1) + 16 * h, ByteOrder.LITTLE_ENDIAN);
+        return shr(l, 4 * (k >> 1)).and((byte) 0x0F).or(shl(shr(hb, 2 * k).and((byte) 3), 4));
     }
 
-    /** 16 Q6_K weights as floats: (d·sc)·(q − 32). */
-    private static FloatVector weights(ByteVector low, ByteVector hb, int shift, float scale) {
-        ByteVector q = low.or(hb.lanewise(VectorOperators.ASHR, shift).and((byte) 3).lanewise(VectorOperators.LSHL, 4));
-        return widen(q).sub(32f).mul(scale);
+    /** The int8 scale of those 16 weights. */
+    private static int q6Scale(MemorySegment seg, long blk, int half, int h, int k) {
+        return seg.get(ValueLayout.JAVA_BYTE, blk + 192 + 8 * half + 2 * k + h);
+    }
+
+    /**
+     * Each byte shifted right by {@code n}, its top bits garbage (the caller masks them off). x86 has
+     * no byte shifts: C2 emulates them in several instructions, so the shift runs on 16-bit lanes
+     * (one instruction); a byte's bits then come partly from its neighbour, above where the mask keeps.
+     */
+    private static ByteVector shr(ByteVector q, int n) {
+        return n == 0 ? q : q.reinterpretAsShorts().lanewise(VectorOperators.LSHR, n).reinterpretAsBytes();
+    }
+
+    /** Each byte of {@code q} (every byte below 16) shifted left by {@code n}, on 16-bit lanes like {@link #shr}. */
+    private static ByteVector shl(ByteVector q, int n) {
+        return q.reinterpretAsShorts().lanewise(VectorOperators.LSHL, n).reinterpretAsBytes();
     }
 
     private static FloatVector widen(ByteVector q) {
