@@ -26,6 +26,17 @@ enum GgmlType {
         return "unknown";
     }
 
+    /** The names of the types Kvasir runs, for error messages. */
+    static String supported() {
+        StringBuilder b = new StringBuilder();
+        for (GgmlType t : values()) {
+            if (t.dtype != null) {
+                b.append(b.isEmpty() ? "" : ", ").append(t.name());
+            }
+        }
+        return b.toString();
+    }
+
     static DType dtypeOf(int id) {
         for (GgmlType t : values()) {
             if (t.id == id) {

@@ -93,8 +93,8 @@ public final class GgufFile implements AutoCloseable {
             for (Raw raw : raws) {
                 DType dtype = GgmlType.dtypeOf(raw.type);
                 if (dtype == null) {
-                    throw new ModelFormatException("%s: tensor %s has type %s (%d), which Kvasir does not run (supported: F32, F16, BF16, Q8_0)"
-                            .formatted(path, raw.name, GgmlType.nameOf(raw.type), raw.type));
+                    throw new ModelFormatException("%s: tensor %s has type %s (%d), which Kvasir does not run (supported: %s)"
+                            .formatted(path, raw.name, GgmlType.nameOf(raw.type), raw.type, GgmlType.supported()));
                 }
                 TensorInfo info;
                 try {
