@@ -35,6 +35,8 @@ model llama-wide       --n-embd 96 --n-head 6 --n-head-kv 2 --n-layer 3 --n-ff 1
 model llama3-rope      --preset tiny --llama3-rope --rope-base 500000 --tied --w-std 0.06 --seed 5
 model qwen2-tiny       --arch qwen2 --preset tiny
 model qwen2-mqa        --arch qwen2 --n-embd 128 --n-head 4 --n-head-kv 1 --n-ff 192 --tied --w-std 0.06 --seed 7
+model qwen3-tiny       --arch qwen3 --preset tiny                      # per-head q/k RMSNorm, head_dim 32 ≠ 64/4
+model qwen3-hd16       --arch qwen3 --preset tiny --head-dim 16 --n-head-kv 1 --tied --seed 7
 model llama-gqa-f16    --preset tiny --type f16
 model llama-gqa-q8_0   --preset tiny --type q8_0
 model llama-wide-f16   --n-embd 96 --n-head 6 --n-head-kv 2 --n-layer 3 --n-ff 160 --tied --w-std 0.06 --seed 7 --type f16
@@ -71,10 +73,11 @@ PY
   rm "$out/$m.tmp.json"
 done
 
-for m in llama-gqa llama-mha llama-mqa llama-wide llama3-rope qwen2-tiny qwen2-mqa llama-wide-f16 llama-wide-q8_0 \
+for m in llama-gqa llama-mha llama-mqa llama-wide llama3-rope qwen2-tiny qwen2-mqa qwen3-tiny qwen3-hd16 llama-wide-f16 llama-wide-q8_0 \
          ds2-tiny ds2-qlora ds2-kvb; do ref $m; done
 ref ds2-yarn --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
 SUFFIX=-long ref ds2-tiny --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
+SUFFIX=-long ref qwen3-tiny --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
 # a prompt that spans several KV blocks
 SUFFIX=-long ref llama-wide --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
 # Llama-3 frequency scaling only touches slow-turning dimensions: it shows at long positions

@@ -6,8 +6,9 @@ import io.kvasir.engine.weights.TensorInfo;
 import java.util.Map;
 
 /**
- * Reads a {@link ModelConfig} from the metadata keys llama.cpp writes for {@code llama}, {@code qwen2}
- * and {@code deepseek2} (Multi-head Latent Attention, dense FFN layers).
+ * Reads a {@link ModelConfig} from the metadata keys llama.cpp writes for {@code llama}, {@code qwen2},
+ * {@code qwen3} (its own head size, per-head q/k norms) and {@code deepseek2} (Multi-head Latent
+ * Attention, dense FFN layers).
  */
 final class GgufConfigReader {
     private final GgufFile file;
@@ -23,9 +24,9 @@ final class GgufConfigReader {
         if (!(a instanceof String arch)) {
             throw new ModelFormatException(file.path() + ": metadata general.architecture is missing");
         }
-        if (!arch.equals("llama") && !arch.equals("qwen2") && !arch.equals("deepseek2")) {
+        if (!arch.equals("llama") && !arch.equals("qwen2") && !arch.equals("qwen3") && !arch.equals("deepseek2")) {
             throw new ModelFormatException(file.path() + ": architecture \"" + arch
-                    + "\" is not supported (llama, qwen2, deepseek2)");
+                    + "\" is not supported (llama, qwen2, qwen3, deepseek2)");
         }
         return new GgufConfigReader(file, arch).read();
     }
@@ -55,7 +56,7 @@ final class GgufConfigReader {
                     integer("rope.scaling.original_context_length", null), number("rope.scaling.yarn_beta_fast", 32),
                     number("rope.scaling.yarn_beta_slow", 1));
         }
-        RopeLayout layout = arch.equals("qwen2") ? RopeLayout.HALF_SPLIT : RopeLayout.INTERLEAVED;
+        RopeLayout layout = arch.equals("qwen2") || arch.equals("qwen3") ? RopeLayout.HALF_SPLIT : RopeLayout.INTERLEAVED;
         try {
             return new ModelConfig(arch, dim,
                     integer("block_count", null),

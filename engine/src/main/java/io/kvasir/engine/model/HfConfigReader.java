@@ -13,6 +13,7 @@ import java.util.Set;
 final class HfConfigReader {
     private static final Set<String> LLAMA_LIKE = Set.of("LlamaForCausalLM", "MistralForCausalLM");
     private static final String QWEN2 = "Qwen2ForCausalLM";
+    private static final String QWEN3 = "Qwen3ForCausalLM";
     private static final String DEEPSEEK_V2 = "DeepseekV2ForCausalLM";
 
     private final Path file;
@@ -66,12 +67,13 @@ final class HfConfigReader {
         var archs = json.getAsJsonArray("architectures");
         String architecture = archs == null || archs.isEmpty() ? null : archs.get(0).getAsString();
         boolean qwen2 = QWEN2.equals(architecture);
+        boolean qwen3 = QWEN3.equals(architecture);
         if (DEEPSEEK_V2.equals(architecture)) {
             return readDeepseekV2(hasLmHead);
         }
-        if (!qwen2 && !LLAMA_LIKE.contains(architecture)) {
+        if (!qwen2 && !qwen3 && !LLAMA_LIKE.contains(architecture)) {
             throw new ModelFormatException(file + ": architectures " + archs + " is not supported (LlamaForCausalLM, "
-                    + "MistralForCausalLM, Qwen2ForCausalLM, DeepseekV2ForCausalLM)");
+                    + "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, DeepseekV2ForCausalLM)");
         }
         int dim = integer("hidden_size", null);
         int numHeads = integer("num_attention_heads", null);
@@ -94,7 +96,7 @@ final class HfConfigReader {
         }
         boolean tied = json.has("tie_word_embeddings") && json.get("tie_word_embeddings").getAsBoolean() || !hasLmHead;
         try {
-            return new ModelConfig(qwen2 ? "qwen2" : "llama", dim,
+            return new ModelConfig(qwen2 ? "qwen2" : qwen3 ? "qwen3" : "llama", dim,
                     integer("num_hidden_layers", null),
                     numHeads,
                     integer("num_key_value_heads", numHeads),
@@ -104,10 +106,10 @@ final class HfConfigReader {
                     integer("max_position_embeddings", 4096),
                     (float) number("rms_norm_eps", 1e-6),
                     new RopeConfig(RopeLayout.HALF_SPLIT, headDim, base, freqFactors, linearScale),
-                    qwen2,
+                    qwen2 || qwen3 && json.has("attention_bias") && json.get("attention_bias").getAsBoolean(),
                     tied,
                     null,
-                    windows(qwen2));
+                    windows(qwen2 || qwen3));
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }

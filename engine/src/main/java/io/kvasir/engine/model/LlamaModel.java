@@ -172,6 +172,11 @@ public final class LlamaModel {
         }
     }
 
+    /** RMSNorm of each of the {@code heads} consecutive head vectors in {@code x}, in place. */
+    private void perHeadRmsNorm(float[] x, float[] weight, int heads) {
+        RmsNorm.apply(backend, config.rmsNormEps(), x, config.headDim(), config.headDim(), weight, x, heads);
+    }
+
     /**
      * Grouped-query attention from the normed input {@code b.xb} to the heads' values in {@code b.att}
      * (MHA: as many KV heads as query heads; MQA: one):
@@ -188,6 +193,10 @@ public final class LlamaModel {
             addBias(b.q, w.bq(), n);
             addBias(b.k, w.bk(), n);
             addBias(b.v, w.bv(), n);
+        }
+        if (w.qNorm() != null) { // Qwen3: every head's query and key RMS-normed on their own
+            perHeadRmsNorm(b.q, w.qNorm(), n * config.numHeads());
+            perHeadRmsNorm(b.k, w.kNorm(), n * config.numKvHeads());
         }
         rope.rotate(b.q, config.numHeads(), config.headDim(), 0, n, b);
         rope.rotate(b.k, config.numKvHeads(), config.headDim(), 0, n, b);

@@ -22,10 +22,12 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
      * @param attnNorm (dim)      @param wq (numHeads·headDim, dim)   @param wk, wv (numKvHeads·headDim, dim)
      * @param wo (dim, numHeads·headDim)   @param bq, bk, bv biases or null   @param ffnNorm (dim)
      * @param wGate, wUp (ffnDim, dim)   @param wDown (dim, ffnDim)
+     * @param qNorm, kNorm (headDim): Qwen3's per-head query and key norms, or null
      */
     public record Layer(float[] attnNorm, WeightMatrix wq, WeightMatrix wk, WeightMatrix wv,
                         float[] bq, float[] bk, float[] bv, WeightMatrix wo,
-                        float[] ffnNorm, WeightMatrix wGate, WeightMatrix wUp, WeightMatrix wDown, Mla mla) {
+                        float[] ffnNorm, WeightMatrix wGate, WeightMatrix wUp, WeightMatrix wDown, Mla mla,
+                        float[] qNorm, float[] kNorm) {
     }
 
     /**
@@ -96,7 +98,9 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
                     t.matrix(names.ffnGate(i), c.ffnDim(), c.dim()),
                     t.matrix(names.ffnUp(i), c.ffnDim(), c.dim()),
                     t.matrix(names.ffnDown(i), c.dim(), c.ffnDim()),
-                    null));
+                    null,
+                    c.qkNorm() ? t.vector(names.qNorm(i), c.headDim()) : null,
+                    c.qkNorm() ? t.vector(names.kNorm(i), c.headDim()) : null));
         }
         return new LlamaWeights(embedding, t.vector(names.outputNorm, c.dim()), output, List.copyOf(layers));
     }
@@ -136,7 +140,7 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
                 t.matrix(names.ffnGate(i), c.ffnDim(), c.dim()),
                 t.matrix(names.ffnUp(i), c.ffnDim(), c.dim()),
                 t.matrix(names.ffnDown(i), c.dim(), c.ffnDim()),
-                mla);
+                mla, null, null);
     }
 
     /** Rows {@code [first, first + count)} of {@code m}, as a matrix over the same mapped bytes. */

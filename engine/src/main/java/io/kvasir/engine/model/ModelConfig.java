@@ -72,6 +72,11 @@ public record ModelConfig(
         }
     }
 
+    /** Qwen3: each head's query and key are RMS-normed (weights of {@code headDim}) before RoPE. */
+    public boolean qkNorm() {
+        return architecture.equals("qwen3");
+    }
+
     public int queryDim() {
         return numHeads * headDim;
     }

@@ -47,6 +47,9 @@ enum WeightNames {
     public String kBias(int i) { return layer(i, k + "bias"); }
     public String vBias(int i) { return layer(i, v + "bias"); }
     public String attnOutput(int i) { return layer(i, attnOutput); }
+    /** Qwen3's per-head query and key norms. */
+    public String qNorm(int i) { return layer(i, gguf() ? "attn_q_norm.weight" : "self_attn.q_norm.weight"); }
+    public String kNorm(int i) { return layer(i, gguf() ? "attn_k_norm.weight" : "self_attn.k_norm.weight"); }
     public String ffnNorm(int i) { return layer(i, ffnNorm); }
     public String ffnGate(int i) { return layer(i, ffnGate); }
     public String ffnUp(int i) { return layer(i, ffnUp); }
