@@ -37,7 +37,11 @@ class BadInputTest {
 
     /** A copy of the golden llama-gqa model with {@code change} applied, written to {@code fileName}. */
     private Path modifiedModel(String fileName, java.util.function.Consumer<GgufWriter> change) throws Exception {
-        var w = GgufWriter.copyOf(Golden.model("llama-gqa"));
+        return modifiedModel("llama-gqa", fileName, change);
+    }
+
+    private Path modifiedModel(String model, String fileName, java.util.function.Consumer<GgufWriter> change) throws Exception {
+        var w = GgufWriter.copyOf(Golden.model(model));
         change.accept(w);
         Path file = tmp.resolve(fileName);
         w.write(file);
@@ -93,6 +97,13 @@ class BadInputTest {
         Path file = modifiedModel("missing.gguf", w -> w.tensors.remove("blk.1.ffn_up.weight"));
         assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)),
                 file.toString(), "missing tensor blk.1.ffn_up.weight");
+    }
+
+    @Test
+    void qwen3WithoutItsKeyNorm() throws Exception {
+        Path file = modifiedModel("qwen3-tiny", "no-k-norm.gguf", w -> w.tensors.remove("blk.1.attn_k_norm.weight"));
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)),
+                file.toString(), "missing tensor blk.1.attn_k_norm.weight");
     }
 
     @Test

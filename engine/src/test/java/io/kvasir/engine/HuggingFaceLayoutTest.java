@@ -24,7 +24,7 @@ class HuggingFaceLayoutTest {
     Path tmp;
 
     @ParameterizedTest(name = "{0}, {1} shard(s)")
-    @CsvSource({"llama-gqa,1", "llama-mqa,2", "llama-wide,1", "llama3-rope,3", "qwen2-tiny,1", "qwen2-mqa,2",
+    @CsvSource({"llama-gqa,1", "llama-mqa,2", "llama-wide,1", "llama3-rope,3", "qwen2-tiny,1", "qwen2-mqa,2", "qwen3-tiny,1", "qwen3-hd16,2",
             "ds2-tiny,1", "ds2-qlora,2", "ds2-kvb,1", "ds2-yarn,1"})
     void f32Folder_matchesGguf(String name, int shards) throws Exception {
         Path folder = tmp.resolve(name);

@@ -115,7 +115,14 @@ public final class HfFolderWriter {
         }
         Map<String, Object> c = new LinkedHashMap<>();
         boolean tied = !gguf.tensors().containsKey("output.weight");
-        c.put("architectures", List.of(arch.equals("qwen2") ? "Qwen2ForCausalLM" : "LlamaForCausalLM"));
+        c.put("architectures", List.of(switch (arch) {
+            case "qwen2" -> "Qwen2ForCausalLM";
+            case "qwen3" -> "Qwen3ForCausalLM";
+            default -> "LlamaForCausalLM";
+        }));
+        if (meta.containsKey(arch + ".attention.key_length")) {
+            c.put("head_dim", intMeta("attention.key_length"));
+        }
         c.put("hidden_size", intMeta("embedding_length"));
         c.put("num_hidden_layers", intMeta("block_count"));
         c.put("num_attention_heads", intMeta("attention.head_count"));
@@ -188,6 +195,8 @@ public final class HfFolderWriter {
             case "attn_k.bias" -> "self_attn.k_proj.bias";
             case "attn_v.bias" -> "self_attn.v_proj.bias";
             case "attn_output.weight" -> "self_attn.o_proj.weight";
+            case "attn_q_norm.weight" -> "self_attn.q_norm.weight";
+            case "attn_k_norm.weight" -> "self_attn.k_norm.weight";
             case "ffn_norm.weight" -> "post_attention_layernorm.weight";
             case "ffn_gate.weight" -> "mlp.gate_proj.weight";
             case "ffn_up.weight" -> "mlp.up_proj.weight";
