@@ -37,6 +37,13 @@ model qwen2-tiny       --arch qwen2 --preset tiny
 model qwen2-mqa        --arch qwen2 --n-embd 128 --n-head 4 --n-head-kv 1 --n-ff 192 --tied --w-std 0.06 --seed 7
 model qwen3-tiny       --arch qwen3 --preset tiny                      # per-head q/k RMSNorm, head_dim 32 ≠ 64/4
 model qwen3-hd16       --arch qwen3 --preset tiny --head-dim 16 --n-head-kv 1 --tied --seed 7
+# Mixture of Experts: Mixtral-style llama, qwen3moe, DeepSeek-V2-Lite-style and V3-style routing on MLA
+model mixtral-tiny     --preset tiny --n-expert 4 --n-expert-used 2
+model qwen3moe-tiny    --arch qwen3moe --preset tiny                   # 8 experts, top-2, expert ffn 64
+model ds2-moe          --arch deepseek2 --preset tiny --n-layer 3 --n-expert 8 --n-expert-used 2 --n-expert-shared 1 \
+                       --leading-dense 1 --expert-ff 64
+model ds2-moe-sig      --arch deepseek2 --preset tiny --n-layer 3 --n-expert 8 --n-expert-used 2 --expert-weights-norm \
+                       --expert-weights-scale 2.5 --expert-gating sigmoid --exp-probs-b --seed 5
 model llama-gqa-f16    --preset tiny --type f16
 model llama-gqa-q8_0   --preset tiny --type q8_0
 model llama-wide-f16   --n-embd 96 --n-head 6 --n-head-kv 2 --n-layer 3 --n-ff 160 --tied --w-std 0.06 --seed 7 --type f16
@@ -73,11 +80,13 @@ PY
   rm "$out/$m.tmp.json"
 done
 
-for m in llama-gqa llama-mha llama-mqa llama-wide llama3-rope qwen2-tiny qwen2-mqa qwen3-tiny qwen3-hd16 llama-wide-f16 llama-wide-q8_0 \
+for m in llama-gqa llama-mha llama-mqa llama-wide llama3-rope qwen2-tiny qwen2-mqa qwen3-tiny qwen3-hd16 \
+         mixtral-tiny qwen3moe-tiny ds2-moe ds2-moe-sig llama-wide-f16 llama-wide-q8_0 \
          ds2-tiny ds2-qlora ds2-kvb; do ref $m; done
 ref ds2-yarn --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
 SUFFIX=-long ref ds2-tiny --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
 SUFFIX=-long ref qwen3-tiny --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
+SUFFIX=-long ref ds2-moe --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
 # a prompt that spans several KV blocks
 SUFFIX=-long ref llama-wide --prompt "$(python3 -c 'print(",".join(["1"]+[str(3+(i*7919+13)%509) for i in range(44)]))')"
 # Llama-3 frequency scaling only touches slow-turning dimensions: it shows at long positions

@@ -70,6 +70,9 @@ public final class CudaLlamaModel implements AutoCloseable {
         if (c.widestWindow() != Integer.MAX_VALUE) {
             throw new IllegalArgumentException("sliding-window models do not run on the GPU yet");
         }
+        if (c.moe() != null) {
+            throw new IllegalArgumentException("Mixture-of-Experts models do not run on the GPU yet");
+        }
         if (c.qkNorm()) {
             throw new IllegalArgumentException(c.architecture() + " models (per-head q/k norms) do not run on the GPU yet");
         }

@@ -15,11 +15,12 @@ public final class ForwardBuffers {
     final float[] k;       // (maxTokens, numKvHeads·headDim)
     final float[] v;       // (maxTokens, numKvHeads·headDim)
     final float[] att;     // (maxTokens, numHeads·headDim)  attention output per head
-    final float[] hb;      // (maxTokens, ffnDim)    gate, then silu(gate)·up
-    final float[] hb2;     // (maxTokens, ffnDim)    up
+    final float[] hb;      // (maxTokens, widest ffn) gate, then silu(gate)·up
+    final float[] hb2;     // (maxTokens, widest ffn) up
     final float[] ropeCos; // (maxTokens, ropeDims/2)
     final float[] ropeSin; // (maxTokens, ropeDims/2)
     final CausalAttention attention;   // GQA models
+    final ExpertFeedForward experts;   // MoE models, else null
     // MLA models (null otherwise)
     final float[] qa;        // (maxTokens, qLoraRank)       low-rank query input, or null
     final float[] kva;       // (maxTokens, kvLoraRank + qkRope) latent and rope key of each token
@@ -48,8 +49,9 @@ public final class ForwardBuffers {
         k = new float[maxTokens * c.kvDim()];
         v = new float[maxTokens * c.kvDim()];
         att = new float[maxTokens * Math.max(c.queryDim(), c.numHeads() * c.valueHeadDim())];
-        hb = new float[maxTokens * c.ffnDim()];
-        hb2 = new float[maxTokens * c.ffnDim()];
+        hb = new float[maxTokens * c.widestFfn()];
+        hb2 = new float[maxTokens * c.widestFfn()];
+        experts = c.moe() == null ? null : new ExpertFeedForward(c, maxTokens, backend);
         ropeCos = new float[maxTokens * c.rope().dims() / 2];
         ropeSin = new float[maxTokens * c.rope().dims() / 2];
         MlaConfig m = c.mla();

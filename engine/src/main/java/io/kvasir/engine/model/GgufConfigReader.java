@@ -24,9 +24,9 @@ final class GgufConfigReader {
         if (!(a instanceof String arch)) {
             throw new ModelFormatException(file.path() + ": metadata general.architecture is missing");
         }
-        if (!arch.equals("llama") && !arch.equals("qwen2") && !arch.equals("qwen3") && !arch.equals("deepseek2")) {
+        if (!java.util.Set.of("llama", "qwen2", "qwen3", "qwen3moe", "deepseek2").contains(arch)) {
             throw new ModelFormatException(file.path() + ": architecture \"" + arch
-                    + "\" is not supported (llama, qwen2, qwen3, deepseek2)");
+                    + "\" is not supported (llama, qwen2, qwen3, qwen3moe, deepseek2)");
         }
         return new GgufConfigReader(file, arch).read();
     }
@@ -56,7 +56,7 @@ final class GgufConfigReader {
                     integer("rope.scaling.original_context_length", null), number("rope.scaling.yarn_beta_fast", 32),
                     number("rope.scaling.yarn_beta_slow", 1));
         }
-        RopeLayout layout = arch.equals("qwen2") || arch.equals("qwen3") ? RopeLayout.HALF_SPLIT : RopeLayout.INTERLEAVED;
+        RopeLayout layout = arch.startsWith("qwen") ? RopeLayout.HALF_SPLIT : RopeLayout.INTERLEAVED;
         try {
             return new ModelConfig(arch, dim,
                     integer("block_count", null),
@@ -69,7 +69,42 @@ final class GgufConfigReader {
                     (float) number("attention.layer_norm_rms_epsilon", 1e-5),
                     new RopeConfig(layout, ropeDims, base, freqFactors, linearScale),
                     tensors.containsKey("blk.0.attn_q.bias"),
-                    !tensors.containsKey("output.weight"), mla, windows(integer("block_count", null)));
+                    !tensors.containsKey("output.weight"), mla, windows(integer("block_count", null)), moe());
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(file.path() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Mixture of Experts, from {@code expert_count} (absent or 0: dense): Mixtral-style {@code llama}
+     * experts as wide as {@code feed_forward_length}; {@code qwen3moe} and {@code deepseek2} experts of
+     * {@code expert_feed_forward_length}, DeepSeek's with shared experts after leading dense layers
+     * and its gating, normalization and scale keys (llama and qwen3moe always normalize).
+     */
+    private MoeConfig moe() {
+        int experts = integer("expert_count", 0);
+        if (experts == 0) {
+            return null;
+        }
+        int used = integer("expert_used_count", null);
+        try {
+            return switch (arch) {
+                case "llama" -> new MoeConfig(experts, used, integer("feed_forward_length", null), 0, 0, false, true, 0);
+                case "qwen3moe" -> new MoeConfig(experts, used, integer("expert_feed_forward_length", null), 0, 0, false,
+                        true, 0);
+                case "deepseek2" -> {
+                    int gating = integer("expert_gating_func", 1);
+                    if (gating != 0 && gating != 1 && gating != 2) {
+                        throw new ModelFormatException(file.path() + ": " + arch + ".expert_gating_func " + gating
+                                + " is not softmax (1) or sigmoid (2)");
+                    }
+                    yield new MoeConfig(experts, used, integer("expert_feed_forward_length", null),
+                            integer("expert_shared_count", 0), integer("leading_dense_block_count", 0), gating == 2,
+                            Boolean.TRUE.equals(file.metadata().get(arch + ".expert_weights_norm")),
+                            (float) number("expert_weights_scale", 0));
+                }
+                default -> throw new ModelFormatException(file.path() + ": " + arch + " with experts is not supported");
+            };
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file.path() + ": " + e.getMessage(), e);
         }
@@ -95,12 +130,6 @@ final class GgufConfigReader {
     private MlaConfig mla() {
         String p = file.path() + ": ";
         boolean split = file.metadata().get(arch + ".attention.key_length_mla") != null;
-        int layers = integer("block_count", null);
-        if (integer("leading_dense_block_count", layers) < layers || integer("expert_count", 0) > 0) {
-            throw new ModelFormatException(p + "Mixture-of-Experts layers (expert_count " + integer("expert_count", 0)
-                    + ", leading_dense_block_count " + integer("leading_dense_block_count", layers)
-                    + " of " + layers + ") are not supported yet; dense deepseek2 models are");
-        }
         Object scaling = file.metadata().get(arch + ".rope.scaling.type");
         double scoreScale = 1;
         if ("yarn".equals(scaling)) {

@@ -109,7 +109,8 @@ final class HfConfigReader {
                     qwen2 || qwen3 && json.has("attention_bias") && json.get("attention_bias").getAsBoolean(),
                     tied,
                     null,
-                    windows(qwen2 || qwen3));
+                    windows(qwen2 || qwen3),
+                    null);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }
@@ -168,6 +169,7 @@ final class HfConfigReader {
                     false,
                     tied,
                     mla,
+                    null,
                     null);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);

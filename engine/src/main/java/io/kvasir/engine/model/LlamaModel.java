@@ -134,7 +134,11 @@ public final class LlamaModel {
             backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
             // x += w_down · (silu(w_gate · norm(x)) * (w_up · norm(x)))
             rmsNorm(b.x, w.ffnNorm(), b.xb, n);
-            backend.feedForward(w.wGate(), w.wUp(), w.wDown(), b.xb, b.hb, b.hb2, b.xb2, n);
+            if (w.moe() != null) {
+                b.experts.apply(w.moe(), b.xb, b.hb, b.hb2, b.xb2, n);
+            } else {
+                backend.feedForward(w.wGate(), w.wUp(), w.wDown(), b.xb, b.hb, b.hb2, b.xb2, n);
+            }
             backend.axpy(1f, b.xb2, 0, b.x, 0, n * dim);
         }
         for (int t = 0; t < n; t++) {

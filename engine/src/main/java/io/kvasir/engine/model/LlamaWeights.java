@@ -23,11 +23,25 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
      * @param wo (dim, numHeads·headDim)   @param bq, bk, bv biases or null   @param ffnNorm (dim)
      * @param wGate, wUp (ffnDim, dim)   @param wDown (dim, ffnDim)
      * @param qNorm, kNorm (headDim): Qwen3's per-head query and key norms, or null
+     * @param moe    the layer's experts (wGate, wUp and wDown are then null), or null
      */
     public record Layer(float[] attnNorm, WeightMatrix wq, WeightMatrix wk, WeightMatrix wv,
                         float[] bq, float[] bk, float[] bv, WeightMatrix wo,
                         float[] ffnNorm, WeightMatrix wGate, WeightMatrix wUp, WeightMatrix wDown, Mla mla,
-                        float[] qNorm, float[] kNorm) {
+                        float[] qNorm, float[] kNorm, Moe moe) {
+    }
+
+    /**
+     * A Mixture-of-Experts feed-forward.
+     *
+     * @param router        (experts, dim)
+     * @param gate, up      per expert (expertFfn, dim), slices of the file's 3-D tensors
+     * @param down          per expert (dim, expertFfn)
+     * @param sharedGate, sharedUp (sharedExperts·expertFfn, dim), sharedDown (dim, …); null without shared experts
+     * @param selectionBias (experts), or null
+     */
+    public record Moe(WeightMatrix router, List<WeightMatrix> gate, List<WeightMatrix> up, List<WeightMatrix> down,
+                      WeightMatrix sharedGate, WeightMatrix sharedUp, WeightMatrix sharedDown, float[] selectionBias) {
     }
 
     /**
@@ -58,6 +72,18 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
                     visitor.accept(w);
                 }
             }
+            if (l.moe() != null) {
+                Moe m = l.moe();
+                visitor.accept(m.router());
+                for (List<WeightMatrix> experts : List.of(m.gate(), m.up(), m.down())) {
+                    experts.forEach(visitor);
+                }
+                for (WeightMatrix w : new WeightMatrix[] {m.sharedGate(), m.sharedUp(), m.sharedDown()}) {
+                    if (w != null) {
+                        visitor.accept(w);
+                    }
+                }
+            }
             if (l.mla() != null) {
                 Mla m = l.mla();
                 for (WeightMatrix w : new WeightMatrix[] {m.wqA(), m.wqB(), m.wKvA()}) {
@@ -85,6 +111,7 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
                 layers.add(mlaLayer(c, t, names, i));
                 continue;
             }
+            boolean moe = c.moeLayer(i);
             layers.add(new Layer(
                     t.vector(names.attnNorm(i), c.dim()),
                     t.matrix(names.q(i), c.queryDim(), c.dim()),
@@ -95,12 +122,13 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
                     c.qkvBias() ? t.vector(names.vBias(i), c.kvDim()) : null,
                     t.matrix(names.attnOutput(i), c.dim(), c.queryDim()),
                     t.vector(names.ffnNorm(i), c.dim()),
-                    t.matrix(names.ffnGate(i), c.ffnDim(), c.dim()),
-                    t.matrix(names.ffnUp(i), c.ffnDim(), c.dim()),
-                    t.matrix(names.ffnDown(i), c.dim(), c.ffnDim()),
+                    moe ? null : t.matrix(names.ffnGate(i), c.ffnDim(), c.dim()),
+                    moe ? null : t.matrix(names.ffnUp(i), c.ffnDim(), c.dim()),
+                    moe ? null : t.matrix(names.ffnDown(i), c.dim(), c.ffnDim()),
                     null,
                     c.qkNorm() ? t.vector(names.qNorm(i), c.headDim()) : null,
-                    c.qkNorm() ? t.vector(names.kNorm(i), c.headDim()) : null));
+                    c.qkNorm() ? t.vector(names.kNorm(i), c.headDim()) : null,
+                    moe ? moe(c, t, names, i) : null));
         }
         return new LlamaWeights(embedding, t.vector(names.outputNorm, c.dim()), output, List.copyOf(layers));
     }
@@ -137,10 +165,23 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
                 null, null, null, null, null,
                 t.matrix(names.attnOutput(i), c.dim(), heads * m.vHeadDim()),
                 t.vector(names.ffnNorm(i), c.dim()),
-                t.matrix(names.ffnGate(i), c.ffnDim(), c.dim()),
-                t.matrix(names.ffnUp(i), c.ffnDim(), c.dim()),
-                t.matrix(names.ffnDown(i), c.dim(), c.ffnDim()),
-                mla, null, null);
+                c.moeLayer(i) ? null : t.matrix(names.ffnGate(i), c.ffnDim(), c.dim()),
+                c.moeLayer(i) ? null : t.matrix(names.ffnUp(i), c.ffnDim(), c.dim()),
+                c.moeLayer(i) ? null : t.matrix(names.ffnDown(i), c.dim(), c.ffnDim()),
+                mla, null, null, c.moeLayer(i) ? moe(c, t, names, i) : null);
+    }
+
+    private static Moe moe(ModelConfig c, Lookup t, WeightNames names, int i) {
+        MoeConfig m = c.moe();
+        int e = m.experts(), f = m.expertFfnDim(), shared = m.sharedExperts() * f;
+        return new Moe(t.matrix(names.router(i), e, c.dim()),
+                t.perHead(names.expertsGate(i), e, f, c.dim()),
+                t.perHead(names.expertsUp(i), e, f, c.dim()),
+                t.perHead(names.expertsDown(i), e, c.dim(), f),
+                shared > 0 ? t.matrix(names.sharedGate(i), shared, c.dim()) : null,
+                shared > 0 ? t.matrix(names.sharedUp(i), shared, c.dim()) : null,
+                shared > 0 ? t.matrix(names.sharedDown(i), c.dim(), shared) : null,
+                t.tensors().containsKey(names.selectionBias(i)) ? t.vector(names.selectionBias(i), e) : null);
     }
 
     /** Rows {@code [first, first + count)} of {@code m}, as a matrix over the same mapped bytes. */

@@ -11,6 +11,7 @@ package io.kvasir.engine.model;
  *                      MLA, {@code headDim} is the query/key size per head and {@code numKvHeads} is 1
  * @param layerWindows  sliding-window attention: per layer, how many positions a token sees (itself
  *                      included); 0 = all. Null when no layer has a window.
+ * @param moe           Mixture-of-Experts feed-forwards, null for dense models
  */
 public record ModelConfig(
         String architecture,
@@ -27,7 +28,8 @@ public record ModelConfig(
         boolean qkvBias,
         boolean tiedEmbeddings,
         MlaConfig mla,
-        int[] layerWindows) {
+        int[] layerWindows,
+        MoeConfig moe) {
 
     public ModelConfig {
         positive("dim", dim);
@@ -61,6 +63,10 @@ public record ModelConfig(
             }
             layerWindows = layerWindows.clone();
         }
+        if (moe != null && moe.leadingDense() > numLayers) {
+            throw new IllegalArgumentException("leading_dense_block_count " + moe.leadingDense() + " exceeds the "
+                    + numLayers + " layers");
+        }
         if (!(rmsNormEps > 0)) {
             throw new IllegalArgumentException("rms_norm_eps must be > 0, got " + rmsNormEps);
         }
@@ -74,7 +80,17 @@ public record ModelConfig(
 
     /** Qwen3: each head's query and key are RMS-normed (weights of {@code headDim}) before RoPE. */
     public boolean qkNorm() {
-        return architecture.equals("qwen3");
+        return architecture.equals("qwen3") || architecture.equals("qwen3moe");
+    }
+
+    /** Whether layer {@code layer}'s feed-forward is a mixture of experts. */
+    public boolean moeLayer(int layer) {
+        return moe != null && layer >= moe.leadingDense();
+    }
+
+    /** The widest feed-forward hidden layer of any layer (the buffers' size). */
+    public int widestFfn() {
+        return moe == null ? ffnDim : Math.max(ffnDim, moe.widestFfn());
     }
 
     public int queryDim() {
@@ -101,7 +117,7 @@ public record ModelConfig(
         int[] windows = new int[numLayers];
         java.util.Arrays.fill(windows, window);
         return new ModelConfig(architecture, dim, numLayers, numHeads, numKvHeads, headDim, ffnDim, vocabSize,
-                contextLength, rmsNormEps, rope, qkvBias, tiedEmbeddings, mla, window == 0 ? null : windows);
+                contextLength, rmsNormEps, rope, qkvBias, tiedEmbeddings, mla, window == 0 ? null : windows, moe);
     }
 
     public int kvDim() {

@@ -67,6 +67,17 @@ enum WeightNames {
     public String kB(int i) { return layer(i, "attn_k_b.weight"); }
     public String vB(int i) { return layer(i, "attn_v_b.weight"); }
 
+    // Mixture of Experts (GGUF): the router, the experts stacked in 3-D tensors, the shared experts
+    public String router(int i) { return layer(i, "ffn_gate_inp.weight"); }
+    public String expertsGate(int i) { return layer(i, "ffn_gate_exps.weight"); }
+    public String expertsUp(int i) { return layer(i, "ffn_up_exps.weight"); }
+    public String expertsDown(int i) { return layer(i, "ffn_down_exps.weight"); }
+    public String sharedGate(int i) { return layer(i, "ffn_gate_shexp.weight"); }
+    public String sharedUp(int i) { return layer(i, "ffn_up_shexp.weight"); }
+    public String sharedDown(int i) { return layer(i, "ffn_down_shexp.weight"); }
+    /** DeepSeek-V3's expert-selection bias (added to the probabilities for the choice only). */
+    public String selectionBias(int i) { return layer(i, "exp_probs_b.bias"); }
+
     private boolean gguf() {
         return this == GGUF;
     }
