@@ -107,6 +107,16 @@ class BadInputTest {
     }
 
     @Test
+    void expertCountsThatDisagreeWithTheTensors() throws Exception {
+        Path file = modifiedModel("qwen3moe-tiny", "experts.gguf", w -> w.metadata.put("qwen3moe.expert_count", 6));
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)),
+                file.toString(), "blk.0.ffn_gate_exps.weight", "[8, 64, 64]", "[6, 64, 64]");
+        Path used = modifiedModel("qwen3moe-tiny", "used.gguf", w -> w.metadata.put("qwen3moe.expert_used_count", 9));
+        assertContains(messageOf(ModelFormatException.class, () -> Model.load(used, backend)),
+                used.toString(), "expert_used_count 9 must be 1 to expert_count 8");
+    }
+
+    @Test
     void configAndTensorShapesDisagree() throws Exception {
         Path file = modifiedModel("shape.gguf", w -> w.metadata.put("llama.feed_forward_length", 100));
         assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)),

@@ -25,6 +25,7 @@ class HuggingFaceLayoutTest {
 
     @ParameterizedTest(name = "{0}, {1} shard(s)")
     @CsvSource({"llama-gqa,1", "llama-mqa,2", "llama-wide,1", "llama3-rope,3", "qwen2-tiny,1", "qwen2-mqa,2", "qwen3-tiny,1", "qwen3-hd16,2",
+            "mixtral-tiny,1", "qwen3moe-tiny,2", "ds2-moe,1", "ds2-moe-sig,2",
             "ds2-tiny,1", "ds2-qlora,2", "ds2-kvb,1", "ds2-yarn,1"})
     void f32Folder_matchesGguf(String name, int shards) throws Exception {
         Path folder = tmp.resolve(name);

@@ -14,6 +14,8 @@ final class HfConfigReader {
     private static final Set<String> LLAMA_LIKE = Set.of("LlamaForCausalLM", "MistralForCausalLM");
     private static final String QWEN2 = "Qwen2ForCausalLM";
     private static final String QWEN3 = "Qwen3ForCausalLM";
+    private static final String QWEN3_MOE = "Qwen3MoeForCausalLM";
+    private static final String MIXTRAL = "MixtralForCausalLM";
     private static final String DEEPSEEK_V2 = "DeepseekV2ForCausalLM";
 
     private final Path file;
@@ -67,13 +69,16 @@ final class HfConfigReader {
         var archs = json.getAsJsonArray("architectures");
         String architecture = archs == null || archs.isEmpty() ? null : archs.get(0).getAsString();
         boolean qwen2 = QWEN2.equals(architecture);
-        boolean qwen3 = QWEN3.equals(architecture);
+        boolean qwen3moe = QWEN3_MOE.equals(architecture);
+        boolean qwen3 = QWEN3.equals(architecture) || qwen3moe;
+        boolean mixtral = MIXTRAL.equals(architecture);
         if (DEEPSEEK_V2.equals(architecture)) {
             return readDeepseekV2(hasLmHead);
         }
-        if (!qwen2 && !qwen3 && !LLAMA_LIKE.contains(architecture)) {
+        if (!qwen2 && !qwen3 && !mixtral && !LLAMA_LIKE.contains(architecture)) {
             throw new ModelFormatException(file + ": architectures " + archs + " is not supported (LlamaForCausalLM, "
-                    + "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, DeepseekV2ForCausalLM)");
+                    + "MistralForCausalLM, MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
+                    + "Qwen3MoeForCausalLM, DeepseekV2ForCausalLM)");
         }
         int dim = integer("hidden_size", null);
         int numHeads = integer("num_attention_heads", null);
@@ -96,7 +101,10 @@ final class HfConfigReader {
         }
         boolean tied = json.has("tie_word_embeddings") && json.get("tie_word_embeddings").getAsBoolean() || !hasLmHead;
         try {
-            return new ModelConfig(qwen2 ? "qwen2" : qwen3 ? "qwen3" : "llama", dim,
+            MoeConfig moe = mixtral ? new MoeConfig(integer("num_local_experts", null), integer("num_experts_per_tok", null),
+                    integer("intermediate_size", null), 0, 0, false, true, 0)
+                    : qwen3moe ? qwen3Moe() : null;
+            return new ModelConfig(qwen2 ? "qwen2" : qwen3moe ? "qwen3moe" : qwen3 ? "qwen3" : "llama", dim,
                     integer("num_hidden_layers", null),
                     numHeads,
                     integer("num_key_value_heads", numHeads),
@@ -110,10 +118,22 @@ final class HfConfigReader {
                     tied,
                     null,
                     windows(qwen2 || qwen3),
-                    null);
+                    moe);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }
+    }
+
+    /** Qwen3-MoE's experts: every layer sparse (decoder_sparse_step 1, no mlp_only_layers), as llama.cpp runs it. */
+    private MoeConfig qwen3Moe() {
+        JsonElement dense = json.get("mlp_only_layers");
+        if (integer("decoder_sparse_step", 1) != 1 || dense != null && dense.isJsonArray() && !dense.getAsJsonArray().isEmpty()) {
+            throw new ModelFormatException(file + ": Qwen3-MoE with dense layers (decoder_sparse_step, mlp_only_layers) "
+                    + "is not supported");
+        }
+        return new MoeConfig(integer("num_experts", null), integer("num_experts_per_tok", null),
+                integer("moe_intermediate_size", null), 0, 0, false,
+                !json.has("norm_topk_prob") || json.get("norm_topk_prob").getAsBoolean(), 0);
     }
 
     /**
@@ -124,10 +144,18 @@ final class HfConfigReader {
     private ModelConfig readDeepseekV2(boolean hasLmHead) {
         int layers = integer("num_hidden_layers", null);
         int experts = integer("n_routed_experts", 0);
+        MoeConfig moe = null;
         if (experts > 0 && integer("first_k_dense_replace", 0) < layers) {
-            throw new ModelFormatException(file + ": Mixture-of-Experts layers (n_routed_experts " + experts
-                    + ", first_k_dense_replace " + integer("first_k_dense_replace", 0) + " of " + layers
-                    + ") are not supported yet; dense DeepseekV2 models are");
+            String scoring = json.has("scoring_func") ? json.get("scoring_func").getAsString() : "softmax";
+            if (!scoring.equals("softmax") && !scoring.equals("sigmoid")) {
+                throw new ModelFormatException(file + ": scoring_func \"" + scoring + "\" is not supported (softmax, sigmoid)");
+            }
+            // group-limited choice (topk_method group_limited_greedy, n_group, topk_group) is not modelled:
+            // the top experts are chosen over all of them, as llama.cpp does
+            moe = new MoeConfig(experts, integer("num_experts_per_tok", null), integer("moe_intermediate_size", null),
+                    integer("n_shared_experts", 0), integer("first_k_dense_replace", 0), scoring.equals("sigmoid"),
+                    json.has("norm_topk_prob") && json.get("norm_topk_prob").getAsBoolean(),
+                    (float) number("routed_scaling_factor", 0));
         }
         int ropeDims = integer("qk_rope_head_dim", null);
         double base = number("rope_theta", 10000.0);
@@ -170,7 +198,7 @@ final class HfConfigReader {
                     tied,
                     mla,
                     null,
-                    null);
+                    moe);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }

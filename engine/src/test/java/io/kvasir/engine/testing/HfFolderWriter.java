@@ -58,6 +58,19 @@ public final class HfFolderWriter {
                 continue;
             }
             if (t.name().endsWith("attn_v_b.weight")) continue; // joined above
+            if (t.name().endsWith("_exps.weight")) {
+                // GGUF stacks the experts in one (experts, rows, cols) tensor; HF keeps one tensor each
+                int experts = (int) t.shape()[0], rows = (int) t.shape()[1], cols = (int) t.shape()[2];
+                float[] all = values(t);
+                String layer = t.name().substring(0, t.name().indexOf('.', 4) + 1);
+                String kind = t.name().substring(layer.length(), t.name().length() - "_exps.weight".length());
+                for (int e = 0; e < experts; e++) {
+                    String name = expertName(layer, kind, e);
+                    tensors.put(name, java.util.Arrays.copyOfRange(all, e * rows * cols, (e + 1) * rows * cols));
+                    shapes.put(name, new long[] {rows, cols});
+                }
+                continue;
+            }
             String name = hfName(t.name());
             if (name == null) continue; // rope_freqs: HF derives it from rope_scaling
             float[] values = values(t);
@@ -115,11 +128,21 @@ public final class HfFolderWriter {
         }
         Map<String, Object> c = new LinkedHashMap<>();
         boolean tied = !gguf.tensors().containsKey("output.weight");
+        boolean experts = meta.containsKey(arch + ".expert_count");
         c.put("architectures", List.of(switch (arch) {
             case "qwen2" -> "Qwen2ForCausalLM";
             case "qwen3" -> "Qwen3ForCausalLM";
-            default -> "LlamaForCausalLM";
+            case "qwen3moe" -> "Qwen3MoeForCausalLM";
+            default -> experts ? "MixtralForCausalLM" : "LlamaForCausalLM";
         }));
+        if (experts) {
+            c.put(arch.equals("llama") ? "num_local_experts" : "num_experts", intMeta("expert_count"));
+            c.put("num_experts_per_tok", intMeta("expert_used_count"));
+            if (arch.equals("qwen3moe")) {
+                c.put("moe_intermediate_size", intMeta("expert_feed_forward_length"));
+                c.put("norm_topk_prob", true);
+            }
+        }
         if (meta.containsKey(arch + ".attention.key_length")) {
             c.put("head_dim", intMeta("attention.key_length"));
         }
@@ -163,8 +186,19 @@ public final class HfFolderWriter {
         c.put("qk_rope_head_dim", ropeDims);
         c.put("qk_nope_head_dim", intMeta(split ? "attention.key_length_mla" : "attention.key_length") - ropeDims);
         c.put("v_head_dim", intMeta(split ? "attention.value_length_mla" : "attention.value_length"));
-        c.put("n_routed_experts", null);
-        c.put("first_k_dense_replace", intMeta("block_count"));
+        if (meta.containsKey(arch + ".expert_count")) {
+            c.put("n_routed_experts", intMeta("expert_count"));
+            c.put("num_experts_per_tok", intMeta("expert_used_count"));
+            c.put("moe_intermediate_size", intMeta("expert_feed_forward_length"));
+            c.put("n_shared_experts", intMeta("expert_shared_count"));
+            c.put("first_k_dense_replace", intMeta("leading_dense_block_count"));
+            c.put("norm_topk_prob", Boolean.TRUE.equals(meta.get(arch + ".expert_weights_norm")));
+            c.put("routed_scaling_factor", ((Number) meta.get(arch + ".expert_weights_scale")).doubleValue());
+            c.put("scoring_func", intMeta("expert_gating_func") == 2 ? "sigmoid" : "softmax");
+        } else {
+            c.put("n_routed_experts", null);
+            c.put("first_k_dense_replace", intMeta("block_count"));
+        }
         c.put("tie_word_embeddings", !gguf.tensors().containsKey("output.weight"));
         c.put("bos_token_id", 1);
         c.put("eos_token_id", 2);
@@ -178,7 +212,20 @@ public final class HfFolderWriter {
         return c;
     }
 
-    private static String hfName(String g) {
+    /** One expert's tensor (kind ffn_gate, ffn_up, ffn_down) as Mixtral or Qwen/DeepSeek name it. */
+    private String expertName(String ggufLayer, String kind, int e) {
+        String layer = "model.layers." + ggufLayer.substring(4);
+        if (arch.equals("llama")) {
+            return layer + "block_sparse_moe.experts." + e + "." + switch (kind) {
+                case "ffn_gate" -> "w1";
+                case "ffn_up" -> "w3";
+                default -> "w2";
+            } + ".weight";
+        }
+        return layer + "mlp.experts." + e + "." + kind.substring(4) + "_proj.weight";
+    }
+
+    private String hfName(String g) {
         if (g.equals("token_embd.weight")) return "model.embed_tokens.weight";
         if (g.equals("output_norm.weight")) return "model.norm.weight";
         if (g.equals("output.weight")) return "lm_head.weight";
@@ -207,6 +254,11 @@ public final class HfFolderWriter {
             case "attn_kv_a_mqa.weight" -> "self_attn.kv_a_proj_with_mqa.weight";
             case "attn_kv_a_norm.weight" -> "self_attn.kv_a_layernorm.weight";
             case "attn_kv_b.weight" -> "self_attn.kv_b_proj.weight";
+            case "ffn_gate_inp.weight" -> arch.equals("llama") ? "block_sparse_moe.gate.weight" : "mlp.gate.weight";
+            case "ffn_gate_shexp.weight" -> "mlp.shared_experts.gate_proj.weight";
+            case "ffn_up_shexp.weight" -> "mlp.shared_experts.up_proj.weight";
+            case "ffn_down_shexp.weight" -> "mlp.shared_experts.down_proj.weight";
+            case "exp_probs_b.bias" -> "mlp.gate.e_score_correction_bias";
             default -> throw new IllegalArgumentException("unmapped tensor " + g);
         };
     }
