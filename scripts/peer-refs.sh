@@ -59,9 +59,9 @@ python3 "$(dirname "$0")/peer/gguf_set_keys.py" "$out/ds2-sharp.gguf" "$out/ds2-
   deepseek2.rope.scaling.original_context_length=u32:32 deepseek2.rope.scaling.yarn_log_multiplier=f32:0.0707
 rm "$out/ds2-sharp.gguf"
 
-# ggml's 4- to 6-bit formats, one file each, and a Q4_K_M-style mix of two of them (same master
+# ggml's 2- to 6-bit formats, one file each, and a Q4_K_M-style mix of two of them (same master
 # weights); widths are multiples of 256 so that K-quant rows hold their own blocks, not fallbacks
-QUANTS="q4_0 q4_1 q5_0 q5_1 q4_k q5_k q6_k"
+QUANTS="q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k"
 for t in $QUANTS; do
   model quant-$t --n-embd 256 --n-head 4 --n-head-kv 2 --n-layer 1 --n-ff 256 --w-std 0.06 --seed 21 --type $t
 done

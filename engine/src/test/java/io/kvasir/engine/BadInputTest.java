@@ -73,12 +73,12 @@ class BadInputTest {
 
     @Test
     void unknownTensorType() throws Exception {
-        Path file = modifiedModel("q2k.gguf", w -> {
+        Path file = modifiedModel("q8k.gguf", w -> {
             var t = w.tensors.get("blk.0.attn_k.weight");
-            w.tensors.put("blk.0.attn_k.weight", new GgufWriter.Tensor(t.shape(), 10, t.data()));
+            w.tensors.put("blk.0.attn_k.weight", new GgufWriter.Tensor(t.shape(), 15, t.data()));
         });
         assertContains(messageOf(ModelFormatException.class, () -> Model.load(file, backend)),
-                file.toString(), "blk.0.attn_k.weight", "Q2_K", "supported: F32, F16, Q4_0");
+                file.toString(), "blk.0.attn_k.weight", "Q8_K", "supported: F32, F16, Q4_0");
     }
 
     /** A K-quant tensor whose rows (64 wide here) are not whole 256-weight blocks. */

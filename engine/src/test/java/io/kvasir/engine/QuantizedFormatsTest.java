@@ -11,15 +11,15 @@ import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.testing.Golden;
 
 /**
- * GGUF files in ggml's 4- to 6-bit formats (make_gguf.py, one model; a Q4_K_M-style mix of Q4_K and
+ * GGUF files in ggml's 2- to 6-bit formats (make_gguf.py, one model; a Q4_K_M-style mix of Q4_K and
  * Q6_K tensors): the engine's logits against a float64 forward pass dequantizing the same bytes
  * (ref_forward.py), and its greedy tokens against llama.cpp's run of the file, which also rounds
  * every activation to 8 bits before a quantized matmul, so it agrees only to that rounding.
  */
 class QuantizedFormatsTest {
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"quant-q4_0", "quant-q4_1", "quant-q5_0", "quant-q5_1", "quant-q4_k", "quant-q5_k",
-        "quant-q6_k", "quant-mix"})
+    @ValueSource(strings = {"quant-q4_0", "quant-q4_1", "quant-q5_0", "quant-q5_1", "quant-q2_k", "quant-q3_k",
+        "quant-q4_k", "quant-q5_k", "quant-q6_k", "quant-mix"})
     void logitsWithin1e3OfTheFloat64ReferenceOnTheSameBytes(String name) {
         Golden.Reference exact = Golden.reference(name + "-f64");
         Golden.Reference llamaCpp = Golden.reference(name);

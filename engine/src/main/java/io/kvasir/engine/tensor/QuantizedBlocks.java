@@ -5,7 +5,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * The values of ggml's 4- to 6-bit block formats, as {@code ggml-quants.c}'s {@code dequantize_row_*}
+ * The values of ggml's 2- to 6-bit block formats, as {@code ggml-quants.c}'s {@code dequantize_row_*}
  * computes them (float arithmetic in the same order): the scalar definition every faster path is
  * checked against. Offsets are bytes into {@code seg}; a row is whole blocks.
  *
@@ -20,6 +20,7 @@ import java.nio.ByteOrder;
  *   <li>Q5_K {@code {d, dmin, scales[12], qh[32], qs[128]}}: Q4_K plus a fifth bit, bit 2c (or 2c + 1)
  *       of qh[l].</li>
  *   <li>Q6_K {@code {ql[128], qh[64], scales[16] int8, d}}: w = (d·sc)·(q − 32) over 16 sub-blocks of 16.</li>
+ *   <li>Q2_K and Q3_K: see {@link #q2k} and {@link #q3k}.</li>
  * </ul>
  */
 public final class QuantizedBlocks {
@@ -32,7 +33,7 @@ public final class QuantizedBlocks {
     /** Whether {@code t} is one of the formats this class reads. */
     public static boolean handles(DType t) {
         return switch (t) {
-            case Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K -> true;
+            case Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> true;
             default -> false;
         };
     }
@@ -44,9 +45,11 @@ public final class QuantizedBlocks {
             case Q4_1 -> half(seg, block) * nibble(seg, block + 4, i) + half(seg, block + 2);
             case Q5_0 -> half(seg, block) * ((nibble(seg, block + 6, i) | fifthBit(seg, block + 2, i)) - 16);
             case Q5_1 -> half(seg, block) * (nibble(seg, block + 8, i) | fifthBit(seg, block + 4, i)) + half(seg, block + 2);
+            case Q2_K -> q2k(seg, block, i);
+            case Q3_K -> q3k(seg, block, i);
             case Q4_K, Q5_K -> kQuant45(t, seg, block, i);
             case Q6_K -> q6k(seg, block, i);
-            default -> throw new IllegalArgumentException(t + " is not a 4- to 6-bit block format");
+            default -> throw new IllegalArgumentException(t + " is not a 2- to 6-bit block format");
         };
     }
 
@@ -76,12 +79,12 @@ public final class QuantizedBlocks {
                     }
                 }
             }
-            case Q6_K -> {
+            case Q2_K, Q3_K, Q6_K -> {
                 for (int i = 0; i < 256; i++) {
-                    out[outOff + i] = q6k(seg, block, i);
+                    out[outOff + i] = element(t, seg, block, i);
                 }
             }
-            default -> throw new IllegalArgumentException(t + " is not a 4- to 6-bit block format");
+            default -> throw new IllegalArgumentException(t + " is not a 2- to 6-bit block format");
         }
     }
 
@@ -118,6 +121,34 @@ public final class QuantizedBlocks {
             q += ((seg.get(ValueLayout.JAVA_BYTE, block + 16 + l) >> sub) & 1) * 16;
         }
         return d * kScale(seg, block + 4, sub) * q - dmin * kMin(seg, block + 4, sub);
+    }
+
+    /**
+     * Q2_K {@code {scales[16], qs[64], d, dmin}}: element 128n + 32j + 16h + l is 2 bits (at 2j) of
+     * qs[32n + 16h + l]; its sub-block's byte holds a 4-bit scale (low) and min (high):
+     * w = (d·sc)·q − dmin·m.
+     */
+    private static float q2k(MemorySegment seg, long block, int i) {
+        int n = i / 128, j = (i % 128) / 32, h = (i % 32) / 16, l = i % 16;
+        int q = (u8(seg, block + 16 + 32 * n + 16 * h + l) >> (2 * j)) & 3;
+        int s = u8(seg, block + 8 * n + 2 * j + h);
+        return half(seg, block + 80) * (s & 0xF) * q - half(seg, block + 82) * (s >> 4);
+    }
+
+    /**
+     * Q3_K {@code {hmask[32], qs[64], scales[12], d}}: as Q2_K's 2 bits, less 4 where the element's
+     * bit (4n + j) of hmask[16h + l] is clear; 16 6-bit scales less 32: w = (d·sc)·q.
+     */
+    private static float q3k(MemorySegment seg, long block, int i) {
+        int n = i / 128, j = (i % 128) / 32, h = (i % 32) / 16, l = i % 16, k = 8 * n + 2 * j + h;
+        int q = (u8(seg, block + 32 + 32 * n + 16 * h + l) >> (2 * j)) & 3;
+        if ((u8(seg, block + 16 * h + l) & (1 << (4 * n + j))) == 0) {
+            q -= 4;
+        }
+        long scales = block + 96;
+        int low = k < 8 ? u8(seg, scales + k) & 0xF : u8(seg, scales + k - 8) >> 4;
+        int sc = (low | ((u8(seg, scales + 8 + k % 4) >> (2 * (k / 4))) & 3) << 4) - 32;
+        return half(seg, block + 108) * sc * q;
     }
 
     private static float q6k(MemorySegment seg, long block, int i) {

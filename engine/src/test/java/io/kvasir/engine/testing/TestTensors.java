@@ -39,6 +39,8 @@ public final class TestTensors {
             case Q4_0, Q5_0 -> new int[] {0};
             case Q4_1, Q5_1, Q4_K, Q5_K -> new int[] {0, 2};
             case Q6_K -> new int[] {208};
+            case Q2_K -> new int[] {80, 82};
+            case Q3_K -> new int[] {108};
             default -> throw new IllegalArgumentException(dtype + " is not a 4- to 6-bit format");
         };
         for (long block = 0; block < seg.byteSize(); block += dtype.blockBytes) {

@@ -8,7 +8,7 @@ import io.kvasir.engine.tensor.DType;
 import io.kvasir.engine.tensor.QuantizedBlocks;
 
 /**
- * Rows of ggml's 4- to 6-bit formats (Q4_0 … Q6_K). Q4_0, Q4_K and Q6_K dots on 512-bit vectors
+ * Rows of ggml's 2- to 6-bit formats (Q4_0 … Q6_K, Q2_K, Q3_K). Q4_0, Q4_K and Q6_K dots on 512-bit vectors
  * widen in registers ({@link LowBitDots}); otherwise each block is widened to floats by
  * {@link QuantizedBlocks} into a per-thread scratch, then dotted with x (on vectors on the vector path).
  */

@@ -13,7 +13,7 @@ record RowKernels(boolean vector) {
             case F16 -> vector ? F16Rows.dot(seg, rowOffset, x, xOff, n) : F16Rows.dotScalar(seg, rowOffset, x, xOff, n);
             case BF16 -> vector ? Bf16Rows.dot(seg, rowOffset, x, xOff, n) : Bf16Rows.dotScalar(seg, rowOffset, x, xOff, n);
             case Q8_0 -> vector ? Q8_0Rows.dot(seg, rowOffset, x, xOff, n) : Q8_0Rows.dotScalar(seg, rowOffset, x, xOff, n);
-            case Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K -> vector ? LowBitRows.dot(w.dtype(), seg, rowOffset, x, xOff, n)
+            case Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> vector ? LowBitRows.dot(w.dtype(), seg, rowOffset, x, xOff, n)
                     : LowBitRows.dotScalar(w.dtype(), seg, rowOffset, x, xOff, n);
         };
     }
@@ -26,7 +26,7 @@ record RowKernels(boolean vector) {
             case F16 -> { if (vector) F16Rows.dequantizeVector(seg, rowOffset, out, outOff, n); else F16Rows.dequantize(seg, rowOffset, out, outOff, n); }
             case BF16 -> { if (vector) Bf16Rows.dequantizeVector(seg, rowOffset, out, outOff, n); else Bf16Rows.dequantize(seg, rowOffset, out, outOff, n); }
             case Q8_0 -> { if (vector) Q8_0Rows.dequantizeVector(seg, rowOffset, out, outOff, n); else Q8_0Rows.dequantize(seg, rowOffset, out, outOff, n); }
-            case Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K -> LowBitRows.dequantize(w.dtype(), seg, rowOffset, out, outOff, n, vector);
+            case Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> LowBitRows.dequantize(w.dtype(), seg, rowOffset, out, outOff, n, vector);
         }
     }
 }

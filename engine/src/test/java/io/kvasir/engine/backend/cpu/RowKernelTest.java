@@ -27,7 +27,7 @@ class RowKernelTest {
     @ParameterizedTest(name = "{0} on the {1} path")
     @CsvSource({"Q4_0,VECTOR", "Q4_0,SCALAR", "Q4_1,VECTOR", "Q4_1,SCALAR", "Q5_0,VECTOR", "Q5_0,SCALAR",
             "Q5_1,VECTOR", "Q5_1,SCALAR", "Q4_K,VECTOR", "Q4_K,SCALAR", "Q5_K,VECTOR", "Q5_K,SCALAR",
-            "Q6_K,VECTOR", "Q6_K,SCALAR"})
+            "Q6_K,VECTOR", "Q6_K,SCALAR", "Q2_K,VECTOR", "Q2_K,SCALAR", "Q3_K,VECTOR", "Q3_K,SCALAR"})
     void lowBitMatmul_matchesReference(DType dtype, VectorCpuBackend.Path path) {
         var random = new Random(7);
         int cols = 2 * dtype.blockSize;
