@@ -209,8 +209,10 @@ class ContainerClusterTest {
                 assertEquals(0, lost, "blocks held in host memory lost with kv-1, of " + inHost.size());
 
                 double usage = Double.NaN; // nothing leaked: once the load is gone, no KV stays reserved
+                var asPrometheus = io.kvasir.testing.TrustedCa.sslContext(certs.resolve("ca.crt")); // no certificate of its own
                 for (int i = 0; i < 50 && !(usage == 0); i++) {
-                    usage = KvasirProcess.sample(scrape(decode0, 7502), "vllm:kv_cache_usage_perc");
+                    usage = KvasirProcess.sample(KvasirProcess.scrape(decode0.getMappedPort(7502), asPrometheus),
+                            "vllm:kv_cache_usage_perc");
                     Thread.sleep(200);
                 }
                 assertEquals(0.0, usage, "KV reserved on decode-0 after the load");
@@ -262,14 +264,6 @@ class ContainerClusterTest {
         }
     }
 
-    /** A role's {@code /metrics} over HTTPS, as Prometheus scrapes it: trusting the cluster's CA, no certificate of its own. */
-    private static String scrape(GenericContainer<?> c, int port) throws Exception {
-        var ca = io.kvasir.testing.TrustedCa.sslContext(certs.resolve("ca.crt"));
-        try (var http = java.net.http.HttpClient.newBuilder().sslContext(ca).build()) {
-            return http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("https://localhost:"
-                    + c.getMappedPort(port) + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body();
-        }
-    }
 
     private static String ip(GenericContainer<?> c, Network network) {
         return c.getContainerInfo().getNetworkSettings().getNetworks().values().stream()

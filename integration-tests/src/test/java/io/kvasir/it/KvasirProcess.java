@@ -84,10 +84,15 @@ final class KvasirProcess implements AutoCloseable {
 
     /** Its {@code /metrics} body over HTTPS, trusting {@code tls} (any role under TLS), or plain HTTP when null. */
     String scrape(javax.net.ssl.SSLContext tls) throws Exception {
+        return scrape(metricsPort(), tls);
+    }
+
+    /** The {@code /metrics} body on localhost's {@code port}, over HTTPS trusting {@code tls}, or plain HTTP when null. */
+    static String scrape(int port, javax.net.ssl.SSLContext tls) throws Exception {
         var client = tls == null ? java.net.http.HttpClient.newBuilder() : java.net.http.HttpClient.newBuilder().sslContext(tls);
         try (var http = client.build()) {
             var r = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create((tls == null ? "http" : "https")
-                    + "://localhost:" + metricsPort() + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+                    + "://localhost:" + port + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
             if (r.statusCode() != 200) {
                 throw new IllegalStateException("/metrics answered " + r.statusCode());
             }

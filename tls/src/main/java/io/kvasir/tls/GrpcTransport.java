@@ -47,17 +47,15 @@ public final class GrpcTransport {
 
     /** A channel to a server that must hold a certificate of role {@code server}. */
     public static NettyChannelBuilder channel(String target, Tls tls, Role server) {
-        if (tls == null) {
-            return NettyChannelBuilder.forTarget(target).usePlaintext()
-                    .withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS);
-        }
+        NettyChannelBuilder builder;
         try {
-            return NettyChannelBuilder.forTarget(target, tls.client(server))
-                    .withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS);
+            builder = tls == null ? NettyChannelBuilder.forTarget(target).usePlaintext()
+                    : NettyChannelBuilder.forTarget(target, tls.client(server));
         } catch (IOException e) {
             throw new UncheckedIOException("TLS channel credentials: " + e.getMessage(), e);
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("TLS channel credentials: " + e.getMessage(), e);
         }
+        return builder.withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS);
     }
 }

@@ -22,8 +22,9 @@ final class ExpertFeedForward {
     private final float[] weights;  // (maxTokens, used)
     private final float[] routed;   // (maxTokens, dim) one expert's tokens, gathered
     private final float[] out;      // (maxTokens, dim) their outputs
-    private final int[] rows;             // (maxTokens) one expert's tokens
-    private final float[] rowWeights;     // (maxTokens) and their weights for it
+    private final int[] rows;             // (maxTokens, used) the tokens of expert 0, then of expert 1, …
+    private final float[] rowWeights;     // (maxTokens, used) and their weights
+    private final int[] starts, ends;     // (experts + 1) where each expert's tokens start in rows
     private final float[] probs, scores;  // (experts) one token's
 
     ExpertFeedForward(ModelConfig c, int maxTokens, Backend backend) {
@@ -35,8 +36,10 @@ final class ExpertFeedForward {
         this.weights = new float[maxTokens * config.used()];
         this.routed = new float[maxTokens * dim];
         this.out = new float[maxTokens * dim];
-        this.rows = new int[maxTokens];
-        this.rowWeights = new float[maxTokens];
+        this.rows = new int[maxTokens * config.used()];
+        this.rowWeights = new float[maxTokens * config.used()];
+        this.starts = new int[config.experts() + 1];
+        this.ends = new int[config.experts() + 1];
         this.probs = new float[config.experts()];
         this.scores = new float[config.experts()];
     }
@@ -48,26 +51,32 @@ final class ExpertFeedForward {
         for (int t = 0; t < n; t++) {
             choose(t, w.selectionBias());
         }
+        // each expert's tokens, in token order: one counting pass over the choices, not one per expert
+        Arrays.fill(starts, 0);
+        for (int i = 0; i < n * used; i++) {
+            starts[chosen[i] + 1]++;
+        }
+        for (int e = 0; e < experts; e++) {
+            starts[e + 1] += starts[e];
+        }
+        System.arraycopy(starts, 0, ends, 0, experts);
+        for (int i = 0; i < n * used; i++) {
+            int at = ends[chosen[i]]++;
+            rows[at] = i / used;
+            rowWeights[at] = weights[i];
+        }
         Arrays.fill(y, 0, n * dim, 0f);
         for (int e = 0; e < experts; e++) {
-            int m = 0;
-            for (int t = 0; t < n; t++) {
-                for (int k = 0; k < used; k++) {
-                    if (chosen[t * used + k] == e) {
-                        rows[m] = t;
-                        rowWeights[m++] = weights[t * used + k];
-                    }
-                }
-            }
+            int first = starts[e], m = starts[e + 1] - first;
             if (m == 0) {
                 continue;
             }
             for (int j = 0; j < m; j++) {
-                System.arraycopy(x, rows[j] * dim, routed, j * dim, dim);
+                System.arraycopy(x, rows[first + j] * dim, routed, j * dim, dim);
             }
             backend.feedForward(w.gate().get(e), w.up().get(e), w.down().get(e), routed, hGate, hUp, out, m);
             for (int j = 0; j < m; j++) {
-                backend.axpy(rowWeights[j], out, j * dim, y, rows[j] * dim, dim);
+                backend.axpy(rowWeights[first + j], out, j * dim, y, rows[first + j] * dim, dim);
             }
         }
         if (w.sharedGate() != null) {

@@ -175,12 +175,9 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
     private static Moe moe(ModelConfig c, Lookup t, WeightNames names, int i) {
         MoeConfig m = c.moe();
         int e = m.experts(), f = m.expertFfnDim(), shared = m.sharedExperts() * f;
-        boolean gguf = names == WeightNames.GGUF;
-        if (!gguf && c.architecture().equals("llama")) {
-            names = names.mixtral();
-        }
+        boolean mixtral = c.architecture().equals("llama"); // Hugging Face names its experts its own way
         List<WeightMatrix> gate, up, down;
-        if (gguf) {
+        if (names == WeightNames.GGUF) {
             gate = t.perHead(names.expertsGate(i), e, f, c.dim());
             up = t.perHead(names.expertsUp(i), e, f, c.dim());
             down = t.perHead(names.expertsDown(i), e, c.dim(), f);
@@ -189,15 +186,15 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
             up = new ArrayList<>(e);
             down = new ArrayList<>(e);
             for (int x = 0; x < e; x++) {
-                gate.add(t.matrix(names.expertGate(i, x), f, c.dim()));
-                up.add(t.matrix(names.expertUp(i, x), f, c.dim()));
-                down.add(t.matrix(names.expertDown(i, x), c.dim(), f));
+                gate.add(t.matrix(names.expertGate(i, x, mixtral), f, c.dim()));
+                up.add(t.matrix(names.expertUp(i, x, mixtral), f, c.dim()));
+                down.add(t.matrix(names.expertDown(i, x, mixtral), c.dim(), f));
             }
         }
-        return new Moe(t.matrix(names.router(i), e, c.dim()), List.copyOf(gate), List.copyOf(up), List.copyOf(down),
-                shared > 0 ? t.matrix(gguf ? names.sharedGate(i) : names.hfSharedGate(i), shared, c.dim()) : null,
-                shared > 0 ? t.matrix(gguf ? names.sharedUp(i) : names.hfSharedUp(i), shared, c.dim()) : null,
-                shared > 0 ? t.matrix(gguf ? names.sharedDown(i) : names.hfSharedDown(i), c.dim(), shared) : null,
+        return new Moe(t.matrix(names.router(i, mixtral), e, c.dim()), List.copyOf(gate), List.copyOf(up), List.copyOf(down),
+                shared > 0 ? t.matrix(names.sharedGate(i), shared, c.dim()) : null,
+                shared > 0 ? t.matrix(names.sharedUp(i), shared, c.dim()) : null,
+                shared > 0 ? t.matrix(names.sharedDown(i), c.dim(), shared) : null,
                 t.tensors().containsKey(names.selectionBias(i)) ? t.vector(names.selectionBias(i), e) : null);
     }
 

@@ -10,9 +10,6 @@ enum WeightNames {
             "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"),
     HUGGING_FACE("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight", "model.layers.%d.",
             "input_layernorm.weight", "self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj.", "self_attn.o_proj.weight",
-            "post_attention_layernorm.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"),
-    HUGGING_FACE_MIXTRAL("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight", "model.layers.%d.",
-            "input_layernorm.weight", "self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj.", "self_attn.o_proj.weight",
             "post_attention_layernorm.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight");
 
     public final String tokenEmbedding;
@@ -20,7 +17,6 @@ enum WeightNames {
     public final String output;
     private final String layerPrefix;
     private final String attnNorm, q, k, v, attnOutput, ffnNorm, ffnGate, ffnUp, ffnDown;
-    private final boolean mixtral = name().endsWith("MIXTRAL");
 
     WeightNames(String tokenEmbedding, String outputNorm, String output, String layerPrefix, String attnNorm,
                 String q, String k, String v, String attnOutput, String ffnNorm, String ffnGate, String ffnUp, String ffnDown) {
@@ -71,31 +67,28 @@ enum WeightNames {
     public String kB(int i) { return layer(i, "attn_k_b.weight"); }
     public String vB(int i) { return layer(i, "attn_v_b.weight"); }
 
-    // Mixture of Experts. GGUF: the router, the experts stacked in 3-D tensors, the shared experts
-    public String router(int i) { return layer(i, gguf() ? "ffn_gate_inp.weight" : (mixtral ? "block_sparse_moe." : "mlp.") + "gate.weight"); }
+    // Mixture of Experts. GGUF stacks the experts in 3-D tensors; Hugging Face keeps one tensor per
+    // expert, named as Mixtral does ({@code mixtral}: block_sparse_moe, w1 gate, w3 up, w2 down) or as
+    // Qwen and DeepSeek do (mlp, gate_proj, up_proj, down_proj)
+    public String router(int i, boolean mixtral) { return layer(i, gguf() ? "ffn_gate_inp.weight" : moe(mixtral) + "gate.weight"); }
     public String expertsGate(int i) { return layer(i, "ffn_gate_exps.weight"); }
     public String expertsUp(int i) { return layer(i, "ffn_up_exps.weight"); }
     public String expertsDown(int i) { return layer(i, "ffn_down_exps.weight"); }
-    public String sharedGate(int i) { return layer(i, "ffn_gate_shexp.weight"); }
-    public String sharedUp(int i) { return layer(i, "ffn_up_shexp.weight"); }
-    public String sharedDown(int i) { return layer(i, "ffn_down_shexp.weight"); }
+    public String expertGate(int i, int e, boolean mixtral) { return expert(i, e, mixtral, "w1", "gate_proj"); }
+    public String expertUp(int i, int e, boolean mixtral) { return expert(i, e, mixtral, "w3", "up_proj"); }
+    public String expertDown(int i, int e, boolean mixtral) { return expert(i, e, mixtral, "w2", "down_proj"); }
+    public String sharedGate(int i) { return layer(i, gguf() ? "ffn_gate_shexp.weight" : "mlp.shared_experts.gate_proj.weight"); }
+    public String sharedUp(int i) { return layer(i, gguf() ? "ffn_up_shexp.weight" : "mlp.shared_experts.up_proj.weight"); }
+    public String sharedDown(int i) { return layer(i, gguf() ? "ffn_down_shexp.weight" : "mlp.shared_experts.down_proj.weight"); }
     /** DeepSeek-V3's expert-selection bias (added to the probabilities for the choice only). */
     public String selectionBias(int i) { return layer(i, gguf() ? "exp_probs_b.bias" : "mlp.gate.e_score_correction_bias"); }
-    // Hugging Face: one tensor per expert, named as Mixtral (w1 gate, w3 up, w2 down) or Qwen/DeepSeek do
-    public String expertGate(int i, int e) { return layer(i, expert(e) + (mixtral ? "w1.weight" : "gate_proj.weight")); }
-    public String expertUp(int i, int e) { return layer(i, expert(e) + (mixtral ? "w3.weight" : "up_proj.weight")); }
-    public String expertDown(int i, int e) { return layer(i, expert(e) + (mixtral ? "w2.weight" : "down_proj.weight")); }
-    public String hfSharedGate(int i) { return layer(i, "mlp.shared_experts.gate_proj.weight"); }
-    public String hfSharedUp(int i) { return layer(i, "mlp.shared_experts.up_proj.weight"); }
-    public String hfSharedDown(int i) { return layer(i, "mlp.shared_experts.down_proj.weight"); }
 
-    private String expert(int e) {
-        return (mixtral ? "block_sparse_moe.experts." : "mlp.experts.") + e + ".";
+    private String expert(int i, int e, boolean mixtral, String mixtralName, String name) {
+        return layer(i, moe(mixtral) + "experts." + e + "." + (mixtral ? mixtralName : name) + ".weight");
     }
 
-    /** These names with Mixtral's expert names (block_sparse_moe) where the Hugging Face ones differ by model. */
-    WeightNames mixtral() {
-        return this == HUGGING_FACE ? HUGGING_FACE_MIXTRAL : this;
+    private static String moe(boolean mixtral) {
+        return mixtral ? "block_sparse_moe." : "mlp.";
     }
 
     private boolean gguf() {

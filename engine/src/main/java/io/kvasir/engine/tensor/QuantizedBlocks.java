@@ -30,14 +30,6 @@ public final class QuantizedBlocks {
     private QuantizedBlocks() {
     }
 
-    /** Whether {@code t} is one of the formats this class reads. */
-    public static boolean handles(DType t) {
-        return switch (t) {
-            case Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> true;
-            default -> false;
-        };
-    }
-
     /** Element {@code i} (0 ≤ i < block size) of the block at {@code block}. */
     public static float element(DType t, MemorySegment seg, long block, int i) {
         return switch (t) {
@@ -64,27 +56,29 @@ public final class QuantizedBlocks {
     public static void dequantizeBlock(DType t, MemorySegment seg, long block, float[] out, int outOff) {
         switch (t) {
             case Q4_0, Q4_1, Q5_0, Q5_1 -> legacy(t, seg, block, out, outOff);
-            case Q4_K, Q5_K -> {
-                boolean five = t == DType.Q5_K;
-                float d = half(seg, block), dmin = half(seg, block + 2);
-                long scales = block + 4, qh = block + 16, qs = block + (five ? 48 : 16);
-                for (int c = 0; c < 4; c++) {
-                    float d1 = d * kScale(seg, scales, 2 * c), m1 = dmin * kMin(seg, scales, 2 * c);
-                    float d2 = d * kScale(seg, scales, 2 * c + 1), m2 = dmin * kMin(seg, scales, 2 * c + 1);
-                    for (int l = 0; l < 32; l++) {
-                        int q = Byte.toUnsignedInt(seg.get(ValueLayout.JAVA_BYTE, qs + 32 * c + l));
-                        int h = five ? Byte.toUnsignedInt(seg.get(ValueLayout.JAVA_BYTE, qh + l)) : 0;
-                        out[outOff + 64 * c + l] = d1 * ((q & 0xF) + ((h >> (2 * c)) & 1) * 16) - m1;
-                        out[outOff + 64 * c + 32 + l] = d2 * ((q >> 4) + ((h >> (2 * c + 1)) & 1) * 16) - m2;
-                    }
-                }
-            }
+            case Q4_K, Q5_K -> kQuant45Block(t == DType.Q5_K, seg, block, out, outOff);
             case Q2_K, Q3_K, Q6_K -> {
                 for (int i = 0; i < 256; i++) {
                     out[outOff + i] = element(t, seg, block, i);
                 }
             }
             default -> throw new IllegalArgumentException(t + " is not a 2- to 6-bit block format");
+        }
+    }
+
+    /** A Q4_K block, or with {@code five} a Q5_K one: each chunk of 64's scales read once. */
+    private static void kQuant45Block(boolean five, MemorySegment seg, long block, float[] out, int outOff) {
+        float d = half(seg, block), dmin = half(seg, block + 2);
+        long scales = block + 4, qh = block + 16, qs = block + (five ? 48 : 16);
+        for (int c = 0; c < 4; c++) {
+            float d1 = d * kScale(seg, scales, 2 * c), m1 = dmin * kMin(seg, scales, 2 * c);
+            float d2 = d * kScale(seg, scales, 2 * c + 1), m2 = dmin * kMin(seg, scales, 2 * c + 1);
+            for (int l = 0; l < 32; l++) {
+                int q = u8(seg, qs + 32 * c + l);
+                int h = five ? u8(seg, qh + l) : 0;
+                out[outOff + 64 * c + l] = d1 * ((q & 0xF) + ((h >> (2 * c)) & 1) * 16) - m1;
+                out[outOff + 64 * c + 32 + l] = d2 * ((q >> 4) + ((h >> (2 * c + 1)) & 1) * 16) - m2;
+            }
         }
     }
 
@@ -98,7 +92,7 @@ public final class QuantizedBlocks {
         int high = five ? seg.get(I32, qh) : 0;
         int offset = withMin ? 0 : five ? 16 : 8;
         for (int j = 0; j < 16; j++) {
-            int q = Byte.toUnsignedInt(seg.get(ValueLayout.JAVA_BYTE, qs + j));
+            int q = u8(seg, qs + j);
             int q0 = (q & 0xF) | ((high >>> j) & 1) << 4;
             int q1 = (q >> 4) | ((high >>> (j + 16)) & 1) << 4;
             if (withMin) {
@@ -115,7 +109,7 @@ public final class QuantizedBlocks {
         int c = i / 64, within = i % 64, l = within % 32, sub = 2 * c + within / 32;
         float d = half(seg, block), dmin = half(seg, block + 2);
         long qs = block + (t == DType.Q5_K ? 48 : 16);
-        int q = Byte.toUnsignedInt(seg.get(ValueLayout.JAVA_BYTE, qs + 32 * c + l));
+        int q = u8(seg, qs + 32 * c + l);
         q = within < 32 ? q & 0xF : q >> 4;
         if (t == DType.Q5_K) {
             q += ((seg.get(ValueLayout.JAVA_BYTE, block + 16 + l) >> sub) & 1) * 16;
@@ -153,8 +147,8 @@ public final class QuantizedBlocks {
 
     private static float q6k(MemorySegment seg, long block, int i) {
         int n = i / 128, k = (i % 128) / 32, l = i % 32;
-        int ql = Byte.toUnsignedInt(seg.get(ValueLayout.JAVA_BYTE, block + 64 * n + 32 * (k % 2) + l));
-        int qh = Byte.toUnsignedInt(seg.get(ValueLayout.JAVA_BYTE, block + 128 + 32 * n + l));
+        int ql = u8(seg, block + 64 * n + 32 * (k % 2) + l);
+        int qh = u8(seg, block + 128 + 32 * n + l);
         int q = (k < 2 ? ql & 0xF : ql >> 4) | ((qh >> (2 * k)) & 3) << 4;
         float d = half(seg, block + 208);
         return d * seg.get(ValueLayout.JAVA_BYTE, block + 192 + 8 * n + 2 * k + l / 16) * (q - 32);

@@ -227,14 +227,16 @@ public final class SharedArena implements AutoCloseable {
             return null;
         }
         long[] found = lookup(arena, key.toBytes(), tenantHash);
-        return found == null ? null : copyOut(arena, found[0], found[1]);
+        return found == null ? null : copyFromRing(arena, found[0], found[1]);
     }
 
     /** A copy of the block at {@code position} (from the member's answer), or null when overwritten. */
     public static ByteBuffer copyOut(MemorySegment arena, long position, long length) {
-        if (!wellFormed(arena)) {
-            return null;
-        }
+        return wellFormed(arena) ? copyFromRing(arena, position, length) : null;
+    }
+
+    /** {@link #copyOut} of an arena whose header {@link #wellFormed} accepted. */
+    private static ByteBuffer copyFromRing(MemorySegment arena, long position, long length) {
         long capacity = arena.get(ValueLayout.JAVA_LONG, CAPACITY);
         // the position comes from the member's answer: one that is not a block's place in the ring
         // (negative, or running past the ring's end, where no block lies) is a miss, never a read

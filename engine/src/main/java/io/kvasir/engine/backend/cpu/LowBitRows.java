@@ -19,20 +19,18 @@ final class LowBitRows {
     private LowBitRows() {
     }
 
+    /** Whether {@link LowBitDots} widens {@code t} in registers at this JVM's vector width. */
+    private static boolean inRegisters(DType t) {
+        return LowBitDots.supported() && (t == DType.Q4_0 || t == DType.Q4_K || t == DType.Q6_K);
+    }
+
     static float dot(DType t, MemorySegment seg, long off, float[] x, int xOff, int n) {
-        if (LowBitDots.supported()) {
-            switch (t) {
-                case Q4_0 -> {
-                    return LowBitDots.q4_0(seg, off, x, xOff, n);
-                }
-                case Q4_K -> {
-                    return LowBitDots.q4_k(seg, off, x, xOff, n);
-                }
-                case Q6_K -> {
-                    return LowBitDots.q6_k(seg, off, x, xOff, n);
-                }
-                default -> { }
-            }
+        if (inRegisters(t)) {
+            return switch (t) {
+                case Q4_0 -> LowBitDots.q4_0(seg, off, x, xOff, n);
+                case Q4_K -> LowBitDots.q4_k(seg, off, x, xOff, n);
+                default -> LowBitDots.q6_k(seg, off, x, xOff, n);
+            };
         }
         float[] block = BLOCK.get();
         var sp = Vectors.F;
@@ -62,23 +60,14 @@ final class LowBitRows {
     }
 
     static void dequantize(DType t, MemorySegment seg, long off, float[] out, int outOff, int n, boolean vector) {
-        if (vector && LowBitDots.supported()) {
-            switch (t) {
-                case Q4_0 -> {
-                    LowBitDots.q4_0Into(seg, off, out, outOff, n);
-                    return;
-                }
-                case Q4_K -> {
-                    LowBitDots.q4_kInto(seg, off, out, outOff, n);
-                    return;
-                }
-                case Q6_K -> {
-                    LowBitDots.q6_kInto(seg, off, out, outOff, n);
-                    return;
-                }
-                default -> { }
-            }
+        if (!vector || !inRegisters(t)) {
+            QuantizedBlocks.dequantize(t, seg, off, out, outOff, n);
+            return;
         }
-        QuantizedBlocks.dequantize(t, seg, off, out, outOff, n);
+        switch (t) {
+            case Q4_0 -> LowBitDots.q4_0Into(seg, off, out, outOff, n);
+            case Q4_K -> LowBitDots.q4_kInto(seg, off, out, outOff, n);
+            default -> LowBitDots.q6_kInto(seg, off, out, outOff, n);
+        }
     }
 }
