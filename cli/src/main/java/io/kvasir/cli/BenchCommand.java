@@ -125,7 +125,7 @@ final class BenchCommand {
             result.put("first_tokens", Arrays.copyOf(firstTokens, Math.min(8, firstTokens.length)));
             result.put("cpu", cpuName());
             // what one token's K/V take in a block (the store, the wire, SSD); the heap pool holds them as f32
-            long floatsPerToken = (long) m.config().numLayers() * m.config().cachedFloatsPerLayer();
+            long floatsPerToken = (long) m.config().cachedLayers() * m.config().cachedFloatsPerLayer();
             result.put("kv_attention", m.config().mla() == null ? "GQA " + m.config().numHeads() + "/"
                     + m.config().numKvHeads() : "MLA latent " + m.config().mla().kvLoraRank() + " + rope "
                     + m.config().mla().qkRopeDim());

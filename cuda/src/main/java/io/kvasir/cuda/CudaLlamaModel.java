@@ -73,6 +73,9 @@ public final class CudaLlamaModel implements AutoCloseable {
         if (c.moe() != null) {
             throw new IllegalArgumentException("Mixture-of-Experts models do not run on the GPU yet");
         }
+        if (c.kvShareFactor() > 1) {
+            throw new IllegalArgumentException("models with cross-layer KV sharing do not run on the GPU yet");
+        }
         if (c.qkNorm()) {
             throw new IllegalArgumentException(c.architecture() + " models (per-head q/k norms) do not run on the GPU yet");
         }

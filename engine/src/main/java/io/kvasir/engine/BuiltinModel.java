@@ -22,13 +22,26 @@ public final class BuiltinModel {
     /**
      * A Llama shape with this vocabulary and seeded random weights, F32 or F16.
      *
-     * @param name the file name: bump it when the generated model changes, so old files are not reused
+     * @param name          the file name: bump it when the generated model changes, so old files are not reused
+     * @param kvShareFactor cross-layer KV sharing: only every this-many-th layer has K/V projections (1: all)
      */
-    public record Shape(String name, int dim, int layers, int heads, int kvHeads, int ffn, int context, boolean f16) {
+    public record Shape(String name, int dim, int layers, int heads, int kvHeads, int ffn, int context, boolean f16,
+                        int kvShareFactor) {
+        public Shape(String name, int dim, int layers, int heads, int kvHeads, int ffn, int context, boolean f16) {
+            this(name, dim, layers, heads, kvHeads, ffn, context, f16, 1);
+        }
+
         /** Parameters, embeddings and output included. */
         public long parameters() {
             long kv = (long) kvHeads * (dim / heads);
-            return 2L * VOCAB * dim + layers * (2L * dim * dim + 2L * kv * dim + 3L * dim * ffn);
+            long kvLayers = (layers + kvShareFactor - 1) / kvShareFactor;
+            return 2L * VOCAB * dim + layers * (2L * dim * dim + 3L * dim * ffn) + kvLayers * 2L * kv * dim;
+        }
+
+        /** This shape with only every {@code factor}-th layer computing K/V, in a file of its own name. */
+        public Shape withKvSharing(int factor) {
+            return new Shape(name.replace(".gguf", "-cla" + factor + ".gguf"), dim, layers, heads, kvHeads, ffn, context,
+                    f16, factor);
         }
     }
 
@@ -100,6 +113,9 @@ public final class BuiltinModel {
         w.metadata.put("llama.context_length", shape.context());
         w.metadata.put("llama.rope.freq_base", 10000f);
         w.metadata.put("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        if (shape.kvShareFactor() > 1) {
+            w.metadata.put("llama.attention.cla_share_factor", shape.kvShareFactor());
+        }
         w.metadata.put("tokenizer.ggml.model", "llama");
         w.metadata.put("tokenizer.ggml.tokens", tokens.toArray(String[]::new));
         w.metadata.put("tokenizer.ggml.scores", scores);
@@ -119,8 +135,10 @@ public final class BuiltinModel {
             String p = "blk." + l + ".";
             w.tensors.put(p + "attn_norm.weight", GgufWriter.Tensor.onesF32(dim));
             w.tensors.put(p + "attn_q.weight", matrix(random, dim, dim, 0.08f, f16));
-            w.tensors.put(p + "attn_k.weight", matrix(random, kvHeads * headDim, dim, 0.08f, f16));
-            w.tensors.put(p + "attn_v.weight", matrix(random, kvHeads * headDim, dim, 0.08f, f16));
+            if (l % shape.kvShareFactor() == 0) { // other layers attend to these K/V
+                w.tensors.put(p + "attn_k.weight", matrix(random, kvHeads * headDim, dim, 0.08f, f16));
+                w.tensors.put(p + "attn_v.weight", matrix(random, kvHeads * headDim, dim, 0.08f, f16));
+            }
             w.tensors.put(p + "attn_output.weight", matrix(random, dim, dim, 0.08f, f16));
             w.tensors.put(p + "ffn_norm.weight", GgufWriter.Tensor.onesF32(dim));
             w.tensors.put(p + "ffn_gate.weight", matrix(random, ffn, dim, 0.08f, f16));

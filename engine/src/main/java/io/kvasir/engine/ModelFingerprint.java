@@ -43,7 +43,8 @@ public final class ModelFingerprint {
                 c.rope().layout().name(), "" + c.rope().dims(), "" + c.rope().base(),
                 java.util.Arrays.toString(c.rope().freqFactors()), "" + c.rope().linearScale(), "" + c.qkvBias(),
                 "" + c.tiedEmbeddings(), String.valueOf(c.mla()), java.util.Arrays.toString(
-                        java.util.stream.IntStream.range(0, c.numLayers()).map(c::window).toArray()));
+                        java.util.stream.IntStream.range(0, c.numLayers()).map(c::window).toArray()))
+                + (c.kvShareFactor() == 1 ? "" : "|cla " + c.kvShareFactor()); // files before CLA keep their prints
     }
 
     private static void update(MessageDigest sha, String s) {

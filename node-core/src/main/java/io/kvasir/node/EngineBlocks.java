@@ -25,10 +25,10 @@ public final class EngineBlocks {
 
     public EngineBlocks(ModelConfig config, String fingerprint, int blockSize, KvCacheType type) {
         this.fingerprint = fingerprint;
-        this.byLayer = config.numLayers() > 1 && config.widestWindow() == Integer.MAX_VALUE;
+        this.byLayer = config.cachedLayers() > 1 && config.widestWindow() == Integer.MAX_VALUE;
         CacheDType dtype = storeDtype(type);
         layout = config.mla() == null
-                ? BlockLayout.attention(dtype, blockSize, config.numLayers(), config.numKvHeads(), config.headDim())
+                ? BlockLayout.attention(dtype, blockSize, config.cachedLayers(), config.numKvHeads(), config.headDim())
                 : BlockLayout.mla(dtype, blockSize, config.numLayers(), config.mla().kvLoraRank(), config.mla().qkRopeDim());
     }
 

@@ -34,6 +34,7 @@ final class CausalAttention implements Backend.RangeBody {
     // the call in progress
     private Batch batch;
     private int layer;
+    private int kvLayer; // the cache layer it reads: another under cross-layer sharing
 
     CausalAttention(ModelConfig c, Backend backend, float[] q, float[] out) {
         this.backend = backend;
@@ -68,6 +69,7 @@ final class CausalAttention implements Backend.RangeBody {
     void run(Batch batch, int layer) {
         this.batch = batch;
         this.layer = layer;
+        this.kvLayer = config.kvLayer(layer);
         int numTiles = 0;
         for (int t = 0; t < batch.size; ) {
             int end = t + 1;
@@ -108,7 +110,7 @@ final class CausalAttention implements Backend.RangeBody {
                     tile.to[r] = numPositions;
                 }
             }
-            int keys = pool.keyOffset(layer, kvHead * headDim), values = pool.valueOffset(layer, 0) + kvHead * headDim;
+            int keys = pool.keyOffset(kvLayer, kvHead * headDim), values = pool.valueOffset(kvLayer, 0) + kvHead * headDim;
             for (int firstPosition = lowest / blockSize * blockSize; firstPosition < end; firstPosition += blockSize) {
                 int blockId = kv.blockId(firstPosition / blockSize), numSlots = Math.min(blockSize, end - firstPosition);
                 if (pool.keepsFloats()) {

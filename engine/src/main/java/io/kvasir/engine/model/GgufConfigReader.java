@@ -69,7 +69,8 @@ final class GgufConfigReader {
                     (float) number("attention.layer_norm_rms_epsilon", 1e-5),
                     new RopeConfig(layout, ropeDims, base, freqFactors, linearScale),
                     tensors.containsKey("blk.0.attn_q.bias"),
-                    !tensors.containsKey("output.weight"), mla, windows(integer("block_count", null)), moe());
+                    !tensors.containsKey("output.weight"), mla, windows(integer("block_count", null)), moe(),
+                    integer("attention.cla_share_factor", 1));
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file.path() + ": " + e.getMessage(), e);
         }

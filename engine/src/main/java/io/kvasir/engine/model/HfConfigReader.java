@@ -53,6 +53,15 @@ final class HfConfigReader {
         return out;
     }
 
+    /**
+     * Cross-layer attention as Hunyuan's configs state it: {@code use_cla} with {@code cla_share_factor}
+     * (the layers of each run share the first one's K/V); 1 without.
+     */
+    private int claShareFactor() {
+        JsonElement use = json.get("use_cla");
+        return use != null && !use.isJsonNull() && use.getAsBoolean() ? integer("cla_share_factor", null) : 1;
+    }
+
     static ModelConfig read(Path configJson, boolean hasLmHead) {
         JsonObject json;
         try {
@@ -118,7 +127,8 @@ final class HfConfigReader {
                     tied,
                     null,
                     windows(qwen2 || qwen3),
-                    moe);
+                    moe,
+                    claShareFactor());
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }
@@ -198,7 +208,8 @@ final class HfConfigReader {
                     tied,
                     mla,
                     null,
-                    moe);
+                    moe,
+                    1);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }

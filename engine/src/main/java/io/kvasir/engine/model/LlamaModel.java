@@ -56,7 +56,7 @@ public final class LlamaModel {
 
     public KvBlockPool newKvPool(int blockSize, int maxBlocks, KvCacheType type) {
         return config.mla() == null
-                ? new KvBlockPool(config.numLayers(), config.numKvHeads(), config.headDim(), blockSize, maxBlocks, type)
+                ? new KvBlockPool(config.cachedLayers(), config.numKvHeads(), config.headDim(), blockSize, maxBlocks, type)
                 : KvBlockPool.latent(config.numLayers(), config.mla().kvLoraRank(), config.mla().qkRopeDim(), blockSize,
                         maxBlocks, type);
     }
@@ -121,7 +121,7 @@ public final class LlamaModel {
         for (int l = 0; l < c.numLayers(); l++) {
             LlamaWeights.Layer w = weights.layers().get(l);
             for (int t = 0; t < n; t++) {
-                batch.tables[t].awaitLayer(l); // a prefix still arriving: this layer of it is in place
+                batch.tables[t].awaitLayer(c.kvLayer(l)); // a prefix still arriving: this layer of it is in place
             }
             // x += wo · attention(norm(x))
             rmsNorm(b.x, w.attnNorm(), b.xb, n);
@@ -186,27 +186,38 @@ public final class LlamaModel {
      * (MHA: as many KV heads as query heads; MQA: one):
      * {@code attn(rope(wq·x + bq), rope(wk·x + bk), wv·x + bv)}, the biases Qwen2's, the keys and
      * values written into the sequences' blocks before attention reads them back (over the layer's
-     * sliding window where it has one).
+     * sliding window where it has one). A layer that shares an earlier layer's K/V (CLA) only queries.
      */
     private void groupedQueryAttention(Batch batch, int layer, LlamaWeights.Layer w, ForwardBuffers b) {
-        int n = batch.size, kvDim = config.kvDim();
+        int n = batch.size;
         backend.matmul(w.wq(), b.xb, b.q, n);
-        backend.matmul(w.wk(), b.xb, b.k, n);
-        backend.matmul(w.wv(), b.xb, b.v, n);
         if (config.qkvBias()) {
             addBias(b.q, w.bq(), n);
-            addBias(b.k, w.bk(), n);
-            addBias(b.v, w.bv(), n);
         }
         if (w.qNorm() != null) { // Qwen3: every head's query and key RMS-normed on their own
             perHeadRmsNorm(b.q, w.qNorm(), n * config.numHeads());
-            perHeadRmsNorm(b.k, w.kNorm(), n * config.numKvHeads());
         }
         rope.rotate(b.q, config.numHeads(), config.headDim(), 0, n, b);
-        rope.rotate(b.k, config.numKvHeads(), config.headDim(), 0, n, b);
-        for (int t = 0; t < n; t++) {
-            batch.tables[t].writeKv(layer, batch.positions[t], b.k, t * kvDim, b.v, t * kvDim);
+        if (config.ownsKv(layer)) { // otherwise (CLA) an earlier layer's K/V are already in the blocks
+            writeKeysAndValues(batch, layer, w, b);
         }
         b.attention.run(batch, layer);
+    }
+
+    private void writeKeysAndValues(Batch batch, int layer, LlamaWeights.Layer w, ForwardBuffers b) {
+        int n = batch.size, kvDim = config.kvDim();
+        backend.matmul(w.wk(), b.xb, b.k, n);
+        backend.matmul(w.wv(), b.xb, b.v, n);
+        if (config.qkvBias()) {
+            addBias(b.k, w.bk(), n);
+            addBias(b.v, w.bv(), n);
+        }
+        if (w.kNorm() != null) {
+            perHeadRmsNorm(b.k, w.kNorm(), n * config.numKvHeads());
+        }
+        rope.rotate(b.k, config.numKvHeads(), config.headDim(), 0, n, b);
+        for (int t = 0; t < n; t++) {
+            batch.tables[t].writeKv(config.kvLayer(layer), batch.positions[t], b.k, t * kvDim, b.v, t * kvDim);
+        }
     }
 }

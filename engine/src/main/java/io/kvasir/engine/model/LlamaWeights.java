@@ -111,15 +111,18 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
                 layers.add(mlaLayer(c, t, names, i));
                 continue;
             }
-            boolean moe = c.moeLayer(i);
+            boolean moe = c.moeLayer(i), kv = c.ownsKv(i);
+            if (!kv) {
+                requireNoKv(c, t, names, i);
+            }
             layers.add(new Layer(
                     t.vector(names.attnNorm(i), c.dim()),
                     t.matrix(names.q(i), c.queryDim(), c.dim()),
-                    t.matrix(names.k(i), c.kvDim(), c.dim()),
-                    t.matrix(names.v(i), c.kvDim(), c.dim()),
+                    kv ? t.matrix(names.k(i), c.kvDim(), c.dim()) : null,
+                    kv ? t.matrix(names.v(i), c.kvDim(), c.dim()) : null,
                     c.qkvBias() ? t.vector(names.qBias(i), c.queryDim()) : null,
-                    c.qkvBias() ? t.vector(names.kBias(i), c.kvDim()) : null,
-                    c.qkvBias() ? t.vector(names.vBias(i), c.kvDim()) : null,
+                    c.qkvBias() && kv ? t.vector(names.kBias(i), c.kvDim()) : null,
+                    c.qkvBias() && kv ? t.vector(names.vBias(i), c.kvDim()) : null,
                     t.matrix(names.attnOutput(i), c.dim(), c.queryDim()),
                     t.vector(names.ffnNorm(i), c.dim()),
                     moe ? null : t.matrix(names.ffnGate(i), c.ffnDim(), c.dim()),
@@ -127,10 +130,24 @@ public record LlamaWeights(WeightMatrix tokenEmbedding, float[] outputNorm, Weig
                     moe ? null : t.matrix(names.ffnDown(i), c.dim(), c.ffnDim()),
                     null,
                     c.qkNorm() ? t.vector(names.qNorm(i), c.headDim()) : null,
-                    c.qkNorm() ? t.vector(names.kNorm(i), c.headDim()) : null,
+                    c.qkNorm() && kv ? t.vector(names.kNorm(i), c.headDim()) : null,
                     moe ? moe(c, t, names, i) : null));
         }
         return new LlamaWeights(embedding, t.vector(names.outputNorm, c.dim()), output, List.copyOf(layers));
+    }
+
+    /**
+     * A layer that reuses an earlier layer's K/V must not bring a K or V projection of its own: one
+     * would mean the file and its stated share factor disagree, and ignoring it would compute another model.
+     */
+    private static void requireNoKv(ModelConfig c, Lookup t, WeightNames names, int i) {
+        for (String name : new String[] {names.k(i), names.v(i)}) {
+            if (t.tensors().containsKey(name)) {
+                throw new ModelFormatException(t.source() + ": tensor " + name + ": layer " + i + " reuses layer "
+                        + (i - i % c.kvShareFactor()) + "'s K/V (cla_share_factor " + c.kvShareFactor()
+                        + ") and has no K/V projection of its own");
+            }
+        }
     }
 
     private static Layer mlaLayer(ModelConfig c, Lookup t, WeightNames names, int i) {

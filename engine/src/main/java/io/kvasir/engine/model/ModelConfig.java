@@ -12,6 +12,8 @@ package io.kvasir.engine.model;
  * @param layerWindows  sliding-window attention: per layer, how many positions a token sees (itself
  *                      included); 0 = all. Null when no layer has a window.
  * @param moe           Mixture-of-Experts feed-forwards, null for dense models
+ * @param kvShareFactor cross-layer KV sharing (CLA): each run of this many layers attends to the K/V of
+ *                      its first layer, which alone computes and caches them; 1 = every layer its own
  */
 public record ModelConfig(
         String architecture,
@@ -29,7 +31,8 @@ public record ModelConfig(
         boolean tiedEmbeddings,
         MlaConfig mla,
         int[] layerWindows,
-        MoeConfig moe) {
+        MoeConfig moe,
+        int kvShareFactor) {
 
     public ModelConfig {
         positive("dim", dim);
@@ -66,6 +69,14 @@ public record ModelConfig(
         if (moe != null && moe.leadingDense() > numLayers) {
             throw new IllegalArgumentException("leading_dense_block_count " + moe.leadingDense() + " exceeds the "
                     + numLayers + " layers");
+        }
+        if (kvShareFactor < 1 || kvShareFactor > numLayers) {
+            throw new IllegalArgumentException("cla_share_factor must be in [1, " + numLayers + "] (the layer count), got "
+                    + kvShareFactor);
+        }
+        if (kvShareFactor > 1 && mla != null) {
+            throw new IllegalArgumentException("cross-layer KV sharing (cla_share_factor " + kvShareFactor
+                    + ") is not supported with MLA");
         }
         if (!(rmsNormEps > 0)) {
             throw new IllegalArgumentException("rms_norm_eps must be > 0, got " + rmsNormEps);
@@ -117,7 +128,23 @@ public record ModelConfig(
         int[] windows = new int[numLayers];
         java.util.Arrays.fill(windows, window);
         return new ModelConfig(architecture, dim, numLayers, numHeads, numKvHeads, headDim, ffnDim, vocabSize,
-                contextLength, rmsNormEps, rope, qkvBias, tiedEmbeddings, mla, window == 0 ? null : windows, moe);
+                contextLength, rmsNormEps, rope, qkvBias, tiedEmbeddings, mla, window == 0 ? null : windows, moe,
+                kvShareFactor);
+    }
+
+    /** Whether layer {@code layer} computes and caches K/V (under CLA only the first of each run does). */
+    public boolean ownsKv(int layer) {
+        return layer % kvShareFactor == 0;
+    }
+
+    /** The cache layer whose K/V layer {@code layer} attends to (and writes, when it owns them). */
+    public int kvLayer(int layer) {
+        return layer / kvShareFactor;
+    }
+
+    /** Layers of K/V a token caches: the layer count, or fewer under cross-layer sharing. */
+    public int cachedLayers() {
+        return (numLayers + kvShareFactor - 1) / kvShareFactor;
     }
 
     public int kvDim() {

@@ -29,7 +29,7 @@ class ReferenceSensitivityTest {
                         x.rope().dims(), x.rope().base(), x.rope().freqFactors(), x.rope().linearScale()));
                 case "drop rope_freqs" -> x -> withRope(x, new RopeConfig(x.rope().layout(), x.rope().dims(), x.rope().base(), null, 1));
                 case "drop qkv bias" -> x -> new ModelConfig(x.architecture(), x.dim(), x.numLayers(), x.numHeads(), x.numKvHeads(),
-                        x.headDim(), x.ffnDim(), x.vocabSize(), x.contextLength(), x.rmsNormEps(), x.rope(), false, x.tiedEmbeddings(), x.mla(), null, x.moe());
+                        x.headDim(), x.ffnDim(), x.vocabSize(), x.contextLength(), x.rmsNormEps(), x.rope(), false, x.tiedEmbeddings(), x.mla(), null, x.moe(), 1);
                 default -> throw new IllegalArgumentException(change);
             };
             var wrong = new LlamaModel(variant.apply(c), m.transformer().weights(), backend);
@@ -44,6 +44,6 @@ class ReferenceSensitivityTest {
 
     private static ModelConfig withRope(ModelConfig x, RopeConfig rope) {
         return new ModelConfig(x.architecture(), x.dim(), x.numLayers(), x.numHeads(), x.numKvHeads(), x.headDim(),
-                x.ffnDim(), x.vocabSize(), x.contextLength(), x.rmsNormEps(), rope, x.qkvBias(), x.tiedEmbeddings(), x.mla(), null, x.moe());
+                x.ffnDim(), x.vocabSize(), x.contextLength(), x.rmsNormEps(), rope, x.qkvBias(), x.tiedEmbeddings(), x.mla(), null, x.moe(), 1);
     }
 }

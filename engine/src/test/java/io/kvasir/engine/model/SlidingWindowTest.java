@@ -1,12 +1,5 @@
 package io.kvasir.engine.model;
 
-import static io.kvasir.engine.testing.ScalarForward.add;
-import static io.kvasir.engine.testing.ScalarForward.feedForward;
-import static io.kvasir.engine.testing.ScalarForward.mul;
-import static io.kvasir.engine.testing.ScalarForward.rmsNorm;
-import static io.kvasir.engine.testing.ScalarForward.rope;
-import static io.kvasir.engine.testing.ScalarForward.row;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -16,10 +9,8 @@ import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.engine.backend.reference.ReferenceBackend;
 import io.kvasir.engine.kv.BlockTable;
 import io.kvasir.engine.kv.KvBlockPool;
-import io.kvasir.engine.tensor.WeightMatrix;
+import io.kvasir.engine.testing.BruteForceLlama;
 import io.kvasir.testing.Golden;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -42,8 +33,8 @@ class SlidingWindowTest {
                 Model model = Model.load(Golden.model("llama-gqa"), backend)) {
             ModelConfig config = model.transformer().config().withSlidingWindow(window);
             LlamaModel windowed = new LlamaModel(config, model.transformer().weights(), backend);
-            Masked reference = new Masked(config, model.transformer().weights(), window);
-            Masked full = new Masked(config, model.transformer().weights(), Integer.MAX_VALUE);
+            BruteForceLlama reference = new BruteForceLlama(config, model.transformer().weights(), window);
+            BruteForceLlama full = new BruteForceLlama(config, model.transformer().weights(), Integer.MAX_VALUE);
             KvBlockPool pool = windowed.newKvPool(blockSize, TOKENS / blockSize + 2);
             BlockTable table = new BlockTable(pool);
             ForwardBuffers buf = windowed.newBuffers(1);
@@ -83,7 +74,7 @@ class SlidingWindowTest {
         try (Backend backend = new VectorCpuBackend(2); Model model = Model.load(Golden.model("llama-gqa"), backend)) {
             ModelConfig config = model.transformer().config().withSlidingWindow(9);
             LlamaModel windowed = new LlamaModel(config, model.transformer().weights(), backend);
-            Masked reference = new Masked(config, model.transformer().weights(), 9);
+            BruteForceLlama reference = new BruteForceLlama(config, model.transformer().weights(), 9);
             float[] want = null;
             for (int pos = 0; pos < TOKENS; pos++) {
                 want = reference.step(tokens[pos], pos);
@@ -123,79 +114,5 @@ class SlidingWindowTest {
         assertEquals(Integer.MAX_VALUE, qwen.window(0), "below max_window_layers: full attention");
         assertEquals(256, qwen.window(1));
         assertEquals(Integer.MAX_VALUE, qwen.widestWindow(), "a global layer keeps every block alive");
-    }
-
-    /** A scalar Llama (GQA, interleaved RoPE) forward pass that keeps all K/V and masks outside the window. */
-    private static final class Masked {
-        private final ModelConfig c;
-        private final LlamaWeights w;
-        private final int window;
-        private final List<List<float[]>> keys = new ArrayList<>(), values = new ArrayList<>();
-
-        Masked(ModelConfig c, LlamaWeights w, int window) {
-            this.c = c;
-            this.w = w;
-            this.window = window;
-            for (int l = 0; l < c.numLayers(); l++) {
-                keys.add(new ArrayList<>());
-                values.add(new ArrayList<>());
-            }
-        }
-
-        float[] step(int token, int pos) {
-            float[] x = new float[c.dim()];
-            for (int i = 0; i < x.length; i++) {
-                x[i] = ReferenceBackend.element(w.tokenEmbedding(), token, i);
-            }
-            int hd = c.headDim();
-            for (int l = 0; l < c.numLayers(); l++) {
-                LlamaWeights.Layer layer = w.layers().get(l);
-                float[] xn = rmsNorm(x, layer.attnNorm(), c.rmsNormEps());
-                float[] q = mul(layer.wq(), xn), k = mul(layer.wk(), xn), v = mul(layer.wv(), xn);
-                for (int h = 0; h < c.numHeads(); h++) {
-                    rope(q, h * hd, pos, c.rope().dims(), c.rope().base());
-                }
-                for (int h = 0; h < c.numKvHeads(); h++) {
-                    rope(k, h * hd, pos, c.rope().dims(), c.rope().base());
-                }
-                keys.get(l).add(k);
-                values.get(l).add(v);
-                float[] att = new float[c.queryDim()];
-                for (int h = 0; h < c.numHeads(); h++) {
-                    int kvh = h / c.groupSize();
-                    double[] s = new double[pos + 1];
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (int p = 0; p <= pos; p++) {
-                        if (pos - p >= window) {
-                            s[p] = Double.NEGATIVE_INFINITY; // masked: outside the window
-                            continue;
-                        }
-                        double dot = 0;
-                        for (int d = 0; d < hd; d++) {
-                            dot += q[h * hd + d] * keys.get(l).get(p)[kvh * hd + d];
-                        }
-                        s[p] = dot / Math.sqrt(hd);
-                        max = Math.max(max, s[p]);
-                    }
-                    double sum = 0;
-                    for (int p = 0; p <= pos; p++) {
-                        s[p] = Math.exp(s[p] - max);
-                        sum += s[p];
-                    }
-                    for (int p = 0; p <= pos; p++) {
-                        for (int d = 0; d < hd; d++) {
-                            att[h * hd + d] += (float) (s[p] / sum * values.get(l).get(p)[kvh * hd + d]);
-                        }
-                    }
-                }
-                add(x, mul(layer.wo(), att));
-                feedForward(layer, x, c.rmsNormEps());
-            }
-            return mul(w.output(), rmsNorm(x, w.outputNorm(), c.rmsNormEps()));
-        }
-
-
-
-
     }
 }

@@ -156,6 +156,10 @@ public final class HfFolderWriter {
         c.put("rms_norm_eps", ((Number) meta.get(arch + ".attention.layer_norm_rms_epsilon")).doubleValue());
         c.put("rope_theta", ((Number) meta.get(arch + ".rope.freq_base")).doubleValue());
         c.put("tie_word_embeddings", tied);
+        if (meta.containsKey(arch + ".attention.cla_share_factor")) { // as Hunyuan's configs name it
+            c.put("use_cla", true);
+            c.put("cla_share_factor", intMeta("attention.cla_share_factor"));
+        }
         c.put("bos_token_id", 1);
         c.put("eos_token_id", 2);
         if (gguf.tensors().containsKey("rope_freqs.weight")) {

@@ -2,6 +2,7 @@ package io.kvasir.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -9,15 +10,20 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.kvasir.engine.BuiltinModel;
 import io.kvasir.engine.Generator;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
+import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.node.EngineBlocks;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerateResponse;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
@@ -26,16 +32,21 @@ import io.kvasir.testing.LocalStore;
 import io.kvasir.testing.Prompts;
 
 /**
- * Mixture-of-Experts models through the whole cluster (router, prefill node, decode node, a store
- * member; the store, nodes and router unchanged): the tokens of the single-process engine, the
- * prompt's blocks (MLA latents for DeepSeek) put by the prefill node and loaded from the store.
+ * Mixture-of-Experts and cross-layer-KV-sharing models through the whole cluster (router, prefill
+ * node, decode node, a store member; the store, nodes and router unchanged): the tokens of the
+ * single-process engine, the prompt's blocks (MLA latents for DeepSeek, the owning layers' K/V only
+ * under CLA) put by the prefill node and loaded from the store.
  */
-class MoeClusterTest {
+class ModelFamilyClusterTest {
+    @TempDir
+    static Path dir;
+
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"ds2-moe", "qwen3moe-tiny"})
+    @ValueSource(strings = {"ds2-moe", "qwen3moe-tiny", "builtin-cla2"})
     void tokensEqualTheSingleProcessEngineColdAndFromTheStore(String name) {
-        Path model = Golden.model(name);
-        int[] prompt = Prompts.of(70, 11, 509); // 4 full blocks + 6: past the 16-token prefill threshold
+        Path model = name.equals("builtin-cla2") ? BuiltinModel.ensure(dir, BuiltinModel.DEFAULT.withKvSharing(2))
+                : Golden.model(name);
+        int[] prompt = Prompts.of(70, 11, 379); // 4 full blocks + 6: past the 16-token prefill threshold
         int[] expected;
         try (var backend = new VectorCpuBackend(1); Model local = Model.load(model, backend)) {
             expected = new Generator(local, local.transformer().kvCacheType("auto"))
@@ -59,6 +70,18 @@ class MoeClusterTest {
             } finally {
                 channel.shutdownNow();
             }
+        }
+    }
+
+    @Test
+    void sharedLayersPutNoBlockBytesOfTheirOwn() {
+        try (var backend = new VectorCpuBackend(1);
+                Model shared = Model.load(BuiltinModel.ensure(dir, BuiltinModel.DEFAULT.withKvSharing(2)), backend);
+                Model plain = Model.load(BuiltinModel.ensure(dir), backend)) {
+            int sharedBytes = new EngineBlocks(shared.transformer().config(), "m", 16, KvCacheType.F16).encodedBlockBytes();
+            int plainBytes = new EngineBlocks(plain.transformer().config(), "m", 16, KvCacheType.F16).encodedBlockBytes();
+            System.out.printf("a 16-token f16 block: %d bytes with CLA (factor 2), %d without%n", sharedBytes, plainBytes);
+            assertTrue(sharedBytes < 0.6 * plainBytes, sharedBytes + " vs " + plainBytes);
         }
     }
 
