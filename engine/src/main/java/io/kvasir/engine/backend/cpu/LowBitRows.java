@@ -15,12 +15,14 @@ import io.kvasir.engine.tensor.QuantizedBlocks;
 final class LowBitRows {
     /** One block of the widest format (256 values), per worker thread. */
     private static final ThreadLocal<float[]> BLOCK = ThreadLocal.withInitial(() -> new float[256]);
+    /** x's sums per 32 for a lone Q4_K dot (a matmul computes them once for all its rows instead). */
+    private static final ThreadLocal<float[]> SUMS = ThreadLocal.withInitial(() -> new float[0]);
 
     private LowBitRows() {
     }
 
     /** Whether {@link LowBitDots} widens {@code t} in registers at this JVM's vector width. */
-    private static boolean inRegisters(DType t) {
+    static boolean inRegisters(DType t) {
         return LowBitDots.supported() && (t == DType.Q4_0 || t == DType.Q4_K || t == DType.Q6_K);
     }
 
@@ -28,7 +30,14 @@ final class LowBitRows {
         if (inRegisters(t)) {
             return switch (t) {
                 case Q4_0 -> LowBitDots.q4_0(seg, off, x, xOff, n);
-                case Q4_K -> LowBitDots.q4_k(seg, off, x, xOff, n);
+                case Q4_K -> {
+                    float[] sums = SUMS.get();
+                    if (sums.length < n / 32) {
+                        SUMS.set(sums = new float[n / 32]);
+                    }
+                    LowBitDots.subBlockSums(x, xOff, n, sums, 0);
+                    yield LowBitDots.q4_k(seg, off, x, xOff, sums, 0, n);
+                }
                 default -> LowBitDots.q6_k(seg, off, x, xOff, n);
             };
         }

@@ -83,6 +83,8 @@ public final class VectorCpuBackend implements Backend {
             // (F16Rows.dotPrescaled): about 8% faster batch-1 decode of a 1B F16 model
             matmulTask.prescaledF16 = kernels.vector() && w.dtype() == DType.F16 && prescale(x, numTokens * w.cols());
             matmulTask.subnormals = matmulTask.prescaledF16 ? subnormals.computeIfAbsent(w, F16Subnormals::of) : null;
+            matmulTask.q4kSums = kernels.vector() && w.dtype() == DType.Q4_K && LowBitRows.inRegisters(DType.Q4_K)
+                    ? subBlockSums(x, numTokens, w.cols()) : null;
             matmulTask.run(w, x, out, numTokens, w.rows());
         }
     }
@@ -284,8 +286,21 @@ public final class VectorCpuBackend implements Backend {
      */
     private static final int ROW_GROUP_MIN_COLS = 4096;
 
+    private float[] subBlockSums = new float[0];
+
+    /** Every token's {@link LowBitDots#subBlockSums}, token t's from {@code t * cols / 32}, in a reused scratch. */
+    private float[] subBlockSums(float[] x, int numTokens, int cols) {
+        subBlockSums = atLeast(subBlockSums, numTokens * (cols / 32));
+        for (int t = 0; t < numTokens; t++) {
+            LowBitDots.subBlockSums(x, t * cols, cols, subBlockSums, t * (cols / 32));
+        }
+        return subBlockSums;
+    }
+
     /** Few tokens: dot each row straight from the mapped file with every token. */
     private final class MatmulTask extends MatmulCall {
+        /** Q4_K weights: x's sums per 32 for {@link LowBitDots#q4_k}, else null. */
+        float[] q4kSums;
         /** F16 weights and {@link #scaledX} holds x·2^112: use {@link F16Rows#dotPrescaled}. */
         boolean prescaledF16;
         /** With {@link #prescaledF16}: the weights' subnormal halves, which that dot leaves out. */
@@ -309,6 +324,7 @@ public final class VectorCpuBackend implements Backend {
                 for (int t = 0; t < numTokens; t++) {
                     out[t * rows + r] = prescaledF16
                             ? F16Rows.dotPrescaled(w.data(), rowOffset, x, scaledX, t * cols, cols)
+                            : q4kSums != null ? LowBitDots.q4_k(w.data(), rowOffset, x, t * cols, q4kSums, t * (cols / 32), cols)
                             : kernels.dot(w, rowOffset, x, t * cols);
                 }
             }
