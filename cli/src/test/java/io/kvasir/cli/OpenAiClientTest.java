@@ -57,7 +57,70 @@ class OpenAiClientTest {
                     "the streamed chat adds up to the plain one");
             assertTrue(seen.getAsJsonObject("stream").get("chunks").getAsInt() > 1);
             assertEquals(404, seen.getAsJsonObject("error").get("status").getAsInt());
+            samplingControls(run(moduleDir, "sampling.mjs", cluster));
         }
+    }
+
+    /** What sampling.mjs saw: each field's effect, and each bad value's 400. */
+    private static void samplingControls(JsonObject seen) {
+        System.out.println("sampling.mjs saw: " + seen);
+        List<Integer> greedy = ints(seen, "greedy");
+        assertEquals(List.of(300, 300, 300, 300, 300, 300, 300, 300), ints(seen, "forced"), "logit_bias +100 forces its token");
+        assertEquals(ints(seen, "forced"), ints(seen, "forcedSampled"), "also when sampling");
+        assertTrue(!ints(seen, "forbidden").get(0).equals(greedy.get(0)), "logit_bias -100 forbids the greedy token");
+        List<Integer> greedy16 = ints(seen, "greedy16");
+        for (String penalty : List.of("presence", "frequency", "repetition")) {
+            List<Integer> penalized = ints(seen, penalty);
+            assertTrue(!penalized.equals(greedy16), penalty + " penalty changes greedy " + greedy16);
+            assertTrue(new java.util.HashSet<>(penalized).size() >= new java.util.HashSet<>(greedy16).size(),
+                    penalty + " penalty repeats less: " + penalized + " vs " + greedy16);
+        }
+        assertEquals(greedy, ints(seen, "minP"), "min_p 1 keeps only the likeliest token");
+        JsonObject stopped = seen.getAsJsonObject("stopped");
+        int stopAt = greedy.indexOf(greedy.get(3));
+        assertEquals(greedy.subList(0, stopAt), ints(stopped, "ids"), "stops before its stop token");
+        assertEquals("stop", stopped.get("finish").getAsString());
+        JsonObject chat = seen.getAsJsonObject("chat");
+        assertEquals("JJJ", chat.get("content").getAsString(), "token 300 is 'J', three of them");
+        assertEquals(3, chat.getAsJsonObject("usage").get("completion_tokens").getAsInt());
+        assertEquals("length", chat.get("finish").getAsString());
+        var chunks = seen.getAsJsonArray("streamUsage");
+        JsonObject last = chunks.get(chunks.size() - 1).getAsJsonObject();
+        assertEquals(0, last.get("choices").getAsInt(), "the usage chunk carries no choices");
+        assertEquals(4, last.getAsJsonObject("usage").get("completion_tokens").getAsInt());
+        for (int i = 0; i < chunks.size() - 1; i++) {
+            assertTrue(chunks.get(i).getAsJsonObject().get("usage").isJsonNull(), "usage only in the last chunk");
+        }
+        JsonObject errors = seen.getAsJsonObject("errors");
+        var params = java.util.Map.of("min_p", "min_p", "logit_bias", "logit_bias", "logit_bias_token", "logit_bias",
+                "presence_penalty", "presence_penalty", "stop_token_ids", "stop_token_ids[0]");
+        params.forEach((request, param) -> {
+            JsonObject e = errors.getAsJsonObject(request);
+            assertEquals(400, e.get("status").getAsInt(), request);
+            assertEquals(param, e.get("param").getAsString(), request);
+        });
+    }
+
+    private static List<Integer> ints(JsonObject o, String field) {
+        List<Integer> out = new java.util.ArrayList<>();
+        o.getAsJsonArray(field).forEach(e -> out.add(e.getAsInt()));
+        return out;
+    }
+
+    /** Runs one of the client scripts against the cluster's HTTP API; its last output line, parsed. */
+    private JsonObject run(Path moduleDir, String name, EmbeddedCluster cluster) throws Exception {
+        Path script = moduleDir.resolve(name);
+        try (InputStream in = getClass().getResourceAsStream("/openai/" + name)) {
+            Files.write(script, in.readAllBytes());
+        }
+        ProcessBuilder pb = new ProcessBuilder("node", script.toString(), "http://127.0.0.1:" + cluster.httpPort() + "/v1",
+                "kvasir-builtin-v2").redirectErrorStream(true);
+        pb.environment().put("OPENAI_MODULE_DIR", moduleDir.toString());
+        Process p = pb.start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), output);
+        return JsonParser.parseString(output.lines().reduce((a, b) -> b).orElseThrow()).getAsJsonObject();
     }
 
     /** npm install openai@OPENAI_VERSION into {@code dir} unless there already. */

@@ -7,6 +7,7 @@ import io.grpc.stub.StreamObserver;
 import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.engine.loop.QueueFullException;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.node.WireSampling;
 import io.kvasir.kv.block.TenantNames;
 import io.kvasir.proto.internal.v1.DecodeRequest;
 import io.kvasir.proto.internal.v1.DecodeResponse;
@@ -29,8 +30,7 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
         ServerCallStreamObserver<DecodeResponse> out = (ServerCallStreamObserver<DecodeResponse>) response;
         EngineLoop.Handle handle;
         try {
-            SamplingParams sampling = new SamplingParams(request.getTemperature(), request.getTopK(),
-                    request.getTopP() == 0 ? 1 : request.getTopP(), request.getSeed());
+            SamplingParams sampling = WireSampling.of(request.getSampling());
             int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
             String tenant = TenantNames.require("tenant", request.getTenant().isEmpty() ? "default" : request.getTenant());
             String cacheOwner = request.getCacheOwner().isEmpty() ? tenant

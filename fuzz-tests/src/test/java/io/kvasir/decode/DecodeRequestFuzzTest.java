@@ -133,10 +133,15 @@ public class DecodeRequestFuzzTest {
         b.setTenant(data.consumeString(40));
         prompt(data, vocab).forEach(b::addPromptTokens);
         b.setMaxTokens(data.consumeBoolean() ? data.consumeInt(-2, 40) : data.consumeInt());
-        b.setTemperature(data.consumeBoolean() ? data.consumeRegularFloat(0, 2) : data.consumeFloat());
-        b.setTopP(data.consumeFloat());
-        b.setTopK(data.consumeInt());
-        b.setSeed(data.consumeLong());
+        io.kvasir.proto.v1.SamplingParams.Builder sampling = io.kvasir.proto.v1.SamplingParams.newBuilder()
+                .setTemperature(data.consumeBoolean() ? data.consumeRegularFloat(0, 2) : data.consumeFloat())
+                .setTopP(data.consumeFloat()).setTopK(data.consumeInt()).setSeed(data.consumeLong());
+        if (data.consumeBoolean()) {
+            sampling.setMinP(data.consumeFloat()).setPresencePenalty(data.consumeFloat())
+                    .setFrequencyPenalty(data.consumeFloat()).setRepetitionPenalty(data.consumeFloat())
+                    .putLogitBias(data.consumeInt(), data.consumeFloat());
+        }
+        b.setSampling(sampling);
         b.setPrefilled(data.consumeBoolean());
         b.setFirstToken(data.consumeBoolean() ? data.consumeInt(0, vocab - 1) : data.consumeInt());
         b.setCachedPromptTokens(data.consumeInt());

@@ -45,7 +45,7 @@ class ModuleSurfaceTest {
                     "store", List.of("BlockStore", "KvStoreMember", "NodeHeartbeat", "StoreConfig")),
             "io.kvasir.node", Map.of(
                     "", List.of("BlockKeyChain", "CacheSalts", "DeviceBlockManager", "DevicePrefix", "EngineBlocks",
-                            "HostBlockManager", "NodeCaches", "PrefixCache", "StorePrefixCache")),
+                            "HostBlockManager", "NodeCaches", "PrefixCache", "StorePrefixCache", "WireSampling")),
             "io.kvasir.prefill", Map.of(
                     "", List.of("CudaPrefillEngine", "PrefillEngine", "PrefillGrpcService", "Prefiller")),
             "io.kvasir.decode", Map.of(

@@ -7,6 +7,7 @@ import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.node.WireSampling;
 import io.kvasir.kv.block.TenantNames;
 import io.kvasir.proto.internal.v1.PrefillRequest;
 import io.kvasir.proto.internal.v1.PrefillResponse;
@@ -51,8 +52,7 @@ public final class PrefillGrpcService extends PrefillServiceGrpc.PrefillServiceI
     private void prefillOne(PrefillRequest request, StreamObserver<PrefillResponse> response) {
         Prefiller.Result r;
         try {
-            SamplingParams sampling = new SamplingParams(request.getTemperature(), request.getTopK(),
-                    request.getTopP() == 0 ? 1 : request.getTopP(), request.getSeed());
+            SamplingParams sampling = WireSampling.of(request.getSampling());
             int[] prompt = request.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray();
             for (int i = 0; i < prompt.length; i++) {
                 if (prompt[i] < 0) {

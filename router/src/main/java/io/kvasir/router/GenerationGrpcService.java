@@ -82,8 +82,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         String cacheOwner = caller.cacheOwner(request.getCacheSalt());
         DecodeRequest.Builder d = DecodeRequest.newBuilder().setTenant(tenant).setCacheOwner(cacheOwner)
                 .setWeight(caller.weight())
-                .setMaxTokens(v.maxTokens()).setTemperature(v.temperature()).setTopP(v.topP()).setTopK(v.topK())
-                .setSeed(v.seed()).setIgnoreEos(request.getIgnoreEos());
+                .setMaxTokens(v.maxTokens()).setSampling(v.sampling()).setIgnoreEos(request.getIgnoreEos());
         for (int t : v.promptTokens()) {
             d.addPromptTokens(t);
         }
@@ -134,6 +133,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         private final StreamObserver<GenerateResponse> out;
         private final StreamingDecoder text = new StreamingDecoder(tokenizer);
         private final StopMatcher stops;
+        private final java.util.Set<Integer> stopTokenIds;
         private final List<String> tried = new ArrayList<>();
         private final AtomicReference<ClientCallStreamObserver<DecodeRequest>> call = new AtomicReference<>();
         private DecodeRoutes.Route node;
@@ -156,6 +156,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             this.requestId = requestId;
             this.out = out;
             this.stops = new StopMatcher(v.stop());
+            this.stopTokenIds = v.stopTokenIds();
         }
 
         void start() {
@@ -199,12 +200,18 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             if (done) {
                 return;
             }
-            if (r.getTokenIdsCount() > 0) {
+            List<Integer> tokens = r.getTokenIdsList();
+            int kept = 0;
+            while (kept < tokens.size() && !stopTokenIds.contains(tokens.get(kept))) {
+                kept++;
+            }
+            boolean stopToken = kept < tokens.size();
+            if (kept > 0) {
                 StringBuilder piece = new StringBuilder();
-                for (int t : r.getTokenIdsList()) {
+                for (int t : tokens.subList(0, kept)) {
                     piece.append(text.add(t));
                 }
-                completion += r.getTokenIdsCount();
+                completion += kept;
                 long now = System.nanoTime();
                 if (!sentAny) {
                     metrics.firstToken((now - startNanos) / 1e9);
@@ -214,13 +221,13 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
                 lastTokenNanos = now;
                 String shown = stops.add(piece.toString());
                 sentAny = true;
-                out.onNext(GenerateResponse.newBuilder().addAllTokenIds(r.getTokenIdsList()).setText(shown)
+                out.onNext(GenerateResponse.newBuilder().addAllTokenIds(tokens.subList(0, kept)).setText(shown)
                         .setRequestId(requestId).build());
-                if (stops.stopped()) {
-                    finish("stop", r, Double.NaN); // queue time comes last
-                    call.get().cancel("stop string reached", null);
-                    return;
-                }
+            }
+            if (stops.stopped() || stopToken) {
+                finish("stop", r, Double.NaN); // queue time comes last
+                call.get().cancel(stopToken ? "stop token reached" : "stop string reached", null);
+                return;
             }
             if (!r.getFinishReason().isEmpty()) {
                 finish(r.getFinishReason(), r, r.getQueueSeconds());

@@ -171,8 +171,7 @@ public final class KvAwarePlacement implements PlacementPolicy {
             long deadlineMs = TimeUnit.MINUTES.toMillis(10) + 10L * request.getPromptTokensCount();
             PrefillResponse r = PrefillServiceGrpc.newBlockingStub(node).withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)
                     .prefill(PrefillRequest.newBuilder().setTenant(cacheOwner(request)) // the prefill node caches for it
-                            .addAllPromptTokens(request.getPromptTokensList()).setTemperature(request.getTemperature())
-                            .setTopP(request.getTopP()).setTopK(request.getTopK()).setSeed(request.getSeed()).build());
+                            .addAllPromptTokens(request.getPromptTokensList()).setSampling(request.getSampling()).build());
             prefilled.incrementAndGet();
             return new Plan(request.toBuilder().setPrefilled(true).setFirstToken(r.getFirstToken())
                     .setCachedPromptTokens(r.getCachedPromptTokens()).setCachedSsdTokens(r.getCachedSsdTokens()).build(),

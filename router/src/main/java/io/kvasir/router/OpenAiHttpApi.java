@@ -182,15 +182,19 @@ public final class OpenAiHttpApi implements AutoCloseable {
             response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream");
             response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
             try (OutputStream sse = Content.Sink.asOutputStream(response)) {
-                GenerateResponse m = first;
+                GenerateResponse m = first, usage = null;
                 boolean firstChunk = true;
                 while (m != null) {
                     boolean lastMessage = !m.getFinishReason().isEmpty();
+                    if (lastMessage) {
+                        usage = m;
+                    }
+                    // with stream_options.include_usage the usage comes alone, in a chunk of its own
+                    GenerateResponse withUsage = lastMessage && !parsed.streamUsage() ? m : null;
                     JsonObject chunk = isChat
                             ? chatCompletion(id, created, m.getText(), lastMessage ? m.getFinishReason() : null,
-                                    lastMessage ? m : null, true, firstChunk)
-                            : completion(id, created, m.getText(), lastMessage ? m.getFinishReason() : null,
-                                    lastMessage ? m : null);
+                                    withUsage, true, firstChunk)
+                            : completion(id, created, m.getText(), lastMessage ? m.getFinishReason() : null, withUsage);
                     if (tokenIds) {
                         JsonArray ids = new JsonArray();
                         m.getTokenIdsList().forEach(ids::add);
@@ -200,6 +204,12 @@ public final class OpenAiHttpApi implements AutoCloseable {
                     sse.write(("data: " + GSON.toJson(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
                     sse.flush();
                     m = it.hasNext() ? it.next() : null;
+                }
+                if (parsed.streamUsage() && usage != null) {
+                    JsonObject chunk = isChat ? chatCompletion(id, created, "", null, usage, true, false)
+                            : completion(id, created, "", null, usage);
+                    chunk.add("choices", new JsonArray());
+                    sse.write(("data: " + GSON.toJson(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
                 }
                 sse.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
             } catch (StatusRuntimeException e) {
@@ -306,8 +316,9 @@ public final class OpenAiHttpApi implements AutoCloseable {
         static ApiError from(Status s) {
             String message = s.getDescription() == null ? s.getCode().toString() : s.getDescription();
             return switch (s.getCode()) {
-                case INVALID_ARGUMENT -> new ApiError(400, "invalid_request_error",
-                        message.contains(":") ? message.substring(0, message.indexOf(':')) : null, message);
+                case INVALID_ARGUMENT -> new ApiError(400, "invalid_request_error", // the field, by its OpenAI name
+                        message.contains(":") ? message.substring(0, message.indexOf(':')).replace("sampling.", "") : null,
+                        message);
                 case UNAUTHENTICATED -> new ApiError(401, "authentication_error", null, message);
                 case PERMISSION_DENIED -> new ApiError(403, "permission_error", null, message);
                 case NOT_FOUND -> new ApiError(404, "invalid_request_error", null, message);

@@ -19,9 +19,10 @@ import io.kvasir.router.OpenAiHttpApi.ApiError;
  * other.
  *
  * @param stream   server-sent events rather than one answer
- * @param tokenIds vLLM's {@code return_token_ids} (completions only)
+ * @param tokenIds    vLLM's {@code return_token_ids} (completions only)
+ * @param streamUsage {@code stream_options.include_usage}: a last chunk with the usage and no choices
  */
-record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean tokenIds) {
+record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean tokenIds, boolean streamUsage) {
     /**
      * @param modelId the model this router serves (a body naming another is a 404)
      * @param chat    the model's chat template (null: chat bodies are refused)
@@ -55,12 +56,24 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
                     "model_not_found");
         }
         GenerateRequest.Builder g = GenerateRequest.newBuilder()
-                .setMaxTokens(integer(body, "max_tokens", 16))
+                .setMaxTokens(integer(body, "max_completion_tokens", integer(body, "max_tokens", 16)))
                 .setSampling(SamplingParams.newBuilder()
                         .setTemperature((float) number(body, "temperature", 1.0))
                         .setTopP((float) number(body, "top_p", 1.0))
                         .setTopK(topK(body))
-                        .setSeed(body.has("seed") && !body.get("seed").isJsonNull() ? integer(body, "seed", 0) : 0));
+                        .setSeed(body.has("seed") && !body.get("seed").isJsonNull() ? integer(body, "seed", 0) : 0)
+                        .setMinP((float) number(body, "min_p", 0))
+                        .setPresencePenalty((float) number(body, "presence_penalty", 0))
+                        .setFrequencyPenalty((float) number(body, "frequency_penalty", 0))
+                        .setRepetitionPenalty((float) positive(body, "repetition_penalty", 1))
+                        .putAllLogitBias(logitBias(body)));
+        for (JsonElement t : array(body, "stop_token_ids")) {
+            if (!t.isJsonPrimitive() || !t.getAsJsonPrimitive().isNumber() || t.getAsDouble() != Math.rint(t.getAsDouble())) {
+                throw new ApiError(400, "invalid_request_error", "stop_token_ids", "stop_token_ids must be an array of "
+                        + "token ids, got " + t);
+            }
+            g.addStopTokenIds(t.getAsInt());
+        }
         JsonElement prompt = isChat ? new com.google.gson.JsonPrimitive(renderChat(body, modelId, chat)) : body.get("prompt");
         if (prompt == null || prompt.isJsonNull()) {
             throw new ApiError(400, "invalid_request_error", "prompt", "prompt is required");
@@ -101,7 +114,67 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
         if (body.has("cache_salt") && !body.get("cache_salt").isJsonNull()) {
             g.setCacheSalt(string(body, "cache_salt", "")); // vLLM's field; the router decides what it may name
         }
-        return new OpenAiRequest(g, stream, tokenIds);
+        JsonElement options = body.get("stream_options");
+        boolean streamUsage = false;
+        if (options != null && !options.isJsonNull()) {
+            if (!options.isJsonObject()) {
+                throw new ApiError(400, "invalid_request_error", "stream_options", "stream_options must be an object, got "
+                        + options);
+            }
+            streamUsage = options.getAsJsonObject().has("include_usage")
+                    && bool(options.getAsJsonObject(), "include_usage");
+        }
+        return new OpenAiRequest(g, stream, tokenIds, streamUsage);
+    }
+
+    /** OpenAI's {@code logit_bias}: token ids (as JSON object keys) to biases. Ranges are checked with the request. */
+    private static java.util.Map<Integer, Float> logitBias(JsonObject body) throws ApiError {
+        JsonElement e = body.get("logit_bias");
+        if (e == null || e.isJsonNull()) {
+            return java.util.Map.of();
+        }
+        if (!e.isJsonObject()) {
+            throw new ApiError(400, "invalid_request_error", "logit_bias", "logit_bias must be an object of token ids "
+                    + "to numbers, got " + e);
+        }
+        java.util.Map<Integer, Float> bias = new java.util.HashMap<>();
+        for (var entry : e.getAsJsonObject().entrySet()) {
+            int token;
+            try {
+                token = Integer.parseInt(entry.getKey());
+            } catch (NumberFormatException bad) {
+                throw new ApiError(400, "invalid_request_error", "logit_bias", "logit_bias keys must be token ids, got \""
+                        + entry.getKey() + "\"");
+            }
+            JsonElement v = entry.getValue();
+            if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isNumber()) {
+                throw new ApiError(400, "invalid_request_error", "logit_bias", "the bias of token " + token
+                        + " must be a number, got " + v);
+            }
+            bias.put(token, v.getAsFloat());
+        }
+        return bias;
+    }
+
+    /** An array field, empty when absent or null. */
+    private static JsonArray array(JsonObject o, String field) throws ApiError {
+        JsonElement e = o.get(field);
+        if (e == null || e.isJsonNull()) {
+            return new JsonArray();
+        }
+        if (!e.isJsonArray()) {
+            throw new ApiError(400, "invalid_request_error", field, field + " must be an array, got " + e);
+        }
+        return e.getAsJsonArray();
+    }
+
+    /** A number that must be > 0 (vLLM's repetition_penalty). */
+    private static double positive(JsonObject o, String field, double fallback) throws ApiError {
+        double v = number(o, field, fallback);
+        if (!(v > 0)) {
+            throw new ApiError(400, "invalid_request_error", field, field + " must be > 0, got " + v);
+        }
+        return v;
     }
 
     /** The messages as one prompt, through the model's chat template. */

@@ -1,15 +1,21 @@
 package io.kvasir.router;
 
 import java.util.List;
+import java.util.Set;
 
 import io.kvasir.engine.RequestCheck;
 import io.kvasir.engine.tokenizer.Tokenizer;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.SamplingParams;
 
-/** A generation request checked field by field and tokenized: what the decode node is sent. */
-record ValidatedRequest(int[] promptTokens, int maxTokens, float temperature, float topP, int topK, long seed,
-        List<String> stop) {
+/**
+ * A generation request checked field by field and tokenized: what the decode node is sent.
+ *
+ * @param sampling     as asked, top_p 0 read as 1
+ * @param stopTokenIds generation ends at these tokens, which the client does not get
+ */
+record ValidatedRequest(int[] promptTokens, int maxTokens, SamplingParams sampling, List<String> stop,
+        Set<Integer> stopTokenIds) {
     /**
      * A token of real text covers a few bytes (long runs of spaces or symbols a few dozen): a prompt
      * with more than this many bytes per token of the context cannot fit, and is refused before the
@@ -19,6 +25,8 @@ record ValidatedRequest(int[] promptTokens, int maxTokens, float temperature, fl
     /** Stop strings are searched after every token: their number and length are bounded (OpenAI allows 4). */
     static final int MAX_STOPS = 32;
     static final int MAX_STOP_CHARS = 512;
+    /** OpenAI's bound on logit_bias entries; stop token ids take the same. */
+    static final int MAX_BIASED_TOKENS = 300;
 
     static ValidatedRequest of(GenerateRequest r, Tokenizer tokenizer, int vocab, int context)
             throws InvalidRequestException {
@@ -58,6 +66,44 @@ record ValidatedRequest(int[] promptTokens, int maxTokens, float temperature, fl
         if (s.getTopK() < 0) {
             throw new InvalidRequestException("sampling.top_k", "must be >= 0, got " + s.getTopK());
         }
+        if (!(s.getMinP() >= 0 && s.getMinP() <= 1)) {
+            throw new InvalidRequestException("sampling.min_p", "must be in [0, 1], got " + s.getMinP());
+        }
+        if (!(s.getPresencePenalty() >= -2 && s.getPresencePenalty() <= 2)) {
+            throw new InvalidRequestException("sampling.presence_penalty", "must be in [-2, 2], got " + s.getPresencePenalty());
+        }
+        if (!(s.getFrequencyPenalty() >= -2 && s.getFrequencyPenalty() <= 2)) {
+            throw new InvalidRequestException("sampling.frequency_penalty", "must be in [-2, 2], got "
+                    + s.getFrequencyPenalty());
+        }
+        if (!(s.getRepetitionPenalty() >= 0 && s.getRepetitionPenalty() <= 100)) {
+            throw new InvalidRequestException("sampling.repetition_penalty", "must be in (0, 100] (0: off), got "
+                    + s.getRepetitionPenalty());
+        }
+        if (s.getLogitBiasCount() > MAX_BIASED_TOKENS) {
+            throw new InvalidRequestException("sampling.logit_bias", s.getLogitBiasCount() + " tokens; at most "
+                    + MAX_BIASED_TOKENS);
+        }
+        for (var bias : s.getLogitBiasMap().entrySet()) {
+            if (bias.getKey() < 0 || bias.getKey() >= vocab) {
+                throw new InvalidRequestException("sampling.logit_bias", "token " + bias.getKey()
+                        + " is outside the vocabulary [0, " + vocab + ")");
+            }
+            if (!(bias.getValue() >= -100 && bias.getValue() <= 100)) {
+                throw new InvalidRequestException("sampling.logit_bias", "the bias of token " + bias.getKey()
+                        + " must be in [-100, 100], got " + bias.getValue());
+            }
+        }
+        if (r.getStopTokenIdsCount() > MAX_BIASED_TOKENS) {
+            throw new InvalidRequestException("stop_token_ids", r.getStopTokenIdsCount() + " tokens; at most "
+                    + MAX_BIASED_TOKENS);
+        }
+        for (int i = 0; i < r.getStopTokenIdsCount(); i++) {
+            if (r.getStopTokenIds(i) < 0 || r.getStopTokenIds(i) >= vocab) {
+                throw new InvalidRequestException("stop_token_ids[" + i + "]", r.getStopTokenIds(i)
+                        + " is outside the vocabulary [0, " + vocab + ")");
+            }
+        }
         if (r.getStopCount() > MAX_STOPS) {
             throw new InvalidRequestException("stop", r.getStopCount() + " stop strings; at most " + MAX_STOPS);
         }
@@ -70,7 +116,7 @@ record ValidatedRequest(int[] promptTokens, int maxTokens, float temperature, fl
                         + MAX_STOP_CHARS);
             }
         }
-        return new ValidatedRequest(tokens, r.getMaxTokens(), s.getTemperature(), topP, s.getTopK(), s.getSeed(),
-                r.getStopList());
+        return new ValidatedRequest(tokens, r.getMaxTokens(), s.toBuilder().setTopP(topP).build(), r.getStopList(),
+                Set.copyOf(r.getStopTokenIdsList()));
     }
 }

@@ -64,4 +64,34 @@ class ValidatedRequestTest {
         var fine = GenerateRequest.newBuilder().setPrompt("abc").setMaxTokens(4).addStop("\n\n").build();
         assertEquals(1, ValidatedRequest.of(fine, tokenizer, 100, 64).stop().size());
     }
+
+    @Test
+    void samplingControlsAreCheckedNamingTheField() throws Exception {
+        ByteTokenizer tokenizer = new ByteTokenizer();
+        java.util.Map<String, io.kvasir.proto.v1.SamplingParams.Builder> bad = java.util.Map.of(
+                "sampling.min_p", io.kvasir.proto.v1.SamplingParams.newBuilder().setMinP(1.5f),
+                "sampling.presence_penalty", io.kvasir.proto.v1.SamplingParams.newBuilder().setPresencePenalty(2.5f),
+                "sampling.frequency_penalty", io.kvasir.proto.v1.SamplingParams.newBuilder().setFrequencyPenalty(Float.NaN),
+                "sampling.repetition_penalty", io.kvasir.proto.v1.SamplingParams.newBuilder().setRepetitionPenalty(-1),
+                "sampling.logit_bias", io.kvasir.proto.v1.SamplingParams.newBuilder().putLogitBias(100, 1f));
+        for (var e : bad.entrySet()) {
+            var r = GenerateRequest.newBuilder().setPrompt("abc").setMaxTokens(4).setSampling(e.getValue()).build();
+            var thrown = assertThrows(InvalidRequestException.class, () -> ValidatedRequest.of(r, tokenizer, 100, 64));
+            assertTrue(thrown.getMessage().startsWith(e.getKey() + ":"), thrown.getMessage());
+        }
+        var outOfRange = GenerateRequest.newBuilder().setPrompt("abc").setMaxTokens(4)
+                .setSampling(io.kvasir.proto.v1.SamplingParams.newBuilder().putLogitBias(3, 150f)).build();
+        assertTrue(assertThrows(InvalidRequestException.class, () -> ValidatedRequest.of(outOfRange, tokenizer, 100, 64))
+                .getMessage().contains("the bias of token 3 must be in [-100, 100]"));
+        var stopToken = GenerateRequest.newBuilder().setPrompt("abc").setMaxTokens(4).addStopTokenIds(5)
+                .addStopTokenIds(100).build();
+        assertTrue(assertThrows(InvalidRequestException.class, () -> ValidatedRequest.of(stopToken, tokenizer, 100, 64))
+                .getMessage().startsWith("stop_token_ids[1]: 100 is outside the vocabulary"));
+        var fine = GenerateRequest.newBuilder().setPrompt("abc").setMaxTokens(4).addStopTokenIds(5)
+                .setSampling(io.kvasir.proto.v1.SamplingParams.newBuilder().setMinP(0.1f).putLogitBias(3, -100f)).build();
+        ValidatedRequest v = ValidatedRequest.of(fine, tokenizer, 100, 64);
+        assertEquals(java.util.Set.of(5), v.stopTokenIds());
+        assertEquals(1f, v.sampling().getTopP(), "top_p 0 read as 1");
+        assertEquals(-100f, v.sampling().getLogitBiasOrThrow(3));
+    }
 }

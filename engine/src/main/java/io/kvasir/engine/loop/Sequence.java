@@ -41,6 +41,7 @@ final class Sequence<K> implements EngineLoop.Handle {
         this.listener = listener;
         this.kv = kv;
         this.sampler = new Sampler(request.sampling(), vocab);
+        sampler.prompt(request.prompt());
         this.blocksNeeded = blocksNeeded;
         this.endOfGeneration = endOfGeneration;
     }
@@ -67,6 +68,7 @@ final class Sequence<K> implements EngineLoop.Handle {
         }
         generatedTokens[generated++] = token;
         last = token;
+        sampler.accepted(token);
         try {
             listener.onToken(token);
         } catch (RuntimeException e) {

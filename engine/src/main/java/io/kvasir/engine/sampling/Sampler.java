@@ -1,23 +1,54 @@
 package io.kvasir.engine.sampling;
 
 import java.util.Arrays;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
  * Draws tokens from logits by {@link SamplingParams}. Holds its random generator and scratch
- * arrays, so sampling allocates nothing per token; one sampler per sequence.
+ * arrays, so sampling allocates nothing per token; one sampler per sequence. A logit bias and the
+ * penalties adjust the logits row in place (the engine's rows are scratch, recomputed every step).
  */
 public final class Sampler {
     private final SamplingParams params;
     private final SplittableRandom random;
     private final float[] probs;
     private final long[] order; // (probability bits << 32 | token id), sorted to rank candidates
+    /** With penalties: how often each token was generated, and which appeared in the prompt; else null. */
+    private final int[] generatedCounts;
+    private final java.util.BitSet inPrompt;
 
     public Sampler(SamplingParams params, int vocabSize) {
         this.params = params;
         this.random = new SplittableRandom(params.seed());
         this.probs = new float[vocabSize];
         this.order = new long[vocabSize];
+        for (int token : params.logitBias().keySet()) {
+            if (token >= vocabSize) {
+                throw new IllegalArgumentException("logit_bias names token " + token + ", outside the vocabulary [0, "
+                        + vocabSize + ")");
+            }
+        }
+        this.generatedCounts = params.penalizes() ? new int[vocabSize] : null;
+        this.inPrompt = params.repetitionPenalty() != 1 ? new java.util.BitSet(vocabSize) : null;
+    }
+
+    /** The prompt, for the repetition penalty (which counts its tokens as seen). */
+    public void prompt(int[] tokens) {
+        if (inPrompt != null) {
+            for (int t : tokens) {
+                if (t >= 0 && t < probs.length) {
+                    inPrompt.set(t);
+                }
+            }
+        }
+    }
+
+    /** A token the sequence took (sampled here or chosen elsewhere), for the penalties. */
+    public void accepted(int token) {
+        if (generatedCounts != null && token >= 0 && token < generatedCounts.length) {
+            generatedCounts[token]++;
+        }
     }
 
     public int sample(float[] logits) {
@@ -37,6 +68,7 @@ public final class Sampler {
     /** Samples from the vocabulary-sized row of {@code logits} that starts at {@code offset}. */
     public int sample(float[] logits, int offset) {
         int n = probs.length;
+        adjust(logits, offset);
         if (params.greedy()) {
             return argmax(logits, offset, n);
         }
@@ -53,6 +85,14 @@ public final class Sampler {
         }
         Arrays.sort(order, 0, n);
         int keep = params.topK() > 0 ? Math.min(params.topK(), n) : n;
+        if (params.minP() > 0) { // ranked, so the tokens at or above min_p · p_max are a prefix
+            float floor = params.minP() * probs[(int) order[n - 1]];
+            int above = 1;
+            while (above < keep && probs[(int) order[n - 1 - above]] >= floor) {
+                above++;
+            }
+            keep = above;
+        }
         double kept = 0;
         for (int r = 0; r < keep; r++) {
             kept += probs[(int) order[n - 1 - r]];
@@ -80,6 +120,27 @@ public final class Sampler {
             }
         }
         return (int) order[n - keep];
+    }
+
+    /** The bias, then the penalties, on the logits row in place (vLLM's order). */
+    private void adjust(float[] logits, int offset) {
+        for (Map.Entry<Integer, Float> bias : params.logitBias().entrySet()) {
+            logits[offset + bias.getKey()] += bias.getValue();
+        }
+        if (generatedCounts == null) {
+            return;
+        }
+        float repetition = params.repetitionPenalty();
+        for (int t = 0; t < generatedCounts.length; t++) {
+            int count = generatedCounts[t];
+            if (repetition != 1 && (count > 0 || inPrompt.get(t))) {
+                float l = logits[offset + t];
+                logits[offset + t] = l > 0 ? l / repetition : l * repetition;
+            }
+            if (count > 0) {
+                logits[offset + t] -= params.frequencyPenalty() * count + params.presencePenalty();
+            }
+        }
     }
 
     public static int argmax(float[] logits) {

@@ -61,10 +61,82 @@ class SamplerTest {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingParams(1f, 0, 1.5f, 0)).getMessage().contains("top_p"));
     }
 
+    @Test
+    void logitBias_forcesOrForbidsATokenGreedyOrSampled() {
+        for (SamplingParams p : new SamplingParams[] {bias(0, 0, 0, 1, 5, 100f), bias(1, 0, 0, 1, 5, 100f)}) {
+            Sampler s = new Sampler(p, LOGITS.length);
+            for (int i = 0; i < 200; i++) {
+                assertEquals(5, s.sample(LOGITS.clone()), "a bias of +100 forces token 5 (logit -1)");
+            }
+        }
+        Sampler never = new Sampler(bias(0, 0, 0, 1, 1, -100f), LOGITS.length);
+        assertEquals(4, never.sample(LOGITS.clone()), "-100 on the argmax: the runner-up");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new Sampler(bias(0, 0, 0, 1, 6, 1f), 6))
+                .getMessage().contains("logit_bias names token 6, outside the vocabulary [0, 6)"));
+    }
+
+    @Test
+    void presenceAndFrequencyPenalties_subtractPerGeneratedToken() {
+        // token 1 (3.0) generated once: presence 0.5 leaves 2.5 < 2.9 (token 4)
+        Sampler presence = new Sampler(new SamplingParams(0, 0, 1, 0, 0, 0.5f, 0, 1, java.util.Map.of()), 6);
+        presence.accepted(1);
+        assertEquals(4, presence.sample(LOGITS.clone()));
+        // frequency 0.06 per time: after one, 2.94 > 2.9 still; after two, 2.88 < 2.9
+        Sampler frequency = new Sampler(new SamplingParams(0, 0, 1, 0, 0, 0, 0.06f, 1, java.util.Map.of()), 6);
+        frequency.accepted(1);
+        assertEquals(1, frequency.sample(LOGITS.clone()));
+        frequency.accepted(1);
+        assertEquals(4, frequency.sample(LOGITS.clone()));
+        float[] adjusted = LOGITS.clone();
+        new Sampler(new SamplingParams(0, 0, 1, 0, 0, 0, 0.06f, 1, java.util.Map.of()), 6).sample(adjusted);
+        assertArrayEquals(LOGITS, adjusted, "nothing generated yet: nothing penalized");
+    }
+
+    @Test
+    void repetitionPenalty_dividesPositiveAndMultipliesNegativeLogitsOfSeenTokens() {
+        Sampler s = new Sampler(new SamplingParams(0, 0, 1, 0, 0, 0, 0, 2f, java.util.Map.of()), 6);
+        s.prompt(new int[] {1, 5});
+        float[] logits = LOGITS.clone();
+        assertEquals(4, s.sample(logits), "token 1 (a prompt token) halved to 1.5");
+        assertEquals(1.5f, logits[1]);
+        assertEquals(-2f, logits[5], "negative: doubled");
+        assertEquals(2.9f, logits[4], "unseen: unchanged");
+    }
+
+    @Test
+    void minP_dropsTokensBelowItsShareOfTheLikeliest() {
+        // softmax at T = 1: p(1) ≈ 0.40, p(4) ≈ 0.36, p(2) ≈ 0.15, p(0) ≈ 0.05: min_p 0.5 keeps 1 and 4
+        for (int t : draw(new SamplingParams(1f, 0, 1f, 9, 0.5f, 0, 0, 1, java.util.Map.of()), 500)) {
+            assertTrue(t == 1 || t == 4, "token " + t);
+        }
+        for (int t : draw(new SamplingParams(1f, 0, 1f, 9, 1f, 0, 0, 1, java.util.Map.of()), 100)) {
+            assertEquals(1, t, "min_p 1: only the likeliest");
+        }
+    }
+
+    @Test
+    void badControls_areRejectedWithTheirName() {
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingParams(1f, 0, 1f, 0, 1.5f, 0, 0, 1,
+                java.util.Map.of())).getMessage().contains("min_p"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingParams(1f, 0, 1f, 0, 0, 3f, 0, 1,
+                java.util.Map.of())).getMessage().contains("presence_penalty"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingParams(1f, 0, 1f, 0, 0, 0, -3f, 1,
+                java.util.Map.of())).getMessage().contains("frequency_penalty"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingParams(1f, 0, 1f, 0, 0, 0, 0, 0,
+                java.util.Map.of())).getMessage().contains("repetition_penalty"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> bias(0, 0, 0, 1, 2, 101f)).getMessage()
+                .contains("logit_bias of token 2"));
+    }
+
+    private static SamplingParams bias(float temperature, float presence, float frequency, float repetition, int token,
+            float value) {
+        return new SamplingParams(temperature, 0, 1, 7, 0, presence, frequency, repetition, java.util.Map.of(token, value));
+    }
+
     private static int[] draw(SamplingParams params, int n) {
         var sampler = new Sampler(params, LOGITS.length);
         int[] out = new int[n];
-        for (int i = 0; i < n; i++) out[i] = sampler.sample(LOGITS);
+        for (int i = 0; i < n; i++) out[i] = sampler.sample(LOGITS.clone()); // biases and penalties adjust in place
         return out;
     }
 }
