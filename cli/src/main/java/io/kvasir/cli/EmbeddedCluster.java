@@ -36,7 +36,6 @@ import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.ApiKeys;
-import io.kvasir.router.ChatRenderer;
 import io.kvasir.router.DecodeRoutes;
 import io.kvasir.router.GenerationGrpcService;
 import io.kvasir.router.KvAwarePlacement;
@@ -67,7 +66,14 @@ final class EmbeddedCluster implements AutoCloseable {
      */
     record Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
             int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits,
-            long kvQuotaBytes, Caching caching, int prefillThreads, Tls publicTls, CacheSalts salts) {
+            long kvQuotaBytes, Caching caching, int prefillThreads, Tls publicTls, CacheSalts salts, ServedModel served) {
+        Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
+                int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits,
+                long kvQuotaBytes, Caching caching, int prefillThreads, Tls publicTls, CacheSalts salts) {
+            this(model, host, grpcPort, httpPort, kvPort, maxBatch, kvBlocks, blockSize, threads, prefillThreshold,
+                    decodeNodes, apiKeys, limits, kvQuotaBytes, caching, prefillThreads, publicTls, salts, ServedModel.AS_IS);
+        }
+
         Options(Path model, String host, int grpcPort, int httpPort, int kvPort, int maxBatch, int kvBlocks,
                 int blockSize, int threads, int prefillThreshold, int decodeNodes, ApiKeys apiKeys, TenantLimits limits,
                 long kvQuotaBytes, Caching caching, int prefillThreads) {
@@ -157,7 +163,7 @@ final class EmbeddedCluster implements AutoCloseable {
             placement = new KvAwarePlacement(store, cache.chain(), prefillChannels, o.prefillThreshold());
 
             var config = first.transformer().config();
-            String modelId = o.model().getFileName().toString().replaceFirst("\\.gguf$", "");
+            String modelId = o.served().name(o.model());
             metrics = new RouterMetrics(modelId);
             NodeLoads loads = started(new NodeLoads(store));
             metrics.watch(loads);
@@ -180,8 +186,7 @@ final class EmbeddedCluster implements AutoCloseable {
             closing.add(() -> shutdown(apiServer));
             health.setStatus("", ServingStatus.SERVING);
             health.setStatus(GenerationServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
-            http = started(new OpenAiHttpApi(o.host(), o.httpPort(), modelId, api,
-                    first.chatTemplate() == null ? null : new ChatRenderer(first.chatTemplate()), o.apiKeys(), metrics,
+            http = started(new OpenAiHttpApi(o.host(), o.httpPort(), modelId, api, o.served().chat(first), o.apiKeys(), metrics,
                     o.publicTls() == null ? null : o.publicTls().sslContext()));
         } catch (IOException e) {
             close();

@@ -45,7 +45,6 @@ import io.kvasir.proto.internal.v1.DecodeServiceGrpc;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.router.ApiKeys;
-import io.kvasir.router.ChatRenderer;
 import io.kvasir.router.OpenAiHttpApi;
 import io.kvasir.router.RouterMetrics;
 import io.kvasir.router.DecodeRoutes;
@@ -88,14 +87,16 @@ final class RoleCommands {
             usage: kvasir router --model PATH|builtin (--decode H:P,H:P | --kv-store H:P,H:P) [--block-size 16]
                                  [--prefill H:P,… | dns:///NAME:P [--prefill-threshold 256]] [--grpc-port 50051] [--http-port 8000]
                                  [--host 127.0.0.1] [--api-keys FILE] [--routing kv-aware|round-robin] [--kv-cache-dtype auto]
-                                 [--metrics-tenants]
+                                 [--metrics-tenants] [--served-model-name NAME] [--chat-template FILE]
               With --kv-store, each prompt goes to the decode node whose local tier holds most of it, and
               without --decode the decode nodes are those whose heartbeats are live in the store.
               The public API (kvasir.v1.GenerationService): validates, tokenizes with the model's tokenizer
               (its weights are mapped, never read), sends a prompt with at least --prefill-threshold uncached
               tokens (per the KV store's index) to a prefill node first, then to the least busy decode node.
               --metrics-tenants: /metrics (on --http-port) names tenants in the kvasir_tenant_* families;
-              off by default, since /metrics takes no credential.
+              off by default, since /metrics takes no credential. --served-model-name: the model's id in the
+              HTTP API (default: the file's name); --chat-template FILE: a Jinja chat template for models
+              without one (or to replace it).
             """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
     static final String PREFILL_USAGE = """
             usage: kvasir prefill --model PATH|builtin --kv-store H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
@@ -190,7 +191,9 @@ final class RoleCommands {
     static void router(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("router", argv, withSecurityOptions("model", "decode", "grpc-port", "host", "prefill",
                 "kv-store", "prefill-threshold", "block-size", "api-keys", "http-port", "max-concurrent-per-tenant",
-                "tokens-per-minute", "routing", "kv-cache-dtype"), Set.of("metrics-tenants"));
+                "tokens-per-minute", "routing", "kv-cache-dtype", "served-model-name", "chat-template"),
+                Set.of("metrics-tenants"));
+        ServedModel served = ServedModel.of("router", a);
         Tls tls = TlsOptions.load("router", a, Role.ROUTER);
         DecodeRoutes.Routing routing;
         try {
@@ -241,7 +244,7 @@ final class RoleCommands {
         }
         KvStoreClient storeToClose = store;
         NodeLoads loads = store == null ? null : new NodeLoads(store);
-        String modelId = modelName(modelPath);
+        String modelId = served.name(modelPath);
         RouterMetrics metrics = new RouterMetrics(modelId).labelTenants(a.has("metrics-tenants"));
         if (loads != null) {
             metrics.watch(loads);
@@ -268,7 +271,7 @@ final class RoleCommands {
         OpenAiHttpApi httpApi;
         try {
             httpApi = new OpenAiHttpApi(a.string("host", "127.0.0.1"), a.integer("http-port", 8000), modelId, api,
-                    model.chatTemplate() == null ? null : new ChatRenderer(model.chatTemplate()), keys, metrics, tls == null ? null : tls.sslContext());
+                    served.chat(model), keys, metrics, tls == null ? null : tls.sslContext());
         } catch (Exception e) {
             throw new IllegalStateException("cannot start the HTTP API: " + e.getMessage(), e);
         }

@@ -24,6 +24,7 @@ final class ServeCommand {
                                 [--tokens-per-minute N] [--kv-quota-per-tenant SIZE] [--decode-nodes 1]
                                 [--routing kv-aware|round-robin] [--no-prefix-cache | --no-kv-store]
                                 [--kv-host-budget 1g] [--kv-ssd-dir DIR [--kv-ssd-budget 10g]]
+                                [--served-model-name NAME] [--chat-template FILE]
               Without --model it serves a small built-in model with random weights, generated once into
               --cache-dir (default ~/.cache/kvasir): its text is noise, the serving path is real.
               Prompts with at least --prefill-threshold uncached tokens go to the prefill node first.
@@ -32,7 +33,9 @@ final class ServeCommand {
               --no-kv-store: the pools only (no store tier, no prefill node); --no-prefix-cache: no reuse at all.
               --routing kv-aware (default) sends a prompt to the decode node holding most of it, round-robin
               to each node in turn.
-              HTTP: OpenAI-compatible /v1/completions, /v1/chat/completions, /v1/models, /health on --http-port.
+              HTTP: OpenAI-compatible /v1/completions, /v1/chat/completions, /v1/models, /health on --http-port,
+              and vLLM's /tokenize and /detokenize. --served-model-name: the model's id there (default: the
+              file's name); --chat-template FILE: a Jinja chat template for models without one (or to replace it).
               --api-keys FILE (lines `key tenant [weight=N] [shared=NS+NS]`) or env KVASIR_API_KEYS=key=tenant,…:
               callers must send Authorization: Bearer <key>; without either, serve runs open and says so.
               Per-tenant limits (429 beyond): --max-concurrent-per-tenant, --tokens-per-minute,
@@ -49,7 +52,8 @@ final class ServeCommand {
     private static final Set<String> VALUES = Set.of("model", "grpc-port", "http-port", "host", "kv-port", "max-batch", "kv-blocks",
             "block-size", "threads", "cache-dir", "prefill-threshold", "api-keys", "max-concurrent-per-tenant",
             "tokens-per-minute", "kv-quota-per-tenant", "decode-nodes", "routing", "kv-host-budget", "kv-ssd-dir",
-            "kv-ssd-budget", "kv-cache-dtype", "tls-dir", "tls-cert", "tls-key", "tls-ca", "cache-secret");
+            "kv-ssd-budget", "kv-cache-dtype", "tls-dir", "tls-cert", "tls-key", "tls-ca", "cache-secret",
+            "served-model-name", "chat-template");
     private static final Set<String> FLAGS = Set.of("no-prefix-cache", "no-kv-store", "metrics-tenants");
 
     private ServeCommand() {
@@ -72,7 +76,7 @@ final class ServeCommand {
                 a.integer("block-size", 16), threads,
                 a.integer("prefill-threshold", 256), a.positive("decode-nodes", 1), apiKeys(a, err), limits(a),
                 a.has("kv-quota-per-tenant") ? Sizes.parse("kv-quota-per-tenant", a.string("kv-quota-per-tenant", "0")) : 0,
-                caching(a), threads, TlsOptions.load("serve", a, Role.ROUTER), salts(a, dir));
+                caching(a), threads, TlsOptions.load("serve", a, Role.ROUTER), salts(a, dir), ServedModel.of("serve", a));
     }
 
     /** --cache-secret FILE, else the secret in the cache directory (made on first use). */

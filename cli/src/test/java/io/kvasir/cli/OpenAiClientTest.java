@@ -57,13 +57,13 @@ class OpenAiClientTest {
                     "the streamed chat adds up to the plain one");
             assertTrue(seen.getAsJsonObject("stream").get("chunks").getAsInt() > 1);
             assertEquals(404, seen.getAsJsonObject("error").get("status").getAsInt());
-            samplingControls(run(moduleDir, "sampling.mjs", cluster));
+            requestFields(run(moduleDir, "fields.mjs", cluster));
         }
     }
 
-    /** What sampling.mjs saw: each field's effect, and each bad value's 400. */
-    private static void samplingControls(JsonObject seen) {
-        System.out.println("sampling.mjs saw: " + seen);
+    /** What fields.mjs saw: each field's effect, and each bad value's 400. */
+    private static void requestFields(JsonObject seen) {
+        System.out.println("fields.mjs saw: " + seen);
         List<Integer> greedy = ints(seen, "greedy");
         assertEquals(List.of(300, 300, 300, 300, 300, 300, 300, 300), ints(seen, "forced"), "logit_bias +100 forces its token");
         assertEquals(ints(seen, "forced"), ints(seen, "forcedSampled"), "also when sampling");
@@ -92,8 +92,30 @@ class OpenAiClientTest {
             assertTrue(chunks.get(i).getAsJsonObject().get("usage").isJsonNull(), "usage only in the last chunk");
         }
         JsonObject errors = seen.getAsJsonObject("errors");
+        var choices = seen.getAsJsonArray("n");
+        assertEquals(3, choices.size());
+        java.util.Set<List<Integer>> distinct = new java.util.HashSet<>();
+        for (int i = 0; i < 3; i++) {
+            assertEquals(i, choices.get(i).getAsJsonObject().get("index").getAsInt());
+            distinct.add(ints(choices.get(i).getAsJsonObject(), "ids"));
+            assertEquals(ints(choices.get(i).getAsJsonObject(), "ids"),
+                    ints(seen.getAsJsonArray("nAgain").get(i)), "the same seed, the same choice " + i);
+        }
+        assertTrue(distinct.size() > 1, "choices under one seed differ: " + distinct);
+        for (int i = 0; i < 3; i++) {
+            assertEquals(seen.getAsJsonArray("nText").get(i).getAsString(),
+                    seen.getAsJsonObject("nStreamed").get(String.valueOf(i)).getAsString(), "streamed choice " + i);
+        }
+        assertEquals("the model" + seen.get("plain").getAsString(), seen.get("echo").getAsString());
+        JsonObject tokenized = seen.getAsJsonObject("tokenize");
+        assertEquals(tokenized.getAsJsonArray("tokens").size(), tokenized.get("count").getAsInt());
+        assertEquals(8192, tokenized.get("max_model_len").getAsInt());
+        assertEquals("hello world", seen.getAsJsonObject("detokenize").get("prompt").getAsString());
+        JsonObject bad = seen.getAsJsonObject("detokenizeBad");
+        assertEquals(400, bad.get("status").getAsInt());
+        assertEquals("tokens", bad.getAsJsonObject("body").getAsJsonObject("error").get("param").getAsString());
         var params = java.util.Map.of("min_p", "min_p", "logit_bias", "logit_bias", "logit_bias_token", "logit_bias",
-                "presence_penalty", "presence_penalty", "stop_token_ids", "stop_token_ids[0]");
+                "presence_penalty", "presence_penalty", "stop_token_ids", "stop_token_ids[0]", "n", "n");
         params.forEach((request, param) -> {
             JsonObject e = errors.getAsJsonObject(request);
             assertEquals(400, e.get("status").getAsInt(), request);
@@ -102,8 +124,12 @@ class OpenAiClientTest {
     }
 
     private static List<Integer> ints(JsonObject o, String field) {
+        return ints(o.getAsJsonArray(field));
+    }
+
+    private static List<Integer> ints(com.google.gson.JsonElement array) {
         List<Integer> out = new java.util.ArrayList<>();
-        o.getAsJsonArray(field).forEach(e -> out.add(e.getAsInt()));
+        array.getAsJsonArray().forEach(e -> out.add(e.getAsInt()));
         return out;
     }
 

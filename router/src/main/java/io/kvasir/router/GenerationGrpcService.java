@@ -55,6 +55,36 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         this.placement = placement;
     }
 
+    /** {@code text} as the model's tokens, as {@code Generate} tokenizes a prompt (BOS where the model wants it). */
+    int[] tokenize(String text) {
+        return tokenizer.encode(text);
+    }
+
+    /**
+     * The text of {@code tokens}: the prompt that {@link #tokenize}s back to them where one exists.
+     * SentencePiece vocabularies mark a word start with a space, so a prompt's first word decodes
+     * with a space the prompt never had; that space is dropped when the text without it round-trips.
+     * An id outside the vocabulary is an {@link InvalidRequestException} naming it.
+     */
+    String detokenize(int[] tokens) throws InvalidRequestException {
+        for (int i = 0; i < tokens.length; i++) {
+            if (tokens[i] < 0 || tokens[i] >= vocab) {
+                throw new InvalidRequestException("tokens[" + i + "]", tokens[i] + " is outside the vocabulary [0, "
+                        + vocab + ")");
+            }
+        }
+        String text = tokenizer.decode(tokens);
+        if (text.startsWith(" ") && java.util.Arrays.equals(tokenizer.encode(text.substring(1)), tokens)) {
+            return text.substring(1);
+        }
+        return text;
+    }
+
+    /** The model's context length: prompt and generated tokens together. */
+    int contextLength() {
+        return context;
+    }
+
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateResponse> response) {
         ServerCallStreamObserver<GenerateResponse> out = (ServerCallStreamObserver<GenerateResponse>) response;

@@ -3,6 +3,8 @@ package io.kvasir.router;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
@@ -81,7 +83,8 @@ public final class OpenAiHttpApi implements AutoCloseable {
         String method = request.getMethod();
         try {
             Tenant authenticated = null; // the key's tenant; null where the API runs open
-            if (path.startsWith("/v1/") && !keys.isOpen()) {
+            boolean tokenizer = path.equals("/tokenize") || path.equals("/detokenize"); // vLLM's
+            if ((path.startsWith("/v1/") || tokenizer) && !keys.isOpen()) {
                 String auth = request.getHeaders().get(HttpHeader.AUTHORIZATION);
                 authenticated = keys.tenantOfAuthorization(auth);
                 if (authenticated == null) {
@@ -112,9 +115,16 @@ public final class OpenAiHttpApi implements AutoCloseable {
                 generate(request, response, callback, false, authenticated);
             } else if (path.equals("/v1/chat/completions") && method.equals("POST")) {
                 generate(request, response, callback, true, authenticated);
-            } else if (path.startsWith("/v1/") || path.equals("/health")) {
+            } else if (tokenizer && method.equals("POST")) {
+                if (request.getLength() > MAX_BODY_BYTES) {
+                    throw new ApiError(413, "invalid_request_error", null, "request body of " + request.getLength()
+                            + " bytes exceeds " + MAX_BODY_BYTES);
+                }
+                JsonObject body = OpenAiRequest.jsonBody(Content.Source.asByteBuffer(request));
+                send(response, callback, 200, GSON.toJson(path.equals("/tokenize") ? tokenize(body) : detokenize(body)));
+            } else if (path.startsWith("/v1/") || path.equals("/health") || tokenizer) {
                 boolean known = path.equals("/v1/completions") || path.equals("/v1/chat/completions")
-                        || path.equals("/v1/models") || path.equals("/health");
+                        || path.equals("/v1/models") || path.equals("/health") || tokenizer;
                 throw new ApiError(known ? 405 : 404, "invalid_request_error", null, method + " " + path + " is not served");
             } else {
                 throw new ApiError(404, "invalid_request_error", null, "no route " + path);
@@ -130,7 +140,11 @@ public final class OpenAiHttpApi implements AutoCloseable {
         }
     }
 
-    /** A completion, or with {@code isChat} a chat completion (messages rendered by the model's template). */
+    /**
+     * A completion, or with {@code isChat} a chat completion (messages rendered by the model's
+     * template): {@code n} generations, choice i seeded with the request's seed + i, so the choices
+     * differ under one seed and repeat with it.
+     */
     private void generate(Request request, Response response, Callback callback, boolean isChat, Tenant authenticated)
             throws IOException, ApiError {
         long declared = request.getLength();
@@ -140,10 +154,9 @@ public final class OpenAiHttpApi implements AutoCloseable {
         }
         OpenAiRequest parsed = OpenAiRequest.parse(Content.Source.asByteBuffer(request), isChat, modelId, chat);
         GenerateRequest.Builder g = parsed.generate();
-        boolean stream = parsed.stream();
-        boolean tokenIds = parsed.tokenIds();
         String id = (isChat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
+        String echo = parsed.echo() ? echoedPrompt(g) : "";
 
         Tenant caller = authenticated;
         if (caller == null) { // open: the tenant the caller names, checked as the gRPC API checks it
@@ -156,60 +169,67 @@ public final class OpenAiHttpApi implements AutoCloseable {
         // as the router's prefill deadline: 10 minutes, plus 10 ms a prompt token (a token covers at
         // least one byte of text, so the text's bytes bound its tokens), so long prompts on slow hardware finish
         long promptSize = g.getPromptTokensCount() + g.getPromptBytes().size(); // UTF-8 bytes, no copy
-        InProcessStream it = new InProcessStream(TimeUnit.MINUTES.toMillis(10) + 10 * promptSize);
-        router.generate(caller, g.build(), it, it::onCancel);
+        List<InProcessStream> choices = new ArrayList<>(parsed.n());
+        for (int i = 0; i < parsed.n(); i++) {
+            GenerateRequest.Builder gi = g.clone();
+            gi.getSamplingBuilder().setSeed(g.getSampling().getSeed() + i);
+            InProcessStream it = new InProcessStream(TimeUnit.MINUTES.toMillis(10) + 10 * promptSize);
+            router.generate(caller, gi.build(), it, it::onCancel);
+            choices.add(it);
+        }
+        Answer answer = new Answer(id, created, isChat, parsed.tokenIds(), echo);
         try {
-            if (!stream) {
-                StringBuilder out = new StringBuilder();
-                JsonArray ids = new JsonArray();
-                GenerateResponse last = null;
-                while (it.hasNext()) {
-                    last = it.next();
-                    out.append(last.getText());
-                    last.getTokenIdsList().forEach(ids::add);
+            if (!parsed.stream()) {
+                JsonArray all = new JsonArray();
+                GenerateResponse usage = null;
+                int completionTokens = 0;
+                for (int i = 0; i < choices.size(); i++) {
+                    StringBuilder text = new StringBuilder(echo);
+                    JsonArray ids = new JsonArray();
+                    GenerateResponse last = null;
+                    for (InProcessStream it = choices.get(i); it.hasNext(); ) {
+                        last = it.next();
+                        text.append(last.getText());
+                        last.getTokenIdsList().forEach(ids::add);
+                    }
+                    all.add(answer.choice(i, text.toString(), last.getFinishReason(), ids, false, false));
+                    usage = usage == null ? last : usage;
+                    completionTokens += last.getUsage().getCompletionTokens();
                 }
-                JsonObject whole = isChat ? chatCompletion(id, created, out.toString(), last.getFinishReason(), last,
-                        false, false) : completion(id, created, out.toString(), last.getFinishReason(), last);
-                if (tokenIds) {
-                    whole.getAsJsonArray("choices").get(0).getAsJsonObject().add("token_ids", ids);
-                }
-                send(response, callback, 200, GSON.toJson(whole));
+                send(response, callback, 200, GSON.toJson(answer.envelope(all, usage(usage, completionTokens), false)));
                 return;
             }
             // the first message decides the status: errors before it are plain HTTP errors
-            GenerateResponse first = it.hasNext() ? it.next() : null;
+            GenerateResponse first = choices.get(0).hasNext() ? choices.get(0).next() : null;
             response.setStatus(200);
             response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream");
             response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
             try (OutputStream sse = Content.Sink.asOutputStream(response)) {
-                GenerateResponse m = first, usage = null;
-                boolean firstChunk = true;
-                while (m != null) {
-                    boolean lastMessage = !m.getFinishReason().isEmpty();
-                    if (lastMessage) {
-                        usage = m;
-                    }
-                    // with stream_options.include_usage the usage comes alone, in a chunk of its own
-                    GenerateResponse withUsage = lastMessage && !parsed.streamUsage() ? m : null;
-                    JsonObject chunk = isChat
-                            ? chatCompletion(id, created, m.getText(), lastMessage ? m.getFinishReason() : null,
-                                    withUsage, true, firstChunk)
-                            : completion(id, created, m.getText(), lastMessage ? m.getFinishReason() : null, withUsage);
-                    if (tokenIds) {
+                GenerateResponse usage = null;
+                int completionTokens = 0;
+                for (int i = 0; i < choices.size(); i++) { // choice by choice, each chunk naming its index
+                    InProcessStream it = choices.get(i);
+                    GenerateResponse m = i == 0 ? first : it.hasNext() ? it.next() : null;
+                    boolean firstChunk = true;
+                    while (m != null) {
+                        boolean lastMessage = !m.getFinishReason().isEmpty();
+                        if (lastMessage) {
+                            usage = usage == null ? m : usage;
+                            completionTokens += m.getUsage().getCompletionTokens();
+                        }
                         JsonArray ids = new JsonArray();
                         m.getTokenIdsList().forEach(ids::add);
-                        chunk.getAsJsonArray("choices").get(0).getAsJsonObject().add("token_ids", ids);
+                        JsonObject choice = answer.choice(i, (firstChunk ? echo : "") + m.getText(),
+                                lastMessage ? m.getFinishReason() : null, ids, true, firstChunk);
+                        // the usage rides on the last choice's last chunk, or (include_usage) comes alone
+                        boolean withUsage = lastMessage && i == choices.size() - 1 && !parsed.streamUsage();
+                        write(sse, answer.envelope(single(choice), withUsage ? usage(usage, completionTokens) : null, true));
+                        firstChunk = false;
+                        m = it.hasNext() ? it.next() : null;
                     }
-                    firstChunk = false;
-                    sse.write(("data: " + GSON.toJson(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
-                    sse.flush();
-                    m = it.hasNext() ? it.next() : null;
                 }
                 if (parsed.streamUsage() && usage != null) {
-                    JsonObject chunk = isChat ? chatCompletion(id, created, "", null, usage, true, false)
-                            : completion(id, created, "", null, usage);
-                    chunk.add("choices", new JsonArray());
-                    sse.write(("data: " + GSON.toJson(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
+                    write(sse, answer.envelope(new JsonArray(), usage(usage, completionTokens), true));
                 }
                 sse.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
             } catch (StatusRuntimeException e) {
@@ -224,61 +244,156 @@ public final class OpenAiHttpApi implements AutoCloseable {
             error.retryAfterMillis = retry == null ? 0 : Long.parseLong(retry);
             throw error;
         } finally {
-            it.cancel(); // a client gone mid-stream (its write failed) stops its generation
+            choices.forEach(InProcessStream::cancel); // a client gone mid-stream (its write failed) stops its generations
         }
     }
 
-    private JsonObject chatCompletion(String id, long created, String text, String finish, GenerateResponse last,
-            boolean chunk, boolean firstChunk) {
-        JsonObject message = new JsonObject();
-        if (!chunk || firstChunk) {
-            message.addProperty("role", "assistant");
+    /**
+     * vLLM's {@code /tokenize}: a {@code prompt}, or chat {@code messages} through the template, as
+     * the model's tokens (BOS where the model wants it, as a prompt is tokenized for generation).
+     */
+    private JsonObject tokenize(JsonObject body) throws ApiError {
+        requireThisModel(body);
+        String text;
+        if (body.has("messages")) {
+            text = OpenAiRequest.renderChat(body, modelId, chat);
+        } else {
+            text = OpenAiRequest.string(body, "prompt", null);
+            if (text == null) {
+                throw new ApiError(400, "invalid_request_error", "prompt", "prompt (a string) or messages is required");
+            }
         }
-        message.addProperty("content", text);
-        JsonObject choice = new JsonObject();
-        choice.add(chunk ? "delta" : "message", message);
-        return envelope(id, chunk ? "chat.completion.chunk" : "chat.completion", created, choice, finish, last);
-    }
-
-    /** The object around one choice: id, object type, created, model, the choice, usage on the last message. */
-    private JsonObject envelope(String id, String object, long created, JsonObject choice, String finish,
-            GenerateResponse last) {
-        choice.addProperty("index", 0);
-        choice.add("logprobs", null);
-        choice.addProperty("finish_reason", finish);
-        JsonArray choices = new JsonArray();
-        choices.add(choice);
+        JsonArray tokens = new JsonArray();
+        for (int t : router.tokenize(text)) {
+            tokens.add(t);
+        }
         JsonObject o = new JsonObject();
-        o.addProperty("id", id);
-        o.addProperty("object", object);
-        o.addProperty("created", created);
-        o.addProperty("model", modelId);
-        o.add("choices", choices);
-        if (last != null && last.hasUsage()) {
-            o.add("usage", usage(last));
+        o.addProperty("count", tokens.size());
+        o.addProperty("max_model_len", router.contextLength());
+        o.add("tokens", tokens);
+        o.add("token_strs", null);
+        return o;
+    }
+
+    /** vLLM's {@code /detokenize}: {@code tokens} back to their text, as {@code {"prompt": …}}. */
+    private JsonObject detokenize(JsonObject body) throws ApiError {
+        requireThisModel(body);
+        JsonArray array = OpenAiRequest.array(body, "tokens");
+        int[] tokens = new int[array.size()];
+        for (int i = 0; i < tokens.length; i++) {
+            com.google.gson.JsonElement t = array.get(i);
+            if (!t.isJsonPrimitive() || !t.getAsJsonPrimitive().isNumber() || t.getAsDouble() != Math.rint(t.getAsDouble())
+                    || Math.abs(t.getAsDouble()) > Integer.MAX_VALUE) {
+                throw new ApiError(400, "invalid_request_error", "tokens", "tokens[" + i + "] must be a token id, got " + t);
+            }
+            tokens[i] = t.getAsInt();
+        }
+        JsonObject o = new JsonObject();
+        try {
+            o.addProperty("prompt", router.detokenize(tokens));
+        } catch (InvalidRequestException e) {
+            throw new ApiError(400, "invalid_request_error", "tokens", e.getMessage());
         }
         return o;
     }
 
-    private static JsonObject usage(GenerateResponse last) {
-        JsonObject usage = new JsonObject();
-        usage.addProperty("prompt_tokens", last.getUsage().getPromptTokens());
-        usage.addProperty("completion_tokens", last.getUsage().getCompletionTokens());
-        usage.addProperty("total_tokens", last.getUsage().getPromptTokens() + last.getUsage().getCompletionTokens());
-        JsonObject details = new JsonObject();
-        details.addProperty("cached_tokens", last.getUsage().getCachedPromptTokens());
-        // Kvasir's: where the cached tokens came from
-        details.addProperty("cached_local_tokens", last.getUsage().getCachedLocalTokens());
-        details.addProperty("cached_host_tokens", last.getUsage().getCachedHostTokens());
-        details.addProperty("cached_ssd_tokens", last.getUsage().getCachedSsdTokens());
-        usage.add("prompt_tokens_details", details);
-        return usage;
+    /** A body that names a model must name this one (404 otherwise, as the generation endpoints answer). */
+    private void requireThisModel(JsonObject body) throws ApiError {
+        String model = OpenAiRequest.string(body, "model", null);
+        if (model != null && !model.equals(modelId)) {
+            throw new ApiError(404, "invalid_request_error", "model", "the model `" + model + "` does not exist",
+                    "model_not_found");
+        }
     }
 
-    private JsonObject completion(String id, long created, String text, String finish, GenerateResponse last) {
-        JsonObject choice = new JsonObject();
-        choice.addProperty("text", text);
-        return envelope(id, "text_completion", created, choice, finish, last);
+    private static void write(OutputStream sse, JsonObject chunk) throws IOException {
+        sse.write(("data: " + GSON.toJson(chunk) + "\n\n").getBytes(StandardCharsets.UTF_8));
+        sse.flush();
+    }
+
+    private static JsonArray single(JsonObject choice) {
+        JsonArray a = new JsonArray();
+        a.add(choice);
+        return a;
+    }
+
+    /** {@code echo}: the prompt's text, as given or as its tokens decode. */
+    private String echoedPrompt(GenerateRequest.Builder g) throws ApiError {
+        if (!g.getPrompt().isEmpty()) {
+            return g.getPrompt();
+        }
+        try {
+            return router.detokenize(g.getPromptTokensList().stream().mapToInt(Integer::intValue).toArray());
+        } catch (InvalidRequestException e) {
+            throw new ApiError(400, "invalid_request_error", "prompt", e.getMessage());
+        }
+    }
+
+    /** The OpenAI objects of one answer: choices (text or chat message, or their chunks) and their envelope. */
+    private final class Answer {
+        private final String id, echo;
+        private final long created;
+        private final boolean isChat, tokenIds;
+
+        Answer(String id, long created, boolean isChat, boolean tokenIds, String echo) {
+            this.id = id;
+            this.created = created;
+            this.isChat = isChat;
+            this.tokenIds = tokenIds;
+            this.echo = echo;
+        }
+
+        /** Choice {@code index}: {@code text} as a completion's text or a chat message (a delta in a chunk). */
+        JsonObject choice(int index, String text, String finish, JsonArray ids, boolean chunk, boolean firstChunk) {
+            JsonObject choice = new JsonObject();
+            choice.addProperty("index", index);
+            if (isChat) {
+                JsonObject message = new JsonObject();
+                if (!chunk || firstChunk) {
+                    message.addProperty("role", "assistant");
+                }
+                message.addProperty("content", text);
+                choice.add(chunk ? "delta" : "message", message);
+            } else {
+                choice.addProperty("text", text);
+            }
+            choice.add("logprobs", null);
+            choice.addProperty("finish_reason", finish);
+            if (tokenIds) {
+                choice.add("token_ids", ids);
+            }
+            return choice;
+        }
+
+        /** id, object type, created, model, the choices, and the usage where given. */
+        JsonObject envelope(JsonArray choices, JsonObject usage, boolean chunk) {
+            JsonObject o = new JsonObject();
+            o.addProperty("id", id);
+            o.addProperty("object", isChat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion");
+            o.addProperty("created", created);
+            o.addProperty("model", modelId);
+            o.add("choices", choices);
+            if (usage != null) {
+                o.add("usage", usage);
+            }
+            return o;
+        }
+    }
+
+    /** The first choice's usage (its prompt and cache), with the completion tokens of every choice. */
+    private static JsonObject usage(GenerateResponse first, int completionTokens) {
+        JsonObject usage = new JsonObject();
+        usage.addProperty("prompt_tokens", first.getUsage().getPromptTokens());
+        usage.addProperty("completion_tokens", completionTokens);
+        usage.addProperty("total_tokens", first.getUsage().getPromptTokens() + completionTokens);
+        JsonObject details = new JsonObject();
+        details.addProperty("cached_tokens", first.getUsage().getCachedPromptTokens());
+        // Kvasir's: where the cached tokens came from
+        details.addProperty("cached_local_tokens", first.getUsage().getCachedLocalTokens());
+        details.addProperty("cached_host_tokens", first.getUsage().getCachedHostTokens());
+        details.addProperty("cached_ssd_tokens", first.getUsage().getCachedSsdTokens());
+        usage.add("prompt_tokens_details", details);
+        return usage;
     }
 
     private static void send(Response response, Callback callback, int status, String json) {

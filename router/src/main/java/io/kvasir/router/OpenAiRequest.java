@@ -21,32 +21,20 @@ import io.kvasir.router.OpenAiHttpApi.ApiError;
  * @param stream   server-sent events rather than one answer
  * @param tokenIds    vLLM's {@code return_token_ids} (completions only)
  * @param streamUsage {@code stream_options.include_usage}: a last chunk with the usage and no choices
+ * @param n           choices to generate, 1 to {@link #MAX_CHOICES}
+ * @param echo        completions: each choice's text starts with the prompt
  */
-record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean tokenIds, boolean streamUsage) {
+record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean tokenIds, boolean streamUsage, int n,
+        boolean echo) {
+    /** Choices one request may ask for: each is a generation of its own (and counts against the tenant's limits). */
+    static final int MAX_CHOICES = 16;
+
     /**
      * @param modelId the model this router serves (a body naming another is a 404)
      * @param chat    the model's chat template (null: chat bodies are refused)
      */
     static OpenAiRequest parse(ByteBuffer bytes, boolean isChat, String modelId, ChatRenderer chat) throws ApiError {
-        String text;
-        try {
-            text = StandardCharsets.UTF_8.newDecoder().decode(bytes).toString();
-        } catch (java.nio.charset.CharacterCodingException e) {
-            throw new ApiError(400, "invalid_request_error", null, "request body is not valid UTF-8: " + e.getMessage());
-        }
-        if (text.length() > OpenAiHttpApi.MAX_BODY_BYTES) {
-            throw new ApiError(413, "invalid_request_error", null, "request body exceeds " + OpenAiHttpApi.MAX_BODY_BYTES + " bytes");
-        }
-        JsonObject body;
-        try {
-            JsonElement parsed = JsonParser.parseString(text);
-            if (!parsed.isJsonObject()) {
-                throw new IllegalStateException("not a JSON object");
-            }
-            body = parsed.getAsJsonObject();
-        } catch (RuntimeException e) {
-            throw new ApiError(400, "invalid_request_error", null, "malformed JSON body: " + e.getMessage());
-        }
+        JsonObject body = jsonBody(bytes);
         String model = string(body, "model", null);
         if (model == null) {
             throw new ApiError(400, "invalid_request_error", "model", "model is required");
@@ -124,7 +112,12 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
             streamUsage = options.getAsJsonObject().has("include_usage")
                     && bool(options.getAsJsonObject(), "include_usage");
         }
-        return new OpenAiRequest(g, stream, tokenIds, streamUsage);
+        int n = integer(body, "n", 1);
+        if (n < 1 || n > MAX_CHOICES) {
+            throw new ApiError(400, "invalid_request_error", "n", "n must be 1 to " + MAX_CHOICES + ", got " + n);
+        }
+        boolean echo = !isChat && body.has("echo") && !body.get("echo").isJsonNull() && bool(body, "echo");
+        return new OpenAiRequest(g, stream, tokenIds, streamUsage, n, echo);
     }
 
     /** OpenAI's {@code logit_bias}: token ids (as JSON object keys) to biases. Ranges are checked with the request. */
@@ -157,7 +150,7 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
     }
 
     /** An array field, empty when absent or null. */
-    private static JsonArray array(JsonObject o, String field) throws ApiError {
+    static JsonArray array(JsonObject o, String field) throws ApiError {
         JsonElement e = o.get(field);
         if (e == null || e.isJsonNull()) {
             return new JsonArray();
@@ -177,8 +170,30 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
         return v;
     }
 
+    /** A request body: UTF-8 JSON holding an object, within the size limit; else the 400 or 413 that says so. */
+    static JsonObject jsonBody(ByteBuffer bytes) throws ApiError {
+        String text;
+        try {
+            text = StandardCharsets.UTF_8.newDecoder().decode(bytes).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new ApiError(400, "invalid_request_error", null, "request body is not valid UTF-8: " + e.getMessage());
+        }
+        if (text.length() > OpenAiHttpApi.MAX_BODY_BYTES) {
+            throw new ApiError(413, "invalid_request_error", null, "request body exceeds " + OpenAiHttpApi.MAX_BODY_BYTES + " bytes");
+        }
+        try {
+            JsonElement parsed = JsonParser.parseString(text);
+            if (!parsed.isJsonObject()) {
+                throw new IllegalStateException("not a JSON object");
+            }
+            return parsed.getAsJsonObject();
+        } catch (RuntimeException e) {
+            throw new ApiError(400, "invalid_request_error", null, "malformed JSON body: " + e.getMessage());
+        }
+    }
+
     /** The messages as one prompt, through the model's chat template. */
-    private static String renderChat(JsonObject body, String modelId, ChatRenderer chat) throws ApiError {
+    static String renderChat(JsonObject body, String modelId, ChatRenderer chat) throws ApiError {
         if (chat == null) {
             throw new ApiError(400, "invalid_request_error", "messages", "model `" + modelId + "` has no chat template; "
                     + "use /v1/completions");
@@ -221,7 +236,7 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
         }
     }
 
-    private static String string(JsonObject o, String field, String fallback) throws ApiError {
+    static String string(JsonObject o, String field, String fallback) throws ApiError {
         JsonElement e = o.get(field);
         if (e == null || e.isJsonNull()) {
             return fallback;

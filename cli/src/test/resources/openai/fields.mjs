@@ -1,5 +1,6 @@
-// The sampling controls and request fields vLLM users send, through the official `openai` npm client;
-// prints one JSON line of what it saw. Usage: node sampling.mjs BASE_URL MODEL
+// The sampling controls and request fields vLLM users send, through the official `openai` npm client
+// (and vLLM's /tokenize and /detokenize with fetch); prints one JSON line of what it saw.
+// Usage: node fields.mjs BASE_URL MODEL
 import { createRequire } from 'node:module';
 const require = createRequire(process.env.OPENAI_MODULE_DIR + '/');
 const OpenAI = require('openai').default ?? require('openai');
@@ -40,11 +41,34 @@ for await (const chunk of stream) {
   chunks.push({ choices: chunk.choices.length, usage: chunk.usage ?? null });
 }
 out.streamUsage = chunks;
+// n choices: distinct under a seed, the same again with it; streamed, each chunk names its choice
+const many = { ...base, n: 3, temperature: 1, seed: 7, max_tokens: 6 };
+out.n = (await client.completions.create(many)).choices.map((c) => ({ index: c.index, ids: c.token_ids }));
+out.nAgain = (await client.completions.create(many)).choices.map((c) => c.token_ids);
+const texts = {};
+for await (const chunk of await client.completions.create({ ...many, stream: true, return_token_ids: false })) {
+  for (const c of chunk.choices) texts[c.index] = (texts[c.index] ?? '') + c.text;
+}
+out.nStreamed = texts;
+out.nText = (await client.completions.create({ ...many, return_token_ids: false })).choices.map((c) => c.text);
+// echo: the prompt, then the completion
+out.echo = (await client.completions.create({ ...base, echo: true, return_token_ids: false })).choices[0].text;
+out.plain = (await client.completions.create({ ...base, return_token_ids: false })).choices[0].text;
+// vLLM's /tokenize and /detokenize
+const root = baseURL.replace(/\/v1$/, '');
+const post = async (path, body) => {
+  const r = await fetch(root + path, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body) });
+  return { status: r.status, body: await r.json() };
+};
+out.tokenize = (await post('/tokenize', { model, prompt: 'hello world' })).body;
+out.detokenize = (await post('/detokenize', { model, tokens: out.tokenize.tokens })).body;
+out.detokenizeBad = await post('/detokenize', { tokens: [1, 99999] });
 // bad values: 400 naming the field
 out.errors = {};
 for (const [name, extra] of Object.entries({ min_p: { min_p: 2 }, logit_bias: { logit_bias: { abc: 1 } },
   logit_bias_token: { logit_bias: { '999999': 1 } }, presence_penalty: { presence_penalty: 'high' },
-  stop_token_ids: { stop_token_ids: [-1] } })) {
+  stop_token_ids: { stop_token_ids: [-1] }, n: { n: 17 } })) {
   try {
     await client.completions.create({ ...base, ...extra });
     out.errors[name] = null;
