@@ -64,11 +64,19 @@ const post = async (path, body) => {
 out.tokenize = (await post('/tokenize', { model, prompt: 'hello world' })).body;
 out.detokenize = (await post('/detokenize', { model, tokens: out.tokenize.tokens })).body;
 out.detokenizeBad = await post('/detokenize', { tokens: [1, 99999] });
+// logprobs of the engine's raw logits; a prompt long enough to go through the prefill node first
+const longPrompt = Array.from({ length: 300 }, (_, i) => 3 + ((i * 7919 + 13) % 350));
+const withLogprobs = await client.completions.create({ model, prompt: longPrompt, max_tokens: 4, temperature: 0,
+  logprobs: 3, return_token_ids: true });
+out.logprobs = { ids: withLogprobs.choices[0].token_ids, logprobs: withLogprobs.choices[0].logprobs };
+const chatLogprobs = await client.chat.completions.create({ model, messages, max_tokens: 3, temperature: 0,
+  logprobs: true, top_logprobs: 2 });
+out.chatLogprobs = chatLogprobs.choices[0].logprobs;
 // bad values: 400 naming the field
 out.errors = {};
 for (const [name, extra] of Object.entries({ min_p: { min_p: 2 }, logit_bias: { logit_bias: { abc: 1 } },
   logit_bias_token: { logit_bias: { '999999': 1 } }, presence_penalty: { presence_penalty: 'high' },
-  stop_token_ids: { stop_token_ids: [-1] }, n: { n: 17 } })) {
+  stop_token_ids: { stop_token_ids: [-1] }, n: { n: 17 }, logprobs: { logprobs: 21 } })) {
   try {
     await client.completions.create({ ...base, ...extra });
     out.errors[name] = null;

@@ -57,7 +57,10 @@ class OpenAiClientTest {
                     "the streamed chat adds up to the plain one");
             assertTrue(seen.getAsJsonObject("stream").get("chunks").getAsInt() > 1);
             assertEquals(404, seen.getAsJsonObject("error").get("status").getAsInt());
-            requestFields(run(moduleDir, "fields.mjs", cluster));
+            JsonObject fields = run(moduleDir, "fields.mjs", cluster);
+            requestFields(fields);
+            assertTrue(cluster.placement().prefilled() > 0, "the 300-token prompt went through the prefill node");
+            logprobsAreTheEnginesLogSoftmax(fields, BuiltinModel.ensure(cacheDir));
         }
     }
 
@@ -115,12 +118,65 @@ class OpenAiClientTest {
         assertEquals(400, bad.get("status").getAsInt());
         assertEquals("tokens", bad.getAsJsonObject("body").getAsJsonObject("error").get("param").getAsString());
         var params = java.util.Map.of("min_p", "min_p", "logit_bias", "logit_bias", "logit_bias_token", "logit_bias",
-                "presence_penalty", "presence_penalty", "stop_token_ids", "stop_token_ids[0]", "n", "n");
+                "presence_penalty", "presence_penalty", "stop_token_ids", "stop_token_ids[0]", "n", "n", "logprobs", "logprobs");
         params.forEach((request, param) -> {
             JsonObject e = errors.getAsJsonObject(request);
             assertEquals(400, e.get("status").getAsInt(), request);
             assertEquals(param, e.get("param").getAsString(), request);
         });
+    }
+
+    /**
+     * The first token's log-probability and its top 3 as the single-process engine's log-softmax of
+     * the same prompt gives them (that token was chosen by the prefill node, its logprobs computed by
+     * the decode node); every chosen token's logprob is its top one (greedy); chat's shape too.
+     */
+    private static void logprobsAreTheEnginesLogSoftmax(JsonObject seen, Path model) {
+        int[] prompt = new int[300];
+        for (int i = 0; i < prompt.length; i++) {
+            prompt[i] = 3 + (int) ((i * 7919L + 13) % 350);
+        }
+        float[] logits;
+        try (var backend = new io.kvasir.engine.backend.cpu.VectorCpuBackend(1);
+                var local = io.kvasir.engine.Model.load(model, backend)) {
+            logits = new io.kvasir.engine.Generator(local).generate(prompt, 1,
+                    io.kvasir.engine.sampling.SamplingParams.GREEDY, true, t -> { }).lastPromptLogits();
+        }
+        double max = Double.NEGATIVE_INFINITY, sum = 0;
+        for (float l : logits) max = Math.max(max, l);
+        for (float l : logits) sum += Math.exp(l - max);
+        double logZ = max + Math.log(sum);
+        JsonObject lp = seen.getAsJsonObject("logprobs").getAsJsonObject("logprobs");
+        int first = seen.getAsJsonObject("logprobs").getAsJsonArray("ids").get(0).getAsInt();
+        float got = lp.getAsJsonArray("token_logprobs").get(0).getAsFloat();
+        System.out.printf("first token %d: logprob %.6f over the API, %.6f from the engine's logits%n", first, got,
+                logits[first] - logZ);
+        assertEquals(logits[first] - logZ, got, 1e-4, "the first token's logprob");
+        // completions name the top tokens by their text, as JSON object keys: tokens of the same text
+        // share one key, and JavaScript reorders number-like keys, so values are compared as a set
+        float[] sorted = logits.clone();
+        java.util.Arrays.sort(sorted);
+        for (var e : lp.getAsJsonArray("top_logprobs").get(0).getAsJsonObject().entrySet()) {
+            float v = e.getValue().getAsFloat();
+            assertTrue(java.util.stream.IntStream.range(0, 3).anyMatch(r -> Math.abs(sorted[sorted.length - 1 - r] - logZ - v) < 1e-4),
+                    "top logprob " + e + " is one of the engine's three likeliest");
+        }
+        for (int i = 0; i < 4; i++) {
+            float best = Float.NEGATIVE_INFINITY;
+            for (var e : lp.getAsJsonArray("top_logprobs").get(i).getAsJsonObject().entrySet()) {
+                best = Math.max(best, e.getValue().getAsFloat());
+            }
+            assertEquals(best, lp.getAsJsonArray("token_logprobs").get(i).getAsFloat(), 1e-6, "greedy: token " + i + " is its top");
+        }
+        var chat = seen.getAsJsonObject("chatLogprobs").getAsJsonArray("content");
+        assertEquals(3, chat.size());
+        for (var e : chat) {
+            JsonObject t = e.getAsJsonObject();
+            assertTrue(t.get("logprob").getAsFloat() <= 0);
+            assertEquals(2, t.getAsJsonArray("top_logprobs").size());
+            assertEquals(t.get("token").getAsString(), t.getAsJsonArray("top_logprobs").get(0).getAsJsonObject()
+                    .get("token").getAsString());
+        }
     }
 
     private static List<Integer> ints(JsonObject o, String field) {

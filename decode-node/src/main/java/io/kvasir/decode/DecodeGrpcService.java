@@ -7,6 +7,7 @@ import io.grpc.stub.StreamObserver;
 import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.engine.loop.QueueFullException;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.engine.sampling.TokenLogprobs;
 import io.kvasir.node.WireSampling;
 import io.kvasir.kv.block.TenantNames;
 import io.kvasir.proto.internal.v1.DecodeRequest;
@@ -43,8 +44,17 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
                     new EngineLoop.Listener() {
                         @Override
                         public void onToken(int token) {
+                            onToken(token, null);
+                        }
+
+                        @Override
+                        public void onToken(int token, TokenLogprobs logprobs) {
                             if (!out.isCancelled()) {
-                                out.onNext(DecodeResponse.newBuilder().addTokenIds(token).build());
+                                DecodeResponse.Builder r = DecodeResponse.newBuilder().addTokenIds(token);
+                                if (logprobs != null) {
+                                    r.addLogprobs(WireSampling.logprobs(logprobs));
+                                }
+                                out.onNext(r.build());
                             }
                         }
 

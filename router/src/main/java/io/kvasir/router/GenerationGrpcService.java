@@ -80,6 +80,11 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         return text;
     }
 
+    /** One token's own text (a SentencePiece word start with its space), as logprobs name tokens. */
+    String tokenText(int token) {
+        return tokenizer.decode(new int[] {token});
+    }
+
     /** The model's context length: prompt and generated tokens together. */
     int contextLength() {
         return context;
@@ -251,8 +256,12 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
                 lastTokenNanos = now;
                 String shown = stops.add(piece.toString());
                 sentAny = true;
-                out.onNext(GenerateResponse.newBuilder().addAllTokenIds(tokens.subList(0, kept)).setText(shown)
-                        .setRequestId(requestId).build());
+                GenerateResponse.Builder message = GenerateResponse.newBuilder().addAllTokenIds(tokens.subList(0, kept))
+                        .setText(shown).setRequestId(requestId);
+                if (r.getLogprobsCount() > 0) {
+                    message.addAllLogprobs(r.getLogprobsList().subList(0, Math.min(kept, r.getLogprobsCount())));
+                }
+                out.onNext(message.build());
             }
             if (stops.stopped() || stopToken) {
                 finish("stop", r, Double.NaN); // queue time comes last

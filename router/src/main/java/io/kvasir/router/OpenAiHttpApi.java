@@ -28,6 +28,7 @@ import io.grpc.StatusException;
 import io.grpc.StatusRuntimeException;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerateResponse;
+import io.kvasir.proto.v1.TokenLogprobs;
 
 /**
  * The OpenAI-compatible HTTP API ({@code /v1/completions}, {@code /v1/chat/completions},
@@ -185,14 +186,17 @@ public final class OpenAiHttpApi implements AutoCloseable {
                 int completionTokens = 0;
                 for (int i = 0; i < choices.size(); i++) {
                     StringBuilder text = new StringBuilder(echo);
-                    JsonArray ids = new JsonArray();
+                    List<Integer> ids = new ArrayList<>();
+                    List<TokenLogprobs> logprobs = new ArrayList<>();
                     GenerateResponse last = null;
                     for (InProcessStream it = choices.get(i); it.hasNext(); ) {
                         last = it.next();
                         text.append(last.getText());
-                        last.getTokenIdsList().forEach(ids::add);
+                        ids.addAll(last.getTokenIdsList());
+                        logprobs.addAll(last.getLogprobsList());
                     }
-                    all.add(answer.choice(i, text.toString(), last.getFinishReason(), ids, false, false));
+                    all.add(answer.choice(i, text.toString(), last.getFinishReason(), ids, logprobs, echo.length(), false,
+                            false));
                     usage = usage == null ? last : usage;
                     completionTokens += last.getUsage().getCompletionTokens();
                 }
@@ -217,10 +221,9 @@ public final class OpenAiHttpApi implements AutoCloseable {
                             usage = usage == null ? m : usage;
                             completionTokens += m.getUsage().getCompletionTokens();
                         }
-                        JsonArray ids = new JsonArray();
-                        m.getTokenIdsList().forEach(ids::add);
-                        JsonObject choice = answer.choice(i, (firstChunk ? echo : "") + m.getText(),
-                                lastMessage ? m.getFinishReason() : null, ids, true, firstChunk);
+                        String prefix = firstChunk ? echo : "";
+                        JsonObject choice = answer.choice(i, prefix + m.getText(), lastMessage ? m.getFinishReason() : null,
+                                m.getTokenIdsList(), m.getLogprobsList(), prefix.length(), true, firstChunk);
                         // the usage rides on the last choice's last chunk, or (include_usage) comes alone
                         boolean withUsage = lastMessage && i == choices.size() - 1 && !parsed.streamUsage();
                         write(sse, answer.envelope(single(choice), withUsage ? usage(usage, completionTokens) : null, true));
@@ -343,8 +346,12 @@ public final class OpenAiHttpApi implements AutoCloseable {
             this.echo = echo;
         }
 
-        /** Choice {@code index}: {@code text} as a completion's text or a chat message (a delta in a chunk). */
-        JsonObject choice(int index, String text, String finish, JsonArray ids, boolean chunk, boolean firstChunk) {
+        /**
+         * Choice {@code index}: {@code text} as a completion's text or a chat message (a delta in a
+         * chunk), with the log-probabilities of its tokens when asked for (their text from {@code textStart} on).
+         */
+        JsonObject choice(int index, String text, String finish, List<Integer> ids, List<TokenLogprobs> logprobs,
+                int textStart, boolean chunk, boolean firstChunk) {
             JsonObject choice = new JsonObject();
             choice.addProperty("index", index);
             if (isChat) {
@@ -357,12 +364,69 @@ public final class OpenAiHttpApi implements AutoCloseable {
             } else {
                 choice.addProperty("text", text);
             }
-            choice.add("logprobs", null);
+            choice.add("logprobs", logprobs.isEmpty() ? null : isChat ? chatLogprobs(ids, logprobs)
+                    : completionLogprobs(ids, logprobs, textStart));
             choice.addProperty("finish_reason", finish);
             if (tokenIds) {
-                choice.add("token_ids", ids);
+                JsonArray array = new JsonArray();
+                ids.forEach(array::add);
+                choice.add("token_ids", array);
             }
             return choice;
+        }
+
+        /** Completions' shape: parallel arrays of token texts, their log-probabilities, the top ones, text offsets. */
+        private JsonObject completionLogprobs(List<Integer> ids, List<TokenLogprobs> logprobs, int textStart) {
+            JsonArray tokens = new JsonArray(), values = new JsonArray(), tops = new JsonArray(), offsets = new JsonArray();
+            int offset = textStart;
+            for (int i = 0; i < logprobs.size(); i++) {
+                String token = router.tokenText(ids.get(i));
+                tokens.add(token);
+                values.add(logprobs.get(i).getLogprob());
+                JsonObject top = new JsonObject();
+                for (int r = 0; r < logprobs.get(i).getTopTokenIdsCount(); r++) {
+                    top.addProperty(router.tokenText(logprobs.get(i).getTopTokenIds(r)), logprobs.get(i).getTopLogprobs(r));
+                }
+                tops.add(top);
+                offsets.add(offset);
+                offset += token.length();
+            }
+            JsonObject o = new JsonObject();
+            o.add("tokens", tokens);
+            o.add("token_logprobs", values);
+            o.add("top_logprobs", tops);
+            o.add("text_offset", offsets);
+            return o;
+        }
+
+        /** Chat's shape: per token, its text, log-probability, UTF-8 bytes and the top ones alike. */
+        private JsonObject chatLogprobs(List<Integer> ids, List<TokenLogprobs> logprobs) {
+            JsonArray content = new JsonArray();
+            for (int i = 0; i < logprobs.size(); i++) {
+                JsonObject token = tokenLogprob(ids.get(i), logprobs.get(i).getLogprob());
+                JsonArray top = new JsonArray();
+                for (int r = 0; r < logprobs.get(i).getTopTokenIdsCount(); r++) {
+                    top.add(tokenLogprob(logprobs.get(i).getTopTokenIds(r), logprobs.get(i).getTopLogprobs(r)));
+                }
+                token.add("top_logprobs", top);
+                content.add(token);
+            }
+            JsonObject o = new JsonObject();
+            o.add("content", content);
+            return o;
+        }
+
+        private JsonObject tokenLogprob(int id, float logprob) {
+            String text = router.tokenText(id);
+            JsonObject o = new JsonObject();
+            o.addProperty("token", text);
+            o.addProperty("logprob", logprob);
+            JsonArray bytes = new JsonArray();
+            for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
+                bytes.add(b & 0xFF);
+            }
+            o.add("bytes", bytes);
+            return o;
         }
 
         /** id, object type, created, model, the choices, and the usage where given. */

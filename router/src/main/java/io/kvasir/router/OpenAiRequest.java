@@ -55,6 +55,7 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
                         .setFrequencyPenalty((float) number(body, "frequency_penalty", 0))
                         .setRepetitionPenalty((float) positive(body, "repetition_penalty", 1))
                         .putAllLogitBias(logitBias(body)));
+        logprobs(body, isChat, g.getSamplingBuilder());
         for (JsonElement t : array(body, "stop_token_ids")) {
             if (!t.isJsonPrimitive() || !t.getAsJsonPrimitive().isNumber() || t.getAsDouble() != Math.rint(t.getAsDouble())) {
                 throw new ApiError(400, "invalid_request_error", "stop_token_ids", "stop_token_ids must be an array of "
@@ -118,6 +119,37 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
         }
         boolean echo = !isChat && body.has("echo") && !body.get("echo").isJsonNull() && bool(body, "echo");
         return new OpenAiRequest(g, stream, tokenIds, streamUsage, n, echo);
+    }
+
+    /**
+     * Completions' {@code logprobs: N} (the chosen token's and the N likeliest), chat's
+     * {@code logprobs: true} with {@code top_logprobs: N}; N from 0 to 20.
+     */
+    private static void logprobs(JsonObject body, boolean isChat, SamplingParams.Builder sampling) throws ApiError {
+        JsonElement e = body.get("logprobs");
+        if (e == null || e.isJsonNull()) {
+            if (isChat && body.has("top_logprobs") && !body.get("top_logprobs").isJsonNull()) {
+                throw new ApiError(400, "invalid_request_error", "top_logprobs", "top_logprobs needs logprobs: true");
+            }
+            return;
+        }
+        int top;
+        String field;
+        if (isChat) {
+            if (!bool(body, "logprobs")) {
+                return;
+            }
+            field = "top_logprobs";
+            top = integer(body, field, 0);
+        } else {
+            field = "logprobs";
+            top = integer(body, field, 0);
+        }
+        if (top < 0 || top > io.kvasir.engine.sampling.SamplingParams.MAX_LOGPROBS) {
+            throw new ApiError(400, "invalid_request_error", field, field + " must be 0 to "
+                    + io.kvasir.engine.sampling.SamplingParams.MAX_LOGPROBS + ", got " + top);
+        }
+        sampling.setLogprobs(true).setTopLogprobs(top);
     }
 
     /** OpenAI's {@code logit_bias}: token ids (as JSON object keys) to biases. Ranges are checked with the request. */

@@ -76,6 +76,10 @@ record ValidatedRequest(int[] promptTokens, int maxTokens, SamplingParams sampli
             throw new InvalidRequestException("sampling.frequency_penalty", "must be in [-2, 2], got "
                     + s.getFrequencyPenalty());
         }
+        if (s.getTopLogprobs() < 0 || s.getTopLogprobs() > io.kvasir.engine.sampling.SamplingParams.MAX_LOGPROBS) {
+            throw new InvalidRequestException("sampling.top_logprobs", "must be 0 to "
+                    + io.kvasir.engine.sampling.SamplingParams.MAX_LOGPROBS + ", got " + s.getTopLogprobs());
+        }
         if (!(s.getRepetitionPenalty() >= 0 && s.getRepetitionPenalty() <= 100)) {
             throw new InvalidRequestException("sampling.repetition_penalty", "must be in (0, 100] (0: off), got "
                     + s.getRepetitionPenalty());

@@ -76,6 +76,11 @@ public final class EngineLoop<K> implements AutoCloseable {
     public interface Listener {
         void onToken(int token);
 
+        /** A token with its log-probabilities, when the request asked for them (else null): as {@link #onToken(int)} by default. */
+        default void onToken(int token, io.kvasir.engine.sampling.TokenLogprobs logprobs) {
+            onToken(token);
+        }
+
         void onFinish(Finish finish);
 
         default void onError(RuntimeException e) {
@@ -295,7 +300,10 @@ public final class EngineLoop<K> implements AutoCloseable {
     private void prefill(Sequence<K> s) {
         int[] prompt = s.request.prompt();
         boolean prefilled = s.request.firstToken() >= 0;
-        BlockManager.Prefix found = blocks.loadPrefix(s.kv, s.request, prefilled ? prompt.length : prompt.length - 1);
+        // the last prompt token is computed here unless a prefill node chose the first token and no
+        // log-probabilities of it are wanted (they need its logits)
+        boolean needsLogits = !prefilled || s.request.sampling().logprobs() >= 0;
+        BlockManager.Prefix found = blocks.loadPrefix(s.kv, s.request, needsLogits ? prompt.length - 1 : prompt.length);
         float[] logits;
         try {
             logits = computePrompt(s, found);
@@ -309,9 +317,11 @@ public final class EngineLoop<K> implements AutoCloseable {
         observer.prefilled(prompt.length, s.cachedTokens);
         if (prefilled) {
             s.sampler.skip();
-            s.accept(s.request.firstToken());
+            int first = s.request.firstToken();
+            s.accept(first, logits == null ? null : s.sampler.logprobsOf(logits, 0, first));
         } else {
-            s.accept(s.sampler.sample(logits, 0));
+            int first = s.sampler.sample(logits, 0);
+            s.accept(first, s.sampler.lastLogprobs());
         }
     }
 
@@ -336,7 +346,8 @@ public final class EngineLoop<K> implements AutoCloseable {
         observer.stepped(n);
         for (int i = 0; i < n; i++) {
             Sequence<K> s = running.get(i);
-            s.accept(s.sampler.sample(logits, i * vocab));
+            int token = s.sampler.sample(logits, i * vocab);
+            s.accept(token, s.sampler.lastLogprobs());
         }
     }
 

@@ -62,7 +62,8 @@ final class Sequence<K> implements EngineLoop.Handle {
         }
     }
 
-    void accept(int token) {
+    /** {@code logprobs}: the token's log-probabilities, when the request asked for them (else null). */
+    void accept(int token, io.kvasir.engine.sampling.TokenLogprobs logprobs) {
         if (generated == generatedTokens.length) {
             generatedTokens = Arrays.copyOf(generatedTokens, generated * 2);
         }
@@ -70,7 +71,7 @@ final class Sequence<K> implements EngineLoop.Handle {
         last = token;
         sampler.accepted(token);
         try {
-            listener.onToken(token);
+            listener.onToken(token, logprobs);
         } catch (RuntimeException e) {
             // whoever listens cannot take more (its client is gone): this sequence ends, no other
             LOG.log(Level.WARNING, "a sequence's listener failed; cancelling the sequence", e);

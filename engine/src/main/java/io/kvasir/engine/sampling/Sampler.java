@@ -17,6 +17,9 @@ public final class Sampler {
     /** With penalties: how often each token was generated, and which appeared in the prompt; else null. */
     private final int[] generatedCounts;
     private final java.util.BitSet inPrompt;
+    /** With logprobs: the raw row of the last sample (bias and penalties adjust the caller's in place), and its result. */
+    private final float[] raw;
+    private TokenLogprobs last;
 
     public Sampler(SamplingParams params, int vocabSize) {
         this.params = params;
@@ -31,6 +34,7 @@ public final class Sampler {
         }
         this.generatedCounts = params.penalizes() ? new int[vocabSize] : null;
         this.inPrompt = params.repetitionPenalty() != 1 ? new java.util.BitSet(vocabSize) : null;
+        this.raw = params.logprobs() >= 0 ? new float[vocabSize] : null;
     }
 
     /** The prompt, for the repetition penalty (which counts its tokens as seen). */
@@ -67,6 +71,59 @@ public final class Sampler {
 
     /** Samples from the vocabulary-sized row of {@code logits} that starts at {@code offset}. */
     public int sample(float[] logits, int offset) {
+        if (raw == null) {
+            return choose(logits, offset);
+        }
+        System.arraycopy(logits, offset, raw, 0, raw.length);
+        int token = choose(logits, offset);
+        last = logprobsOf(raw, 0, token);
+        return token;
+    }
+
+    /** With logprobs asked for: those of the token the last {@link #sample} chose; else null. */
+    public TokenLogprobs lastLogprobs() {
+        return raw == null ? null : last;
+    }
+
+    /**
+     * The log-probabilities of {@code token} (chosen elsewhere, e.g. by a prefill node) under the raw
+     * logits row at {@code offset}, with the likeliest tokens', as many as asked for; null if none were.
+     */
+    public TokenLogprobs logprobsOf(float[] logits, int offset, int token) {
+        int n = probs.length, k = params.logprobs();
+        if (k < 0) {
+            return null;
+        }
+        float max = logits[offset + argmax(logits, offset, n)];
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            sum += Math.exp(logits[offset + i] - max);
+        }
+        double logZ = max + Math.log(sum);
+        // the k likeliest, by insertion into a sorted list: k is at most 20
+        int[] top = new int[Math.min(k, n)];
+        float[] topLogprobs = new float[top.length];
+        int found = 0;
+        for (int i = 0; i < n && top.length > 0; i++) {
+            float l = logits[offset + i];
+            if (found == top.length && l <= logits[offset + top[found - 1]]) {
+                continue;
+            }
+            int at = Math.min(found, top.length - 1);
+            while (at > 0 && logits[offset + top[at - 1]] < l) {
+                top[at] = top[at - 1];
+                at--;
+            }
+            top[at] = i;
+            found = Math.min(found + 1, top.length);
+        }
+        for (int r = 0; r < top.length; r++) {
+            topLogprobs[r] = (float) (logits[offset + top[r]] - logZ);
+        }
+        return new TokenLogprobs((float) (logits[offset + token] - logZ), top, topLogprobs);
+    }
+
+    private int choose(float[] logits, int offset) {
         int n = probs.length;
         adjust(logits, offset);
         if (params.greedy()) {

@@ -13,9 +13,13 @@ import java.util.Map;
  *
  * @param repetitionPenalty 1 is off; positive logits of repeated tokens are divided by it, negative multiplied
  * @param logitBias         token id → value added to its logit
+ * @param logprobs          -1: none; else each token's log-probability and this many (≤ {@link #MAX_LOGPROBS})
+ *                          likeliest tokens', of the raw logits (before bias, penalties and temperature)
  */
 public record SamplingParams(float temperature, int topK, float topP, long seed, float minP, float presencePenalty,
-        float frequencyPenalty, float repetitionPenalty, Map<Integer, Float> logitBias) {
+        float frequencyPenalty, float repetitionPenalty, Map<Integer, Float> logitBias, int logprobs) {
+    /** OpenAI's bound on top_logprobs. */
+    public static final int MAX_LOGPROBS = 20;
     public static final SamplingParams GREEDY = new SamplingParams(0, 0, 1, 0);
 
     public SamplingParams {
@@ -47,6 +51,15 @@ public record SamplingParams(float temperature, int topK, float topP, long seed,
             }
         }
         logitBias = Map.copyOf(logitBias);
+        if (logprobs < -1 || logprobs > MAX_LOGPROBS) {
+            throw new IllegalArgumentException("top_logprobs must be 0 to " + MAX_LOGPROBS + ", got " + logprobs);
+        }
+    }
+
+    /** No log-probabilities returned. */
+    public SamplingParams(float temperature, int topK, float topP, long seed, float minP, float presencePenalty,
+            float frequencyPenalty, float repetitionPenalty, Map<Integer, Float> logitBias) {
+        this(temperature, topK, topP, seed, minP, presencePenalty, frequencyPenalty, repetitionPenalty, logitBias, -1);
     }
 
     /** Temperature, top-k, top-p and a seed; no penalties, no bias. */

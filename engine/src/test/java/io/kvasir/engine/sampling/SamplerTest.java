@@ -115,6 +115,26 @@ class SamplerTest {
     }
 
     @Test
+    void logprobs_areTheRawLogSoftmaxWithTheLikeliestFirst() {
+        // a bias and a temperature change the draw, not the reported log-probabilities
+        Sampler s = new Sampler(new SamplingParams(0.5f, 0, 1, 3, 0, 0, 0, 1, java.util.Map.of(5, 100f), 3), 6);
+        int token = s.sample(LOGITS.clone());
+        assertEquals(5, token);
+        double logZ = 0;
+        for (float l : LOGITS) logZ += Math.exp(l);
+        logZ = Math.log(logZ);
+        TokenLogprobs lp = s.lastLogprobs();
+        assertEquals(LOGITS[5] - logZ, lp.logprob(), 1e-6);
+        assertArrayEquals(new int[] {1, 4, 2}, lp.topTokens());
+        for (int r = 0; r < 3; r++) {
+            assertEquals(LOGITS[lp.topTokens()[r]] - logZ, lp.topLogprobs()[r], 1e-6);
+        }
+        assertEquals(0, new Sampler(new SamplingParams(0, 0, 1, 0, 0, 0, 0, 1, java.util.Map.of(), 0), 6)
+                .logprobsOf(LOGITS, 0, 3).topTokens().length, "top_logprobs 0: the chosen token's only");
+        assertEquals(null, new Sampler(SamplingParams.GREEDY, 6).logprobsOf(LOGITS, 0, 1), "not asked for");
+    }
+
+    @Test
     void badControls_areRejectedWithTheirName() {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> new SamplingParams(1f, 0, 1f, 0, 1.5f, 0, 0, 1,
                 java.util.Map.of())).getMessage().contains("min_p"));
