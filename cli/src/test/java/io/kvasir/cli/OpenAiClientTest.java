@@ -28,6 +28,8 @@ import io.kvasir.router.TenantLimits;
  */
 class OpenAiClientTest {
     static final String OPENAI_VERSION = "7.57.0";
+    /** A JSON Schema validator, to check structured output against its schema. */
+    static final String AJV_VERSION = "8.17.1";
 
     @Test
     void theOfficialClientTalksToServe(@TempDir Path cacheDir) throws Exception {
@@ -61,6 +63,7 @@ class OpenAiClientTest {
             requestFields(fields);
             assertTrue(cluster.placement().prefilled() > 0, "the 300-token prompt went through the prefill node");
             logprobsAreTheEnginesLogSoftmax(fields, BuiltinModel.ensure(cacheDir));
+            structuredOutput(run(moduleDir, "structured.mjs", cluster));
         }
     }
 
@@ -179,6 +182,40 @@ class OpenAiClientTest {
         }
     }
 
+    /**
+     * 20 seeded json_schema answers of a random-weight model all parse and validate (Ajv), as do
+     * json_object answers and guided choices; bad formats and schemas are 400s naming the field.
+     */
+    private static void structuredOutput(JsonObject seen) {
+        System.out.println("structured.mjs saw: " + seen);
+        double constrained = 0, free = 0;
+        for (var e : seen.getAsJsonArray("schema")) {
+            JsonObject answer = e.getAsJsonObject();
+            assertTrue(answer.get("parses").getAsBoolean() && answer.get("valid").getAsBoolean(), "does not validate: " + answer);
+            assertEquals("stop", answer.get("finish").getAsString(), "the JSON closed and generation ended: " + answer);
+        }
+        for (int i = 0; i < 5; i++) { // the last five constrained (the schema compiled by then) against five free
+            constrained += seen.getAsJsonArray("schema").get(15 + i).getAsJsonObject().get("tokensPerSecond").getAsDouble() / 5;
+            free += seen.getAsJsonArray("free").get(i).getAsJsonObject().get("tokensPerSecond").getAsDouble() / 5;
+        }
+        System.out.printf("json_schema: %.1f tokens/s constrained, %.1f unconstrained (means of 5 requests)%n",
+                constrained, free);
+        for (var e : seen.getAsJsonArray("object")) {
+            assertTrue(e.getAsJsonObject().get("isObject").getAsBoolean(), "json_object: " + e);
+        }
+        for (var e : seen.getAsJsonArray("choice")) {
+            assertTrue(List.of("yes", "no", "maybe so").contains(e.getAsString()), "guided_choice: " + e);
+        }
+        JsonObject errors = seen.getAsJsonObject("errors");
+        for (String name : List.of("unknownType", "badSchema", "unsupported")) {
+            JsonObject e = errors.getAsJsonObject(name);
+            assertEquals(400, e.get("status").getAsInt(), name);
+            assertEquals("response_format", e.get("param").getAsString(), name);
+        }
+        assertTrue(errors.getAsJsonObject("unsupported").get("message").getAsString().contains("minimum"));
+        assertTrue(errors.getAsJsonObject("badSchema").get("message").getAsString().contains("strng"));
+    }
+
     private static List<Integer> ints(JsonObject o, String field) {
         return ints(o.getAsJsonArray(field));
     }
@@ -207,16 +244,17 @@ class OpenAiClientTest {
 
     /** npm install openai@OPENAI_VERSION into {@code dir} unless there already. */
     static boolean installed(Path dir) {
-        if (Files.exists(dir.resolve("node_modules/openai/package.json"))) {
+        if (Files.exists(dir.resolve("node_modules/openai/package.json")) && Files.exists(dir.resolve("node_modules/ajv/package.json"))) {
             return true;
         }
         try {
             Files.createDirectories(dir);
             Process p = new ProcessBuilder("npm", "install", "--no-audit", "--no-fund", "--prefix", dir.toString(),
-                    "openai@" + OPENAI_VERSION).redirectErrorStream(true).start();
+                    "openai@" + OPENAI_VERSION, "ajv@" + AJV_VERSION).redirectErrorStream(true).start();
             p.getInputStream().transferTo(System.out);
             return p.waitFor(300, TimeUnit.SECONDS) && p.exitValue() == 0
-                    && Files.exists(dir.resolve("node_modules/openai/package.json"));
+                    && Files.exists(dir.resolve("node_modules/openai/package.json"))
+                    && Files.exists(dir.resolve("node_modules/ajv/package.json"));
         } catch (Exception e) {
             System.out.println("cannot install the openai client: " + e);
             return false;

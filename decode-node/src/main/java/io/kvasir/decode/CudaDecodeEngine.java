@@ -40,7 +40,7 @@ public final class CudaDecodeEngine implements Decoder {
         DeviceBlockManager blocks = new DeviceBlockManager(gpu, prefix, blockSize, deviceBlocks);
         this.metrics = new DecodeMetrics(maxBatch);
         this.loop = new EngineLoop<>(blocks, new CudaForward<>(gpu, DeviceBlockManager.Kv::sequence, c.vocabSize()),
-                model.tokenizer()::isEndOfGeneration, c.contextLength(), maxBatch, metrics).start("cuda-decode-loop");
+                model.tokenizer(), c.contextLength(), maxBatch, metrics).start("cuda-decode-loop");
     }
 
     @Override

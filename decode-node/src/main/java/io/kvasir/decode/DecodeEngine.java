@@ -29,7 +29,7 @@ public final class DecodeEngine implements Decoder {
                 everyBlockReusable ? HostBlockManager.LocalTier.KEEP : HostBlockManager.LocalTier.NONE);
         this.metrics = new DecodeMetrics(maxBatch);
         this.loop = new EngineLoop<>(blocks, new CpuForward<>(transformer, HostBlockManager.Kv::table, prefillChunk, maxBatch),
-                model.tokenizer()::isEndOfGeneration, transformer.config().contextLength(), maxBatch, metrics)
+                model.tokenizer(), transformer.config().contextLength(), maxBatch, metrics)
                 .start("decode-loop");
     }
 

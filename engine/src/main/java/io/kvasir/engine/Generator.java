@@ -44,7 +44,7 @@ public final class Generator {
         int maxBlocks = (t.config().contextLength() + blockSize - 1) / blockSize;
         this.forward = new PromptLogits(new CpuForward<>(t, Function.identity(), chunkTokens, 1));
         this.loop = new EngineLoop<>(new PoolBlockManager(t.newKvPool(blockSize, maxBlocks, type)), forward,
-                model.tokenizer()::isEndOfGeneration, t.config().contextLength(), 1, EngineLoop.Observer.NONE);
+                model.tokenizer(), t.config().contextLength(), 1, EngineLoop.Observer.NONE);
     }
 
     public Generator(Model model) {

@@ -13,7 +13,7 @@ public final class WireSampling {
         return new SamplingParams(p.getTemperature(), p.getTopK(), p.getTopP() == 0 ? 1 : p.getTopP(), p.getSeed(),
                 p.getMinP(), p.getPresencePenalty(), p.getFrequencyPenalty(),
                 p.getRepetitionPenalty() == 0 ? 1 : p.getRepetitionPenalty(), p.getLogitBiasMap(),
-                p.getLogprobs() ? p.getTopLogprobs() : -1);
+                p.getLogprobs() ? p.getTopLogprobs() : -1, p.getStructuredOutput().isEmpty() ? null : p.getStructuredOutput());
     }
 
     /** A token's log-probabilities as the wire carries them. */

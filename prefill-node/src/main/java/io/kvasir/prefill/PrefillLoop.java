@@ -28,7 +28,7 @@ final class PrefillLoop<K> implements AutoCloseable {
         this.cache = cache;
         this.blockSize = blocks.blockSize();
         this.metrics = new PrefillMetrics(blockSize);
-        this.loop = new EngineLoop<>(blocks, forward, model.tokenizer()::isEndOfGeneration,
+        this.loop = new EngineLoop<>(blocks, forward, model.tokenizer(),
                 model.transformer().config().contextLength(), 1, metrics).start(threadName);
     }
 

@@ -56,6 +56,10 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
                         .setRepetitionPenalty((float) positive(body, "repetition_penalty", 1))
                         .putAllLogitBias(logitBias(body)));
         logprobs(body, isChat, g.getSamplingBuilder());
+        String structured = structuredOutput(body);
+        if (structured != null) {
+            g.getSamplingBuilder().setStructuredOutput(structured);
+        }
         for (JsonElement t : array(body, "stop_token_ids")) {
             if (!t.isJsonPrimitive() || !t.getAsJsonPrimitive().isNumber() || t.getAsDouble() != Math.rint(t.getAsDouble())) {
                 throw new ApiError(400, "invalid_request_error", "stop_token_ids", "stop_token_ids must be an array of "
@@ -150,6 +154,84 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
                     + io.kvasir.engine.sampling.SamplingParams.MAX_LOGPROBS + ", got " + top);
         }
         sampling.setLogprobs(true).setTopLogprobs(top);
+    }
+
+    /**
+     * The expression the output must match, from OpenAI's {@code response_format} ({@code json_object},
+     * {@code json_schema}) or vLLM's {@code structured_outputs} / {@code guided_json},
+     * {@code guided_regex}, {@code guided_choice}; null for free text.
+     */
+    private static String structuredOutput(JsonObject body) throws ApiError {
+        JsonElement format = body.get("response_format");
+        if (format != null && !format.isJsonNull()) {
+            if (!format.isJsonObject()) {
+                throw new ApiError(400, "invalid_request_error", "response_format", "response_format must be an object");
+            }
+            JsonObject f = format.getAsJsonObject();
+            String type = string(f, "type", null);
+            switch (type == null ? "" : type) {
+                case "text" -> { }
+                case "json_object" -> {
+                    return JsonSchemaRegex.anyObject();
+                }
+                case "json_schema" -> {
+                    JsonElement js = f.get("json_schema");
+                    if (js == null || !js.isJsonObject() || !js.getAsJsonObject().has("schema")) {
+                        throw new ApiError(400, "invalid_request_error", "response_format",
+                                "response_format json_schema needs json_schema.schema");
+                    }
+                    return schemaRegex(js.getAsJsonObject().get("schema"), "response_format");
+                }
+                default -> throw new ApiError(400, "invalid_request_error", "response_format", "response_format type "
+                        + (type == null ? "is missing" : "\"" + type + "\" is not text, json_object or json_schema"));
+            }
+        }
+        JsonObject vllm = body.has("structured_outputs") && body.get("structured_outputs").isJsonObject()
+                ? body.getAsJsonObject("structured_outputs") : new JsonObject();
+        JsonElement json = vllm.has("json") ? vllm.get("json") : body.get("guided_json");
+        if (json != null && !json.isJsonNull()) {
+            if (json.isJsonPrimitive()) { // vLLM takes the schema as text too
+                try {
+                    json = JsonParser.parseString(json.getAsString());
+                } catch (RuntimeException e) {
+                    throw new ApiError(400, "invalid_request_error", "guided_json", "the schema is not JSON: " + e.getMessage());
+                }
+            }
+            return schemaRegex(json, "guided_json");
+        }
+        JsonElement regex = vllm.has("regex") ? vllm.get("regex") : body.get("guided_regex");
+        if (regex != null && !regex.isJsonNull()) {
+            if (!regex.isJsonPrimitive()) {
+                throw new ApiError(400, "invalid_request_error", "guided_regex", "guided_regex must be a string");
+            }
+            return regex.getAsString();
+        }
+        JsonElement choice = vllm.has("choice") ? vllm.get("choice") : body.get("guided_choice");
+        if (choice != null && !choice.isJsonNull()) {
+            if (!choice.isJsonArray() || choice.getAsJsonArray().isEmpty()) {
+                throw new ApiError(400, "invalid_request_error", "guided_choice", "guided_choice must be a non-empty array of strings");
+            }
+            java.util.List<String> options = new java.util.ArrayList<>();
+            for (JsonElement c : choice.getAsJsonArray()) {
+                if (!c.isJsonPrimitive() || !c.getAsJsonPrimitive().isString()) {
+                    throw new ApiError(400, "invalid_request_error", "guided_choice", "guided_choice must hold strings, got " + c);
+                }
+                options.add(JsonSchemaRegex.literal(c.getAsString()));
+            }
+            return "(" + String.join("|", options) + ")";
+        }
+        return null;
+    }
+
+    private static String schemaRegex(JsonElement schema, String field) throws ApiError {
+        if (!schema.isJsonObject()) {
+            throw new ApiError(400, "invalid_request_error", field, "the schema must be a JSON object, got " + schema);
+        }
+        try {
+            return JsonSchemaRegex.of(schema.getAsJsonObject());
+        } catch (IllegalArgumentException | IllegalStateException | ClassCastException | UnsupportedOperationException e) {
+            throw new ApiError(400, "invalid_request_error", field, "the schema is not supported: " + e.getMessage());
+        }
     }
 
     /** OpenAI's {@code logit_bias}: token ids (as JSON object keys) to biases. Ranges are checked with the request. */

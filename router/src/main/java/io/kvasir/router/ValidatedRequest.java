@@ -27,6 +27,29 @@ record ValidatedRequest(int[] promptTokens, int maxTokens, SamplingParams sampli
     static final int MAX_STOP_CHARS = 512;
     /** OpenAI's bound on logit_bias entries; stop token ids take the same. */
     static final int MAX_BIASED_TOKENS = 300;
+    /** Structured output's expression: a schema of a few dozen fields is well under this. */
+    static final int MAX_EXPRESSION_CHARS = 16 * 1024;
+
+    /** Expressions already checked (a client sends its schema again and again): the most recent 256. */
+    private static final java.util.Set<String> CHECKED = java.util.Collections.newSetFromMap(
+            java.util.Collections.synchronizedMap(new java.util.LinkedHashMap<>(16, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(java.util.Map.Entry<String, Boolean> eldest) {
+                    return size() > 256;
+                }
+            }));
+
+    private static void checkExpression(String regex) throws InvalidRequestException {
+        if (CHECKED.contains(regex)) {
+            return;
+        }
+        try {
+            io.kvasir.engine.sampling.Grammar.check(regex);
+        } catch (IllegalArgumentException | StackOverflowError e) {
+            throw new InvalidRequestException("sampling.structured_output", String.valueOf(e.getMessage()));
+        }
+        CHECKED.add(regex);
+    }
 
     static ValidatedRequest of(GenerateRequest r, Tokenizer tokenizer, int vocab, int context)
             throws InvalidRequestException {
@@ -97,6 +120,13 @@ record ValidatedRequest(int[] promptTokens, int maxTokens, SamplingParams sampli
                 throw new InvalidRequestException("sampling.logit_bias", "the bias of token " + bias.getKey()
                         + " must be in [-100, 100], got " + bias.getValue());
             }
+        }
+        if (!s.getStructuredOutput().isEmpty()) {
+            if (s.getStructuredOutput().length() > MAX_EXPRESSION_CHARS) {
+                throw new InvalidRequestException("sampling.structured_output", s.getStructuredOutput().length()
+                        + " characters; at most " + MAX_EXPRESSION_CHARS);
+            }
+            checkExpression(s.getStructuredOutput());
         }
         if (r.getStopTokenIdsCount() > MAX_BIASED_TOKENS) {
             throw new InvalidRequestException("stop_token_ids", r.getStopTokenIdsCount() + " tokens; at most "

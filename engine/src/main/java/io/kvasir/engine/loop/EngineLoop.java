@@ -121,6 +121,8 @@ public final class EngineLoop<K> implements AutoCloseable {
     private final BlockManager<K> blocks;
     private final ForwardPass<K> forward;
     private final IntPredicate endOfGeneration;
+    /** Structured output's compiled expressions. */
+    private final io.kvasir.engine.sampling.Grammars grammars;
     private final Observer observer;
     private final int vocab;
     private final int context;
@@ -134,11 +136,12 @@ public final class EngineLoop<K> implements AutoCloseable {
     private volatile boolean closed;
 
     /** {@code maxBatch}: sequences per step; {@code context}: the model's context length. */
-    public EngineLoop(BlockManager<K> blocks, ForwardPass<K> forward, IntPredicate endOfGeneration, int context,
-            int maxBatch, Observer observer) {
+    public EngineLoop(BlockManager<K> blocks, ForwardPass<K> forward, io.kvasir.engine.tokenizer.Tokenizer tokenizer,
+            int context, int maxBatch, Observer observer) {
         this.blocks = blocks;
         this.forward = forward;
-        this.endOfGeneration = endOfGeneration;
+        this.endOfGeneration = tokenizer::isEndOfGeneration;
+        this.grammars = new io.kvasir.engine.sampling.Grammars(tokenizer, forward.vocabSize());
         this.observer = observer;
         this.vocab = forward.vocabSize();
         this.context = context;
@@ -180,7 +183,10 @@ public final class EngineLoop<K> implements AutoCloseable {
             throw new IllegalArgumentException("prompt + max_tokens needs " + blocksNeeded + " KV blocks; this node has "
                     + blocks.totalBlocks());
         }
-        Sequence<K> seq = new Sequence<>(request, listener, blocks.open(request), vocab, blocksNeeded, endOfGeneration);
+        io.kvasir.engine.sampling.Grammar grammar = request.sampling().structuredOutput() == null ? null
+                : grammars.compile(request.sampling().structuredOutput());
+        Sequence<K> seq = new Sequence<>(request, listener, blocks.open(request), vocab, blocksNeeded, endOfGeneration,
+                grammar);
         lock.lock();
         try {
             if (closed) {

@@ -36,11 +36,11 @@ final class Sequence<K> implements EngineLoop.Handle {
     private final IntPredicate endOfGeneration;
 
     Sequence(EngineLoop.Request request, EngineLoop.Listener listener, K kv, int vocab, int blocksNeeded,
-            IntPredicate endOfGeneration) {
+            IntPredicate endOfGeneration, io.kvasir.engine.sampling.Grammar grammar) {
         this.request = request;
         this.listener = listener;
         this.kv = kv;
-        this.sampler = new Sampler(request.sampling(), vocab);
+        this.sampler = new Sampler(request.sampling(), vocab, grammar);
         sampler.prompt(request.prompt());
         this.blocksNeeded = blocksNeeded;
         this.endOfGeneration = endOfGeneration;

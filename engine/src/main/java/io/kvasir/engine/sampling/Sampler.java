@@ -20,8 +20,21 @@ public final class Sampler {
     /** With logprobs: the raw row of the last sample (bias and penalties adjust the caller's in place), and its result. */
     private final float[] raw;
     private TokenLogprobs last;
+    /** Structured output: the grammar and where the text generated so far leaves it. */
+    private final Grammar grammar;
+    private int grammarState;
 
     public Sampler(SamplingParams params, int vocabSize) {
+        this(params, vocabSize, null);
+    }
+
+    /** {@code grammar}: the compiled {@link SamplingParams#structuredOutput}, or null. */
+    public Sampler(SamplingParams params, int vocabSize, Grammar grammar) {
+        if ((grammar == null) != (params.structuredOutput() == null)) {
+            throw new IllegalArgumentException("structured output needs its compiled grammar, and only then");
+        }
+        this.grammar = grammar;
+        this.grammarState = grammar == null ? 0 : grammar.initialState();
         this.params = params;
         this.random = new SplittableRandom(params.seed());
         this.probs = new float[vocabSize];
@@ -50,6 +63,9 @@ public final class Sampler {
 
     /** A token the sequence took (sampled here or chosen elsewhere), for the penalties. */
     public void accepted(int token) {
+        if (grammar != null) {
+            grammarState = grammar.next(grammarState, token);
+        }
         if (generatedCounts != null && token >= 0 && token < generatedCounts.length) {
             generatedCounts[token]++;
         }
@@ -126,6 +142,9 @@ public final class Sampler {
     private int choose(float[] logits, int offset) {
         int n = probs.length;
         adjust(logits, offset);
+        if (grammar != null) {
+            grammar.mask(grammarState, logits, offset);
+        }
         if (params.greedy()) {
             return argmax(logits, offset, n);
         }

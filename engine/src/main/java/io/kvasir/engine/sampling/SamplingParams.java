@@ -15,9 +15,12 @@ import java.util.Map;
  * @param logitBias         token id → value added to its logit
  * @param logprobs          -1: none; else each token's log-probability and this many (≤ {@link #MAX_LOGPROBS})
  *                          likeliest tokens', of the raw logits (before bias, penalties and temperature)
+ * @param structuredOutput  null, or a regular expression the generated text must match ({@link Grammar}):
+ *                          tokens that would leave it are masked after the bias and penalties
  */
 public record SamplingParams(float temperature, int topK, float topP, long seed, float minP, float presencePenalty,
-        float frequencyPenalty, float repetitionPenalty, Map<Integer, Float> logitBias, int logprobs) {
+        float frequencyPenalty, float repetitionPenalty, Map<Integer, Float> logitBias, int logprobs,
+        String structuredOutput) {
     /** OpenAI's bound on top_logprobs. */
     public static final int MAX_LOGPROBS = 20;
     public static final SamplingParams GREEDY = new SamplingParams(0, 0, 1, 0);
@@ -54,6 +57,13 @@ public record SamplingParams(float temperature, int topK, float topP, long seed,
         if (logprobs < -1 || logprobs > MAX_LOGPROBS) {
             throw new IllegalArgumentException("top_logprobs must be 0 to " + MAX_LOGPROBS + ", got " + logprobs);
         }
+    }
+
+    /** Unconstrained. */
+    public SamplingParams(float temperature, int topK, float topP, long seed, float minP, float presencePenalty,
+            float frequencyPenalty, float repetitionPenalty, Map<Integer, Float> logitBias, int logprobs) {
+        this(temperature, topK, topP, seed, minP, presencePenalty, frequencyPenalty, repetitionPenalty, logitBias, logprobs,
+                null);
     }
 
     /** No log-probabilities returned. */

@@ -78,7 +78,7 @@ class EngineLoopTest {
 
     private EngineLoop<BlockTable> loop(KvBlockPool pool, int maxBatch, EngineLoop.Observer observer) {
         return new EngineLoop<>(new PoolBlockManager(pool), new CpuForward<>(model.transformer(), Function.identity(), 64,
-                maxBatch), model.tokenizer()::isEndOfGeneration, model.transformer().config().contextLength(), maxBatch,
+                maxBatch), model.tokenizer(), model.transformer().config().contextLength(), maxBatch,
                 observer);
     }
 
