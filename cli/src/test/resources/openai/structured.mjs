@@ -58,6 +58,44 @@ for (let seed = 0; seed < 5; seed++) {
     max_tokens: out.schema[15 + seed].tokens });
   out.free.push({ tokens: r.usage.completion_tokens, tokensPerSecond });
 }
+// tool calls: a named tool_choice and "required" always give a well-formed call of a listed tool
+const weather = { type: 'function', function: { name: 'get_weather', description: 'the weather in a city',
+  parameters: { type: 'object', properties: { city: { type: 'string', minLength: 1, maxLength: 10 }, days: { type: 'integer' } },
+    required: ['city', 'days'] } } };
+const add = { type: 'function', function: { name: 'add', parameters: { type: 'object',
+  properties: { a: { type: 'integer' }, b: { type: 'integer' } }, required: ['a', 'b'] } } };
+const validateWeather = new Ajv().compile(weather.function.parameters);
+out.tools = [];
+for (let seed = 0; seed < 5; seed++) {
+  for (const tool_choice of [{ type: 'function', function: { name: 'get_weather' } }, 'required']) {
+    const r = await client.chat.completions.create({ model, messages, tools: [weather, add], tool_choice, temperature: 1,
+      seed, max_tokens: 120 });
+    const c = r.choices[0];
+    const call = c.message.tool_calls?.[0]?.function;
+    let args = null;
+    try { args = JSON.parse(call?.arguments); } catch (e) { /* reported */ }
+    out.tools.push({ choice: typeof tool_choice === 'string' ? tool_choice : 'named', finish: c.finish_reason,
+      name: call?.name ?? null, argsParse: args !== null, weatherValid: call?.name === 'get_weather' && validateWeather(args),
+      id: c.message.tool_calls?.[0]?.id ?? null });
+  }
+}
+const streamed = { name: '', arguments: '', finish: null };
+for await (const chunk of await client.chat.completions.create({ model, messages, tools: [weather, add], temperature: 0,
+  max_tokens: 120, stream: true, tool_choice: { type: 'function', function: { name: 'add' } } })) {
+  for (const tc of chunk.choices[0]?.delta?.tool_calls ?? []) {
+    streamed.name += tc.function?.name ?? '';
+    streamed.arguments += tc.function?.arguments ?? '';
+  }
+  streamed.finish = chunk.choices[0]?.finish_reason ?? streamed.finish;
+}
+out.streamedCall = streamed;
+try {
+  await client.chat.completions.create({ model, messages, max_tokens: 5, tools: [weather],
+    tool_choice: { type: 'function', function: { name: 'launch' } } });
+  out.errors.unknownFunction = null;
+} catch (e) {
+  out.errors.unknownFunction = { status: e.status, param: e.param ?? e.error?.param ?? null, message: e.message };
+}
 for (const [name, format] of Object.entries({
   unknownType: { type: 'xml' },
   badSchema: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', properties: { a: { type: 'strng' } } } } },

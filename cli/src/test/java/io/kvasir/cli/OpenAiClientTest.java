@@ -213,6 +213,24 @@ class OpenAiClientTest {
             assertEquals("response_format", e.get("param").getAsString(), name);
         }
         assertTrue(errors.getAsJsonObject("unsupported").get("message").getAsString().contains("minimum"));
+        assertEquals(400, errors.getAsJsonObject("unknownFunction").get("status").getAsInt());
+        assertEquals("tool_choice", errors.getAsJsonObject("unknownFunction").get("param").getAsString());
+        for (var e : seen.getAsJsonArray("tools")) {
+            JsonObject call = e.getAsJsonObject();
+            assertEquals("tool_calls", call.get("finish").getAsString(), call.toString());
+            assertTrue(call.get("argsParse").getAsBoolean(), call.toString());
+            assertTrue(call.get("id").getAsString().startsWith("call_"), call.toString());
+            if (call.get("choice").getAsString().equals("named")) {
+                assertTrue(call.get("weatherValid").getAsBoolean(), "named: get_weather with valid arguments " + call);
+            } else {
+                assertTrue(List.of("get_weather", "add").contains(call.get("name").getAsString()), call.toString());
+            }
+        }
+        JsonObject streamedCall = seen.getAsJsonObject("streamedCall");
+        assertEquals("add", streamedCall.get("name").getAsString());
+        assertEquals("tool_calls", streamedCall.get("finish").getAsString());
+        JsonObject arguments = JsonParser.parseString(streamedCall.get("arguments").getAsString()).getAsJsonObject();
+        assertTrue(arguments.get("a").getAsJsonPrimitive().isNumber() && arguments.get("b").getAsJsonPrimitive().isNumber());
         assertTrue(errors.getAsJsonObject("badSchema").get("message").getAsString().contains("strng"));
     }
 

@@ -48,8 +48,16 @@ public final class ChatRenderer {
 
     /** @throws IllegalArgumentException the template rejected the messages */
     public String render(List<Map<String, Object>> messages) {
+        return render(messages, null);
+    }
+
+    /** With {@code tools} (transformers' list of {type, function}) for templates that render them; null for none. */
+    public String render(List<Map<String, Object>> messages, List<Object> tools) {
         Map<String, Object> bindings = new HashMap<>();
         bindings.put("messages", messages);
+        if (tools != null) {
+            bindings.put("tools", tools);
+        }
         bindings.put("add_generation_prompt", true);
         bindings.put("bos_token", template.bosToken());
         bindings.put("eos_token", template.eosToken());

@@ -178,7 +178,8 @@ public final class OpenAiHttpApi implements AutoCloseable {
             router.generate(caller, gi.build(), it, it::onCancel);
             choices.add(it);
         }
-        Answer answer = new Answer(id, created, isChat, parsed.tokenIds(), echo);
+        Answer answer = new Answer(id, created, isChat, parsed.tokenIds(), echo, parsed.tools());
+        boolean buffered = parsed.tools() != null && parsed.tools().parses(); // a call is read from the whole answer
         try {
             if (!parsed.stream()) {
                 JsonArray all = new JsonArray();
@@ -215,8 +216,17 @@ public final class OpenAiHttpApi implements AutoCloseable {
                     InProcessStream it = choices.get(i);
                     GenerateResponse m = i == 0 ? first : it.hasNext() ? it.next() : null;
                     boolean firstChunk = true;
+                    StringBuilder held = new StringBuilder();
                     while (m != null) {
                         boolean lastMessage = !m.getFinishReason().isEmpty();
+                        if (buffered && !lastMessage) {
+                            held.append(m.getText());
+                            m = it.hasNext() ? it.next() : null;
+                            continue;
+                        }
+                        if (buffered) {
+                            m = m.toBuilder().setText(held + m.getText()).build();
+                        }
                         if (lastMessage) {
                             usage = usage == null ? m : usage;
                             completionTokens += m.getUsage().getCompletionTokens();
@@ -337,8 +347,10 @@ public final class OpenAiHttpApi implements AutoCloseable {
         private final String id, echo;
         private final long created;
         private final boolean isChat, tokenIds;
+        private final ToolCalls tools;
 
-        Answer(String id, long created, boolean isChat, boolean tokenIds, String echo) {
+        Answer(String id, long created, boolean isChat, boolean tokenIds, String echo, ToolCalls tools) {
+            this.tools = tools;
             this.id = id;
             this.created = created;
             this.isChat = isChat;
@@ -359,7 +371,14 @@ public final class OpenAiHttpApi implements AutoCloseable {
                 if (!chunk || firstChunk) {
                     message.addProperty("role", "assistant");
                 }
-                message.addProperty("content", text);
+                ToolCalls.Answer calls = tools != null && tools.parses() && finish != null ? tools.parse(text) : null;
+                if (calls != null && !calls.calls().isEmpty()) {
+                    message.addProperty("content", calls.content());
+                    message.add("tool_calls", ToolCalls.json(calls.calls(), chunk));
+                    finish = "tool_calls";
+                } else {
+                    message.addProperty("content", text);
+                }
                 choice.add(chunk ? "delta" : "message", message);
             } else {
                 choice.addProperty("text", text);

@@ -23,9 +23,10 @@ import io.kvasir.router.OpenAiHttpApi.ApiError;
  * @param streamUsage {@code stream_options.include_usage}: a last chunk with the usage and no choices
  * @param n           choices to generate, 1 to {@link #MAX_CHOICES}
  * @param echo        completions: each choice's text starts with the prompt
+ * @param tools       chat: the tools and tool_choice, or null
  */
 record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean tokenIds, boolean streamUsage, int n,
-        boolean echo) {
+        boolean echo, ToolCalls tools) {
     /** Choices one request may ask for: each is a generation of its own (and counts against the tenant's limits). */
     static final int MAX_CHOICES = 16;
 
@@ -43,6 +44,7 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
             throw new ApiError(404, "invalid_request_error", "model", "the model `" + model + "` does not exist",
                     "model_not_found");
         }
+        ToolCalls tools = isChat ? ToolCalls.of(body) : null;
         GenerateRequest.Builder g = GenerateRequest.newBuilder()
                 .setMaxTokens(integer(body, "max_completion_tokens", integer(body, "max_tokens", 16)))
                 .setSampling(SamplingParams.newBuilder()
@@ -57,8 +59,19 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
                         .putAllLogitBias(logitBias(body)));
         logprobs(body, isChat, g.getSamplingBuilder());
         String structured = structuredOutput(body);
-        if (structured != null) {
-            g.getSamplingBuilder().setStructuredOutput(structured);
+        String forced;
+        try {
+            forced = tools == null ? null : tools.forcedExpression();
+        } catch (IllegalArgumentException e) {
+            throw new ApiError(400, "invalid_request_error", "tools", "a function's parameters are not supported: "
+                    + e.getMessage());
+        }
+        if (forced != null && structured != null) {
+            throw new ApiError(400, "invalid_request_error", "tool_choice", "a required or named tool_choice already "
+                    + "shapes the answer; it cannot take a response_format or guided decoding too");
+        }
+        if (structured != null || forced != null) {
+            g.getSamplingBuilder().setStructuredOutput(forced != null ? forced : structured);
         }
         for (JsonElement t : array(body, "stop_token_ids")) {
             if (!t.isJsonPrimitive() || !t.getAsJsonPrimitive().isNumber() || t.getAsDouble() != Math.rint(t.getAsDouble())) {
@@ -67,7 +80,8 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
             }
             g.addStopTokenIds(t.getAsInt());
         }
-        JsonElement prompt = isChat ? new com.google.gson.JsonPrimitive(renderChat(body, modelId, chat)) : body.get("prompt");
+        JsonElement prompt = isChat ? new com.google.gson.JsonPrimitive(renderChat(body, modelId, chat, tools))
+                : body.get("prompt");
         if (prompt == null || prompt.isJsonNull()) {
             throw new ApiError(400, "invalid_request_error", "prompt", "prompt is required");
         } else if (prompt.isJsonPrimitive() && prompt.getAsJsonPrimitive().isString()) {
@@ -122,7 +136,7 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
             throw new ApiError(400, "invalid_request_error", "n", "n must be 1 to " + MAX_CHOICES + ", got " + n);
         }
         boolean echo = !isChat && body.has("echo") && !body.get("echo").isJsonNull() && bool(body, "echo");
-        return new OpenAiRequest(g, stream, tokenIds, streamUsage, n, echo);
+        return new OpenAiRequest(g, stream, tokenIds, streamUsage, n, echo, tools);
     }
 
     /**
@@ -308,6 +322,11 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
 
     /** The messages as one prompt, through the model's chat template. */
     static String renderChat(JsonObject body, String modelId, ChatRenderer chat) throws ApiError {
+        return renderChat(body, modelId, chat, null);
+    }
+
+    /** The messages (with their tool calls and tool results) and the tools, through the chat template. */
+    static String renderChat(JsonObject body, String modelId, ChatRenderer chat, ToolCalls tools) throws ApiError {
         if (chat == null) {
             throw new ApiError(400, "invalid_request_error", "messages", "model `" + modelId + "` has no chat template; "
                     + "use /v1/completions");
@@ -341,10 +360,18 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
             } else {
                 throw new ApiError(400, "invalid_request_error", "messages", "content must be a string or text parts");
             }
-            list.add(java.util.Map.of("role", string(o, "role", "user"), "content", text));
+            java.util.Map<String, Object> message = new java.util.LinkedHashMap<>();
+            message.put("role", string(o, "role", "user"));
+            message.put("content", text);
+            for (String field : java.util.List.of("tool_calls", "tool_call_id", "name")) { // for templates that use them
+                if (o.has(field) && !o.get(field).isJsonNull()) {
+                    message.put(field, ToolCalls.Json.toJava(o.get(field)));
+                }
+            }
+            list.add(message);
         }
         try {
-            return chat.render(list);
+            return chat.render(list, tools == null ? null : tools.forTemplate());
         } catch (IllegalArgumentException e) {
             throw new ApiError(400, "invalid_request_error", "messages", e.getMessage());
         }
