@@ -133,15 +133,7 @@ public class DecodeRequestFuzzTest {
         b.setTenant(data.consumeString(40));
         prompt(data, vocab).forEach(b::addPromptTokens);
         b.setMaxTokens(data.consumeBoolean() ? data.consumeInt(-2, 40) : data.consumeInt());
-        io.kvasir.proto.v1.SamplingParams.Builder sampling = io.kvasir.proto.v1.SamplingParams.newBuilder()
-                .setTemperature(data.consumeBoolean() ? data.consumeRegularFloat(0, 2) : data.consumeFloat())
-                .setTopP(data.consumeFloat()).setTopK(data.consumeInt()).setSeed(data.consumeLong());
-        if (data.consumeBoolean()) {
-            sampling.setMinP(data.consumeFloat()).setPresencePenalty(data.consumeFloat())
-                    .setFrequencyPenalty(data.consumeFloat()).setRepetitionPenalty(data.consumeFloat())
-                    .putLogitBias(data.consumeInt(), data.consumeFloat());
-        }
-        b.setSampling(sampling);
+        b.setSampling(sampling(data));
         b.setPrefilled(data.consumeBoolean());
         b.setFirstToken(data.consumeBoolean() ? data.consumeInt(0, vocab - 1) : data.consumeInt());
         b.setCachedPromptTokens(data.consumeInt());
@@ -175,5 +167,20 @@ public class DecodeRequestFuzzTest {
             }
             Thread.sleep(1);
         }
+    }
+
+    /** Sampling parameters with every field the fuzzer's: temperature, top-k/p, penalties, bias, logprobs, a grammar. */
+    public static io.kvasir.proto.v1.SamplingParams sampling(FuzzedDataProvider data) {
+        io.kvasir.proto.v1.SamplingParams.Builder sampling = io.kvasir.proto.v1.SamplingParams.newBuilder()
+                .setTemperature(data.consumeBoolean() ? data.consumeRegularFloat(0, 2) : data.consumeFloat())
+                .setTopP(data.consumeFloat()).setTopK(data.consumeInt()).setSeed(data.consumeLong());
+        if (data.consumeBoolean()) {
+            sampling.setMinP(data.consumeFloat()).setPresencePenalty(data.consumeFloat())
+                    .setFrequencyPenalty(data.consumeFloat()).setRepetitionPenalty(data.consumeFloat())
+                    .putLogitBias(data.consumeInt(), data.consumeFloat())
+                    .setLogprobs(data.consumeBoolean()).setTopLogprobs(data.consumeInt(-2, 30))
+                    .setStructuredOutput(data.consumeString(12)); // short: a grammar's compile is exponential at worst
+        }
+        return sampling.build();
     }
 }

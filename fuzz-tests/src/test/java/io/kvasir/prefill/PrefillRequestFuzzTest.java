@@ -98,15 +98,7 @@ class PrefillRequestFuzzTest {
         PrefillRequest.Builder b = PrefillRequest.newBuilder();
         b.setTenant(data.consumeString(40));
         DecodeRequestFuzzTest.prompt(data, vocab).forEach(b::addPromptTokens);
-        io.kvasir.proto.v1.SamplingParams.Builder sampling = io.kvasir.proto.v1.SamplingParams.newBuilder()
-                .setTemperature(data.consumeBoolean() ? data.consumeRegularFloat(0, 2) : data.consumeFloat())
-                .setTopP(data.consumeFloat()).setTopK(data.consumeInt()).setSeed(data.consumeLong());
-        if (data.consumeBoolean()) {
-            sampling.setMinP(data.consumeFloat()).setPresencePenalty(data.consumeFloat())
-                    .setFrequencyPenalty(data.consumeFloat()).setRepetitionPenalty(data.consumeFloat())
-                    .putLogitBias(data.consumeInt(), data.consumeFloat());
-        }
-        b.setSampling(sampling);
+        b.setSampling(DecodeRequestFuzzTest.sampling(data));
         PrefillRequest request = b.build();
         try {
             PrefillResponse r = stub.withDeadlineAfter(60, TimeUnit.SECONDS).prefill(request);
