@@ -72,6 +72,23 @@ out.logprobs = { ids: withLogprobs.choices[0].token_ids, logprobs: withLogprobs.
 const chatLogprobs = await client.chat.completions.create({ model, messages, max_tokens: 3, temperature: 0,
   logprobs: true, top_logprobs: 2 });
 out.chatLogprobs = chatLogprobs.choices[0].logprobs;
+// the Responses API: the chat completion it means, as a response object or its events
+const asked = { model, input: 'hello there', instructions: 'be brief', max_output_tokens: 6, temperature: 0 };
+const resp = await client.responses.create(asked);
+out.responses = { text: resp.output_text, status: resp.status, usage: resp.usage, type: resp.output[0]?.type };
+const same = await client.chat.completions.create({ model, max_tokens: 6, temperature: 0,
+  messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello there' }] });
+out.responsesChat = same.choices[0].message.content;
+const events = [];
+let deltas = '';
+for await (const ev of await client.responses.create({ ...asked, stream: true })) {
+  events.push(ev.type);
+  if (ev.type === 'response.output_text.delta') deltas += ev.delta;
+}
+out.responsesStream = { deltas, events };
+out.responsesJson = (await client.responses.create({ model, input: 'x', max_output_tokens: 200, temperature: 1, seed: 1,
+  text: { format: { type: 'json_schema', name: 'p', schema: { type: 'object', properties: { a: { type: 'integer' } },
+    required: ['a'] } } } })).output_text;
 // bad values: 400 naming the field
 out.errors = {};
 for (const [name, extra] of Object.entries({ min_p: { min_p: 2 }, logit_bias: { logit_bias: { abc: 1 } },

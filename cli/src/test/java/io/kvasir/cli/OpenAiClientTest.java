@@ -120,6 +120,22 @@ class OpenAiClientTest {
         JsonObject bad = seen.getAsJsonObject("detokenizeBad");
         assertEquals(400, bad.get("status").getAsInt());
         assertEquals("tokens", bad.getAsJsonObject("body").getAsJsonObject("error").get("param").getAsString());
+        JsonObject responses = seen.getAsJsonObject("responses");
+        assertEquals("message", responses.get("type").getAsString());
+        assertTrue(List.of("completed", "incomplete").contains(responses.get("status").getAsString()));
+        assertEquals(seen.get("responsesChat").getAsString(), responses.get("text").getAsString(),
+                "a response is the chat completion it means");
+        assertTrue(responses.getAsJsonObject("usage").get("output_tokens").getAsInt() <= 6);
+        JsonObject streamedResponse = seen.getAsJsonObject("responsesStream");
+        assertEquals(responses.get("text").getAsString(), streamedResponse.get("deltas").getAsString());
+        List<String> events = new java.util.ArrayList<>();
+        streamedResponse.getAsJsonArray("events").forEach(e -> events.add(e.getAsString()));
+        assertEquals(List.of("response.created", "response.in_progress", "response.output_item.added",
+                "response.content_part.added"), events.subList(0, 4));
+        assertEquals(List.of("response.output_text.done", "response.content_part.done", "response.output_item.done",
+                "response.completed"), events.subList(events.size() - 4, events.size()));
+        assertTrue(JsonParser.parseString(seen.get("responsesJson").getAsString()).getAsJsonObject().get("a")
+                .getAsJsonPrimitive().isNumber(), "text.format json_schema: " + seen.get("responsesJson"));
         var params = java.util.Map.of("min_p", "min_p", "logit_bias", "logit_bias", "logit_bias_token", "logit_bias",
                 "presence_penalty", "presence_penalty", "stop_token_ids", "stop_token_ids[0]", "n", "n", "logprobs", "logprobs");
         params.forEach((request, param) -> {

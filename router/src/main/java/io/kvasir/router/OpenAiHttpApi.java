@@ -116,6 +116,8 @@ public final class OpenAiHttpApi implements AutoCloseable {
                 generate(request, response, callback, false, authenticated);
             } else if (path.equals("/v1/chat/completions") && method.equals("POST")) {
                 generate(request, response, callback, true, authenticated);
+            } else if (path.equals("/v1/responses") && method.equals("POST")) {
+                respond(request, response, callback, authenticated);
             } else if (tokenizer && method.equals("POST")) {
                 if (request.getLength() > MAX_BODY_BYTES) {
                     throw new ApiError(413, "invalid_request_error", null, "request body of " + request.getLength()
@@ -125,7 +127,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
                 send(response, callback, 200, GSON.toJson(path.equals("/tokenize") ? tokenize(body) : detokenize(body)));
             } else if (path.startsWith("/v1/") || path.equals("/health") || tokenizer) {
                 boolean known = path.equals("/v1/completions") || path.equals("/v1/chat/completions")
-                        || path.equals("/v1/models") || path.equals("/health") || tokenizer;
+                        || path.equals("/v1/responses") || path.equals("/v1/models") || path.equals("/health") || tokenizer;
                 throw new ApiError(known ? 405 : 404, "invalid_request_error", null, method + " " + path + " is not served");
             } else {
                 throw new ApiError(404, "invalid_request_error", null, "no route " + path);
@@ -159,14 +161,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
         long created = System.currentTimeMillis() / 1000;
         String echo = parsed.echo() ? echoedPrompt(g) : "";
 
-        Tenant caller = authenticated;
-        if (caller == null) { // open: the tenant the caller names, checked as the gRPC API checks it
-            try {
-                caller = TenantInterceptor.callerOf(keys, null, request.getHeaders().get("x-kvasir-tenant"));
-            } catch (StatusException e) {
-                throw ApiError.from(e.getStatus());
-            }
-        }
+        Tenant caller = caller(request, authenticated);
         // as the router's prefill deadline: 10 minutes, plus 10 ms a prompt token (a token covers at
         // least one byte of text, so the text's bytes bound its tokens), so long prompts on slow hardware finish
         long promptSize = g.getPromptTokensCount() + g.getPromptBytes().size(); // UTF-8 bytes, no copy
@@ -259,6 +254,120 @@ public final class OpenAiHttpApi implements AutoCloseable {
         } finally {
             choices.forEach(InProcessStream::cancel); // a client gone mid-stream (its write failed) stops its generations
         }
+    }
+
+    /** The key's tenant; on an open API, the tenant the caller names, checked as the gRPC API checks it. */
+    private Tenant caller(Request request, Tenant authenticated) throws ApiError {
+        if (authenticated != null) {
+            return authenticated;
+        }
+        try {
+            return TenantInterceptor.callerOf(keys, null, request.getHeaders().get("x-kvasir-tenant"));
+        } catch (StatusException e) {
+            throw ApiError.from(e.getStatus());
+        }
+    }
+
+    /** OpenAI's Responses API, text in and out ({@link ResponsesApi}), streamed as its events or not. */
+    private void respond(Request request, Response response, Callback callback, Tenant authenticated)
+            throws IOException, ApiError {
+        if (request.getLength() > MAX_BODY_BYTES) {
+            throw new ApiError(413, "invalid_request_error", null, "request body of " + request.getLength()
+                    + " bytes exceeds " + MAX_BODY_BYTES);
+        }
+        JsonObject chatBody = ResponsesApi.asChat(OpenAiRequest.jsonBody(Content.Source.asByteBuffer(request)));
+        OpenAiRequest parsed = OpenAiRequest.parse(java.nio.ByteBuffer.wrap(GSON.toJson(chatBody)
+                .getBytes(StandardCharsets.UTF_8)), true, modelId, chat);
+        GenerateRequest g = parsed.generate().build();
+        String id = "resp_" + UUID.randomUUID().toString().replace("-", ""), item = "msg_" + UUID.randomUUID().toString()
+                .replace("-", "");
+        long created = System.currentTimeMillis() / 1000;
+        InProcessStream it = new InProcessStream(TimeUnit.MINUTES.toMillis(10) + 10L * g.getPromptBytes().size());
+        router.generate(caller(request, authenticated), g, it, it::onCancel);
+        try {
+            if (!parsed.stream()) {
+                StringBuilder text = new StringBuilder();
+                GenerateResponse last = null;
+                while (it.hasNext()) {
+                    last = it.next();
+                    text.append(last.getText());
+                }
+                send(response, callback, 200, GSON.toJson(ResponsesApi.response(id, item, created, modelId,
+                        ResponsesApi.status(last), text.toString(), last)));
+                return;
+            }
+            GenerateResponse m = it.hasNext() ? it.next() : null; // errors before it are plain HTTP errors
+            response.setStatus(200);
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream");
+            response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
+            try (OutputStream sse = Content.Sink.asOutputStream(response)) {
+                int[] sequence = {0};
+                java.util.function.BiConsumer<String, JsonObject> event = (type, data) -> {
+                    data.addProperty("type", type);
+                    data.addProperty("sequence_number", sequence[0]++);
+                    try {
+                        sse.write(("event: " + type + "\ndata: " + GSON.toJson(data) + "\n\n").getBytes(StandardCharsets.UTF_8));
+                        sse.flush();
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                };
+                JsonObject started = new JsonObject();
+                started.add("response", ResponsesApi.response(id, item, created, modelId, "in_progress", null, null));
+                event.accept("response.created", started);
+                event.accept("response.in_progress", started.deepCopy());
+                event.accept("response.output_item.added", itemEvent(ResponsesApi.item(item, "in_progress", null)));
+                event.accept("response.content_part.added", partEvent(item, ResponsesApi.part("")));
+                StringBuilder text = new StringBuilder();
+                GenerateResponse last = m;
+                while (m != null) {
+                    last = m;
+                    if (!m.getText().isEmpty()) {
+                        text.append(m.getText());
+                        JsonObject delta = partEvent(item, null);
+                        delta.addProperty("delta", m.getText());
+                        event.accept("response.output_text.delta", delta);
+                    }
+                    m = it.hasNext() ? it.next() : null;
+                }
+                JsonObject done = partEvent(item, null);
+                done.addProperty("text", text.toString());
+                event.accept("response.output_text.done", done);
+                event.accept("response.content_part.done", partEvent(item, ResponsesApi.part(text.toString())));
+                event.accept("response.output_item.done", itemEvent(ResponsesApi.item(item, "completed", text.toString())));
+                JsonObject completed = new JsonObject();
+                completed.add("response", ResponsesApi.response(id, item, created, modelId, ResponsesApi.status(last),
+                        text.toString(), last));
+                event.accept("response.completed", completed);
+            } catch (StatusRuntimeException e) {
+                ApiError error = ApiError.from(e.getStatus());
+                Content.Sink.write(response, true, "event: error\ndata: " + error.body() + "\n\n", Callback.NOOP);
+            }
+            callback.succeeded();
+        } catch (StatusRuntimeException e) {
+            throw ApiError.from(e.getStatus());
+        } finally {
+            it.cancel();
+        }
+    }
+
+    private static JsonObject itemEvent(JsonObject item) {
+        JsonObject o = new JsonObject();
+        o.addProperty("output_index", 0);
+        o.add("item", item);
+        return o;
+    }
+
+    /** An event about the one content part of the one output item; {@code part} where the event carries it. */
+    private static JsonObject partEvent(String item, JsonObject part) {
+        JsonObject o = new JsonObject();
+        o.addProperty("item_id", item);
+        o.addProperty("output_index", 0);
+        o.addProperty("content_index", 0);
+        if (part != null) {
+            o.add("part", part);
+        }
+        return o;
     }
 
     /**
