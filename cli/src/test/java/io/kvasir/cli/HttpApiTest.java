@@ -148,7 +148,7 @@ class HttpApiTest {
                 {"{\"model\": \"gpt-4\", \"prompt\": \"hi\"}", "404", "model"},
                 {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"hi\", \"max_tokens\": \"ten\"}", "400", "max_tokens"},
                 {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"hi\", \"max_tokens\": 0}", "400", "max_tokens"},
-                {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"hi\", \"temperature\": -1}", "400", "sampling.temperature"},
+                {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"hi\", \"temperature\": -1}", "400", "temperature"},
                 {"{\"model\": \"kvasir-builtin-v2\"}", "400", "prompt"},
                 {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"" + "x".repeat(5 << 20) + "\"}", "413", null},
                 {"{\"model\": \"kvasir-builtin-v2\", \"prompt\": \"hi\", \"top_k\": -7}", "400", "top_k"},
