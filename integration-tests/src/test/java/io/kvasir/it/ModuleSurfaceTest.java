@@ -30,7 +30,7 @@ class ModuleSurfaceTest {
                     "loop", List.of("BlockManager", "CpuForward", "EngineLoop", "ForwardPass", "QueueFullException"),
                     "kv", List.of("BlockTable", "KvBlockPool", "KvCacheFullException", "KvCacheType", "LayerArrivals"),
                     "model", List.of("Batch", "ForwardBuffers", "LlamaModel", "MlaConfig", "ModelConfig"),
-                    "sampling", List.of("Sampler", "SamplingParams", "TokenLogprobs"),
+                    "sampling", List.of("Grammar", "Sampler", "SamplingParams", "TokenLogprobs"),
                     "tokenizer", List.of("StreamingDecoder", "Tokenizer"),
                     "backend.cpu", List.of("VectorCpuBackend"),
                     "weights", List.of("GgufWriter")),
