@@ -16,8 +16,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * {@link VectorCpuBackend#feedForward}: on the token-vector path gate and up write transposed
  * outputs that down reads as its input. It must give what the three matmuls and SwiGLU give one by
- * one (the interface's default), bit for bit when the hidden width is whole vectors (SwiGLU then
- * runs every element on the vector path either way), and the scalar reference within rounding.
+ * one (the interface's default), to the last bit of SwiGLU's exp, and the scalar reference within rounding.
  * Token counts: below the token-vector path (8), one vector (16), padding lanes (37), a prefill
  * chunk (64).
  */
@@ -41,7 +40,11 @@ class FeedForwardTest {
             backend.matmul(up, x, hUp, tokens);
             backend.swiGlu(hGate, hUp, tokens * hidden);
             backend.matmul(down, hGate, unfused, tokens);
-            assertArrayEquals(unfused, fused);
+            // the same arithmetic, but SwiGLU's vector EXP gives the last bit differently before and after
+            // the JIT compiles it (the fallback and the intrinsic differ by an ulp), which may happen between the runs
+            for (int i = 0; i < unfused.length; i++) {
+                assertEquals(unfused[i], fused[i], 1e-6 * (1 + Math.abs(unfused[i])), "fused vs unfused at " + i);
+            }
 
             float[] reference = run(new ReferenceBackend(), gate, up, down, x, tokens);
             for (int i = 0; i < reference.length; i++) {
