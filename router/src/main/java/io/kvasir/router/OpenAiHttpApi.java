@@ -42,7 +42,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
     /** Largest request body accepted (a 128K-token prompt as text is well under this). */
     static final int MAX_BODY_BYTES = 4 << 20;
     // OpenAI writes nulls ("finish_reason": null in every chunk but the last): so do we
-    private static final Gson GSON = new com.google.gson.GsonBuilder().serializeNulls().disableHtmlEscaping().create();
+    static final Gson GSON = new com.google.gson.GsonBuilder().serializeNulls().disableHtmlEscaping().create();
 
     private final Server server;
     private final String modelId;
@@ -50,6 +50,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
     private final ChatRenderer chat;
     private final ApiKeys keys;
     private final RouterMetrics metrics;
+    private final TokenizerEndpoints tokenizer;
 
     /**
      * @param router this router's generation service
@@ -63,6 +64,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
         this.chat = chat;
         this.keys = keys;
         this.router = router;
+        this.tokenizer = new TokenizerEndpoints(router, modelId, chat);
         server = new Server();
         server.addConnector(HttpConnectors.of(server, host, port, tls));
         server.setHandler(new Handler.Abstract() {
@@ -84,8 +86,8 @@ public final class OpenAiHttpApi implements AutoCloseable {
         String method = request.getMethod();
         try {
             Tenant authenticated = null; // the key's tenant; null where the API runs open
-            boolean tokenizer = path.equals("/tokenize") || path.equals("/detokenize"); // vLLM's
-            if ((path.startsWith("/v1/") || tokenizer) && !keys.isOpen()) {
+            boolean tokenizing = path.equals("/tokenize") || path.equals("/detokenize"); // vLLM's
+            if ((path.startsWith("/v1/") || tokenizing) && !keys.isOpen()) {
                 String auth = request.getHeaders().get(HttpHeader.AUTHORIZATION);
                 authenticated = keys.tenantOfAuthorization(auth);
                 if (authenticated == null) {
@@ -118,16 +120,17 @@ public final class OpenAiHttpApi implements AutoCloseable {
                 generate(request, response, callback, true, authenticated);
             } else if (path.equals("/v1/responses") && method.equals("POST")) {
                 respond(request, response, callback, authenticated);
-            } else if (tokenizer && method.equals("POST")) {
+            } else if (tokenizing && method.equals("POST")) {
                 if (request.getLength() > MAX_BODY_BYTES) {
                     throw new ApiError(413, "invalid_request_error", null, "request body of " + request.getLength()
                             + " bytes exceeds " + MAX_BODY_BYTES);
                 }
                 JsonObject body = OpenAiRequest.jsonBody(Content.Source.asByteBuffer(request));
-                send(response, callback, 200, GSON.toJson(path.equals("/tokenize") ? tokenize(body) : detokenize(body)));
-            } else if (path.startsWith("/v1/") || path.equals("/health") || tokenizer) {
+                send(response, callback, 200, GSON.toJson(path.equals("/tokenize") ? tokenizer.tokenize(body)
+                        : tokenizer.detokenize(body)));
+            } else if (path.startsWith("/v1/") || path.equals("/health") || tokenizing) {
                 boolean known = path.equals("/v1/completions") || path.equals("/v1/chat/completions")
-                        || path.equals("/v1/responses") || path.equals("/v1/models") || path.equals("/health") || tokenizer;
+                        || path.equals("/v1/responses") || path.equals("/v1/models") || path.equals("/health") || tokenizing;
                 throw new ApiError(known ? 405 : 404, "invalid_request_error", null, method + " " + path + " is not served");
             } else {
                 throw new ApiError(404, "invalid_request_error", null, "no route " + path);
@@ -173,7 +176,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
             router.generate(caller, gi.build(), it, it::onCancel);
             choices.add(it);
         }
-        Answer answer = new Answer(id, created, isChat, parsed.tokenIds(), echo, parsed.tools());
+        OpenAiAnswer answer = new OpenAiAnswer(router, modelId, id, created, isChat, parsed.tokenIds(), parsed.tools());
         boolean buffered = parsed.tools() != null && parsed.tools().parses(); // a call is read from the whole answer
         try {
             if (!parsed.stream()) {
@@ -196,7 +199,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
                     usage = usage == null ? last : usage;
                     completionTokens += last.getUsage().getCompletionTokens();
                 }
-                send(response, callback, 200, GSON.toJson(answer.envelope(all, usage(usage, completionTokens), false)));
+                send(response, callback, 200, GSON.toJson(answer.envelope(all, OpenAiAnswer.usage(usage, completionTokens), false)));
                 return;
             }
             // the first message decides the status: errors before it are plain HTTP errors
@@ -231,13 +234,13 @@ public final class OpenAiHttpApi implements AutoCloseable {
                                 m.getTokenIdsList(), m.getLogprobsList(), prefix.length(), true, firstChunk);
                         // the usage rides on the last choice's last chunk, or (include_usage) comes alone
                         boolean withUsage = lastMessage && i == choices.size() - 1 && !parsed.streamUsage();
-                        write(sse, answer.envelope(single(choice), withUsage ? usage(usage, completionTokens) : null, true));
+                        write(sse, answer.envelope(single(choice), withUsage ? OpenAiAnswer.usage(usage, completionTokens) : null, true));
                         firstChunk = false;
                         m = it.hasNext() ? it.next() : null;
                     }
                 }
                 if (parsed.streamUsage() && usage != null) {
-                    write(sse, answer.envelope(new JsonArray(), usage(usage, completionTokens), true));
+                    write(sse, answer.envelope(new JsonArray(), OpenAiAnswer.usage(usage, completionTokens), true));
                 }
                 sse.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
             } catch (StatusRuntimeException e) {
@@ -275,9 +278,8 @@ public final class OpenAiHttpApi implements AutoCloseable {
             throw new ApiError(413, "invalid_request_error", null, "request body of " + request.getLength()
                     + " bytes exceeds " + MAX_BODY_BYTES);
         }
-        JsonObject chatBody = ResponsesApi.asChat(OpenAiRequest.jsonBody(Content.Source.asByteBuffer(request)));
-        OpenAiRequest parsed = OpenAiRequest.parse(java.nio.ByteBuffer.wrap(GSON.toJson(chatBody)
-                .getBytes(StandardCharsets.UTF_8)), true, modelId, chat);
+        OpenAiRequest parsed = OpenAiRequest.parse(ResponsesApi.asChat(OpenAiRequest.jsonBody(
+                Content.Source.asByteBuffer(request))), true, modelId, chat);
         GenerateRequest g = parsed.generate().build();
         String id = "resp_" + UUID.randomUUID().toString().replace("-", ""), item = "msg_" + UUID.randomUUID().toString()
                 .replace("-", "");
@@ -301,44 +303,7 @@ public final class OpenAiHttpApi implements AutoCloseable {
             response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream");
             response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
             try (OutputStream sse = Content.Sink.asOutputStream(response)) {
-                int[] sequence = {0};
-                java.util.function.BiConsumer<String, JsonObject> event = (type, data) -> {
-                    data.addProperty("type", type);
-                    data.addProperty("sequence_number", sequence[0]++);
-                    try {
-                        sse.write(("event: " + type + "\ndata: " + GSON.toJson(data) + "\n\n").getBytes(StandardCharsets.UTF_8));
-                        sse.flush();
-                    } catch (IOException e) {
-                        throw new java.io.UncheckedIOException(e);
-                    }
-                };
-                JsonObject started = new JsonObject();
-                started.add("response", ResponsesApi.response(id, item, created, modelId, "in_progress", null, null));
-                event.accept("response.created", started);
-                event.accept("response.in_progress", started.deepCopy());
-                event.accept("response.output_item.added", itemEvent(ResponsesApi.item(item, "in_progress", null)));
-                event.accept("response.content_part.added", partEvent(item, ResponsesApi.part("")));
-                StringBuilder text = new StringBuilder();
-                GenerateResponse last = m;
-                while (m != null) {
-                    last = m;
-                    if (!m.getText().isEmpty()) {
-                        text.append(m.getText());
-                        JsonObject delta = partEvent(item, null);
-                        delta.addProperty("delta", m.getText());
-                        event.accept("response.output_text.delta", delta);
-                    }
-                    m = it.hasNext() ? it.next() : null;
-                }
-                JsonObject done = partEvent(item, null);
-                done.addProperty("text", text.toString());
-                event.accept("response.output_text.done", done);
-                event.accept("response.content_part.done", partEvent(item, ResponsesApi.part(text.toString())));
-                event.accept("response.output_item.done", itemEvent(ResponsesApi.item(item, "completed", text.toString())));
-                JsonObject completed = new JsonObject();
-                completed.add("response", ResponsesApi.response(id, item, created, modelId, ResponsesApi.status(last),
-                        text.toString(), last));
-                event.accept("response.completed", completed);
+                ResponsesApi.stream(sse, m, it, id, item, created, modelId);
             } catch (StatusRuntimeException e) {
                 ApiError error = ApiError.from(e.getStatus());
                 Content.Sink.write(response, true, "event: error\ndata: " + error.body() + "\n\n", Callback.NOOP);
@@ -348,83 +313,6 @@ public final class OpenAiHttpApi implements AutoCloseable {
             throw ApiError.from(e.getStatus());
         } finally {
             it.cancel();
-        }
-    }
-
-    private static JsonObject itemEvent(JsonObject item) {
-        JsonObject o = new JsonObject();
-        o.addProperty("output_index", 0);
-        o.add("item", item);
-        return o;
-    }
-
-    /** An event about the one content part of the one output item; {@code part} where the event carries it. */
-    private static JsonObject partEvent(String item, JsonObject part) {
-        JsonObject o = new JsonObject();
-        o.addProperty("item_id", item);
-        o.addProperty("output_index", 0);
-        o.addProperty("content_index", 0);
-        if (part != null) {
-            o.add("part", part);
-        }
-        return o;
-    }
-
-    /**
-     * vLLM's {@code /tokenize}: a {@code prompt}, or chat {@code messages} through the template, as
-     * the model's tokens (BOS where the model wants it, as a prompt is tokenized for generation).
-     */
-    private JsonObject tokenize(JsonObject body) throws ApiError {
-        requireThisModel(body);
-        String text;
-        if (body.has("messages")) {
-            text = OpenAiRequest.renderChat(body, modelId, chat);
-        } else {
-            text = OpenAiRequest.string(body, "prompt", null);
-            if (text == null) {
-                throw new ApiError(400, "invalid_request_error", "prompt", "prompt (a string) or messages is required");
-            }
-        }
-        JsonArray tokens = new JsonArray();
-        for (int t : router.tokenize(text)) {
-            tokens.add(t);
-        }
-        JsonObject o = new JsonObject();
-        o.addProperty("count", tokens.size());
-        o.addProperty("max_model_len", router.contextLength());
-        o.add("tokens", tokens);
-        o.add("token_strs", null);
-        return o;
-    }
-
-    /** vLLM's {@code /detokenize}: {@code tokens} back to their text, as {@code {"prompt": …}}. */
-    private JsonObject detokenize(JsonObject body) throws ApiError {
-        requireThisModel(body);
-        JsonArray array = OpenAiRequest.array(body, "tokens");
-        int[] tokens = new int[array.size()];
-        for (int i = 0; i < tokens.length; i++) {
-            com.google.gson.JsonElement t = array.get(i);
-            if (!t.isJsonPrimitive() || !t.getAsJsonPrimitive().isNumber() || t.getAsDouble() != Math.rint(t.getAsDouble())
-                    || Math.abs(t.getAsDouble()) > Integer.MAX_VALUE) {
-                throw new ApiError(400, "invalid_request_error", "tokens", "tokens[" + i + "] must be a token id, got " + t);
-            }
-            tokens[i] = t.getAsInt();
-        }
-        JsonObject o = new JsonObject();
-        try {
-            o.addProperty("prompt", router.detokenize(tokens));
-        } catch (InvalidRequestException e) {
-            throw new ApiError(400, "invalid_request_error", "tokens", e.getMessage());
-        }
-        return o;
-    }
-
-    /** A body that names a model must name this one (404 otherwise, as the generation endpoints answer). */
-    private void requireThisModel(JsonObject body) throws ApiError {
-        String model = OpenAiRequest.string(body, "model", null);
-        if (model != null && !model.equals(modelId)) {
-            throw new ApiError(404, "invalid_request_error", "model", "the model `" + model + "` does not exist",
-                    "model_not_found");
         }
     }
 
@@ -449,143 +337,6 @@ public final class OpenAiHttpApi implements AutoCloseable {
         } catch (InvalidRequestException e) {
             throw new ApiError(400, "invalid_request_error", "prompt", e.getMessage());
         }
-    }
-
-    /** The OpenAI objects of one answer: choices (text or chat message, or their chunks) and their envelope. */
-    private final class Answer {
-        private final String id, echo;
-        private final long created;
-        private final boolean isChat, tokenIds;
-        private final ToolCalls tools;
-
-        Answer(String id, long created, boolean isChat, boolean tokenIds, String echo, ToolCalls tools) {
-            this.tools = tools;
-            this.id = id;
-            this.created = created;
-            this.isChat = isChat;
-            this.tokenIds = tokenIds;
-            this.echo = echo;
-        }
-
-        /**
-         * Choice {@code index}: {@code text} as a completion's text or a chat message (a delta in a
-         * chunk), with the log-probabilities of its tokens when asked for (their text from {@code textStart} on).
-         */
-        JsonObject choice(int index, String text, String finish, List<Integer> ids, List<TokenLogprobs> logprobs,
-                int textStart, boolean chunk, boolean firstChunk) {
-            JsonObject choice = new JsonObject();
-            choice.addProperty("index", index);
-            if (isChat) {
-                JsonObject message = new JsonObject();
-                if (!chunk || firstChunk) {
-                    message.addProperty("role", "assistant");
-                }
-                ToolCalls.Answer calls = tools != null && tools.parses() && finish != null ? tools.parse(text) : null;
-                if (calls != null && !calls.calls().isEmpty()) {
-                    message.addProperty("content", calls.content());
-                    message.add("tool_calls", ToolCalls.json(calls.calls(), chunk));
-                    finish = "tool_calls";
-                } else {
-                    message.addProperty("content", text);
-                }
-                choice.add(chunk ? "delta" : "message", message);
-            } else {
-                choice.addProperty("text", text);
-            }
-            choice.add("logprobs", logprobs.isEmpty() ? null : isChat ? chatLogprobs(ids, logprobs)
-                    : completionLogprobs(ids, logprobs, textStart));
-            choice.addProperty("finish_reason", finish);
-            if (tokenIds) {
-                JsonArray array = new JsonArray();
-                ids.forEach(array::add);
-                choice.add("token_ids", array);
-            }
-            return choice;
-        }
-
-        /** Completions' shape: parallel arrays of token texts, their log-probabilities, the top ones, text offsets. */
-        private JsonObject completionLogprobs(List<Integer> ids, List<TokenLogprobs> logprobs, int textStart) {
-            JsonArray tokens = new JsonArray(), values = new JsonArray(), tops = new JsonArray(), offsets = new JsonArray();
-            int offset = textStart;
-            for (int i = 0; i < logprobs.size(); i++) {
-                String token = router.tokenText(ids.get(i));
-                tokens.add(token);
-                values.add(logprobs.get(i).getLogprob());
-                JsonObject top = new JsonObject();
-                for (int r = 0; r < logprobs.get(i).getTopTokenIdsCount(); r++) {
-                    top.addProperty(router.tokenText(logprobs.get(i).getTopTokenIds(r)), logprobs.get(i).getTopLogprobs(r));
-                }
-                tops.add(top);
-                offsets.add(offset);
-                offset += token.length();
-            }
-            JsonObject o = new JsonObject();
-            o.add("tokens", tokens);
-            o.add("token_logprobs", values);
-            o.add("top_logprobs", tops);
-            o.add("text_offset", offsets);
-            return o;
-        }
-
-        /** Chat's shape: per token, its text, log-probability, UTF-8 bytes and the top ones alike. */
-        private JsonObject chatLogprobs(List<Integer> ids, List<TokenLogprobs> logprobs) {
-            JsonArray content = new JsonArray();
-            for (int i = 0; i < logprobs.size(); i++) {
-                JsonObject token = tokenLogprob(ids.get(i), logprobs.get(i).getLogprob());
-                JsonArray top = new JsonArray();
-                for (int r = 0; r < logprobs.get(i).getTopTokenIdsCount(); r++) {
-                    top.add(tokenLogprob(logprobs.get(i).getTopTokenIds(r), logprobs.get(i).getTopLogprobs(r)));
-                }
-                token.add("top_logprobs", top);
-                content.add(token);
-            }
-            JsonObject o = new JsonObject();
-            o.add("content", content);
-            return o;
-        }
-
-        private JsonObject tokenLogprob(int id, float logprob) {
-            String text = router.tokenText(id);
-            JsonObject o = new JsonObject();
-            o.addProperty("token", text);
-            o.addProperty("logprob", logprob);
-            JsonArray bytes = new JsonArray();
-            for (byte b : text.getBytes(StandardCharsets.UTF_8)) {
-                bytes.add(b & 0xFF);
-            }
-            o.add("bytes", bytes);
-            return o;
-        }
-
-        /** id, object type, created, model, the choices, and the usage where given. */
-        JsonObject envelope(JsonArray choices, JsonObject usage, boolean chunk) {
-            JsonObject o = new JsonObject();
-            o.addProperty("id", id);
-            o.addProperty("object", isChat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion");
-            o.addProperty("created", created);
-            o.addProperty("model", modelId);
-            o.add("choices", choices);
-            if (usage != null) {
-                o.add("usage", usage);
-            }
-            return o;
-        }
-    }
-
-    /** The first choice's usage (its prompt and cache), with the completion tokens of every choice. */
-    private static JsonObject usage(GenerateResponse first, int completionTokens) {
-        JsonObject usage = new JsonObject();
-        usage.addProperty("prompt_tokens", first.getUsage().getPromptTokens());
-        usage.addProperty("completion_tokens", completionTokens);
-        usage.addProperty("total_tokens", first.getUsage().getPromptTokens() + completionTokens);
-        JsonObject details = new JsonObject();
-        details.addProperty("cached_tokens", first.getUsage().getCachedPromptTokens());
-        // Kvasir's: where the cached tokens came from
-        details.addProperty("cached_local_tokens", first.getUsage().getCachedLocalTokens());
-        details.addProperty("cached_host_tokens", first.getUsage().getCachedHostTokens());
-        details.addProperty("cached_ssd_tokens", first.getUsage().getCachedSsdTokens());
-        usage.add("prompt_tokens_details", details);
-        return usage;
     }
 
     private static void send(Response response, Callback callback, int status, String json) {

@@ -35,7 +35,11 @@ record OpenAiRequest(GenerateRequest.Builder generate, boolean stream, boolean t
      * @param chat    the model's chat template (null: chat bodies are refused)
      */
     static OpenAiRequest parse(ByteBuffer bytes, boolean isChat, String modelId, ChatRenderer chat) throws ApiError {
-        JsonObject body = jsonBody(bytes);
+        return parse(jsonBody(bytes), isChat, modelId, chat);
+    }
+
+    /** A body already read as JSON (the Responses API's, translated). */
+    static OpenAiRequest parse(JsonObject body, boolean isChat, String modelId, ChatRenderer chat) throws ApiError {
         String model = string(body, "model", null);
         if (model == null) {
             throw new ApiError(400, "invalid_request_error", "model", "model is required");

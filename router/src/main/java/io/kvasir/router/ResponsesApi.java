@@ -1,5 +1,9 @@
 package io.kvasir.router;
 
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -158,5 +162,71 @@ final class ResponsesApi {
     /** "completed", or "incomplete" when the answer ran out of tokens. */
     static String status(GenerateResponse last) {
         return "length".equals(last.getFinishReason()) ? "incomplete" : "completed";
+    }
+
+    /**
+     * A streamed answer as the Responses API's events, from its {@code first} message on: created,
+     * in progress, the item and its part added, a text delta per message, then each of them done.
+     */
+    static void stream(OutputStream sse, GenerateResponse first, java.util.Iterator<GenerateResponse> it, String id,
+            String item, long created, String modelId) {
+        GenerateResponse m = first;
+        int[] sequence = {0};
+        java.util.function.BiConsumer<String, JsonObject> event = (type, data) -> {
+            data.addProperty("type", type);
+            data.addProperty("sequence_number", sequence[0]++);
+            try {
+                sse.write(("event: " + type + "\ndata: " + OpenAiHttpApi.GSON.toJson(data) + "\n\n").getBytes(StandardCharsets.UTF_8));
+                sse.flush();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        };
+        JsonObject started = new JsonObject();
+        started.add("response", response(id, item, created, modelId, "in_progress", null, null));
+        event.accept("response.created", started);
+        event.accept("response.in_progress", started.deepCopy());
+        event.accept("response.output_item.added", itemEvent(item(item, "in_progress", null)));
+        event.accept("response.content_part.added", partEvent(item, part("")));
+        StringBuilder text = new StringBuilder();
+        GenerateResponse last = m;
+        while (m != null) {
+            last = m;
+            if (!m.getText().isEmpty()) {
+                text.append(m.getText());
+                JsonObject delta = partEvent(item, null);
+                delta.addProperty("delta", m.getText());
+                event.accept("response.output_text.delta", delta);
+            }
+            m = it.hasNext() ? it.next() : null;
+        }
+        JsonObject done = partEvent(item, null);
+        done.addProperty("text", text.toString());
+        event.accept("response.output_text.done", done);
+        event.accept("response.content_part.done", partEvent(item, part(text.toString())));
+        event.accept("response.output_item.done", itemEvent(item(item, "completed", text.toString())));
+        JsonObject completed = new JsonObject();
+        completed.add("response", response(id, item, created, modelId, status(last),
+                text.toString(), last));
+        event.accept("response.completed", completed);
+    }
+
+    private static JsonObject itemEvent(JsonObject item) {
+        JsonObject o = new JsonObject();
+        o.addProperty("output_index", 0);
+        o.add("item", item);
+        return o;
+    }
+
+    /** An event about the one content part of the one output item; {@code part} where the event carries it. */
+    private static JsonObject partEvent(String item, JsonObject part) {
+        JsonObject o = new JsonObject();
+        o.addProperty("item_id", item);
+        o.addProperty("output_index", 0);
+        o.addProperty("content_index", 0);
+        if (part != null) {
+            o.add("part", part);
+        }
+        return o;
     }
 }

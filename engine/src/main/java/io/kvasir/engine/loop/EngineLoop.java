@@ -11,7 +11,10 @@ import java.util.logging.Logger;
 
 import io.kvasir.engine.RequestCheck;
 import io.kvasir.engine.kv.PrefixLostException;
+import io.kvasir.engine.sampling.Grammar;
+import io.kvasir.engine.sampling.Grammars;
 import io.kvasir.engine.sampling.SamplingParams;
+import io.kvasir.engine.sampling.TokenLogprobs;
 
 /**
  * The engine loop, one per node: continuous batching over a {@link BlockManager} and a
@@ -77,7 +80,7 @@ public final class EngineLoop<K> implements AutoCloseable {
         void onToken(int token);
 
         /** A token with its log-probabilities, when the request asked for them (else null): as {@link #onToken(int)} by default. */
-        default void onToken(int token, io.kvasir.engine.sampling.TokenLogprobs logprobs) {
+        default void onToken(int token, TokenLogprobs logprobs) {
             onToken(token);
         }
 
@@ -122,7 +125,7 @@ public final class EngineLoop<K> implements AutoCloseable {
     private final ForwardPass<K> forward;
     private final IntPredicate endOfGeneration;
     /** Structured output's compiled expressions. */
-    private final io.kvasir.engine.sampling.Grammars grammars;
+    private final Grammars grammars;
     private final Observer observer;
     private final int vocab;
     private final int context;
@@ -141,7 +144,7 @@ public final class EngineLoop<K> implements AutoCloseable {
         this.blocks = blocks;
         this.forward = forward;
         this.endOfGeneration = tokenizer::isEndOfGeneration;
-        this.grammars = new io.kvasir.engine.sampling.Grammars(tokenizer, forward.vocabSize());
+        this.grammars = new Grammars(tokenizer, forward.vocabSize());
         this.observer = observer;
         this.vocab = forward.vocabSize();
         this.context = context;
@@ -183,7 +186,7 @@ public final class EngineLoop<K> implements AutoCloseable {
             throw new IllegalArgumentException("prompt + max_tokens needs " + blocksNeeded + " KV blocks; this node has "
                     + blocks.totalBlocks());
         }
-        io.kvasir.engine.sampling.Grammar grammar = request.sampling().structuredOutput() == null ? null
+        Grammar grammar = request.sampling().structuredOutput() == null ? null
                 : grammars.compile(request.sampling().structuredOutput());
         Sequence<K> seq = new Sequence<>(request, listener, blocks.open(request), vocab, blocksNeeded, endOfGeneration,
                 grammar);

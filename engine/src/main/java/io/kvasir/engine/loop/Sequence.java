@@ -5,7 +5,9 @@ import java.util.function.IntPredicate;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
+import io.kvasir.engine.sampling.Grammar;
 import io.kvasir.engine.sampling.Sampler;
+import io.kvasir.engine.sampling.TokenLogprobs;
 
 /**
  * A sequence in the loop: its request, its KV, its sampler, the tokens generated so far and how
@@ -36,7 +38,7 @@ final class Sequence<K> implements EngineLoop.Handle {
     private final IntPredicate endOfGeneration;
 
     Sequence(EngineLoop.Request request, EngineLoop.Listener listener, K kv, int vocab, int blocksNeeded,
-            IntPredicate endOfGeneration, io.kvasir.engine.sampling.Grammar grammar) {
+            IntPredicate endOfGeneration, Grammar grammar) {
         this.request = request;
         this.listener = listener;
         this.kv = kv;
@@ -63,7 +65,7 @@ final class Sequence<K> implements EngineLoop.Handle {
     }
 
     /** {@code logprobs}: the token's log-probabilities, when the request asked for them (else null). */
-    void accept(int token, io.kvasir.engine.sampling.TokenLogprobs logprobs) {
+    void accept(int token, TokenLogprobs logprobs) {
         if (generated == generatedTokens.length) {
             generatedTokens = Arrays.copyOf(generatedTokens, generated * 2);
         }

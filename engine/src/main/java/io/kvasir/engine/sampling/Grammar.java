@@ -32,14 +32,17 @@ public final class Grammar {
      * @throws IllegalArgumentException the expression does not parse, or matches nothing
      */
     public static Grammar compile(String regex, TokenTexts texts) {
-        check(regex);
-        Automaton a = new RegExp(regex, RegExp.NONE).toAutomaton();
+        Automaton a = automaton(regex);
         a.minimize();
         return new Grammar(new RunAutomaton(a), texts);
     }
 
     /** Checks an expression as {@link #compile} would, without a tokenizer: @throws IllegalArgumentException as it does */
     public static void check(String regex) {
+        automaton(regex);
+    }
+
+    private static Automaton automaton(String regex) {
         Automaton a;
         try {
             a = new RegExp(regex, RegExp.NONE).toAutomaton();
@@ -49,6 +52,7 @@ public final class Grammar {
         if (a.isEmpty()) {
             throw new IllegalArgumentException("the structured-output expression matches no text");
         }
+        return a;
     }
 
     public int initialState() {
