@@ -144,7 +144,7 @@ final class KvBenchBetweenHosts {
             BenchCertificates certs) throws IOException {
         List<String> command = new ArrayList<>(java(Kvasir.class, "kv-store", "--name", "bench-ns-" + port, "--host",
                 ns.peerAddress(), "--port", Integer.toString(port), "--grpc-port", "0", "--metrics-port", "0",
-                "--cluster", cluster, "--backup-count", "0", "--host-budget", Long.toString(hostBudget)));
+                "--replication-port", "0", "--cluster", cluster, "--backup-count", "0", "--host-budget", Long.toString(hostBudget)));
         if (certs != null) {
             command.addAll(List.of("--tls-dir", certs.dir().toString()));
         }

@@ -28,6 +28,7 @@ final class KvStoreCommand {
               --host ADDR|auto       address to bind and advertise (default 127.0.0.1; auto: this machine's)
               --port N               Hazelcast port, first tried (default 5701)
               --grpc-port N          data-plane gRPC port (default 7401; 0 = any free)
+              --replication-port N   where other members send copies of their blocks (default 7403; 0 = any free)
               --peers H:P,H:P        Hazelcast addresses of other members (static discovery)
               --k8s-dns NAME         headless service DNS name (Kubernetes discovery, instead of --peers)
               --cluster NAME         cluster name (default kvasir)
@@ -42,8 +43,8 @@ final class KvStoreCommand {
               --metrics-tenants      name tenants in kvasir_kv_tenant_bytes (off: /metrics takes no credential)
             """ + TlsOptions.USAGE;
 
-    private static final Set<String> VALUES = Set.of("name", "host", "port", "grpc-port", "peers", "k8s-dns", "cluster",
-            "backup-count", "host-budget", "ssd-dir", "ssd-budget", "max-block", "quota", "default-quota", "metrics-port",
+    private static final Set<String> VALUES = Set.of("name", "host", "port", "grpc-port", "replication-port", "peers",
+            "k8s-dns", "cluster", "backup-count", "host-budget", "ssd-dir", "ssd-budget", "max-block", "quota", "default-quota", "metrics-port",
             "tls-dir", "tls-cert", "tls-key", "tls-ca");
 
     private KvStoreCommand() {
@@ -79,7 +80,8 @@ final class KvStoreCommand {
                 .withMaxBlockBytes(Math.toIntExact(Sizes.parse("max-block", a.string("max-block", "64MiB"))));
         String host = Hosts.resolve(a.string("host", "127.0.0.1")); // "auto": this machine's address (containers)
         c = new StoreConfig(c.clusterName(), a.string("name", null), host, a.integer("port", 5701),
-                a.integer("grpc-port", 7401), c.peers(), c.kubernetesDns(), c.backupCount(), c.hostBudgetBytes(),
+                a.integer("grpc-port", 7401), a.integer("replication-port", 7403), c.peers(), c.kubernetesDns(),
+                c.backupCount(), c.hostBudgetBytes(),
                 c.ssdDir(), c.ssdBudgetBytes(), c.maxBlockBytes(), c.tenantQuotas(), c.defaultTenantQuota());
         if (a.has("peers")) {
             c = c.withPeers(Arrays.stream(a.string("peers", "").split(",")).map(String::trim)

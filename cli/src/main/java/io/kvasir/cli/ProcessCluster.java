@@ -74,6 +74,7 @@ final class ProcessCluster implements AutoCloseable {
             List<String> decodeIds = new ArrayList<>();
             start("kv-store", logDir, concat(List.of("kv-store", "--name", "bench-kv", "--cluster", cluster, "--port",
                     Integer.toString(storePort), "--grpc-port", Integer.toString(storeGrpcPort), "--metrics-port", "0",
+                    "--replication-port", "0",
                     "--backup-count", "0"), spec.storeFlags()));
             for (int n = 0; n < spec.decodeNodes(); n++) {
                 int port = freePort();

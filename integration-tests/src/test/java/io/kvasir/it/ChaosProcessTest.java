@@ -129,6 +129,7 @@ class ChaosProcessTest {
     private static KvasirProcess member(String cluster, int i, int grpcPort) {
         return KvasirProcess.start("kv-store member", "kv-store", "--cluster", cluster, "--name", "kv-" + i, "--port",
                 Integer.toString(5961 + i), "--grpc-port", Integer.toString(grpcPort), "--peers",
-                "127.0.0.1:5961,127.0.0.1:5962", "--host-budget", "128MiB", "--metrics-port", "0");
+                "127.0.0.1:5961,127.0.0.1:5962", "--host-budget", "128MiB", "--metrics-port", "0",
+                "--replication-port", "0");
     }
 }

@@ -102,10 +102,10 @@ class ClusterProcessTest {
         String storeAt = "127.0.0.1:" + grpc0 + ",127.0.0.1:" + grpc1;
         var kv0 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
                 cluster, "--name", "kv-0", "--port", "5941", "--grpc-port", Integer.toString(grpc0), "--peers", peers,
-                "--host-budget", "128MiB", "--metrics-port", "0", "--tls-dir", tlsDir));
+                "--host-budget", "128MiB", "--metrics-port", "0", "--replication-port", "0", "--tls-dir", tlsDir));
         var kv1 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
                 cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", Integer.toString(grpc1), "--peers", peers,
-                "--host-budget", "128MiB", "--metrics-port", "0", "--tls-dir", tlsDir));
+                "--host-budget", "128MiB", "--metrics-port", "0", "--replication-port", "0", "--tls-dir", tlsDir));
         // the nodes start beside the members (their store clients retry until a member is up)
         var startingPrefill = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir prefill", "prefill",
                 "--model", model.toString(), "--kv-store", storeAt, "--grpc-port", "0", "--threads", "1",

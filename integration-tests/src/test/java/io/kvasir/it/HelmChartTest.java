@@ -132,7 +132,8 @@ class HelmChartTest {
         assertTrue(args(kv).contains("--backup-count=1"));
         assertTrue(args(kv).contains("--ssd-dir=/var/lib/kvasir/kv"));
         assertEquals("100Gi", at(kv, "spec.volumeClaimTemplates.0.spec.resources.requests.storage"));
-        assertEquals(Set.of(5701, 7401, 7402), containerPorts(kv));
+        assertEquals(Set.of(5701, 7401, 7402, 7403), containerPorts(kv));
+        assertTrue(args(kv).contains("--replication-port=7403"));
         assertEquals(7401, (Integer) at(container(kv), "readinessProbe.grpc.port"));
         var headless = m.get("Service", "prod-kvasir-kv-store-headless");
         assertEquals("None", at(headless, "spec.clusterIP"));
@@ -250,7 +251,7 @@ class HelmChartTest {
         assertEquals("my-decode-cert", at(m.get("Certificate", "prod-kvasir-decode"), "spec.secretName"));
 
         // decode nodes: their gRPC port from routers only; the store's gRPC from this release's roles,
-        // its Hazelcast port from the other members only
+        // its Hazelcast and replication ports from the other members only
         var decode = m.get("NetworkPolicy", "prod-kvasir-decode");
         assertEquals(7501, (Integer) at(decode, "spec.ingress.0.ports.0.port"));
         List<Map<String, Object>> from = at(decode, "spec.ingress.0.from");
@@ -258,6 +259,7 @@ class HelmChartTest {
                 .get("app.kubernetes.io/component")).toList());
         var storePolicy = m.get("NetworkPolicy", "prod-kvasir-kv-store");
         assertEquals(5701, (Integer) at(storePolicy, "spec.ingress.0.ports.0.port"));
+        assertEquals(7403, (Integer) at(storePolicy, "spec.ingress.0.ports.1.port"), "block copies: members only");
         List<Map<String, Object>> hazelcastFrom = at(storePolicy, "spec.ingress.0.from");
         assertEquals(List.of("kv-store"), hazelcastFrom.stream().map(f -> ((Map<?, ?>) at(f, "podSelector.matchLabels"))
                 .get("app.kubernetes.io/component")).toList());

@@ -25,6 +25,7 @@ import java.util.logging.Logger;
 import javax.net.ssl.KeyManager;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
+import javax.net.ssl.TrustManager;
 
 import io.grpc.ChannelCredentials;
 import io.grpc.ServerCredentials;
@@ -143,6 +144,17 @@ public final class Tls implements AutoCloseable {
         return context;
     }
 
+    /**
+     * A JDK SSL context for sockets between peers of one role that are not gRPC (the kv-store
+     * members' replication port): this role's certificate, and a peer, calling or called, that must
+     * hold one of {@code peers}' certificates.
+     */
+    public SSLContext peerContext(Role peer, Role... more) throws IOException, GeneralSecurityException {
+        SSLContext context = SSLContext.getInstance("TLS");
+        context.init(new KeyManager[] {keys}, new TrustManager[] {trust(EnumSet.of(peer, more))}, null);
+        return context;
+    }
+
     /** A channel's credentials: this role's certificate, and a server that must hold one of {@code servers}. */
     public ChannelCredentials client(Role server, Role... more) throws IOException, GeneralSecurityException {
         Set<Role> roles = EnumSet.of(server, more);
@@ -207,7 +219,7 @@ public final class Tls implements AutoCloseable {
         private void check(X509Certificate[] chain) throws CertificateException {
             Role named = chain.length == 0 ? null : Role.of(chain[0]).orElse(null);
             if (named == null || !expected.contains(named)) {
-                throw new CertificateException("the server's certificate names "
+                throw new CertificateException("the peer's certificate names "
                         + (named == null ? "no Kvasir role" : named.uri()) + "; expected "
                         + expected.stream().map(Role::uri).toList());
             }

@@ -32,8 +32,8 @@ import io.kvasir.proto.kv.v1.Tier;
 
 /**
  * What one member does with blocks, whatever the transport: the host tier (a Hazelcast map,
- * partitioned by key, with backups and LRU eviction), the index beside it, this member's SSD tier,
- * tenant checks and quotas.
+ * partitioned by key, with LRU eviction; copies on other members through {@link BlockReplication}),
+ * the index beside it, this member's SSD tier, tenant checks and quotas.
  *
  * <p>Blocks are immutable under their key (the key hashes the tokens, the model and the tenant), so
  * putting a key that is already stored is a no-op, and no lock is ever needed: races only cost a
@@ -43,6 +43,8 @@ public final class BlockStore {
     static final String BLOCKS = "kv-blocks";
     static final String INDEX = "kv-index";
     static final String NAME_ATTRIBUTE = "kvasir.name";
+    /** Hazelcast executor for reads on the member holding a block (its SSD, its copies). */
+    static final String READS = "kv-reads";
     public static final String GRPC_ATTRIBUTE = "kvasir.grpc";
     /** Member attribute: its shared-memory directory and token (see {@code SharedMemoryExport}). */
     public static final String SHARED_MEMORY_ATTRIBUTE = SharedArena.ATTRIBUTE;
@@ -70,9 +72,12 @@ public final class BlockStore {
     private final ConcurrentHashMap<String, StoredBlock> spilling = new ConcurrentHashMap<>();
     private final KvStoreMetrics metrics = new KvStoreMetrics();
     private final SerializationService serialization;
+    private final BlockReplication replication;
 
-    BlockStore(HazelcastInstance hz, String memberName, SsdTier ssd, StoreConfig config, SharedArena arena) {
+    BlockStore(HazelcastInstance hz, String memberName, SsdTier ssd, StoreConfig config, SharedArena arena,
+            BlockReplication replication) {
         this.hz = hz;
+        this.replication = replication;
         this.arena = arena;
         this.memberName = memberName;
         this.ssd = ssd;
@@ -119,9 +124,10 @@ public final class BlockStore {
             throw Status.RESOURCE_EXHAUSTED.withDescription("tenant '" + tenant + "' would exceed its KV quota of "
                     + quotas.quota(tenant) + " bytes (holds " + quotas.used(tenant) + ")").asException();
         }
-        // the block and its index entry are written (and backed up) at once, not one after the other
+        // the block goes into the map while its copies travel; the index names them once they are kept
         CompletableFuture<Void> block = setSerialized(hex, serialized);
-        index.set(hex, new BlockLocation(Tier.TIER_HOST, "", tenant, length));
+        List<String> copies = replication.copy(hex, tenant, stored);
+        index.set(hex, new BlockLocation(Tier.TIER_HOST, "", tenant, length, copies));
         try {
             block.join();
         } catch (CompletionException e) {
@@ -182,9 +188,7 @@ public final class BlockStore {
                             : new Found(key, Tier.TIER_MISSING, null));
                     continue;
                 }
-                byte[] promoted = fromSsd(tenant, key);
-                sink.accept(promoted == null ? new Found(key, Tier.TIER_MISSING, null)
-                        : new Found(key, Tier.TIER_SSD, promoted));
+                sink.accept(fromElsewhere(tenant, key));
             }
         }
     }
@@ -230,16 +234,21 @@ public final class BlockStore {
         }
         metrics.hostEvictions.increment();
         try {
+            // the entry may not be written yet (a block can be evicted while its put runs)
+            BlockLocation entry = index.get(hex);
+            List<String> copies = entry != null && entry.tenant().equals(block.tenant()) ? entry.copies() : List.of();
             if (ssd != null) {
                 try {
                     ssd.write(BlockKey.fromHex(hex), block.tenant(), block.payload());
-                    index.set(hex, new BlockLocation(Tier.TIER_SSD, memberName, block.tenant(), block.payload().length));
+                    index.set(hex, new BlockLocation(Tier.TIER_SSD, memberName, block.tenant(),
+                            block.payload().length, copies));
                     return;
                 } catch (IOException | RuntimeException e) {
                     LOG.log(Level.WARNING, "cannot write block " + hex + " to the SSD tier; dropping it", e);
                 }
             }
-            if (index.remove(hex, new BlockLocation(Tier.TIER_HOST, "", block.tenant(), block.payload().length))) {
+            if (entry != null && entry.tier() == Tier.TIER_HOST && entry.tenant().equals(block.tenant())
+                    && index.remove(hex, entry)) {
                 quotas.add(block.tenant(), -block.payload().length);
             }
         } finally {
@@ -250,7 +259,9 @@ public final class BlockStore {
     /** A block left this member's SSD tier (budget or corruption): forget it unless it is back in host memory. */
     void leftSsd(BlockKey key, String tenant, long bytes) {
         metrics.ssdEvictions.increment();
-        if (index.remove(key.hex(), new BlockLocation(Tier.TIER_SSD, memberName, tenant, bytes))) {
+        BlockLocation entry = index.get(key.hex());
+        if (entry != null && entry.tier() == Tier.TIER_SSD && entry.member().equals(memberName)
+                && entry.tenant().equals(tenant) && index.remove(key.hex(), entry)) {
             quotas.add(tenant, -bytes);
         }
     }
@@ -280,29 +291,73 @@ public final class BlockStore {
     }
 
     /**
-     * A block not in host memory: on its way to this member's disk, on this member's disk (a block
-     * promoted earlier keeps its file, and the index may not have caught up with an eviction), or
-     * on the disk of the member the index names.
+     * A block not in this member's share of host memory: on its way to this member's disk, on this
+     * member's disk (a promoted block keeps its file, and the index may lag behind an eviction), as a
+     * copy on the members the index names (its owner died, or its eviction is in flight), or on the
+     * disk of the member the index names. Found, it is promoted back into host memory.
      */
-    private byte[] fromSsd(String tenant, BlockKey key) {
+    private Found fromElsewhere(String tenant, BlockKey key) {
         byte[] payload = onThisMember(tenant, key);
+        Tier tier = Tier.TIER_SSD;
         if (payload == null) {
             BlockLocation loc = index.get(key.hex());
-            if (loc != null && loc.tenant().equals(tenant) && loc.tier() == Tier.TIER_HOST) {
-                payload = inTransit(tenant, key);
-            } else if (loc != null && loc.tenant().equals(tenant) && loc.tier() == Tier.TIER_SSD
-                    && !loc.member().equals(memberName)) {
+            if (loc == null || !loc.tenant().equals(tenant)) {
+                return new Found(key, Tier.TIER_MISSING, null);
+            }
+            if (loc.tier() == Tier.TIER_SSD && !loc.member().equals(memberName)) {
                 payload = readSsd(loc.member(), key, tenant);
+            }
+            if (payload == null) {
+                payload = replication.find(tenant, key, loc.copies());
+                tier = Tier.TIER_HOST;
+            }
+            if (payload == null && loc.tier() == Tier.TIER_HOST) {
+                payload = inTransit(tenant, key);
+                tier = Tier.TIER_SSD;
             }
         }
         if (payload == null) {
-            return null;
+            return new Found(key, Tier.TIER_MISSING, null);
         }
-        metrics.ssdHits.increment();
-        // promote: back into host memory, where the next reader finds it
-        blocks.set(key.hex(), new StoredBlock(tenant, payload));
-        index.set(key.hex(), new BlockLocation(Tier.TIER_HOST, "", tenant, payload.length));
-        return payload;
+        if (tier == Tier.TIER_SSD) {
+            metrics.ssdHits.increment();
+        } else {
+            metrics.hostHits.increment();
+        }
+        promote(tenant, key.hex(), payload);
+        return new Found(key, tier, payload);
+    }
+
+    /** Back into host memory, where the next reader finds it, with fresh copies on other members. */
+    private void promote(String tenant, String hex, byte[] payload) {
+        List<String> copies = replication.copy(hex, tenant, ByteBuffer.wrap(payload));
+        // the entry first: an eviction right after the set must find it to record where the block went
+        index.set(hex, new BlockLocation(Tier.TIER_HOST, "", tenant, payload.length, copies));
+        blocks.set(hex, new StoredBlock(tenant, payload));
+    }
+
+    /**
+     * After a departure or an arrival ({@link IndexSweep}): an entry this member owns whose block is
+     * not where it says is restored from a copy, and a block whose copy went with a departed member,
+     * or sits on this member since partitions moved, is copied again. False when no sound copy is
+     * left: the entry then names nothing.
+     */
+    boolean restore(String hex, BlockLocation loc, Set<String> liveMembers) {
+        if (loc.tier() == Tier.TIER_HOST && blocks.containsKey(hex)) {
+            // a copy on a departed member, or on this one (partitions moved here): copy again
+            boolean copyLost = !liveMembers.containsAll(loc.copies()) || loc.copies().contains(memberName);
+            StoredBlock here = copyLost ? blocks.get(hex) : null;
+            if (here != null && here.tenant().equals(loc.tenant())) {
+                promote(loc.tenant(), hex, here.payload());
+            }
+            return true;
+        }
+        byte[] payload = replication.find(loc.tenant(), BlockKey.fromHex(hex), loc.copies());
+        if (payload == null) {
+            return false;
+        }
+        promote(loc.tenant(), hex, payload);
+        return true;
     }
 
     /** A block on its way to this member's disk, or on it (a promoted block keeps its file). */
@@ -353,12 +408,12 @@ public final class BlockStore {
             return ssd == null ? null : ssd.read(key).filter(h -> h.tenant().equals(tenant))
                     .map(SsdTier.Hit::payload).orElse(null);
         }
-        Member holder = memberNamed(member);
+        Member holder = memberNamed(hz, member);
         if (holder == null) {
             return null; // that member (and its disk) is gone: a miss
         }
         try {
-            return hz.getExecutorService("kv-ssd-reads").submitToMember(new ReadSsdTask(key, tenant), holder)
+            return hz.getExecutorService(READS).submitToMember(new ReadOnMemberTask(key, tenant, false), holder)
                     .get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             LOG.log(Level.FINE, "SSD read of " + key.hex() + " on " + member + " failed", e);
@@ -366,18 +421,23 @@ public final class BlockStore {
         }
     }
 
-    private Member memberNamed(String name) {
+    /** The live member called {@code name}, or null. */
+    static Member memberNamed(HazelcastInstance hz, String name) {
         for (Member m : hz.getCluster().getMembers()) {
-            if (name.equals(m.getAttribute(NAME_ATTRIBUTE))) {
+            if (name.equals(nameOf(m))) {
                 return m;
             }
         }
         return null;
     }
 
+    static String nameOf(Member m) {
+        return m.getAttribute(NAME_ATTRIBUTE);
+    }
+
     private String ownerOf(String hex) {
         Member owner = hz.getPartitionService().getPartition(hex).getOwner();
-        return owner == null ? "" : owner.getAttribute(NAME_ATTRIBUTE);
+        return owner == null ? "" : nameOf(owner);
     }
 
     public Map<String, Long> stats() {

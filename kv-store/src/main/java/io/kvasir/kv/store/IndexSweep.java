@@ -28,13 +28,16 @@ import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
 import io.kvasir.proto.kv.v1.Tier;
 
 /**
- * When a member leaves, the index may name blocks that went with it: blocks on its SSD (a backup
- * keeps host blocks, never a member's disk) and, with no backup, host blocks of the partitions it
- * owned. Left standing, lookups would report them cached (the router would skip a prefill for blocks
- * a get then misses) and tenants' byte counts would keep charging them (a tenant could stay refused
- * by its quota for good). So once the partitions have settled after a departure, each member drops
- * the entries it owns that point at nothing, and the oldest member then recounts every tenant's
- * bytes from the index. A member that comes back re-announces its SSD blocks as it starts.
+ * When a member leaves, the index may name blocks that went with it: the host blocks of the
+ * partitions it owned, blocks on its SSD, and the copies it held for others. So once the partitions
+ * have settled after a departure (or an arrival, which moves partitions and may land a block on the
+ * member holding its copy), each member goes through the entries it owns: a block still copied
+ * elsewhere is restored (back into host memory, with new copies), a block whose copy left or sits
+ * on its owner gets a new one, and an entry that points at nothing is dropped. Left standing, lookups would
+ * report it cached (the router would skip a prefill for blocks a get then misses) and tenants' byte
+ * counts would keep charging it (a tenant could stay refused by its quota for good). The oldest
+ * member then recounts every tenant's bytes from the index. A member that comes back re-announces
+ * its SSD blocks as it starts.
  */
 final class IndexSweep implements MembershipListener, AutoCloseable {
     private static final Logger LOG = Logger.getLogger(IndexSweep.class.getName());
@@ -46,7 +49,6 @@ final class IndexSweep implements MembershipListener, AutoCloseable {
     private final BlockStore store;
     private final HazelcastInstance hz;
     private final IMap<String, BlockLocation> index;
-    private final IMap<String, ?> blocks;
     private final ScheduledExecutorService runner = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().daemon().name("kv-index-sweep").factory());
     private ScheduledFuture<?> pending;
@@ -56,20 +58,25 @@ final class IndexSweep implements MembershipListener, AutoCloseable {
         this.store = store;
         this.hz = store.hazelcast();
         this.index = hz.getMap(BlockStore.INDEX);
-        this.blocks = hz.getMap(BlockStore.BLOCKS);
         hz.getCluster().addMembershipListener(this);
     }
 
     @Override
-    public synchronized void memberRemoved(MembershipEvent event) {
+    public void memberRemoved(MembershipEvent event) {
+        schedule();
+    }
+
+    /** An arrival moves partitions here, and with them blocks whose copy this member holds. */
+    @Override
+    public void memberAdded(MembershipEvent event) {
+        schedule();
+    }
+
+    private synchronized void schedule() {
         if (pending != null) {
             pending.cancel(false);
         }
         pending = runner.schedule(this::sweep, SETTLE_MILLIS, TimeUnit.MILLISECONDS);
-    }
-
-    @Override
-    public void memberAdded(MembershipEvent event) {
     }
 
     /** Sweeps done so far (tests wait on it). */
@@ -106,19 +113,23 @@ final class IndexSweep implements MembershipListener, AutoCloseable {
         }
     }
 
-    /** This member's index entries naming an SSD of a member no longer here, or host memory that lacks the block. */
+    /**
+     * This member's index entries naming an SSD of a member no longer here, or host memory that lacks
+     * the block, and that no copy can restore. Entries whose copies went with a departed member get
+     * new copies on the way.
+     */
     private Map<String, BlockLocation> staleLocalEntries() {
         Set<String> live = new HashSet<>();
         for (Member m : hz.getCluster().getMembers()) {
-            live.add(m.getAttribute(BlockStore.NAME_ATTRIBUTE));
+            live.add(BlockStore.nameOf(m));
         }
         Map<String, BlockLocation> out = new HashMap<>();
         for (var entry : index.getAll(index.localKeySet()).entrySet()) {
             String hex = entry.getKey();
             BlockLocation loc = entry.getValue();
-            boolean gone = loc.tier() == Tier.TIER_SSD ? !live.contains(loc.member())
-                    : loc.tier() == Tier.TIER_HOST && !blocks.containsKey(hex) && !store.spilling(hex);
-            if (gone) {
+            boolean check = loc.tier() == Tier.TIER_SSD ? !live.contains(loc.member())
+                    : loc.tier() == Tier.TIER_HOST && !store.spilling(hex);
+            if (check && !store.restore(hex, loc, live)) {
                 out.put(hex, loc);
             }
         }

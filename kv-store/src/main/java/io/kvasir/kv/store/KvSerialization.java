@@ -11,7 +11,7 @@ public final class KvSerialization {
     static final int FACTORY_ID = 0x4b56; // "KV"
     static final int STORED_BLOCK = 1;
     static final int BLOCK_LOCATION = 2;
-    static final int READ_SSD_TASK = 3;
+    static final int READ_ON_MEMBER_TASK = 3;
     static final int NODE_HEARTBEAT = 4;
     static final int LOCAL_TENANT_BYTES = 5;
 
@@ -26,7 +26,7 @@ public final class KvSerialization {
         return switch (classId) {
             case STORED_BLOCK -> new StoredBlock();
             case BLOCK_LOCATION -> new BlockLocation();
-            case READ_SSD_TASK -> new ReadSsdTask();
+            case READ_ON_MEMBER_TASK -> new ReadOnMemberTask();
             case NODE_HEARTBEAT -> new NodeHeartbeat();
             case LOCAL_TENANT_BYTES -> new IndexSweep.LocalTenantBytes();
             default -> null;

@@ -2,8 +2,11 @@ package io.kvasir.kv.store;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.UnknownHostException;
+import java.security.GeneralSecurityException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -12,6 +15,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
+import javax.net.ssl.SSLContext;
+
+import com.hazelcast.cluster.Member;
 import com.hazelcast.config.Config;
 import com.hazelcast.config.EvictionConfig;
 import com.hazelcast.config.EvictionPolicy;
@@ -65,6 +71,8 @@ public final class KvStoreMember implements AutoCloseable {
     private final SharedArena shared;
     private volatile BlockStore storeForSsd;
     private final IndexSweep sweep;
+    private final CopyReceiver copies;
+    private final BlockReplication replication;
 
     private KvStoreMember(StoreConfig config, Tls tls) throws IOException {
         int grpcPort = config.grpcPort() != 0 ? config.grpcPort() : freePort(config.host());
@@ -78,16 +86,26 @@ public final class KvStoreMember implements AutoCloseable {
                     }
                 });
         Config hzConfig = hazelcastConfig(config, name, grpcAddress);
+        // copies from other members: their addresses are known only once Hazelcast runs
+        BlockCopies held = new BlockCopies(config.hostBudgetBytes() * Math.max(1, config.backupCount()));
+        HazelcastInstance[] cluster = new HazelcastInstance[1];
+        SSLContext peers = tls == null ? null : peerContext(tls);
+        copies = new CopyReceiver(new InetSocketAddress(config.host(), config.replicationPort()), peers,
+                address -> cluster[0] != null && isMember(cluster[0], address), held, config.maxBlockBytes());
+        hzConfig.getMemberAttributeConfig().setAttribute(BlockReplication.ATTRIBUTE,
+                advertised(config.host()) + ":" + copies.port());
         // a quarter of the host budget: the recent blocks readers on this host are likeliest to ask for
         shared = SharedArena.create(config.hostBudgetBytes() / 4);
         if (shared != null) {
             hzConfig.getMemberAttributeConfig().setAttribute(SharedArena.ATTRIBUTE, shared.attribute());
         }
         hz = Hazelcast.newHazelcastInstance(hzConfig);
+        cluster[0] = hz;
         if (ssd != null) {
-            hz.getUserContext().put(ReadSsdTask.SSD_CONTEXT_KEY, ssd);
+            hz.getUserContext().put(ReadOnMemberTask.SSD_CONTEXT_KEY, ssd);
         }
-        store = new BlockStore(hz, name, ssd, config, shared);
+        replication = new BlockReplication(hz, name, config.backupCount(), held, new CopySender(peers));
+        store = new BlockStore(hz, name, ssd, config, shared, replication);
         sweep = new IndexSweep(store);
         storeForSsd = store;
         IMap<String, StoredBlock> blocks = hz.getMap(BlockStore.BLOCKS);
@@ -173,12 +191,13 @@ public final class KvStoreMember implements AutoCloseable {
             members.add(config.host() + ":" + config.hazelcastPort());
             join.getTcpIpConfig().setEnabled(true).setMembers(members);
         }
-        // host tier: serialized once (BINARY), backups on other members, least recently used out first
-        // when this member's share passes the budget (Hazelcast samples entries: approximate LRU)
+        // host tier: serialized once (BINARY), least recently used out first when this member's share
+        // passes the budget (Hazelcast samples entries: approximate LRU); no Hazelcast backups, the
+        // store copies blocks to other members itself (BlockReplication)
         int budgetMb = (int) Math.max(1, config.hostBudgetBytes() >> 20);
         c.addMapConfig(new MapConfig(BlockStore.BLOCKS)
                 .setInMemoryFormat(InMemoryFormat.BINARY)
-                .setBackupCount(config.backupCount())
+                .setBackupCount(0)
                 .setEvictionConfig(new EvictionConfig()
                         .setEvictionPolicy(EvictionPolicy.LRU)
                         .setMaxSizePolicy(MaxSizePolicy.USED_HEAP_SIZE)
@@ -186,7 +205,7 @@ public final class KvStoreMember implements AutoCloseable {
         c.addMapConfig(new MapConfig(BlockStore.INDEX)
                 .setInMemoryFormat(InMemoryFormat.BINARY)
                 .setBackupCount(config.backupCount()));
-        c.getExecutorConfig("kv-ssd-reads").setPoolSize(4);
+        c.getExecutorConfig(BlockStore.READS).setPoolSize(4);
         KvSerialization.register(c.getSerializationConfig());
         return c;
     }
@@ -209,6 +228,11 @@ public final class KvStoreMember implements AutoCloseable {
 
     public HazelcastInstance hazelcast() {
         return hz;
+    }
+
+    /** The copies this member holds of other members' blocks. */
+    BlockCopies replicationCopies() {
+        return replication.copies();
     }
 
     /** Index sweeps after departures this member has run (tests wait on them). */
@@ -238,6 +262,8 @@ public final class KvStoreMember implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         hz.shutdown();
+        copies.close();
+        replication.close();
         if (shared != null) {
             shared.close();
         }
@@ -250,6 +276,8 @@ public final class KvStoreMember implements AutoCloseable {
         sweep.close();
         spills.shutdownNow();
         hz.getLifecycleService().terminate();
+        copies.close();
+        replication.close();
         if (shared != null) {
             shared.close(); // a real crash leaves the directory: the next member on this host sweeps it
         }
@@ -270,6 +298,34 @@ public final class KvStoreMember implements AutoCloseable {
         } catch (java.net.UnknownHostException e) {
             return peer;
         }
+    }
+
+    /** Mutual TLS between members: each must present a kv-store certificate. */
+    private static SSLContext peerContext(Tls tls) throws IOException {
+        try {
+            return tls.peerContext(Role.KV_STORE);
+        } catch (GeneralSecurityException e) {
+            throw new IOException("cannot set up TLS for the replication port: " + e.getMessage(), e);
+        }
+    }
+
+    /** Whether {@code address} is where one of the cluster's members runs (the replication port's callers). */
+    private static boolean isMember(HazelcastInstance hz, InetAddress address) {
+        for (Member m : hz.getCluster().getMembers()) {
+            try {
+                if (m.getAddress().getInetAddress().equals(address)) {
+                    return true;
+                }
+            } catch (UnknownHostException e) {
+                // a member whose address does not resolve is not this caller
+            }
+        }
+        return false;
+    }
+
+    /** The address peers reach this member at: its bind address, or this machine's when bound to all. */
+    private static String advertised(String host) throws UnknownHostException {
+        return host.equals("0.0.0.0") ? InetAddress.getLocalHost().getHostAddress() : host;
     }
 
     private static int freePort(String host) throws IOException {

@@ -11,26 +11,36 @@ import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
 
 import io.kvasir.kv.block.BlockKey;
 
-/** Runs on the member whose SSD holds a block: reads and verifies it there, returns its bytes or null. */
-final class ReadSsdTask implements Callable<byte[]>, IdentifiedDataSerializable, HazelcastInstanceAware {
+/**
+ * Runs on a member that holds a block other than as a partition owner: on its SSD (read and
+ * verified there) or as a copy ({@link BlockCopies}). Returns the tenant's block, or null.
+ */
+final class ReadOnMemberTask implements Callable<byte[]>, IdentifiedDataSerializable, HazelcastInstanceAware {
     static final String SSD_CONTEXT_KEY = "kvasir.ssd";
+    static final String COPIES_CONTEXT_KEY = "kvasir.copies";
 
     private String keyHex;
     private String tenant;
+    private boolean copy;
     private transient HazelcastInstance hz;
 
-    ReadSsdTask() {
+    ReadOnMemberTask() {
     }
 
-    ReadSsdTask(BlockKey key, String tenant) {
+    /** {@code copy}: read the member's copy of the block; else its SSD. */
+    ReadOnMemberTask(BlockKey key, String tenant, boolean copy) {
         this.keyHex = key.hex();
         this.tenant = tenant;
+        this.copy = copy;
     }
 
     @Override
     public byte[] call() {
-        Object ssd = hz.getUserContext().get(SSD_CONTEXT_KEY);
-        if (!(ssd instanceof SsdTier tier)) {
+        if (copy) {
+            return hz.getUserContext().get(COPIES_CONTEXT_KEY) instanceof BlockCopies copies
+                    ? copies.get(keyHex, tenant) : null;
+        }
+        if (!(hz.getUserContext().get(SSD_CONTEXT_KEY) instanceof SsdTier tier)) {
             return null;
         }
         return tier.read(BlockKey.fromHex(keyHex)).filter(hit -> hit.tenant().equals(tenant))
@@ -49,18 +59,20 @@ final class ReadSsdTask implements Callable<byte[]>, IdentifiedDataSerializable,
 
     @Override
     public int getClassId() {
-        return KvSerialization.READ_SSD_TASK;
+        return KvSerialization.READ_ON_MEMBER_TASK;
     }
 
     @Override
     public void writeData(ObjectDataOutput out) throws IOException {
         out.writeString(keyHex);
         out.writeString(tenant);
+        out.writeBoolean(copy);
     }
 
     @Override
     public void readData(ObjectDataInput in) throws IOException {
         keyHex = in.readString();
         tenant = in.readString();
+        copy = in.readBoolean();
     }
 }
