@@ -62,6 +62,10 @@ public final class KvStoreClient implements AutoCloseable {
     private final SharedMemoryReader shared = new SharedMemoryReader();
     private final ArenaGets arenaGets;
     private volatile boolean useSharedMemory = true;
+    /** How often members on this host are told a reader is here (they forget after 10 minutes). */
+    private static final long READER_GREETING_SECONDS = 60;
+    /** The tenant a greeting names: it asks for no blocks. */
+    private static final String READER_GREETING = "kvasir-reader";
 
     private KvStoreClient(List<String> storeAddresses, Tls tls) {
         this.members = new StoreMembers(storeAddresses, tls);
@@ -90,7 +94,30 @@ public final class KvStoreClient implements AutoCloseable {
             client.close();
             throw e;
         }
+        client.members.every(READER_GREETING_SECONDS, client::greetMembersOnThisHost);
         return client;
+    }
+
+    /**
+     * Tells each member on this host that a reader here maps its arena (an empty GetShared), so that
+     * the member copies what is put on it into the arena too; members on other hosts never hear it
+     * and skip that copy. First sent with the first background refresh, after a client that reads
+     * through gRPC only has said so ({@link #withoutSharedMemory}).
+     */
+    private void greetMembersOnThisHost() {
+        if (!useSharedMemory) {
+            return;
+        }
+        for (String member : members.addresses()) {
+            if (sharedMemoryOf(member) != null) {
+                try {
+                    KvStoreGrpc.newBlockingStub(members.channel(member)).withDeadlineAfter(5, TimeUnit.SECONDS)
+                            .getShared(GetRequest.newBuilder().setTenant(READER_GREETING).build());
+                } catch (StatusRuntimeException e) {
+                    // told again at the next greeting
+                }
+            }
+        }
     }
 
     /** Stores blocks (idempotent: a key already stored is left as it is). */

@@ -127,6 +127,11 @@ final class StoreMembers implements AutoCloseable {
         return false;
     }
 
+    /** Runs {@code task} on the refresher, first with the next refresh, then every {@code seconds}. */
+    void every(long seconds, Runnable task) {
+        refresher.scheduleWithFixedDelay(task, REFRESH_SECONDS, seconds, TimeUnit.SECONDS);
+    }
+
     /** After a failed call: the member may be gone, ask for the members and owners again (once at a time). */
     private void refreshSoon() {
         if (refreshing.compareAndSet(false, true)) {

@@ -1,6 +1,5 @@
 package io.kvasir.kv.store;
 
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -10,7 +9,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -19,6 +17,7 @@ import com.hazelcast.cluster.Member;
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.internal.serialization.Data;
 import com.hazelcast.internal.serialization.SerializationService;
+import com.hazelcast.internal.serialization.impl.HeapData;
 import com.hazelcast.spi.impl.SerializationServiceSupport;
 import com.hazelcast.map.IMap;
 
@@ -68,11 +67,10 @@ public final class BlockStore {
     private final NodeDirectory nodes;
     /** Recent blocks in shared memory for readers on this host, or null. */
     private final SharedArena arena;
-    /** Evicted blocks not yet on disk, by key. */
-    private final ConcurrentHashMap<String, StoredBlock> spilling = new ConcurrentHashMap<>();
     private final KvStoreMetrics metrics = new KvStoreMetrics();
     private final SerializationService serialization;
     private final BlockReplication replication;
+    private final Spills spills;
 
     BlockStore(HazelcastInstance hz, String memberName, SsdTier ssd, StoreConfig config, SharedArena arena,
             BlockReplication replication) {
@@ -87,6 +85,7 @@ public final class BlockStore {
         this.quotas = new TenantQuotas(hz, config::quotaOf);
         this.nodes = new NodeDirectory(hz);
         this.serialization = ((SerializationServiceSupport) hz).getSerializationService();
+        this.spills = new Spills(index, quotas, ssd, memberName, metrics);
     }
 
     /** Validates and stores one block. */
@@ -97,13 +96,40 @@ public final class BlockStore {
     /** Validates and stores one block, copying {@code payload} once (into the map's serialized form). */
     public void put(String tenant, BlockKey key, ByteBuffer payload) throws StatusException {
         requireTenant(tenant);
-        int length = payload.remaining();
+        requireFits(key, payload.remaining());
+        put(tenant, key, StoredBlock.serialized(serialization, tenant, payload), payload.remaining());
+    }
+
+    /** Validates and stores a block as received: serialized already ({@link #framed}) when the marshaller could. */
+    void put(IncomingBlockMarshaller.IncomingBlock block, BlockKey key) throws StatusException {
+        if (!block.framed()) {
+            put(block.tenant(), key, block.payload());
+            return;
+        }
+        requireTenant(block.tenant());
+        requireFits(key, block.payloadLength());
+        put(block.tenant(), key, new HeapData(block.bytes()), block.payloadLength());
+    }
+
+    /** An array for the serialized form of the tenant's block, its payload to be written into the last bytes. */
+    byte[] framed(String tenant, int payloadLength) {
+        return StoredBlock.framed(serialization, tenant, payloadLength);
+    }
+
+    /** The largest request a member takes: a block and room for its envelope. */
+    int maxMessageBytes() {
+        return config.maxBlockBytes() + (1 << 20);
+    }
+
+    private void requireFits(BlockKey key, int length) throws StatusException {
         if (length > config.maxBlockBytes()) {
             metrics.rejected.increment();
             throw invalid("block " + key.hex() + ": payload of " + length + " bytes exceeds this member's "
                     + "limit of " + config.maxBlockBytes());
         }
-        Data serialized = StoredBlock.serialized(serialization, tenant, payload);
+    }
+
+    private void put(String tenant, BlockKey key, Data serialized, int length) throws StatusException {
         ByteBuffer stored = StoredBlock.payloadOf(serialized, length);
         try {
             BlockCodec.decode(stored);
@@ -137,7 +163,7 @@ public final class BlockStore {
             quotas.add(tenant, length);
         }
         metrics.puts.increment();
-        if (arena != null) {
+        if (arena != null && arena.readersNearby()) {
             arena.add(key, tenant, stored); // just prefilled: the likeliest block to be read next
         }
     }
@@ -216,59 +242,9 @@ public final class BlockStore {
         return out;
     }
 
-    /**
-     * Hazelcast evicted a block on this member (its partition owner). Until {@link #spill} has
-     * written it, readers find it here, so a block is never missing merely for being in transit.
-     */
-    void evicted(String hex, StoredBlock block) {
-        if (block != null) {
-            spilling.put(hex, block);
-        }
-    }
-
-    /** Host → SSD, on the spill thread. */
-    void spill(String hex) {
-        StoredBlock block = spilling.get(hex);
-        if (block == null) {
-            return;
-        }
-        metrics.hostEvictions.increment();
-        try {
-            // the entry may not be written yet (a block can be evicted while its put runs)
-            BlockLocation entry = index.get(hex);
-            List<String> copies = entry != null && entry.tenant().equals(block.tenant()) ? entry.copies() : List.of();
-            if (ssd != null) {
-                try {
-                    ssd.write(BlockKey.fromHex(hex), block.tenant(), block.payload());
-                    index.set(hex, new BlockLocation(Tier.TIER_SSD, memberName, block.tenant(),
-                            block.payload().length, copies));
-                    return;
-                } catch (IOException | RuntimeException e) {
-                    LOG.log(Level.WARNING, "cannot write block " + hex + " to the SSD tier; dropping it", e);
-                }
-            }
-            if (entry != null && entry.tier() == Tier.TIER_HOST && entry.tenant().equals(block.tenant())
-                    && index.remove(hex, entry)) {
-                quotas.add(block.tenant(), -block.payload().length);
-            }
-        } finally {
-            spilling.remove(hex, block);
-        }
-    }
-
-    /** A block left this member's SSD tier (budget or corruption): forget it unless it is back in host memory. */
-    void leftSsd(BlockKey key, String tenant, long bytes) {
-        metrics.ssdEvictions.increment();
-        BlockLocation entry = index.get(key.hex());
-        if (entry != null && entry.tier() == Tier.TIER_SSD && entry.member().equals(memberName)
-                && entry.tenant().equals(tenant) && index.remove(key.hex(), entry)) {
-            quotas.add(tenant, -bytes);
-        }
-    }
-
-    /** Whether a block Hazelcast evicted here is still on its way to this member's SSD. */
-    boolean spilling(String hex) {
-        return spilling.containsKey(hex);
+    /** Blocks leaving host memory for this member's SSD tier. */
+    Spills spills() {
+        return spills;
     }
 
     /** Sets the tenant's byte count to {@code bytes}, as counted from the index (see {@link IndexSweep}). */
@@ -277,16 +253,6 @@ public final class BlockStore {
         if (off != 0) {
             LOG.info("tenant '" + tenant + "': " + quotas.used(tenant) + " bytes counted, " + bytes + " in the index");
             quotas.add(tenant, off);
-        }
-    }
-
-    /** After a restart: re-announce blocks found on this member's SSD. */
-    void announceSsd(List<SsdTier.Entry> entries) {
-        for (SsdTier.Entry e : entries) {
-            if (index.putIfAbsent(e.key().hex(), new BlockLocation(Tier.TIER_SSD, memberName, e.tenant(), e.bytes()))
-                    == null) {
-                quotas.add(e.tenant(), e.bytes());
-            }
         }
     }
 
@@ -362,7 +328,7 @@ public final class BlockStore {
 
     /** A block on its way to this member's disk, or on it (a promoted block keeps its file). */
     private byte[] onThisMember(String tenant, BlockKey key) {
-        StoredBlock inTransit = spilling.get(key.hex());
+        StoredBlock inTransit = spills.inTransit(key.hex());
         if (inTransit != null && inTransit.tenant().equals(tenant)) {
             return inTransit.payload();
         }

@@ -52,6 +52,8 @@ final class IndexSweep implements MembershipListener, AutoCloseable {
     private final ScheduledExecutorService runner = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().daemon().name("kv-index-sweep").factory());
     private ScheduledFuture<?> pending;
+    /** Whether the pending sweep follows a departure, and so recounts tenants' bytes. */
+    private boolean recountPending;
     private volatile int sweeps;
 
     IndexSweep(BlockStore store) {
@@ -63,20 +65,22 @@ final class IndexSweep implements MembershipListener, AutoCloseable {
 
     @Override
     public void memberRemoved(MembershipEvent event) {
-        schedule();
+        schedule(true);
     }
 
     /** An arrival moves partitions here, and with them blocks whose copy this member holds. */
     @Override
     public void memberAdded(MembershipEvent event) {
-        schedule();
+        schedule(false);
     }
 
-    private synchronized void schedule() {
+    private synchronized void schedule(boolean departure) {
+        boolean recount = departure || recountPending;
         if (pending != null) {
             pending.cancel(false);
         }
-        pending = runner.schedule(this::sweep, SETTLE_MILLIS, TimeUnit.MILLISECONDS);
+        recountPending = recount;
+        pending = runner.schedule(() -> sweep(recount), SETTLE_MILLIS, TimeUnit.MILLISECONDS);
     }
 
     /** Sweeps done so far (tests wait on it). */
@@ -84,7 +88,14 @@ final class IndexSweep implements MembershipListener, AutoCloseable {
         return sweeps;
     }
 
-    private void sweep() {
+    /**
+     * {@code recount}: after a departure, whose blocks' bytes left the tenants' counts. Only then:
+     * the counts converge a moment after each put, so a recount while puts run can only be off.
+     */
+    private void sweep(boolean recount) {
+        synchronized (this) {
+            recountPending = false;
+        }
         try {
             for (int i = 0; i < 300 && !hz.getPartitionService().isClusterSafe(); i++) {
                 Thread.sleep(100); // partitions are still moving: what is local is not settled yet
@@ -101,7 +112,7 @@ final class IndexSweep implements MembershipListener, AutoCloseable {
                 }
                 LOG.info("index sweep: dropped " + dropped + " entries for blocks that left with a member");
             }
-            if (oldest()) {
+            if (recount && oldest()) {
                 recountTenantBytes();
             }
         } catch (InterruptedException e) {
@@ -128,7 +139,7 @@ final class IndexSweep implements MembershipListener, AutoCloseable {
             String hex = entry.getKey();
             BlockLocation loc = entry.getValue();
             boolean check = loc.tier() == Tier.TIER_SSD ? !live.contains(loc.member())
-                    : loc.tier() == Tier.TIER_HOST && !store.spilling(hex);
+                    : loc.tier() == Tier.TIER_HOST && !store.spills().spilling(hex);
             if (check && !store.restore(hex, loc, live)) {
                 out.put(hex, loc);
             }

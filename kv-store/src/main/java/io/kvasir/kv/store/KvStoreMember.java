@@ -82,7 +82,7 @@ public final class KvStoreMember implements AutoCloseable {
                 (key, tenant, bytes) -> {
                     BlockStore s = storeForSsd;
                     if (s != null) {
-                        s.leftSsd(key, tenant, bytes);
+                        s.spills().leftSsd(key, tenant, bytes);
                     }
                 });
         Config hzConfig = hazelcastConfig(config, name, grpcAddress);
@@ -111,11 +111,11 @@ public final class KvStoreMember implements AutoCloseable {
         IMap<String, StoredBlock> blocks = hz.getMap(BlockStore.BLOCKS);
         blocks.addLocalEntryListener((EntryEvictedListener<String, StoredBlock>) event -> {
             StoredBlock evicted = event.getOldValue() != null ? event.getOldValue() : event.getValue();
-            store.evicted(event.getKey(), evicted);
-            spills.execute(() -> store.spill(event.getKey()));
+            store.spills().evicted(event.getKey(), evicted);
+            spills.execute(() -> store.spills().spill(event.getKey()));
         }, Predicates.alwaysTrue(), true);
         if (ssd != null) {
-            store.announceSsd(ssd.rebuild());
+            store.spills().announceSsd(ssd.rebuild());
         }
         service = new KvStoreService(store, shared);
         // only decode nodes publish heartbeats, and only routers (and members) read them: a forged
@@ -125,7 +125,7 @@ public final class KvStoreMember implements AutoCloseable {
                 .allow(KvStoreGrpc.getAnnounceMethod().getFullMethodName(), Role.DECODE)
                 .allow(KvStoreGrpc.getNodesMethod().getFullMethodName(), Role.ROUTER, Role.KV_STORE);
         server = GrpcTransport.internalServer(new InetSocketAddress(config.host(), grpcPort), tls, callers)
-                .addService(service)
+                .addService(service.definition())
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance())
                 // blocks are ~0.5-2 MiB: one message each, with room for the envelope
@@ -228,6 +228,11 @@ public final class KvStoreMember implements AutoCloseable {
 
     public HazelcastInstance hazelcast() {
         return hz;
+    }
+
+    /** This member's shared-memory arena, or null. */
+    SharedArena sharedArena() {
+        return shared;
     }
 
     /** The copies this member holds of other members' blocks. */

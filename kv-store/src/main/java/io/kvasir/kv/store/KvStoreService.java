@@ -16,14 +16,20 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import com.hazelcast.core.HazelcastInstanceNotActiveException;
 
+import io.grpc.MethodDescriptor;
+import io.grpc.ServerMethodDefinition;
+import io.grpc.ServerServiceDefinition;
+import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
 import io.kvasir.kv.block.BlockCodec;
 import io.kvasir.kv.block.BlockFormatException;
 import io.kvasir.kv.block.BlockKey;
+import io.kvasir.kv.store.IncomingBlockMarshaller.IncomingBlock;
 import io.kvasir.proto.kv.v1.AnnounceRequest;
 import io.kvasir.proto.kv.v1.AnnounceResponse;
 import io.kvasir.proto.kv.v1.BlockLocation;
@@ -71,7 +77,28 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
 
     @Override
     public StreamObserver<PutRequest> put(StreamObserver<PutResponse> response) {
-        return new PipelinedPut(response);
+        throw new UnsupportedOperationException("Put is bound to IncomingBlockMarshaller's messages (definition())");
+    }
+
+    /**
+     * The service as the server runs it: Put's requests are read by {@link IncomingBlockMarshaller}
+     * (each payload copied once, into the form the host tier keeps) instead of the generated parser.
+     */
+    ServerServiceDefinition definition() {
+        ServerServiceDefinition generated = bindService();
+        MethodDescriptor<PutRequest, PutResponse> generatedPut = KvStoreGrpc.getPutMethod();
+        MethodDescriptor<IncomingBlock, PutResponse> put = generatedPut.toBuilder(
+                new IncomingBlockMarshaller(store::framed, store.maxMessageBytes()),
+                generatedPut.getResponseMarshaller()).build();
+        ServiceDescriptor.Builder descriptor = ServiceDescriptor.newBuilder(KvStoreGrpc.SERVICE_NAME)
+                .setSchemaDescriptor(generated.getServiceDescriptor().getSchemaDescriptor()).addMethod(put);
+        List<ServerMethodDefinition<?, ?>> others = generated.getMethods().stream()
+                .filter(m -> !m.getMethodDescriptor().getFullMethodName().equals(put.getFullMethodName())).toList();
+        others.forEach(m -> descriptor.addMethod(m.getMethodDescriptor()));
+        ServerServiceDefinition.Builder def = ServerServiceDefinition.builder(descriptor.build())
+                .addMethod(put, ServerCalls.asyncClientStreamingCall(PipelinedPut::new));
+        others.forEach(def::addMethod);
+        return def.build();
     }
 
     /**
@@ -79,7 +106,7 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
      * synchronous backups), so the stream keeps several blocks' puts running at once instead of
      * storing one block per message; the answer waits for all of them.
      */
-    private final class PipelinedPut implements StreamObserver<PutRequest> {
+    private final class PipelinedPut implements StreamObserver<IncomingBlock> {
         private final StreamObserver<PutResponse> response;
         private final ArrayDeque<Future<Integer>> running = new ArrayDeque<>();
         private final long started = System.nanoTime();
@@ -92,17 +119,15 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
         }
 
         @Override
-        public void onNext(PutRequest request) {
+        public void onNext(IncomingBlock block) {
             if (failed) {
                 return;
             }
             try {
-                BlockKey key = key(request.getKey(), stored + running.size());
-                String tenant = request.getTenant();
-                ByteBuffer payload = request.getPayload().asReadOnlyByteBuffer();
+                BlockKey key = key(block.key(), stored + running.size());
                 running.add(work.submit(() -> {
-                    store.put(tenant, key, payload);
-                    return payload.remaining();
+                    store.put(block, key);
+                    return block.payloadLength();
                 }));
                 while (running.size() > PUTS_IN_FLIGHT && !failed) {
                     finishOldest();
@@ -229,6 +254,7 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
             return;
         }
         long started = System.nanoTime();
+        shared.readerSeen();
         try {
             String tenant = request.getTenant();
             List<BlockKey> keys = keys(request.getKeysList());

@@ -53,6 +53,7 @@ public final class SharedArena implements AutoCloseable {
     static final String ATTRIBUTE = "kvasir.shm";
     public static final String FILE_NAME = "blocks.arena";
     private static final long MIN_BYTES = 1L << 20;
+    private static final long READERS_WINDOW_NANOS = 600_000_000_000L; // 10 minutes
     private static final long MAGIC = 0x4b56415352454e41L; // "KVASRENA"
     // header longs
     private static final long RECLAIMED = 8;
@@ -87,6 +88,8 @@ public final class SharedArena implements AutoCloseable {
     private final long capacity;
     /** Next free log position. Guarded by this. */
     private long head;
+    /** When a reader on this host last asked (see {@link #readersNearby}); long ago at first. */
+    private volatile long lastReader = System.nanoTime() - READERS_WINDOW_NANOS;
 
     private SharedArena(Path dir, String token, Path file, long slots, long ring, long capacity) throws IOException {
         this.dir = dir;
@@ -156,6 +159,20 @@ public final class SharedArena implements AutoCloseable {
 
     long capacity() {
         return capacity;
+    }
+
+    /** A reader on this host asked for blocks (GetShared): it maps this arena. */
+    void readerSeen() {
+        lastReader = System.nanoTime();
+    }
+
+    /**
+     * Whether a reader on this host asked within the last {@link #READERS_WINDOW_NANOS}. Puts copy
+     * their blocks in only then: between hosts (Kubernetes pods on other nodes) no reader ever maps
+     * the arena, and the copy was a tenth of a put's CPU.
+     */
+    boolean readersNearby() {
+        return System.nanoTime() - lastReader < READERS_WINDOW_NANOS;
     }
 
     /** Where the tenant's block lies, or null when it is not here or in the oldest quarter of the ring. */

@@ -31,16 +31,22 @@ final class StoredBlock implements IdentifiedDataSerializable {
      * of the payload. Hazelcast serializes into a pooled 4 KiB buffer that it doubles as it writes,
      * and shrinks again after every use: a 512 KiB block was copied five times over before it was
      * stored. The payload is written last, as a length-prefixed array, so the serialized form of an
-     * empty block is everything before it but the length ({@code StoredBlockTest} pins this against
+     * empty block is everything before it but the length ({@code KvStoreClusterTest} pins this against
      * Hazelcast's own serialization). A map given a {@link Data} stores it as it is.
      */
     static Data serialized(SerializationService serialization, String tenant, ByteBuffer payload) {
-        byte[] head = serialization.toData(new StoredBlock(tenant, new byte[0])).toByteArray();
         int n = payload.remaining();
-        byte[] bytes = Arrays.copyOf(head, head.length + n);
-        ByteBuffer.wrap(bytes).order(ByteOrder.BIG_ENDIAN).putInt(head.length - Integer.BYTES, n);
-        payload.duplicate().get(bytes, head.length, n);
+        byte[] bytes = framed(serialization, tenant, n);
+        payload.duplicate().get(bytes, bytes.length - n, n);
         return new HeapData(bytes);
+    }
+
+    /** {@link #serialized}'s array before the payload is copied into its last {@code payloadLength} bytes. */
+    static byte[] framed(SerializationService serialization, String tenant, int payloadLength) {
+        byte[] head = serialization.toData(new StoredBlock(tenant, new byte[0])).toByteArray();
+        byte[] bytes = Arrays.copyOf(head, head.length + payloadLength);
+        ByteBuffer.wrap(bytes).order(ByteOrder.BIG_ENDIAN).putInt(head.length - Integer.BYTES, payloadLength);
+        return bytes;
     }
 
     /** The payload inside {@link #serialized} bytes, without a copy. */

@@ -4,9 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -162,6 +164,29 @@ class KvStoreClusterTest {
         assertEquals(payloads.size(), client.sharedMemoryReads() - sharedBefore, "every found block from the arena");
         assertEquals(0, grpcOnly.sharedMemoryReads());
         assertNull(client.get("beta", keys.subList(0, 1)).getFirst(), "another tenant's block is not found in the arena");
+    }
+
+    @Test
+    void putsGoIntoTheArenaOnlyOnceAReaderOnTheMembersHostHasSaidSo() throws Exception {
+        try (TestCluster one = new TestCluster(1, c -> c.withBackupCount(0))) {
+            SharedArena arena = one.member(0).sharedArena();
+            assumeTrue(arena != null, "no /dev/shm here");
+            KvStoreClient writer = one.client().withoutSharedMemory(); // as if on another host: it never says
+            List<BlockKey> before = keys("alpha", prompt(16 * 4, 41));
+            writer.put("alpha", before, blocks(F16, before.size(), 41));
+            for (BlockKey k : before) {
+                assertNull(arena.find(k, "alpha"), "no reader on this host: nothing copied into the arena");
+            }
+            one.client(); // a reader here: says so with its first background refresh
+            for (int i = 0; i < 100 && !arena.readersNearby(); i++) {
+                Thread.sleep(100);
+            }
+            List<BlockKey> after = keys("alpha", prompt(16 * 4, 42));
+            writer.put("alpha", after, blocks(F16, after.size(), 42));
+            for (BlockKey k : after) {
+                assertNotNull(arena.find(k, "alpha"), "a reader on this host: the put copied the block in");
+            }
+        }
     }
 
     @Test
