@@ -75,6 +75,13 @@ public final class KvStoreMember implements AutoCloseable {
     private final BlockReplication replication;
 
     private KvStoreMember(StoreConfig config, Tls tls) throws IOException {
+        // copies from other members (whose addresses are known only once Hazelcast runs); bound before
+        // a free gRPC port is looked for, which must not be the one this takes
+        BlockCopies held = new BlockCopies(config.hostBudgetBytes() * Math.max(1, config.backupCount()));
+        HazelcastInstance[] cluster = new HazelcastInstance[1];
+        SSLContext peers = tls == null ? null : peerContext(tls);
+        copies = new CopyReceiver(new InetSocketAddress(config.host(), config.replicationPort()), peers,
+                address -> cluster[0] != null && isMember(cluster[0], address), held, config.maxBlockBytes());
         int grpcPort = config.grpcPort() != 0 ? config.grpcPort() : freePort(config.host());
         grpcAddress = config.host() + ":" + grpcPort;
         String name = config.memberName() != null ? config.memberName() : grpcAddress;
@@ -86,12 +93,6 @@ public final class KvStoreMember implements AutoCloseable {
                     }
                 });
         Config hzConfig = hazelcastConfig(config, name, grpcAddress);
-        // copies from other members: their addresses are known only once Hazelcast runs
-        BlockCopies held = new BlockCopies(config.hostBudgetBytes() * Math.max(1, config.backupCount()));
-        HazelcastInstance[] cluster = new HazelcastInstance[1];
-        SSLContext peers = tls == null ? null : peerContext(tls);
-        copies = new CopyReceiver(new InetSocketAddress(config.host(), config.replicationPort()), peers,
-                address -> cluster[0] != null && isMember(cluster[0], address), held, config.maxBlockBytes());
         hzConfig.getMemberAttributeConfig().setAttribute(BlockReplication.ATTRIBUTE,
                 advertised(config.host()) + ":" + copies.port());
         // a quarter of the host budget: the recent blocks readers on this host are likeliest to ask for
