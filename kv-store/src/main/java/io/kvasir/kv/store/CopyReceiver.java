@@ -4,6 +4,7 @@ import java.io.BufferedInputStream;
 import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -108,6 +109,7 @@ final class CopyReceiver implements AutoCloseable {
                 out.flush();
                 if (problem != null) {
                     LOG.warning("replication port: refused a frame from " + socket.getInetAddress() + ": " + problem);
+                    drainUntilClosed(socket, in);
                     return;
                 }
             }
@@ -117,6 +119,26 @@ final class CopyReceiver implements AutoCloseable {
             LOG.log(Level.FINE, "replication connection from " + socket.getInetAddress() + " failed", e);
         } finally {
             open.remove(socket);
+        }
+    }
+
+    /**
+     * After a refusal: sends the end of this side, then reads what the sender still sends until it
+     * closes (at most a block's worth, for a second). Closing with its bytes unread would reset the
+     * connection, and a reset can discard the refusal before the sender reads it.
+     */
+    private void drainUntilClosed(Socket socket, InputStream in) throws IOException {
+        try {
+            socket.shutdownOutput();
+        } catch (UnsupportedOperationException e) {
+            // a TLS socket that cannot half-close: the refusal is flushed already
+        }
+        socket.setSoTimeout(1000);
+        long left = maxBlockBytes + (64L << 10);
+        byte[] sink = new byte[64 << 10];
+        int n;
+        while (left > 0 && (n = in.read(sink)) > 0) {
+            left -= n;
         }
     }
 
