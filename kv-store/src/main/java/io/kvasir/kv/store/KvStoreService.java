@@ -102,9 +102,9 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
     }
 
     /**
-     * One Put stream. A block's put waits on Hazelcast round trips (the index, the map and their
-     * synchronous backups), so the stream keeps several blocks' puts running at once instead of
-     * storing one block per message; the answer waits for all of them.
+     * One Put stream. A block's put waits on round trips (the index and its backup, the map, the
+     * block's copies on other members), so the stream keeps several blocks' puts running at once
+     * instead of storing one block per message; the answer waits for all of them.
      */
     private final class PipelinedPut implements StreamObserver<IncomingBlock> {
         private final StreamObserver<PutResponse> response;
