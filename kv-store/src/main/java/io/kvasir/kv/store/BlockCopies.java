@@ -39,14 +39,6 @@ final class BlockCopies {
         return c != null && c.tenant().equals(tenant) ? c.payload() : null;
     }
 
-    synchronized boolean contains(String hex) {
-        return copies.containsKey(hex);
-    }
-
-    synchronized long bytes() {
-        return bytes;
-    }
-
     synchronized int size() {
         return copies.size();
     }

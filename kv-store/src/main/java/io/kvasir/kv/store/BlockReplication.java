@@ -4,8 +4,6 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.logging.Level;
 import java.util.logging.Logger;
 
 import com.hazelcast.cluster.Member;
@@ -89,26 +87,13 @@ final class BlockReplication implements AutoCloseable {
     /** A copy of the tenant's block from the first of {@code holders} that still has a sound one, or null. */
     byte[] find(String tenant, BlockKey key, List<String> holders) {
         for (String holder : holders) {
-            byte[] payload = holder.equals(self) ? copies.get(key.hex(), tenant) : readOn(holder, key, tenant);
+            byte[] payload = holder.equals(self) ? copies.get(key.hex(), tenant)
+                    : ReadOnMemberTask.readOn(hz, holder, key, tenant, true);
             if (payload != null && sound(key, payload)) {
                 return payload;
             }
         }
         return null;
-    }
-
-    private byte[] readOn(String holder, BlockKey key, String tenant) {
-        Member member = BlockStore.memberNamed(hz, holder);
-        if (member == null) {
-            return null; // gone, and its copies with it
-        }
-        try {
-            return hz.getExecutorService(BlockStore.READS).submitToMember(new ReadOnMemberTask(key, tenant, true),
-                    member).get(30, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            LOG.log(Level.FINE, "reading the copy of " + key.hex() + " on " + holder + " failed", e);
-            return null;
-        }
     }
 
     private static boolean sound(BlockKey key, byte[] payload) {

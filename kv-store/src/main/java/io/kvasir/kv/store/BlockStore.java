@@ -10,7 +10,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
-import java.util.logging.Level;
 import java.util.logging.Logger;
 
 import com.hazelcast.cluster.Member;
@@ -273,13 +272,11 @@ public final class BlockStore {
             if (loc.tier() == Tier.TIER_SSD && !loc.member().equals(memberName)) {
                 payload = readSsd(loc.member(), key, tenant);
             }
-            if (payload == null) {
-                payload = replication.find(tenant, key, loc.copies());
-                tier = Tier.TIER_HOST;
+            if (payload == null && (payload = replication.find(tenant, key, loc.copies())) != null) {
+                tier = Tier.TIER_HOST; // another member's memory
             }
             if (payload == null && loc.tier() == Tier.TIER_HOST) {
                 payload = inTransit(tenant, key);
-                tier = Tier.TIER_SSD;
             }
         }
         if (payload == null) {
@@ -374,17 +371,7 @@ public final class BlockStore {
             return ssd == null ? null : ssd.read(key).filter(h -> h.tenant().equals(tenant))
                     .map(SsdTier.Hit::payload).orElse(null);
         }
-        Member holder = memberNamed(hz, member);
-        if (holder == null) {
-            return null; // that member (and its disk) is gone: a miss
-        }
-        try {
-            return hz.getExecutorService(READS).submitToMember(new ReadOnMemberTask(key, tenant, false), holder)
-                    .get(30, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            LOG.log(Level.FINE, "SSD read of " + key.hex() + " on " + member + " failed", e);
-            return null;
-        }
+        return ReadOnMemberTask.readOn(hz, member, key, tenant, false);
     }
 
     /** The live member called {@code name}, or null. */

@@ -75,12 +75,11 @@ final class IndexSweep implements MembershipListener, AutoCloseable {
     }
 
     private synchronized void schedule(boolean departure) {
-        boolean recount = departure || recountPending;
+        recountPending |= departure;
         if (pending != null) {
             pending.cancel(false);
         }
-        recountPending = recount;
-        pending = runner.schedule(() -> sweep(recount), SETTLE_MILLIS, TimeUnit.MILLISECONDS);
+        pending = runner.schedule(this::sweep, SETTLE_MILLIS, TimeUnit.MILLISECONDS);
     }
 
     /** Sweeps done so far (tests wait on it). */
@@ -89,11 +88,13 @@ final class IndexSweep implements MembershipListener, AutoCloseable {
     }
 
     /**
-     * {@code recount}: after a departure, whose blocks' bytes left the tenants' counts. Only then:
-     * the counts converge a moment after each put, so a recount while puts run can only be off.
+     * Tenants' bytes are recounted only after a departure, whose blocks' bytes left the counts: the
+     * counts converge a moment after each put, so a recount while puts run can only be off.
      */
-    private void sweep(boolean recount) {
+    private void sweep() {
+        boolean recount;
         synchronized (this) {
+            recount = recountPending;
             recountPending = false;
         }
         try {

@@ -75,11 +75,6 @@ final class KvStoreService extends KvStoreGrpc.KvStoreImplBase {
         work.shutdownNow();
     }
 
-    @Override
-    public StreamObserver<PutRequest> put(StreamObserver<PutResponse> response) {
-        throw new UnsupportedOperationException("Put is bound to IncomingBlockMarshaller's messages (definition())");
-    }
-
     /**
      * The service as the server runs it: Put's requests are read by {@link IncomingBlockMarshaller}
      * (each payload copied once, into the form the host tier keeps) instead of the generated parser.

@@ -2,6 +2,11 @@ package io.kvasir.kv.store;
 
 import java.io.IOException;
 import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import com.hazelcast.cluster.Member;
 
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.core.HazelcastInstanceAware;
@@ -18,6 +23,7 @@ import io.kvasir.kv.block.BlockKey;
 final class ReadOnMemberTask implements Callable<byte[]>, IdentifiedDataSerializable, HazelcastInstanceAware {
     static final String SSD_CONTEXT_KEY = "kvasir.ssd";
     static final String COPIES_CONTEXT_KEY = "kvasir.copies";
+    private static final Logger LOG = Logger.getLogger(ReadOnMemberTask.class.getName());
 
     private String keyHex;
     private String tenant;
@@ -32,6 +38,24 @@ final class ReadOnMemberTask implements Callable<byte[]>, IdentifiedDataSerializ
         this.keyHex = key.hex();
         this.tenant = tenant;
         this.copy = copy;
+    }
+
+    /**
+     * Runs the task on the live member called {@code member}: its copy of the tenant's block when
+     * {@code copy}, else its SSD's. Null when that member is gone or does not answer in 30 s.
+     */
+    static byte[] readOn(HazelcastInstance hz, String member, BlockKey key, String tenant, boolean copy) {
+        Member holder = BlockStore.memberNamed(hz, member);
+        if (holder == null) {
+            return null; // gone, and its disk and copies with it
+        }
+        try {
+            return hz.getExecutorService(BlockStore.READS).submitToMember(new ReadOnMemberTask(key, tenant, copy),
+                    holder).get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOG.log(Level.FINE, (copy ? "copy" : "SSD") + " read of " + key.hex() + " on " + member + " failed", e);
+            return null;
+        }
     }
 
     @Override
