@@ -214,7 +214,8 @@ final class EmbeddedCluster implements AutoCloseable {
 
     private Server serve(io.grpc.BindableService service, String name) throws IOException {
         HealthStatusManager health = new HealthStatusManager();
-        Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)).addService(service)
+        Server server = GrpcTransport.internalServer(NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)))
+                .addService(service)
                 .addService(health.getHealthService()).addService(ProtoReflectionServiceV1.newInstance()).build().start();
         health.setStatus(name, ServingStatus.SERVING);
         closing.add(() -> shutdown(server));
@@ -222,7 +223,7 @@ final class EmbeddedCluster implements AutoCloseable {
     }
 
     private ManagedChannel channel(int port) {
-        ManagedChannel c = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        ManagedChannel c = GrpcTransport.traced(NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext()).build();
         closing.add(c::shutdownNow);
         return c;
     }

@@ -41,11 +41,11 @@ final class KvStoreCommand {
               --default-quota SIZE   quota of tenants not listed (default unlimited)
               --metrics-port 7402    Prometheus metrics (kvasir_kv_*) on http://host:port/metrics (https under TLS)
               --metrics-tenants      name tenants in kvasir_kv_tenant_bytes (off: /metrics takes no credential)
-            """ + TlsOptions.USAGE;
+            """ + TlsOptions.USAGE + "\n" + TracingOptions.USAGE;
 
     private static final Set<String> VALUES = Set.of("name", "host", "port", "grpc-port", "replication-port", "peers",
             "k8s-dns", "cluster", "backup-count", "host-budget", "ssd-dir", "ssd-budget", "max-block", "quota", "default-quota", "metrics-port",
-            "tls-dir", "tls-cert", "tls-key", "tls-ca");
+            "tls-dir", "tls-cert", "tls-key", "tls-ca", "otlp-endpoint");
 
     private KvStoreCommand() {
     }
@@ -54,6 +54,7 @@ final class KvStoreCommand {
         Args a = Args.parse("kv-store", withEnvironment(argv), VALUES, Set.of("metrics-tenants"));
         StoreConfig config = config(a);
         Tls tls = TlsOptions.load("kv-store", a, Role.KV_STORE);
+        TracingOptions.start("kv-store", a);
         KvStoreMember member = KvStoreMember.start(config, tls);
         member.store().labelTenants(a.has("metrics-tenants"));
         MetricsEndpoint metrics = RoleCommands.metrics(a, 7402, member.store()::metricsText, tls);

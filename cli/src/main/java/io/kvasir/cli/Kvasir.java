@@ -17,6 +17,7 @@ public final class Kvasir {
               decode     a decode node: continuous batching, prefixes from the KV store
               kv-store   run a member of the KV store (Hazelcast host tier, SSD tier, gRPC data plane)
               certs      a development CA and a certificate for every role (mutual TLS: --tls-dir)
+              traces     print the traces the roles send (an OTLP/HTTP receiver; --otlp-endpoint on each role)
               bench      benchmarks: 'bench engine' (prefill/decode tokens/s), 'bench kv' (store GB/s),
                          'bench prefix' (TTFT with a cached prefix), 'bench serve' (TTFT through the API)
             Run 'kvasir <command> --help' for a command's options.""";
@@ -93,6 +94,13 @@ public final class Kvasir {
                         return 0;
                     }
                     CertsCommand.run(rest, out);
+                }
+                case "traces" -> {
+                    if (rest.contains("--help")) {
+                        out.println(TracesCommand.USAGE);
+                        return 0;
+                    }
+                    TracesCommand.run(rest, out);
                 }
                 case "kv-store" -> {
                     if (rest.contains("--help")) {

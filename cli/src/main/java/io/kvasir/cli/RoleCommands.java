@@ -82,7 +82,8 @@ final class RoleCommands {
               Prometheus metrics (vLLM's names) on http://host:metrics-port/metrics (https under TLS).
               A decode node: the step loop, prefixes from the KV store (members' gRPC addresses in --kv-store),
               kvasir.internal.v1.DecodeService on --grpc-port.
-            """ + KV_LOAD_USAGE + "\n" + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
+            """ + KV_LOAD_USAGE + "\n" + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE + "\n"
+            + TracingOptions.USAGE;
     static final String ROUTER_USAGE = """
             usage: kvasir router --model PATH|builtin (--decode H:P,H:P | --kv-store H:P,H:P) [--block-size 16]
                                  [--prefill H:P,… | dns:///NAME:P [--prefill-threshold 256]] [--grpc-port 50051] [--http-port 8000]
@@ -97,14 +98,16 @@ final class RoleCommands {
               off by default, since /metrics takes no credential. --served-model-name: the model's id in the
               HTTP API (default: the file's name); --chat-template FILE: a Jinja chat template for models
               without one (or to replace it).
-            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
+            """ + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE + "\n"
+            + TracingOptions.USAGE;
     static final String PREFILL_USAGE = """
             usage: kvasir prefill --model PATH|builtin --kv-store H:P,H:P [--grpc-port 7601] [--host 127.0.0.1]
                                   [--kv-blocks 4096] [--block-size 16] [--threads N]
                                   [--metrics-port 7602] [--device cpu|cuda] [--kv-cache-dtype auto] [--kv-load whole]
               A prefill node: computes what the KV store lacks of a prompt, stores its full blocks, returns
               the first token (kvasir.internal.v1.PrefillService).
-            """ + KV_LOAD_USAGE + "\n" + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE;
+            """ + KV_LOAD_USAGE + "\n" + KvCacheTypes.USAGE + "\n" + TlsOptions.USAGE + "\n" + CACHE_SECRET_USAGE + "\n"
+            + TracingOptions.USAGE;
 
     private RoleCommands() {
     }
@@ -117,6 +120,7 @@ final class RoleCommands {
         if (a.has("no-prefix-cache") && a.has("no-kv-store")) {
             throw new Args.UsageException("decode: give at most one of --no-prefix-cache and --no-kv-store");
         }
+        TracingOptions.start("decode", a);
         Node node = Node.open("decode", a);
         boolean storeCache = !a.has("no-prefix-cache") && !a.has("no-kv-store");
         if (node.gpu() != null && !storeCache) {
@@ -160,6 +164,7 @@ final class RoleCommands {
     static void prefill(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("prefill", argv, withSecurityOptions("model", "kv-store", "grpc-port", "host",
                 "kv-blocks", "block-size", "threads", "metrics-port", "device", "kv-cache-dtype", "kv-load"), Set.of());
+        TracingOptions.start("prefill", a);
         Node node = Node.open("prefill", a);
         // on a GPU, --kv-blocks sizes the device KV tier (prompts stay within the model's context)
         Prefiller engine = node.gpu() != null
@@ -193,6 +198,7 @@ final class RoleCommands {
                 "kv-store", "prefill-threshold", "block-size", "api-keys", "http-port", "max-concurrent-per-tenant",
                 "tokens-per-minute", "routing", "kv-cache-dtype", "served-model-name", "chat-template"),
                 Set.of("metrics-tenants"));
+        TracingOptions.start("router", a);
         ServedModel served = ServedModel.of("router", a);
         Tls tls = TlsOptions.load("router", a, Role.ROUTER);
         DecodeRoutes.Routing routing;
@@ -305,6 +311,7 @@ final class RoleCommands {
     private static Set<String> withSecurityOptions(String... options) {
         Set<String> all = new java.util.HashSet<>(Set.of(options));
         all.addAll(TlsOptions.VALUES);
+        all.addAll(TracingOptions.VALUES);
         all.add("cache-secret");
         return all;
     }

@@ -47,13 +47,13 @@ final class ServeCommand {
               --tls-dir DIR (router.crt/router.key and ca.crt, as 'kvasir certs' writes them): TLS on both public
               ports (gRPC and HTTPS); the roles inside this one process stay plaintext on loopback.
               Block keys are salted with a secret kept in --cache-dir (cache-secret, made on first use) or --cache-secret FILE.
-            """ + KvCacheTypes.USAGE;
+            """ + KvCacheTypes.USAGE + "\n" + TracingOptions.USAGE;
 
     private static final Set<String> VALUES = Set.of("model", "grpc-port", "http-port", "host", "kv-port", "max-batch", "kv-blocks",
             "block-size", "threads", "cache-dir", "prefill-threshold", "api-keys", "max-concurrent-per-tenant",
             "tokens-per-minute", "kv-quota-per-tenant", "decode-nodes", "routing", "kv-host-budget", "kv-ssd-dir",
             "kv-ssd-budget", "kv-cache-dtype", "tls-dir", "tls-cert", "tls-key", "tls-ca", "cache-secret",
-            "served-model-name", "chat-template");
+            "served-model-name", "chat-template", "otlp-endpoint");
     private static final Set<String> FLAGS = Set.of("no-prefix-cache", "no-kv-store", "metrics-tenants");
 
     private ServeCommand() {
@@ -134,8 +134,10 @@ final class ServeCommand {
 
     static void run(List<String> argv, PrintStream out, PrintStream err) throws InterruptedException {
         EmbeddedCluster.Options o = options(argv, err);
+        Args a = Args.parse("serve", argv, VALUES, FLAGS);
+        TracingOptions.start("serve", a);
         EmbeddedCluster cluster = new EmbeddedCluster(o);
-        cluster.labelTenants(Args.parse("serve", argv, VALUES, FLAGS).has("metrics-tenants"));
+        cluster.labelTenants(a.has("metrics-tenants"));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             cluster.close();

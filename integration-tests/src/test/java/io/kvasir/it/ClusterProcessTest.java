@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -23,6 +24,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.stub.MetadataUtils;
 import io.grpc.Status;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
@@ -52,6 +55,7 @@ import io.kvasir.proto.kv.v1.KvStoreGrpc;
 import io.kvasir.proto.kv.v1.NodeStatus;
 import io.kvasir.proto.kv.v1.NodesRequest;
 import io.kvasir.proto.kv.v1.LookupRequest;
+import io.kvasir.telemetry.TraceCollector;
 import io.kvasir.tls.DevCertificates;
 import io.kvasir.tls.Role;
 import io.kvasir.tls.Tls;
@@ -100,20 +104,25 @@ class ClusterProcessTest {
         int grpc1 = freePort();
         // the nodes and the router know the store by its members' gRPC addresses only: Hazelcast is the members'
         String storeAt = "127.0.0.1:" + grpc0 + ",127.0.0.1:" + grpc1;
+        // every role sends its spans to an OTLP/HTTP receiver this test runs
+        TraceCollector traces = new TraceCollector("127.0.0.1", 0);
+        String otlp = "http://127.0.0.1:" + traces.port();
         var kv0 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
                 cluster, "--name", "kv-0", "--port", "5941", "--grpc-port", Integer.toString(grpc0), "--peers", peers,
-                "--host-budget", "128MiB", "--metrics-port", "0", "--replication-port", "0", "--tls-dir", tlsDir));
+                "--host-budget", "128MiB", "--metrics-port", "0", "--replication-port", "0", "--tls-dir", tlsDir,
+                "--otlp-endpoint", otlp));
         var kv1 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
                 cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", Integer.toString(grpc1), "--peers", peers,
-                "--host-budget", "128MiB", "--metrics-port", "0", "--replication-port", "0", "--tls-dir", tlsDir));
+                "--host-budget", "128MiB", "--metrics-port", "0", "--replication-port", "0", "--tls-dir", tlsDir,
+                "--otlp-endpoint", otlp));
         // the nodes start beside the members (their store clients retry until a member is up)
         var startingPrefill = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir prefill", "prefill",
                 "--model", model.toString(), "--kv-store", storeAt, "--grpc-port", "0", "--threads", "1",
-                "--metrics-port", "0", "--tls-dir", tlsDir, "--cache-secret", secret.toString()));
+                "--metrics-port", "0", "--tls-dir", tlsDir, "--cache-secret", secret.toString(), "--otlp-endpoint", otlp));
         var startingDecode = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir decode", "decode",
                 "--model", model.toString(), "--kv-store", storeAt, "--grpc-port", "0", "--threads", "1",
-                "--metrics-port", "0", "--tls-dir", tlsDir, "--cache-secret", secret.toString()));
-        try (Tls asRouter = Tls.load(TlsFiles.inDir(certs, Role.ROUTER), Role.ROUTER);
+                "--metrics-port", "0", "--tls-dir", tlsDir, "--cache-secret", secret.toString(), "--otlp-endpoint", otlp));
+        try (traces; Tls asRouter = Tls.load(TlsFiles.inDir(certs, Role.ROUTER), Role.ROUTER);
                 KvasirProcess store0 = kv0.get(120, TimeUnit.SECONDS);
                 KvasirProcess store1 = kv1.get(120, TimeUnit.SECONDS);
                 KvasirProcess prefill = startingPrefill.get(120, TimeUnit.SECONDS);
@@ -121,7 +130,7 @@ class ClusterProcessTest {
                 KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
                         "--prefill", "127.0.0.1:" + prefill.port(), // decode nodes: found by their heartbeats
                         "--kv-store", storeAt, "--prefill-threshold", "64", "--grpc-port", "0", "--http-port", "0",
-                        "--tls-dir", tlsDir, "--cache-secret", secret.toString());
+                        "--tls-dir", tlsDir, "--cache-secret", secret.toString(), "--otlp-endpoint", otlp);
                 var backend = new VectorCpuBackend(1);
                 Model local = Model.load(model, backend)) {
             // a public client: TLS trusting the cluster CA, no certificate of its own
@@ -131,10 +140,17 @@ class ClusterProcessTest {
                 awaitServing(channel); // until the router has seen the decode node's heartbeat
                 var api = GenerationServiceGrpc.newBlockingStub(channel);
                 int[] p = prompt(150, 5);
-                Reply cold = call(api, p, 16);
+                // the client's own trace context: every role's spans of this request join its trace
+                String traceId = "4bf92f3577b34da6a3ce929d0e0e4736", clientSpan = "00f067aa0ba902b7";
+                Metadata traceparent = new Metadata();
+                traceparent.put(Metadata.Key.of("traceparent", Metadata.ASCII_STRING_MARSHALLER),
+                        "00-" + traceId + "-" + clientSpan + "-01");
+                Reply cold = call(api.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(traceparent)), p, 16);
                 assertArrayEquals(new Generator(local, local.transformer().kvCacheType("auto")).generate(p, 16, SamplingParams.GREEDY, false, t -> { }).tokens(),
                         cold.tokens(), "the cluster's tokens are the single-process engine's");
                 assertEquals(0, cold.last().getUsage().getCachedPromptTokens());
+
+                assertOneTraceAcrossRoles(traces, traceId, clientSpan);
 
                 Reply warm = awaitCached(api, p, 16, 144);
                 assertArrayEquals(cold.tokens(), warm.tokens());
@@ -203,6 +219,81 @@ class ClusterProcessTest {
                 channel.shutdownNow();
             }
         }
+    }
+
+    /**
+     * The request's spans, as the roles exported them: one trace, rooted at the router's span under
+     * the client's, and each hop nested under the call that made it: the router's prefill call over
+     * the prefill node's work, which puts blocks into a store member; the router's decode call over
+     * the decode node's queue wait and prefix lookup, which gets those blocks from a member.
+     */
+    private static void assertOneTraceAcrossRoles(TraceCollector traces, String traceId, String clientSpan)
+            throws InterruptedException {
+        Set<String> services = Set.of("kvasir-router", "kvasir-prefill", "kvasir-kv-store", "kvasir-decode");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        List<TraceCollector.CollectedSpan> spans = traces.trace(traceId);
+        // exporters send in batches (every 5 s by default): wait until each role's last span is in
+        while (System.nanoTime() < deadline && !(spans.stream().map(TraceCollector.CollectedSpan::service)
+                .collect(java.util.stream.Collectors.toSet()).containsAll(services) && has(spans, "kvasir-router", "stream")
+                && has(spans, "kvasir-decode", "kvasir.internal.v1.DecodeService/Decode"))) {
+            Thread.sleep(200);
+            spans = traces.trace(traceId);
+        }
+        String tree = TraceCollector.tree(spans);
+        System.out.println("the cold request's trace:\n" + tree);
+        Map<String, TraceCollector.CollectedSpan> byId = new java.util.HashMap<>();
+        spans.forEach(s -> byId.put(s.spanId(), s));
+        List<TraceCollector.CollectedSpan> roots = spans.stream().filter(s -> !byId.containsKey(s.parentSpanId())).toList();
+        assertEquals(1, roots.size(), "one root span, under the client's:\n" + tree);
+        assertEquals(clientSpan, roots.get(0).parentSpanId(), tree);
+        assertEquals("kvasir.v1.GenerationService/Generate", roots.get(0).name(), tree);
+        assertEquals("kvasir-router", roots.get(0).service(), tree);
+        for (String name : List.of("tokenize", "route", "prefix lookup", "prefill", "first token", "stream")) {
+            assertTrue(has(spans, "kvasir-router", name), name + " in\n" + tree);
+        }
+        TraceCollector.CollectedSpan prefillCall = only(spans, "kvasir-prefill", "kvasir.internal.v1.PrefillService/Prefill");
+        assertTrue(under(prefillCall, "kvasir-router", "prefill", byId), tree);
+        TraceCollector.CollectedSpan decodeCall = only(spans, "kvasir-decode", "kvasir.internal.v1.DecodeService/Decode");
+        assertTrue(under(decodeCall, "kvasir-router", "kvasir.v1.GenerationService/Generate", byId), tree);
+        for (String phase : List.of("queue wait", "prefix lookup", "prefill")) {
+            assertEquals(decodeCall.spanId(), only(spans, "kvasir-decode", phase).parentSpanId(), phase + " in\n" + tree);
+        }
+        assertTrue(spans.stream().anyMatch(s -> s.service().equals("kvasir-kv-store") && s.name().endsWith("/Put")
+                && under(s, "kvasir-prefill", "kvasir.internal.v1.PrefillService/Prefill", byId)), "puts in\n" + tree);
+        // the decode node fetched the prefill's blocks: through the members' shared memory (same host) or gRPC
+        TraceCollector.CollectedSpan get = only(spans, "kvasir-decode", "kv get");
+        assertTrue(under(get, "kvasir-decode", "prefix lookup", byId), tree);
+        assertEquals("9", get.attributes().get("kvasir.blocks_found"), tree);
+        assertTrue(get.attributes().get("kvasir.blocks_arena").equals("9") || spans.stream().anyMatch(s ->
+                s.service().equals("kvasir-kv-store") && s.name().endsWith("/Get") && under(s, "kvasir-decode", "kv get",
+                        byId)), "blocks not read from shared memory came from a member's Get\n" + tree);
+        for (TraceCollector.CollectedSpan s : spans) {
+            TraceCollector.CollectedSpan parent = byId.get(s.parentSpanId());
+            assertTrue(parent == null || s.startNanos() >= parent.startNanos() - 5_000_000, // clocks: one host
+                    s.name() + " starts before its parent " + parent + "\n" + tree);
+        }
+    }
+
+    private static boolean has(List<TraceCollector.CollectedSpan> spans, String service, String name) {
+        return spans.stream().anyMatch(s -> s.service().equals(service) && s.name().equals(name));
+    }
+
+    private static TraceCollector.CollectedSpan only(List<TraceCollector.CollectedSpan> spans, String service, String name) {
+        List<TraceCollector.CollectedSpan> found = spans.stream().filter(s -> s.service().equals(service)
+                && s.name().equals(name)).toList();
+        assertEquals(1, found.size(), service + " " + name + " in\n" + TraceCollector.tree(spans));
+        return found.get(0);
+    }
+
+    /** Whether an ancestor of {@code span} is {@code service}'s span {@code name}. */
+    private static boolean under(TraceCollector.CollectedSpan span, String service, String name,
+            Map<String, TraceCollector.CollectedSpan> byId) {
+        for (var s = byId.get(span.parentSpanId()); s != null; s = byId.get(s.parentSpanId())) {
+            if (s.service().equals(service) && s.name().equals(name)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

@@ -45,7 +45,8 @@ class ModuleSurfaceTest {
                     "store", List.of("BlockStore", "KvStoreMember", "NodeHeartbeat", "StoreConfig")),
             "io.kvasir.node", Map.of(
                     "", List.of("BlockKeyChain", "CacheSalts", "DeviceBlockManager", "DevicePrefix", "EngineBlocks",
-                            "HostBlockManager", "NodeCaches", "PrefixCache", "StorePrefixCache", "WireSampling")),
+                            "HostBlockManager", "NodeCaches", "PrefixCache", "SequenceTrace", "StorePrefixCache",
+                            "WireSampling")),
             "io.kvasir.prefill", Map.of(
                     "", List.of("CudaPrefillEngine", "PrefillEngine", "PrefillGrpcService", "Prefiller")),
             "io.kvasir.decode", Map.of(
@@ -54,6 +55,8 @@ class ModuleSurfaceTest {
                     "", List.of("ApiKeys", "ChatRenderer", "DecodeRoutes", "GenerationGrpcService", "KvAwarePlacement",
                             "KvQuotaGate", "NodeLoads", "OpenAiHttpApi", "PlacementPolicy", "RouterMetrics", "Tenant",
                             "TenantInterceptor", "TenantLimits")),
+            "io.kvasir.telemetry", Map.of(
+                    "", List.of("GrpcTracing", "Telemetry", "TraceCollector")),
             "io.kvasir.tls", Map.of(
                     "", List.of("DevCertificates", "GrpcTransport", "Role", "RoleAuthorization", "Tls", "TlsFiles")),
             "io.kvasir.cli", Map.of());

@@ -19,6 +19,7 @@ import io.kvasir.kv.block.KvBlock;
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.client.KvStoreException;
 import io.kvasir.proto.kv.v1.Tier;
+import io.kvasir.telemetry.Telemetry;
 
 /**
  * The KV store as a decode node's prefix cache. Keys follow the shared contract (model
@@ -34,11 +35,12 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
     private final EngineBlocks blocks;
     private final BlockKeyChain chain;
     private final int blockSize;
-    private final ExecutorService writer = Executors.newSingleThreadExecutor(
-            Thread.ofPlatform().daemon().name("kv-writer").factory());
+    /** Puts blocks, each in the trace of the sequence that made them (so are the reader's gets). */
+    private final ExecutorService writer = Telemetry.propagating(Executors.newSingleThreadExecutor(
+            Thread.ofPlatform().daemon().name("kv-writer").factory()));
     /** Fetches the later layers of loads by layer. */
-    private final ExecutorService reader = Executors.newSingleThreadExecutor(
-            Thread.ofPlatform().daemon().name("kv-reader").factory());
+    private final ExecutorService reader = Telemetry.propagating(Executors.newSingleThreadExecutor(
+            Thread.ofPlatform().daemon().name("kv-reader").factory()));
     private volatile boolean byLayer;
     private final Phaser pendingWrites = new Phaser(1);
     private final LongAdder bytesRead = new LongAdder();

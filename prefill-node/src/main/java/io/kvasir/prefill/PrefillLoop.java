@@ -11,6 +11,7 @@ import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.engine.loop.ForwardPass;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.kv.metrics.PrometheusText;
+import io.kvasir.node.SequenceTrace;
 import io.kvasir.node.StorePrefixCache;
 
 /**
@@ -41,15 +42,29 @@ final class PrefillLoop<K> implements AutoCloseable {
         int[] first = {-1};
         EngineLoop.Handle handle = loop.submit(new EngineLoop.Request(tenant, prompt, 1, sampling, -1, 0, true),
                 new EngineLoop.Listener() {
+                    private final SequenceTrace trace = new SequenceTrace();
+
                     @Override
                     public void onToken(int token) {
                         first[0] = token;
                     }
 
                     @Override
+                    public void onAdmitted(long queuedNanos) {
+                        trace.admitted(queuedNanos);
+                    }
+
+                    @Override
+                    public EngineLoop.Phase phase(String name) {
+                        return trace.phase(name);
+                    }
+
+                    @Override
                     public void onFinish(EngineLoop.Finish finish) {
                         // on the loop's thread, so the next prompt starts only once these blocks are in the store
-                        cache.flush();
+                        try (EngineLoop.Phase stored = trace.phase("await store")) {
+                            cache.flush();
+                        }
                         done.complete(finish);
                     }
 

@@ -22,6 +22,11 @@ import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerateResponse;
 import io.kvasir.proto.v1.GenerationServiceGrpc;
 import io.kvasir.proto.v1.Usage;
+import io.kvasir.telemetry.Telemetry;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.context.Context;
+import io.opentelemetry.context.Scope;
 
 /**
  * The public {@code Generate}: validates and tokenizes, sends the sequence to a decode node, and
@@ -104,14 +109,18 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
     public void generate(Tenant caller, GenerateRequest request, StreamObserver<GenerateResponse> out,
             Consumer<Runnable> onCancel) {
         ValidatedRequest v;
+        Span tokenize = Telemetry.childSpan("tokenize");
         try {
             v = ValidatedRequest.of(request, tokenizer, vocab, context);
+            tokenize.setAttribute("kvasir.prompt_tokens", v.promptTokens().length);
         } catch (InvalidRequestException e) {
             out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asException());
             return;
         } catch (RuntimeException e) {
             out.onError(Status.INVALID_ARGUMENT.withDescription("prompt: cannot tokenize: " + e.getMessage()).asException());
             return;
+        } finally {
+            tokenize.end();
         }
         String tenant = caller.name();
         String cacheOwner = caller.cacheOwner(request.getCacheSalt());
@@ -133,16 +142,23 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         long startNanos = System.nanoTime();
         metrics.started();
         PlacementPolicy.Plan plan;
-        try {
+        Span route = Telemetry.childSpan("route");
+        try (Scope ignored = route.makeCurrent()) {
             plan = placement.plan(d.build());
+            route.setAttribute("kvasir.preferred_node", String.valueOf(plan.decodeNode()));
+            route.setAttribute("kvasir.prefilled", plan.request().getPrefilled());
+            route.setAttribute("kvasir.cached_tokens", plan.request().getCachedPromptTokens());
         } catch (RuntimeException e) {
             // the tenant's place goes back, and the client hears why: nothing is left holding it
             LOG.log(Level.WARNING, "placing a request failed", e);
+            route.setStatus(StatusCode.ERROR, e.toString());
             metrics.failed();
             permit.release(0);
             out.onError(Status.UNAVAILABLE.withDescription("the router could not place the request: " + e)
                     .asException());
             return;
+        } finally {
+            route.end();
         }
         Relay relay = new Relay(plan, v, request.getRequestId(), out, startNanos, tenant, permit);
         onCancel.accept(relay::cancel);
@@ -179,6 +195,10 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         private final TenantLimits.Permit permit;
         private long lastTokenNanos;
         private volatile boolean done;
+        /** The request's trace: every attempt on a decode node starts in it, whatever thread retries. */
+        private final Context trace = Context.current();
+        /** From the first token to the end (no-op outside a trace). */
+        private Span stream = Span.getInvalid();
 
         Relay(PlacementPolicy.Plan plan, ValidatedRequest v, String requestId,
                 StreamObserver<GenerateResponse> out, long startNanos, String tenant, TenantLimits.Permit permit) {
@@ -195,7 +215,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         }
 
         void start() {
-            try {
+            try (Scope ignored = trace.makeCurrent()) {
                 node = routes.pick(tried, preferredNode);
                 if (node == null) {
                     finishWithError(Status.UNAVAILABLE.withDescription("no decode node could take the request (tried "
@@ -250,6 +270,10 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
                 long now = System.nanoTime();
                 if (!sentAny) {
                     metrics.firstToken((now - startNanos) / 1e9);
+                    Span first = Telemetry.spanSince("first token", trace, startNanos);
+                    first.setAttribute("kvasir.node", node.id());
+                    first.end();
+                    stream = Telemetry.spanSince("stream", trace, now);
                 } else {
                     metrics.interToken((now - lastTokenNanos) / 1e9);
                 }
@@ -284,6 +308,9 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             metrics.finished(tenant, reason, (System.nanoTime() - startNanos) / 1e9,
                     promptTokens > 0 ? promptTokens : request.getPromptTokensCount(), cached, completion);
             permit.release(completion);
+            stream.setAttribute("kvasir.completion_tokens", completion);
+            stream.setAttribute("kvasir.finish_reason", reason);
+            stream.end();
             String rest = stops.add(text.flush()) + stops.flush();
             out.onNext(GenerateResponse.newBuilder().setText(rest).setFinishReason(reason).setRequestId(requestId)
                     .addAllPromptTokenIds(request.getPromptTokensList())
@@ -326,6 +353,8 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             done = true;
             metrics.failed();
             permit.release(completion);
+            stream.setStatus(StatusCode.ERROR, s.getCode() + ": " + s.getDescription());
+            stream.end();
             out.onError(s.asException(trailers));
         }
 

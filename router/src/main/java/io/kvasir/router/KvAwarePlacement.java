@@ -25,6 +25,10 @@ import io.kvasir.proto.internal.v1.PrefillRequest;
 import io.kvasir.proto.internal.v1.PrefillResponse;
 import io.kvasir.proto.internal.v1.PrefillServiceGrpc;
 import io.kvasir.proto.kv.v1.LookupResponse;
+import io.kvasir.telemetry.Telemetry;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.context.Scope;
 
 /**
  * Placement from the KV store's index, one lookup per request. KV-aware: the decode node whose
@@ -139,13 +143,22 @@ public final class KvAwarePlacement implements PlacementPolicy {
         if (keys.isEmpty()) {
             return new Where(0, null, 0);
         }
-        try {
+        Span span = Telemetry.childSpan("prefix lookup");
+        try (Scope ignored = span.makeCurrent()) {
             LookupResponse where = store.lookup(cacheOwner(request), keys);
             String nearest = longestResidentRun(where);
-            return new Where(where.getCachedPrefixBlocks() * chain.blockSize(), nearest, residentRun(where, nearest));
+            Where found = new Where(where.getCachedPrefixBlocks() * chain.blockSize(), nearest, residentRun(where, nearest));
+            span.setAttribute("kvasir.blocks", keys.size());
+            span.setAttribute("kvasir.cached_tokens", found.cachedTokens());
+            span.setAttribute("kvasir.nearest_node", String.valueOf(nearest));
+            span.setAttribute("kvasir.nearest_resident_blocks", found.nearestRun());
+            return found;
         } catch (KvStoreException e) {
             LOG.log(Level.FINE, "KV store lookup failed; placing without it", e);
+            span.setStatus(StatusCode.ERROR, e.toString());
             return new Where(0, null, 0);
+        } finally {
+            span.end();
         }
     }
 
@@ -166,20 +179,27 @@ public final class KvAwarePlacement implements PlacementPolicy {
 
     private Plan prefill(DecodeRequest request, String nearest, List<BlockKey> keys) {
         ManagedChannel node = prefillNodes.get(Math.floorMod(next.getAndIncrement(), prefillNodes.size()));
-        try {
+        Span span = Telemetry.childSpan("prefill");
+        span.setAttribute("kvasir.prefill_node", node.authority());
+        try (Scope ignored = span.makeCurrent()) {
             // a 128K-token prompt takes minutes on a CPU: the deadline grows with the prompt
             long deadlineMs = TimeUnit.MINUTES.toMillis(10) + 10L * request.getPromptTokensCount();
             PrefillResponse r = PrefillServiceGrpc.newBlockingStub(node).withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)
                     .prefill(PrefillRequest.newBuilder().setTenant(cacheOwner(request)) // the prefill node caches for it
                             .addAllPromptTokens(request.getPromptTokensList()).setSampling(request.getSampling()).build());
             prefilled.incrementAndGet();
+            span.setAttribute("kvasir.cached_tokens", r.getCachedPromptTokens());
+            span.setAttribute("kvasir.stored_blocks", r.getStoredBlocks());
             return new Plan(request.toBuilder().setPrefilled(true).setFirstToken(r.getFirstToken())
                     .setCachedPromptTokens(r.getCachedPromptTokens()).setCachedSsdTokens(r.getCachedSsdTokens()).build(),
                     nearest, keys);
         } catch (StatusRuntimeException e) {
             LOG.log(Level.WARNING, "prefill node failed (" + e.getStatus() + "); the decode node prefills instead");
+            span.setStatus(StatusCode.ERROR, e.getStatus().toString());
             direct.incrementAndGet();
             return new Plan(request, nearest, keys);
+        } finally {
+            span.end();
         }
     }
 

@@ -29,6 +29,11 @@ import io.grpc.StatusRuntimeException;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerateResponse;
 import io.kvasir.proto.v1.TokenLogprobs;
+import io.kvasir.telemetry.Telemetry;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.SpanKind;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.context.Scope;
 
 /**
  * The OpenAI-compatible HTTP API ({@code /v1/completions}, {@code /v1/chat/completions},
@@ -39,6 +44,9 @@ import io.kvasir.proto.v1.TokenLogprobs;
  * OpenAI error objects with the matching HTTP status.
  */
 public final class OpenAiHttpApi implements AutoCloseable {
+    /** The paths whose requests are traced (the ones that generate). */
+    private static final java.util.Set<String> GENERATING = java.util.Set.of("/v1/completions", "/v1/chat/completions",
+            "/v1/responses");
     /** Largest request body accepted (a 128K-token prompt as text is well under this). */
     static final int MAX_BODY_BYTES = 4 << 20;
     // OpenAI writes nulls ("finish_reason": null in every chunk but the last): so do we
@@ -70,7 +78,24 @@ public final class OpenAiHttpApi implements AutoCloseable {
         server.setHandler(new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) throws Exception {
-                route(request, response, callback);
+                String path = Request.getPathInContext(request);
+                if (!request.getMethod().equals("POST") || !GENERATING.contains(path)) {
+                    route(request, response, callback);
+                    return true;
+                }
+                // one trace per generation request, continuing the client's traceparent if it sent one
+                Span span = Telemetry.tracer().spanBuilder("POST " + path).setSpanKind(SpanKind.SERVER)
+                        .setParent(Telemetry.remoteParent(request.getHeaders()::get))
+                        .setAttribute("http.request.method", "POST").setAttribute("url.path", path).startSpan();
+                try (Scope ignored = span.makeCurrent()) {
+                    route(request, response, callback);
+                } finally {
+                    span.setAttribute("http.response.status_code", response.getStatus());
+                    if (response.getStatus() >= 500) {
+                        span.setStatus(StatusCode.ERROR);
+                    }
+                    span.end();
+                }
                 return true;
             }
         });
@@ -158,7 +183,13 @@ public final class OpenAiHttpApi implements AutoCloseable {
             throw new ApiError(413, "invalid_request_error", null, "request body of " + declared + " bytes exceeds "
                     + MAX_BODY_BYTES);
         }
-        OpenAiRequest parsed = OpenAiRequest.parse(Content.Source.asByteBuffer(request), isChat, modelId, chat);
+        OpenAiRequest parsed;
+        Span parsing = Telemetry.childSpan(isChat ? "render chat" : "parse request");
+        try {
+            parsed = OpenAiRequest.parse(Content.Source.asByteBuffer(request), isChat, modelId, chat);
+        } finally {
+            parsing.end();
+        }
         GenerateRequest.Builder g = parsed.generate();
         String id = (isChat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;

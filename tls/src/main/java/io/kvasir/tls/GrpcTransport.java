@@ -8,10 +8,11 @@ import java.security.GeneralSecurityException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.netty.shaded.io.netty.channel.ChannelOption;
+import io.kvasir.telemetry.GrpcTracing;
 
 /**
  * Every role's gRPC servers and channels: mutual TLS when the process has a {@link Tls}, plaintext
- * when it has none (null).
+ * when it has none (null); trace context carried on every call ({@link GrpcTracing}).
  */
 public final class GrpcTransport {
     private GrpcTransport() {
@@ -19,8 +20,8 @@ public final class GrpcTransport {
 
     /** A public server: TLS with client certificates optional (API keys are the credential there). */
     public static NettyServerBuilder publicServer(InetSocketAddress address, Tls tls) {
-        return tls == null ? NettyServerBuilder.forAddress(address)
-                : NettyServerBuilder.forAddress(address, tls.server(false));
+        return (tls == null ? NettyServerBuilder.forAddress(address)
+                : NettyServerBuilder.forAddress(address, tls.server(false))).intercept(GrpcTracing.server(true));
     }
 
     /**
@@ -34,8 +35,13 @@ public final class GrpcTransport {
 
     /** An internal server whose callers {@code rules} authorizes (under TLS; plaintext checks nothing). */
     public static NettyServerBuilder internalServer(InetSocketAddress address, Tls tls, RoleAuthorization rules) {
-        return tls == null ? NettyServerBuilder.forAddress(address)
-                : NettyServerBuilder.forAddress(address, tls.server(true)).intercept(rules);
+        return internalServer(tls == null ? NettyServerBuilder.forAddress(address)
+                : NettyServerBuilder.forAddress(address, tls.server(true)).intercept(rules));
+    }
+
+    /** {@code builder} as an internal server: it continues the traces its callers send (added last, so it runs first). */
+    public static NettyServerBuilder internalServer(NettyServerBuilder builder) {
+        return builder.intercept(GrpcTracing.server(false));
     }
 
     /**
@@ -56,6 +62,11 @@ public final class GrpcTransport {
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("TLS channel credentials: " + e.getMessage(), e);
         }
-        return builder.withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS);
+        return traced(builder.withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, CONNECT_TIMEOUT_MS));
+    }
+
+    /** {@code builder}'s channel sends the caller's trace context with each call made inside a trace. */
+    public static NettyChannelBuilder traced(NettyChannelBuilder builder) {
+        return builder.intercept(GrpcTracing.client());
     }
 }

@@ -88,6 +88,33 @@ public final class EngineLoop<K> implements AutoCloseable {
 
         default void onError(RuntimeException e) {
         }
+
+        /** The sequence left the queue, {@code queuedNanos} after it was submitted. */
+        default void onAdmitted(long queuedNanos) {
+        }
+
+        /**
+         * The loop is about to run a part of this sequence's work ({@code "prefix lookup"},
+         * {@code "prefill"}, {@code "store blocks"}) and closes what this returns when that part is
+         * done, on the same thread: a submitter traces the sequence with it (the store calls made in
+         * between are then the phase's children).
+         */
+        default Phase phase(String name) {
+            return Phase.NONE;
+        }
+    }
+
+    /** A part of a sequence's work, as {@link Listener#phase} opened it. */
+    public interface Phase extends AutoCloseable {
+        Phase NONE = () -> {
+        };
+
+        /** A figure of this part (tokens, blocks), for its trace. */
+        default void set(String key, long value) {
+        }
+
+        @Override
+        void close();
     }
 
     /** A submitted sequence, as its submitter sees it. */
@@ -292,6 +319,9 @@ public final class EngineLoop<K> implements AutoCloseable {
         } finally {
             lock.unlock();
         }
+        if (admitted != null) {
+            admitted.admitted(admitted.admittedNanos - admitted.submittedNanos);
+        }
         if (cancelled != null) {
             for (Sequence<K> s : cancelled) {
                 s.finish = "cancelled";
@@ -312,7 +342,11 @@ public final class EngineLoop<K> implements AutoCloseable {
         // the last prompt token is computed here unless a prefill node chose the first token and no
         // log-probabilities of it are wanted (they need its logits)
         boolean needsLogits = !prefilled || s.request.sampling().logprobs() >= 0;
-        BlockManager.Prefix found = blocks.loadPrefix(s.kv, s.request, needsLogits ? prompt.length - 1 : prompt.length);
+        BlockManager.Prefix found;
+        try (Phase lookup = s.phase("prefix lookup")) {
+            found = blocks.loadPrefix(s.kv, s.request, needsLogits ? prompt.length - 1 : prompt.length);
+            lookup.set("cached_tokens", found.tokens());
+        }
         float[] logits;
         try {
             logits = computePrompt(s, found);
@@ -337,9 +371,12 @@ public final class EngineLoop<K> implements AutoCloseable {
     /** The prompt after its cached prefix; the logits of its last token (null when all of it was cached). */
     private float[] computePrompt(Sequence<K> s, BlockManager.Prefix found) {
         int[] prompt = s.request.prompt();
-        float[] logits = found.tokens() < prompt.length ? forward.prefill(s.kv, prompt, found.tokens()) : null;
-        blocks.promptComputed(s.kv, s.request);
-        return logits;
+        try (Phase compute = s.phase("prefill")) {
+            compute.set("tokens", prompt.length - found.tokens());
+            float[] logits = found.tokens() < prompt.length ? forward.prefill(s.kv, prompt, found.tokens()) : null;
+            blocks.promptComputed(s.kv, s.request);
+            return logits;
+        }
     }
 
     /** Run: one token for every running sequence, in one forward pass. */
@@ -372,7 +409,7 @@ public final class EngineLoop<K> implements AutoCloseable {
                 continue;
             }
             it.remove();
-            try {
+            try (Phase store = s.phase("store blocks")) {
                 blocks.finish(s.kv, s.request, s.tokens(), !s.failed);
             } catch (RuntimeException e) {
                 LOG.log(Level.WARNING, "could not release a finished sequence's blocks", e);

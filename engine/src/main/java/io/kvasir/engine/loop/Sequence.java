@@ -96,6 +96,25 @@ final class Sequence<K> implements EngineLoop.Handle {
         }
     }
 
+    /** The listener's view of a part of the work; none if it fails to give one (tracing never stops a sequence). */
+    EngineLoop.Phase phase(String name) {
+        try {
+            return listener.phase(name);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "a sequence's listener failed to open its " + name + " phase", e);
+            return EngineLoop.Phase.NONE;
+        }
+    }
+
+    /** Tells the listener the sequence was admitted; a listener that fails here harms nothing else. */
+    void admitted(long queuedNanos) {
+        try {
+            listener.onAdmitted(queuedNanos);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "a sequence's listener failed on its admission", e);
+        }
+    }
+
     /** Tells the listener how the sequence ended; a listener that fails here harms nothing else. */
     void notifyFinished(EngineLoop.Finish f) {
         try {

@@ -42,7 +42,11 @@ import io.kvasir.proto.kv.v1.PutResponse;
 import io.kvasir.proto.kv.v1.StatsRequest;
 import io.kvasir.proto.kv.v1.StatsResponse;
 import io.kvasir.proto.kv.v1.Tier;
+import io.kvasir.telemetry.Telemetry;
 import io.kvasir.tls.Tls;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.context.Scope;
 
 /**
  * What routers, prefill and decode nodes use to reach the store, through the members' gRPC API
@@ -58,7 +62,8 @@ public final class KvStoreClient implements AutoCloseable {
             .toBuilder(ProtoUtils.marshaller(GetRequest.getDefaultInstance()), new FetchedBlockMarshaller()).build();
 
     private final StoreMembers members;
-    private final ExecutorService calls = Executors.newVirtualThreadPerTaskExecutor();
+    /** Calls to members, in parallel, each in its caller's trace. */
+    private final ExecutorService calls = Telemetry.propagating(Executors.newVirtualThreadPerTaskExecutor());
     private final SharedMemoryReader shared = new SharedMemoryReader();
     private final ArenaGets arenaGets;
     private volatile boolean useSharedMemory = true;
@@ -125,16 +130,26 @@ public final class KvStoreClient implements AutoCloseable {
         if (keys.size() != payloads.size()) {
             throw new IllegalArgumentException(keys.size() + " keys but " + payloads.size() + " payloads");
         }
-        Map<String, List<Integer>> byOwner = members.byOwner(keys);
-        List<Future<?>> pending = new ArrayList<>();
-        for (var group : byOwner.entrySet()) {
-            pending.add(calls.submit(() -> {
-                members.withFallback(group.getKey(), "put of " + group.getValue().size() + " blocks",
-                        channel -> putOn(channel, tenant, keys, payloads, group.getValue()));
-                return null;
-            }));
+        Span span = Telemetry.childSpan("kv put");
+        span.setAttribute("kvasir.blocks", keys.size());
+        span.setAttribute("kvasir.bytes", payloads.stream().mapToLong(p -> p.length).sum());
+        try (Scope ignored = span.makeCurrent()) {
+            Map<String, List<Integer>> byOwner = members.byOwner(keys);
+            List<Future<?>> pending = new ArrayList<>();
+            for (var group : byOwner.entrySet()) {
+                pending.add(calls.submit(() -> {
+                    members.withFallback(group.getKey(), "put of " + group.getValue().size() + " blocks",
+                            channel -> putOn(channel, tenant, keys, payloads, group.getValue()));
+                    return null;
+                }));
+            }
+            awaitAll(pending);
+        } catch (KvStoreException | RuntimeException e) {
+            span.setStatus(StatusCode.ERROR, e.toString());
+            throw e;
+        } finally {
+            span.end();
         }
-        awaitAll(pending);
     }
 
     /** The blocks of {@code keys}, in order; null where the store has none (or not for this tenant). */
@@ -147,6 +162,33 @@ public final class KvStoreClient implements AutoCloseable {
      * where block i came from (host or SSD tier; null where missing).
      */
     public List<ByteBuffer> get(String tenant, List<BlockKey> keys, Tier[] tiers) throws KvStoreException {
+        Span span = Telemetry.childSpan("kv get");
+        try (Scope ignored = span.makeCurrent()) {
+            List<ByteBuffer> blocks = getBlocks(tenant, keys, tiers, span);
+            long bytes = 0, found = 0, ssd = 0;
+            for (int i = 0; i < blocks.size(); i++) {
+                if (blocks.get(i) != null) {
+                    found++;
+                    bytes += blocks.get(i).remaining();
+                    ssd += tiers[i] == Tier.TIER_SSD ? 1 : 0;
+                }
+            }
+            span.setAttribute("kvasir.blocks", keys.size());
+            span.setAttribute("kvasir.blocks_found", found);
+            span.setAttribute("kvasir.blocks_ssd", ssd);
+            span.setAttribute("kvasir.bytes", bytes);
+            return blocks;
+        } catch (KvStoreException | RuntimeException e) {
+            span.setStatus(StatusCode.ERROR, e.toString());
+            throw e;
+        } finally {
+            span.end();
+        }
+    }
+
+    /** {@link #get(String, List, Tier[])}'s work; {@code span} learns how many blocks each path served. */
+    private List<ByteBuffer> getBlocks(String tenant, List<BlockKey> keys, Tier[] tiers, Span span)
+            throws KvStoreException {
         ByteBuffer[] out = new ByteBuffer[keys.size()];
         Map<String, List<Integer>> viaGrpc = new LinkedHashMap<>();
         Map<String, List<Integer>> viaArena = new LinkedHashMap<>();
@@ -162,6 +204,7 @@ public final class KvStoreClient implements AutoCloseable {
             arenaGets.get(tenant, keys, viaArena, arenaFiles, out, tiers).forEach((member, rest) ->
                     viaGrpc.computeIfAbsent(member, m -> new ArrayList<>()).addAll(rest));
         }
+        span.setAttribute("kvasir.blocks_arena", keys.size() - viaGrpc.values().stream().mapToLong(List::size).sum());
         getVia(viaGrpc, GetRequest.newBuilder().setTenant(tenant), keys, out, tiers);
         for (int i = 0; i < out.length; i++) {
             if (out[i] != null && tiers[i] == null) {
