@@ -110,11 +110,11 @@ class ClusterProcessTest {
         var kv0 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
                 cluster, "--name", "kv-0", "--port", "5941", "--grpc-port", Integer.toString(grpc0), "--peers", peers,
                 "--host-budget", "128MiB", "--metrics-port", "0", "--replication-port", "0", "--tls-dir", tlsDir,
-                "--otlp-endpoint", otlp));
+                "--otlp-endpoint", otlp, "--metrics-tenants"));
         var kv1 = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kv-store member", "kv-store", "--cluster",
                 cluster, "--name", "kv-1", "--port", "5942", "--grpc-port", Integer.toString(grpc1), "--peers", peers,
                 "--host-budget", "128MiB", "--metrics-port", "0", "--replication-port", "0", "--tls-dir", tlsDir,
-                "--otlp-endpoint", otlp));
+                "--otlp-endpoint", otlp, "--metrics-tenants"));
         // the nodes start beside the members (their store clients retry until a member is up)
         var startingPrefill = CompletableFuture.supplyAsync(() -> KvasirProcess.start("kvasir prefill", "prefill",
                 "--model", model.toString(), "--kv-store", storeAt, "--grpc-port", "0", "--threads", "1",
@@ -130,7 +130,8 @@ class ClusterProcessTest {
                 KvasirProcess router = KvasirProcess.start("kvasir router", "router", "--model", model.toString(),
                         "--prefill", "127.0.0.1:" + prefill.port(), // decode nodes: found by their heartbeats
                         "--kv-store", storeAt, "--prefill-threshold", "64", "--grpc-port", "0", "--http-port", "0",
-                        "--tls-dir", tlsDir, "--cache-secret", secret.toString(), "--otlp-endpoint", otlp);
+                        "--tls-dir", tlsDir, "--cache-secret", secret.toString(), "--otlp-endpoint", otlp,
+                        "--metrics-tenants");
                 var backend = new VectorCpuBackend(1);
                 Model local = Model.load(model, backend)) {
             // a public client: TLS trusting the cluster CA, no certificate of its own
@@ -191,6 +192,15 @@ class ClusterProcessTest {
                 String routerMetrics = router.scrape(ca); // the router's HTTP port is HTTPS
                 assertTrue(KvasirProcess.sample(routerMetrics, "vllm:request_queue_time_seconds_count") >= 3, routerMetrics);
                 assertTrue(routerMetrics.contains("vllm:kv_cache_usage_perc{"), routerMetrics);
+                // each role's exposition is one Prometheus reads, and the chart's dashboard asks only for what they export
+                Set<String> exported = new java.util.TreeSet<>();
+                for (String scrape : List.of(routerMetrics, prefillMetrics, decodeMetrics, store0.scrape(ca), store1.scrape(ca))) {
+                    exported.addAll(PrometheusParser.names(PrometheusParser.parse(scrape)));
+                }
+                Set<String> asked = HelmChartTest.dashboardMetrics(java.nio.file.Files.readString(
+                        HelmChartTest.CHART.resolve("dashboards/kvasir.json")));
+                asked.removeAll(exported);
+                assertEquals(Set.of(), asked, "dashboard queries of metrics no role exports");
 
                 // internal services take no caller but the roles that need them, and run nothing for the rest
                 double prompted = KvasirProcess.sample(prefill.scrape(ca), "vllm:prompt_tokens_total");

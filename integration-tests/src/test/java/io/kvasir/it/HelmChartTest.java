@@ -17,6 +17,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.yaml.snakeyaml.Yaml;
 
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import com.marcnuri.helm.Helm;
 import com.marcnuri.helm.LintResult;
 
@@ -203,6 +205,57 @@ class HelmChartTest {
         assertEquals("/models/llama.gguf", at(m.get("ConfigMap", "prod-kvasir-config"), "data.KVASIR_MODEL"));
     }
 
+
+    /** The metric names the dashboard's queries read (histograms by their base name), from the chart's JSON. */
+    static Set<String> dashboardMetrics(String dashboardJson) {
+        Set<String> names = new java.util.TreeSet<>();
+        JsonObject dashboard = JsonParser.parseString(dashboardJson).getAsJsonObject();
+        for (var panel : dashboard.getAsJsonArray("panels")) {
+            for (var target : panel.getAsJsonObject().getAsJsonArray("targets")) {
+                var m = java.util.regex.Pattern.compile("\\b(vllm:[a-z][a-z0-9_]*|kvasir_[a-z0-9_]+)")
+                        .matcher(target.getAsJsonObject().get("expr").getAsString());
+                while (m.find()) {
+                    names.add(m.group(1).replaceAll("_(bucket|count|sum)$", ""));
+                }
+            }
+        }
+        return names;
+    }
+
+    @Test
+    void theDashboardAndTracingAreOffByDefaultAndRenderWhenAsked(@TempDir Path dir) throws Exception {
+        Manifests plain = render(null);
+        assertTrue(plain.kinds("ConfigMap").stream().noneMatch(k -> k.contains("dashboard")), plain.byKey().keySet().toString());
+        Map<String, Object> config = at(plain.get("ConfigMap", "prod-kvasir-config"), "data");
+        assertFalse(config.containsKey("OTEL_EXPORTER_OTLP_ENDPOINT"), "no tracing unless asked for");
+
+        Path values = dir.resolve("observed.yaml");
+        Files.writeString(values, """
+                metrics: {grafanaDashboard: {enabled: true}}
+                tracing: {otlpEndpoint: "http://otel-collector.monitoring:4318", sampleRatio: 0.25}
+                """);
+        Manifests m = render(values);
+        var dashboard = m.get("ConfigMap", "prod-kvasir-grafana-dashboard");
+        assertEquals("1", at(dashboard, "metadata.labels.grafana_dashboard"), "the label kube-prometheus-stack's sidecar watches");
+        Map<String, String> data = at(dashboard, "data");
+        String json = data.get("kvasir.json");
+        assertEquals(Files.readString(CHART.resolve("dashboards/kvasir.json")).strip(), json.strip());
+        JsonObject parsed = JsonParser.parseString(json).getAsJsonObject();
+        assertEquals("kvasir-overview", parsed.get("uid").getAsString());
+        Set<String> titles = new java.util.HashSet<>();
+        parsed.getAsJsonArray("panels").forEach(p -> titles.add(p.getAsJsonObject().get("title").getAsString()));
+        assertTrue(titles.containsAll(List.of("Time to first token", "Inter-token latency", "Goodput",
+                "KV store hit rate by tier", "KV store bytes per second", "Queue depth", "Refusals per tenant",
+                "Errors by code")), titles.toString());
+        assertTrue(dashboardMetrics(json).containsAll(List.of("vllm:time_to_first_token_seconds",
+                "vllm:inter_token_latency_seconds", "kvasir_kv_hits_total", "kvasir_kv_transfer_bytes_total",
+                "kvasir_tenant_refused_total", "kvasir_request_errors_total")), dashboardMetrics(json).toString());
+
+        Map<String, Object> traced = at(m.get("ConfigMap", "prod-kvasir-config"), "data");
+        assertEquals("http://otel-collector.monitoring:4318", traced.get("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        assertEquals("parentbased_traceidratio", traced.get("OTEL_TRACES_SAMPLER"));
+        assertEquals("0.25", traced.get("OTEL_TRACES_SAMPLER_ARG"));
+    }
 
     @Test
     void tlsMountsEachRolesSecretAndCertManagerIssuesThemNetworkPoliciesFenceTheInternalPorts(@TempDir Path dir)

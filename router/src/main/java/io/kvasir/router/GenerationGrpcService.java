@@ -114,9 +114,11 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             v = ValidatedRequest.of(request, tokenizer, vocab, context);
             tokenize.setAttribute("kvasir.prompt_tokens", v.promptTokens().length);
         } catch (InvalidRequestException e) {
+            metrics.error(Status.Code.INVALID_ARGUMENT.name());
             out.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asException());
             return;
         } catch (RuntimeException e) {
+            metrics.error(Status.Code.INVALID_ARGUMENT.name());
             out.onError(Status.INVALID_ARGUMENT.withDescription("prompt: cannot tokenize: " + e.getMessage()).asException());
             return;
         } finally {
@@ -133,6 +135,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         TenantLimits.Admission admission = limits.admit(tenant, cacheOwner, v.promptTokens().length);
         if (admission instanceof TenantLimits.Refusal refused) {
             metrics.refused(tenant);
+            metrics.error(Status.Code.RESOURCE_EXHAUSTED.name());
             io.grpc.Metadata trailers = new io.grpc.Metadata();
             trailers.put(RETRY_AFTER_MS, Long.toString(refused.retryAfterMillis()));
             out.onError(Status.RESOURCE_EXHAUSTED.withDescription(refused.reason()).asException(trailers));
@@ -152,7 +155,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             // the tenant's place goes back, and the client hears why: nothing is left holding it
             LOG.log(Level.WARNING, "placing a request failed", e);
             route.setStatus(StatusCode.ERROR, e.toString());
-            metrics.failed();
+            metrics.failed(Status.Code.UNAVAILABLE.name());
             permit.release(0);
             out.onError(Status.UNAVAILABLE.withDescription("the router could not place the request: " + e)
                     .asException());
@@ -235,7 +238,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
 
         void cancel() {
             if (!done) {
-                metrics.failed();
+                metrics.failed(Status.Code.CANCELLED.name());
                 permit.release(completion);
             }
             done = true;
@@ -307,6 +310,8 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             }
             metrics.finished(tenant, reason, (System.nanoTime() - startNanos) / 1e9,
                     promptTokens > 0 ? promptTokens : request.getPromptTokensCount(), cached, completion);
+            metrics.promptSources(Math.max(0, (promptTokens > 0 ? promptTokens : request.getPromptTokensCount()) - cached),
+                    r.getCachedLocalTokens(), r.getCachedHostTokens(), r.getCachedSsdTokens());
             permit.release(completion);
             stream.setAttribute("kvasir.completion_tokens", completion);
             stream.setAttribute("kvasir.finish_reason", reason);
@@ -351,7 +356,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
 
         private void finishWithError(Status s, io.grpc.Metadata trailers) {
             done = true;
-            metrics.failed();
+            metrics.failed(s.getCode().name());
             permit.release(completion);
             stream.setStatus(StatusCode.ERROR, s.getCode() + ": " + s.getDescription());
             stream.end();

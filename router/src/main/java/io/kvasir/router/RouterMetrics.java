@@ -31,6 +31,10 @@ public final class RouterMetrics {
     private final AtomicLong running = new AtomicLong();
     private final Map<String, AtomicLong> finished = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> refused = new ConcurrentHashMap<>();
+    /** By gRPC status code (a fixed set of names). */
+    private final Map<String, AtomicLong> errors = new ConcurrentHashMap<>();
+    private static final String[] SOURCES = {"computed", "local", "host", "ssd"};
+    private final AtomicLong[] bySource = {new AtomicLong(), new AtomicLong(), new AtomicLong(), new AtomicLong()};
     private final Map<String, AtomicLong[]> perTenant = new ConcurrentHashMap<>();
     /** Tenants with series of their own; the rest are counted together. */
     static final int MAX_TENANT_SERIES = 1000;
@@ -110,8 +114,26 @@ public final class RouterMetrics {
         t[3].addAndGet(completion);
     }
 
-    void failed() {
+    /** A started request ended in an error with gRPC status {@code code}. */
+    void failed(String code) {
         running.decrementAndGet();
+        error(code);
+    }
+
+    /** A request was answered with gRPC status {@code code} (started or refused before it started). */
+    void error(String code) {
+        errors.computeIfAbsent(code, c -> new AtomicLong()).incrementAndGet();
+    }
+
+    /**
+     * Where a finished request's prompt tokens came from: computed, or cached in the decode node's
+     * own pool, the store's host memory or its SSD.
+     */
+    void promptSources(int computed, int local, int host, int ssd) {
+        bySource[0].addAndGet(computed);
+        bySource[1].addAndGet(local);
+        bySource[2].addAndGet(host);
+        bySource[3].addAndGet(ssd);
     }
 
     /** The Prometheus text exposition. */
@@ -139,6 +161,16 @@ public final class RouterMetrics {
         finished.forEach((reason, n) -> out.sample("vllm:request_success_total", "{model_name=\"" + model
                 + "\",finished_reason=\"" + reason + "\"}", n.get()));
         out.histogram(ttft, m).histogram(itl, m).histogram(e2e, m).histogram(queue, m);
+        out.family("kvasir_prompt_tokens_by_source_total", "Prompt tokens of finished requests, by where their KV "
+                + "came from: computed, or cached in the decode node's pool (local), the store's memory (host) or SSD",
+                "counter");
+        for (int i = 0; i < SOURCES.length; i++) {
+            out.sample("kvasir_prompt_tokens_by_source_total", m.substring(0, m.length() - 1) + ",source=\"" + SOURCES[i]
+                    + "\"}", bySource[i].get());
+        }
+        out.family("kvasir_request_errors_total", "Requests answered with an error, by gRPC status code", "counter");
+        new TreeMap<>(errors).forEach((code, n) -> out.sample("kvasir_request_errors_total",
+                m.substring(0, m.length() - 1) + ",code=\"" + code + "\"}", n.get()));
         if (watched != null) {
             Map<String, Integer> sequences = new TreeMap<>();
             Map<String, Long> freeBlocks = new TreeMap<>();
