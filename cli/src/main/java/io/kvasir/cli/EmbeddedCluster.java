@@ -167,7 +167,7 @@ final class EmbeddedCluster implements AutoCloseable {
             metrics = new RouterMetrics(modelId);
             NodeLoads loads = started(new NodeLoads(store));
             metrics.watch(loads);
-            metrics.include(member.store()::metricsText);
+            member.store().registerMetrics(metrics.registry());
             if (o.kvQuotaBytes() > 0) {
                 o.limits().withKvQuota(new KvQuotaGate(store, new EngineBlocks(config, ModelFingerprint.of(first),
                         o.blockSize(), kvType).encodedBlockBytes()));

@@ -10,11 +10,12 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 
-import io.kvasir.kv.metrics.MetricsEndpoint;
 import io.kvasir.kv.store.KvStoreMember;
 import io.kvasir.kv.store.StoreConfig;
+import io.kvasir.telemetry.MetricsEndpoint;
 import io.kvasir.tls.Role;
 import io.kvasir.tls.Tls;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /**
  * {@code kvasir kv-store}: runs one member of the KV store until the process is stopped (SIGTERM
@@ -57,7 +58,9 @@ final class KvStoreCommand {
         TracingOptions.start("kv-store", a);
         KvStoreMember member = KvStoreMember.start(config, tls);
         member.store().labelTenants(a.has("metrics-tenants"));
-        MetricsEndpoint metrics = RoleCommands.metrics(a, 7402, member.store()::metricsText, tls);
+        PrometheusRegistry registry = new PrometheusRegistry();
+        member.store().registerMetrics(registry);
+        MetricsEndpoint metrics = RoleCommands.metrics(a, 7402, registry, tls);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             metrics.close();

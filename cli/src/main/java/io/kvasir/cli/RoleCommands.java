@@ -29,7 +29,6 @@ import io.kvasir.engine.ModelFingerprint;
 import io.kvasir.engine.kv.KvCacheType;
 import io.kvasir.engine.backend.cpu.VectorCpuBackend;
 import io.kvasir.kv.client.KvStoreClient;
-import io.kvasir.kv.metrics.MetricsEndpoint;
 import io.kvasir.node.BlockKeyChain;
 import io.kvasir.node.CacheSalts;
 import io.kvasir.node.EngineBlocks;
@@ -55,9 +54,11 @@ import io.kvasir.router.GenerationGrpcService;
 import io.kvasir.router.PlacementPolicy;
 import io.kvasir.router.TenantInterceptor;
 import io.kvasir.router.TenantLimits;
+import io.kvasir.telemetry.MetricsEndpoint;
 import io.kvasir.tls.Role;
 import io.kvasir.tls.GrpcTransport;
 import io.kvasir.tls.Tls;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /** {@code kvasir prefill}, {@code decode} and {@code router}: the roles of {@code serve}, one process each. */
 final class RoleCommands {
@@ -146,8 +147,10 @@ final class RoleCommands {
                 : Hosts.resolve(Hosts.advertisable(a.string("host", "127.0.0.1"))) + ":" + server.getPort();
         DecodeAnnouncer announcer = new DecodeAnnouncer(node.store(), id, engine);
         String modelName = modelName(node.modelPath());
-        MetricsEndpoint metrics = metrics(a, 7502, () -> engine.metricsText(modelName) + node.cache().metricsText(),
-                node.tls());
+        PrometheusRegistry registry = new PrometheusRegistry();
+        engine.registerMetrics(registry, modelName);
+        node.cache().registerMetrics(registry);
+        MetricsEndpoint metrics = metrics(a, 7502, registry, node.tls());
         out.println("kvasir decode: " + node.modelPath().getFileName() + " on port " + server.getPort() + " as " + id
                 + ", metrics on port " + metrics.port() + ", KV store " + node.peers() + node.security());
         out.flush();
@@ -178,8 +181,10 @@ final class RoleCommands {
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus(PrefillServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
         String modelName = modelName(node.modelPath());
-        MetricsEndpoint metrics = metrics(a, 7602, () -> engine.metricsText(modelName) + node.cache().metricsText(),
-                node.tls());
+        PrometheusRegistry registry = new PrometheusRegistry();
+        engine.registerMetrics(registry, modelName);
+        node.cache().registerMetrics(registry);
+        MetricsEndpoint metrics = metrics(a, 7602, registry, node.tls());
         out.println("kvasir prefill: " + node.modelPath().getFileName() + " on port " + server.getPort()
                 + ", metrics on port " + metrics.port() + ", KV store " + node.peers()
                 + (node.gpu() != null ? ", on " + node.gpu() : "") + node.security());
@@ -417,9 +422,9 @@ final class RoleCommands {
      * {@code /metrics} on {@code --metrics-port} (default {@code port}; 0 picks a free one): HTTPS
      * with the role's certificate under TLS.
      */
-    static MetricsEndpoint metrics(Args a, int port, java.util.function.Supplier<String> text, Tls tls) {
+    static MetricsEndpoint metrics(Args a, int port, PrometheusRegistry registry, Tls tls) {
         try {
-            return new MetricsEndpoint(Hosts.resolve(a.string("host", "127.0.0.1")), a.integer("metrics-port", port), text,
+            return new MetricsEndpoint(Hosts.resolve(a.string("host", "127.0.0.1")), a.integer("metrics-port", port), registry,
                     tls == null ? null : tls.sslContext());
         } catch (java.security.GeneralSecurityException e) {
             throw new IllegalStateException("cannot serve /metrics over TLS: " + e.getMessage(), e);

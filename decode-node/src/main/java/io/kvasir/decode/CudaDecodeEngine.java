@@ -9,11 +9,11 @@ import io.kvasir.cuda.CudaLlamaModel;
 import io.kvasir.cuda.DeviceKvTier;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.loop.EngineLoop;
-import io.kvasir.kv.metrics.PrometheusText;
 import io.kvasir.kv.store.NodeHeartbeat;
 import io.kvasir.node.DeviceBlockManager;
 import io.kvasir.node.DevicePrefix;
 import io.kvasir.node.StorePrefixCache;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /**
  * A decode node on a GPU ({@code kvasir decode --device cuda}): the engine loop with the forward
@@ -55,11 +55,9 @@ public final class CudaDecodeEngine implements Decoder {
     }
 
     @Override
-    public String metricsText(String modelName) {
-        String m = PrometheusText.labels("model_name", modelName);
-        return metrics.render(loop, m)
-                .gauge("kvasir_device_kv_cached_blocks", "Blocks cached in the GPU's KV tier", m, tier.cachedBlocks())
-                .toString();
+    public void registerMetrics(PrometheusRegistry registry, String modelName) {
+        metrics.register(registry, modelName, loop);
+        metrics.gauge(registry, "kvasir_device_kv_cached_blocks", "Blocks cached in the GPU's KV tier", tier::cachedBlocks);
     }
 
     @Override

@@ -7,10 +7,11 @@ import io.kvasir.engine.kv.KvBlockPool;
 import io.kvasir.engine.loop.CpuForward;
 import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.engine.model.LlamaModel;
-import io.kvasir.kv.metrics.PrometheusText;
 import io.kvasir.kv.store.NodeHeartbeat;
 import io.kvasir.node.HostBlockManager;
 import io.kvasir.node.PrefixCache;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /**
  * A decode node on the CPU: the engine loop over a host pool, with the node's local tier in front of
@@ -63,15 +64,14 @@ public final class DecodeEngine implements Decoder {
     }
 
     @Override
-    public String metricsText(String modelName) {
-        String m = PrometheusText.labels("model_name", modelName);
-        return metrics.render(loop, m)
-                .gauge("kvasir_node_kv_blocks", "KV blocks in this node's pool", m, blocks.totalBlocks())
-                .gauge("kvasir_node_local_tier_blocks", "Finished sequences' blocks kept in the local tier", m,
-                        blocks.localBlocks())
-                .counter("kvasir_node_local_tier_hit_tokens_total", "Prompt tokens copied from the local tier", m,
-                        blocks.localHitTokens())
-                .toString();
+    public void registerMetrics(PrometheusRegistry registry, String modelName) {
+        metrics.register(registry, modelName, loop);
+        metrics.gauge(registry, "kvasir_node_kv_blocks", "KV blocks in this node's pool", blocks::totalBlocks);
+        metrics.gauge(registry, "kvasir_node_local_tier_blocks", "Finished sequences' blocks kept in the local tier",
+                blocks::localBlocks);
+        CounterWithCallback.builder().name("kvasir_node_local_tier_hit_tokens")
+                .help("Prompt tokens copied from the local tier").labelNames("model_name")
+                .callback(cb -> cb.call(blocks.localHitTokens(), modelName)).register(registry);
     }
 
     @Override

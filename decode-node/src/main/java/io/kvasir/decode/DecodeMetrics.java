@@ -4,17 +4,21 @@ import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
 
 import io.kvasir.engine.loop.EngineLoop;
-import io.kvasir.kv.metrics.LatencyHistogram;
-import io.kvasir.kv.metrics.PrometheusText;
+import io.kvasir.telemetry.Exposition;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /** A decode node's metrics, under vLLM's names, as its engine loop reports them; CPU and GPU alike. */
 final class DecodeMetrics implements EngineLoop.Observer {
-    private final LatencyHistogram queueTime = new LatencyHistogram("vllm:request_queue_time_seconds",
-            "Time a request waited on this node before it was admitted to the batch");
+    private final Histogram queueTime = Exposition.latency("vllm:request_queue_time_seconds",
+            "Time a request waited on this node before it was admitted to the batch").labelNames("model_name").build();
     private final LongAdder promptTokens = new LongAdder();
     private final LongAdder cachedTokens = new LongAdder();
     private final LongAdder generationTokens = new LongAdder();
     private final AtomicLongArray stepsByBatchSize;
+    private volatile String model = "";
 
     DecodeMetrics(int maxBatch) {
         stepsByBatchSize = new AtomicLongArray(maxBatch + 1);
@@ -22,7 +26,7 @@ final class DecodeMetrics implements EngineLoop.Observer {
 
     @Override
     public void admitted(double queueSeconds) {
-        queueTime.observe(queueSeconds);
+        queueTime.labelValues(model).observe(queueSeconds);
     }
 
     @Override
@@ -50,20 +54,31 @@ final class DecodeMetrics implements EngineLoop.Observer {
         return steps;
     }
 
-    /** The engine's view: running, waiting, KV usage, tokens, prefix hits, queue time; the caller may add its own. */
-    PrometheusText render(EngineLoop<?> loop, String labels) {
-        long total = loop.blocks().totalBlocks();
-        double usage = total == 0 ? 0 : 1.0 - (double) loop.blocks().freeBlocks() / total;
-        return new PrometheusText()
-                .gauge("vllm:num_requests_running", "Sequences in the running batch", labels, loop.running())
-                .gauge("vllm:num_requests_waiting", "Sequences waiting for room", labels, loop.waiting())
-                .gauge("vllm:kv_cache_usage_perc", "Fraction of KV blocks reserved by sequences (1 = full)", labels, usage)
-                .counter("vllm:prompt_tokens_total", "Prompt tokens", labels, promptTokens.sum())
-                .counter("vllm:generation_tokens_total", "Generated tokens", labels, generationTokens.sum())
-                .counter("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the KV cache", labels,
-                        promptTokens.sum())
-                .counter("vllm:prefix_cache_hits_total", "Prompt tokens whose KV came from a cache", labels,
-                        cachedTokens.sum())
-                .histogram(queueTime, labels);
+    /** The engine's families, labelled with {@code modelName}: running, waiting, KV usage, tokens, prefix hits, queue time. */
+    void register(PrometheusRegistry registry, String modelName, EngineLoop<?> loop) {
+        model = modelName;
+        gauge(registry, "vllm:num_requests_running", "Sequences in the running batch", loop::running);
+        gauge(registry, "vllm:num_requests_waiting", "Sequences waiting for room", loop::waiting);
+        gauge(registry, "vllm:kv_cache_usage_perc", "Fraction of KV blocks reserved by sequences (1 = full)", () -> {
+            long total = loop.blocks().totalBlocks();
+            return total == 0 ? 0 : 1.0 - (double) loop.blocks().freeBlocks() / total;
+        });
+        counter(registry, "vllm:prompt_tokens", "Prompt tokens", promptTokens);
+        counter(registry, "vllm:generation_tokens", "Generated tokens", generationTokens);
+        counter(registry, "vllm:prefix_cache_queries", "Prompt tokens looked up in the KV cache", promptTokens);
+        counter(registry, "vllm:prefix_cache_hits", "Prompt tokens whose KV came from a cache", cachedTokens);
+        registry.register(queueTime);
+    }
+
+    /** A gauge of the node's, labelled with its model. */
+    void gauge(PrometheusRegistry registry, String name, String help, java.util.function.DoubleSupplier value) {
+        GaugeWithCallback.builder().name(name).help(help).labelNames("model_name")
+                .callback(cb -> cb.call(value.getAsDouble(), model)).register(registry);
+    }
+
+    /** A counter of the node's, labelled with its model. */
+    void counter(PrometheusRegistry registry, String name, String help, LongAdder value) {
+        CounterWithCallback.builder().name(name).help(help).labelNames("model_name")
+                .callback(cb -> cb.call(value.sum(), model)).register(registry);
     }
 }

@@ -4,6 +4,7 @@ import java.util.List;
 
 import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.kv.store.NodeHeartbeat;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /** What a decode node runs sequences on: the engine loop on the CPU ({@link DecodeEngine}) or a GPU ({@link CudaDecodeEngine}). */
 public interface Decoder extends AutoCloseable {
@@ -42,8 +43,8 @@ public interface Decoder extends AutoCloseable {
     /** Blocks of its local tier, for its heartbeat. */
     List<NodeHeartbeat.Resident> resident();
 
-    /** Its metrics in Prometheus' text format. */
-    String metricsText(String modelName);
+    /** Adds its metrics, labelled with {@code modelName}, to the node's registry. */
+    void registerMetrics(PrometheusRegistry registry, String modelName);
 
     @Override
     void close();

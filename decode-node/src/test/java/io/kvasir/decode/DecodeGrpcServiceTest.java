@@ -49,8 +49,7 @@ class DecodeGrpcServiceTest {
             }
 
             @Override
-            public String metricsText(String modelName) {
-                return "";
+            public void registerMetrics(io.prometheus.metrics.model.registry.PrometheusRegistry registry, String modelName) {
             }
 
             @Override

@@ -120,7 +120,15 @@ class PrefillRequestFuzzTest {
     private static void awaitFreeKv(PrefillRequest request) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         while (true) {
-            Matcher m = KV_USAGE.matcher(engine.metricsText("m"));
+            var registry = new io.prometheus.metrics.model.registry.PrometheusRegistry();
+            engine.registerMetrics(registry, "m");
+            Matcher m;
+            try {
+                m = KV_USAGE.matcher(new String(io.kvasir.telemetry.Exposition.of(registry, null).bytes(),
+                        java.nio.charset.StandardCharsets.UTF_8));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
             if (!m.find()) {
                 throw new AssertionError("no vllm:kv_cache_usage_perc in the node's metrics");
             }

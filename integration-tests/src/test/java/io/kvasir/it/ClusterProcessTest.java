@@ -176,7 +176,7 @@ class ClusterProcessTest {
                 var ca = TrustedCa.sslContext(certs.resolve("ca.crt"));
                 assertThrows(Exception.class, () -> store0.scrape(), "plain HTTP to a member's metrics under TLS");
                 String storeMetrics = store0.scrape(ca) + store1.scrape(ca);
-                assertTrue(storeMetrics.contains("kvasir_kv_transfer_bytes_total{member=\"kv-0\",direction=\"put\"}"),
+                assertTrue(storeMetrics.contains("kvasir_kv_transfer_bytes_total{direction=\"put\",member=\"kv-0\"}"),
                         storeMetrics);
                 double puts = KvasirProcess.sample(store0.scrape(ca), "kvasir_kv_puts_total")
                         + KvasirProcess.sample(store1.scrape(ca), "kvasir_kv_puts_total");
@@ -196,6 +196,11 @@ class ClusterProcessTest {
                 Set<String> exported = new java.util.TreeSet<>();
                 for (String scrape : List.of(routerMetrics, prefillMetrics, decodeMetrics, store0.scrape(ca), store1.scrape(ca))) {
                     exported.addAll(PrometheusParser.names(PrometheusParser.parse(scrape)));
+                }
+                for (KvasirProcess role : List.of(router, prefill, decode, store0)) { // and as OpenMetrics, when asked
+                    String om = role.scrape(ca, PrometheusParser.OPENMETRICS);
+                    assertTrue(om.endsWith("# EOF\n"), om);
+                    assertFalse(PrometheusParser.parse(om, true).isEmpty(), om);
                 }
                 Set<String> asked = HelmChartTest.dashboardMetrics(java.nio.file.Files.readString(
                         HelmChartTest.CHART.resolve("dashboards/kvasir.json")));

@@ -89,10 +89,20 @@ final class KvasirProcess implements AutoCloseable {
 
     /** The {@code /metrics} body on localhost's {@code port}, over HTTPS trusting {@code tls}, or plain HTTP when null. */
     static String scrape(int port, javax.net.ssl.SSLContext tls) throws Exception {
+        return scrape(port, tls, "text/plain");
+    }
+
+    /** Its {@code /metrics} body in the format {@code accept} asks for, over HTTPS trusting {@code tls}. */
+    String scrape(javax.net.ssl.SSLContext tls, String accept) throws Exception {
+        return scrape(metricsPort(), tls, accept);
+    }
+
+    static String scrape(int port, javax.net.ssl.SSLContext tls, String accept) throws Exception {
         var client = tls == null ? java.net.http.HttpClient.newBuilder() : java.net.http.HttpClient.newBuilder().sslContext(tls);
         try (var http = client.build()) {
             var r = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create((tls == null ? "http" : "https")
-                    + "://localhost:" + port + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+                    + "://localhost:" + port + "/metrics")).header("Accept", accept).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
             if (r.statusCode() != 200) {
                 throw new IllegalStateException("/metrics answered " + r.statusCode());
             }

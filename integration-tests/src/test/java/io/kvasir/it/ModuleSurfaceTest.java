@@ -41,7 +41,6 @@ class ModuleSurfaceTest {
                     "block", List.of("BlockCodec", "BlockFormatException", "BlockKey", "BlockKeys", "BlockLayout",
                             "CacheDType", "KvBlock", "TenantNames"),
                     "client", List.of("KvStoreClient", "KvStoreException"),
-                    "metrics", List.of("LatencyHistogram", "MetricsEndpoint", "PrometheusText"),
                     "store", List.of("BlockStore", "KvStoreMember", "NodeHeartbeat", "StoreConfig")),
             "io.kvasir.node", Map.of(
                     "", List.of("BlockKeyChain", "CacheSalts", "DeviceBlockManager", "DevicePrefix", "EngineBlocks",
@@ -56,7 +55,7 @@ class ModuleSurfaceTest {
                             "KvQuotaGate", "NodeLoads", "OpenAiHttpApi", "PlacementPolicy", "RouterMetrics", "Tenant",
                             "TenantInterceptor", "TenantLimits")),
             "io.kvasir.telemetry", Map.of(
-                    "", List.of("GrpcTracing", "Telemetry", "TraceCollector")),
+                    "", List.of("Exposition", "GrpcTracing", "MetricsEndpoint", "Telemetry", "TraceCollector")),
             "io.kvasir.tls", Map.of(
                     "", List.of("DevCertificates", "GrpcTransport", "Role", "RoleAuthorization", "Tls", "TlsFiles")),
             "io.kvasir.cli", Map.of());

@@ -23,10 +23,15 @@ final class PrometheusParser {
     private static final String PYTHON = "/usr/bin/python3";
     private static final String SCRIPT = """
             import sys, json
-            from prometheus_client.parser import text_string_to_metric_families
+            if sys.argv[1] == "openmetrics":
+                from prometheus_client.openmetrics.parser import text_string_to_metric_families
+            else:
+                from prometheus_client.parser import text_string_to_metric_families
             print(json.dumps([{"name": f.name, "type": f.type, "samples": [[s.name, s.labels, s.value] for s in f.samples]}
                               for f in text_string_to_metric_families(sys.stdin.read())]))
             """;
+    /** The Accept header of an OpenMetrics scrape, as Prometheus sends it. */
+    static final String OPENMETRICS = "application/openmetrics-text; version=1.0.0";
 
     /** One sample as the parser read it. */
     record Sample(String name, Map<String, String> labels, double value) {
@@ -39,12 +44,18 @@ final class PrometheusParser {
     private PrometheusParser() {
     }
 
-    /** {@code text} parsed; throws with the parser's message if Prometheus could not read it. */
+    /** {@code text} (Prometheus' text format) parsed; throws with the parser's message if Prometheus could not read it. */
     static List<Family> parse(String text) throws IOException, InterruptedException {
+        return parse(text, false);
+    }
+
+    /** {@code text} parsed as OpenMetrics ({@code openMetrics}) or Prometheus' text format. */
+    static List<Family> parse(String text, boolean openMetrics) throws IOException, InterruptedException {
         if (!Files.isExecutable(Path.of(PYTHON))) {
             throw new IllegalStateException(PYTHON + " is missing: apt install python3 python3-prometheus-client");
         }
-        Process p = new ProcessBuilder(PYTHON, "-c", SCRIPT).redirectErrorStream(true).start();
+        Process p = new ProcessBuilder(PYTHON, "-c", SCRIPT, openMetrics ? "openmetrics" : "text").redirectErrorStream(true)
+                .start();
         try (var in = p.getOutputStream()) {
             in.write(text.getBytes(StandardCharsets.UTF_8));
         }

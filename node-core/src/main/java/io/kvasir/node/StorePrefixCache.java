@@ -20,6 +20,8 @@ import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.client.KvStoreException;
 import io.kvasir.proto.kv.v1.Tier;
 import io.kvasir.telemetry.Telemetry;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /**
  * The KV store as a decode node's prefix cache. Keys follow the shared contract (model
@@ -256,14 +258,14 @@ public final class StorePrefixCache implements PrefixCache, AutoCloseable {
         return new long[] {bytesRead.sum(), bytesWritten.sum()};
     }
 
-    /** {@link #bytesMoved} in Prometheus' text format, for the node's /metrics. */
-    public String metricsText() {
-        return new io.kvasir.kv.metrics.PrometheusText()
-                .family("kvasir_node_kv_store_bytes_total", "Block bytes this node read from and wrote to the KV store",
-                        "counter")
-                .sample("kvasir_node_kv_store_bytes_total", "{direction=\"read\"}", bytesRead.sum())
-                .sample("kvasir_node_kv_store_bytes_total", "{direction=\"write\"}", bytesWritten.sum())
-                .toString();
+    /** Adds {@link #bytesMoved} to the node's metrics. */
+    public void registerMetrics(PrometheusRegistry registry) {
+        CounterWithCallback.builder().name("kvasir_node_kv_store_bytes")
+                .help("Block bytes this node read from and wrote to the KV store").labelNames("direction")
+                .callback(cb -> {
+                    cb.call(bytesRead.sum(), "read");
+                    cb.call(bytesWritten.sum(), "write");
+                }).register(registry);
     }
 
     /** Waits until every store issued so far has reached the store (tests, shutdown). */

@@ -9,10 +9,10 @@ import io.kvasir.cuda.CudaLlamaModel;
 import io.kvasir.cuda.DeviceKvTier;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.sampling.SamplingParams;
-import io.kvasir.kv.metrics.PrometheusText;
 import io.kvasir.node.DeviceBlockManager;
 import io.kvasir.node.DevicePrefix;
 import io.kvasir.node.StorePrefixCache;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /**
  * A prefill node on a GPU ({@code kvasir prefill --device cuda}). The prompt's cached prefix comes
@@ -46,10 +46,9 @@ public final class CudaPrefillEngine implements Prefiller {
     }
 
     @Override
-    public String metricsText(String modelName) {
-        String m = PrometheusText.labels("model_name", modelName);
-        return loop.metrics(m).gauge("kvasir_device_kv_cached_blocks", "Blocks cached in the GPU's KV tier", m,
-                tier.cachedBlocks()).toString();
+    public void registerMetrics(PrometheusRegistry registry, String modelName) {
+        loop.registerMetrics(registry, modelName);
+        loop.gauge(registry, "kvasir_device_kv_cached_blocks", "Blocks cached in the GPU's KV tier", tier::cachedBlocks);
     }
 
     @Override

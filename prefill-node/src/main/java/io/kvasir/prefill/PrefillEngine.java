@@ -5,9 +5,9 @@ import java.util.function.Consumer;
 import io.kvasir.engine.Model;
 import io.kvasir.engine.loop.CpuForward;
 import io.kvasir.engine.sampling.SamplingParams;
-import io.kvasir.kv.metrics.PrometheusText;
 import io.kvasir.node.HostBlockManager;
 import io.kvasir.node.StorePrefixCache;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /**
  * A prefill node on the CPU: for one prompt, load what the store has, compute the rest in chunks of
@@ -31,8 +31,8 @@ public final class PrefillEngine implements Prefiller {
     }
 
     @Override
-    public String metricsText(String modelName) {
-        return loop.metrics(PrometheusText.labels("model_name", modelName)).toString();
+    public void registerMetrics(PrometheusRegistry registry, String modelName) {
+        loop.registerMetrics(registry, modelName);
     }
 
     @Override

@@ -10,9 +10,9 @@ import io.kvasir.engine.loop.BlockManager;
 import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.engine.loop.ForwardPass;
 import io.kvasir.engine.sampling.SamplingParams;
-import io.kvasir.kv.metrics.PrometheusText;
 import io.kvasir.node.SequenceTrace;
 import io.kvasir.node.StorePrefixCache;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /**
  * A prefill node's use of the engine loop: a prompt is a request for one token whose full blocks go
@@ -87,9 +87,14 @@ final class PrefillLoop<K> implements AutoCloseable {
                 finish.cachedSsdTokens());
     }
 
-    /** The node's metrics, labelled {@code labels}. */
-    PrometheusText metrics(String labels) {
-        return metrics.render(loop, labels);
+    /** Adds the node's metrics, labelled with {@code modelName}, to {@code registry}. */
+    void registerMetrics(PrometheusRegistry registry, String modelName) {
+        metrics.register(registry, modelName, loop);
+    }
+
+    /** Adds a gauge of the node's own, labelled with its model. */
+    void gauge(PrometheusRegistry registry, String name, String help, java.util.function.DoubleSupplier value) {
+        metrics.gauge(registry, name, help, value);
     }
 
     @Override

@@ -1,21 +1,26 @@
 package io.kvasir.prefill;
 
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.DoubleSupplier;
 
 import io.kvasir.engine.loop.EngineLoop;
-import io.kvasir.kv.metrics.LatencyHistogram;
-import io.kvasir.kv.metrics.PrometheusText;
+import io.kvasir.telemetry.Exposition;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /** A prefill node's metrics, under vLLM's names where it has them, as its engine loop reports them. */
 final class PrefillMetrics implements EngineLoop.Observer {
-    private final LatencyHistogram queueTime = new LatencyHistogram("vllm:request_queue_time_seconds",
-            "Time a prompt waited for the node");
-    private final LatencyHistogram prefillTime = new LatencyHistogram("vllm:request_prefill_time_seconds",
-            "Time to load, compute and store a prompt");
+    private final Histogram queueTime = Exposition.latency("vllm:request_queue_time_seconds",
+            "Time a prompt waited for the node").labelNames("model_name").build();
+    private final Histogram prefillTime = Exposition.latency("vllm:request_prefill_time_seconds",
+            "Time to load, compute and store a prompt").labelNames("model_name").build();
     private final LongAdder promptTokens = new LongAdder();
     private final LongAdder cachedTokens = new LongAdder();
     private final LongAdder storedBlocks = new LongAdder();
     private final int blockSize;
+    private volatile String model = "";
 
     PrefillMetrics(int blockSize) {
         this.blockSize = blockSize;
@@ -23,12 +28,12 @@ final class PrefillMetrics implements EngineLoop.Observer {
 
     @Override
     public void admitted(double queueSeconds) {
-        queueTime.observe(queueSeconds);
+        queueTime.labelValues(model).observe(queueSeconds);
     }
 
     @Override
     public void finished(EngineLoop.Finish finish, double runSeconds) {
-        prefillTime.observe(runSeconds);
+        prefillTime.labelValues(model).observe(runSeconds);
         promptTokens.add(finish.promptTokens());
         cachedTokens.add(finish.cachedPromptTokens());
         storedBlocks.add(storedBlocks(finish, blockSize));
@@ -39,20 +44,29 @@ final class PrefillMetrics implements EngineLoop.Observer {
         return finish.promptTokens() / blockSize - finish.cachedPromptTokens() / blockSize;
     }
 
-    /** The node's metrics; the caller may add its own. */
-    PrometheusText render(EngineLoop<?> loop, String m) {
-        long total = loop.blocks().totalBlocks();
-        return new PrometheusText()
-                .gauge("vllm:num_requests_running", "Prompts being prefilled", m, loop.running())
-                .gauge("vllm:num_requests_waiting", "Prompts waiting for the node", m, loop.waiting())
-                .gauge("vllm:kv_cache_usage_perc", "Fraction of KV blocks in use", m,
-                        1.0 - (double) loop.blocks().freeBlocks() / total)
-                .counter("vllm:prompt_tokens_total", "Prompt tokens", m, promptTokens.sum())
-                .counter("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the KV store", m, promptTokens.sum())
-                .counter("vllm:prefix_cache_hits_total", "Prompt tokens found in the KV store", m, cachedTokens.sum())
-                .histogram(queueTime, m)
-                .histogram(prefillTime, m)
-                .counter("kvasir_prefill_stored_blocks_total", "Full blocks computed and put into the KV store", m,
-                        storedBlocks.sum());
+    /** The node's families, labelled with {@code modelName}. */
+    void register(PrometheusRegistry registry, String modelName, EngineLoop<?> loop) {
+        model = modelName;
+        gauge(registry, "vllm:num_requests_running", "Prompts being prefilled", loop::running);
+        gauge(registry, "vllm:num_requests_waiting", "Prompts waiting for the node", loop::waiting);
+        gauge(registry, "vllm:kv_cache_usage_perc", "Fraction of KV blocks in use",
+                () -> 1.0 - (double) loop.blocks().freeBlocks() / loop.blocks().totalBlocks());
+        counter(registry, "vllm:prompt_tokens", "Prompt tokens", promptTokens);
+        counter(registry, "vllm:prefix_cache_queries", "Prompt tokens looked up in the KV store", promptTokens);
+        counter(registry, "vllm:prefix_cache_hits", "Prompt tokens found in the KV store", cachedTokens);
+        counter(registry, "kvasir_prefill_stored_blocks", "Full blocks computed and put into the KV store", storedBlocks);
+        registry.register(queueTime);
+        registry.register(prefillTime);
+    }
+
+    /** A gauge of the node's, labelled with its model. */
+    void gauge(PrometheusRegistry registry, String name, String help, DoubleSupplier value) {
+        GaugeWithCallback.builder().name(name).help(help).labelNames("model_name")
+                .callback(cb -> cb.call(value.getAsDouble(), model)).register(registry);
+    }
+
+    private void counter(PrometheusRegistry registry, String name, String help, LongAdder value) {
+        CounterWithCallback.builder().name(name).help(help).labelNames("model_name")
+                .callback(cb -> cb.call(value.sum(), model)).register(registry);
     }
 }

@@ -3,6 +3,7 @@ package io.kvasir.prefill;
 import java.util.function.Consumer;
 
 import io.kvasir.engine.sampling.SamplingParams;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /** What a prefill node runs a prompt on: the CPU engine ({@link PrefillEngine}) or a GPU ({@link CudaPrefillEngine}). */
 public interface Prefiller extends AutoCloseable {
@@ -30,8 +31,8 @@ public interface Prefiller extends AutoCloseable {
      */
     Result prefill(String tenant, int[] prompt, SamplingParams sampling, Consumer<Runnable> onCancel);
 
-    /** This node's metrics in Prometheus' text format. */
-    String metricsText(String modelName);
+    /** Adds this node's metrics, labelled with {@code modelName}, to its registry. */
+    void registerMetrics(PrometheusRegistry registry, String modelName);
 
     /** Stops its engine loop; prompts in flight end with it. */
     @Override

@@ -34,8 +34,7 @@ class PrefillGrpcServiceTest {
             }
 
             @Override
-            public String metricsText(String modelName) {
-                return "";
+            public void registerMetrics(io.prometheus.metrics.model.registry.PrometheusRegistry registry, String modelName) {
             }
 
             @Override
@@ -74,8 +73,7 @@ class PrefillGrpcServiceTest {
             }
 
             @Override
-            public String metricsText(String modelName) {
-                return "";
+            public void registerMetrics(io.prometheus.metrics.model.registry.PrometheusRegistry registry, String modelName) {
             }
 
             @Override
@@ -114,8 +112,7 @@ class PrefillGrpcServiceTest {
             }
 
             @Override
-            public String metricsText(String modelName) {
-                return "";
+            public void registerMetrics(io.prometheus.metrics.model.registry.PrometheusRegistry registry, String modelName) {
             }
 
             @Override

@@ -29,6 +29,7 @@ import io.grpc.StatusRuntimeException;
 import io.kvasir.proto.v1.GenerateRequest;
 import io.kvasir.proto.v1.GenerateResponse;
 import io.kvasir.proto.v1.TokenLogprobs;
+import io.kvasir.telemetry.Exposition;
 import io.kvasir.telemetry.Telemetry;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.SpanKind;
@@ -124,9 +125,10 @@ public final class OpenAiHttpApi implements AutoCloseable {
             if (path.equals("/health") && method.equals("GET")) {
                 send(response, callback, 200, "{}");
             } else if (path.equals("/metrics") && method.equals("GET")) {
+                Exposition.Body body = Exposition.of(metrics.registry(), request.getHeaders().get(HttpHeader.ACCEPT));
                 response.setStatus(200);
-                response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/plain; version=0.0.4");
-                Content.Sink.write(response, true, metrics.render(), callback);
+                response.getHeaders().put(HttpHeader.CONTENT_TYPE, body.contentType());
+                response.write(true, java.nio.ByteBuffer.wrap(body.bytes()), callback);
             } else if (path.equals("/v1/models") && method.equals("GET")) {
                 JsonObject model = new JsonObject();
                 model.addProperty("id", modelId);

@@ -1,51 +1,142 @@
 package io.kvasir.router;
 
+import java.nio.charset.StandardCharsets;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Supplier;
+import java.util.function.ToLongFunction;
 
-import io.kvasir.kv.metrics.LatencyHistogram;
-import io.kvasir.kv.metrics.PrometheusText;
+import io.kvasir.telemetry.Exposition;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.Labels;
 
 /**
- * The router's metrics in Prometheus' text format, under vLLM's names where vLLM has one (so its
- * Grafana dashboards work unchanged) and {@code kvasir_} otherwise. Engine-side figures (waiting
- * sequences, KV usage) come from the decode nodes' heartbeats, summed over the pool, so one scrape
- * of the router shows the whole cluster as one vLLM server would show itself.
+ * The router's metrics, under vLLM's names where vLLM has one (so its Grafana dashboards work
+ * unchanged) and {@code kvasir_} otherwise, every family defined here. Engine-side figures
+ * (waiting sequences, KV usage) come from the decode nodes' heartbeats, summed over the pool, so
+ * one scrape of the router shows the whole cluster as one vLLM server would show itself.
  */
 public final class RouterMetrics {
-    private final String model;
-    private final LatencyHistogram ttft = new LatencyHistogram("vllm:time_to_first_token_seconds", "Time to first token");
-    private final LatencyHistogram itl = new LatencyHistogram("vllm:inter_token_latency_seconds",
-            "Time between streamed tokens");
-    private final LatencyHistogram e2e = new LatencyHistogram("vllm:e2e_request_latency_seconds",
-            "Request latency, end to end");
-    private final LatencyHistogram queue = new LatencyHistogram("vllm:request_queue_time_seconds",
-            "Time a request waited on its decode node before it was admitted");
-    private final AtomicLong promptTokens = new AtomicLong();
-    private final AtomicLong generationTokens = new AtomicLong();
-    private final AtomicLong prefixQueries = new AtomicLong();
-    private final AtomicLong prefixHits = new AtomicLong();
-    private final AtomicLong running = new AtomicLong();
-    private final Map<String, AtomicLong> finished = new ConcurrentHashMap<>();
-    private final Map<String, AtomicLong> refused = new ConcurrentHashMap<>();
-    /** By gRPC status code (a fixed set of names). */
-    private final Map<String, AtomicLong> errors = new ConcurrentHashMap<>();
-    private static final String[] SOURCES = {"computed", "local", "host", "ssd"};
-    private final AtomicLong[] bySource = {new AtomicLong(), new AtomicLong(), new AtomicLong(), new AtomicLong()};
-    private final Map<String, AtomicLong[]> perTenant = new ConcurrentHashMap<>();
     /** Tenants with series of their own; the rest are counted together. */
     static final int MAX_TENANT_SERIES = 1000;
     /** The label of tenants beyond {@link #MAX_TENANT_SERIES} (not a valid tenant name, so never a real one's). */
     static final String OTHER_TENANTS = "(other)";
+    /** The codes counted from the start (at 0), so a rate over them exists before the first error. */
+    private static final String[] COMMON_ERRORS = {"INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "CANCELLED",
+        "DEADLINE_EXCEEDED", "INTERNAL"};
+    private static final String[] SOURCES = {"computed", "local", "host", "ssd"};
+
+    private final PrometheusRegistry registry = new PrometheusRegistry();
+    private final Labels model;
+    private final Histogram ttft;
+    private final Histogram itl;
+    private final Histogram e2e;
+    private final Histogram queue;
+    private final AtomicLong promptTokens = new AtomicLong();
+    private final AtomicLong generationTokens = new AtomicLong();
+    private final AtomicLong prefixHits = new AtomicLong();
+    private final AtomicLong running = new AtomicLong();
+    private final Map<String, AtomicLong> finished = new ConcurrentHashMap<>();
+    private final Map<String, AtomicLong> refused = new ConcurrentHashMap<>();
+    /** Per tenant: finished requests, prompt tokens, cached prompt tokens, generated tokens. */
+    private final Map<String, AtomicLong[]> perTenant = new ConcurrentHashMap<>();
+    /** By gRPC status code (a fixed set of names). */
+    private final Map<String, AtomicLong> errors = new ConcurrentHashMap<>();
+    private final AtomicLong[] bySource = {new AtomicLong(), new AtomicLong(), new AtomicLong(), new AtomicLong()};
     private volatile NodeLoads nodes;
-    private volatile Supplier<String> extra = () -> "";
     private volatile boolean tenantLabels;
 
-    public RouterMetrics(String model) {
-        this.model = model;
+    public RouterMetrics(String modelName) {
+        this.model = Labels.of("model_name", modelName);
+        ttft = Exposition.latency("vllm:time_to_first_token_seconds", "Time to first token").constLabels(model)
+                .register(registry);
+        itl = Exposition.latency("vllm:inter_token_latency_seconds", "Time between streamed tokens").constLabels(model)
+                .register(registry);
+        e2e = Exposition.latency("vllm:e2e_request_latency_seconds", "Request latency, end to end").constLabels(model)
+                .register(registry);
+        queue = Exposition.latency("vllm:request_queue_time_seconds",
+                "Time a request waited on its decode node before it was admitted").constLabels(model).register(registry);
+        for (String code : COMMON_ERRORS) {
+            errors.put(code, new AtomicLong());
+        }
+        GaugeWithCallback.builder().name("vllm:num_requests_running").help("Requests in flight through this router")
+                .constLabels(model).callback(cb -> cb.call(running.get())).register(registry);
+        GaugeWithCallback.builder().name("vllm:num_requests_waiting").help("Sequences waiting for room on the decode nodes")
+                .constLabels(model).callback(cb -> {
+                    if (nodes != null) {
+                        cb.call(nodes.all().values().stream().mapToLong(NodeLoads.Load::waiting).sum());
+                    }
+                }).register(registry);
+        GaugeWithCallback.builder().name("vllm:kv_cache_usage_perc")
+                .help("Fraction of the decode nodes' KV blocks reserved by sequences").constLabels(model).callback(cb -> {
+                    if (nodes != null) {
+                        long free = 0, total = 0;
+                        for (NodeLoads.Load load : nodes.all().values()) {
+                            free += load.freeBlocks();
+                            total += load.totalBlocks();
+                        }
+                        cb.call(total == 0 ? 0 : 1.0 - (double) free / total);
+                    }
+                }).register(registry);
+        counter("vllm:prompt_tokens", "Prompt tokens", promptTokens);
+        counter("vllm:generation_tokens", "Generated tokens", generationTokens);
+        counter("vllm:prefix_cache_queries", "Prompt tokens looked up in the KV cache", promptTokens);
+        counter("vllm:prefix_cache_hits", "Prompt tokens found in the KV cache", prefixHits);
+        labelled("vllm:request_success", "Finished requests, by reason", "finished_reason", finished);
+        labelled("kvasir_request_errors", "Requests answered with an error, by gRPC status code", "code", errors);
+        CounterWithCallback.builder().name("kvasir_prompt_tokens_by_source").help("Prompt tokens of finished requests, "
+                + "by where their KV came from: computed, or cached in the decode node's pool (local), the store's "
+                + "memory (host) or SSD").constLabels(model).labelNames("source").callback(cb -> {
+                    for (int i = 0; i < SOURCES.length; i++) {
+                        cb.call(bySource[i].get(), SOURCES[i]);
+                    }
+                }).register(registry);
+        nodeGauge("kvasir_node_sequences", "Sequences running or waiting on a decode node (its heartbeat)",
+                NodeLoads.Load::sequences);
+        nodeGauge("kvasir_node_free_kv_blocks", "Free KV blocks on a decode node (its heartbeat)", NodeLoads.Load::freeBlocks);
+        String[] names = {"kvasir_tenant_requests", "kvasir_tenant_prompt_tokens", "kvasir_tenant_cached_prompt_tokens",
+            "kvasir_tenant_generation_tokens"};
+        String[] helps = {"Finished requests", "Prompt tokens", "Prompt tokens served from the KV cache", "Generated tokens"};
+        for (int i = 0; i < names.length; i++) {
+            int column = i;
+            CounterWithCallback.builder().name(names[i]).help(helps[i] + ", per tenant (with --metrics-tenants)")
+                    .labelNames("tenant").callback(cb -> {
+                        if (tenantLabels) {
+                            perTenant.forEach((tenant, counts) -> cb.call(counts[column].get(), tenant));
+                        }
+                    }).register(registry);
+        }
+        CounterWithCallback.builder().name("kvasir_tenant_refused")
+                .help("Requests refused for a quota (429), per tenant (with --metrics-tenants)").labelNames("tenant")
+                .callback(cb -> {
+                    if (tenantLabels) { // every tenant seen, at 0 until refused
+                        Map<String, Long> all = new java.util.TreeMap<>();
+                        perTenant.keySet().forEach(t -> all.put(t, 0L));
+                        refused.forEach((t, n) -> all.put(t, n.get()));
+                        all.forEach((t, n) -> cb.call(n, t));
+                    }
+                }).register(registry);
+    }
+
+    private void counter(String name, String help, AtomicLong value) {
+        CounterWithCallback.builder().name(name).help(help).constLabels(model).callback(cb -> cb.call(value.get()))
+                .register(registry);
+    }
+
+    private void labelled(String name, String help, String label, Map<String, AtomicLong> values) {
+        CounterWithCallback.builder().name(name).help(help).constLabels(model).labelNames(label)
+                .callback(cb -> values.forEach((key, n) -> cb.call(n.get(), key))).register(registry);
+    }
+
+    private void nodeGauge(String name, String help, ToLongFunction<NodeLoads.Load> value) {
+        GaugeWithCallback.builder().name(name).help(help).labelNames("node").callback(cb -> {
+            if (nodes != null) {
+                nodes.all().forEach((node, load) -> cb.call(value.applyAsLong(load), node));
+            }
+        }).register(registry);
     }
 
     /**
@@ -63,11 +154,11 @@ public final class RouterMetrics {
     }
 
     /**
-     * Appends other families to every scrape: {@code serve} adds its embedded store member's
-     * {@code kvasir_kv_*} (names no other role uses, so one exposition stays valid).
+     * The registry the router's /metrics serves: {@code serve} adds its embedded store member's
+     * {@code kvasir_kv_*} to it (names no other role uses, so one exposition stays valid).
      */
-    public void include(Supplier<String> more) {
-        this.extra = more;
+    public PrometheusRegistry registry() {
+        return registry;
     }
 
     void started() {
@@ -103,7 +194,6 @@ public final class RouterMetrics {
         e2e.observe(seconds);
         promptTokens.addAndGet(prompt);
         generationTokens.addAndGet(completion);
-        prefixQueries.addAndGet(prompt);
         prefixHits.addAndGet(cached);
         finished.computeIfAbsent(reason, r -> new AtomicLong()).incrementAndGet();
         AtomicLong[] t = perTenant.computeIfAbsent(series(perTenant, tenant), x -> new AtomicLong[] {new AtomicLong(),
@@ -136,70 +226,12 @@ public final class RouterMetrics {
         bySource[3].addAndGet(ssd);
     }
 
-    /** The Prometheus text exposition. */
-    public String render() {
-        String m = PrometheusText.labels("model_name", model);
-        PrometheusText out = new PrometheusText()
-                .gauge("vllm:num_requests_running", "Requests in flight through this router", m, running.get());
-        NodeLoads watched = nodes;
-        if (watched != null) {
-            long waiting = 0, free = 0, total = 0;
-            for (NodeLoads.Load load : watched.all().values()) {
-                waiting += load.waiting();
-                free += load.freeBlocks();
-                total += load.totalBlocks();
-            }
-            out.gauge("vllm:num_requests_waiting", "Sequences waiting for room on the decode nodes", m, waiting)
-                    .gauge("vllm:kv_cache_usage_perc", "Fraction of the decode nodes' KV blocks reserved by sequences", m,
-                            total == 0 ? 0 : 1.0 - (double) free / total);
+    /** The Prometheus text exposition (tests). */
+    String render() {
+        try {
+            return new String(Exposition.of(registry, null).bytes(), StandardCharsets.UTF_8);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
-        out.counter("vllm:prompt_tokens_total", "Prompt tokens", m, promptTokens.get())
-                .counter("vllm:generation_tokens_total", "Generated tokens", m, generationTokens.get())
-                .counter("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the KV cache", m, prefixQueries.get())
-                .counter("vllm:prefix_cache_hits_total", "Prompt tokens found in the KV cache", m, prefixHits.get());
-        out.family("vllm:request_success_total", "Finished requests, by reason", "counter");
-        finished.forEach((reason, n) -> out.sample("vllm:request_success_total", "{model_name=\"" + model
-                + "\",finished_reason=\"" + reason + "\"}", n.get()));
-        out.histogram(ttft, m).histogram(itl, m).histogram(e2e, m).histogram(queue, m);
-        out.family("kvasir_prompt_tokens_by_source_total", "Prompt tokens of finished requests, by where their KV "
-                + "came from: computed, or cached in the decode node's pool (local), the store's memory (host) or SSD",
-                "counter");
-        for (int i = 0; i < SOURCES.length; i++) {
-            out.sample("kvasir_prompt_tokens_by_source_total", m.substring(0, m.length() - 1) + ",source=\"" + SOURCES[i]
-                    + "\"}", bySource[i].get());
-        }
-        out.family("kvasir_request_errors_total", "Requests answered with an error, by gRPC status code", "counter");
-        new TreeMap<>(errors).forEach((code, n) -> out.sample("kvasir_request_errors_total",
-                m.substring(0, m.length() - 1) + ",code=\"" + code + "\"}", n.get()));
-        if (watched != null) {
-            Map<String, Integer> sequences = new TreeMap<>();
-            Map<String, Long> freeBlocks = new TreeMap<>();
-            watched.all().forEach((node, load) -> {
-                sequences.put(node, load.sequences());
-                freeBlocks.put(node, load.freeBlocks());
-            });
-            out.labelled("kvasir_node_sequences", "Sequences running or waiting on a decode node (its heartbeat)",
-                    "gauge", "node", sequences);
-            out.labelled("kvasir_node_free_kv_blocks", "Free KV blocks on a decode node (its heartbeat)", "gauge", "node",
-                    freeBlocks);
-        }
-        if (!tenantLabels) {
-            return out + extra.get();
-        }
-        String[] names = {"kvasir_tenant_requests_total", "kvasir_tenant_prompt_tokens_total",
-            "kvasir_tenant_cached_prompt_tokens_total", "kvasir_tenant_generation_tokens_total"};
-        String[] helps = {"Finished requests", "Prompt tokens", "Prompt tokens served from the KV cache",
-            "Generated tokens"};
-        for (int i = 0; i < names.length; i++) {
-            Map<String, Long> values = new TreeMap<>();
-            int column = i;
-            perTenant.forEach((tenant, counts) -> values.put(tenant, counts[column].get()));
-            out.labelled(names[i], helps[i] + ", per tenant", "counter", "tenant", values);
-        }
-        Map<String, Long> refusals = new TreeMap<>();
-        refused.forEach((tenant, n) -> refusals.put(tenant, n.get()));
-        out.labelled("kvasir_tenant_refused_total", "Requests refused for a quota (429), per tenant", "counter",
-                "tenant", refusals);
-        return out + extra.get();
     }
 }

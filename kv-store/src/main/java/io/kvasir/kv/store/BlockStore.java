@@ -27,6 +27,7 @@ import io.kvasir.kv.block.BlockFormatException;
 import io.kvasir.kv.block.BlockKey;
 import io.kvasir.kv.block.TenantNames;
 import io.kvasir.proto.kv.v1.Tier;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /**
  * What one member does with blocks, whatever the transport: the host tier (a Hazelcast map,
@@ -415,9 +416,9 @@ public final class BlockStore {
         metrics.tenantLabels = on;
     }
 
-    /** This member's {@code kvasir_kv_*} metrics in Prometheus' text format. */
-    public String metricsText() {
-        return metrics.render(this);
+    /** Adds this member's {@code kvasir_kv_*} families to {@code registry} (its /metrics, or serve's). */
+    public void registerMetrics(PrometheusRegistry registry) {
+        metrics.register(registry, this);
     }
 
     KvStoreMetrics metrics() {

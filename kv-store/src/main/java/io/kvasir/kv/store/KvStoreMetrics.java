@@ -1,14 +1,17 @@
 package io.kvasir.kv.store;
 
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Supplier;
 
-import io.kvasir.kv.metrics.PrometheusText;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /**
  * What one member counts, exported as {@code kvasir_kv_*}: blocks and bytes per tier, hits per
  * tier and misses, evictions per tier, and the bytes and seconds its data plane moved each way.
+ * Every family is defined in {@link #register} and reads its figures when scraped.
  */
 final class KvStoreMetrics {
     /** Whether {@code kvasir_kv_tenant_bytes} names tenants (off by default: /metrics takes no credential). */
@@ -36,38 +39,75 @@ final class KvStoreMetrics {
         return hostHits.sum() + ssdHits.sum();
     }
 
-    String render(BlockStore store) {
-        Map<String, Long> s = store.stats();
-        String member = PrometheusText.labels("member", store.memberName());
-        String m = member.substring(0, member.length() - 1);
-        PrometheusText out = new PrometheusText();
-        out.family("kvasir_kv_blocks", "Blocks this member holds, by tier", "gauge")
-                .sample("kvasir_kv_blocks", m + ",tier=\"host\"}", s.get("host_blocks"))
-                .sample("kvasir_kv_blocks", m + ",tier=\"ssd\"}", s.get("ssd_blocks"));
-        out.family("kvasir_kv_bytes", "Bytes this member holds, by tier", "gauge")
-                .sample("kvasir_kv_bytes", m + ",tier=\"host\"}", s.get("host_bytes"))
-                .sample("kvasir_kv_bytes", m + ",tier=\"ssd\"}", s.get("ssd_bytes"));
-        out.gauge("kvasir_kv_cluster_blocks", "Blocks in the whole store (the index)", member, s.get("cluster_blocks"));
-        out.counter("kvasir_kv_lookups_total", "Blocks asked for by get", member, gets.sum());
-        out.family("kvasir_kv_hits_total", "Blocks found, by the tier they came from", "counter")
-                .sample("kvasir_kv_hits_total", m + ",tier=\"host\"}", hostHits.sum())
-                .sample("kvasir_kv_hits_total", m + ",tier=\"ssd\"}", ssdHits.sum());
-        out.counter("kvasir_kv_misses_total", "Blocks asked for and not found", member, gets.sum() - hits());
-        out.counter("kvasir_kv_puts_total", "Blocks stored", member, puts.sum());
-        out.counter("kvasir_kv_rejected_total", "Blocks refused (invalid, oversized, over quota)", member, rejected.sum());
-        out.family("kvasir_kv_evictions_total", "Blocks that left a tier for lack of room", "counter")
-                .sample("kvasir_kv_evictions_total", m + ",tier=\"host\"}", hostEvictions.sum())
-                .sample("kvasir_kv_evictions_total", m + ",tier=\"ssd\"}", ssdEvictions.sum());
-        out.family("kvasir_kv_transfer_bytes_total", "Payload bytes moved by the gRPC data plane", "counter")
-                .sample("kvasir_kv_transfer_bytes_total", m + ",direction=\"put\"}", putBytes.sum())
-                .sample("kvasir_kv_transfer_bytes_total", m + ",direction=\"get\"}", getBytes.sum());
-        out.family("kvasir_kv_transfer_seconds_total", "Seconds spent in data-plane streams", "counter")
-                .sample("kvasir_kv_transfer_seconds_total", m + ",direction=\"put\"}", putNanos.sum() / 1e9)
-                .sample("kvasir_kv_transfer_seconds_total", m + ",direction=\"get\"}", getNanos.sum() / 1e9);
-        if (tenantLabels) {
-            out.labelled("kvasir_kv_tenant_bytes", "Bytes each tenant holds in the store (cluster-wide)", "gauge",
-                    "tenant", new LinkedHashMap<>(store.tenantBytes()));
-        }
-        return out.toString();
+    /** Registers this member's families, labelled with its name. */
+    void register(PrometheusRegistry registry, BlockStore store) {
+        String m = store.memberName();
+        Supplier<Map<String, Long>> stats = recent(store::stats); // one read of the map's statistics per scrape
+        GaugeWithCallback.builder().name("kvasir_kv_blocks").help("Blocks this member holds, by tier")
+                .labelNames("member", "tier").callback(cb -> {
+                    cb.call(stats.get().get("host_blocks"), m, "host");
+                    cb.call(stats.get().get("ssd_blocks"), m, "ssd");
+                }).register(registry);
+        GaugeWithCallback.builder().name("kvasir_kv_bytes").help("Bytes this member holds, by tier")
+                .labelNames("member", "tier").callback(cb -> {
+                    cb.call(stats.get().get("host_bytes"), m, "host");
+                    cb.call(stats.get().get("ssd_bytes"), m, "ssd");
+                }).register(registry);
+        GaugeWithCallback.builder().name("kvasir_kv_cluster_blocks").help("Blocks in the whole store (the index)")
+                .labelNames("member").callback(cb -> cb.call(stats.get().get("cluster_blocks"), m)).register(registry);
+        counter(registry, "kvasir_kv_lookups", "Blocks asked for by get", m, gets);
+        CounterWithCallback.builder().name("kvasir_kv_hits").help("Blocks found, by the tier they came from")
+                .labelNames("member", "tier").callback(cb -> {
+                    cb.call(hostHits.sum(), m, "host");
+                    cb.call(ssdHits.sum(), m, "ssd");
+                }).register(registry);
+        CounterWithCallback.builder().name("kvasir_kv_misses").help("Blocks asked for and not found")
+                .labelNames("member").callback(cb -> cb.call(Math.max(0, gets.sum() - hits()), m)).register(registry);
+        counter(registry, "kvasir_kv_puts", "Blocks stored", m, puts);
+        counter(registry, "kvasir_kv_rejected", "Blocks refused (invalid, oversized, over quota)", m, rejected);
+        CounterWithCallback.builder().name("kvasir_kv_evictions").help("Blocks that left a tier for lack of room")
+                .labelNames("member", "tier").callback(cb -> {
+                    cb.call(hostEvictions.sum(), m, "host");
+                    cb.call(ssdEvictions.sum(), m, "ssd");
+                }).register(registry);
+        CounterWithCallback.builder().name("kvasir_kv_transfer_bytes").help("Payload bytes moved by the gRPC data plane")
+                .labelNames("member", "direction").callback(cb -> {
+                    cb.call(putBytes.sum(), m, "put");
+                    cb.call(getBytes.sum(), m, "get");
+                }).register(registry);
+        CounterWithCallback.builder().name("kvasir_kv_transfer_seconds").help("Seconds spent in data-plane streams")
+                .labelNames("member", "direction").callback(cb -> {
+                    cb.call(putNanos.sum() / 1e9, m, "put");
+                    cb.call(getNanos.sum() / 1e9, m, "get");
+                }).register(registry);
+        GaugeWithCallback.builder().name("kvasir_kv_tenant_bytes")
+                .help("Bytes each tenant holds in the store (cluster-wide); with --metrics-tenants only")
+                .labelNames("tenant").callback(cb -> {
+                    if (tenantLabels) {
+                        store.tenantBytes().forEach((tenant, bytes) -> cb.call(bytes, tenant));
+                    }
+                }).register(registry);
+    }
+
+    private static void counter(PrometheusRegistry registry, String name, String help, String member, LongAdder value) {
+        CounterWithCallback.builder().name(name).help(help).labelNames("member")
+                .callback(cb -> cb.call(value.sum(), member)).register(registry);
+    }
+
+    /** {@code read}, called at most once a second: the families of one scrape share one reading. */
+    private static Supplier<Map<String, Long>> recent(Supplier<Map<String, Long>> read) {
+        return new Supplier<>() {
+            private Map<String, Long> last;
+            private long at;
+
+            @Override
+            public synchronized Map<String, Long> get() {
+                if (last == null || System.nanoTime() - at > 1_000_000_000L) {
+                    last = read.get();
+                    at = System.nanoTime();
+                }
+                return last;
+            }
+        };
     }
 }

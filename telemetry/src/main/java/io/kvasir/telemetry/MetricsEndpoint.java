@@ -1,11 +1,9 @@
-package io.kvasir.kv.metrics;
+package io.kvasir.telemetry;
 
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Executors;
-import java.util.function.Supplier;
 
 import javax.net.ssl.SSLContext;
 
@@ -13,23 +11,24 @@ import com.sun.net.httpserver.HttpServer;
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsServer;
 
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
 /**
  * {@code GET /metrics} for a role without an HTTP API of its own (kv-store, prefill and decode
- * nodes): the JDK's HTTP server, one virtual thread per scrape; HTTPS with the role's own
- * certificate when the cluster runs TLS (no client certificate asked: Prometheus scrapes with the
- * cluster CA only). The router serves its metrics on its OpenAI port instead, as vLLM does.
+ * nodes): the JDK's HTTP server, one virtual thread per scrape, the format the Accept header asks
+ * for ({@link Exposition}); HTTPS with the role's own certificate when the cluster runs TLS (no
+ * client certificate asked: Prometheus scrapes with the cluster CA only). The router serves its
+ * metrics on its OpenAI port instead, as vLLM does.
  */
 public final class MetricsEndpoint implements AutoCloseable {
-    static final String CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
-
     private final HttpServer server;
 
-    public MetricsEndpoint(String host, int port, Supplier<String> metrics) throws IOException {
+    public MetricsEndpoint(String host, int port, PrometheusRegistry metrics) throws IOException {
         this(host, port, metrics, null);
     }
 
     /** HTTPS with {@code tls} (its key manager re-reads renewed certificates); plain HTTP when null. */
-    public MetricsEndpoint(String host, int port, Supplier<String> metrics, SSLContext tls) throws IOException {
+    public MetricsEndpoint(String host, int port, PrometheusRegistry metrics, SSLContext tls) throws IOException {
         InetSocketAddress address = new InetSocketAddress(host, port);
         if (tls == null) {
             server = HttpServer.create(address, 16);
@@ -45,12 +44,12 @@ public final class MetricsEndpoint implements AutoCloseable {
                     exchange.sendResponseHeaders(405, -1);
                     return;
                 }
-                byte[] body = metrics.get().getBytes(StandardCharsets.UTF_8);
-                exchange.getResponseHeaders().set("Content-Type", CONTENT_TYPE);
-                exchange.sendResponseHeaders(200, exchange.getRequestMethod().equals("HEAD") ? -1 : body.length);
+                Exposition.Body body = Exposition.of(metrics, exchange.getRequestHeaders().getFirst("Accept"));
+                exchange.getResponseHeaders().set("Content-Type", body.contentType());
+                exchange.sendResponseHeaders(200, exchange.getRequestMethod().equals("HEAD") ? -1 : body.bytes().length);
                 if (!exchange.getRequestMethod().equals("HEAD")) {
                     try (OutputStream out = exchange.getResponseBody()) {
-                        out.write(body);
+                        out.write(body.bytes());
                     }
                 }
             }
