@@ -20,17 +20,18 @@ import io.kvasir.telemetry.TraceCollector;
  */
 final class TracesCommand {
     static final String USAGE = """
-            usage: kvasir traces [--host 127.0.0.1] [--port 4318] [--quiet-ms 3000]
+            usage: kvasir traces [--host 127.0.0.1] [--port 4318] [--quiet-ms 6000]
               Receives OpenTelemetry traces over OTLP/HTTP (protobuf) and prints each as a tree of spans
               (service, name, duration, start after the trace's first span, attributes) once no span of it
-              has come for --quiet-ms. Point the roles at it: --otlp-endpoint http://HOST:PORT.""";
+              has come for --quiet-ms (longer than the roles' export interval, 5 s unless OTEL_BSP_SCHEDULE_DELAY
+              says otherwise). Point the roles at it: --otlp-endpoint http://HOST:PORT.""";
 
     private TracesCommand() {
     }
 
     static void run(List<String> argv, PrintStream out) throws InterruptedException {
         Args a = Args.parse("traces", argv, Set.of("host", "port", "quiet-ms"), Set.of());
-        long quietMs = a.integer("quiet-ms", 3000);
+        long quietMs = a.integer("quiet-ms", 6000);
         Map<String, Long> lastSeen = new ConcurrentHashMap<>();
         TraceCollector collector;
         try {

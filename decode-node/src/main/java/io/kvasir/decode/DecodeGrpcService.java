@@ -8,7 +8,7 @@ import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.engine.loop.QueueFullException;
 import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.engine.sampling.TokenLogprobs;
-import io.kvasir.node.SequenceTrace;
+import io.kvasir.node.TracedListener;
 import io.kvasir.node.WireSampling;
 import io.kvasir.kv.block.TenantNames;
 import io.kvasir.proto.internal.v1.DecodeRequest;
@@ -42,27 +42,15 @@ public final class DecodeGrpcService extends DecodeServiceGrpc.DecodeServiceImpl
                     request.getIgnoreEos(), cacheOwner,
                     Math.max(1, request.getWeight()),
                     Math.clamp(request.getCachedSsdTokens(), 0, Math.max(0, request.getCachedPromptTokens()))),
-                    new EngineLoop.Listener() {
-                        private final SequenceTrace trace = new SequenceTrace();
-
+                    new TracedListener() {
                         @Override
                         public void onToken(int token) {
                             onToken(token, null);
                         }
 
                         @Override
-                        public void onAdmitted(long queuedNanos) {
-                            trace.admitted(queuedNanos);
-                        }
-
-                        @Override
-                        public EngineLoop.Phase phase(String name) {
-                            return trace.phase(name);
-                        }
-
-                        @Override
                         public void onToken(int token, TokenLogprobs logprobs) {
-                            trace.token();
+                            markToken();
                             if (!out.isCancelled()) {
                                 DecodeResponse.Builder r = DecodeResponse.newBuilder().addTokenIds(token);
                                 if (logprobs != null) {

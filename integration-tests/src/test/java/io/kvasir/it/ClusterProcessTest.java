@@ -247,10 +247,11 @@ class ClusterProcessTest {
         Set<String> services = Set.of("kvasir-router", "kvasir-prefill", "kvasir-kv-store", "kvasir-decode");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         List<TraceCollector.CollectedSpan> spans = traces.trace(traceId);
-        // exporters send in batches (every 5 s by default): wait until each role's last span is in
+        // exporters send in batches (every 5 s by default): wait until each role's last span is in and
+        // every span's parent with it (a child's batch can come before its parent's)
         while (System.nanoTime() < deadline && !(spans.stream().map(TraceCollector.CollectedSpan::service)
                 .collect(java.util.stream.Collectors.toSet()).containsAll(services) && has(spans, "kvasir-router", "stream")
-                && has(spans, "kvasir-decode", "kvasir.internal.v1.DecodeService/Decode"))) {
+                && has(spans, "kvasir-decode", "kvasir.internal.v1.DecodeService/Decode") && parentsIn(spans, clientSpan))) {
             Thread.sleep(200);
             spans = traces.trace(traceId);
         }
@@ -287,6 +288,12 @@ class ClusterProcessTest {
             assertTrue(parent == null || s.startNanos() >= parent.startNanos() - 5_000_000, // clocks: one host
                     s.name() + " starts before its parent " + parent + "\n" + tree);
         }
+    }
+
+    /** Whether every span's parent is in {@code spans} or is the client's span. */
+    private static boolean parentsIn(List<TraceCollector.CollectedSpan> spans, String clientSpan) {
+        Set<String> ids = spans.stream().map(TraceCollector.CollectedSpan::spanId).collect(java.util.stream.Collectors.toSet());
+        return spans.stream().allMatch(s -> s.parentSpanId().equals(clientSpan) || ids.contains(s.parentSpanId()));
     }
 
     private static boolean has(List<TraceCollector.CollectedSpan> spans, String service, String name) {

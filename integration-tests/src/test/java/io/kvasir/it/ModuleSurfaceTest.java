@@ -44,7 +44,7 @@ class ModuleSurfaceTest {
                     "store", List.of("BlockStore", "KvStoreMember", "NodeHeartbeat", "StoreConfig")),
             "io.kvasir.node", Map.of(
                     "", List.of("BlockKeyChain", "CacheSalts", "DeviceBlockManager", "DevicePrefix", "EngineBlocks",
-                            "HostBlockManager", "NodeCaches", "PrefixCache", "SequenceTrace", "StorePrefixCache",
+                            "HostBlockManager", "NodeCaches", "PrefixCache", "StorePrefixCache", "TracedListener",
                             "WireSampling")),
             "io.kvasir.prefill", Map.of(
                     "", List.of("CudaPrefillEngine", "PrefillEngine", "PrefillGrpcService", "Prefiller")),

@@ -10,8 +10,8 @@ import io.kvasir.engine.loop.BlockManager;
 import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.engine.loop.ForwardPass;
 import io.kvasir.engine.sampling.SamplingParams;
-import io.kvasir.node.SequenceTrace;
 import io.kvasir.node.StorePrefixCache;
+import io.kvasir.node.TracedListener;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 
 /**
@@ -41,28 +41,16 @@ final class PrefillLoop<K> implements AutoCloseable {
         CompletableFuture<EngineLoop.Finish> done = new CompletableFuture<>();
         int[] first = {-1};
         EngineLoop.Handle handle = loop.submit(new EngineLoop.Request(tenant, prompt, 1, sampling, -1, 0, true),
-                new EngineLoop.Listener() {
-                    private final SequenceTrace trace = new SequenceTrace();
-
+                new TracedListener() {
                     @Override
                     public void onToken(int token) {
                         first[0] = token;
                     }
 
                     @Override
-                    public void onAdmitted(long queuedNanos) {
-                        trace.admitted(queuedNanos);
-                    }
-
-                    @Override
-                    public EngineLoop.Phase phase(String name) {
-                        return trace.phase(name);
-                    }
-
-                    @Override
                     public void onFinish(EngineLoop.Finish finish) {
                         // on the loop's thread, so the next prompt starts only once these blocks are in the store
-                        try (EngineLoop.Phase stored = trace.phase("await store")) {
+                        try (EngineLoop.Phase stored = phase("await store")) {
                             cache.flush();
                         }
                         done.complete(finish);

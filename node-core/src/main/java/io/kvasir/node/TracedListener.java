@@ -7,21 +7,24 @@ import io.opentelemetry.context.Context;
 import io.opentelemetry.context.Scope;
 
 /**
- * A sequence's part of its request's trace on a node's engine loop: made where the sequence is
- * submitted (in the call's context), it gives the loop's phases as child spans ({@code prefix
- * lookup}, {@code prefill}, {@code store blocks}; the store calls made inside them are theirs) and
- * the sequence's wait for admission as a {@code queue wait} span. Outside a trace it does nothing.
+ * A sequence's listener that puts the sequence into its request's trace on a node's engine loop:
+ * made where the sequence is submitted (in the call's context), it turns the loop's phases into
+ * child spans ({@code prefix lookup}, {@code prefill}, {@code store blocks}; the store calls made
+ * inside them are theirs) and the sequence's wait for admission into a {@code queue wait} span.
+ * Outside a trace it does nothing. Subclasses take the tokens.
  */
-public final class SequenceTrace {
+public abstract class TracedListener implements EngineLoop.Listener {
     private final Context context = Context.current();
     private boolean sawToken;
 
     /** A span for the wait that just ended, {@code queuedNanos} long. */
-    public void admitted(long queuedNanos) {
+    @Override
+    public void onAdmitted(long queuedNanos) {
         Telemetry.spanSince("queue wait", context, System.nanoTime() - queuedNanos).end();
     }
 
     /** A child span for the loop's phase {@code name}, current on this thread until the phase closes. */
+    @Override
     public EngineLoop.Phase phase(String name) {
         if (!Telemetry.inTrace(context)) {
             return EngineLoop.Phase.NONE;
@@ -43,7 +46,7 @@ public final class SequenceTrace {
     }
 
     /** Marks the sequence's first token on the call's span (its later tokens are not marked). */
-    public void token() {
+    protected void markToken() {
         if (!sawToken) {
             sawToken = true;
             Span.fromContext(context).addEvent("first token");
