@@ -152,6 +152,8 @@ class ClusterProcessTest {
                 assertEquals(0, cold.last().getUsage().getCachedPromptTokens());
 
                 assertOneTraceAcrossRoles(traces, traceId, clientSpan);
+                assertTheHttpApiContinuesTraces(traces, router, TrustedCa.sslContext(certs.resolve("ca.crt")),
+                        model.getFileName().toString().replace(".gguf", ""));
 
                 Reply warm = awaitCached(api, p, 16, 144);
                 assertArrayEquals(cold.tokens(), warm.tokens());
@@ -288,6 +290,37 @@ class ClusterProcessTest {
             assertTrue(parent == null || s.startNanos() >= parent.startNanos() - 5_000_000, // clocks: one host
                     s.name() + " starts before its parent " + parent + "\n" + tree);
         }
+    }
+
+    /** A completion through the OpenAI API with the caller's traceparent: its spans join that trace, down to the decode node. */
+    private static void assertTheHttpApiContinuesTraces(TraceCollector traces, KvasirProcess router,
+            javax.net.ssl.SSLContext ca, String modelId) throws Exception {
+        String traceId = "0af7651916cd43dd8448eb211c80319c", clientSpan = "b7ad6b7169203331";
+        try (var https = java.net.http.HttpClient.newBuilder().sslContext(ca).build()) {
+            var answer = https.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("https://localhost:"
+                    + router.metricsPort() + "/v1/completions")).header("Content-Type", "application/json")
+                    .header("traceparent", "00-" + traceId + "-" + clientSpan + "-01")
+                    .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"model\": \"" + modelId
+                            + "\", \"prompt\": \"the model\", \"max_tokens\": 2}")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, answer.statusCode(), answer.body());
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        List<TraceCollector.CollectedSpan> spans = traces.trace(traceId);
+        while (System.nanoTime() < deadline && !(has(spans, "kvasir-decode", "kvasir.internal.v1.DecodeService/Decode")
+                && has(spans, "kvasir-router", "stream") && parentsIn(spans, clientSpan))) {
+            Thread.sleep(200);
+            spans = traces.trace(traceId);
+        }
+        String tree = TraceCollector.tree(spans);
+        TraceCollector.CollectedSpan root = only(spans, "kvasir-router", "POST /v1/completions");
+        assertEquals(clientSpan, root.parentSpanId(), tree);
+        assertEquals("200", root.attributes().get("http.response.status_code"), tree);
+        Map<String, TraceCollector.CollectedSpan> byId = new java.util.HashMap<>();
+        spans.forEach(s -> byId.put(s.spanId(), s));
+        assertTrue(under(only(spans, "kvasir-decode", "kvasir.internal.v1.DecodeService/Decode"), "kvasir-router",
+                "POST /v1/completions", byId), tree);
+        assertTrue(under(only(spans, "kvasir-router", "tokenize"), "kvasir-router", "POST /v1/completions", byId), tree);
     }
 
     /** Whether every span's parent is in {@code spans} or is the client's span. */

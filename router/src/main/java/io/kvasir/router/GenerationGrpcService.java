@@ -149,8 +149,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         try (Scope ignored = route.makeCurrent()) {
             plan = placement.plan(d.build());
             route.setAttribute("kvasir.preferred_node", String.valueOf(plan.decodeNode()));
-            route.setAttribute("kvasir.prefilled", plan.request().getPrefilled());
-            route.setAttribute("kvasir.cached_tokens", plan.request().getCachedPromptTokens());
+            route.setAttribute("kvasir.prefilled", plan.request().getPrefilled()); // cached tokens: its prefix lookup's
         } catch (RuntimeException e) {
             // the tenant's place goes back, and the client hears why: nothing is left holding it
             LOG.log(Level.WARNING, "placing a request failed", e);
