@@ -131,8 +131,7 @@ public final class KvStoreClient implements AutoCloseable {
             throw new IllegalArgumentException(keys.size() + " keys but " + payloads.size() + " payloads");
         }
         Span span = Telemetry.childSpan("kv put");
-        span.setAttribute("kvasir.blocks", keys.size());
-        span.setAttribute("kvasir.bytes", payloads.stream().mapToLong(p -> p.length).sum());
+        StoreSpans.describePut(span, payloads);
         try (Scope ignored = span.makeCurrent()) {
             Map<String, List<Integer>> byOwner = members.byOwner(keys);
             List<Future<?>> pending = new ArrayList<>();
@@ -165,18 +164,7 @@ public final class KvStoreClient implements AutoCloseable {
         Span span = Telemetry.childSpan("kv get");
         try (Scope ignored = span.makeCurrent()) {
             List<ByteBuffer> blocks = getBlocks(tenant, keys, tiers, span);
-            long bytes = 0, found = 0, ssd = 0;
-            for (int i = 0; i < blocks.size(); i++) {
-                if (blocks.get(i) != null) {
-                    found++;
-                    bytes += blocks.get(i).remaining();
-                    ssd += tiers[i] == Tier.TIER_SSD ? 1 : 0;
-                }
-            }
-            span.setAttribute("kvasir.blocks", keys.size());
-            span.setAttribute("kvasir.blocks_found", found);
-            span.setAttribute("kvasir.blocks_ssd", ssd);
-            span.setAttribute("kvasir.bytes", bytes);
+            StoreSpans.describeGet(span, blocks, tiers);
             return blocks;
         } catch (KvStoreException | RuntimeException e) {
             span.setStatus(StatusCode.ERROR, e.toString());
