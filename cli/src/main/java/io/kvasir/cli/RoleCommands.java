@@ -442,7 +442,8 @@ final class RoleCommands {
         }
     }
 
-    private static void awaitShutdown(Runnable stop) throws InterruptedException {
+    /** Runs until SIGTERM (or Ctrl-C), then {@code stop}. */
+    static void awaitShutdown(Runnable stop) throws InterruptedException {
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             stop.run();

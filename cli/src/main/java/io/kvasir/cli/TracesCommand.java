@@ -7,7 +7,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -54,12 +53,9 @@ final class TracesCommand {
         out.println("kvasir traces: OTLP/HTTP on http://" + a.string("host", "127.0.0.1") + ":" + collector.port()
                 + "/v1/traces");
         out.flush();
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        RoleCommands.awaitShutdown(() -> {
             printer.shutdownNow();
             collector.close();
-            stopped.countDown();
-        }, "traces-shutdown"));
-        stopped.await();
+        });
     }
 }

@@ -201,13 +201,7 @@ class HttpApiTest {
     private long generatedTokens() {
         var registry = new io.prometheus.metrics.model.registry.PrometheusRegistry();
         cluster.engine().registerMetrics(registry, "m");
-        String text;
-        try {
-            text = new String(io.kvasir.telemetry.Exposition.of(registry, null).bytes(), java.nio.charset.StandardCharsets.UTF_8);
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-        return text.lines().filter(l -> l.startsWith("vllm:generation_tokens_total"))
+        return io.kvasir.telemetry.Exposition.text(registry).lines().filter(l -> l.startsWith("vllm:generation_tokens_total"))
                 .mapToLong(l -> (long) Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
     }
 }

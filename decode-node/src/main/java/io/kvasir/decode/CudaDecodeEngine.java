@@ -13,7 +13,9 @@ import io.kvasir.kv.store.NodeHeartbeat;
 import io.kvasir.node.DeviceBlockManager;
 import io.kvasir.node.DevicePrefix;
 import io.kvasir.node.StorePrefixCache;
+import io.kvasir.telemetry.MetricFamilies;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.Labels;
 
 /**
  * A decode node on a GPU ({@code kvasir decode --device cuda}): the engine loop with the forward
@@ -57,7 +59,8 @@ public final class CudaDecodeEngine implements Decoder {
     @Override
     public void registerMetrics(PrometheusRegistry registry, String modelName) {
         metrics.register(registry, modelName, loop);
-        metrics.gauge(registry, "kvasir_device_kv_cached_blocks", "Blocks cached in the GPU's KV tier", tier::cachedBlocks);
+        MetricFamilies.gauge(registry, "kvasir_device_kv_cached_blocks", "Blocks cached in the GPU's KV tier",
+                Labels.of("model_name", modelName), tier::cachedBlocks);
     }
 
     @Override

@@ -10,8 +10,9 @@ import io.kvasir.engine.model.LlamaModel;
 import io.kvasir.kv.store.NodeHeartbeat;
 import io.kvasir.node.HostBlockManager;
 import io.kvasir.node.PrefixCache;
-import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.kvasir.telemetry.MetricFamilies;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.Labels;
 
 /**
  * A decode node on the CPU: the engine loop over a host pool, with the node's local tier in front of
@@ -66,12 +67,12 @@ public final class DecodeEngine implements Decoder {
     @Override
     public void registerMetrics(PrometheusRegistry registry, String modelName) {
         metrics.register(registry, modelName, loop);
-        metrics.gauge(registry, "kvasir_node_kv_blocks", "KV blocks in this node's pool", blocks::totalBlocks);
-        metrics.gauge(registry, "kvasir_node_local_tier_blocks", "Finished sequences' blocks kept in the local tier",
-                blocks::localBlocks);
-        CounterWithCallback.builder().name("kvasir_node_local_tier_hit_tokens")
-                .help("Prompt tokens copied from the local tier").labelNames("model_name")
-                .callback(cb -> cb.call(blocks.localHitTokens(), modelName)).register(registry);
+        Labels m = Labels.of("model_name", modelName);
+        MetricFamilies.gauge(registry, "kvasir_node_kv_blocks", "KV blocks in this node's pool", m, blocks::totalBlocks);
+        MetricFamilies.gauge(registry, "kvasir_node_local_tier_blocks", "Finished sequences' blocks kept in the local tier",
+                m, blocks::localBlocks);
+        MetricFamilies.counter(registry, "kvasir_node_local_tier_hit_tokens", "Prompt tokens copied from the local tier",
+                m, blocks::localHitTokens);
     }
 
     @Override

@@ -5,10 +5,10 @@ import java.util.concurrent.atomic.LongAdder;
 
 import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.telemetry.Exposition;
-import io.prometheus.metrics.core.metrics.CounterWithCallback;
-import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.kvasir.telemetry.MetricFamilies;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.Labels;
 
 /** A decode node's metrics, under vLLM's names, as its engine loop reports them; CPU and GPU alike. */
 final class DecodeMetrics implements EngineLoop.Observer {
@@ -57,28 +57,20 @@ final class DecodeMetrics implements EngineLoop.Observer {
     /** The engine's families, labelled with {@code modelName}: running, waiting, KV usage, tokens, prefix hits, queue time. */
     void register(PrometheusRegistry registry, String modelName, EngineLoop<?> loop) {
         model = modelName;
-        gauge(registry, "vllm:num_requests_running", "Sequences in the running batch", loop::running);
-        gauge(registry, "vllm:num_requests_waiting", "Sequences waiting for room", loop::waiting);
-        gauge(registry, "vllm:kv_cache_usage_perc", "Fraction of KV blocks reserved by sequences (1 = full)", () -> {
-            long total = loop.blocks().totalBlocks();
-            return total == 0 ? 0 : 1.0 - (double) loop.blocks().freeBlocks() / total;
-        });
-        counter(registry, "vllm:prompt_tokens", "Prompt tokens", promptTokens);
-        counter(registry, "vllm:generation_tokens", "Generated tokens", generationTokens);
-        counter(registry, "vllm:prefix_cache_queries", "Prompt tokens looked up in the KV cache", promptTokens);
-        counter(registry, "vllm:prefix_cache_hits", "Prompt tokens whose KV came from a cache", cachedTokens);
+        Labels m = Labels.of("model_name", modelName);
+        MetricFamilies.gauge(registry, "vllm:num_requests_running", "Sequences in the running batch", m, loop::running);
+        MetricFamilies.gauge(registry, "vllm:num_requests_waiting", "Sequences waiting for room", m, loop::waiting);
+        MetricFamilies.gauge(registry, "vllm:kv_cache_usage_perc", "Fraction of KV blocks reserved by sequences (1 = full)",
+                m, () -> {
+                    long total = loop.blocks().totalBlocks();
+                    return total == 0 ? 0 : 1.0 - (double) loop.blocks().freeBlocks() / total;
+                });
+        MetricFamilies.counter(registry, "vllm:prompt_tokens", "Prompt tokens", m, promptTokens::sum);
+        MetricFamilies.counter(registry, "vllm:generation_tokens", "Generated tokens", m, generationTokens::sum);
+        MetricFamilies.counter(registry, "vllm:prefix_cache_queries", "Prompt tokens looked up in the KV cache", m,
+                promptTokens::sum);
+        MetricFamilies.counter(registry, "vllm:prefix_cache_hits", "Prompt tokens whose KV came from a cache", m,
+                cachedTokens::sum);
         registry.register(queueTime);
-    }
-
-    /** A gauge of the node's, labelled with its model. */
-    void gauge(PrometheusRegistry registry, String name, String help, java.util.function.DoubleSupplier value) {
-        GaugeWithCallback.builder().name(name).help(help).labelNames("model_name")
-                .callback(cb -> cb.call(value.getAsDouble(), model)).register(registry);
-    }
-
-    /** A counter of the node's, labelled with its model. */
-    void counter(PrometheusRegistry registry, String name, String help, LongAdder value) {
-        CounterWithCallback.builder().name(name).help(help).labelNames("model_name")
-                .callback(cb -> cb.call(value.sum(), model)).register(registry);
     }
 }

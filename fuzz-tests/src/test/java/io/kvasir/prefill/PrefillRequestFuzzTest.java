@@ -122,13 +122,7 @@ class PrefillRequestFuzzTest {
         while (true) {
             var registry = new io.prometheus.metrics.model.registry.PrometheusRegistry();
             engine.registerMetrics(registry, "m");
-            Matcher m;
-            try {
-                m = KV_USAGE.matcher(new String(io.kvasir.telemetry.Exposition.of(registry, null).bytes(),
-                        java.nio.charset.StandardCharsets.UTF_8));
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
+            Matcher m = KV_USAGE.matcher(io.kvasir.telemetry.Exposition.text(registry));
             if (!m.find()) {
                 throw new AssertionError("no vllm:kv_cache_usage_perc in the node's metrics");
             }

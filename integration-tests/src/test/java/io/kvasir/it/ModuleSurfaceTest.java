@@ -55,7 +55,8 @@ class ModuleSurfaceTest {
                             "KvQuotaGate", "NodeLoads", "OpenAiHttpApi", "PlacementPolicy", "RouterMetrics", "Tenant",
                             "TenantInterceptor", "TenantLimits")),
             "io.kvasir.telemetry", Map.of(
-                    "", List.of("Exposition", "GrpcTracing", "MetricsEndpoint", "Telemetry", "TraceCollector")),
+                    "", List.of("Exposition", "GrpcTracing", "MetricFamilies", "MetricsEndpoint", "Telemetry",
+                            "TraceCollector")),
             "io.kvasir.tls", Map.of(
                     "", List.of("DevCertificates", "GrpcTransport", "Role", "RoleAuthorization", "Tls", "TlsFiles")),
             "io.kvasir.cli", Map.of());

@@ -12,7 +12,9 @@ import io.kvasir.engine.sampling.SamplingParams;
 import io.kvasir.node.DeviceBlockManager;
 import io.kvasir.node.DevicePrefix;
 import io.kvasir.node.StorePrefixCache;
+import io.kvasir.telemetry.MetricFamilies;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.Labels;
 
 /**
  * A prefill node on a GPU ({@code kvasir prefill --device cuda}). The prompt's cached prefix comes
@@ -48,7 +50,8 @@ public final class CudaPrefillEngine implements Prefiller {
     @Override
     public void registerMetrics(PrometheusRegistry registry, String modelName) {
         loop.registerMetrics(registry, modelName);
-        loop.gauge(registry, "kvasir_device_kv_cached_blocks", "Blocks cached in the GPU's KV tier", tier::cachedBlocks);
+        MetricFamilies.gauge(registry, "kvasir_device_kv_cached_blocks", "Blocks cached in the GPU's KV tier",
+                Labels.of("model_name", modelName), tier::cachedBlocks);
     }
 
     @Override

@@ -80,11 +80,6 @@ final class PrefillLoop<K> implements AutoCloseable {
         metrics.register(registry, modelName, loop);
     }
 
-    /** Adds a gauge of the node's own, labelled with its model. */
-    void gauge(PrometheusRegistry registry, String name, String help, java.util.function.DoubleSupplier value) {
-        metrics.gauge(registry, name, help, value);
-    }
-
     @Override
     public void close() {
         loop.close();

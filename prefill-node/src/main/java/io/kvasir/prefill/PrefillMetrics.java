@@ -1,14 +1,13 @@
 package io.kvasir.prefill;
 
 import java.util.concurrent.atomic.LongAdder;
-import java.util.function.DoubleSupplier;
 
 import io.kvasir.engine.loop.EngineLoop;
 import io.kvasir.telemetry.Exposition;
-import io.prometheus.metrics.core.metrics.CounterWithCallback;
-import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.kvasir.telemetry.MetricFamilies;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.Labels;
 
 /** A prefill node's metrics, under vLLM's names where it has them, as its engine loop reports them. */
 final class PrefillMetrics implements EngineLoop.Observer {
@@ -47,26 +46,19 @@ final class PrefillMetrics implements EngineLoop.Observer {
     /** The node's families, labelled with {@code modelName}. */
     void register(PrometheusRegistry registry, String modelName, EngineLoop<?> loop) {
         model = modelName;
-        gauge(registry, "vllm:num_requests_running", "Prompts being prefilled", loop::running);
-        gauge(registry, "vllm:num_requests_waiting", "Prompts waiting for the node", loop::waiting);
-        gauge(registry, "vllm:kv_cache_usage_perc", "Fraction of KV blocks in use",
+        Labels m = Labels.of("model_name", modelName);
+        MetricFamilies.gauge(registry, "vllm:num_requests_running", "Prompts being prefilled", m, loop::running);
+        MetricFamilies.gauge(registry, "vllm:num_requests_waiting", "Prompts waiting for the node", m, loop::waiting);
+        MetricFamilies.gauge(registry, "vllm:kv_cache_usage_perc", "Fraction of KV blocks in use", m,
                 () -> 1.0 - (double) loop.blocks().freeBlocks() / loop.blocks().totalBlocks());
-        counter(registry, "vllm:prompt_tokens", "Prompt tokens", promptTokens);
-        counter(registry, "vllm:prefix_cache_queries", "Prompt tokens looked up in the KV store", promptTokens);
-        counter(registry, "vllm:prefix_cache_hits", "Prompt tokens found in the KV store", cachedTokens);
-        counter(registry, "kvasir_prefill_stored_blocks", "Full blocks computed and put into the KV store", storedBlocks);
+        MetricFamilies.counter(registry, "vllm:prompt_tokens", "Prompt tokens", m, promptTokens::sum);
+        MetricFamilies.counter(registry, "vllm:prefix_cache_queries", "Prompt tokens looked up in the KV store", m,
+                promptTokens::sum);
+        MetricFamilies.counter(registry, "vllm:prefix_cache_hits", "Prompt tokens found in the KV store", m,
+                cachedTokens::sum);
+        MetricFamilies.counter(registry, "kvasir_prefill_stored_blocks", "Full blocks computed and put into the KV store",
+                m, storedBlocks::sum);
         registry.register(queueTime);
         registry.register(prefillTime);
-    }
-
-    /** A gauge of the node's, labelled with its model. */
-    void gauge(PrometheusRegistry registry, String name, String help, DoubleSupplier value) {
-        GaugeWithCallback.builder().name(name).help(help).labelNames("model_name")
-                .callback(cb -> cb.call(value.getAsDouble(), model)).register(registry);
-    }
-
-    private void counter(PrometheusRegistry registry, String name, String help, LongAdder value) {
-        CounterWithCallback.builder().name(name).help(help).labelNames("model_name")
-                .callback(cb -> cb.call(value.sum(), model)).register(registry);
     }
 }

@@ -148,7 +148,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
         Span route = Telemetry.childSpan("route");
         try (Scope ignored = route.makeCurrent()) {
             plan = placement.plan(d.build());
-            route.setAttribute("kvasir.preferred_node", String.valueOf(plan.decodeNode()));
+            route.setAttribute("kvasir.preferred_node", plan.decodeNode()); // none: not set
             route.setAttribute("kvasir.prefilled", plan.request().getPrefilled()); // cached tokens: its prefix lookup's
         } catch (RuntimeException e) {
             // the tenant's place goes back, and the client hears why: nothing is left holding it
@@ -307,10 +307,10 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             if (!Double.isNaN(queueSeconds)) {
                 metrics.queued(queueSeconds);
             }
-            metrics.finished(tenant, reason, (System.nanoTime() - startNanos) / 1e9,
-                    promptTokens > 0 ? promptTokens : request.getPromptTokensCount(), cached, completion);
-            metrics.promptSources(Math.max(0, (promptTokens > 0 ? promptTokens : request.getPromptTokensCount()) - cached),
-                    r.getCachedLocalTokens(), r.getCachedHostTokens(), r.getCachedSsdTokens());
+            int prompt = promptTokens > 0 ? promptTokens : request.getPromptTokensCount();
+            metrics.finished(tenant, reason, (System.nanoTime() - startNanos) / 1e9, prompt, cached, completion);
+            metrics.promptSources(Math.max(0, prompt - cached), r.getCachedLocalTokens(), r.getCachedHostTokens(),
+                    r.getCachedSsdTokens());
             permit.release(completion);
             stream.setAttribute("kvasir.completion_tokens", completion);
             stream.setAttribute("kvasir.finish_reason", reason);
@@ -318,8 +318,7 @@ public final class GenerationGrpcService extends GenerationServiceGrpc.Generatio
             String rest = stops.add(text.flush()) + stops.flush();
             out.onNext(GenerateResponse.newBuilder().setText(rest).setFinishReason(reason).setRequestId(requestId)
                     .addAllPromptTokenIds(request.getPromptTokensList())
-                    .setUsage(Usage.newBuilder().setPromptTokens(promptTokens > 0 ? promptTokens
-                            : request.getPromptTokensCount()).setCachedPromptTokens(cached)
+                    .setUsage(Usage.newBuilder().setPromptTokens(prompt).setCachedPromptTokens(cached)
                             .setCachedLocalTokens(r.getCachedLocalTokens()).setCachedHostTokens(r.getCachedHostTokens())
                             .setCachedSsdTokens(r.getCachedSsdTokens()).setCompletionTokens(completion)).build());
             out.onCompleted();

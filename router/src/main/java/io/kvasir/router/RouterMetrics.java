@@ -1,12 +1,12 @@
 package io.kvasir.router;
 
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.ToLongFunction;
 
 import io.kvasir.telemetry.Exposition;
+import io.kvasir.telemetry.MetricFamilies;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
@@ -62,8 +62,8 @@ public final class RouterMetrics {
         for (String code : COMMON_ERRORS) {
             errors.put(code, new AtomicLong());
         }
-        GaugeWithCallback.builder().name("vllm:num_requests_running").help("Requests in flight through this router")
-                .constLabels(model).callback(cb -> cb.call(running.get())).register(registry);
+        MetricFamilies.gauge(registry, "vllm:num_requests_running", "Requests in flight through this router", model,
+                running::get);
         GaugeWithCallback.builder().name("vllm:num_requests_waiting").help("Sequences waiting for room on the decode nodes")
                 .constLabels(model).callback(cb -> {
                     if (nodes != null) {
@@ -81,10 +81,12 @@ public final class RouterMetrics {
                         cb.call(total == 0 ? 0 : 1.0 - (double) free / total);
                     }
                 }).register(registry);
-        counter("vllm:prompt_tokens", "Prompt tokens", promptTokens);
-        counter("vllm:generation_tokens", "Generated tokens", generationTokens);
-        counter("vllm:prefix_cache_queries", "Prompt tokens looked up in the KV cache", promptTokens);
-        counter("vllm:prefix_cache_hits", "Prompt tokens found in the KV cache", prefixHits);
+        MetricFamilies.counter(registry, "vllm:prompt_tokens", "Prompt tokens", model, promptTokens::get);
+        MetricFamilies.counter(registry, "vllm:generation_tokens", "Generated tokens", model, generationTokens::get);
+        MetricFamilies.counter(registry, "vllm:prefix_cache_queries", "Prompt tokens looked up in the KV cache", model,
+                promptTokens::get);
+        MetricFamilies.counter(registry, "vllm:prefix_cache_hits", "Prompt tokens found in the KV cache", model,
+                prefixHits::get);
         labelled("vllm:request_success", "Finished requests, by reason", "finished_reason", finished);
         labelled("kvasir_request_errors", "Requests answered with an error, by gRPC status code", "code", errors);
         CounterWithCallback.builder().name("kvasir_prompt_tokens_by_source").help("Prompt tokens of finished requests, "
@@ -119,11 +121,6 @@ public final class RouterMetrics {
                         all.forEach((t, n) -> cb.call(n, t));
                     }
                 }).register(registry);
-    }
-
-    private void counter(String name, String help, AtomicLong value) {
-        CounterWithCallback.builder().name(name).help(help).constLabels(model).callback(cb -> cb.call(value.get()))
-                .register(registry);
     }
 
     private void labelled(String name, String help, String label, Map<String, AtomicLong> values) {
@@ -228,10 +225,6 @@ public final class RouterMetrics {
 
     /** The Prometheus text exposition (tests). */
     String render() {
-        try {
-            return new String(Exposition.of(registry, null).bytes(), StandardCharsets.UTF_8);
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
+        return Exposition.text(registry);
     }
 }

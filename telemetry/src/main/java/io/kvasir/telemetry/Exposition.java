@@ -2,6 +2,8 @@ package io.kvasir.telemetry;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
@@ -32,6 +34,15 @@ public final class Exposition {
         ByteArrayOutputStream out = new ByteArrayOutputStream(16 << 10);
         writer.write(out, registry.scrape());
         return new Body(writer.getContentType(), out.toByteArray());
+    }
+
+    /** {@code registry}'s families as Prometheus text (tests and tools that read it as a string). */
+    public static String text(PrometheusRegistry registry) {
+        try {
+            return new String(of(registry, null).bytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** A latency histogram in seconds: vLLM's classic buckets, and a native histogram beside them. */

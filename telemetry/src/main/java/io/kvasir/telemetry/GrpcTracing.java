@@ -1,5 +1,7 @@
 package io.kvasir.telemetry;
 
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import io.grpc.CallOptions;
@@ -30,10 +32,15 @@ import io.opentelemetry.context.propagation.TextMapSetter;
  * not traced; the public API starts a trace for each request that comes without one.
  */
 public final class GrpcTracing {
-    private static final TextMapSetter<Metadata> SETTER = (headers, key, value) ->
-            headers.put(Metadata.Key.of(key, Metadata.ASCII_STRING_MARSHALLER), value);
+    /** The header keys propagators ask for (traceparent, tracestate, baggage), made once each. */
+    private static final Map<String, Metadata.Key<String>> KEYS = new ConcurrentHashMap<>();
+    private static final TextMapSetter<Metadata> SETTER = (headers, key, value) -> headers.put(key(key), value);
 
     private GrpcTracing() {
+    }
+
+    private static Metadata.Key<String> key(String name) {
+        return KEYS.computeIfAbsent(name, n -> Metadata.Key.of(n, Metadata.ASCII_STRING_MARSHALLER));
     }
 
     /**
@@ -45,17 +52,13 @@ public final class GrpcTracing {
             @Override
             public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
                     ServerCallHandler<Q, R> next) {
-                Context parent = Telemetry.remoteParent(key -> headers.get(Metadata.Key.of(key,
-                        Metadata.ASCII_STRING_MARSHALLER)));
+                Context parent = Telemetry.remoteParent(name -> headers.get(key(name)));
                 MethodDescriptor<Q, R> method = call.getMethodDescriptor();
                 boolean ownService = !method.getFullMethodName().startsWith("grpc.");
                 if (!Telemetry.inTrace(parent) && !(roots && ownService)) {
                     return next.startCall(call, headers);
                 }
-                Span span = Telemetry.tracer().spanBuilder(method.getFullMethodName()).setSpanKind(SpanKind.SERVER)
-                        .setParent(parent).setAttribute("rpc.system", "grpc")
-                        .setAttribute("rpc.service", method.getServiceName())
-                        .setAttribute("rpc.method", method.getBareMethodName()).startSpan();
+                Span span = rpcSpan(method, SpanKind.SERVER, parent);
                 Context context = parent.with(span);
                 AtomicBoolean ended = new AtomicBoolean();
                 ServerCall<Q, R> traced = new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
@@ -72,25 +75,22 @@ public final class GrpcTracing {
                 try (Scope ignored = context.makeCurrent()) {
                     listener = next.startCall(traced, headers);
                 }
+                // the service's callbacks run in the call's context, on whatever thread gRPC gives them
                 return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(listener) {
                     @Override
                     public void onMessage(Q message) {
-                        try (Scope ignored = context.makeCurrent()) {
-                            super.onMessage(message);
-                        }
+                        context.wrap(() -> super.onMessage(message)).run();
                     }
 
                     @Override
                     public void onHalfClose() {
-                        try (Scope ignored = context.makeCurrent()) {
-                            super.onHalfClose();
-                        }
+                        context.wrap(super::onHalfClose).run();
                     }
 
                     @Override
                     public void onCancel() {
-                        try (Scope ignored = context.makeCurrent()) {
-                            super.onCancel();
+                        try {
+                            context.wrap(super::onCancel).run();
                         } finally {
                             end(span, Status.CANCELLED, ended);
                         }
@@ -98,16 +98,12 @@ public final class GrpcTracing {
 
                     @Override
                     public void onComplete() {
-                        try (Scope ignored = context.makeCurrent()) {
-                            super.onComplete();
-                        }
+                        context.wrap(super::onComplete).run();
                     }
 
                     @Override
                     public void onReady() {
-                        try (Scope ignored = context.makeCurrent()) {
-                            super.onReady();
-                        }
+                        context.wrap(super::onReady).run();
                     }
                 };
             }
@@ -124,44 +120,40 @@ public final class GrpcTracing {
                 if (!Telemetry.inTrace(parent)) {
                     return next.newCall(method, options);
                 }
-                Span span = Telemetry.tracer().spanBuilder(method.getFullMethodName()).setSpanKind(SpanKind.CLIENT)
-                        .setParent(parent).setAttribute("rpc.system", "grpc")
-                        .setAttribute("rpc.service", method.getServiceName())
-                        .setAttribute("rpc.method", method.getBareMethodName()).startSpan();
-                Context context = parent.with(span);
+                Span span = rpcSpan(method, SpanKind.CLIENT, parent);
                 AtomicBoolean ended = new AtomicBoolean();
                 return new ForwardingClientCall.SimpleForwardingClientCall<>(next.newCall(method, options)) {
                     @Override
                     public void start(Listener<R> listener, Metadata headers) {
-                        Telemetry.propagator().inject(context, headers, SETTER);
+                        Telemetry.propagator().inject(parent.with(span), headers, SETTER);
                         // the caller's callbacks run in its own context (a retry from onClose stays in the request's trace)
                         super.start(new ForwardingClientCallListener.SimpleForwardingClientCallListener<>(listener) {
                             @Override
                             public void onMessage(R message) {
-                                try (Scope ignored = parent.makeCurrent()) {
-                                    super.onMessage(message);
-                                }
+                                parent.wrap(() -> super.onMessage(message)).run();
                             }
 
                             @Override
                             public void onReady() {
-                                try (Scope ignored = parent.makeCurrent()) {
-                                    super.onReady();
-                                }
+                                parent.wrap(super::onReady).run();
                             }
 
                             @Override
                             public void onClose(Status status, Metadata trailers) {
                                 end(span, status, ended);
-                                try (Scope ignored = parent.makeCurrent()) {
-                                    super.onClose(status, trailers);
-                                }
+                                parent.wrap(() -> super.onClose(status, trailers)).run();
                             }
                         }, headers);
                     }
                 };
             }
         };
+    }
+
+    private static Span rpcSpan(MethodDescriptor<?, ?> method, SpanKind kind, Context parent) {
+        return Telemetry.tracer().spanBuilder(method.getFullMethodName()).setSpanKind(kind).setParent(parent)
+                .setAttribute("rpc.system", "grpc").setAttribute("rpc.service", method.getServiceName())
+                .setAttribute("rpc.method", method.getBareMethodName()).startSpan();
     }
 
     private static void end(Span span, Status status, AtomicBoolean ended) {

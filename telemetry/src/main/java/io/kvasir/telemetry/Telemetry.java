@@ -1,7 +1,6 @@
 package io.kvasir.telemetry;
 
 import java.time.Instant;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -30,6 +29,8 @@ import io.opentelemetry.sdk.autoconfigure.AutoConfiguredOpenTelemetrySdk;
 public final class Telemetry {
     private static final String SCOPE = "io.kvasir";
     private static volatile OpenTelemetry otel = OpenTelemetry.noop();
+    /** {@link #otel}'s tracer, looked up once rather than per span. */
+    private static volatile Tracer tracer = otel.getTracer(SCOPE);
     private static volatile boolean started;
 
     private Telemetry() {
@@ -54,26 +55,22 @@ public final class Telemetry {
         if (!asked || "true".equalsIgnoreCase(setting("otel.sdk.disabled"))) {
             return false;
         }
-        Map<String, String> defaults = new HashMap<>(Map.of("otel.service.name", serviceName,
+        Map<String, String> defaults = Map.of("otel.service.name", serviceName,
                 "otel.traces.exporter", "otlp", "otel.metrics.exporter", "none", "otel.logs.exporter", "none",
-                "otel.exporter.otlp.protocol", "http/protobuf"));
+                "otel.exporter.otlp.protocol", "http/protobuf");
         otel = AutoConfiguredOpenTelemetrySdk.builder()
                 .addPropertiesSupplier(() -> defaults) // the environment and system properties take precedence
                 .addPropertiesCustomizer(config -> otlpEndpoint == null ? Map.of()
                         : Map.of("otel.exporter.otlp.endpoint", otlpEndpoint)) // the flag over both
                 .build().getOpenTelemetrySdk(); // closed (spans flushed) by its shutdown hook
+        tracer = otel.getTracer(SCOPE);
         started = true;
         return true;
     }
 
-    /** Whether this process exports spans. */
-    public static boolean enabled() {
-        return started;
-    }
-
     /** The tracer of every Kvasir span (a no-op one while tracing is off). */
     public static Tracer tracer() {
-        return otel.getTracer(SCOPE);
+        return tracer;
     }
 
     /** How trace context travels between processes: the SDK's propagators, W3C trace context while off. */

@@ -192,7 +192,9 @@ public final class KvStoreClient implements AutoCloseable {
             arenaGets.get(tenant, keys, viaArena, arenaFiles, out, tiers).forEach((member, rest) ->
                     viaGrpc.computeIfAbsent(member, m -> new ArrayList<>()).addAll(rest));
         }
-        span.setAttribute("kvasir.blocks_arena", keys.size() - viaGrpc.values().stream().mapToLong(List::size).sum());
+        if (span.isRecording()) {
+            span.setAttribute("kvasir.blocks_arena", keys.size() - viaGrpc.values().stream().mapToLong(List::size).sum());
+        }
         getVia(viaGrpc, GetRequest.newBuilder().setTenant(tenant), keys, out, tiers);
         for (int i = 0; i < out.length; i++) {
             if (out[i] != null && tiers[i] == null) {

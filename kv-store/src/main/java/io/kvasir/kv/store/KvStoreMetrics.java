@@ -4,9 +4,11 @@ import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 
+import io.kvasir.telemetry.MetricFamilies;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.Labels;
 
 /**
  * What one member counts, exported as {@code kvasir_kv_*}: blocks and bytes per tier, hits per
@@ -42,6 +44,7 @@ final class KvStoreMetrics {
     /** Registers this member's families, labelled with its name. */
     void register(PrometheusRegistry registry, BlockStore store) {
         String m = store.memberName();
+        Labels member = Labels.of("member", m);
         Supplier<Map<String, Long>> stats = recent(store::stats); // one read of the map's statistics per scrape
         GaugeWithCallback.builder().name("kvasir_kv_blocks").help("Blocks this member holds, by tier")
                 .labelNames("member", "tier").callback(cb -> {
@@ -53,18 +56,19 @@ final class KvStoreMetrics {
                     cb.call(stats.get().get("host_bytes"), m, "host");
                     cb.call(stats.get().get("ssd_bytes"), m, "ssd");
                 }).register(registry);
-        GaugeWithCallback.builder().name("kvasir_kv_cluster_blocks").help("Blocks in the whole store (the index)")
-                .labelNames("member").callback(cb -> cb.call(stats.get().get("cluster_blocks"), m)).register(registry);
-        counter(registry, "kvasir_kv_lookups", "Blocks asked for by get", m, gets);
+        MetricFamilies.gauge(registry, "kvasir_kv_cluster_blocks", "Blocks in the whole store (the index)", member,
+                () -> stats.get().get("cluster_blocks"));
+        MetricFamilies.counter(registry, "kvasir_kv_lookups", "Blocks asked for by get", member, gets::sum);
         CounterWithCallback.builder().name("kvasir_kv_hits").help("Blocks found, by the tier they came from")
                 .labelNames("member", "tier").callback(cb -> {
                     cb.call(hostHits.sum(), m, "host");
                     cb.call(ssdHits.sum(), m, "ssd");
                 }).register(registry);
-        CounterWithCallback.builder().name("kvasir_kv_misses").help("Blocks asked for and not found")
-                .labelNames("member").callback(cb -> cb.call(Math.max(0, gets.sum() - hits()), m)).register(registry);
-        counter(registry, "kvasir_kv_puts", "Blocks stored", m, puts);
-        counter(registry, "kvasir_kv_rejected", "Blocks refused (invalid, oversized, over quota)", m, rejected);
+        MetricFamilies.counter(registry, "kvasir_kv_misses", "Blocks asked for and not found", member,
+                () -> Math.max(0, gets.sum() - hits()));
+        MetricFamilies.counter(registry, "kvasir_kv_puts", "Blocks stored", member, puts::sum);
+        MetricFamilies.counter(registry, "kvasir_kv_rejected", "Blocks refused (invalid, oversized, over quota)", member,
+                rejected::sum);
         CounterWithCallback.builder().name("kvasir_kv_evictions").help("Blocks that left a tier for lack of room")
                 .labelNames("member", "tier").callback(cb -> {
                     cb.call(hostEvictions.sum(), m, "host");
@@ -87,11 +91,6 @@ final class KvStoreMetrics {
                         store.tenantBytes().forEach((tenant, bytes) -> cb.call(bytes, tenant));
                     }
                 }).register(registry);
-    }
-
-    private static void counter(PrometheusRegistry registry, String name, String help, String member, LongAdder value) {
-        CounterWithCallback.builder().name(name).help(help).labelNames("member")
-                .callback(cb -> cb.call(value.sum(), member)).register(registry);
     }
 
     /** {@code read}, called at most once a second: the families of one scrape share one reading. */
