@@ -164,10 +164,9 @@ final class ProcessCluster implements AutoCloseable {
         return -1;
     }
 
-    private static int freePort() throws IOException {
-        try (var socket = new java.net.ServerSocket(0)) {
-            return socket.getLocalPort();
-        }
+    /** Below the ephemeral range, so no role's own port-0 bind takes it before its role starts. */
+    private static int freePort() {
+        return io.kvasir.tls.Ports.free();
     }
 
     /** Stops the router and the nodes first (SIGTERM: each leaves gracefully), then the store. */

@@ -414,10 +414,8 @@ class ClusterProcessTest {
         }
     }
 
-    static int freePort() throws java.io.IOException {
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
-            return s.getLocalPort();
-        }
+    static int freePort() {
+        return io.kvasir.tls.Ports.free();
     }
 
     private static long missing(KvStoreClient store, List<BlockKey> keys) throws Exception {

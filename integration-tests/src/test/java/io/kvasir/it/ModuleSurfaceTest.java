@@ -58,7 +58,8 @@ class ModuleSurfaceTest {
                     "", List.of("Exposition", "GrpcTracing", "MetricFamilies", "MetricsEndpoint", "Telemetry",
                             "TraceCollector")),
             "io.kvasir.tls", Map.of(
-                    "", List.of("DevCertificates", "GrpcTransport", "Role", "RoleAuthorization", "Tls", "TlsFiles")),
+                    "", List.of("DevCertificates", "GrpcTransport", "Ports", "Role", "RoleAuthorization", "Tls",
+                            "TlsFiles")),
             "io.kvasir.cli", Map.of());
 
     /** The GPU backend is the engine's own, in a module of its own: it may use the engine's internals. */

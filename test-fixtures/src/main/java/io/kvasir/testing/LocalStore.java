@@ -1,14 +1,12 @@
 package io.kvasir.testing;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.ServerSocket;
 import java.util.List;
 import java.util.UUID;
 
 import io.kvasir.kv.client.KvStoreClient;
 import io.kvasir.kv.store.KvStoreMember;
 import io.kvasir.kv.store.StoreConfig;
+import io.kvasir.tls.Ports;
 
 /** A one-member KV store on a free port, in a cluster of its own, with a client connected to it. */
 public final class LocalStore implements AutoCloseable {
@@ -36,13 +34,9 @@ public final class LocalStore implements AutoCloseable {
         return client;
     }
 
-    /** A port nothing listens on now. */
+    /** A port nothing listens on now ({@link Ports#free}). */
     public static int freePort() {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return Ports.free();
     }
 
     @Override
